@@ -1,0 +1,266 @@
+//! Configuration: TOML, every key with a default, so `voxbridge serve` needs no file.
+//!
+//! Unknown keys are rejected (`deny_unknown_fields`) so a typo is an error at start-up
+//! that names the key, never a setting silently ignored.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub store: StoreConfig,
+    pub deposit: DepositConfig,
+    pub delivery: DeliveryConfig,
+    pub prompts: PromptsConfig,
+    pub dialplan: DialplanConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Address for both UDP and TCP.
+    pub listen: SocketAddr,
+    /// Address written into SDP and Contact; defaults to the listen address.
+    pub public_ip: Option<std::net::IpAddr>,
+    /// Value of the User-Agent / Server header.
+    pub user_agent: String,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: "127.0.0.1:5060".parse().expect("literal address"),
+            public_ip: None,
+            user_agent: format!("voxbridge/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    /// Even ports are used for RTP, as RFC 3550 recommends; `"20000-20999"`.
+    pub port_range: PortRange,
+    /// Playout delay of the receive jitter buffer, in 20 ms frames.
+    pub jitter_frames: usize,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig { port_range: PortRange(20000..=20999), jitter_frames: 3 }
+    }
+}
+
+/// An inclusive port range written as `"LOW-HIGH"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRange(pub RangeInclusive<u16>);
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (lo, hi) = s
+            .split_once('-')
+            .ok_or_else(|| format!("port range {s:?} must look like \"20000-20999\""))?;
+        let lo: u16 = lo.trim().parse().map_err(|_| format!("bad low port in {s:?}"))?;
+        let hi: u16 = hi.trim().parse().map_err(|_| format!("bad high port in {s:?}"))?;
+        if lo == 0 || lo >= hi {
+            return Err(format!("port range {s:?} must be LOW-HIGH with 0 < LOW < HIGH"));
+        }
+        Ok(PortRange(lo..=hi))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory holding `voxbridge.db`, `recordings/` and `faxes/`.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { path: PathBuf::from("var") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DepositConfig {
+    /// Messages shorter than this are discarded.
+    pub min_secs: f64,
+    /// Recording stops at this length.
+    pub max_secs: f64,
+    /// Recording stops after this much continuous silence.
+    pub silence_secs: f64,
+    /// Mean absolute sample level (16-bit PCM) below which a frame counts as silence.
+    pub silence_level: u16,
+    /// Where `0` sends the caller (a SIP URI), if anywhere.
+    pub operator: Option<String>,
+}
+
+impl Default for DepositConfig {
+    fn default() -> Self {
+        DepositConfig {
+            min_secs: 1.0,
+            max_secs: 300.0,
+            silence_secs: 10.0,
+            silence_level: 200,
+            operator: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// First retry delay after a failed delivery; doubles up to `retry_max_secs`.
+    pub retry_initial_secs: f64,
+    pub retry_max_secs: f64,
+    /// How often the outbox is scanned even without a new message.
+    pub scan_secs: f64,
+    /// Envelope sender / From domain for SMTP deliveries.
+    pub from_domain: String,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retry_initial_secs: 1.0,
+            retry_max_secs: 300.0,
+            scan_secs: 5.0,
+            from_domain: "voxbridge.invalid".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptsConfig {
+    /// Directory holding one sub-directory per language.
+    pub dir: PathBuf,
+    pub language: String,
+    /// espeak-ng voice used to generate missing prompt audio.
+    pub voice: String,
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        PromptsConfig { dir: PathBuf::from("prompts"), language: "en".into(), voice: "en-us".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialplanConfig {
+    pub file: PathBuf,
+}
+
+impl Default for DialplanConfig {
+    fn default() -> Self {
+        DialplanConfig { file: PathBuf::from("dialplans/default.toml") }
+    }
+}
+
+impl Config {
+    /// Parses TOML text. Errors name the offending key and line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Loads `path`, or the embedded defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        match path {
+            None => Ok(Config::default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
+                Config::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", p.display()))
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let d = &self.deposit;
+        if !(d.max_secs > 0.0) {
+            return Err("deposit.max_secs must be positive".into());
+        }
+        if d.min_secs < 0.0 || d.min_secs >= d.max_secs {
+            return Err("deposit.min_secs must be at least 0 and below deposit.max_secs".into());
+        }
+        if !(d.silence_secs > 0.0) {
+            return Err("deposit.silence_secs must be positive".into());
+        }
+        if self.rtp.jitter_frames == 0 || self.rtp.jitter_frames > 50 {
+            return Err("rtp.jitter_frames must be between 1 and 50".into());
+        }
+        let dl = &self.delivery;
+        if !(dl.retry_initial_secs > 0.0) || dl.retry_max_secs < dl.retry_initial_secs {
+            return Err("delivery.retry_initial_secs must be positive and not above delivery.retry_max_secs".into());
+        }
+        if !(dl.scan_secs > 0.0) {
+            return Err("delivery.scan_secs must be positive".into());
+        }
+        if let Some(op) = &d.operator {
+            if !(op.starts_with("sip:") || op.starts_with("sips:")) {
+                return Err(format!("deposit.operator must be a SIP URI (sip:...), got {op:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The address that goes into SDP `c=` lines and Contact headers.
+    pub fn media_ip(&self) -> std::net::IpAddr {
+        self.sip.public_ip.unwrap_or(self.sip.listen.ip())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.store.path.join("voxbridge.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sip.listen.port(), 5060);
+        assert_eq!(c.rtp.port_range, PortRange(20000..=20999));
+        assert_eq!(c.store.path, PathBuf::from("var"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[sip]\nlisten = \"127.0.0.1:5070\"\nlistne = 1\n").unwrap_err();
+        assert!(e.contains("listne"), "{e}");
+        let e = Config::parse("[bogus]\n").unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse("[rtp]\nport_range = \"30000-20000\"\n").unwrap_err();
+        assert!(e.contains("port_range") || e.contains("port range"), "{e}");
+        let e = Config::parse("[sip]\nlisten = \"nonsense\"\n").unwrap_err();
+        assert!(e.contains("listen"), "{e}");
+        let e = Config::parse("[deposit]\nmin_secs = 500.0\n").unwrap_err();
+        assert!(e.contains("min_secs"), "{e}");
+    }
+}

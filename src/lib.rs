@@ -1,0 +1,17 @@
+//! voxbridge — a telephony-first IVR, voice-mail and unified-messaging server.
+//!
+//! Crate map (see docs/architecture.md for the data flow):
+//! - [`config`]: TOML configuration, every key with a default;
+//! - [`sip`], [`sdp`], [`rtp`]: sans-IO protocol cores;
+//! - [`media`]: G.711 codecs, prompts, TTS, WAV;
+//! - [`ivr`]: the dialplan and the call applications (deposit);
+//! - [`store`]: SQLite, the single anchor of reference;
+//! - [`mail`]: homogenized messages and delivery (IMAP APPEND, SMTP) through the outbox;
+//! - [`driver`]: the tokio tasks that move bytes and fire timers.
+//!
+//! Protocol cores never read the clock and never touch a socket: they are fed bytes,
+//! events and `Instant`s, and return what to send and when to wake them next.
+
+pub mod config;
+pub mod sip;
+pub mod store;

@@ -1,0 +1,187 @@
+//! Endpoint tests on a virtual clock: no sockets, no sleeps.
+
+use super::*;
+use std::time::Duration;
+
+fn ep() -> Endpoint {
+    Endpoint::new(EndpointConfig { local: "127.0.0.1:5060".parse().unwrap(), user_agent: "test".into() })
+}
+
+fn udp() -> Peer {
+    Peer { addr: "127.0.0.1:5070".parse().unwrap(), transport: Transport::Udp }
+}
+
+fn invite(branch: &str, call_id: &str) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+    format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+From: \"Al\" <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5070>\r\nMax-Forwards: 70\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn status_lines(ep: &mut Endpoint) -> Vec<String> {
+    std::iter::from_fn(|| ep.poll_transmit())
+        .map(|t| String::from_utf8_lossy(&t.bytes).lines().next().unwrap_or("").to_string())
+        .collect()
+}
+
+fn incoming(ep: &mut Endpoint) -> IncomingCall {
+    match ep.poll_event() {
+        Some(Event::IncomingCall(c)) => c,
+        other => panic!("expected IncomingCall, got {other:?}"),
+    }
+}
+
+fn to_tag(ep: &mut Endpoint) -> String {
+    let t = ep.poll_transmit().expect("a response");
+    let raw = crate::sip::frame::RawMessage::parse(&t.bytes).unwrap();
+    header_param(raw.header("To").unwrap(), "tag").unwrap().to_string()
+}
+
+#[test]
+fn invite_answer_ack_bye() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), invite("z9hG4bK1", "c1").as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying"]);
+    let call = incoming(&mut e);
+    assert_eq!(call.dialled, "100");
+    assert_eq!(call.caller.as_deref(), Some("5551234"));
+    assert!(String::from_utf8_lossy(&call.offer).contains("m=audio 6000"));
+
+    e.answer(t0, call.call, b"v=0\r\n");
+    let tag = to_tag(&mut e);
+    // The 200 is retransmitted at T1, 2*T1... until the ACK.
+    assert_eq!(e.poll_timeout(), Some(t0 + T1));
+    e.handle_timeout(t0 + T1);
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
+    // A retransmitted INVITE in the Accepted state is absorbed (RFC 6026).
+    e.handle_input(t0 + T1, udp(), invite("z9hG4bK1", "c1").as_bytes());
+    assert!(e.poll_event().is_none());
+
+    let ack = format!(
+        "ACK sip:voxbridge@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK2\r\n\
+From: <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>;tag={tag}\r\nCall-ID: c1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    e.handle_input(t0 + T1, udp(), ack.as_bytes());
+    assert!(matches!(e.poll_event(), Some(Event::Confirmed(h)) if h == call.call));
+    e.handle_timeout(t0 + T1 * 10);
+    assert!(status_lines(&mut e).is_empty(), "no retransmission after ACK");
+
+    let bye = ack.replace("ACK sip", "BYE sip").replace("1 ACK", "2 BYE").replace("z9hG4bK2", "z9hG4bK3");
+    e.handle_input(t0 + T1 * 10, udp(), bye.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
+    assert!(matches!(e.poll_event(), Some(Event::RemoteHangup(h)) if h == call.call));
+    assert_eq!(e.active_calls(), 0);
+    // The same BYE again: the transaction answers from memory.
+    e.handle_input(t0 + T1 * 11, udp(), bye.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
+    assert!(e.poll_event().is_none());
+}
+
+#[test]
+fn cancel_before_answer_gets_487() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), invite("z9hG4bKc", "c2").as_bytes());
+    let call = incoming(&mut e);
+    e.provisional(t0, call.call, 180, "Ringing");
+    status_lines(&mut e);
+    let cancel = "CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKc\r\n\
+From: \"Al\" <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: c2\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+    e.handle_input(t0, udp(), cancel.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying", "SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"][1..]);
+    assert!(matches!(e.poll_event(), Some(Event::Cancelled(_))));
+    // The 487 is retransmitted until its ACK.
+    e.handle_timeout(t0 + T1);
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 487 Request Terminated"]);
+    // Answering a cancelled call does nothing.
+    e.answer(t0 + T1, call.call, b"v=0\r\n");
+    assert!(status_lines(&mut e).is_empty());
+    // CANCEL for an unknown transaction: 481.
+    e.handle_input(t0, udp(), cancel.replace("z9hG4bKc", "z9hG4bKzz").as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 481 Call/Transaction Does Not Exist"]);
+}
+
+#[test]
+fn reject_and_unknown_dialog_and_methods() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), invite("z9hG4bK9", "c3").as_bytes());
+    let call = incoming(&mut e);
+    status_lines(&mut e);
+    e.reject(t0, call.call, 404, "Not Found");
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 404 Not Found"]);
+    assert_eq!(e.active_calls(), 0);
+
+    let bye = "BYE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKb\r\n\
+From: <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>;tag=nope\r\nCall-ID: zz\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    e.handle_input(t0, udp(), bye.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 481 Call/Transaction Does Not Exist"]);
+
+    let opt = bye.replace("BYE", "OPTIONS").replace(";tag=nope", "").replace("z9hG4bKb", "z9hG4bKo");
+    e.handle_input(t0, udp(), opt.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
+    let unk = bye.replace("BYE", "FROB").replace(";tag=nope", "").replace("z9hG4bKb", "z9hG4bKu");
+    e.handle_input(t0, udp(), unk.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 501 Not Implemented"]);
+    let sub = bye.replace("BYE", "MESSAGE").replace(";tag=nope", "").replace("z9hG4bKb", "z9hG4bKm");
+    e.handle_input(t0, udp(), sub.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 405 Method Not Allowed"]);
+    let req = invite("z9hG4bKr", "c4").replace("Max-Forwards", "Require: 100rel\r\nMax-Forwards");
+    e.handle_input(t0, udp(), req.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 420 Bad Extension"]);
+    e.handle_input(t0, udp(), b"\x00\x01garbage");
+    assert!(status_lines(&mut e).is_empty(), "unaddressable garbage is dropped");
+}
+
+#[test]
+fn our_bye_is_retransmitted_and_answered() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), invite("z9hG4bK5", "c5").as_bytes());
+    let call = incoming(&mut e);
+    status_lines(&mut e);
+    e.answer(t0, call.call, b"v=0\r\n");
+    status_lines(&mut e);
+    e.hangup(t0, call.call);
+    let bye = e.poll_transmit().unwrap();
+    let text = String::from_utf8(bye.bytes.clone()).unwrap();
+    assert!(text.starts_with("BYE sip:a@127.0.0.1:5070 SIP/2.0"), "{text}");
+    assert!(text.contains("To: \"Al\" <sip:5551234@127.0.0.1>;tag=ft"));
+    e.handle_timeout(t0 + T1);
+    assert!(e.poll_transmit().unwrap().bytes.starts_with(b"BYE"));
+    // Answer it.
+    let raw = crate::sip::frame::RawMessage::parse(&bye.bytes).unwrap();
+    let ok = build_response(&raw, 200, "OK", None, &[], None);
+    e.handle_input(t0 + T1, udp(), &ok);
+    assert!(matches!(e.poll_event(), Some(Event::Ended { .. })));
+    assert_eq!(e.active_calls(), 0);
+}
+
+#[test]
+fn missing_ack_ends_call_with_bye() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), invite("z9hG4bK6", "c6").as_bytes());
+    let call = incoming(&mut e);
+    e.answer(t0, call.call, b"v=0\r\n");
+    let mut now = t0;
+    while now < t0 + Duration::from_secs(40) {
+        match e.poll_timeout() {
+            Some(t) => now = t,
+            None => break,
+        }
+        e.handle_timeout(now);
+        if let Some(Event::Ended { reason, .. }) = e.poll_event() {
+            assert!(reason.contains("no ACK"));
+            assert!(std::iter::from_fn(|| e.poll_transmit()).any(|t| t.bytes.starts_with(b"BYE")));
+            return;
+        }
+        status_lines(&mut e);
+    }
+    panic!("call never ended");
+}

@@ -1,0 +1,8 @@
+//! SIP: framing ([`frame`]), validated messages ([`msg`]), transactions ([`txn`]) and the
+//! user-agent core with dialogs ([`endpoint`]). All sans-IO; the sockets live in
+//! `crate::driver::sip_io`.
+
+pub mod endpoint;
+pub mod frame;
+pub mod msg;
+pub mod txn;

@@ -1,0 +1,375 @@
+//! Validated SIP messages: framing ([`super::frame`]) → `rsip` parse → the checks RFC 3261
+//! asks of a UAS (mandatory headers, CSeq, Content-Length). Every failure that can be
+//! answered carries the status code and a reason phrase that says what was wrong.
+
+pub use super::frame::RawMessage;
+use rsip::headers::Header;
+
+/// Methods this stack recognizes; anything else is answered 501 (RFC 3261 8.2.1).
+pub const KNOWN_METHODS: &[&str] = &[
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+];
+
+/// A request that passed validation.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub raw: RawMessage,
+    pub parsed: rsip::Request,
+    pub method: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
+    /// Top Via branch and sent-by: the transaction key (RFC 3261 17.2.3).
+    pub branch: String,
+    pub sent_by: String,
+}
+
+/// A response that passed validation (responses only ever match our client transactions).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub raw: RawMessage,
+    pub status: u16,
+    pub cseq_method: String,
+    pub branch: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    Request(Request),
+    Response(Response),
+}
+
+/// Why a message was refused, and the reply to send if one can be addressed.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub status: u16,
+    pub reason: String,
+    /// The request as far as it was understood; `None` means drop silently (a response,
+    /// or a request without the headers a reply needs).
+    pub request: Option<RawMessage>,
+}
+
+impl Rejected {
+    fn reply(raw: &RawMessage, status: u16, reason: impl Into<String>) -> Rejected {
+        let can_reply = raw.is_request()
+            && !raw.start_line.starts_with("ACK ")
+            && ["Via", "From", "To", "Call-ID", "CSeq"].iter().all(|h| raw.header(h).is_some());
+        Rejected { status, reason: reason.into(), request: can_reply.then(|| raw.clone()) }
+    }
+    fn drop(reason: impl Into<String>) -> Rejected {
+        Rejected { status: 0, reason: reason.into(), request: None }
+    }
+}
+
+/// Value of parameter `name` in a header value such as `<sip:a@b>;tag=x` or a Via.
+/// Parameters inside `<...>` belong to the URI and are skipped.
+pub fn header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    let after_uri = match value.rfind('>') {
+        Some(i) => &value[i + 1..],
+        None => value,
+    };
+    after_uri.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The user part of a SIP URI inside a header value or Request-URI, e.g.
+/// `"Bob" <sip:5551234@host;user=phone>` → `5551234`.
+pub fn uri_user(value: &str) -> Option<&str> {
+    let uri = match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.split(';').next().unwrap_or(value),
+    };
+    let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:")).or_else(|| uri.strip_prefix("tel:"))?;
+    if uri.starts_with("tel:") {
+        return Some(rest.split(';').next().unwrap_or(rest));
+    }
+    let (user, _) = rest.split_once('@')?;
+    let user = user.split(':').next().unwrap_or(user); // drop a password
+    let user = user.split(';').next().unwrap_or(user); // drop user parameters
+    (!user.is_empty()).then_some(user)
+}
+
+/// The display name of a From header value, without quotes.
+pub fn display_name(value: &str) -> Option<String> {
+    let lt = value.find('<')?;
+    let name = value[..lt].trim().trim_matches('"').trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+fn valid_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+}
+
+/// Parses and validates one complete message.
+pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
+    let mut raw = RawMessage::parse(bytes).map_err(|e| Rejected::drop(e.to_string()))?;
+
+    // Content-Length against the body (RFC 3261 18.3): more declared than present is an
+    // error; extra bytes after the declared length are discarded.
+    if let Some(cl) = raw.header("Content-Length") {
+        let Ok(cl) = cl.parse::<usize>() else {
+            return Err(Rejected::reply(&raw, 400, "Bad Content-Length"));
+        };
+        if cl > raw.body.len() {
+            return Err(Rejected::reply(&raw, 400, "Content-Length Larger Than Body"));
+        }
+        raw.body.truncate(cl);
+    }
+
+    if !raw.is_request() {
+        return parse_response(raw);
+    }
+
+    let mut parts = raw.start_line.split(' ').filter(|s| !s.is_empty());
+    let (Some(method), Some(_uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Rejected::reply(&raw, 400, "Malformed Request Line"));
+    };
+    let method = method.to_string();
+    if !valid_token(&method) {
+        return Err(Rejected::reply(&raw, 400, "Malformed Method"));
+    }
+    if !version.eq_ignore_ascii_case("SIP/2.0") {
+        return Err(Rejected::reply(&raw, 505, "Version Not Supported"));
+    }
+    for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        if raw.header(h).is_none() {
+            return Err(Rejected::reply(&raw, 400, format!("Missing {h} Header")));
+        }
+    }
+    let cseq_value = raw.header("CSeq").unwrap_or_default();
+    let mut cs = cseq_value.split_whitespace();
+    let (Some(num), Some(cseq_method), None) = (cs.next(), cs.next(), cs.next()) else {
+        return Err(Rejected::reply(&raw, 400, "Malformed CSeq"));
+    };
+    let Ok(cseq) = num.parse::<u32>() else {
+        return Err(Rejected::reply(&raw, 400, "Malformed CSeq Number"));
+    };
+    if cseq_method != method {
+        return Err(Rejected::reply(&raw, 400, "CSeq Method Does Not Match Request"));
+    }
+    if !KNOWN_METHODS.contains(&method.as_str()) {
+        return Err(Rejected::reply(&raw, 501, "Not Implemented"));
+    }
+    for h in ["From", "To"] {
+        let v = raw.header(h).unwrap_or_default();
+        if v.matches('"').count() % 2 != 0 {
+            return Err(Rejected::reply(&raw, 400, format!("Unbalanced Quotes In {h}")));
+        }
+        if v.contains('<') != v.contains('>') {
+            return Err(Rejected::reply(&raw, 400, format!("Malformed {h} Header")));
+        }
+    }
+    let via = raw.header("Via").unwrap_or_default().to_string();
+    let via = via.split(',').next().unwrap_or("").trim().to_string();
+    let sent_by = via
+        .split_whitespace()
+        .nth(1)
+        .map(|s| s.split(';').next().unwrap_or(s).to_string())
+        .ok_or_else(|| Rejected::reply(&raw, 400, "Malformed Via"))?;
+    // Without an RFC 3261 branch, fall back to an RFC 2543-style key (17.2.3).
+    let branch = match header_param(&via, "branch") {
+        Some(b) if b.starts_with("z9hG4bK") => b.to_string(),
+        _ => format!(
+            "2543:{}:{}:{}",
+            raw.header("Call-ID").unwrap_or_default(),
+            cseq,
+            header_param(raw.header("From").unwrap_or_default(), "tag").unwrap_or("")
+        ),
+    };
+
+    let parsed = match rsip::Request::try_from(raw.to_bytes().as_slice()) {
+        Ok(r) => r,
+        Err(e) => {
+            let why: String = e.to_string().chars().filter(|c| !c.is_control()).take(60).collect();
+            return Err(Rejected::reply(&raw, 400, format!("Malformed Request ({why})")));
+        }
+    };
+
+    Ok(Message::Request(Request {
+        method,
+        call_id: raw.header("Call-ID").unwrap_or_default().to_string(),
+        cseq,
+        from_tag: header_param(raw.header("From").unwrap_or_default(), "tag").map(str::to_string),
+        to_tag: header_param(raw.header("To").unwrap_or_default(), "tag")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        branch,
+        sent_by,
+        raw,
+        parsed,
+    }))
+}
+
+fn parse_response(raw: RawMessage) -> Result<Message, Rejected> {
+    let mut parts = raw.start_line.splitn(3, ' ');
+    let (Some(_version), Some(code)) = (parts.next(), parts.next()) else {
+        return Err(Rejected::drop("malformed status line"));
+    };
+    let status: u16 = code.parse().map_err(|_| Rejected::drop("malformed status code"))?;
+    if !(100..700).contains(&status) {
+        return Err(Rejected::drop("status code out of range"));
+    }
+    let cseq_method = raw
+        .header("CSeq")
+        .and_then(|v| v.split_whitespace().nth(1))
+        .ok_or_else(|| Rejected::drop("response without CSeq"))?
+        .to_string();
+    let branch = raw
+        .header("Via")
+        .and_then(|v| header_param(v.split(',').next().unwrap_or(v), "branch"))
+        .ok_or_else(|| Rejected::drop("response without Via branch"))?
+        .to_string();
+    rsip::Response::try_from(raw.to_bytes().as_slice())
+        .map_err(|e| Rejected::drop(format!("malformed response: {e}")))?;
+    Ok(Message::Response(Response { raw, status, cseq_method, branch }))
+}
+
+/// Builds a response to `req`, copying Via, From, To, Call-ID and CSeq (RFC 3261 8.2.6.2),
+/// adding `to_tag` to To when the request's To has none.
+pub fn build_response(
+    req: &RawMessage,
+    status: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    extra: &[(&str, String)],
+    body: Option<(&str, &[u8])>,
+) -> Vec<u8> {
+    let mut headers: Vec<Header> = Vec::new();
+    for v in req.headers_named("Via") {
+        headers.push(Header::Other("Via".into(), v.to_string()));
+    }
+    // Record-Route is echoed in responses that establish a dialog (12.1.1).
+    if (101..300).contains(&status) {
+        for v in req.headers_named("Record-Route") {
+            headers.push(Header::Other("Record-Route".into(), v.to_string()));
+        }
+    }
+    headers.push(Header::Other("From".into(), req.header("From").unwrap_or_default().into()));
+    let to = req.header("To").unwrap_or_default();
+    let to = match to_tag {
+        Some(tag) if header_param(to, "tag").is_none() && status > 100 => format!("{to};tag={tag}"),
+        _ => to.to_string(),
+    };
+    headers.push(Header::Other("To".into(), to));
+    headers.push(Header::Other("Call-ID".into(), req.header("Call-ID").unwrap_or_default().into()));
+    headers.push(Header::Other("CSeq".into(), req.header("CSeq").unwrap_or_default().into()));
+    for (n, v) in extra {
+        headers.push(Header::Other((*n).into(), v.clone()));
+    }
+    let body_bytes = body.map(|(_, b)| b.to_vec()).unwrap_or_default();
+    if let Some((ct, _)) = body {
+        headers.push(Header::Other("Content-Type".into(), ct.into()));
+    }
+    headers.push(Header::Other("Content-Length".into(), body_bytes.len().to_string()));
+    let resp = rsip::Response {
+        status_code: rsip::StatusCode::Other(status, reason.into()),
+        version: rsip::Version::V2,
+        headers: headers.into(),
+        body: body_bytes,
+    };
+    resp.to_string().into_bytes()
+}
+
+/// Builds an in-dialog request (BYE, and later NOTIFY/REFER) from explicit header values.
+pub fn build_request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Option<(&str, &[u8])>,
+) -> Vec<u8> {
+    // rsip only models the methods it knows; every method we send is one of them.
+    let method: rsip::Method = method.parse().unwrap_or(rsip::Method::Options);
+    let uri = rsip::Uri::try_from(uri).unwrap_or_default();
+    let mut hs: Vec<Header> =
+        headers.iter().map(|(n, v)| Header::Other((*n).into(), v.clone())).collect();
+    let body_bytes = body.map(|(_, b)| b.to_vec()).unwrap_or_default();
+    if let Some((ct, _)) = body {
+        hs.push(Header::Other("Content-Type".into(), ct.into()));
+    }
+    hs.push(Header::Other("Content-Length".into(), body_bytes.len().to_string()));
+    let req = rsip::Request { method, uri, version: rsip::Version::V2, headers: hs.into(), body: body_bytes };
+    req.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:100@127.0.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKabc;rport\r\n\
+From: \"Alice\" <sip:5551234@127.0.0.1>;tag=f1\r\n\
+To: <sip:100@127.0.0.1>\r\n\
+Call-ID: c1@h\r\n\
+CSeq: 1 INVITE\r\n\
+Max-Forwards: 70\r\n\
+Contact: <sip:5551234@127.0.0.1:5070>\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn parses_invite() {
+        let Ok(Message::Request(r)) = parse(INVITE.as_bytes()) else { panic!() };
+        assert_eq!(r.method, "INVITE");
+        assert_eq!(r.branch, "z9hG4bKabc");
+        assert_eq!(r.sent_by, "127.0.0.1:5070");
+        assert_eq!(r.from_tag.as_deref(), Some("f1"));
+        assert_eq!(r.to_tag, None);
+        assert_eq!(uri_user(r.raw.header("From").unwrap()), Some("5551234"));
+        assert_eq!(display_name(r.raw.header("From").unwrap()).as_deref(), Some("Alice"));
+        assert_eq!(r.parsed.uri.user(), Some("100"));
+    }
+
+    fn rejected(msg: &str) -> Rejected {
+        match parse(msg.as_bytes()) {
+            Err(r) => r,
+            Ok(_) => panic!("accepted: {msg}"),
+        }
+    }
+
+    #[test]
+    fn rejects_with_right_codes() {
+        let r = rejected(&INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE"));
+        assert_eq!((r.status, r.request.is_some()), (400, true));
+        let r = rejected(&INVITE.replace("Call-ID: c1@h\r\n", ""));
+        assert_eq!(r.status, 400);
+        assert!(r.reason.contains("Call-ID"));
+        let r = rejected(&INVITE.replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia"));
+        assert_eq!(r.status, 505);
+        let r = rejected(&INVITE.replace("INVITE", "FOOBAR"));
+        assert_eq!(r.status, 501);
+        let r = rejected(&INVITE.replace("Content-Length: 0", "Content-Length: 50"));
+        assert_eq!(r.status, 400);
+        let r = rejected(&INVITE.replace("\"Alice\"", "\"Alice"));
+        assert_eq!(r.status, 400);
+    }
+
+    #[test]
+    fn response_copies_dialog_headers_and_adds_tag() {
+        let Ok(Message::Request(r)) = parse(INVITE.as_bytes()) else { panic!() };
+        let resp = build_response(&r.raw, 486, "Busy Here", Some("t9"), &[], None);
+        let text = String::from_utf8(resp.clone()).unwrap();
+        assert!(text.starts_with("SIP/2.0 486 Busy Here\r\n"), "{text}");
+        assert!(text.contains("To: <sip:100@127.0.0.1>;tag=t9\r\n"));
+        let Ok(Message::Response(p)) = parse(&resp) else { panic!("{text}") };
+        assert_eq!((p.status, p.cseq_method.as_str(), p.branch.as_str()), (486, "INVITE", "z9hG4bKabc"));
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic() {
+        // A cheap deterministic fuzz: every prefix and single-byte corruption of a valid
+        // request must give Ok or Err, never a panic.
+        let base = INVITE.as_bytes();
+        for i in 0..base.len() {
+            let _ = parse(&base[..i]);
+            for b in [0u8, b'\r', b'\n', b':', b';', b'<', b'"', 0xff] {
+                let mut m = base.to_vec();
+                m[i] = b;
+                let _ = parse(&m);
+            }
+        }
+    }
+}
