@@ -15,3 +15,7 @@
 pub mod config;
 pub mod sip;
 pub mod store;
+pub mod ivr;
+pub mod media;
+pub mod rtp;
+pub mod sdp;

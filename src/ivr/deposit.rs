@@ -1,0 +1,347 @@
+//! The voice-mail deposit application as a sans-IO state machine.
+//!
+//! Fed key presses, received audio frames (one per 20 ms tick — the frame count *is*
+//! the clock), playback completion, the outcome of saving and the caller's hang-up; it
+//! answers with [`Action`]s for the call driver. Greeting → beep → record until `#`,
+//! hang-up, `silence_secs` of silence or `max_secs`; shorter than `min_secs` is discarded;
+//! `0` goes to the operator if one is configured. "Message saved" is only played after
+//! the driver reports the recording fsynced and its row committed.
+
+use crate::media::prompts::Clip;
+use crate::rtp::FRAME_SAMPLES;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct DepositParams {
+    pub min_frames: usize,
+    pub max_frames: usize,
+    pub silence_frames: usize,
+    pub silence_level: u32,
+    pub operator: Option<String>,
+}
+
+impl DepositParams {
+    pub fn from_config(c: &crate::config::DepositConfig) -> DepositParams {
+        let frames = |secs: f64| (secs * 50.0).round() as usize;
+        DepositParams {
+            min_frames: frames(c.min_secs),
+            max_frames: frames(c.max_secs).max(1),
+            silence_frames: frames(c.silence_secs).max(1),
+            silence_level: c.silence_level as u32,
+            operator: c.operator.clone(),
+        }
+    }
+}
+
+/// The clips the application plays.
+#[derive(Debug, Clone)]
+pub struct DepositClips {
+    pub greeting: Vec<Arc<Clip>>,
+    pub beep: Arc<Clip>,
+    pub saved: Arc<Clip>,
+    pub too_short: Arc<Clip>,
+    pub transfer: Arc<Clip>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Key,
+    Hangup,
+    Silence,
+    MaxLength,
+    Operator,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// Queue these clips for playback, after anything already queued.
+    Play(Vec<Arc<Clip>>),
+    /// Drop whatever is still queued.
+    StopPlayback,
+    /// Store the recording durably and commit its row, then call `handle_saved`.
+    Save { pcm: Vec<i16>, reason: StopReason },
+    /// Send the caller to this SIP URI.
+    Transfer(String),
+    Hangup,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Greeting,
+    Recording,
+    Saving,
+    /// Playing a final prompt; then hang up or transfer.
+    Closing,
+    Done,
+}
+
+pub struct Deposit {
+    params: DepositParams,
+    clips: DepositClips,
+    state: State,
+    recording: Vec<i16>,
+    silent_run: usize,
+    caller_gone: bool,
+    transfer_after: bool,
+    actions: std::collections::VecDeque<Action>,
+}
+
+impl Deposit {
+    /// Starts the application: the greeting and beep are queued at once.
+    pub fn new(params: DepositParams, clips: DepositClips) -> Deposit {
+        let mut first = clips.greeting.clone();
+        first.push(clips.beep.clone());
+        let mut d = Deposit {
+            params,
+            clips,
+            state: State::Greeting,
+            recording: Vec::new(),
+            silent_run: 0,
+            caller_gone: false,
+            transfer_after: false,
+            actions: Default::default(),
+        };
+        d.actions.push_back(Action::Play(first));
+        d
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    pub fn handle_playback_done(&mut self) {
+        match self.state {
+            State::Greeting => self.state = State::Recording,
+            State::Closing => self.finish(),
+            _ => {}
+        }
+    }
+
+    pub fn handle_dtmf(&mut self, digit: char) {
+        match (&self.state, digit) {
+            (State::Greeting, '#') => {
+                // Skip the rest of the greeting, but still give the beep.
+                self.actions.push_back(Action::StopPlayback);
+                self.actions.push_back(Action::Play(vec![self.clips.beep.clone()]));
+            }
+            (State::Greeting, '0') if self.params.operator.is_some() => {
+                self.actions.push_back(Action::StopPlayback);
+                self.transfer_after = true;
+                self.close(vec![self.clips.transfer.clone()]);
+            }
+            (State::Recording, '#') => self.stop(StopReason::Key),
+            (State::Recording, '0') if self.params.operator.is_some() => {
+                self.transfer_after = true;
+                self.stop(StopReason::Operator);
+            }
+            _ => {}
+        }
+    }
+
+    /// One received frame (20 ms); ignored unless recording.
+    pub fn handle_frame(&mut self, pcm: &[i16]) {
+        if self.state != State::Recording {
+            return;
+        }
+        self.recording.extend_from_slice(pcm);
+        if crate::media::mean_level(pcm) < self.params.silence_level {
+            self.silent_run += 1;
+        } else {
+            self.silent_run = 0;
+        }
+        let frames = self.recording.len() / FRAME_SAMPLES;
+        if self.silent_run >= self.params.silence_frames {
+            // Trailing silence is not part of the message.
+            let keep = frames - self.silent_run;
+            self.recording.truncate(keep * FRAME_SAMPLES);
+            self.stop(StopReason::Silence);
+        } else if frames >= self.params.max_frames {
+            self.stop(StopReason::MaxLength);
+        }
+    }
+
+    pub fn handle_hangup(&mut self) {
+        self.caller_gone = true;
+        match self.state {
+            State::Recording => self.stop(StopReason::Hangup),
+            State::Greeting | State::Closing => self.finish(),
+            State::Saving | State::Done => {}
+        }
+    }
+
+    /// The driver's report: `true` once the recording is durable and committed.
+    pub fn handle_saved(&mut self, ok: bool) {
+        if self.state != State::Saving {
+            return;
+        }
+        let mut clips = Vec::new();
+        if ok {
+            clips.push(self.clips.saved.clone());
+        }
+        if self.transfer_after {
+            clips.push(self.clips.transfer.clone());
+        }
+        if clips.is_empty() {
+            // Saving failed: say nothing misleading, just end the call.
+            self.finish();
+        } else {
+            self.close(clips);
+        }
+    }
+
+    fn stop(&mut self, reason: StopReason) {
+        let frames = self.recording.len() / FRAME_SAMPLES;
+        if frames < self.params.min_frames || frames == 0 {
+            let mut clips = vec![];
+            if !self.transfer_after {
+                clips.push(self.clips.too_short.clone());
+            } else {
+                clips.push(self.clips.transfer.clone());
+            }
+            self.recording.clear();
+            self.close(clips);
+            return;
+        }
+        self.state = State::Saving;
+        self.actions.push_back(Action::Save { pcm: std::mem::take(&mut self.recording), reason });
+    }
+
+    fn close(&mut self, clips: Vec<Arc<Clip>>) {
+        if self.caller_gone {
+            self.finish();
+            return;
+        }
+        self.state = State::Closing;
+        self.actions.push_back(Action::Play(clips));
+    }
+
+    fn finish(&mut self) {
+        if self.state == State::Done {
+            return;
+        }
+        self.state = State::Done;
+        if self.caller_gone {
+            return;
+        }
+        match (self.transfer_after, &self.params.operator) {
+            (true, Some(op)) => self.actions.push_back(Action::Transfer(op.clone())),
+            _ => self.actions.push_back(Action::Hangup),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(n: usize) -> Arc<Clip> {
+        Arc::new(Clip::from_pcm(vec![0; n], "test"))
+    }
+
+    fn params() -> DepositParams {
+        DepositParams { min_frames: 50, max_frames: 500, silence_frames: 100, silence_level: 200, operator: None }
+    }
+
+    fn app(p: DepositParams) -> Deposit {
+        let clips = DepositClips { greeting: vec![clip(8000)], beep: clip(1), saved: clip(2), too_short: clip(3), transfer: clip(4) };
+        Deposit::new(p, clips)
+    }
+
+    fn drain(d: &mut Deposit) -> Vec<Action> {
+        std::iter::from_fn(|| d.poll_action()).collect()
+    }
+
+    const LOUD: [i16; 160] = [3000; 160];
+
+    #[test]
+    fn records_until_pound_then_saves_and_hangs_up() {
+        let mut d = app(params());
+        assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c.len() == 2));
+        d.handle_frame(&LOUD); // during the greeting: not recorded
+        d.handle_playback_done();
+        for _ in 0..200 {
+            d.handle_frame(&LOUD);
+        }
+        d.handle_dtmf('#');
+        let acts = drain(&mut d);
+        let [Action::Save { pcm, reason: StopReason::Key }] = &acts[..] else { panic!("{acts:?}") };
+        assert_eq!(pcm.len(), 200 * 160, "exactly the frames after the beep");
+        assert!(drain(&mut d).is_empty(), "nothing is said before the save is confirmed");
+        d.handle_saved(true);
+        assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 2));
+        d.handle_playback_done();
+        assert!(matches!(&drain(&mut d)[..], [Action::Hangup]));
+        assert!(d.is_done());
+    }
+
+    #[test]
+    fn silence_stops_and_is_trimmed_short_is_discarded() {
+        let mut d = app(params());
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..60 {
+            d.handle_frame(&LOUD);
+        }
+        for _ in 0..100 {
+            d.handle_frame(&[0; 160]);
+        }
+        let acts = drain(&mut d);
+        assert!(matches!(&acts[..], [Action::Save { pcm, reason: StopReason::Silence }] if pcm.len() == 60 * 160), "{acts:?}");
+
+        let mut d = app(params());
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..10 {
+            d.handle_frame(&LOUD);
+        }
+        d.handle_dtmf('#');
+        assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 3), "too short");
+    }
+
+    #[test]
+    fn max_length_and_hangup() {
+        let mut d = app(DepositParams { max_frames: 100, ..params() });
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..150 {
+            d.handle_frame(&LOUD);
+        }
+        assert!(matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::MaxLength }] if pcm.len() == 100 * 160));
+
+        let mut d = app(params());
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..80 {
+            d.handle_frame(&LOUD);
+        }
+        d.handle_hangup();
+        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Hangup, .. }]));
+        d.handle_saved(true);
+        assert!(drain(&mut d).is_empty(), "nobody to talk to");
+        assert!(d.is_done());
+    }
+
+    #[test]
+    fn zero_goes_to_operator_only_when_configured() {
+        let mut d = app(params());
+        drain(&mut d);
+        d.handle_dtmf('0');
+        assert!(drain(&mut d).is_empty());
+        let mut d = app(DepositParams { operator: Some("sip:op@127.0.0.1".into()), ..params() });
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..80 {
+            d.handle_frame(&LOUD);
+        }
+        d.handle_dtmf('0');
+        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Operator, .. }]));
+        d.handle_saved(true);
+        assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c.len() == 2));
+        d.handle_playback_done();
+        assert!(matches!(&drain(&mut d)[..], [Action::Transfer(t)] if t == "sip:op@127.0.0.1"));
+    }
+}

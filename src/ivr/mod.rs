@@ -1,0 +1,4 @@
+//! Call applications and the dialplan that routes calls to them.
+
+pub mod deposit;
+pub mod dialplan;
