@@ -19,3 +19,4 @@ pub mod ivr;
 pub mod media;
 pub mod rtp;
 pub mod sdp;
+pub mod mail;

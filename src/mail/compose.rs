@@ -1,0 +1,184 @@
+//! The homogenized message: a voice message as an ordinary internet mail (RFC 5322 +
+//! MIME) with `Message-Context: voice-message` (RFC 3458), the recording as an
+//! `audio/wav` attachment with `Content-Duration` (RFC 3803).
+//!
+//! Composition is a pure function of the store row and the audio, so a retried
+//! delivery sends byte-for-byte the same message with the same Message-ID.
+
+use base64::Engine;
+
+/// Everything a voice message mail is made of.
+#[derive(Debug, Clone)]
+pub struct VoiceMail<'a> {
+    pub message_id: &'a str,
+    pub mailbox: &'a str,
+    pub mailbox_name: Option<&'a str>,
+    pub to_addr: Option<&'a str>,
+    pub caller: Option<&'a str>,
+    pub caller_name: Option<&'a str>,
+    pub received_at: i64,
+    pub duration_ms: i64,
+    pub domain: &'a str,
+    pub wav: &'a [u8],
+}
+
+/// "0:42", "1:05:09".
+pub fn format_duration(ms: i64) -> String {
+    let s = (ms.max(0) + 500) / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// RFC 5322 date in UTC, e.g. "Tue, 24 Nov 2026 23:56:00 +0000".
+pub fn rfc5322_date(unix: i64) -> String {
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MO: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        WD[days.rem_euclid(7) as usize],
+        d,
+        MO[(m - 1) as usize],
+        y,
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+/// A header-safe phrase: printable ASCII in quotes, else RFC 2047 base64.
+fn phrase(s: &str) -> String {
+    if s.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\') {
+        format!("\"{s}\"")
+    } else {
+        format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
+    }
+}
+
+/// Keeps only characters that are safe in the local part of an address.
+fn local_part(s: &str) -> String {
+    let v: String = s.chars().filter(|c| c.is_ascii_alphanumeric() || "+-._".contains(*c)).collect();
+    if v.is_empty() { "unknown".into() } else { v }
+}
+
+pub fn voice_subject(caller: Option<&str>, duration_ms: i64) -> String {
+    match caller {
+        Some(c) if !c.is_empty() => format!("Voice message from {c} ({})", format_duration(duration_ms)),
+        _ => format!("Voice message from an unknown caller ({})", format_duration(duration_ms)),
+    }
+}
+
+/// Builds the complete message, CRLF line endings.
+pub fn voice_message(v: &VoiceMail<'_>) -> Vec<u8> {
+    let caller = v.caller.filter(|c| !c.is_empty());
+    let from_display = match (v.caller_name, caller) {
+        (Some(n), Some(c)) => format!("{n} ({c})"),
+        (None, Some(c)) => c.to_string(),
+        (Some(n), None) => n.to_string(),
+        (None, None) => "Unknown caller".to_string(),
+    };
+    let from_addr = format!("{}@{}", local_part(caller.unwrap_or("unknown")), v.domain);
+    let to = match (v.to_addr, v.mailbox_name) {
+        (Some(a), Some(n)) => format!("{} <{a}>", phrase(n)),
+        (Some(a), None) => format!("<{a}>"),
+        (None, _) => format!("<{}@{}>", local_part(v.mailbox), v.domain),
+    };
+    let secs = (v.duration_ms + 500) / 1000;
+    let subject = voice_subject(caller, v.duration_ms);
+    // The boundary is derived from the Message-ID: stable across retries, and it cannot
+    // occur in base64 or in our own text.
+    let boundary = format!("=_vb_{}", local_part(v.message_id.trim_matches(['<', '>'])));
+    let mut m = String::with_capacity(v.wav.len() * 4 / 3 + 2048);
+    m += &format!("From: {} <{from_addr}>\r\n", phrase(&from_display));
+    m += &format!("To: {to}\r\n");
+    m += &format!("Subject: {subject}\r\n");
+    m += &format!("Date: {}\r\n", rfc5322_date(v.received_at));
+    m += &format!("Message-ID: {}\r\n", v.message_id);
+    m += "MIME-Version: 1.0\r\n";
+    m += "Message-Context: voice-message\r\n";
+    m += &format!("X-Voxbridge-Mailbox: {}\r\n", local_part(v.mailbox));
+    m += &format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n");
+    m += "This is a voice message in MIME format.\r\n";
+    m += &format!("--{boundary}\r\n");
+    m += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    m += &format!(
+        "You have a new voice message from {from_display} in mailbox {}, received {} and {} long.\r\nThe recording is attached.\r\n",
+        v.mailbox,
+        rfc5322_date(v.received_at),
+        format_duration(v.duration_ms)
+    );
+    m += &format!("--{boundary}\r\n");
+    m += "Content-Type: audio/wav; name=\"voice-message.wav\"\r\n";
+    m += "Content-Transfer-Encoding: base64\r\n";
+    m += "Content-Disposition: attachment; filename=\"voice-message.wav\"\r\n";
+    m += &format!("Content-Duration: {secs}\r\n\r\n");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(v.wav);
+    for chunk in b64.as_bytes().chunks(76) {
+        m += std::str::from_utf8(chunk).expect("base64 is ASCII");
+        m += "\r\n";
+    }
+    m += &format!("--{boundary}--\r\n");
+    m.into_bytes()
+}
+
+/// A new globally unique Message-ID for a message deposited here.
+pub fn new_message_id(domain: &str) -> String {
+    format!("<vb.{:016x}{:016x}@{domain}>", rand::random::<u64>(), rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_durations() {
+        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc5322_date(1795996800), "Mon, 30 Nov 2026 00:00:00 +0000");
+        assert_eq!(format_duration(42_400), "0:42");
+        assert_eq!(format_duration(3_725_000), "1:02:05");
+    }
+
+    #[test]
+    fn message_parses_back_with_attachment_and_context() {
+        use mail_parser::MimeHeaders;
+        let wav: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let v = VoiceMail {
+            message_id: "<vb.1@example.test>",
+            mailbox: "1001",
+            mailbox_name: Some("Zoë"),
+            to_addr: Some("zoe@example.test"),
+            caller: Some("5551234"),
+            caller_name: Some("Alice"),
+            received_at: 1795996800,
+            duration_ms: 42_000,
+            domain: "example.test",
+            wav: &wav,
+        };
+        let bytes = voice_message(&v);
+        assert_eq!(bytes, voice_message(&v), "deterministic");
+        let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(msg.subject(), Some("Voice message from 5551234 (0:42)"));
+        assert_eq!(msg.message_id(), Some("vb.1@example.test"));
+        assert_eq!(msg.header_raw("Message-Context").map(str::trim), Some("voice-message"));
+        assert_eq!(msg.attachment_count(), 1);
+        let att = msg.attachment(0).unwrap();
+        assert_eq!(att.contents(), &wav[..]);
+        assert_eq!(att.content_type().map(|c| (c.ctype(), c.subtype())), Some(("audio", Some("wav"))));
+        assert_eq!(msg.to().and_then(|a| a.first()).and_then(|a| a.name()), Some("Zoë"));
+    }
+}
