@@ -30,6 +30,8 @@ pub struct SipConfig {
     pub public_ip: Option<std::net::IpAddr>,
     /// Value of the User-Agent / Server header.
     pub user_agent: String,
+    /// How long a call rings (180 Ringing) before it is answered, in milliseconds.
+    pub ring_ms: u64,
 }
 
 impl Default for SipConfig {
@@ -38,6 +40,7 @@ impl Default for SipConfig {
             listen: "127.0.0.1:5060".parse().expect("literal address"),
             public_ip: None,
             user_agent: format!("voxbridge/{}", env!("CARGO_PKG_VERSION")),
+            ring_ms: 0,
         }
     }
 }
@@ -53,7 +56,10 @@ pub struct RtpConfig {
 
 impl Default for RtpConfig {
     fn default() -> Self {
-        RtpConfig { port_range: PortRange(20000..=20999), jitter_frames: 3 }
+        RtpConfig {
+            port_range: PortRange(20000..=20999),
+            jitter_frames: 3,
+        }
     }
 }
 
@@ -74,10 +80,18 @@ impl std::str::FromStr for PortRange {
         let (lo, hi) = s
             .split_once('-')
             .ok_or_else(|| format!("port range {s:?} must look like \"20000-20999\""))?;
-        let lo: u16 = lo.trim().parse().map_err(|_| format!("bad low port in {s:?}"))?;
-        let hi: u16 = hi.trim().parse().map_err(|_| format!("bad high port in {s:?}"))?;
+        let lo: u16 = lo
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad low port in {s:?}"))?;
+        let hi: u16 = hi
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad high port in {s:?}"))?;
         if lo == 0 || lo >= hi {
-            return Err(format!("port range {s:?} must be LOW-HIGH with 0 < LOW < HIGH"));
+            return Err(format!(
+                "port range {s:?} must be LOW-HIGH with 0 < LOW < HIGH"
+            ));
         }
         Ok(PortRange(lo..=hi))
     }
@@ -92,7 +106,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("var") }
+        StoreConfig {
+            path: PathBuf::from("var"),
+        }
     }
 }
 
@@ -154,11 +170,18 @@ pub struct PromptsConfig {
     pub language: String,
     /// espeak-ng voice used to generate missing prompt audio.
     pub voice: String,
+    /// Where generated prompt audio is cached; default `<store.path>/prompt-cache`.
+    pub cache: Option<PathBuf>,
 }
 
 impl Default for PromptsConfig {
     fn default() -> Self {
-        PromptsConfig { dir: PathBuf::from("prompts"), language: "en".into(), voice: "en-us".into() }
+        PromptsConfig {
+            dir: PathBuf::from("prompts"),
+            language: "en".into(),
+            voice: "en-us".into(),
+            cache: None,
+        }
     }
 }
 
@@ -170,7 +193,9 @@ pub struct DialplanConfig {
 
 impl Default for DialplanConfig {
     fn default() -> Self {
-        DialplanConfig { file: PathBuf::from("dialplans/default.toml") }
+        DialplanConfig {
+            file: PathBuf::from("dialplans/default.toml"),
+        }
     }
 }
 
@@ -218,7 +243,9 @@ impl Config {
         }
         if let Some(op) = &d.operator {
             if !(op.starts_with("sip:") || op.starts_with("sips:")) {
-                return Err(format!("deposit.operator must be a SIP URI (sip:...), got {op:?}"));
+                return Err(format!(
+                    "deposit.operator must be a SIP URI (sip:...), got {op:?}"
+                ));
             }
         }
         Ok(())
@@ -227,6 +254,15 @@ impl Config {
     /// The address that goes into SDP `c=` lines and Contact headers.
     pub fn media_ip(&self) -> std::net::IpAddr {
         self.sip.public_ip.unwrap_or(self.sip.listen.ip())
+    }
+
+    /// Directory of generated prompt audio for the configured language.
+    pub fn prompt_cache(&self) -> PathBuf {
+        self.prompts
+            .cache
+            .clone()
+            .unwrap_or_else(|| self.store.path.join("prompt-cache"))
+            .join(&self.prompts.language)
     }
 
     pub fn db_path(&self) -> PathBuf {

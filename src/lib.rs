@@ -12,11 +12,13 @@
 //! Protocol cores never read the clock and never touch a socket: they are fed bytes,
 //! events and `Instant`s, and return what to send and when to wake them next.
 
+pub mod cli;
 pub mod config;
-pub mod sip;
-pub mod store;
+pub mod driver;
 pub mod ivr;
+pub mod mail;
 pub mod media;
 pub mod rtp;
 pub mod sdp;
-pub mod mail;
+pub mod sip;
+pub mod store;

@@ -59,7 +59,10 @@ pub enum Action {
     /// Drop whatever is still queued.
     StopPlayback,
     /// Store the recording durably and commit its row, then call `handle_saved`.
-    Save { pcm: Vec<i16>, reason: StopReason },
+    Save {
+        pcm: Vec<i16>,
+        reason: StopReason,
+    },
     /// Send the caller to this SIP URI.
     Transfer(String),
     Hangup,
@@ -126,7 +129,8 @@ impl Deposit {
             (State::Greeting, '#') => {
                 // Skip the rest of the greeting, but still give the beep.
                 self.actions.push_back(Action::StopPlayback);
-                self.actions.push_back(Action::Play(vec![self.clips.beep.clone()]));
+                self.actions
+                    .push_back(Action::Play(vec![self.clips.beep.clone()]));
             }
             (State::Greeting, '0') if self.params.operator.is_some() => {
                 self.actions.push_back(Action::StopPlayback);
@@ -155,9 +159,6 @@ impl Deposit {
         }
         let frames = self.recording.len() / FRAME_SAMPLES;
         if self.silent_run >= self.params.silence_frames {
-            // Trailing silence is not part of the message.
-            let keep = frames - self.silent_run;
-            self.recording.truncate(keep * FRAME_SAMPLES);
             self.stop(StopReason::Silence);
         } else if frames >= self.params.max_frames {
             self.stop(StopReason::MaxLength);
@@ -194,7 +195,11 @@ impl Deposit {
     }
 
     fn stop(&mut self, reason: StopReason) {
-        let frames = self.recording.len() / FRAME_SAMPLES;
+        // Trailing silence is not part of the message, whatever ended it: the pause
+        // before a caller finds the # key or hangs up is dead air to the listener.
+        let frames = (self.recording.len() / FRAME_SAMPLES).saturating_sub(self.silent_run);
+        self.recording.truncate(frames * FRAME_SAMPLES);
+        self.silent_run = 0;
         if frames < self.params.min_frames || frames == 0 {
             let mut clips = vec![];
             if !self.transfer_after {
@@ -207,7 +212,10 @@ impl Deposit {
             return;
         }
         self.state = State::Saving;
-        self.actions.push_back(Action::Save { pcm: std::mem::take(&mut self.recording), reason });
+        self.actions.push_back(Action::Save {
+            pcm: std::mem::take(&mut self.recording),
+            reason,
+        });
     }
 
     fn close(&mut self, clips: Vec<Arc<Clip>>) {
@@ -243,11 +251,23 @@ mod tests {
     }
 
     fn params() -> DepositParams {
-        DepositParams { min_frames: 50, max_frames: 500, silence_frames: 100, silence_level: 200, operator: None }
+        DepositParams {
+            min_frames: 50,
+            max_frames: 500,
+            silence_frames: 100,
+            silence_level: 200,
+            operator: None,
+        }
     }
 
     fn app(p: DepositParams) -> Deposit {
-        let clips = DepositClips { greeting: vec![clip(8000)], beep: clip(1), saved: clip(2), too_short: clip(3), transfer: clip(4) };
+        let clips = DepositClips {
+            greeting: vec![clip(8000)],
+            beep: clip(1),
+            saved: clip(2),
+            too_short: clip(3),
+            transfer: clip(4),
+        };
         Deposit::new(p, clips)
     }
 
@@ -268,9 +288,18 @@ mod tests {
         }
         d.handle_dtmf('#');
         let acts = drain(&mut d);
-        let [Action::Save { pcm, reason: StopReason::Key }] = &acts[..] else { panic!("{acts:?}") };
+        let [Action::Save {
+            pcm,
+            reason: StopReason::Key,
+        }] = &acts[..]
+        else {
+            panic!("{acts:?}")
+        };
         assert_eq!(pcm.len(), 200 * 160, "exactly the frames after the beep");
-        assert!(drain(&mut d).is_empty(), "nothing is said before the save is confirmed");
+        assert!(
+            drain(&mut d).is_empty(),
+            "nothing is said before the save is confirmed"
+        );
         d.handle_saved(true);
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 2));
         d.handle_playback_done();
@@ -290,7 +319,10 @@ mod tests {
             d.handle_frame(&[0; 160]);
         }
         let acts = drain(&mut d);
-        assert!(matches!(&acts[..], [Action::Save { pcm, reason: StopReason::Silence }] if pcm.len() == 60 * 160), "{acts:?}");
+        assert!(
+            matches!(&acts[..], [Action::Save { pcm, reason: StopReason::Silence }] if pcm.len() == 60 * 160),
+            "{acts:?}"
+        );
 
         let mut d = app(params());
         drain(&mut d);
@@ -299,18 +331,41 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_dtmf('#');
-        assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 3), "too short");
+        assert!(
+            matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 3),
+            "too short"
+        );
+
+        // A pause before # is trimmed too.
+        let mut d = app(params());
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..70 {
+            d.handle_frame(&LOUD);
+        }
+        for _ in 0..40 {
+            d.handle_frame(&[5; 160]);
+        }
+        d.handle_dtmf('#');
+        assert!(
+            matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::Key }] if pcm.len() == 70 * 160)
+        );
     }
 
     #[test]
     fn max_length_and_hangup() {
-        let mut d = app(DepositParams { max_frames: 100, ..params() });
+        let mut d = app(DepositParams {
+            max_frames: 100,
+            ..params()
+        });
         drain(&mut d);
         d.handle_playback_done();
         for _ in 0..150 {
             d.handle_frame(&LOUD);
         }
-        assert!(matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::MaxLength }] if pcm.len() == 100 * 160));
+        assert!(
+            matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::MaxLength }] if pcm.len() == 100 * 160)
+        );
 
         let mut d = app(params());
         drain(&mut d);
@@ -319,7 +374,13 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_hangup();
-        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Hangup, .. }]));
+        assert!(matches!(
+            &drain(&mut d)[..],
+            [Action::Save {
+                reason: StopReason::Hangup,
+                ..
+            }]
+        ));
         d.handle_saved(true);
         assert!(drain(&mut d).is_empty(), "nobody to talk to");
         assert!(d.is_done());
@@ -331,14 +392,23 @@ mod tests {
         drain(&mut d);
         d.handle_dtmf('0');
         assert!(drain(&mut d).is_empty());
-        let mut d = app(DepositParams { operator: Some("sip:op@127.0.0.1".into()), ..params() });
+        let mut d = app(DepositParams {
+            operator: Some("sip:op@127.0.0.1".into()),
+            ..params()
+        });
         drain(&mut d);
         d.handle_playback_done();
         for _ in 0..80 {
             d.handle_frame(&LOUD);
         }
         d.handle_dtmf('0');
-        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Operator, .. }]));
+        assert!(matches!(
+            &drain(&mut d)[..],
+            [Action::Save {
+                reason: StopReason::Operator,
+                ..
+            }]
+        ));
         d.handle_saved(true);
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c.len() == 2));
         d.handle_playback_done();

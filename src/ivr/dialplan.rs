@@ -46,14 +46,20 @@ fn pattern_matches(pattern: &str, number: &str) -> bool {
         return pattern == number;
     };
     fn go(p: &[u8], n: &[u8]) -> bool {
-        let Some((&c, rest)) = p.split_first() else { return n.is_empty() };
+        let Some((&c, rest)) = p.split_first() else {
+            return n.is_empty();
+        };
         match c {
             b'.' => !n.is_empty() && (1..=n.len()).any(|k| go(rest, &n[k..])),
             b'!' => (0..=n.len()).any(|k| go(rest, &n[k..])),
             b'[' => {
-                let Some(end) = rest.iter().position(|&b| b == b']') else { return false };
+                let Some(end) = rest.iter().position(|&b| b == b']') else {
+                    return false;
+                };
                 let (set, after) = (&rest[..end], &rest[end + 1..]);
-                let Some((&d, nrest)) = n.split_first() else { return false };
+                let Some((&d, nrest)) = n.split_first() else {
+                    return false;
+                };
                 let mut i = 0;
                 let mut hit = false;
                 while i < set.len() {
@@ -68,7 +74,9 @@ fn pattern_matches(pattern: &str, number: &str) -> bool {
                 hit && go(after, nrest)
             }
             _ => {
-                let Some((&d, nrest)) = n.split_first() else { return false };
+                let Some((&d, nrest)) = n.split_first() else {
+                    return false;
+                };
                 let ok = match c.to_ascii_uppercase() {
                     b'X' => d.is_ascii_digit(),
                     b'Z' => (b'1'..=b'9').contains(&d),
@@ -99,7 +107,8 @@ impl Dialplan {
             tracing::info!(path = %path.display(), "dialplan file not found, using the embedded default");
             return Dialplan::parse(EMBEDDED_DEFAULT);
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read dialplan {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read dialplan {}", path.display()))?;
         Dialplan::parse(&text).with_context(|| format!("invalid dialplan {}", path.display()))
     }
 
@@ -108,7 +117,11 @@ impl Dialplan {
             if pattern_matches(&r.pattern, dialled) {
                 return match r.app {
                     App::Deposit => Decision::Deposit {
-                        mailbox: r.mailbox.as_deref().unwrap_or("${EXTEN}").replace("${EXTEN}", dialled),
+                        mailbox: r
+                            .mailbox
+                            .as_deref()
+                            .unwrap_or("${EXTEN}")
+                            .replace("${EXTEN}", dialled),
                     },
                 };
             }
@@ -138,7 +151,12 @@ mod tests {
     #[test]
     fn embedded_default_routes_numbers_to_their_mailbox() {
         let d = Dialplan::parse(EMBEDDED_DEFAULT).unwrap();
-        assert_eq!(d.route("1001"), Decision::Deposit { mailbox: "1001".into() });
+        assert_eq!(
+            d.route("1001"),
+            Decision::Deposit {
+                mailbox: "1001".into()
+            }
+        );
         assert_eq!(d.route("abc"), Decision::NoRoute);
         let e = Dialplan::parse("[[route]]\npattern = \"_X.\"\napp = \"dance\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("dance"));

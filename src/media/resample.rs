@@ -22,9 +22,15 @@ pub fn resample(input: &[i16], from_rate: u32, to_rate: u32) -> Vec<i16> {
                 continue;
             }
             let x = t - k as f64;
-            let sinc = if x.abs() < 1e-9 { 1.0 } else { (std::f64::consts::PI * cutoff * x).sin() / (std::f64::consts::PI * cutoff * x) };
+            let sinc = if x.abs() < 1e-9 {
+                1.0
+            } else {
+                (std::f64::consts::PI * cutoff * x).sin() / (std::f64::consts::PI * cutoff * x)
+            };
             // Blackman window over the tap span.
-            let w = 0.42 + 0.5 * (std::f64::consts::PI * x / HALF_TAPS as f64).cos() + 0.08 * (2.0 * std::f64::consts::PI * x / HALF_TAPS as f64).cos();
+            let w = 0.42
+                + 0.5 * (std::f64::consts::PI * x / HALF_TAPS as f64).cos()
+                + 0.08 * (2.0 * std::f64::consts::PI * x / HALF_TAPS as f64).cos();
             let c = sinc * w.max(0.0);
             acc += input[k as usize] as f64 * c;
             norm += c;
@@ -41,11 +47,23 @@ mod tests {
 
     #[test]
     fn keeps_length_and_low_tones_removes_high_ones() {
-        let tone = |f: f64| (0..22050).map(|i| ((2.0 * std::f64::consts::PI * f * i as f64 / 22050.0).sin() * 10000.0) as i16).collect::<Vec<_>>();
+        let tone = |f: f64| {
+            (0..22050)
+                .map(|i| {
+                    ((2.0 * std::f64::consts::PI * f * i as f64 / 22050.0).sin() * 10000.0) as i16
+                })
+                .collect::<Vec<_>>()
+        };
         let low = resample(&tone(1000.0), 22050, 8000);
         assert!((low.len() as i64 - 8000).abs() <= 1);
-        assert!(crate::media::mean_level(&low[100..7900]) > 5000, "1 kHz passes");
+        assert!(
+            crate::media::mean_level(&low[100..7900]) > 5000,
+            "1 kHz passes"
+        );
         let high = resample(&tone(6000.0), 22050, 8000);
-        assert!(crate::media::mean_level(&high[100..7900]) < 1500, "6 kHz is filtered, not aliased");
+        assert!(
+            crate::media::mean_level(&high[100..7900]) < 1500,
+            "6 kHz is filtered, not aliased"
+        );
     }
 }

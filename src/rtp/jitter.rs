@@ -44,7 +44,13 @@ pub struct JitterBuffer {
 
 impl JitterBuffer {
     pub fn new(delay: usize) -> JitterBuffer {
-        JitterBuffer { slots: BTreeMap::new(), next: None, delay: delay.max(1), playing: false, stats: JitterStats::default() }
+        JitterBuffer {
+            slots: BTreeMap::new(),
+            next: None,
+            delay: delay.max(1),
+            playing: false,
+            stats: JitterStats::default(),
+        }
     }
 
     pub fn push(&mut self, seq: u64, payload: &[u8]) {
@@ -76,7 +82,9 @@ impl JitterBuffer {
 
     /// One playout tick.
     pub fn pop(&mut self) -> Playout {
-        let Some(n) = self.next else { return Playout::Silence };
+        let Some(n) = self.next else {
+            return Playout::Silence;
+        };
         if !self.playing {
             if self.slots.len() < self.delay {
                 return Playout::Silence;

@@ -53,7 +53,10 @@ pub enum Event {
     /// The caller hung up (BYE, answered 200).
     RemoteHangup(CallHandle),
     /// The call is gone for another reason (no ACK, BYE timed out...).
-    Ended { call: CallHandle, reason: String },
+    Ended {
+        call: CallHandle,
+        reason: String,
+    },
 }
 
 /// Identity of this endpoint on the wire.
@@ -152,7 +155,14 @@ impl Endpoint {
                     } else {
                         vec![]
                     };
-                    let resp = build_response(&raw, rej.status, &rej.reason, Some(&random_token()), &extra, None);
+                    let resp = build_response(
+                        &raw,
+                        rej.status,
+                        &rej.reason,
+                        Some(&random_token()),
+                        &extra,
+                        None,
+                    );
                     self.send(peer, resp);
                 }
             }
@@ -170,7 +180,10 @@ impl Endpoint {
         if let Some(status) = tx.handle_response(now, r.status) {
             if r.cseq_method == "BYE" && self.calls.remove(&call).is_some() {
                 self.forget_dialog(call);
-                self.events.push_back(Event::Ended { call, reason: format!("BYE answered {status}") });
+                self.events.push_back(Event::Ended {
+                    call,
+                    reason: format!("BYE answered {status}"),
+                });
             }
         }
     }
@@ -180,7 +193,17 @@ impl Endpoint {
     }
 
     /// Sends a response through the server transaction `key`.
-    fn respond(&mut self, now: Instant, key: &TxKey, req: &msg::RawMessage, status: u16, reason: &str, to_tag: &str, extra: &[(&str, String)], body: Option<(&str, &[u8])>) {
+    fn respond(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &msg::RawMessage,
+        status: u16,
+        reason: &str,
+        to_tag: &str,
+        extra: &[(&str, String)],
+        body: Option<(&str, &[u8])>,
+    ) {
         let mut headers: Vec<(&str, String)> = vec![("Server", self.cfg.user_agent.clone())];
         headers.extend_from_slice(extra);
         let bytes = build_response(req, status, reason, Some(to_tag), &headers, body);
@@ -224,7 +247,8 @@ impl Endpoint {
             return;
         }
 
-        self.server_txs.insert(key.clone(), ServerTx::new(r.method == "INVITE", peer));
+        self.server_txs
+            .insert(key.clone(), ServerTx::new(r.method == "INVITE", peer));
         let tag = random_token();
 
         if r.method == "CANCEL" {
@@ -235,13 +259,31 @@ impl Endpoint {
                 .find(|(_, c)| c.invite_key == invite_key)
                 .map(|(h, c)| (*h, c.state == CallState::Early));
             match call {
-                None => self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None),
+                None => self.respond(
+                    now,
+                    &key,
+                    &r.raw,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    &tag,
+                    &[],
+                    None,
+                ),
                 Some((call, early)) => {
                     let local_tag = self.calls[&call].local_tag.clone();
                     self.respond(now, &key, &r.raw, 200, "OK", &local_tag, &[], None);
                     if early {
                         let invite = self.calls[&call].invite.raw.clone();
-                        self.respond(now, &invite_key, &invite, 487, "Request Terminated", &local_tag, &[], None);
+                        self.respond(
+                            now,
+                            &invite_key,
+                            &invite,
+                            487,
+                            "Request Terminated",
+                            &local_tag,
+                            &[],
+                            None,
+                        );
                         self.calls.remove(&call);
                         self.forget_dialog(call);
                         self.events.push_back(Event::Cancelled(call));
@@ -253,11 +295,22 @@ impl Endpoint {
 
         if let Some(to_tag) = r.to_tag.clone() {
             let dialog = (r.call_id.clone(), r.from_tag.clone().unwrap_or_default());
-            let call = self.dialogs.get(&dialog).copied().filter(|c| {
-                self.calls.get(c).is_some_and(|c| c.local_tag == to_tag)
-            });
+            let call = self
+                .dialogs
+                .get(&dialog)
+                .copied()
+                .filter(|c| self.calls.get(c).is_some_and(|c| c.local_tag == to_tag));
             let Some(call) = call else {
-                self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None);
+                self.respond(
+                    now,
+                    &key,
+                    &r.raw,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    &tag,
+                    &[],
+                    None,
+                );
                 return;
             };
             match r.method.as_str() {
@@ -270,15 +323,55 @@ impl Endpoint {
                 "INVITE" => {
                     // A re-INVITE (session refresh, hold): we keep the session as it is
                     // and answer with the same description.
-                    let body = self.calls[&call].ok_response.as_ref().and_then(|ok| msg::RawMessage::parse(ok).ok()).map(|m| m.body);
+                    let body = self.calls[&call]
+                        .ok_response
+                        .as_ref()
+                        .and_then(|ok| msg::RawMessage::parse(ok).ok())
+                        .map(|m| m.body);
                     let contact = self.contact(peer.transport);
                     match body {
-                        Some(b) if !b.is_empty() => self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[("Contact", contact)], Some(("application/sdp", &b))),
-                        _ => self.respond(now, &key, &r.raw, 491, "Request Pending", &to_tag, &[], None),
+                        Some(b) if !b.is_empty() => self.respond(
+                            now,
+                            &key,
+                            &r.raw,
+                            200,
+                            "OK",
+                            &to_tag,
+                            &[("Contact", contact)],
+                            Some(("application/sdp", &b)),
+                        ),
+                        _ => self.respond(
+                            now,
+                            &key,
+                            &r.raw,
+                            491,
+                            "Request Pending",
+                            &to_tag,
+                            &[],
+                            None,
+                        ),
                     }
                 }
-                "OPTIONS" => self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[("Allow", ALLOW.into())], None),
-                _ => self.respond(now, &key, &r.raw, 405, "Method Not Allowed", &to_tag, &[("Allow", ALLOW.into())], None),
+                "OPTIONS" => self.respond(
+                    now,
+                    &key,
+                    &r.raw,
+                    200,
+                    "OK",
+                    &to_tag,
+                    &[("Allow", ALLOW.into())],
+                    None,
+                ),
+                _ => self.respond(
+                    now,
+                    &key,
+                    &r.raw,
+                    405,
+                    "Method Not Allowed",
+                    &to_tag,
+                    &[("Allow", ALLOW.into())],
+                    None,
+                ),
             }
             return;
         }
@@ -292,21 +385,55 @@ impl Endpoint {
                 200,
                 "OK",
                 &tag,
-                &[("Allow", ALLOW.into()), ("Accept", "application/sdp".into())],
+                &[
+                    ("Allow", ALLOW.into()),
+                    ("Accept", "application/sdp".into()),
+                ],
                 None,
             ),
-            "BYE" => self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None),
-            _ => self.respond(now, &key, &r.raw, 405, "Method Not Allowed", &tag, &[("Allow", ALLOW.into())], None),
+            "BYE" => self.respond(
+                now,
+                &key,
+                &r.raw,
+                481,
+                "Call/Transaction Does Not Exist",
+                &tag,
+                &[],
+                None,
+            ),
+            _ => self.respond(
+                now,
+                &key,
+                &r.raw,
+                405,
+                "Method Not Allowed",
+                &tag,
+                &[("Allow", ALLOW.into())],
+                None,
+            ),
         }
     }
 
     fn new_call(&mut self, now: Instant, peer: Peer, key: TxKey, r: Request, tag: String) {
         // We support no SIP extensions; anything required of us is refused (8.2.2.3).
         if let Some(req) = r.raw.header("Require") {
-            let unsupported: Vec<&str> = req.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+            let unsupported: Vec<&str> = req
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .collect();
             if !unsupported.is_empty() {
                 let list = unsupported.join(", ");
-                self.respond(now, &key, &r.raw, 420, "Bad Extension", &tag, &[("Unsupported", list)], None);
+                self.respond(
+                    now,
+                    &key,
+                    &r.raw,
+                    420,
+                    "Bad Extension",
+                    &tag,
+                    &[("Unsupported", list)],
+                    None,
+                );
                 return;
             }
         }
@@ -358,28 +485,57 @@ impl Endpoint {
 
     /// Sends a provisional response (180 Ringing, 183 Session Progress).
     pub fn provisional(&mut self, now: Instant, call: CallHandle, status: u16, reason: &str) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if c.state != CallState::Early {
             return;
         }
-        let (key, raw, tag) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone());
+        let (key, raw, tag) = (
+            c.invite_key.clone(),
+            c.invite.raw.clone(),
+            c.local_tag.clone(),
+        );
         let contact = self.contact(c.peer.transport);
-        self.respond(now, &key, &raw, status, reason, &tag, &[("Contact", contact)], None);
+        self.respond(
+            now,
+            &key,
+            &raw,
+            status,
+            reason,
+            &tag,
+            &[("Contact", contact)],
+            None,
+        );
     }
 
     /// Answers the call with an SDP answer (200 OK), retransmitted until the ACK.
     pub fn answer(&mut self, now: Instant, call: CallHandle, sdp: &[u8]) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if c.state != CallState::Early {
             return;
         }
-        let (key, raw, tag, peer) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone(), c.peer);
+        let (key, raw, tag, peer) = (
+            c.invite_key.clone(),
+            c.invite.raw.clone(),
+            c.local_tag.clone(),
+            c.peer,
+        );
         let extra = [
             ("Contact", self.contact(peer.transport)),
             ("Allow", ALLOW.to_string()),
             ("Server", self.cfg.user_agent.clone()),
         ];
-        let bytes = build_response(&raw, 200, "OK", Some(&tag), &extra, Some(("application/sdp", sdp)));
+        let bytes = build_response(
+            &raw,
+            200,
+            "OK",
+            Some(&tag),
+            &extra,
+            Some(("application/sdp", sdp)),
+        );
         if let Some(tx) = self.server_txs.get_mut(&key) {
             if tx.send_response(now, 200, bytes.clone()) {
                 self.send(peer, bytes.clone());
@@ -389,17 +545,27 @@ impl Endpoint {
         c.state = CallState::Answered;
         c.ok_response = Some(bytes.clone());
         // Over TCP the transport is reliable; only the give-up timer remains.
-        let first = if peer.transport.reliable() { now + 64 * T1 } else { now + T1 };
+        let first = if peer.transport.reliable() {
+            now + 64 * T1
+        } else {
+            now + T1
+        };
         c.ok_retransmit = Some((bytes, first, T1, now + 64 * T1));
     }
 
     /// Refuses the call with a final non-2xx response.
     pub fn reject(&mut self, now: Instant, call: CallHandle, status: u16, reason: &str) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if c.state != CallState::Early {
             return;
         }
-        let (key, raw, tag) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone());
+        let (key, raw, tag) = (
+            c.invite_key.clone(),
+            c.invite.raw.clone(),
+            c.local_tag.clone(),
+        );
         self.respond(now, &key, &raw, status, reason, &tag, &[], None);
         self.calls.remove(&call);
         self.forget_dialog(call);
@@ -407,11 +573,16 @@ impl Endpoint {
 
     /// Ends the call from our side: BYE for an answered call, 480 for one not yet answered.
     pub fn hangup(&mut self, now: Instant, call: CallHandle) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         match c.state {
             CallState::Early => {
                 self.reject(now, call, 480, "Temporarily Unavailable");
-                self.events.push_back(Event::Ended { call, reason: "hung up before answer".into() });
+                self.events.push_back(Event::Ended {
+                    call,
+                    reason: "hung up before answer".into(),
+                });
             }
             CallState::Terminating => {}
             CallState::Answered | CallState::Confirmed => {
@@ -428,9 +599,20 @@ impl Endpoint {
                     })
                     .unwrap_or_else(|| c.invite.parsed.uri.to_string());
                 let to = inv.header("To").unwrap_or_default();
-                let local = if header_param(to, "tag").is_some() { to.to_string() } else { format!("{to};tag={}", c.local_tag) };
+                let local = if header_param(to, "tag").is_some() {
+                    to.to_string()
+                } else {
+                    format!("{to};tag={}", c.local_tag)
+                };
                 let mut headers: Vec<(&str, String)> = vec![
-                    ("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local)),
+                    (
+                        "Via",
+                        format!(
+                            "SIP/2.0/{} {};branch={branch};rport",
+                            c.peer.transport.via_name(),
+                            self.cfg.local
+                        ),
+                    ),
                     ("Max-Forwards", "70".into()),
                     ("From", local),
                     ("To", inv.header("From").unwrap_or_default().to_string()),
@@ -444,7 +626,8 @@ impl Endpoint {
                 let bytes = build_request("BYE", &target, &headers, None);
                 let peer = c.peer;
                 c.bye_branch = Some(branch.clone());
-                self.client_txs.insert(branch, (call, ClientTx::new(now, peer, bytes.clone())));
+                self.client_txs
+                    .insert(branch, (call, ClientTx::new(now, peer, bytes.clone())));
                 self.send(peer, bytes);
             }
         }
@@ -478,7 +661,10 @@ impl Endpoint {
                 c.state = CallState::Confirmed;
             }
             self.hangup(now, call);
-            self.events.push_back(Event::Ended { call, reason: "no ACK for 200 OK".into() });
+            self.events.push_back(Event::Ended {
+                call,
+                reason: "no ACK for 200 OK".into(),
+            });
         }
 
         let mut failed = Vec::new();
@@ -492,7 +678,10 @@ impl Endpoint {
         for (_, call) in failed {
             if self.calls.remove(&call).is_some() {
                 self.forget_dialog(call);
-                self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
+                self.events.push_back(Event::Ended {
+                    call,
+                    reason: "BYE timed out".into(),
+                });
             }
         }
         self.client_txs.retain(|_, (_, tx)| !tx.is_terminated());
@@ -504,8 +693,14 @@ impl Endpoint {
     /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let s = self.server_txs.values().filter_map(ServerTx::poll_timeout);
-        let c = self.client_txs.values().filter_map(|(_, t)| t.poll_timeout());
-        let a = self.calls.values().filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.1.min(r.3)));
+        let c = self
+            .client_txs
+            .values()
+            .filter_map(|(_, t)| t.poll_timeout());
+        let a = self
+            .calls
+            .values()
+            .filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.1.min(r.3)));
         s.chain(c).chain(a).min()
     }
 }

@@ -131,7 +131,10 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         migrate(&mut conn)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), root: root.to_path_buf() })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -145,7 +148,9 @@ impl Store {
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
     {
         let s = self.clone();
-        tokio::task::spawn_blocking(move || f(&s)).await.context("store task panicked")?
+        tokio::task::spawn_blocking(move || f(&s))
+            .await
+            .context("store task panicked")?
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -157,7 +162,11 @@ impl Store {
     pub fn add_mailbox(&self, m: &NewMailbox) -> Result<()> {
         let conn = self.conn();
         let exists: bool = conn
-            .query_row("SELECT 1 FROM mailbox WHERE number = ?1", [&m.number], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM mailbox WHERE number = ?1",
+                [&m.number],
+                |_| Ok(true),
+            )
             .optional()?
             .unwrap_or(false);
         if exists {
@@ -198,7 +207,9 @@ impl Store {
             "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path
              FROM mailbox ORDER BY number",
         )?;
-        let rows = st.query_map([], mailbox_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st
+            .query_map([], mailbox_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -257,15 +268,23 @@ impl Store {
 
     pub fn messages(&self, number: &str) -> Result<Vec<MessageRow>> {
         let conn = self.conn();
-        let mut st = conn.prepare(&format!("{MESSAGE_SELECT} WHERE m.mailbox = ?1 ORDER BY m.id"))?;
-        let rows = st.query_map([number], message_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = conn.prepare(&format!(
+            "{MESSAGE_SELECT} WHERE m.mailbox = ?1 ORDER BY m.id"
+        ))?;
+        let rows = st
+            .query_map([number], message_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn message(&self, id: i64) -> Result<Option<MessageRow>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [id], message_from_row)
+            .query_row(
+                &format!("{MESSAGE_SELECT} WHERE m.id = ?1"),
+                [id],
+                message_from_row,
+            )
             .optional()?)
     }
 
@@ -287,9 +306,19 @@ impl Store {
         };
         let mut out = Vec::with_capacity(ids.len());
         for (id, target, attempts, msg) in ids {
-            let Some(message) = self.message(msg)? else { continue };
-            let Some(mailbox) = self.mailbox(&message.mailbox)? else { continue };
-            out.push(OutboxItem { id, target, attempts, message, mailbox });
+            let Some(message) = self.message(msg)? else {
+                continue;
+            };
+            let Some(mailbox) = self.mailbox(&message.mailbox)? else {
+                continue;
+            };
+            out.push(OutboxItem {
+                id,
+                target,
+                attempts,
+                message,
+                mailbox,
+            });
         }
         Ok(out)
     }
@@ -361,7 +390,10 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         (None, _) => "local".to_string(),
         (Some(t), Some(_)) => format!("delivered ({t})"),
         (Some(t), None) => match last_error {
-            Some(e) => format!("pending ({t}, {} attempts, last error: {e})", attempts.unwrap_or(0)),
+            Some(e) => format!(
+                "pending ({t}, {} attempts, last error: {e})",
+                attempts.unwrap_or(0)
+            ),
             None => format!("pending ({t})"),
         },
     };
@@ -384,7 +416,8 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let version: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     if version > MIGRATIONS.len() {
         bail!(
             "database schema version {version} is newer than this voxbridge ({}); upgrade voxbridge",
@@ -393,7 +426,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).with_context(|| format!("migration {} failed", i + 1))?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration {} failed", i + 1))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
@@ -427,10 +461,18 @@ mod tests {
     #[test]
     fn migrations_are_idempotent_and_mailbox_unique() {
         let (d, s) = store();
-        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() })
-            .unwrap();
+        s.add_mailbox(&NewMailbox {
+            number: "100".into(),
+            pin: "1234".into(),
+            ..Default::default()
+        })
+        .unwrap();
         let e = s
-            .add_mailbox(&NewMailbox { number: "100".into(), pin: "1".into(), ..Default::default() })
+            .add_mailbox(&NewMailbox {
+                number: "100".into(),
+                pin: "1".into(),
+                ..Default::default()
+            })
             .unwrap_err();
         assert!(e.to_string().contains("already exists"));
         drop(s);
@@ -448,8 +490,12 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        s.add_mailbox(&NewMailbox { number: "200".into(), pin: "1234".into(), ..Default::default() })
-            .unwrap();
+        s.add_mailbox(&NewMailbox {
+            number: "200".into(),
+            pin: "1234".into(),
+            ..Default::default()
+        })
+        .unwrap();
         let id = s.insert_voice_message(&voice("100", "<a@x>")).unwrap();
         s.insert_voice_message(&voice("200", "<b@x>")).unwrap();
         // A second row with the same Message-ID is refused: nothing is ever doubled.
@@ -458,10 +504,15 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].message.id, id);
         assert_eq!(due[0].target, "imap");
-        s.outbox_failed(due[0].id, "down", now_millis() + 60_000).unwrap();
+        s.outbox_failed(due[0].id, "down", now_millis() + 60_000)
+            .unwrap();
         assert!(s.outbox_due(now_millis() + 1, 10).unwrap().is_empty());
         let m = &s.messages("100").unwrap()[0];
-        assert!(m.delivery.starts_with("pending (imap, 1 attempts"), "{}", m.delivery);
+        assert!(
+            m.delivery.starts_with("pending (imap, 1 attempts"),
+            "{}",
+            m.delivery
+        );
         s.outbox_delivered(due[0].id, Some((7, 42))).unwrap();
         let m = &s.messages("100").unwrap()[0];
         assert_eq!(m.server_uid, Some(42));

@@ -1,0 +1,150 @@
+//! `voxbridge mailbox add|list`.
+
+use crate::mail::account::{Account, Scheme};
+use crate::store::{NewMailbox, Store};
+use anyhow::{bail, Result};
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum MailboxCmd {
+    /// Create a mailbox.
+    ///
+    /// Example: voxbridge mailbox add 1001 --pin 4321 --name "Ann Lee"
+    ///   --email ann@example.com --imap imap://ann:secret@127.0.0.1:143/INBOX
+    Add {
+        /// The mailbox number callers dial (digits).
+        number: String,
+        /// PIN for the phone menu (digits; stored hashed).
+        #[arg(long)]
+        pin: String,
+        /// Subscriber's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Subscriber's e-mail address (needed for SMTP delivery).
+        #[arg(long)]
+        email: Option<String>,
+        /// IMAP account: imap[s]://user:password@host:port/FOLDER. Messages are placed here by APPEND.
+        #[arg(long, value_name = "URL")]
+        imap: Option<String>,
+        /// POP3 account: pop3[s]://user:password@host:port.
+        #[arg(long, value_name = "URL")]
+        pop3: Option<String>,
+        /// SMTP server for mailboxes without IMAP: smtp[s]://[user:password@]host:port.
+        #[arg(long, value_name = "URL")]
+        smtp: Option<String>,
+    },
+    /// List mailboxes with message counts. Passwords in URLs are hidden.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Hides the password of a URL for display.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
+    match cmd {
+        MailboxCmd::Add {
+            number,
+            pin,
+            name,
+            email,
+            imap,
+            pop3,
+            smtp,
+        } => {
+            if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit())
+            {
+                bail!("mailbox number must be 1 to 32 digits, got {number:?}");
+            }
+            if let Some(u) = &imap {
+                Account::parse(u, &[Scheme::Imap, Scheme::Imaps])?;
+            }
+            if let Some(u) = &pop3 {
+                Account::parse(u, &[Scheme::Pop3, Scheme::Pop3s])?;
+            }
+            if let Some(u) = &smtp {
+                Account::parse(u, &[Scheme::Smtp, Scheme::Smtps])?;
+            }
+            if let Some(e) = &email {
+                if e.parse::<lettre::Address>().is_err() {
+                    bail!("--email {e:?} is not a valid e-mail address");
+                }
+            }
+            if pop3.is_some() && imap.is_none() && (smtp.is_none() || email.is_none()) {
+                bail!("a POP3 mailbox receives voice messages by SMTP: give --smtp URL and --email ADDR too");
+            }
+            store.add_mailbox(&NewMailbox {
+                number: number.clone(),
+                pin,
+                name,
+                email,
+                imap_url: imap,
+                pop3_url: pop3,
+                smtp_url: smtp,
+            })?;
+            let m = store.mailbox(&number)?.expect("just added");
+            let how = match m.delivery_target() {
+                Some("imap") => "messages are placed in the IMAP mailbox",
+                Some(_) => "messages are sent by SMTP",
+                None => "messages are kept locally only (no mail account)",
+            };
+            println!("mailbox {number} created; {how}");
+        }
+        MailboxCmd::List { json } => {
+            let list = store.mailboxes()?;
+            let mut rows = Vec::new();
+            for m in list {
+                let (unread, total) = store.message_counts(&m.number)?;
+                rows.push((m, unread, total));
+            }
+            if json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(m, u, t)| {
+                        serde_json::json!({
+                            "number": m.number, "name": m.name, "email": m.email,
+                            "imap": m.imap_url.as_deref().map(redact), "pop3": m.pop3_url.as_deref().map(redact),
+                            "smtp": m.smtp_url.as_deref().map(redact), "unread": u, "messages": t,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if rows.is_empty() {
+                println!("no mailboxes; create one with: voxbridge mailbox add NUMBER --pin PIN");
+            } else {
+                println!(
+                    "{:<12} {:<20} {:>6} {:>6}  {}",
+                    "NUMBER", "NAME", "UNREAD", "TOTAL", "ACCOUNT"
+                );
+                for (m, u, t) in rows {
+                    let acct = m
+                        .imap_url
+                        .as_deref()
+                        .or(m.pop3_url.as_deref())
+                        .map(redact)
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{:<12} {:<20} {:>6} {:>6}  {}",
+                        m.number,
+                        m.name.unwrap_or_default(),
+                        u,
+                        t,
+                        acct
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! The admin command line. One file per command group; every command accepts the
+//! global `--config FILE` before or after the subcommand, and works while the server
+//! runs (same database, WAL mode).
+
+pub mod mailbox;
+pub mod messages;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "voxbridge",
+    version,
+    about = "Telephony-first IVR, voice-mail and unified-messaging server",
+    long_about = "voxbridge answers SIP calls, records voice messages, and keeps them in sync with \
+each subscriber's IMAP or POP3 mailbox.\n\nWithout --config, the embedded defaults are used: SIP on \
+127.0.0.1:5060 (UDP and TCP), RTP ports 20000-20999, store in ./var."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Every key has a default, so none is needed.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "VOXBRIDGE_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (SIP, RTP, deliveries) until SIGINT or SIGTERM.
+    Serve,
+    /// Create and list mailboxes.
+    #[command(subcommand)]
+    Mailbox(mailbox::MailboxCmd),
+    /// Show messages.
+    #[command(subcommand)]
+    Messages(messages::MessagesCmd),
+}

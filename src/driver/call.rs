@@ -1,0 +1,339 @@
+//! One task per call: routes it through the dialplan, negotiates media, then runs the
+//! RTP session and the application on a 20 ms tick until the call is over.
+
+use super::ports::PortPool;
+use super::sip_io::{CallEvent, SipCommand};
+use crate::config::Config;
+use crate::ivr::deposit::{Action, Deposit, DepositClips, DepositParams};
+use crate::ivr::dialplan::{Decision, Dialplan};
+use crate::media::prompts::{self, Clip, Prompts};
+use crate::rtp::session::{Output, RtpSession};
+use crate::rtp::FRAME;
+use crate::sdp::{self, SdpError};
+use crate::sip::endpoint::IncomingCall;
+use crate::store::{NewVoiceMessage, Store};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tracing::Instrument;
+
+/// Totals over all calls since start-up, logged at shutdown and by the load benchmark.
+#[derive(Debug, Default)]
+pub struct CallTotals {
+    pub calls: AtomicU64,
+    pub messages_saved: AtomicU64,
+    pub rtp_received: AtomicU64,
+    pub rtp_lost: AtomicU64,
+    pub rtp_late: AtomicU64,
+    pub rtp_overflow: AtomicU64,
+    pub rtp_send_dropped: AtomicU64,
+}
+
+/// What every call task shares.
+pub struct CallCtx {
+    pub cfg: Config,
+    pub store: Store,
+    pub prompts: Prompts,
+    pub dialplan: Dialplan,
+    pub ports: PortPool,
+    pub outbox_wake: Arc<Notify>,
+    pub beep: Arc<Clip>,
+    pub totals: CallTotals,
+}
+
+pub async fn run(
+    ctx: Arc<CallCtx>,
+    inc: IncomingCall,
+    cmd: mpsc::Sender<SipCommand>,
+    events: mpsc::Receiver<CallEvent>,
+) {
+    let span = tracing::info_span!("call", id = inc.call, from = inc.caller.as_deref().unwrap_or("?"), to = %inc.dialled);
+    async move {
+        ctx.totals.calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = run_call(&ctx, &inc, &cmd, events).await {
+            tracing::error!(error = %format!("{e:#}"), "call failed");
+            let _ = cmd.send(SipCommand::Hangup(inc.call)).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn reject(
+    cmd: &mpsc::Sender<SipCommand>,
+    inc: &IncomingCall,
+    code: u16,
+    reason: &str,
+) -> anyhow::Result<()> {
+    tracing::info!(code, reason, "call refused");
+    cmd.send(SipCommand::Reject(inc.call, code, reason.into()))
+        .await
+        .ok();
+    Ok(())
+}
+
+async fn run_call(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    cmd: &mpsc::Sender<SipCommand>,
+    mut events: mpsc::Receiver<CallEvent>,
+) -> anyhow::Result<()> {
+    let mailbox_number = match ctx.dialplan.route(&inc.dialled) {
+        Decision::Deposit { mailbox } => mailbox,
+        Decision::NoRoute => return reject(cmd, inc, 404, "Not Found").await,
+    };
+    let number = mailbox_number.clone();
+    let mailbox = match ctx.store.run(move |s| s.mailbox(&number)).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return reject(cmd, inc, 404, "Not Found").await,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "store unavailable");
+            return reject(cmd, inc, 500, "Server Internal Error").await;
+        }
+    };
+    let (neg, lines) = match sdp::negotiate(&inc.offer) {
+        Ok(n) => n,
+        // 488 for every offer we cannot serve; the reason phrase says which problem it was.
+        Err(e @ (SdpError::NoCommonCodec | SdpError::Empty | SdpError::Malformed(_))) => {
+            return reject(cmd, inc, 488, &format!("Not Acceptable Here ({e})")).await
+        }
+    };
+    let Some(rtp) = ctx.ports.bind(ctx.cfg.media_ip()) else {
+        tracing::error!("no free RTP port in the configured range");
+        return reject(cmd, inc, 503, "No Media Ports Available").await;
+    };
+    cmd.send(SipCommand::Ringing(inc.call)).await.ok();
+
+    let ring = Duration::from_millis(ctx.cfg.sip.ring_ms);
+    if !ring.is_zero() {
+        let until = tokio::time::sleep(ring);
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                _ = &mut until => break,
+                ev = events.recv() => match ev {
+                    Some(CallEvent::Confirmed) => {}
+                    Some(CallEvent::Shutdown) => return reject(cmd, inc, 503, "Service Unavailable").await,
+                    Some(CallEvent::Gone(why)) => {
+                        tracing::info!(reason = %why, "caller left before answer");
+                        return Ok(());
+                    }
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    let greeting = greeting_clips(ctx, &mailbox).await;
+    let clips = DepositClips {
+        greeting,
+        beep: ctx.beep.clone(),
+        saved: clip(&ctx.prompts, "vm-saved"),
+        too_short: clip(&ctx.prompts, "vm-too-short"),
+        transfer: clip(&ctx.prompts, "vm-transfer"),
+    };
+    let answer = sdp::answer(
+        &neg,
+        &lines,
+        ctx.cfg.media_ip(),
+        rtp.port,
+        rand::random::<u32>() as u64,
+    );
+    cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
+    tracing::info!(mailbox = %mailbox.number, codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
+
+    let mut session = RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames);
+    let mut app = Deposit::new(DepositParams::from_config(&ctx.cfg.deposit), clips);
+    let mut tick = tokio::time::interval(FRAME);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut pcm = Vec::with_capacity(crate::rtp::FRAME_SAMPLES);
+    let mut rbuf = [0u8; 2048];
+    let (save_tx, mut save_rx) = mpsc::channel::<bool>(1);
+    let mut saving = false;
+    let mut gone = false;
+    let mut send_dropped = 0u64;
+
+    loop {
+        while let Some(action) = app.poll_action() {
+            match action {
+                Action::Play(cs) => cs
+                    .iter()
+                    .for_each(|c| session.play(c.encoded(session.codec()))),
+                Action::StopPlayback => session.stop_playback(),
+                Action::Save { pcm, reason } => {
+                    saving = true;
+                    tracing::info!(
+                        ?reason,
+                        secs = pcm.len() as f64 / 8000.0,
+                        "recording stopped"
+                    );
+                    let (ctx2, tx, caller, name, mb) = (
+                        ctx.clone(),
+                        save_tx.clone(),
+                        inc.caller.clone(),
+                        inc.caller_name.clone(),
+                        mailbox.number.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let ok = match save_recording(&ctx2, mb, caller, name, pcm).await {
+                            Ok(id) => {
+                                tracing::info!(message = id, "message saved");
+                                ctx2.totals.messages_saved.fetch_add(1, Ordering::Relaxed);
+                                ctx2.outbox_wake.notify_one();
+                                true
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %format!("{e:#}"), "saving the message failed");
+                                false
+                            }
+                        };
+                        let _ = tx.send(ok).await;
+                    });
+                }
+                Action::Transfer(target) => {
+                    // Blind transfer by REFER is not implemented yet; see docs/sip.md.
+                    tracing::warn!(%target, "operator transfer requested but REFER is not supported; hanging up");
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                }
+                Action::Hangup => {
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                }
+            }
+        }
+        if app.is_done() && !saving {
+            break;
+        }
+        tokio::select! {
+            r = rtp.socket.recv_from(&mut rbuf) => {
+                if let Ok((n, from)) = r {
+                    session.handle_input(from, &rbuf[..n]);
+                }
+            }
+            _ = tick.tick() => {
+                session.handle_tick(&mut pcm);
+                app.handle_frame(&pcm);
+                while let Some(out) = session.poll_output() {
+                    match out {
+                        Output::Transmit { to, bytes } => {
+                            if rtp.socket.try_send_to(&bytes, to).is_err() {
+                                send_dropped += 1;
+                            }
+                        }
+                        Output::Dtmf(d) => {
+                            tracing::debug!(digit = %d, "DTMF");
+                            app.handle_dtmf(d);
+                        }
+                        Output::PlaybackDone => app.handle_playback_done(),
+                    }
+                }
+            }
+            ev = events.recv(), if !gone => match ev {
+                Some(CallEvent::Confirmed) => {}
+                Some(CallEvent::Shutdown) => {
+                    gone = true;
+                    app.handle_hangup();
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                }
+                Some(CallEvent::Gone(why)) => {
+                    tracing::info!(reason = %why, "caller gone");
+                    gone = true;
+                    app.handle_hangup();
+                }
+                None => {
+                    gone = true;
+                    app.handle_hangup();
+                }
+            },
+            Some(ok) = save_rx.recv() => {
+                saving = false;
+                app.handle_saved(ok);
+            }
+        }
+    }
+    let st = session.stats();
+    let t = &ctx.totals;
+    t.rtp_received
+        .fetch_add(st.jitter.received, Ordering::Relaxed);
+    t.rtp_lost.fetch_add(st.jitter.lost, Ordering::Relaxed);
+    t.rtp_late.fetch_add(st.jitter.late, Ordering::Relaxed);
+    t.rtp_overflow
+        .fetch_add(st.jitter.overflow, Ordering::Relaxed);
+    t.rtp_send_dropped
+        .fetch_add(send_dropped, Ordering::Relaxed);
+    tracing::info!(
+        rtp_received = st.jitter.received,
+        rtp_lost = st.jitter.lost,
+        rtp_late = st.jitter.late,
+        rtp_overflow = st.jitter.overflow,
+        rtp_sent = st.sent,
+        send_dropped,
+        "call ended"
+    );
+    Ok(())
+}
+
+fn clip(p: &Prompts, id: &str) -> Arc<Clip> {
+    p.get(id).unwrap_or_else(|| {
+        tracing::warn!(prompt = id, "prompt missing; playing silence");
+        Arc::new(Clip::from_pcm(vec![0; 800], "silence"))
+    })
+}
+
+/// The mailbox's recorded greeting if it has one, else "The person at extension
+/// <digits> is not available…".
+async fn greeting_clips(ctx: &Arc<CallCtx>, mb: &crate::store::Mailbox) -> Vec<Arc<Clip>> {
+    if let Some(rel) = &mb.greeting_path {
+        let path = ctx.store.root().join(rel);
+        match tokio::task::spawn_blocking(move || crate::media::wav::read_8k_mono(&path)).await {
+            Ok(Ok(pcm)) => return vec![Arc::new(Clip::from_pcm(pcm, rel.clone()))],
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "recorded greeting unreadable; using the default")
+            }
+            Err(e) => tracing::warn!(error = %e, "recorded greeting task failed"),
+        }
+    }
+    let mut ids = vec!["vm-intro-person".to_string()];
+    ids.extend(prompts::digits(&mb.number));
+    ids.push("vm-unavailable".to_string());
+    ctx.prompts.sequence(&ids)
+}
+
+/// Writes the recording durably, then commits its row (and outbox row) in state U.
+async fn save_recording(
+    ctx: &Arc<CallCtx>,
+    mailbox: String,
+    caller: Option<String>,
+    caller_name: Option<String>,
+    pcm: Vec<i16>,
+) -> anyhow::Result<i64> {
+    let domain = ctx.cfg.delivery.from_domain.clone();
+    ctx.store
+        .run(move |s| {
+            let now = crate::store::now_secs();
+            let message_id = crate::mail::compose::new_message_id(&domain);
+            let safe_mb: String = mailbox
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let rel = format!(
+                "recordings/{safe_mb}/{now}-{:08x}.wav",
+                rand::random::<u32>()
+            );
+            let bytes = crate::media::wav::write_durable(&s.root().join(&rel), &pcm)?;
+            let duration_ms = (pcm.len() / 8) as i64;
+            let id = s.insert_voice_message(&NewVoiceMessage {
+                subject: crate::mail::compose::voice_subject(caller.as_deref(), duration_ms),
+                mailbox,
+                caller,
+                caller_name,
+                received_at: now,
+                duration_ms,
+                media_path: rel,
+                media_bytes: bytes as i64,
+                message_id,
+            })?;
+            Ok(id)
+        })
+        .await
+}

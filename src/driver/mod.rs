@@ -1,0 +1,13 @@
+//! The tokio side: tasks that only move bytes and fire timers for the sans-IO cores.
+//!
+//! - [`sip_io`]: one task owning the SIP [`crate::sip::endpoint::Endpoint`], the UDP
+//!   socket and the TCP connections;
+//! - [`call`]: one task per call, owning its RTP socket, [`crate::rtp::session::RtpSession`]
+//!   and application;
+//! - the outbox worker ([`crate::mail::outbox`]);
+//! - [`server`]: start-up, wiring and graceful shutdown.
+
+pub mod call;
+pub mod ports;
+pub mod server;
+pub mod sip_io;

@@ -1,0 +1,115 @@
+//! `voxbridge serve`: opens the store, loads prompts and dialplan, binds the SIP
+//! sockets, and runs the SIP task and the outbox until SIGINT/SIGTERM.
+
+use super::call::{CallCtx, CallTotals};
+use super::ports::PortPool;
+use crate::config::Config;
+use crate::ivr::dialplan::Dialplan;
+use crate::mail::outbox::Outbox;
+use crate::media::prompts::{Clip, Prompts};
+use crate::sip::endpoint::{Endpoint, EndpointConfig};
+use crate::store::Store;
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub async fn serve(cfg: Config) -> Result<()> {
+    let store = Store::open(&cfg.store.path)?;
+    let lang_dir = cfg.prompts.dir.join(&cfg.prompts.language);
+    let cache = cfg.prompt_cache();
+    let (ld, c, v) = (lang_dir.clone(), cache.clone(), cfg.prompts.voice.clone());
+    let prompts = tokio::task::spawn_blocking(move || Prompts::load(&ld, &c, &v))
+        .await?
+        .with_context(|| format!("cannot load prompts from {}", lang_dir.display()))?;
+    let dialplan = Dialplan::load(&cfg.dialplan.file)?;
+
+    let listen: SocketAddr = cfg.sip.listen;
+    let udp = tokio::net::UdpSocket::bind(listen)
+        .await
+        .with_context(|| format!("cannot bind SIP UDP {listen} (is another voxbridge or SIP server running? set [sip] listen)"))?;
+    let tcp = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot bind SIP TCP {listen} (set [sip] listen)"))?;
+    let local = SocketAddr::new(cfg.media_ip(), udp.local_addr()?.port());
+
+    let wake = Arc::new(Notify::new());
+    let ctx = Arc::new(CallCtx {
+        ports: PortPool::new(cfg.rtp.port_range.0.clone()),
+        beep: Arc::new(Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep")),
+        cfg: cfg.clone(),
+        store: store.clone(),
+        prompts,
+        dialplan,
+        outbox_wake: wake.clone(),
+        totals: CallTotals::default(),
+    });
+
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let outbox = Outbox {
+        store: store.clone(),
+        cfg: cfg.delivery.clone(),
+        wake,
+    };
+    let outbox_task = tokio::spawn(outbox.run(stop.clone()));
+
+    let endpoint = Endpoint::new(EndpointConfig {
+        local,
+        user_agent: cfg.sip.user_agent.clone(),
+    });
+    let sip_task = tokio::spawn(super::sip_io::run(
+        endpoint,
+        udp,
+        tcp,
+        ctx.clone(),
+        tracker.clone(),
+        stop.clone(),
+    ));
+
+    let mailboxes = store.mailboxes()?;
+    tracing::info!(sip = %listen, transports = "udp,tcp", store = %cfg.store.path.display(), mailboxes = mailboxes.len(), "voxbridge is running");
+
+    let signal = shutdown_signal();
+    tokio::select! {
+        _ = signal => {}
+        r = sip_task => { r.context("SIP task failed")?; }
+    }
+    stop.cancel();
+    tracker.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), outbox_task).await;
+    let t = &ctx.totals;
+    tracing::info!(
+        calls = t.calls.load(Ordering::Relaxed),
+        messages_saved = t.messages_saved.load(Ordering::Relaxed),
+        rtp_received = t.rtp_received.load(Ordering::Relaxed),
+        rtp_lost = t.rtp_lost.load(Ordering::Relaxed),
+        rtp_late = t.rtp_late.load(Ordering::Relaxed),
+        rtp_overflow = t.rtp_overflow.load(Ordering::Relaxed),
+        rtp_send_dropped = t.rtp_send_dropped.load(Ordering::Relaxed),
+        "voxbridge stopped"
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}

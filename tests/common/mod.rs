@@ -1,0 +1,588 @@
+//! Test harness: real peers on loopback. Each test starts its own private Dovecot
+//! (IMAP, POP3, LMTP on free ports), SMTP relay (aiosmtpd → Dovecot LMTP), voxbridge
+//! server and sipp calls, so tests run in parallel and one may stop its Dovecot
+//! without disturbing another. `tools/test` installs the programs and creates the
+//! `vbmail` user the mail store runs as.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "pass";
+
+/// A port free for both TCP and UDP right now.
+pub fn free_port() -> u16 {
+    loop {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = t.local_addr().unwrap().port();
+        // (Linux hands out odd ports for bind(0); sipp and Dovecot accept any.)
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn need(program: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{program} is not installed: run tools/test, which installs the test peers"
+    );
+}
+
+fn wait_tcp(port: u16, what: &str) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{what} did not start listening on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A private Dovecot: any user name logs in with password "pass".
+pub struct Dovecot {
+    pub dir: tempfile::TempDir,
+    pub imap: u16,
+    pub pop3: u16,
+    pub lmtp: u16,
+    child: Option<Child>,
+}
+
+impl Dovecot {
+    pub fn start() -> Dovecot {
+        need("dovecot");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let uid = String::from_utf8(
+            Command::new("id")
+                .args(["-u", "vbmail"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let uid: u32 = uid
+            .trim()
+            .parse()
+            .expect("user vbmail missing: run tools/test, which creates it");
+        let gid: u32 = String::from_utf8(
+            Command::new("id")
+                .args(["-g", "vbmail"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(d.join("mail")).unwrap();
+        std::os::unix::fs::chown(d.join("mail"), Some(uid), Some(gid)).unwrap();
+        let (imap, pop3, lmtp) = (free_port(), free_port(), free_port());
+        let conf = include_str!("dovecot.conf.in")
+            .replace("@DIR@", d.to_str().unwrap())
+            .replace("@IMAP@", &imap.to_string())
+            .replace("@POP3@", &pop3.to_string())
+            .replace("@LMTP@", &lmtp.to_string());
+        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+        let mut dv = Dovecot {
+            dir,
+            imap,
+            pop3,
+            lmtp,
+            child: None,
+        };
+        dv.restart();
+        dv
+    }
+
+    pub fn restart(&mut self) {
+        let d = self.dir.path();
+        let child = Command::new("dovecot")
+            .args(["-F", "-c"])
+            .arg(d.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
+            .spawn()
+            .expect("start dovecot");
+        self.child = Some(child);
+        wait_tcp(self.imap, "dovecot IMAP");
+        wait_tcp(self.pop3, "dovecot POP3");
+        wait_tcp(self.lmtp, "dovecot LMTP");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe_kill(c.id(), 15);
+            let _ = c.wait();
+        }
+        // Wait until the port is really closed (login processes exit with the master).
+        wait_until(Duration::from_secs(10), "dovecot to stop", || {
+            TcpStream::connect(("127.0.0.1", self.imap)).is_err()
+        });
+    }
+
+    pub fn imap_url(&self, user: &str) -> String {
+        format!("imap://{user}:{PASSWORD}@127.0.0.1:{}/INBOX", self.imap)
+    }
+
+    pub fn pop3_url(&self, user: &str) -> String {
+        format!("pop3://{user}:{PASSWORD}@127.0.0.1:{}", self.pop3)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe_kill(c.id(), 15);
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Sends a signal with the `kill` program (no libc dependency in tests).
+pub fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// aiosmtpd on a free port, delivering into a Dovecot by LMTP.
+pub struct SmtpRelay {
+    pub port: u16,
+    child: Child,
+}
+
+impl SmtpRelay {
+    pub fn start(dv: &Dovecot) -> SmtpRelay {
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/smtp_relay.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dv.lmtp.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start python3 smtp relay");
+        wait_tcp(
+            port,
+            "SMTP relay (python3 -m pip install aiosmtpd; tools/test does it)",
+        );
+        SmtpRelay { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SmtpRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prompt audio is generated once per build directory and shared by every server.
+pub fn prompt_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prompt-cache")
+}
+
+/// A voxbridge server with its own store, config and log.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub sip_port: u16,
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_voxbridge")
+}
+
+impl Server {
+    /// Writes a config (`extra` is appended TOML) without starting the server.
+    pub fn configure(extra: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = free_port();
+        let rtp_base = 20000 + (rand_u16() % 200) * 100;
+        let root = env!("CARGO_MANIFEST_DIR");
+        let config = dir.path().join("voxbridge.toml");
+        let toml = format!(
+            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n{extra_sip}\n[rtp]\nport_range = \"{rtp_base}-{}\"\n\n[store]\npath = \"{}\"\n\n[prompts]\ndir = \"{root}/prompts\"\ncache = \"{}\"\n\n[dialplan]\nfile = \"{root}/dialplans/default.toml\"\n\n{}",
+            rtp_base + 99,
+            dir.path().join("var").display(),
+            prompt_cache().display(),
+            section_without(extra, "[sip]"),
+            extra_sip = section_body(extra, "[sip]"),
+        );
+        std::fs::write(&config, toml).unwrap();
+        Server {
+            dir,
+            sip_port,
+            config,
+            child: None,
+        }
+    }
+
+    pub fn start(extra: &str) -> Server {
+        let mut s = Server::configure(extra);
+        s.run();
+        s
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("voxbridge.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn run(&mut self) {
+        let log = std::fs::File::create(self.log_path()).unwrap();
+        let child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("VOXBRIDGE_LOG", "info,voxbridge=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_until(Duration::from_secs(60), "voxbridge to start", || {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("voxbridge exited at start-up ({st}):\n{}", self.log());
+                }
+            }
+            self.log().contains("voxbridge is running")
+        });
+    }
+
+    /// Stops with SIGTERM (graceful) and returns the exit status success.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        unsafe_kill(c.id(), 15);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.success();
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = c.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap()
+    }
+
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let o = self.cli(args);
+        assert!(
+            o.status.success(),
+            "voxbridge {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    pub fn messages(&self, number: &str) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.cli_ok(&["messages", "list", number, "--json"])).unwrap()
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("var")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn section_body(extra: &str, header: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in extra.lines() {
+        if line.trim_start().starts_with('[') {
+            inside = line.trim() == header;
+            continue;
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn section_without(extra: &str, header: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in extra.lines() {
+        if line.trim_start().starts_with('[') {
+            inside = line.trim() == header;
+        }
+        if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+pub fn rand_u16() -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    ((t ^ (std::process::id() << 8)) % 65521) as u16
+}
+
+/// Expected length of the default greeting for `number`, plus the beep, in ms.
+pub fn greeting_ms(number: &str) -> u64 {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = voxbridge::media::prompts::Prompts::load(
+        &root.join("prompts/en"),
+        &prompt_cache().join("en"),
+        "en-us",
+    )
+    .unwrap();
+    let mut ids = vec!["vm-intro-person".to_string()];
+    ids.extend(voxbridge::media::prompts::digits(number));
+    ids.push("vm-unavailable".into());
+    p.sequence(&ids)
+        .iter()
+        .map(|c| c.duration_ms())
+        .sum::<u64>()
+        + 250
+}
+
+/// Writes `secs` of a 440 Hz tone as raw µ-law: the caller's voice.
+pub fn write_caller_audio(dir: &Path, secs: u32) {
+    let pcm = voxbridge::media::tone(440.0, secs * 1000, 0.3);
+    std::fs::write(
+        dir.join("audio.ulaw"),
+        voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &pcm),
+    )
+    .unwrap();
+}
+
+pub struct SippRun {
+    pub ok: bool,
+    pub output: String,
+    pub messages: String,
+}
+
+/// Runs one sipp call with scenario `name` from tests/sipp (with `@KEY@` substitutions)
+/// against the server; `pause_ms` is sipp's `-d`.
+pub fn sipp(
+    server: &Server,
+    name: &str,
+    subst: &[(&str, &str)],
+    service: &str,
+    pause_ms: u64,
+    transport: &str,
+) -> SippRun {
+    need("sipp");
+    let work = tempfile::tempdir().unwrap();
+    let mut xml = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(name),
+    )
+    .unwrap();
+    for (k, v) in subst {
+        xml = xml.replace(&format!("@{k}@"), v);
+    }
+    std::fs::write(work.path().join("scenario.xml"), xml).unwrap();
+    write_caller_audio(work.path(), 30);
+    let local = free_port();
+    let media = free_port();
+    let t = if transport == "tcp" { "t1" } else { "u1" };
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("sipp")
+        .arg(format!("127.0.0.1:{}", server.sip_port))
+        .args([
+            "-sf",
+            "scenario.xml",
+            "-s",
+            service,
+            "-m",
+            "1",
+            "-d",
+            &pause_ms.to_string(),
+            "-t",
+            t,
+        ])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local.to_string(),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &media.to_string(),
+        ])
+        .args([
+            "-nostdin",
+            "-trace_err",
+            "-trace_msg",
+            "-timeout",
+            "90s",
+            "-timeout_error",
+            "-max_recv_loops",
+            "1000",
+        ])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    let mut messages = String::new();
+    for e in std::fs::read_dir(work.path()).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().to_string();
+        if n.ends_with("_messages.log") || n.ends_with("_errors.log") {
+            let mut s = String::new();
+            std::fs::File::open(e.path())
+                .unwrap()
+                .read_to_string(&mut s)
+                .unwrap();
+            messages.push_str(&s);
+        }
+    }
+    SippRun {
+        ok: out.status.success(),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        messages,
+    }
+}
+
+/// A minimal POP3 client for checks: returns every message of the maildrop.
+pub fn pop3_messages(port: u16, user: &str) -> Vec<Vec<u8>> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    let mut cmd = |w: &mut TcpStream, r: &mut BufReader<TcpStream>, c: &str| -> String {
+        if !c.is_empty() {
+            write!(w, "{c}\r\n").unwrap();
+        }
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("+OK"), "POP3 {c}: {line}");
+        line.clone()
+    };
+    cmd(&mut w, &mut r, "");
+    cmd(&mut w, &mut r, &format!("USER {user}"));
+    cmd(&mut w, &mut r, &format!("PASS {PASSWORD}"));
+    let stat = cmd(&mut w, &mut r, "STAT");
+    let n: usize = stat.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut out = Vec::new();
+    for i in 1..=n {
+        cmd(&mut w, &mut r, &format!("RETR {i}"));
+        let mut msg = Vec::new();
+        loop {
+            let mut l = Vec::new();
+            r.read_until(b'\n', &mut l).unwrap();
+            if l == b".\r\n" {
+                break;
+            }
+            let l = if l.starts_with(b"..") {
+                l[1..].to_vec()
+            } else {
+                l
+            };
+            msg.extend_from_slice(&l);
+        }
+        out.push(msg);
+    }
+    let _ = write!(w, "QUIT\r\n");
+    out
+}
+
+/// Fetches every message of an IMAP folder with its UID, via the crate's own client.
+pub fn imap_messages(dv: &Dovecot, user: &str) -> Vec<(u32, Vec<u8>)> {
+    use futures::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let acct = voxbridge::mail::account::Account::parse(
+            &dv.imap_url(user),
+            &[voxbridge::mail::account::Scheme::Imap],
+        )
+        .unwrap();
+        let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
+        s.select("INBOX").await.unwrap();
+        let mut out = Vec::new();
+        {
+            let mut fetches = s.uid_fetch("1:*", "(UID BODY.PEEK[])").await.unwrap();
+            while let Some(f) = fetches.next().await {
+                let f = f.unwrap();
+                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                    out.push((uid, body.to_vec()));
+                }
+            }
+        }
+        let _ = s.logout().await;
+        out
+    })
+}

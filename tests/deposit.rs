@@ -1,0 +1,237 @@
+//! Voice-mail deposit end to end: sipp calls, voxbridge records, Dovecot receives.
+
+mod common;
+use common::*;
+use mail_parser::{MessageParser, MimeHeaders};
+use std::time::Duration;
+
+/// Seconds of audio the caller speaks after the beep.
+const SPEAK_MS: u64 = 4000;
+
+fn deposit_call(server: &Server, number: &str, transport: &str) -> SippRun {
+    let pause = greeting_ms(number) + SPEAK_MS;
+    let run = sipp(server, "uac_deposit.xml", &[], number, pause, transport);
+    assert!(
+        run.ok,
+        "sipp deposit failed:\n{}\n{}\nserver log:\n{}",
+        run.output,
+        run.messages,
+        server.log()
+    );
+    run
+}
+
+fn wait_delivered(server: &Server, number: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_until(Duration::from_secs(60), "delivery", || {
+        let m = server.messages(number);
+        last = serde_json::Value::Array(m.clone());
+        m.len() == 1
+            && m[0]["delivery"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("delivered")
+    });
+    last[0].clone()
+}
+
+fn check_voice_mail(raw: &[u8], row: &serde_json::Value, wav_len: usize) {
+    let msg = MessageParser::default().parse(raw).expect("parsable mail");
+    assert_eq!(
+        msg.header_raw("Message-Context").map(str::trim),
+        Some("voice-message")
+    );
+    let secs = (row["duration_ms"].as_i64().unwrap() + 500) / 1000;
+    assert_eq!(
+        msg.subject().unwrap(),
+        format!("Voice message from 5551234 (0:{secs:02})")
+    );
+    assert_eq!(
+        format!("<{}>", msg.message_id().unwrap()),
+        row["message_id"].as_str().unwrap()
+    );
+    assert!(msg
+        .from()
+        .unwrap()
+        .first()
+        .unwrap()
+        .address()
+        .unwrap()
+        .starts_with("5551234@"));
+    assert_eq!(msg.attachment_count(), 1);
+    let att = msg.attachment(0).unwrap();
+    assert_eq!(
+        att.content_type().map(|c| (c.ctype(), c.subtype())),
+        Some(("audio", Some("wav")))
+    );
+    assert_eq!(
+        att.contents().len(),
+        wav_len,
+        "attachment is the whole recording"
+    );
+    let duration = att
+        .headers()
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case("Content-Duration"))
+        .and_then(|h| h.value.as_text());
+    assert_eq!(duration.map(str::trim), Some(secs.to_string().as_str()));
+}
+
+#[test]
+fn deposit_reaches_store_and_imap_mailbox() {
+    let dv = Dovecot::start();
+    let server = Server::start("");
+    server.cli_ok(&[
+        "mailbox",
+        "add",
+        "1001",
+        "--pin",
+        "4321",
+        "--name",
+        "Ann",
+        "--email",
+        "ann@example.test",
+        "--imap",
+        &dv.imap_url("ann"),
+    ]);
+    deposit_call(&server, "1001", "udp");
+    let row = wait_delivered(&server, "1001");
+    assert_eq!(row["state"], "U");
+    assert_eq!(row["kind"], "voice");
+    assert_eq!(row["caller"], "5551234");
+    let dur = row["duration_ms"].as_i64().unwrap();
+    assert!(
+        (dur - SPEAK_MS as i64).abs() <= 200,
+        "recorded {dur} ms, spoke {SPEAK_MS} ms"
+    );
+    let wav = std::fs::read(server.store_dir().join(row["media_path"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        wav.len(),
+        44 + dur as usize * 16,
+        "8 kHz 16-bit mono WAV of the recorded length"
+    );
+    let reader = hound::WavReader::new(&wav[..]).unwrap();
+    assert_eq!(reader.spec().sample_rate, 8000);
+
+    let in_box = imap_messages(&dv, "ann");
+    assert_eq!(in_box.len(), 1, "exactly one copy in the mailbox");
+    assert_eq!(
+        Some(in_box[0].0 as i64),
+        row["server_uid"].as_i64(),
+        "server UID recorded"
+    );
+    check_voice_mail(&in_box[0].1, &row, wav.len());
+    let log = server.log();
+    assert!(
+        log.contains("rtp_lost=0"),
+        "no RTP loss on loopback:\n{log}"
+    );
+}
+
+#[test]
+fn deposit_over_tcp_for_pop3_mailbox_goes_by_smtp() {
+    let dv = Dovecot::start();
+    let smtp = SmtpRelay::start(&dv);
+    let server = Server::start("");
+    server.cli_ok(&[
+        "mailbox",
+        "add",
+        "1002",
+        "--pin",
+        "1111",
+        "--email",
+        "bob@example.test",
+        "--pop3",
+        &dv.pop3_url("bob"),
+        "--smtp",
+        &smtp.url(),
+    ]);
+    deposit_call(&server, "1002", "tcp");
+    let row = wait_delivered(&server, "1002");
+    assert_eq!(row["delivery"], "delivered (smtp)");
+    let msgs = pop3_messages(dv.pop3, "bob");
+    assert_eq!(msgs.len(), 1);
+    let wav_len = std::fs::metadata(server.store_dir().join(row["media_path"].as_str().unwrap()))
+        .unwrap()
+        .len();
+    check_voice_mail(&msgs[0], &row, wav_len as usize);
+}
+
+#[test]
+fn mail_server_down_during_call_delivers_once_after_restart() {
+    let mut dv = Dovecot::start();
+    let server = Server::start("[delivery]\nretry_initial_secs = 0.5\nretry_max_secs = 2.0\n");
+    server.cli_ok(&[
+        "mailbox",
+        "add",
+        "1003",
+        "--pin",
+        "1111",
+        "--imap",
+        &dv.imap_url("cat"),
+    ]);
+    dv.stop();
+    deposit_call(&server, "1003", "udp");
+    // Stored locally at once, delivery pending with the reason.
+    wait_until(Duration::from_secs(20), "a failed attempt", || {
+        let m = server.messages("1003");
+        m.len() == 1 && m[0]["delivery"].as_str().unwrap().contains("last error")
+    });
+    let row = &server.messages("1003")[0];
+    assert_eq!(row["state"], "U");
+    assert!(
+        row["delivery"].as_str().unwrap().contains("cannot connect"),
+        "{row}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    dv.restart();
+    let row = wait_delivered(&server, "1003");
+    let in_box = imap_messages(&dv, "cat");
+    assert_eq!(in_box.len(), 1, "delivered exactly once after the restart");
+    assert_eq!(Some(in_box[0].0 as i64), row["server_uid"].as_i64());
+}
+
+#[test]
+fn repeated_append_of_same_message_id_makes_no_second_copy() {
+    // The outbox retries after a lost answer: the same message appended twice must be
+    // found by its Message-ID, not placed again.
+    let dv = Dovecot::start();
+    let acct = voxbridge::mail::account::Account::parse(
+        &dv.imap_url("dan"),
+        &[voxbridge::mail::account::Scheme::Imap],
+    )
+    .unwrap();
+    let wav = [1u8; 1000];
+    let mail = voxbridge::mail::compose::voice_message(&voxbridge::mail::compose::VoiceMail {
+        message_id: "<vb.retry@example.test>",
+        mailbox: "1004",
+        mailbox_name: None,
+        to_addr: None,
+        caller: Some("5551234"),
+        caller_name: None,
+        received_at: 1_700_000_000,
+        duration_ms: 1000,
+        domain: "example.test",
+        wav: &wav,
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = rt
+        .block_on(voxbridge::mail::deliver::imap_append(
+            &acct,
+            "<vb.retry@example.test>",
+            &mail,
+        ))
+        .unwrap();
+    let b = rt
+        .block_on(voxbridge::mail::deliver::imap_append(
+            &acct,
+            "<vb.retry@example.test>",
+            &mail,
+        ))
+        .unwrap();
+    assert_eq!(a, b, "same UIDVALIDITY and UID");
+    assert_eq!(imap_messages(&dv, "dan").len(), 1);
+}
