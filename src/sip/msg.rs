@@ -65,11 +65,10 @@ pub struct Rejected {
 
 impl Rejected {
     fn reply(raw: &RawMessage, status: u16, reason: impl Into<String>) -> Rejected {
-        let can_reply = raw.is_request()
-            && !raw.start_line.starts_with("ACK ")
-            && ["Via", "From", "To", "Call-ID", "CSeq"]
-                .iter()
-                .all(|h| raw.header(h).is_some());
+        // A response is routed by Via alone; the other dialog headers are copied when
+        // present (a 400 saying "Missing Call-ID Header" beats silence).
+        let can_reply =
+            raw.is_request() && !raw.start_line.starts_with("ACK ") && raw.header("Via").is_some();
         Rejected {
             status,
             reason: reason.into(),
@@ -305,24 +304,23 @@ pub fn build_response(
             headers.push(Header::Other("Record-Route".into(), v.to_string()));
         }
     }
-    headers.push(Header::Other(
-        "From".into(),
-        req.header("From").unwrap_or_default().into(),
-    ));
-    let to = req.header("To").unwrap_or_default();
-    let to = match to_tag {
-        Some(tag) if header_param(to, "tag").is_none() && status > 100 => format!("{to};tag={tag}"),
-        _ => to.to_string(),
-    };
-    headers.push(Header::Other("To".into(), to));
-    headers.push(Header::Other(
-        "Call-ID".into(),
-        req.header("Call-ID").unwrap_or_default().into(),
-    ));
-    headers.push(Header::Other(
-        "CSeq".into(),
-        req.header("CSeq").unwrap_or_default().into(),
-    ));
+    if let Some(from) = req.header("From") {
+        headers.push(Header::Other("From".into(), from.into()));
+    }
+    if let Some(to) = req.header("To") {
+        let to = match to_tag {
+            Some(tag) if header_param(to, "tag").is_none() && status > 100 => {
+                format!("{to};tag={tag}")
+            }
+            _ => to.to_string(),
+        };
+        headers.push(Header::Other("To".into(), to));
+    }
+    for h in ["Call-ID", "CSeq"] {
+        if let Some(v) = req.header(h) {
+            headers.push(Header::Other(h.into(), v.into()));
+        }
+    }
     for (n, v) in extra {
         headers.push(Header::Other((*n).into(), v.clone()));
     }
