@@ -199,6 +199,11 @@ impl Default for DialplanConfig {
     }
 }
 
+/// A finite number above zero (NaN and infinity are refused too).
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 impl Config {
     /// Parses TOML text. Errors name the offending key and line.
     pub fn parse(text: &str) -> Result<Config, String> {
@@ -222,23 +227,23 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         let d = &self.deposit;
-        if !(d.max_secs > 0.0) {
+        if !positive(d.max_secs) {
             return Err("deposit.max_secs must be positive".into());
         }
         if d.min_secs < 0.0 || d.min_secs >= d.max_secs {
             return Err("deposit.min_secs must be at least 0 and below deposit.max_secs".into());
         }
-        if !(d.silence_secs > 0.0) {
+        if !positive(d.silence_secs) {
             return Err("deposit.silence_secs must be positive".into());
         }
         if self.rtp.jitter_frames == 0 || self.rtp.jitter_frames > 50 {
             return Err("rtp.jitter_frames must be between 1 and 50".into());
         }
         let dl = &self.delivery;
-        if !(dl.retry_initial_secs > 0.0) || dl.retry_max_secs < dl.retry_initial_secs {
+        if !positive(dl.retry_initial_secs) || dl.retry_max_secs < dl.retry_initial_secs {
             return Err("delivery.retry_initial_secs must be positive and not above delivery.retry_max_secs".into());
         }
-        if !(dl.scan_secs > 0.0) {
+        if !positive(dl.scan_secs) {
             return Err("delivery.scan_secs must be positive".into());
         }
         if let Some(op) = &d.operator {

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """A real SMTP server (aiosmtpd) that delivers every accepted message into Dovecot by LMTP.
 
 Used by the test suite as the "SMTP server that delivers into Dovecot" for POP3-only

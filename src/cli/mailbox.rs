@@ -123,10 +123,7 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             } else if rows.is_empty() {
                 println!("no mailboxes; create one with: voxbridge mailbox add NUMBER --pin PIN");
             } else {
-                println!(
-                    "{:<12} {:<20} {:>6} {:>6}  {}",
-                    "NUMBER", "NAME", "UNREAD", "TOTAL", "ACCOUNT"
-                );
+                println!("NUMBER       NAME                 UNREAD  TOTAL  ACCOUNT");
                 for (m, u, t) in rows {
                     let acct = m
                         .imap_url

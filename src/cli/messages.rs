@@ -34,8 +34,8 @@ pub fn run(store: &Store, cmd: MessagesCmd) -> Result<()> {
                 return Ok(());
             }
             println!(
-                "{:>5} {:<6} {:<5} {:<16} {:<31} {:>8} {:>6}  {}",
-                "ID", "KIND", "STATE", "FROM", "DATE", "LENGTH", "UID", "DELIVERY"
+                "{:>5} {:<6} {:<5} {:<16} {:<31} {:>8} {:>6}  DELIVERY",
+                "ID", "KIND", "STATE", "FROM", "DATE", "LENGTH", "UID"
             );
             for m in msgs {
                 let len = match (m.duration_ms, m.pages) {

@@ -167,7 +167,7 @@ impl Endpoint {
                 }
             }
             Ok(Message::Response(r)) => self.handle_response(now, r),
-            Ok(Message::Request(r)) => self.handle_request(now, peer, r),
+            Ok(Message::Request(r)) => self.handle_request(now, peer, *r),
         }
     }
 
@@ -193,6 +193,8 @@ impl Endpoint {
     }
 
     /// Sends a response through the server transaction `key`.
+    // The arguments are the parts of one response; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &mut self,
         now: Instant,

@@ -49,7 +49,7 @@ pub struct Response {
 
 #[derive(Debug, Clone)]
 pub enum Message {
-    Request(Request),
+    Request(Box<Request>),
     Response(Response),
 }
 
@@ -238,7 +238,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         }
     };
 
-    Ok(Message::Request(Request {
+    Ok(Message::Request(Box::new(Request {
         method,
         call_id: raw.header("Call-ID").unwrap_or_default().to_string(),
         cseq,
@@ -250,7 +250,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         sent_by,
         raw,
         parsed,
-    }))
+    })))
 }
 
 fn parse_response(raw: RawMessage) -> Result<Message, Rejected> {

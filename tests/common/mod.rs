@@ -186,7 +186,8 @@ impl SmtpRelay {
     pub fn start(dv: &Dovecot) -> SmtpRelay {
         let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/smtp_relay.py");
-        let child = Command::new("python3")
+        // Debian's python3 with Debian's python3-aiosmtpd (tools/test installs both).
+        let child = Command::new("/usr/bin/python3")
             .arg(script)
             .arg(port.to_string())
             .arg(dv.lmtp.to_string())

@@ -1,0 +1,35 @@
+# Shared by tools/run, tools/test and the benchmarks. Source it; do not run it.
+
+# Installs the Debian packages given as arguments when any is missing:
+# apt-get update, then a non-interactive install (CI has no stdin). Idempotent.
+ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing: ${missing[*]}" >&2
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+    fi
+}
+
+# What building voxbridge needs (native-tls links OpenSSL), and what it runs with.
+BUILD_PACKAGES=(pkg-config libssl-dev gcc)
+RUN_PACKAGES=(espeak-ng)
+# The real peers the tests talk to.
+TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox)
+
+ensure_cargo() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
+}
+
+# The unprivileged user the test Dovecot instances store mail as.
+ensure_mail_user() {
+    id vbmail >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vbmail
+}
