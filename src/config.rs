@@ -56,10 +56,7 @@ pub struct RtpConfig {
 
 impl Default for RtpConfig {
     fn default() -> Self {
-        RtpConfig {
-            port_range: PortRange(20000..=20999),
-            jitter_frames: 3,
-        }
+        RtpConfig { port_range: PortRange(20000..=20999), jitter_frames: 3 }
     }
 }
 
@@ -77,21 +74,11 @@ impl<'de> Deserialize<'de> for PortRange {
 impl std::str::FromStr for PortRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (lo, hi) = s
-            .split_once('-')
-            .ok_or_else(|| format!("port range {s:?} must look like \"20000-20999\""))?;
-        let lo: u16 = lo
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad low port in {s:?}"))?;
-        let hi: u16 = hi
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad high port in {s:?}"))?;
+        let (lo, hi) = s.split_once('-').ok_or_else(|| format!("port range {s:?} must look like \"20000-20999\""))?;
+        let lo: u16 = lo.trim().parse().map_err(|_| format!("bad low port in {s:?}"))?;
+        let hi: u16 = hi.trim().parse().map_err(|_| format!("bad high port in {s:?}"))?;
         if lo == 0 || lo >= hi {
-            return Err(format!(
-                "port range {s:?} must be LOW-HIGH with 0 < LOW < HIGH"
-            ));
+            return Err(format!("port range {s:?} must be LOW-HIGH with 0 < LOW < HIGH"));
         }
         Ok(PortRange(lo..=hi))
     }
@@ -106,9 +93,7 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            path: PathBuf::from("var"),
-        }
+        StoreConfig { path: PathBuf::from("var") }
     }
 }
 
@@ -129,13 +114,7 @@ pub struct DepositConfig {
 
 impl Default for DepositConfig {
     fn default() -> Self {
-        DepositConfig {
-            min_secs: 1.0,
-            max_secs: 300.0,
-            silence_secs: 10.0,
-            silence_level: 200,
-            operator: None,
-        }
+        DepositConfig { min_secs: 1.0, max_secs: 300.0, silence_secs: 10.0, silence_level: 200, operator: None }
     }
 }
 
@@ -176,12 +155,7 @@ pub struct PromptsConfig {
 
 impl Default for PromptsConfig {
     fn default() -> Self {
-        PromptsConfig {
-            dir: PathBuf::from("prompts"),
-            language: "en".into(),
-            voice: "en-us".into(),
-            cache: None,
-        }
+        PromptsConfig { dir: PathBuf::from("prompts"), language: "en".into(), voice: "en-us".into(), cache: None }
     }
 }
 
@@ -193,9 +167,7 @@ pub struct DialplanConfig {
 
 impl Default for DialplanConfig {
     fn default() -> Self {
-        DialplanConfig {
-            file: PathBuf::from("dialplans/default.toml"),
-        }
+        DialplanConfig { file: PathBuf::from("dialplans/default.toml") }
     }
 }
 
@@ -219,8 +191,7 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
-                Config::parse(&text)
-                    .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", p.display()))
+                Config::parse(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", p.display()))
             }
         }
     }
@@ -248,9 +219,7 @@ impl Config {
         }
         if let Some(op) = &d.operator {
             if !(op.starts_with("sip:") || op.starts_with("sips:")) {
-                return Err(format!(
-                    "deposit.operator must be a SIP URI (sip:...), got {op:?}"
-                ));
+                return Err(format!("deposit.operator must be a SIP URI (sip:...), got {op:?}"));
             }
         }
         Ok(())
@@ -263,11 +232,7 @@ impl Config {
 
     /// Directory of generated prompt audio for the configured language.
     pub fn prompt_cache(&self) -> PathBuf {
-        self.prompts
-            .cache
-            .clone()
-            .unwrap_or_else(|| self.store.path.join("prompt-cache"))
-            .join(&self.prompts.language)
+        self.prompts.cache.clone().unwrap_or_else(|| self.store.path.join("prompt-cache")).join(&self.prompts.language)
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -61,11 +61,7 @@ fn parse_c(value: &str) -> Result<IpAddr, SdpError> {
     let (Some("IN"), Some(_), Some(addr)) = (it.next(), it.next(), it.next()) else {
         return Err(SdpError::Malformed("bad c= line"));
     };
-    addr.split('/')
-        .next()
-        .unwrap_or(addr)
-        .parse()
-        .map_err(|_| SdpError::Malformed("bad c= address"))
+    addr.split('/').next().unwrap_or(addr).parse().map_err(|_| SdpError::Malformed("bad c= address"))
 }
 
 /// Parses an offer and picks what we will use.
@@ -86,23 +82,11 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
             ("c", Some(m)) => m.addr = Some(parse_c(v)?),
             ("m", _) => {
                 let mut it = v.split_whitespace();
-                let kind = it
-                    .next()
-                    .ok_or(SdpError::Malformed("empty m= line"))?
-                    .to_string();
-                let port = it
-                    .next()
-                    .ok_or(SdpError::Malformed("m= line without port"))?;
-                let port: u16 = port
-                    .split('/')
-                    .next()
-                    .unwrap_or(port)
-                    .parse()
-                    .map_err(|_| SdpError::Malformed("bad m= port"))?;
-                let proto = it
-                    .next()
-                    .ok_or(SdpError::Malformed("m= line without protocol"))?
-                    .to_string();
+                let kind = it.next().ok_or(SdpError::Malformed("empty m= line"))?.to_string();
+                let port = it.next().ok_or(SdpError::Malformed("m= line without port"))?;
+                let port: u16 =
+                    port.split('/').next().unwrap_or(port).parse().map_err(|_| SdpError::Malformed("bad m= port"))?;
+                let proto = it.next().ok_or(SdpError::Malformed("m= line without protocol"))?.to_string();
                 media.push(Media {
                     kind,
                     port,
@@ -114,13 +98,8 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
             }
             ("a", Some(m)) => {
                 if let Some(rest) = v.strip_prefix("rtpmap:") {
-                    let (pt, enc) = rest
-                        .split_once(' ')
-                        .ok_or(SdpError::Malformed("bad rtpmap"))?;
-                    let pt: u8 = pt
-                        .trim()
-                        .parse()
-                        .map_err(|_| SdpError::Malformed("bad rtpmap payload type"))?;
+                    let (pt, enc) = rest.split_once(' ').ok_or(SdpError::Malformed("bad rtpmap"))?;
+                    let pt: u8 = pt.trim().parse().map_err(|_| SdpError::Malformed("bad rtpmap payload type"))?;
                     m.rtpmaps.push((pt, enc.trim().to_ascii_lowercase()));
                 }
             }
@@ -133,18 +112,13 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
     let mut chosen: Option<Negotiated> = None;
     let mut answer_lines = Vec::new();
     for m in &media {
-        let usable =
-            m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP") && chosen.is_none();
+        let usable = m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP") && chosen.is_none();
         let mut codec = None;
         let mut dtmf_pt = None;
         if usable {
             for f in &m.fmts {
                 let Ok(pt) = f.parse::<u8>() else { continue };
-                let name = m
-                    .rtpmaps
-                    .iter()
-                    .find(|(p, _)| *p == pt)
-                    .map(|(_, n)| n.as_str());
+                let name = m.rtpmaps.iter().find(|(p, _)| *p == pt).map(|(_, n)| n.as_str());
                 let c = match (pt, name) {
                     (_, Some(n)) if n.starts_with("pcmu/8000") => Some(Codec::Pcmu),
                     (_, Some(n)) if n.starts_with("pcma/8000") => Some(Codec::Pcma),
@@ -162,20 +136,13 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
         }
         match (codec, m.addr.or(session_addr)) {
             (Some(codec), Some(ip)) => {
-                chosen = Some(Negotiated {
-                    remote: SocketAddr::new(ip, m.port),
-                    codec,
-                    dtmf_pt,
-                });
+                chosen = Some(Negotiated { remote: SocketAddr::new(ip, m.port), codec, dtmf_pt });
                 answer_lines.push(String::new()); // placeholder for our accepted stream
             }
             (Some(_), None) => return Err(SdpError::Malformed("audio stream without c= address")),
-            _ => answer_lines.push(format!(
-                "m={} 0 {} {}",
-                m.kind,
-                m.proto,
-                m.fmts.first().map_or("0", |s| s.as_str())
-            )),
+            _ => {
+                answer_lines.push(format!("m={} 0 {} {}", m.kind, m.proto, m.fmts.first().map_or("0", |s| s.as_str())))
+            }
         }
     }
     let n = chosen.ok_or(SdpError::NoCommonCodec)?;
@@ -203,9 +170,7 @@ pub fn answer(
             }
             s.push_str(&format!("a=rtpmap:{pt} {}/8000\r\n", n.codec.name()));
             if let Some(d) = n.dtmf_pt {
-                s.push_str(&format!(
-                    "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\n"
-                ));
+                s.push_str(&format!("a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\n"));
             }
             s.push_str("a=ptime:20\r\na=sendrecv\r\n");
         } else {
@@ -227,41 +192,21 @@ a=rtpmap:101 telephone-event/8000\r\n";
     #[test]
     fn picks_first_g711_and_dtmf_and_keeps_line_count() {
         let (n, lines) = negotiate(OFFER.as_bytes()).unwrap();
-        assert_eq!(
-            n,
-            Negotiated {
-                remote: "127.0.0.1:6000".parse().unwrap(),
-                codec: Codec::Pcma,
-                dtmf_pt: Some(101)
-            }
-        );
-        let a =
-            String::from_utf8(answer(&n, &lines, "127.0.0.1".parse().unwrap(), 20000, 7)).unwrap();
+        assert_eq!(n, Negotiated { remote: "127.0.0.1:6000".parse().unwrap(), codec: Codec::Pcma, dtmf_pt: Some(101) });
+        let a = String::from_utf8(answer(&n, &lines, "127.0.0.1".parse().unwrap(), 20000, 7)).unwrap();
         assert!(a.contains("m=video 0 RTP/AVP 96\r\n"));
         assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"));
-        assert!(
-            a.find("m=video").unwrap() < a.find("m=audio").unwrap(),
-            "order kept"
-        );
+        assert!(a.find("m=video").unwrap() < a.find("m=audio").unwrap(), "order kept");
         assert!(a.contains("a=rtpmap:101 telephone-event/8000"));
     }
 
     #[test]
     fn refuses_what_it_cannot_serve() {
         let g729 = OFFER.replace("18 8 0 101", "18");
-        assert_eq!(
-            negotiate(g729.as_bytes()).unwrap_err(),
-            SdpError::NoCommonCodec
-        );
+        assert_eq!(negotiate(g729.as_bytes()).unwrap_err(), SdpError::NoCommonCodec);
         assert_eq!(negotiate(b"").unwrap_err(), SdpError::Empty);
-        assert!(matches!(
-            negotiate(b"v=0\r\nc=IN IP4 nonsense\r\n"),
-            Err(SdpError::Malformed(_))
-        ));
-        assert!(matches!(
-            negotiate(b"v=0\r\nm=audio x RTP/AVP 0\r\n"),
-            Err(SdpError::Malformed(_))
-        ));
+        assert!(matches!(negotiate(b"v=0\r\nc=IN IP4 nonsense\r\n"), Err(SdpError::Malformed(_))));
+        assert!(matches!(negotiate(b"v=0\r\nm=audio x RTP/AVP 0\r\n"), Err(SdpError::Malformed(_))));
         assert!(matches!(negotiate(b"\xff"), Err(SdpError::Malformed(_))));
     }
 }

@@ -6,11 +6,7 @@ use std::process::Command;
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let o = Command::new(bin()).args(args).output().unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
 }
 
 #[test]
@@ -20,55 +16,27 @@ fn config_errors_name_the_key_and_exit_non_zero() {
     std::fs::write(&cfg, "[sip]\nlisten = \"127.0.0.1:5060\"\nlistne = \"x\"\n").unwrap();
     let (ok, _, err) = run(&["mailbox", "list", "--config", cfg.to_str().unwrap()]);
     assert!(!ok);
-    assert!(
-        err.contains("listne") && err.contains(cfg.to_str().unwrap()),
-        "{err}"
-    );
+    assert!(err.contains("listne") && err.contains(cfg.to_str().unwrap()), "{err}");
     std::fs::write(&cfg, "[rtp]\nport_range = \"9-2\"\n").unwrap();
     let (ok, _, err) = run(&["--config", cfg.to_str().unwrap(), "mailbox", "list"]);
     assert!(!ok);
     assert!(err.contains("port_range"), "{err}");
     let (ok, _, err) = run(&["mailbox", "list", "--config", "/nonexistent/voxbridge.toml"]);
-    assert!(
-        !ok && err.contains("cannot read config file /nonexistent/voxbridge.toml"),
-        "{err}"
-    );
+    assert!(!ok && err.contains("cannot read config file /nonexistent/voxbridge.toml"), "{err}");
 }
 
 #[test]
 fn mailbox_add_list_and_bad_arguments() {
     let s = Server::configure("");
     let o = s.cli(&["mailbox", "add", "12a", "--pin", "1234"]);
-    assert!(
-        !o.status.success()
-            && String::from_utf8_lossy(&o.stderr).contains("mailbox number must be")
-    );
-    let o = s.cli(&[
-        "mailbox",
-        "add",
-        "3001",
-        "--pin",
-        "1234",
-        "--imap",
-        "imap://nopassword@127.0.0.1:1/INBOX",
-    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("mailbox number must be"));
+    let o = s.cli(&["mailbox", "add", "3001", "--pin", "1234", "--imap", "imap://nopassword@127.0.0.1:1/INBOX"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs a user and a password"));
     let o = s.cli(&["mailbox", "add", "3001", "--pin", "12x"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("PIN must be"));
-    let o = s.cli(&[
-        "mailbox",
-        "add",
-        "3001",
-        "--pin",
-        "1234",
-        "--pop3",
-        "pop3://u:p@127.0.0.1:1",
-    ]);
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--smtp"),
-        "a POP3 mailbox needs an SMTP route"
-    );
+    let o = s.cli(&["mailbox", "add", "3001", "--pin", "1234", "--pop3", "pop3://u:p@127.0.0.1:1"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--smtp"), "a POP3 mailbox needs an SMTP route");
 
     let out = s.cli_ok(&[
         "mailbox",
@@ -84,20 +52,14 @@ fn mailbox_add_list_and_bad_arguments() {
     assert!(out.contains("IMAP"));
     let o = s.cli(&["mailbox", "add", "3001", "--pin", "1234"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("already exists"));
-    let list: serde_json::Value =
-        serde_json::from_str(&s.cli_ok(&["mailbox", "list", "--json"])).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&s.cli_ok(&["mailbox", "list", "--json"])).unwrap();
     assert_eq!(list[0]["number"], "3001");
-    assert!(
-        !list.to_string().contains("s3cret"),
-        "passwords are never printed"
-    );
+    assert!(!list.to_string().contains("s3cret"), "passwords are never printed");
     let table = s.cli_ok(&["mailbox", "list"]);
     assert!(table.contains("3001") && table.contains("Ann") && !table.contains("s3cret"));
     let o = s.cli(&["messages", "list", "9999"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 9999"));
-    assert!(s
-        .cli_ok(&["messages", "list", "3001"])
-        .contains("no messages"));
+    assert!(s.cli_ok(&["messages", "list", "3001"]).contains("no messages"));
     // The PIN is stored hashed.
     let db = std::fs::read(s.store_dir().join("voxbridge.db")).unwrap();
     assert!(db.windows(7).any(|w| w == b"$argon2"));
@@ -108,10 +70,7 @@ fn help_explains_commands() {
     let (ok, out, _) = run(&["--help"]);
     assert!(ok && out.contains("serve") && out.contains("mailbox") && out.contains("--config"));
     let (ok, out, _) = run(&["mailbox", "add", "--help"]);
-    assert!(
-        ok && out.contains("imap[s]://user:password@host:port/FOLDER"),
-        "{out}"
-    );
+    assert!(ok && out.contains("imap[s]://user:password@host:port/FOLDER"), "{out}");
     let (ok, _, err) = run(&["frobnicate"]);
     assert!(!ok && err.contains("frobnicate"));
 }
@@ -127,16 +86,9 @@ fn serve_refuses_a_busy_port_with_a_clear_message() {
         1,
     );
     std::fs::write(&b.config, text).unwrap();
-    let o = Command::new(bin())
-        .args(["serve", "--config"])
-        .arg(&b.config)
-        .output()
-        .unwrap();
+    let o = Command::new(bin()).args(["serve", "--config"]).arg(&b.config).output().unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("cannot bind SIP UDP") && err.contains(&a.sip_port.to_string()),
-        "{err}"
-    );
+    assert!(err.contains("cannot bind SIP UDP") && err.contains(&a.sip_port.to_string()), "{err}");
     assert!(a.stop());
 }

@@ -9,15 +9,14 @@ use std::time::Duration;
 const SPEAK_MS: u64 = 4000;
 
 fn deposit_call(server: &Server, number: &str, transport: &str) -> SippRun {
-    let pause = greeting_ms(number) + SPEAK_MS;
+    deposit_call_after(server, number, transport, greeting_ms(number))
+}
+
+/// A deposit call where the caller starts speaking `greeting_ms` after the answer.
+fn deposit_call_after(server: &Server, number: &str, transport: &str, greeting_ms: u64) -> SippRun {
+    let pause = greeting_ms + SPEAK_MS;
     let run = sipp(server, "uac_deposit.xml", &[], number, pause, transport);
-    assert!(
-        run.ok,
-        "sipp deposit failed:\n{}\n{}\nserver log:\n{}",
-        run.output,
-        run.messages,
-        server.log()
-    );
+    assert!(run.ok, "sipp deposit failed:\n{}\n{}\nserver log:\n{}", run.output, run.messages, server.log());
     run
 }
 
@@ -26,49 +25,22 @@ fn wait_delivered(server: &Server, number: &str) -> serde_json::Value {
     wait_until(Duration::from_secs(60), "delivery", || {
         let m = server.messages(number);
         last = serde_json::Value::Array(m.clone());
-        m.len() == 1
-            && m[0]["delivery"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("delivered")
+        m.len() == 1 && m[0]["delivery"].as_str().unwrap_or("").starts_with("delivered")
     });
     last[0].clone()
 }
 
 fn check_voice_mail(raw: &[u8], row: &serde_json::Value, wav_len: usize) {
     let msg = MessageParser::default().parse(raw).expect("parsable mail");
-    assert_eq!(
-        msg.header_raw("Message-Context").map(str::trim),
-        Some("voice-message")
-    );
+    assert_eq!(msg.header_raw("Message-Context").map(str::trim), Some("voice-message"));
     let secs = (row["duration_ms"].as_i64().unwrap() + 500) / 1000;
-    assert_eq!(
-        msg.subject().unwrap(),
-        format!("Voice message from 5551234 (0:{secs:02})")
-    );
-    assert_eq!(
-        format!("<{}>", msg.message_id().unwrap()),
-        row["message_id"].as_str().unwrap()
-    );
-    assert!(msg
-        .from()
-        .unwrap()
-        .first()
-        .unwrap()
-        .address()
-        .unwrap()
-        .starts_with("5551234@"));
+    assert_eq!(msg.subject().unwrap(), format!("Voice message from 5551234 (0:{secs:02})"));
+    assert_eq!(format!("<{}>", msg.message_id().unwrap()), row["message_id"].as_str().unwrap());
+    assert!(msg.from().unwrap().first().unwrap().address().unwrap().starts_with("5551234@"));
     assert_eq!(msg.attachment_count(), 1);
     let att = msg.attachment(0).unwrap();
-    assert_eq!(
-        att.content_type().map(|c| (c.ctype(), c.subtype())),
-        Some(("audio", Some("wav")))
-    );
-    assert_eq!(
-        att.contents().len(),
-        wav_len,
-        "attachment is the whole recording"
-    );
+    assert_eq!(att.content_type().map(|c| (c.ctype(), c.subtype())), Some(("audio", Some("wav"))));
+    assert_eq!(att.contents().len(), wav_len, "attachment is the whole recording");
     let duration = att
         .headers()
         .iter()
@@ -100,32 +72,18 @@ fn deposit_reaches_store_and_imap_mailbox() {
     assert_eq!(row["kind"], "voice");
     assert_eq!(row["caller"], "5551234");
     let dur = row["duration_ms"].as_i64().unwrap();
-    assert!(
-        (dur - SPEAK_MS as i64).abs() <= 200,
-        "recorded {dur} ms, spoke {SPEAK_MS} ms"
-    );
+    assert!((dur - SPEAK_MS as i64).abs() <= 200, "recorded {dur} ms, spoke {SPEAK_MS} ms");
     let wav = std::fs::read(server.store_dir().join(row["media_path"].as_str().unwrap())).unwrap();
-    assert_eq!(
-        wav.len(),
-        44 + dur as usize * 16,
-        "8 kHz 16-bit mono WAV of the recorded length"
-    );
+    assert_eq!(wav.len(), 44 + dur as usize * 16, "8 kHz 16-bit mono WAV of the recorded length");
     let reader = hound::WavReader::new(&wav[..]).unwrap();
     assert_eq!(reader.spec().sample_rate, 8000);
 
     let in_box = imap_messages(&dv, "ann");
     assert_eq!(in_box.len(), 1, "exactly one copy in the mailbox");
-    assert_eq!(
-        Some(in_box[0].0 as i64),
-        row["server_uid"].as_i64(),
-        "server UID recorded"
-    );
+    assert_eq!(Some(in_box[0].0 as i64), row["server_uid"].as_i64(), "server UID recorded");
     check_voice_mail(&in_box[0].1, &row, wav.len());
     let log = server.log();
-    assert!(
-        log.contains("rtp_lost=0"),
-        "no RTP loss on loopback:\n{log}"
-    );
+    assert!(log.contains("rtp_lost=0"), "no RTP loss on loopback:\n{log}");
 }
 
 #[test]
@@ -133,27 +91,37 @@ fn deposit_over_tcp_for_pop3_mailbox_goes_by_smtp() {
     let dv = Dovecot::start();
     let smtp = SmtpRelay::start(&dv);
     let server = Server::start("");
-    server.cli_ok(&[
-        "mailbox",
-        "add",
-        "1002",
-        "--pin",
-        "1111",
-        "--email",
-        "bob@example.test",
-        "--pop3",
-        &dv.pop3_url("bob"),
-        "--smtp",
-        &smtp.url(),
-    ]);
-    deposit_call(&server, "1002", "tcp");
+    server.cli_ok(
+        &["mailbox", "add", "1002", "--pin", "1111", "--email", "bob@example.test"]
+            .into_iter()
+            .chain(["--pop3", &dv.pop3_url("bob"), "--smtp", &smtp.url()])
+            .collect::<Vec<_>>(),
+    );
+    // A recorded greeting of 1.5 s (16 kHz stereo, converted on import) replaces the
+    // default one; the recorded duration only comes out right if it is what was played.
+    let wav = server.dir.path().join("greeting.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    for i in 0..24000 {
+        let s = ((i as f64 * 0.2).sin() * 8000.0) as i16;
+        w.write_sample(s).unwrap();
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    assert!(server.cli_ok(&["mailbox", "greeting", "1002", wav.to_str().unwrap()]).contains("1.5 s"));
+    deposit_call_after(&server, "1002", "tcp", 1500 + 250);
     let row = wait_delivered(&server, "1002");
     assert_eq!(row["delivery"], "delivered (smtp)");
+    let dur = row["duration_ms"].as_i64().unwrap();
+    assert!((dur - SPEAK_MS as i64).abs() <= 200, "recorded {dur} ms after the recorded greeting");
     let msgs = pop3_messages(dv.pop3, "bob");
     assert_eq!(msgs.len(), 1);
-    let wav_len = std::fs::metadata(server.store_dir().join(row["media_path"].as_str().unwrap()))
-        .unwrap()
-        .len();
+    let wav_len = std::fs::metadata(server.store_dir().join(row["media_path"].as_str().unwrap())).unwrap().len();
     check_voice_mail(&msgs[0], &row, wav_len as usize);
 }
 
@@ -161,15 +129,7 @@ fn deposit_over_tcp_for_pop3_mailbox_goes_by_smtp() {
 fn mail_server_down_during_call_delivers_once_after_restart() {
     let mut dv = Dovecot::start();
     let server = Server::start("[delivery]\nretry_initial_secs = 0.5\nretry_max_secs = 2.0\n");
-    server.cli_ok(&[
-        "mailbox",
-        "add",
-        "1003",
-        "--pin",
-        "1111",
-        "--imap",
-        &dv.imap_url("cat"),
-    ]);
+    server.cli_ok(&["mailbox", "add", "1003", "--pin", "1111", "--imap", &dv.imap_url("cat")]);
     dv.stop();
     deposit_call(&server, "1003", "udp");
     // Stored locally at once, delivery pending with the reason.
@@ -179,10 +139,7 @@ fn mail_server_down_during_call_delivers_once_after_restart() {
     });
     let row = &server.messages("1003")[0];
     assert_eq!(row["state"], "U");
-    assert!(
-        row["delivery"].as_str().unwrap().contains("cannot connect"),
-        "{row}"
-    );
+    assert!(row["delivery"].as_str().unwrap().contains("cannot connect"), "{row}");
     std::thread::sleep(Duration::from_secs(3));
     dv.restart();
     let row = wait_delivered(&server, "1003");
@@ -196,11 +153,8 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
     // The outbox retries after a lost answer: the same message appended twice must be
     // found by its Message-ID, not placed again.
     let dv = Dovecot::start();
-    let acct = voxbridge::mail::account::Account::parse(
-        &dv.imap_url("dan"),
-        &[voxbridge::mail::account::Scheme::Imap],
-    )
-    .unwrap();
+    let acct = voxbridge::mail::account::Account::parse(&dv.imap_url("dan"), &[voxbridge::mail::account::Scheme::Imap])
+        .unwrap();
     let wav = [1u8; 1000];
     let mail = voxbridge::mail::compose::voice_message(&voxbridge::mail::compose::VoiceMail {
         message_id: "<vb.retry@example.test>",
@@ -214,24 +168,9 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
         domain: "example.test",
         wav: &wav,
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let a = rt
-        .block_on(voxbridge::mail::deliver::imap_append(
-            &acct,
-            "<vb.retry@example.test>",
-            &mail,
-        ))
-        .unwrap();
-    let b = rt
-        .block_on(voxbridge::mail::deliver::imap_append(
-            &acct,
-            "<vb.retry@example.test>",
-            &mail,
-        ))
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let a = rt.block_on(voxbridge::mail::deliver::imap_append(&acct, "<vb.retry@example.test>", &mail)).unwrap();
+    let b = rt.block_on(voxbridge::mail::deliver::imap_append(&acct, "<vb.retry@example.test>", &mail)).unwrap();
     assert_eq!(a, b, "same UIDVALIDITY and UID");
     assert_eq!(imap_messages(&dv, "dan").len(), 1);
 }

@@ -6,14 +6,7 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 fn refused(server: &Server, service: &str, status: &str, formats: &str, rtpmap: &str) -> SippRun {
-    sipp(
-        server,
-        "uac_refused.xml",
-        &[("STATUS", status), ("FORMATS", formats), ("RTPMAP", rtpmap)],
-        service,
-        0,
-        "udp",
-    )
+    sipp(server, "uac_refused.xml", &[("STATUS", status), ("FORMATS", formats), ("RTPMAP", rtpmap)], service, 0, "udp")
 }
 
 #[test]
@@ -24,11 +17,7 @@ fn unknown_mailbox_gets_404_and_unshared_codec_gets_488() {
     assert!(r.ok, "expected 404:\n{}\n{}", r.output, r.messages);
     let r = refused(&server, "2001", "488", "18", "a=rtpmap:18 G729/8000");
     assert!(r.ok, "expected 488:\n{}\n{}", r.output, r.messages);
-    assert!(
-        r.messages.contains("no audio stream with PCMU or PCMA"),
-        "reason phrase says why:\n{}",
-        r.messages
-    );
+    assert!(r.messages.contains("no audio stream with PCMU or PCMA"), "reason phrase says why:\n{}", r.messages);
     // And the same mailbox with a shared codec would be answered: the 404 was not a fluke.
     let r = refused(&server, "2001", "404", "0", "a=rtpmap:0 PCMU/8000");
     assert!(!r.ok, "a known mailbox must not get 404");
@@ -39,13 +28,7 @@ fn cancel_before_answer_gets_487() {
     let server = Server::start("[sip]\nring_ms = 5000\n");
     server.cli_ok(&["mailbox", "add", "2002", "--pin", "1234"]);
     let r = sipp(&server, "uac_cancel.xml", &[], "2002", 0, "udp");
-    assert!(
-        r.ok,
-        "CANCEL flow failed:\n{}\n{}\n{}",
-        r.output,
-        r.messages,
-        server.log()
-    );
+    assert!(r.ok, "CANCEL flow failed:\n{}\n{}\n{}", r.output, r.messages, server.log());
     assert!(server.messages("2002").is_empty());
 }
 
@@ -71,66 +54,39 @@ Max-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
 fn malformed_sip_gets_400_or_is_dropped_and_the_server_survives() {
     let mut server = Server::start("");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(700)))
-        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
     let p = server.sip_port;
 
     let cases: Vec<(Vec<u8>, Option<&str>)> = vec![
+        (request("OPTIONS", "1", "", "").into_bytes(), Some("SIP/2.0 200 OK")),
         (
-            request("OPTIONS", "1", "", "").into_bytes(),
-            Some("SIP/2.0 200 OK"),
-        ),
-        (
-            request("OPTIONS", "2", "", "")
-                .replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE")
-                .into_bytes(),
+            request("OPTIONS", "2", "", "").replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE").into_bytes(),
             Some("SIP/2.0 400 CSeq Method Does Not Match Request"),
         ),
         (
-            request("OPTIONS", "3", "", "")
-                .replace("Call-ID: 3@t\r\n", "")
-                .into_bytes(),
+            request("OPTIONS", "3", "", "").replace("Call-ID: 3@t\r\n", "").into_bytes(),
             Some("SIP/2.0 400 Missing Call-ID Header"),
         ),
         (
-            request("OPTIONS", "4", "", "")
-                .replace("Content-Length: 0", "Content-Length: 99")
-                .into_bytes(),
+            request("OPTIONS", "4", "", "").replace("Content-Length: 0", "Content-Length: 99").into_bytes(),
             Some("SIP/2.0 400 Content-Length Larger Than Body"),
         ),
+        (request("OPTIONS", "5", "", "").replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia").into_bytes(), Some("SIP/2.0 505")),
+        (request("BREW", "6", "", "").into_bytes(), Some("SIP/2.0 501 Not Implemented")),
         (
-            request("OPTIONS", "5", "", "")
-                .replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia")
-                .into_bytes(),
-            Some("SIP/2.0 505"),
-        ),
-        (
-            request("BREW", "6", "", "").into_bytes(),
-            Some("SIP/2.0 501 Not Implemented"),
-        ),
-        (
-            request("INVITE", "7", "", "")
-                .replace("<sip:x@127.0.0.1>", "\"unbalanced <sip:x@127.0.0.1>")
-                .into_bytes(),
+            request("INVITE", "7", "", "").replace("<sip:x@127.0.0.1>", "\"unbalanced <sip:x@127.0.0.1>").into_bytes(),
             Some("SIP/2.0 400 Unbalanced Quotes"),
         ),
         (
             request("BYE", "8", "", "")
-                .replace(
-                    "To: <sip:2003@127.0.0.1>",
-                    "To: <sip:2003@127.0.0.1>;tag=zz",
-                )
+                .replace("To: <sip:2003@127.0.0.1>", "To: <sip:2003@127.0.0.1>;tag=zz")
                 .into_bytes(),
             Some("SIP/2.0 481"),
         ),
         (b"\x00\x01\x02garbage".to_vec(), None),
         (b"INVITE sip:x SIP/2.0\r\n\r\n".to_vec(), None),
         (vec![b'A'; 65_000], None),
-        (
-            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKnope\r\nCSeq: 1 BYE\r\n\r\n"
-                .to_vec(),
-            None,
-        ),
+        (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKnope\r\nCSeq: 1 BYE\r\n\r\n".to_vec(), None),
     ];
     for (msg, want) in &cases {
         let got = udp_exchange(&sock, p, msg);
@@ -141,28 +97,16 @@ fn malformed_sip_gets_400_or_is_dropped_and_the_server_survives() {
                 String::from_utf8_lossy(&msg[..msg.len().min(80)])
             ),
             (None, None) => {}
-            _ => panic!(
-                "sent {:?}: wanted {want:?}, got {got:?}",
-                String::from_utf8_lossy(&msg[..msg.len().min(80)])
-            ),
+            _ => panic!("sent {:?}: wanted {want:?}, got {got:?}", String::from_utf8_lossy(&msg[..msg.len().min(80)])),
         }
     }
     // An INVITE whose SDP is garbage: answered (488), not a crash.
     let r = udp_exchange(
         &sock,
         p,
-        request(
-            "INVITE",
-            "9",
-            "Content-Type: application/sdp\r\n",
-            "v=0\r\nm=audio notaport RTP/AVP 0\r\n",
-        )
-        .as_bytes(),
+        request("INVITE", "9", "Content-Type: application/sdp\r\n", "v=0\r\nm=audio notaport RTP/AVP 0\r\n").as_bytes(),
     );
-    assert!(
-        r.as_deref().unwrap_or("").starts_with("SIP/2.0 100 Trying"),
-        "{r:?}"
-    );
+    assert!(r.as_deref().unwrap_or("").starts_with("SIP/2.0 100 Trying"), "{r:?}");
     let mut buf = [0u8; 4096];
     let (n, _) = sock.recv_from(&mut buf).unwrap();
     assert!(
@@ -174,27 +118,17 @@ fn malformed_sip_gets_400_or_is_dropped_and_the_server_survives() {
     use std::io::{Read, Write};
     let mut t = std::net::TcpStream::connect(("127.0.0.1", p)).unwrap();
     t.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    t.write_all(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: banana\r\n\r\n")
-        .unwrap();
+    t.write_all(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: banana\r\n\r\n").unwrap();
     let mut rest = Vec::new();
     let _ = t.read_to_end(&mut rest);
     let mut t = std::net::TcpStream::connect(("127.0.0.1", p)).unwrap();
     t.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    t.write_all(
-        request("OPTIONS", "10", "", "")
-            .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
-            .as_bytes(),
-    )
-    .unwrap();
+    t.write_all(request("OPTIONS", "10", "", "").replace("SIP/2.0/UDP", "SIP/2.0/TCP").as_bytes()).unwrap();
     let mut buf = [0u8; 2048];
     let n = t.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200 OK"));
 
     assert!(server.is_running(), "server crashed:\n{}", server.log());
-    assert!(
-        udp_exchange(&sock, p, request("OPTIONS", "11", "", "").as_bytes())
-            .unwrap()
-            .starts_with("SIP/2.0 200 OK")
-    );
+    assert!(udp_exchange(&sock, p, request("OPTIONS", "11", "", "").as_bytes()).unwrap().starts_with("SIP/2.0 200 OK"));
     assert!(server.stop(), "graceful stop on SIGTERM");
 }

@@ -33,6 +33,19 @@ pub enum MailboxCmd {
         #[arg(long, value_name = "URL")]
         smtp: Option<String>,
     },
+    /// Set the greeting callers hear before the beep, from a WAV file (any rate, mono
+    /// or stereo PCM; converted to 8 kHz). Without a greeting, callers hear "The person
+    /// at extension NUMBER is not available...".
+    Greeting {
+        /// Mailbox number.
+        number: String,
+        /// WAV file to use.
+        #[arg(required_unless_present = "clear")]
+        file: Option<std::path::PathBuf>,
+        /// Remove the recorded greeting and go back to the default one.
+        #[arg(long, conflicts_with = "file")]
+        clear: bool,
+    },
     /// List mailboxes with message counts. Passwords in URLs are hidden.
     List {
         /// Print JSON instead of a table.
@@ -54,17 +67,8 @@ pub fn redact(url: &str) -> String {
 
 pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
     match cmd {
-        MailboxCmd::Add {
-            number,
-            pin,
-            name,
-            email,
-            imap,
-            pop3,
-            smtp,
-        } => {
-            if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit())
-            {
+        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp } => {
+            if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
                 bail!("mailbox number must be 1 to 32 digits, got {number:?}");
             }
             if let Some(u) = &imap {
@@ -101,6 +105,27 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             };
             println!("mailbox {number} created; {how}");
         }
+        MailboxCmd::Greeting { number, file, clear } => {
+            if store.mailbox(&number)?.is_none() {
+                bail!("no mailbox {number}; see: voxbridge mailbox list");
+            }
+            match file {
+                Some(file) if !clear => {
+                    let pcm = crate::media::wav::read_8k_mono(&file)?;
+                    if pcm.len() < 800 {
+                        bail!("{}: a greeting must be at least 0.1 s long", file.display());
+                    }
+                    let rel = format!("greetings/{number}.wav");
+                    crate::media::wav::write_durable(&store.root().join(&rel), &pcm)?;
+                    store.set_greeting(&number, Some(&rel))?;
+                    println!("greeting of mailbox {number} set ({:.1} s)", pcm.len() as f64 / 8000.0);
+                }
+                _ => {
+                    store.set_greeting(&number, None)?;
+                    println!("greeting of mailbox {number} cleared; callers hear the default greeting");
+                }
+            }
+        }
         MailboxCmd::List { json } => {
             let list = store.mailboxes()?;
             let mut rows = Vec::new();
@@ -125,20 +150,9 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             } else {
                 println!("NUMBER       NAME                 UNREAD  TOTAL  ACCOUNT");
                 for (m, u, t) in rows {
-                    let acct = m
-                        .imap_url
-                        .as_deref()
-                        .or(m.pop3_url.as_deref())
-                        .map(redact)
-                        .unwrap_or_else(|| "-".into());
-                    println!(
-                        "{:<12} {:<20} {:>6} {:>6}  {}",
-                        m.number,
-                        m.name.unwrap_or_default(),
-                        u,
-                        t,
-                        acct
-                    );
+                    let acct =
+                        m.imap_url.as_deref().or(m.pop3_url.as_deref()).map(redact).unwrap_or_else(|| "-".into());
+                    println!("{:<12} {:<20} {:>6} {:>6}  {}", m.number, m.name.unwrap_or_default(), u, t, acct);
                 }
             }
         }

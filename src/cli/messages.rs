@@ -51,9 +51,7 @@ pub fn run(store: &Store, cmd: MessagesCmd) -> Result<()> {
                     m.caller.unwrap_or_else(|| "unknown".into()),
                     rfc5322_date(m.received_at),
                     len,
-                    m.server_uid
-                        .map(|u| u.to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    m.server_uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
                     m.delivery
                 );
             }

@@ -19,13 +19,7 @@ each subscriber's IMAP or POP3 mailbox.\n\nWithout --config, the embedded defaul
 )]
 pub struct Cli {
     /// Configuration file (TOML). Every key has a default, so none is needed.
-    #[arg(
-        long,
-        short = 'c',
-        global = true,
-        env = "VOXBRIDGE_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(long, short = 'c', global = true, env = "VOXBRIDGE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]

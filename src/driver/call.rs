@@ -48,7 +48,8 @@ pub async fn run(
     cmd: mpsc::Sender<SipCommand>,
     events: mpsc::Receiver<CallEvent>,
 ) {
-    let span = tracing::info_span!("call", id = inc.call, from = inc.caller.as_deref().unwrap_or("?"), to = %inc.dialled);
+    let span =
+        tracing::info_span!("call", id = inc.call, from = inc.caller.as_deref().unwrap_or("?"), to = %inc.dialled);
     async move {
         ctx.totals.calls.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = run_call(&ctx, &inc, &cmd, events).await {
@@ -60,16 +61,9 @@ pub async fn run(
     .await
 }
 
-async fn reject(
-    cmd: &mpsc::Sender<SipCommand>,
-    inc: &IncomingCall,
-    code: u16,
-    reason: &str,
-) -> anyhow::Result<()> {
+async fn reject(cmd: &mpsc::Sender<SipCommand>, inc: &IncomingCall, code: u16, reason: &str) -> anyhow::Result<()> {
     tracing::info!(code, reason, "call refused");
-    cmd.send(SipCommand::Reject(inc.call, code, reason.into()))
-        .await
-        .ok();
+    cmd.send(SipCommand::Reject(inc.call, code, reason.into())).await.ok();
     Ok(())
 }
 
@@ -133,13 +127,7 @@ async fn run_call(
         too_short: clip(&ctx.prompts, "vm-too-short"),
         transfer: clip(&ctx.prompts, "vm-transfer"),
     };
-    let answer = sdp::answer(
-        &neg,
-        &lines,
-        ctx.cfg.media_ip(),
-        rtp.port,
-        rand::random::<u32>() as u64,
-    );
+    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, rand::random::<u32>() as u64);
     cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
     tracing::info!(mailbox = %mailbox.number, codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
 
@@ -157,17 +145,11 @@ async fn run_call(
     loop {
         while let Some(action) = app.poll_action() {
             match action {
-                Action::Play(cs) => cs
-                    .iter()
-                    .for_each(|c| session.play(c.encoded(session.codec()))),
+                Action::Play(cs) => cs.iter().for_each(|c| session.play(c.encoded(session.codec()))),
                 Action::StopPlayback => session.stop_playback(),
                 Action::Save { pcm, reason } => {
                     saving = true;
-                    tracing::info!(
-                        ?reason,
-                        secs = pcm.len() as f64 / 8000.0,
-                        "recording stopped"
-                    );
+                    tracing::info!(?reason, secs = pcm.len() as f64 / 8000.0, "recording stopped");
                     let (ctx2, tx, caller, name, mb) = (
                         ctx.clone(),
                         save_tx.clone(),
@@ -253,14 +235,11 @@ async fn run_call(
     }
     let st = session.stats();
     let t = &ctx.totals;
-    t.rtp_received
-        .fetch_add(st.jitter.received, Ordering::Relaxed);
+    t.rtp_received.fetch_add(st.jitter.received, Ordering::Relaxed);
     t.rtp_lost.fetch_add(st.jitter.lost, Ordering::Relaxed);
     t.rtp_late.fetch_add(st.jitter.late, Ordering::Relaxed);
-    t.rtp_overflow
-        .fetch_add(st.jitter.overflow, Ordering::Relaxed);
-    t.rtp_send_dropped
-        .fetch_add(send_dropped, Ordering::Relaxed);
+    t.rtp_overflow.fetch_add(st.jitter.overflow, Ordering::Relaxed);
+    t.rtp_send_dropped.fetch_add(send_dropped, Ordering::Relaxed);
     tracing::info!(
         rtp_received = st.jitter.received,
         rtp_lost = st.jitter.lost,
@@ -312,14 +291,8 @@ async fn save_recording(
         .run(move |s| {
             let now = crate::store::now_secs();
             let message_id = crate::mail::compose::new_message_id(&domain);
-            let safe_mb: String = mailbox
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .collect();
-            let rel = format!(
-                "recordings/{safe_mb}/{now}-{:08x}.wav",
-                rand::random::<u32>()
-            );
+            let safe_mb: String = mailbox.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+            let rel = format!("recordings/{safe_mb}/{now}-{:08x}.wav", rand::random::<u32>());
             let bytes = crate::media::wav::write_durable(&s.root().join(&rel), &pcm)?;
             let duration_ms = (pcm.len() / 8) as i64;
             let id = s.insert_voice_message(&NewVoiceMessage {

@@ -19,20 +19,14 @@ pub struct RtpPort {
 
 impl Drop for RtpPort {
     fn drop(&mut self) {
-        self.pool
-            .free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(self.port);
+        self.pool.free.lock().unwrap_or_else(|p| p.into_inner()).push_back(self.port);
     }
 }
 
 impl PortPool {
     pub fn new(range: std::ops::RangeInclusive<u16>) -> PortPool {
         let free = range.filter(|p| p % 2 == 0).collect();
-        PortPool {
-            free: Arc::new(Mutex::new(free)),
-        }
+        PortPool { free: Arc::new(Mutex::new(free)) }
     }
 
     /// Binds the next free port; ports that fail to bind (used by another program) are
@@ -40,11 +34,7 @@ impl PortPool {
     pub fn bind(&self, ip: IpAddr) -> Option<RtpPort> {
         let tries = self.free.lock().unwrap_or_else(|p| p.into_inner()).len();
         for _ in 0..tries {
-            let port = self
-                .free
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop_front()?;
+            let port = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop_front()?;
             match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
                 Ok(s) => {
                     s.set_nonblocking(true).ok()?;
@@ -52,17 +42,9 @@ impl PortPool {
                     let sock = socket2::SockRef::from(&s);
                     let _ = sock.set_recv_buffer_size(256 * 1024);
                     let socket = UdpSocket::from_std(s).ok()?;
-                    return Some(RtpPort {
-                        socket,
-                        port,
-                        pool: self.clone(),
-                    });
+                    return Some(RtpPort { socket, port, pool: self.clone() });
                 }
-                Err(_) => self
-                    .free
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push_back(port),
+                Err(_) => self.free.lock().unwrap_or_else(|p| p.into_inner()).push_back(port),
             }
         }
         None

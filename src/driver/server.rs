@@ -28,9 +28,9 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let dialplan = Dialplan::load(&cfg.dialplan.file)?;
 
     let listen: SocketAddr = cfg.sip.listen;
-    let udp = tokio::net::UdpSocket::bind(listen)
-        .await
-        .with_context(|| format!("cannot bind SIP UDP {listen} (is another voxbridge or SIP server running? set [sip] listen)"))?;
+    let udp = tokio::net::UdpSocket::bind(listen).await.with_context(|| {
+        format!("cannot bind SIP UDP {listen} (is another voxbridge or SIP server running? set [sip] listen)")
+    })?;
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot bind SIP TCP {listen} (set [sip] listen)"))?;
@@ -50,25 +50,11 @@ pub async fn serve(cfg: Config) -> Result<()> {
 
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let outbox = Outbox {
-        store: store.clone(),
-        cfg: cfg.delivery.clone(),
-        wake,
-    };
+    let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake };
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
 
-    let endpoint = Endpoint::new(EndpointConfig {
-        local,
-        user_agent: cfg.sip.user_agent.clone(),
-    });
-    let sip_task = tokio::spawn(super::sip_io::run(
-        endpoint,
-        udp,
-        tcp,
-        ctx.clone(),
-        tracker.clone(),
-        stop.clone(),
-    ));
+    let endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone() });
+    let sip_task = tokio::spawn(super::sip_io::run(endpoint, udp, tcp, ctx.clone(), tracker.clone(), stop.clone()));
 
     let mailboxes = store.mailboxes()?;
     tracing::info!(sip = %listen, transports = "udp,tcp", store = %cfg.store.path.display(), mailboxes = mailboxes.len(), "voxbridge is running");
@@ -100,11 +86,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

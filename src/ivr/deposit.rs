@@ -129,8 +129,7 @@ impl Deposit {
             (State::Greeting, '#') => {
                 // Skip the rest of the greeting, but still give the beep.
                 self.actions.push_back(Action::StopPlayback);
-                self.actions
-                    .push_back(Action::Play(vec![self.clips.beep.clone()]));
+                self.actions.push_back(Action::Play(vec![self.clips.beep.clone()]));
             }
             (State::Greeting, '0') if self.params.operator.is_some() => {
                 self.actions.push_back(Action::StopPlayback);
@@ -212,10 +211,7 @@ impl Deposit {
             return;
         }
         self.state = State::Saving;
-        self.actions.push_back(Action::Save {
-            pcm: std::mem::take(&mut self.recording),
-            reason,
-        });
+        self.actions.push_back(Action::Save { pcm: std::mem::take(&mut self.recording), reason });
     }
 
     fn close(&mut self, clips: Vec<Arc<Clip>>) {
@@ -251,13 +247,7 @@ mod tests {
     }
 
     fn params() -> DepositParams {
-        DepositParams {
-            min_frames: 50,
-            max_frames: 500,
-            silence_frames: 100,
-            silence_level: 200,
-            operator: None,
-        }
+        DepositParams { min_frames: 50, max_frames: 500, silence_frames: 100, silence_level: 200, operator: None }
     }
 
     fn app(p: DepositParams) -> Deposit {
@@ -288,18 +278,9 @@ mod tests {
         }
         d.handle_dtmf('#');
         let acts = drain(&mut d);
-        let [Action::Save {
-            pcm,
-            reason: StopReason::Key,
-        }] = &acts[..]
-        else {
-            panic!("{acts:?}")
-        };
+        let [Action::Save { pcm, reason: StopReason::Key }] = &acts[..] else { panic!("{acts:?}") };
         assert_eq!(pcm.len(), 200 * 160, "exactly the frames after the beep");
-        assert!(
-            drain(&mut d).is_empty(),
-            "nothing is said before the save is confirmed"
-        );
+        assert!(drain(&mut d).is_empty(), "nothing is said before the save is confirmed");
         d.handle_saved(true);
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 2));
         d.handle_playback_done();
@@ -331,10 +312,7 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_dtmf('#');
-        assert!(
-            matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 3),
-            "too short"
-        );
+        assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 3), "too short");
 
         // A pause before # is trimmed too.
         let mut d = app(params());
@@ -347,17 +325,12 @@ mod tests {
             d.handle_frame(&[5; 160]);
         }
         d.handle_dtmf('#');
-        assert!(
-            matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::Key }] if pcm.len() == 70 * 160)
-        );
+        assert!(matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::Key }] if pcm.len() == 70 * 160));
     }
 
     #[test]
     fn max_length_and_hangup() {
-        let mut d = app(DepositParams {
-            max_frames: 100,
-            ..params()
-        });
+        let mut d = app(DepositParams { max_frames: 100, ..params() });
         drain(&mut d);
         d.handle_playback_done();
         for _ in 0..150 {
@@ -374,13 +347,7 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_hangup();
-        assert!(matches!(
-            &drain(&mut d)[..],
-            [Action::Save {
-                reason: StopReason::Hangup,
-                ..
-            }]
-        ));
+        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Hangup, .. }]));
         d.handle_saved(true);
         assert!(drain(&mut d).is_empty(), "nobody to talk to");
         assert!(d.is_done());
@@ -392,23 +359,14 @@ mod tests {
         drain(&mut d);
         d.handle_dtmf('0');
         assert!(drain(&mut d).is_empty());
-        let mut d = app(DepositParams {
-            operator: Some("sip:op@127.0.0.1".into()),
-            ..params()
-        });
+        let mut d = app(DepositParams { operator: Some("sip:op@127.0.0.1".into()), ..params() });
         drain(&mut d);
         d.handle_playback_done();
         for _ in 0..80 {
             d.handle_frame(&LOUD);
         }
         d.handle_dtmf('0');
-        assert!(matches!(
-            &drain(&mut d)[..],
-            [Action::Save {
-                reason: StopReason::Operator,
-                ..
-            }]
-        ));
+        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Operator, .. }]));
         d.handle_saved(true);
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c.len() == 2));
         d.handle_playback_done();

@@ -107,8 +107,7 @@ impl Dialplan {
             tracing::info!(path = %path.display(), "dialplan file not found, using the embedded default");
             return Dialplan::parse(EMBEDDED_DEFAULT);
         }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read dialplan {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read dialplan {}", path.display()))?;
         Dialplan::parse(&text).with_context(|| format!("invalid dialplan {}", path.display()))
     }
 
@@ -117,11 +116,7 @@ impl Dialplan {
             if pattern_matches(&r.pattern, dialled) {
                 return match r.app {
                     App::Deposit => Decision::Deposit {
-                        mailbox: r
-                            .mailbox
-                            .as_deref()
-                            .unwrap_or("${EXTEN}")
-                            .replace("${EXTEN}", dialled),
+                        mailbox: r.mailbox.as_deref().unwrap_or("${EXTEN}").replace("${EXTEN}", dialled),
                     },
                 };
             }
@@ -151,12 +146,7 @@ mod tests {
     #[test]
     fn embedded_default_routes_numbers_to_their_mailbox() {
         let d = Dialplan::parse(EMBEDDED_DEFAULT).unwrap();
-        assert_eq!(
-            d.route("1001"),
-            Decision::Deposit {
-                mailbox: "1001".into()
-            }
-        );
+        assert_eq!(d.route("1001"), Decision::Deposit { mailbox: "1001".into() });
         assert_eq!(d.route("abc"), Decision::NoRoute);
         let e = Dialplan::parse("[[route]]\npattern = \"_X.\"\napp = \"dance\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("dance"));

@@ -39,10 +39,7 @@ fn decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            ) {
+            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
                 out.push((h * 16 + l) as u8);
                 i += 3;
                 continue;
@@ -70,27 +67,15 @@ impl Account {
         if !expected.contains(&scheme) {
             bail!(
                 "{url:?}: expected a URL of scheme {}",
-                expected
-                    .iter()
-                    .map(|s| format!("{s:?}").to_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                expected.iter().map(|s| format!("{s:?}").to_lowercase()).collect::<Vec<_>>().join(" or ")
             );
         }
-        let host = u
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .with_context(|| format!("{url:?} has no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let host = u.host_str().filter(|h| !h.is_empty()).with_context(|| format!("{url:?} has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let user = decode(u.username());
         let password = decode(u.password().unwrap_or(""));
-        if matches!(
-            scheme,
-            Scheme::Imap | Scheme::Imaps | Scheme::Pop3 | Scheme::Pop3s
-        ) && (user.is_empty() || password.is_empty())
+        if matches!(scheme, Scheme::Imap | Scheme::Imaps | Scheme::Pop3 | Scheme::Pop3s)
+            && (user.is_empty() || password.is_empty())
         {
             bail!("{url:?} needs a user and a password (scheme://user:password@host:port)");
         }
@@ -105,14 +90,7 @@ impl Account {
             }
             _ => String::new(),
         };
-        Ok(Account {
-            scheme,
-            host,
-            port: u.port().unwrap_or(default_port),
-            user,
-            password,
-            folder,
-        })
+        Ok(Account { scheme, host, port: u.port().unwrap_or(default_port), user, password, folder })
     }
 }
 
@@ -122,23 +100,13 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        let a =
-            Account::parse("imap://bob:s%40cret@127.0.0.1:10143/INBOX", &[Scheme::Imap]).unwrap();
+        let a = Account::parse("imap://bob:s%40cret@127.0.0.1:10143/INBOX", &[Scheme::Imap]).unwrap();
         assert_eq!(
-            (
-                a.user.as_str(),
-                a.password.as_str(),
-                a.port,
-                a.folder.as_str()
-            ),
+            (a.user.as_str(), a.password.as_str(), a.port, a.folder.as_str()),
             ("bob", "s@cret", 10143, "INBOX")
         );
-        let a =
-            Account::parse("imaps://bob:x@mail.example", &[Scheme::Imap, Scheme::Imaps]).unwrap();
-        assert_eq!(
-            (a.port, a.folder.as_str(), a.scheme.tls()),
-            (993, "INBOX", true)
-        );
+        let a = Account::parse("imaps://bob:x@mail.example", &[Scheme::Imap, Scheme::Imaps]).unwrap();
+        assert_eq!((a.port, a.folder.as_str(), a.scheme.tls()), (993, "INBOX", true));
         let a = Account::parse("smtp://127.0.0.1:10025", &[Scheme::Smtp]).unwrap();
         assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 10025));
         assert!(Account::parse("imap://127.0.0.1:1/INBOX", &[Scheme::Imap])
@@ -146,10 +114,7 @@ mod tests {
             .to_string()
             .contains("user and a password"));
         assert!(Account::parse("http://x", &[Scheme::Imap]).is_err());
-        assert!(Account::parse("pop3://a:b@h", &[Scheme::Imap])
-            .unwrap_err()
-            .to_string()
-            .contains("expected"));
+        assert!(Account::parse("pop3://a:b@h", &[Scheme::Imap]).unwrap_err().to_string().contains("expected"));
         assert!(Account::parse("not a url", &[Scheme::Imap]).is_err());
     }
 }

@@ -48,9 +48,7 @@ pub fn rfc5322_date(unix: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
     const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MO: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MO: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
         WD[days.rem_euclid(7) as usize],
@@ -65,24 +63,16 @@ pub fn rfc5322_date(unix: i64) -> String {
 
 /// A header-safe phrase: printable ASCII in quotes, else RFC 2047 base64.
 fn phrase(s: &str) -> String {
-    if s.chars()
-        .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\')
-    {
+    if s.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\') {
         format!("\"{s}\"")
     } else {
-        format!(
-            "=?utf-8?b?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(s)
-        )
+        format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
     }
 }
 
 /// Keeps only characters that are safe in the local part of an address.
 fn local_part(s: &str) -> String {
-    let v: String = s
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+-._".contains(*c))
-        .collect();
+    let v: String = s.chars().filter(|c| c.is_ascii_alphanumeric() || "+-._".contains(*c)).collect();
     if v.is_empty() {
         "unknown".into()
     } else {
@@ -95,10 +85,7 @@ pub fn voice_subject(caller: Option<&str>, duration_ms: i64) -> String {
         Some(c) if !c.is_empty() => {
             format!("Voice message from {c} ({})", format_duration(duration_ms))
         }
-        _ => format!(
-            "Voice message from an unknown caller ({})",
-            format_duration(duration_ms)
-        ),
+        _ => format!("Voice message from an unknown caller ({})", format_duration(duration_ms)),
     }
 }
 
@@ -157,11 +144,7 @@ pub fn voice_message(v: &VoiceMail<'_>) -> Vec<u8> {
 
 /// A new globally unique Message-ID for a message deposited here.
 pub fn new_message_id(domain: &str) -> String {
-    format!(
-        "<vb.{:016x}{:016x}@{domain}>",
-        rand::random::<u64>(),
-        rand::random::<u64>()
-    )
+    format!("<vb.{:016x}{:016x}@{domain}>", rand::random::<u64>(), rand::random::<u64>())
 }
 
 #[cfg(test)]
@@ -197,20 +180,11 @@ mod tests {
         let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
         assert_eq!(msg.subject(), Some("Voice message from 5551234 (0:42)"));
         assert_eq!(msg.message_id(), Some("vb.1@example.test"));
-        assert_eq!(
-            msg.header_raw("Message-Context").map(str::trim),
-            Some("voice-message")
-        );
+        assert_eq!(msg.header_raw("Message-Context").map(str::trim), Some("voice-message"));
         assert_eq!(msg.attachment_count(), 1);
         let att = msg.attachment(0).unwrap();
         assert_eq!(att.contents(), &wav[..]);
-        assert_eq!(
-            att.content_type().map(|c| (c.ctype(), c.subtype())),
-            Some(("audio", Some("wav")))
-        );
-        assert_eq!(
-            msg.to().and_then(|a| a.first()).and_then(|a| a.name()),
-            Some("Zoë")
-        );
+        assert_eq!(att.content_type().map(|c| (c.ctype(), c.subtype())), Some(("audio", Some("wav"))));
+        assert_eq!(msg.to().and_then(|a| a.first()).and_then(|a| a.name()), Some("Zoë"));
     }
 }

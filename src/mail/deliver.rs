@@ -31,20 +31,14 @@ async fn step<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) ->
 pub async fn connect(acct: &Account) -> Result<Box<dyn Io>> {
     let addr = format!("{}:{}", acct.host, acct.port);
     let tcp = step("connect", async {
-        tokio::net::TcpStream::connect(&addr)
-            .await
-            .with_context(|| format!("cannot connect to {addr}"))
+        tokio::net::TcpStream::connect(&addr).await.with_context(|| format!("cannot connect to {addr}"))
     })
     .await?;
     tcp.set_nodelay(true).ok();
     if acct.scheme.tls() {
         let cx = tokio_native_tls::TlsConnector::from(native_tls::TlsConnector::new()?);
-        let tls = step("TLS handshake", async {
-            cx.connect(&acct.host, tcp)
-                .await
-                .context("TLS handshake failed")
-        })
-        .await?;
+        let tls =
+            step("TLS handshake", async { cx.connect(&acct.host, tcp).await.context("TLS handshake failed") }).await?;
         Ok(Box::new(tls))
     } else {
         Ok(Box::new(tcp))
@@ -59,17 +53,11 @@ pub async fn imap_login(acct: &Account) -> Result<ImapSession> {
     let stream = connect(acct).await?;
     let mut client = async_imap::Client::new(stream);
     step("greeting", async {
-        client
-            .read_response()
-            .await?
-            .ok_or_else(|| anyhow!("server closed the connection before its greeting"))
+        client.read_response().await?.ok_or_else(|| anyhow!("server closed the connection before its greeting"))
     })
     .await?;
     step("login", async {
-        client
-            .login(&acct.user, &acct.password)
-            .await
-            .map_err(|(e, _)| anyhow!("login as {} refused: {e}", acct.user))
+        client.login(&acct.user, &acct.password).await.map_err(|(e, _)| anyhow!("login as {} refused: {e}", acct.user))
     })
     .await
 }
@@ -77,10 +65,7 @@ pub async fn imap_login(acct: &Account) -> Result<ImapSession> {
 /// Searches the selected folder for a Message-ID; returns the highest matching UID.
 async fn find_by_message_id(s: &mut ImapSession, message_id: &str) -> Result<Option<u32>> {
     let id = message_id.replace(['"', '\\', '\r', '\n'], "");
-    let uids = step("UID SEARCH", async {
-        Ok(s.uid_search(format!("HEADER Message-ID \"{id}\"")).await?)
-    })
-    .await?;
+    let uids = step("UID SEARCH", async { Ok(s.uid_search(format!("HEADER Message-ID \"{id}\"")).await?) }).await?;
     Ok(uids.into_iter().max())
 }
 
@@ -88,9 +73,7 @@ async fn find_by_message_id(s: &mut ImapSession, message_id: &str) -> Result<Opt
 pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8]) -> Result<(u32, u32)> {
     let mut s = imap_login(acct).await?;
     let mbox = step("SELECT", async {
-        s.select(&acct.folder)
-            .await
-            .with_context(|| format!("cannot select folder {:?}", acct.folder))
+        s.select(&acct.folder).await.with_context(|| format!("cannot select folder {:?}", acct.folder))
     })
     .await?;
     let uidvalidity = mbox.uid_validity.unwrap_or(0);
@@ -100,17 +83,12 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8]) -> Re
             uid
         }
         None => {
-            step("APPEND", async {
-                Ok(s.append(&acct.folder, None, None, message).await?)
-            })
-            .await?;
+            step("APPEND", async { Ok(s.append(&acct.folder, None, None, message).await?) }).await?;
             // NOOP makes the server report the new message before we search for it.
             step("NOOP", async { Ok(s.noop().await?) }).await?;
             find_by_message_id(&mut s, message_id)
                 .await?
-                .ok_or_else(|| {
-                    anyhow!("APPEND succeeded but the message is not found by its Message-ID")
-                })?
+                .ok_or_else(|| anyhow!("APPEND succeeded but the message is not found by its Message-ID"))?
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
@@ -135,9 +113,7 @@ pub async fn smtp_send(acct: &Account, from: &str, to: &str, message: &[u8]) -> 
     let mailer = b.build();
     let env = lettre::address::Envelope::new(
         Some(from.parse().context("bad envelope sender")?),
-        vec![to
-            .parse()
-            .with_context(|| format!("bad recipient address {to:?}"))?],
+        vec![to.parse().with_context(|| format!("bad recipient address {to:?}"))?],
     )?;
     mailer
         .send_raw(&env, message)

@@ -30,11 +30,7 @@ pub fn backoff(cfg: &DeliveryConfig, attempts: i64) -> Duration {
 /// Composes the message for an outbox item from the store row and the audio file.
 pub fn compose(store: &Store, item: &OutboxItem, domain: &str) -> Result<Vec<u8>> {
     let m = &item.message;
-    let path = store.root().join(
-        m.media_path
-            .as_deref()
-            .ok_or_else(|| anyhow!("message {} has no media file", m.id))?,
-    );
+    let path = store.root().join(m.media_path.as_deref().ok_or_else(|| anyhow!("message {} has no media file", m.id))?);
     let wav = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(voice_message(&VoiceMail {
         message_id: &m.message_id,
@@ -58,28 +54,14 @@ pub async fn deliver(store: &Store, item: &OutboxItem, domain: &str) -> Result<O
     };
     match item.target.as_str() {
         "imap" => {
-            let url = item
-                .mailbox
-                .imap_url
-                .as_deref()
-                .ok_or_else(|| anyhow!("mailbox has no IMAP URL any more"))?;
+            let url = item.mailbox.imap_url.as_deref().ok_or_else(|| anyhow!("mailbox has no IMAP URL any more"))?;
             let acct = Account::parse(url, &[Scheme::Imap, Scheme::Imaps])?;
-            Ok(Some(
-                deliver::imap_append(&acct, &item.message.message_id, &bytes).await?,
-            ))
+            Ok(Some(deliver::imap_append(&acct, &item.message.message_id, &bytes).await?))
         }
         "smtp" => {
-            let url = item
-                .mailbox
-                .smtp_url
-                .as_deref()
-                .ok_or_else(|| anyhow!("mailbox has no SMTP URL any more"))?;
+            let url = item.mailbox.smtp_url.as_deref().ok_or_else(|| anyhow!("mailbox has no SMTP URL any more"))?;
             let acct = Account::parse(url, &[Scheme::Smtp, Scheme::Smtps])?;
-            let to = item
-                .mailbox
-                .email
-                .as_deref()
-                .ok_or_else(|| anyhow!("mailbox has no e-mail address"))?;
+            let to = item.mailbox.email.as_deref().ok_or_else(|| anyhow!("mailbox has no e-mail address"))?;
             deliver::smtp_send(&acct, &format!("voicemail@{domain}"), to, &bytes).await?;
             Ok(None)
         }
@@ -145,11 +127,7 @@ impl Outbox {
                 tracing::warn!(message = msg, target = %item.target, mailbox = %item.mailbox.number, attempt = item.attempts + 1,
                     retry_in_secs = wait.as_secs_f64(), error = %reason, "delivery failed, will retry");
                 let next = now_millis() + wait.as_millis() as i64;
-                if let Err(e) = self
-                    .store
-                    .run(move |s| s.outbox_failed(id, &reason, next))
-                    .await
-                {
+                if let Err(e) = self.store.run(move |s| s.outbox_failed(id, &reason, next)).await {
                     tracing::error!(error = %e, "cannot record delivery failure");
                 }
             }
@@ -163,11 +141,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let cfg = DeliveryConfig {
-            retry_initial_secs: 1.0,
-            retry_max_secs: 10.0,
-            ..Default::default()
-        };
+        let cfg = DeliveryConfig { retry_initial_secs: 1.0, retry_max_secs: 10.0, ..Default::default() };
         let s: Vec<u64> = (0..6).map(|a| backoff(&cfg, a).as_secs()).collect();
         assert_eq!(s, [1, 2, 4, 8, 10, 10]);
     }

@@ -47,11 +47,7 @@ pub fn alaw_decode(byte: u8) -> i16 {
     let sign = b & 0x80;
     let exponent = ((b >> 4) & 0x07) as i32;
     let mantissa = (b & 0x0f) as i32;
-    let magnitude = if exponent == 0 {
-        (mantissa << 4) + 8
-    } else {
-        ((mantissa << 4) + 0x108) << (exponent - 1)
-    };
+    let magnitude = if exponent == 0 { (mantissa << 4) + 8 } else { ((mantissa << 4) + 0x108) << (exponent - 1) };
     (if sign != 0 { magnitude } else { -magnitude }) as i16
 }
 
@@ -85,10 +81,8 @@ mod tests {
     fn round_trip_error_is_within_quantization() {
         for s in (-32768i32..=32767).step_by(7) {
             let s = s as i16;
-            for (enc, dec) in [
-                (ulaw_encode as fn(i16) -> u8, ulaw_decode as fn(u8) -> i16),
-                (alaw_encode, alaw_decode),
-            ] {
+            for (enc, dec) in [(ulaw_encode as fn(i16) -> u8, ulaw_decode as fn(u8) -> i16), (alaw_encode, alaw_decode)]
+            {
                 let back = dec(enc(s)) as i32;
                 let err = (back - s as i32).abs();
                 // Segment step is 1/16 of the segment: relative error below ~1/16.

@@ -12,10 +12,7 @@ pub fn tone(freq_hz: f64, millis: u32, amplitude: f64) -> Vec<i16> {
     (0..n)
         .map(|i| {
             let env = (i.min(n - 1 - i) as f64 / ramp as f64).min(1.0);
-            (amplitude
-                * env
-                * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / 8000.0).sin()
-                * 32767.0) as i16
+            (amplitude * env * (2.0 * std::f64::consts::PI * freq_hz * i as f64 / 8000.0).sin() * 32767.0) as i16
         })
         .collect()
 }

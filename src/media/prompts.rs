@@ -49,8 +49,7 @@ pub struct Prompts {
 /// Reads the id → text table.
 pub fn read_texts(dir: &Path) -> Result<BTreeMap<String, String>> {
     let file = dir.join("prompts.toml");
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("cannot read prompt list {}", file.display()))?;
+    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read prompt list {}", file.display()))?;
     let table: BTreeMap<String, String> =
         toml::from_str(&text).with_context(|| format!("invalid prompt list {}", file.display()))?;
     Ok(table)
@@ -58,10 +57,7 @@ pub fn read_texts(dir: &Path) -> Result<BTreeMap<String, String>> {
 
 /// Renders `text` to 8 kHz PCM with the espeak-ng program.
 pub fn synthesize(text: &str, voice: &str) -> Result<Vec<i16>> {
-    let tmp = tempfile::Builder::new()
-        .suffix(".wav")
-        .tempfile()
-        .context("temp file for espeak-ng")?;
+    let tmp = tempfile::Builder::new().suffix(".wav").tempfile().context("temp file for espeak-ng")?;
     let status = std::process::Command::new("espeak-ng")
         .args(["-v", voice, "-s", "150", "-w"])
         .arg(tmp.path())
@@ -89,23 +85,18 @@ impl Prompts {
     /// `cache` with espeak-ng `voice`.
     pub fn load(dir: &Path, cache: &Path, voice: &str) -> Result<Prompts> {
         let texts = read_texts(dir)?;
-        std::fs::create_dir_all(cache)
-            .with_context(|| format!("cannot create prompt cache {}", cache.display()))?;
+        std::fs::create_dir_all(cache).with_context(|| format!("cannot create prompt cache {}", cache.display()))?;
         let mut clips = BTreeMap::new();
         for (id, text) in &texts {
             let recorded = dir.join(format!("{id}.wav"));
             let clip = if recorded.exists() {
-                Clip::from_pcm(
-                    super::wav::read_8k_mono(&recorded)?,
-                    recorded.display().to_string(),
-                )
+                Clip::from_pcm(super::wav::read_8k_mono(&recorded)?, recorded.display().to_string())
             } else {
                 let cached: PathBuf = cache.join(cache_name(id, text, voice));
                 let pcm = match super::wav::read_8k_mono(&cached) {
                     Ok(pcm) => pcm,
                     Err(_) => {
-                        let pcm = synthesize(text, voice)
-                            .with_context(|| format!("generating prompt {id}"))?;
+                        let pcm = synthesize(text, voice).with_context(|| format!("generating prompt {id}"))?;
                         super::wav::write_plain(&cached, &pcm)?;
                         tracing::info!(prompt = %id, "generated prompt audio with espeak-ng");
                         pcm

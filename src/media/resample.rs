@@ -49,21 +49,13 @@ mod tests {
     fn keeps_length_and_low_tones_removes_high_ones() {
         let tone = |f: f64| {
             (0..22050)
-                .map(|i| {
-                    ((2.0 * std::f64::consts::PI * f * i as f64 / 22050.0).sin() * 10000.0) as i16
-                })
+                .map(|i| ((2.0 * std::f64::consts::PI * f * i as f64 / 22050.0).sin() * 10000.0) as i16)
                 .collect::<Vec<_>>()
         };
         let low = resample(&tone(1000.0), 22050, 8000);
         assert!((low.len() as i64 - 8000).abs() <= 1);
-        assert!(
-            crate::media::mean_level(&low[100..7900]) > 5000,
-            "1 kHz passes"
-        );
+        assert!(crate::media::mean_level(&low[100..7900]) > 5000, "1 kHz passes");
         let high = resample(&tone(6000.0), 22050, 8000);
-        assert!(
-            crate::media::mean_level(&high[100..7900]) < 1500,
-            "6 kHz is filtered, not aliased"
-        );
+        assert!(crate::media::mean_level(&high[100..7900]) < 1500, "6 kHz is filtered, not aliased");
     }
 }

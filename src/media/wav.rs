@@ -9,15 +9,10 @@ pub fn write_durable(path: &Path, pcm: &[i16]) -> Result<u64> {
     let dir = path.parent().context("recording path has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = path.with_extension("wav.tmp");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     {
-        let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut w = hound::WavWriter::new(std::io::BufWriter::new(file), spec)?;
         let mut i16w = w.get_i16_writer(pcm.len() as u32);
         for &s in pcm {
@@ -30,60 +25,40 @@ pub fn write_durable(path: &Path, pcm: &[i16]) -> Result<u64> {
     f.sync_all().context("fsync of recording failed")?;
     let size = f.metadata()?.len();
     drop(f);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename into {}", path.display()))?;
-    std::fs::File::open(dir)?
-        .sync_all()
-        .context("fsync of recording directory failed")?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    std::fs::File::open(dir)?.sync_all().context("fsync of recording directory failed")?;
     Ok(size)
 }
 
 /// Reads a WAV file as mono 16-bit PCM at 8 kHz, converting as needed.
 pub fn read_8k_mono(path: &Path) -> Result<Vec<i16>> {
-    let mut r = hound::WavReader::open(path)
-        .with_context(|| format!("cannot read WAV {}", path.display()))?;
+    let mut r = hound::WavReader::open(path).with_context(|| format!("cannot read WAV {}", path.display()))?;
     let spec = r.spec();
     let samples: Vec<i32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, 16) => r
-            .samples::<i16>()
-            .map(|s| s.map(i32::from))
-            .collect::<Result<_, _>>()?,
-        (hound::SampleFormat::Int, 8) => r
-            .samples::<i8>()
-            .map(|s| s.map(|v| (v as i32) << 8))
-            .collect::<Result<_, _>>()?,
-        (hound::SampleFormat::Int, b) if b > 16 => r
-            .samples::<i32>()
-            .map(|s| s.map(|v| v >> (b - 16)))
-            .collect::<Result<_, _>>()?,
-        (hound::SampleFormat::Float, _) => r
-            .samples::<f32>()
-            .map(|s| s.map(|v| (v * 32767.0) as i32))
-            .collect::<Result<_, _>>()?,
+        (hound::SampleFormat::Int, 16) => r.samples::<i16>().map(|s| s.map(i32::from)).collect::<Result<_, _>>()?,
+        (hound::SampleFormat::Int, 8) => {
+            r.samples::<i8>().map(|s| s.map(|v| (v as i32) << 8)).collect::<Result<_, _>>()?
+        }
+        (hound::SampleFormat::Int, b) if b > 16 => {
+            r.samples::<i32>().map(|s| s.map(|v| v >> (b - 16))).collect::<Result<_, _>>()?
+        }
+        (hound::SampleFormat::Float, _) => {
+            r.samples::<f32>().map(|s| s.map(|v| (v * 32767.0) as i32)).collect::<Result<_, _>>()?
+        }
         _ => anyhow::bail!("{}: unsupported WAV format {:?}", path.display(), spec),
     };
     let ch = spec.channels.max(1) as usize;
-    let mono: Vec<i16> = samples
-        .chunks(ch)
-        .map(|c| (c.iter().sum::<i32>() / c.len() as i32).clamp(-32768, 32767) as i16)
-        .collect();
+    let mono: Vec<i16> =
+        samples.chunks(ch).map(|c| (c.iter().sum::<i32>() / c.len() as i32).clamp(-32768, 32767) as i16).collect();
     Ok(super::resample::resample(&mono, spec.sample_rate, 8000))
 }
 
 /// Writes any PCM to a file, not durably (prompt cache).
 pub fn write_plain(path: &Path, pcm: &[i16]) -> Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     // Unique temp name: several servers may fill one shared cache at once.
-    let tmp = path.with_extension(format!(
-        "{}.{:08x}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let tmp = path.with_extension(format!("{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
     let mut w = hound::WavWriter::create(&tmp, spec)?;
     for &s in pcm {
         w.write_sample(s)?;

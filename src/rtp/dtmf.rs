@@ -50,11 +50,7 @@ mod tests {
             assert_eq!(d.handle(1, 1000, &end), None);
         }
         assert_eq!(d.handle(1, 2000, &[1, 0, 0, 160]), Some('1'));
-        assert_eq!(
-            d.handle(1, 3000, &[16, 0, 0, 160]),
-            None,
-            "not a DTMF event"
-        );
+        assert_eq!(d.handle(1, 3000, &[16, 0, 0, 160]), None, "not a DTMF event");
         assert_eq!(d.handle(1, 4000, &[1, 0]), None, "truncated");
     }
 }

@@ -69,15 +69,8 @@ impl SeqExtender {
             return v;
         };
         let base = last & !0xffff;
-        let candidates = [
-            base.wrapping_sub(0x10000) + seq as u64,
-            base + seq as u64,
-            base + 0x10000 + seq as u64,
-        ];
-        let v = *candidates
-            .iter()
-            .min_by_key(|c| (**c as i64 - last as i64).unsigned_abs())
-            .expect("three candidates");
+        let candidates = [base.wrapping_sub(0x10000) + seq as u64, base + seq as u64, base + 0x10000 + seq as u64];
+        let v = *candidates.iter().min_by_key(|c| (**c as i64 - last as i64).unsigned_abs()).expect("three candidates");
         if v > last {
             self.last = Some(v);
         }
@@ -109,13 +102,8 @@ mod tests {
             .payload(&[1, 2])
             .build()
             .unwrap();
-        let Datagram::Rtp(r) = classify(&pkt) else {
-            panic!()
-        };
-        assert_eq!(
-            (r.seq, r.timestamp, r.ssrc, r.payload),
-            (7, 160, 9, &[1u8, 2][..])
-        );
+        let Datagram::Rtp(r) = classify(&pkt) else { panic!() };
+        assert_eq!((r.seq, r.timestamp, r.ssrc, r.payload), (7, 160, 9, &[1u8, 2][..]));
     }
 
     #[test]

@@ -158,10 +158,7 @@ impl RtpSession {
                 .expect("a 160-byte payload always fits");
             self.seq = self.seq.wrapping_add(1);
             self.stats.sent += 1;
-            self.out.push_back(Output::Transmit {
-                to: self.remote,
-                bytes,
-            });
+            self.out.push_back(Output::Transmit { to: self.remote, bytes });
             if self.playback.is_empty() {
                 self.out.push_back(Output::PlaybackDone);
             }
@@ -182,11 +179,7 @@ mod tests {
     use super::*;
 
     fn neg() -> Negotiated {
-        Negotiated {
-            remote: "127.0.0.1:6000".parse().unwrap(),
-            codec: Codec::Pcmu,
-            dtmf_pt: Some(101),
-        }
+        Negotiated { remote: "127.0.0.1:6000".parse().unwrap(), codec: Codec::Pcmu, dtmf_pt: Some(101) }
     }
 
     fn pkt(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
@@ -215,38 +208,23 @@ mod tests {
         let pkts: Vec<_> = sent
             .iter()
             .filter_map(|o| match o {
-                Output::Transmit { bytes, .. } => Some(
-                    rtp_rs::RtpReader::new(bytes)
-                        .unwrap()
-                        .create_builder()
-                        .build()
-                        .unwrap(),
-                ),
+                Output::Transmit { bytes, .. } => {
+                    Some(rtp_rs::RtpReader::new(bytes).unwrap().create_builder().build().unwrap())
+                }
                 _ => None,
             })
             .collect();
         assert_eq!(pkts.len(), 3, "400 bytes = 3 packets");
-        let r: Vec<_> = pkts
-            .iter()
-            .map(|p| rtp_rs::RtpReader::new(p).unwrap())
-            .collect();
+        let r: Vec<_> = pkts.iter().map(|p| rtp_rs::RtpReader::new(p).unwrap()).collect();
         assert!(r[0].mark() && !r[1].mark());
-        assert_eq!(
-            u16::from(r[1].sequence_number()),
-            u16::from(r[0].sequence_number()).wrapping_add(1)
-        );
+        assert_eq!(u16::from(r[1].sequence_number()), u16::from(r[0].sequence_number()).wrapping_add(1));
         assert_eq!(r[1].timestamp(), r[0].timestamp().wrapping_add(160));
         assert_eq!(r[2].payload().len(), 160, "last frame padded with silence");
-        assert_eq!(
-            sent.iter().filter(|o| **o == Output::PlaybackDone).count(),
-            1
-        );
+        assert_eq!(sent.iter().filter(|o| **o == Output::PlaybackDone).count(), 1);
         // After a pause the timestamp has moved on with the clock and the marker is set.
         s.play(&[0x22; 160]);
         s.handle_tick(&mut pcm);
-        let Some(Output::Transmit { bytes, .. }) = s.poll_output() else {
-            panic!()
-        };
+        let Some(Output::Transmit { bytes, .. }) = s.poll_output() else { panic!() };
         let r4 = rtp_rs::RtpReader::new(&bytes).unwrap();
         assert!(r4.mark());
         assert_eq!(r4.timestamp(), r[0].timestamp().wrapping_add(160 * 5));
@@ -271,9 +249,6 @@ mod tests {
         assert_eq!((s.stats().invalid, s.stats().foreign_pt), (1, 1));
         s.play(&[0; 160]);
         s.handle_tick(&mut pcm);
-        assert!(
-            matches!(s.poll_output(), Some(Output::Transmit { to, .. }) if to == src),
-            "symmetric RTP"
-        );
+        assert!(matches!(s.poll_output(), Some(Output::Transmit { to, .. }) if to == src), "symmetric RTP");
     }
 }

@@ -155,14 +155,7 @@ impl Endpoint {
                     } else {
                         vec![]
                     };
-                    let resp = build_response(
-                        &raw,
-                        rej.status,
-                        &rej.reason,
-                        Some(&random_token()),
-                        &extra,
-                        None,
-                    );
+                    let resp = build_response(&raw, rej.status, &rej.reason, Some(&random_token()), &extra, None);
                     self.send(peer, resp);
                 }
             }
@@ -180,10 +173,7 @@ impl Endpoint {
         if let Some(status) = tx.handle_response(now, r.status) {
             if r.cseq_method == "BYE" && self.calls.remove(&call).is_some() {
                 self.forget_dialog(call);
-                self.events.push_back(Event::Ended {
-                    call,
-                    reason: format!("BYE answered {status}"),
-                });
+                self.events.push_back(Event::Ended { call, reason: format!("BYE answered {status}") });
             }
         }
     }
@@ -249,8 +239,7 @@ impl Endpoint {
             return;
         }
 
-        self.server_txs
-            .insert(key.clone(), ServerTx::new(r.method == "INVITE", peer));
+        self.server_txs.insert(key.clone(), ServerTx::new(r.method == "INVITE", peer));
         let tag = random_token();
 
         if r.method == "CANCEL" {
@@ -261,31 +250,13 @@ impl Endpoint {
                 .find(|(_, c)| c.invite_key == invite_key)
                 .map(|(h, c)| (*h, c.state == CallState::Early));
             match call {
-                None => self.respond(
-                    now,
-                    &key,
-                    &r.raw,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    &tag,
-                    &[],
-                    None,
-                ),
+                None => self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None),
                 Some((call, early)) => {
                     let local_tag = self.calls[&call].local_tag.clone();
                     self.respond(now, &key, &r.raw, 200, "OK", &local_tag, &[], None);
                     if early {
                         let invite = self.calls[&call].invite.raw.clone();
-                        self.respond(
-                            now,
-                            &invite_key,
-                            &invite,
-                            487,
-                            "Request Terminated",
-                            &local_tag,
-                            &[],
-                            None,
-                        );
+                        self.respond(now, &invite_key, &invite, 487, "Request Terminated", &local_tag, &[], None);
                         self.calls.remove(&call);
                         self.forget_dialog(call);
                         self.events.push_back(Event::Cancelled(call));
@@ -297,22 +268,10 @@ impl Endpoint {
 
         if let Some(to_tag) = r.to_tag.clone() {
             let dialog = (r.call_id.clone(), r.from_tag.clone().unwrap_or_default());
-            let call = self
-                .dialogs
-                .get(&dialog)
-                .copied()
-                .filter(|c| self.calls.get(c).is_some_and(|c| c.local_tag == to_tag));
+            let call =
+                self.dialogs.get(&dialog).copied().filter(|c| self.calls.get(c).is_some_and(|c| c.local_tag == to_tag));
             let Some(call) = call else {
-                self.respond(
-                    now,
-                    &key,
-                    &r.raw,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    &tag,
-                    &[],
-                    None,
-                );
+                self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None);
                 return;
             };
             match r.method.as_str() {
@@ -342,28 +301,10 @@ impl Endpoint {
                             &[("Contact", contact)],
                             Some(("application/sdp", &b)),
                         ),
-                        _ => self.respond(
-                            now,
-                            &key,
-                            &r.raw,
-                            491,
-                            "Request Pending",
-                            &to_tag,
-                            &[],
-                            None,
-                        ),
+                        _ => self.respond(now, &key, &r.raw, 491, "Request Pending", &to_tag, &[], None),
                     }
                 }
-                "OPTIONS" => self.respond(
-                    now,
-                    &key,
-                    &r.raw,
-                    200,
-                    "OK",
-                    &to_tag,
-                    &[("Allow", ALLOW.into())],
-                    None,
-                ),
+                "OPTIONS" => self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[("Allow", ALLOW.into())], None),
                 _ => self.respond(
                     now,
                     &key,
@@ -387,55 +328,21 @@ impl Endpoint {
                 200,
                 "OK",
                 &tag,
-                &[
-                    ("Allow", ALLOW.into()),
-                    ("Accept", "application/sdp".into()),
-                ],
+                &[("Allow", ALLOW.into()), ("Accept", "application/sdp".into())],
                 None,
             ),
-            "BYE" => self.respond(
-                now,
-                &key,
-                &r.raw,
-                481,
-                "Call/Transaction Does Not Exist",
-                &tag,
-                &[],
-                None,
-            ),
-            _ => self.respond(
-                now,
-                &key,
-                &r.raw,
-                405,
-                "Method Not Allowed",
-                &tag,
-                &[("Allow", ALLOW.into())],
-                None,
-            ),
+            "BYE" => self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None),
+            _ => self.respond(now, &key, &r.raw, 405, "Method Not Allowed", &tag, &[("Allow", ALLOW.into())], None),
         }
     }
 
     fn new_call(&mut self, now: Instant, peer: Peer, key: TxKey, r: Request, tag: String) {
         // We support no SIP extensions; anything required of us is refused (8.2.2.3).
         if let Some(req) = r.raw.header("Require") {
-            let unsupported: Vec<&str> = req
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .collect();
+            let unsupported: Vec<&str> = req.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
             if !unsupported.is_empty() {
                 let list = unsupported.join(", ");
-                self.respond(
-                    now,
-                    &key,
-                    &r.raw,
-                    420,
-                    "Bad Extension",
-                    &tag,
-                    &[("Unsupported", list)],
-                    None,
-                );
+                self.respond(now, &key, &r.raw, 420, "Bad Extension", &tag, &[("Unsupported", list)], None);
                 return;
             }
         }
@@ -493,22 +400,9 @@ impl Endpoint {
         if c.state != CallState::Early {
             return;
         }
-        let (key, raw, tag) = (
-            c.invite_key.clone(),
-            c.invite.raw.clone(),
-            c.local_tag.clone(),
-        );
+        let (key, raw, tag) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone());
         let contact = self.contact(c.peer.transport);
-        self.respond(
-            now,
-            &key,
-            &raw,
-            status,
-            reason,
-            &tag,
-            &[("Contact", contact)],
-            None,
-        );
+        self.respond(now, &key, &raw, status, reason, &tag, &[("Contact", contact)], None);
     }
 
     /// Answers the call with an SDP answer (200 OK), retransmitted until the ACK.
@@ -519,25 +413,13 @@ impl Endpoint {
         if c.state != CallState::Early {
             return;
         }
-        let (key, raw, tag, peer) = (
-            c.invite_key.clone(),
-            c.invite.raw.clone(),
-            c.local_tag.clone(),
-            c.peer,
-        );
+        let (key, raw, tag, peer) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone(), c.peer);
         let extra = [
             ("Contact", self.contact(peer.transport)),
             ("Allow", ALLOW.to_string()),
             ("Server", self.cfg.user_agent.clone()),
         ];
-        let bytes = build_response(
-            &raw,
-            200,
-            "OK",
-            Some(&tag),
-            &extra,
-            Some(("application/sdp", sdp)),
-        );
+        let bytes = build_response(&raw, 200, "OK", Some(&tag), &extra, Some(("application/sdp", sdp)));
         if let Some(tx) = self.server_txs.get_mut(&key) {
             if tx.send_response(now, 200, bytes.clone()) {
                 self.send(peer, bytes.clone());
@@ -547,11 +429,7 @@ impl Endpoint {
         c.state = CallState::Answered;
         c.ok_response = Some(bytes.clone());
         // Over TCP the transport is reliable; only the give-up timer remains.
-        let first = if peer.transport.reliable() {
-            now + 64 * T1
-        } else {
-            now + T1
-        };
+        let first = if peer.transport.reliable() { now + 64 * T1 } else { now + T1 };
         c.ok_retransmit = Some((bytes, first, T1, now + 64 * T1));
     }
 
@@ -563,11 +441,7 @@ impl Endpoint {
         if c.state != CallState::Early {
             return;
         }
-        let (key, raw, tag) = (
-            c.invite_key.clone(),
-            c.invite.raw.clone(),
-            c.local_tag.clone(),
-        );
+        let (key, raw, tag) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone());
         self.respond(now, &key, &raw, status, reason, &tag, &[], None);
         self.calls.remove(&call);
         self.forget_dialog(call);
@@ -581,10 +455,7 @@ impl Endpoint {
         match c.state {
             CallState::Early => {
                 self.reject(now, call, 480, "Temporarily Unavailable");
-                self.events.push_back(Event::Ended {
-                    call,
-                    reason: "hung up before answer".into(),
-                });
+                self.events.push_back(Event::Ended { call, reason: "hung up before answer".into() });
             }
             CallState::Terminating => {}
             CallState::Answered | CallState::Confirmed => {
@@ -609,11 +480,7 @@ impl Endpoint {
                 let mut headers: Vec<(&str, String)> = vec![
                     (
                         "Via",
-                        format!(
-                            "SIP/2.0/{} {};branch={branch};rport",
-                            c.peer.transport.via_name(),
-                            self.cfg.local
-                        ),
+                        format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local),
                     ),
                     ("Max-Forwards", "70".into()),
                     ("From", local),
@@ -628,8 +495,7 @@ impl Endpoint {
                 let bytes = build_request("BYE", &target, &headers, None);
                 let peer = c.peer;
                 c.bye_branch = Some(branch.clone());
-                self.client_txs
-                    .insert(branch, (call, ClientTx::new(now, peer, bytes.clone())));
+                self.client_txs.insert(branch, (call, ClientTx::new(now, peer, bytes.clone())));
                 self.send(peer, bytes);
             }
         }
@@ -663,10 +529,7 @@ impl Endpoint {
                 c.state = CallState::Confirmed;
             }
             self.hangup(now, call);
-            self.events.push_back(Event::Ended {
-                call,
-                reason: "no ACK for 200 OK".into(),
-            });
+            self.events.push_back(Event::Ended { call, reason: "no ACK for 200 OK".into() });
         }
 
         let mut failed = Vec::new();
@@ -680,10 +543,7 @@ impl Endpoint {
         for (_, call) in failed {
             if self.calls.remove(&call).is_some() {
                 self.forget_dialog(call);
-                self.events.push_back(Event::Ended {
-                    call,
-                    reason: "BYE timed out".into(),
-                });
+                self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
             }
         }
         self.client_txs.retain(|_, (_, tx)| !tx.is_terminated());
@@ -695,14 +555,8 @@ impl Endpoint {
     /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let s = self.server_txs.values().filter_map(ServerTx::poll_timeout);
-        let c = self
-            .client_txs
-            .values()
-            .filter_map(|(_, t)| t.poll_timeout());
-        let a = self
-            .calls
-            .values()
-            .filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.1.min(r.3)));
+        let c = self.client_txs.values().filter_map(|(_, t)| t.poll_timeout());
+        let a = self.calls.values().filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.1.min(r.3)));
         s.chain(c).chain(a).min()
     }
 }

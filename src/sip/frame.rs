@@ -61,10 +61,7 @@ fn expand_compact(name: &str) -> Option<&'static str> {
 
 /// Finds the end of the header section: returns (head length, separator length).
 fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| (p, 4));
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| (p, 4));
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2));
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
@@ -79,14 +76,11 @@ impl RawMessage {
             return Err(FrameError::TooLarge);
         }
         // RFC 3261 7.5: tolerate leading CRLFs.
-        let start = buf
-            .iter()
-            .position(|&b| b != b'\r' && b != b'\n')
-            .unwrap_or(buf.len());
+        let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
         let buf = &buf[start..];
         let (head_len, sep) = find_head_end(buf).ok_or(FrameError::Incomplete)?;
-        let head = std::str::from_utf8(&buf[..head_len])
-            .map_err(|_| FrameError::Garbage("header section is not UTF-8"))?;
+        let head =
+            std::str::from_utf8(&buf[..head_len]).map_err(|_| FrameError::Garbage("header section is not UTF-8"))?;
         let body = buf[head_len + sep..].to_vec();
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let start_line = lines.next().unwrap_or("").trim().to_string();
@@ -104,39 +98,25 @@ impl RawMessage {
                 last.1.push_str(line.trim());
                 continue;
             }
-            let (name, value) = line
-                .split_once(':')
-                .ok_or(FrameError::Garbage("header line without a colon"))?;
+            let (name, value) = line.split_once(':').ok_or(FrameError::Garbage("header line without a colon"))?;
             let name = name.trim();
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(FrameError::Garbage("malformed header name"));
             }
-            let name = expand_compact(name)
-                .map(str::to_string)
-                .unwrap_or_else(|| name.to_string());
+            let name = expand_compact(name).map(str::to_string).unwrap_or_else(|| name.to_string());
             headers.push((name, value.trim().to_string()));
         }
-        Ok(RawMessage {
-            start_line,
-            headers,
-            body,
-        })
+        Ok(RawMessage { start_line, headers, body })
     }
 
     /// First value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// All values of header `name`, splitting comma-separated lists only for Via.
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn is_request(&self) -> bool {
@@ -175,11 +155,7 @@ impl TcpFramer {
     /// which the connection should be closed (the stream cannot be resynchronized).
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         // Keep-alive CRLFs between messages (RFC 5626) are skipped.
-        let skip = self
-            .buf
-            .iter()
-            .position(|&b| b != b'\r' && b != b'\n')
-            .unwrap_or(self.buf.len());
+        let skip = self.buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(self.buf.len());
         self.buf.drain(..skip);
         let Some((head_len, sep)) = find_head_end(&self.buf) else {
             if self.buf.len() > MAX_MESSAGE {
@@ -193,11 +169,7 @@ impl TcpFramer {
             if let Some((n, v)) = line.split_once(':') {
                 let n = n.trim();
                 if n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("l") {
-                    content_length = Some(
-                        v.trim()
-                            .parse()
-                            .map_err(|_| FrameError::Garbage("bad Content-Length"))?,
-                    );
+                    content_length = Some(v.trim().parse().map_err(|_| FrameError::Garbage("bad Content-Length"))?);
                 }
             }
         }
@@ -231,12 +203,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for input in [
-            &b""[..],
-            b"\r\n\r\n",
-            b"INVITE\r\nno colon\r\n\r\n",
-            b"\xff\xfe\r\n\r\n",
-        ] {
+        for input in [&b""[..], b"\r\n\r\n", b"INVITE\r\nno colon\r\n\r\n", b"\xff\xfe\r\n\r\n"] {
             assert!(RawMessage::parse(input).is_err(), "{input:?}");
         }
     }

@@ -67,20 +67,11 @@ impl Rejected {
     fn reply(raw: &RawMessage, status: u16, reason: impl Into<String>) -> Rejected {
         // A response is routed by Via alone; the other dialog headers are copied when
         // present (a 400 saying "Missing Call-ID Header" beats silence).
-        let can_reply =
-            raw.is_request() && !raw.start_line.starts_with("ACK ") && raw.header("Via").is_some();
-        Rejected {
-            status,
-            reason: reason.into(),
-            request: can_reply.then(|| raw.clone()),
-        }
+        let can_reply = raw.is_request() && !raw.start_line.starts_with("ACK ") && raw.header("Via").is_some();
+        Rejected { status, reason: reason.into(), request: can_reply.then(|| raw.clone()) }
     }
     fn drop(reason: impl Into<String>) -> Rejected {
-        Rejected {
-            status: 0,
-            reason: reason.into(),
-            request: None,
-        }
+        Rejected { status: 0, reason: reason.into(), request: None }
     }
 }
 
@@ -104,10 +95,7 @@ pub fn uri_user(value: &str) -> Option<&str> {
         (Some(a), Some(b)) if a < b => &value[a + 1..b],
         _ => value.split(';').next().unwrap_or(value),
     };
-    let rest = uri
-        .strip_prefix("sip:")
-        .or_else(|| uri.strip_prefix("sips:"))
-        .or_else(|| uri.strip_prefix("tel:"))?;
+    let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:")).or_else(|| uri.strip_prefix("tel:"))?;
     if uri.starts_with("tel:") {
         return Some(rest.split(';').next().unwrap_or(rest));
     }
@@ -125,9 +113,7 @@ pub fn display_name(value: &str) -> Option<String> {
 }
 
 fn valid_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
 /// Parses and validates one complete message.
@@ -141,11 +127,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
             return Err(Rejected::reply(&raw, 400, "Bad Content-Length"));
         };
         if cl > raw.body.len() {
-            return Err(Rejected::reply(
-                &raw,
-                400,
-                "Content-Length Larger Than Body",
-            ));
+            return Err(Rejected::reply(&raw, 400, "Content-Length Larger Than Body"));
         }
         raw.body.truncate(cl);
     }
@@ -155,8 +137,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
     }
 
     let mut parts = raw.start_line.split(' ').filter(|s| !s.is_empty());
-    let (Some(method), Some(_uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(_uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Rejected::reply(&raw, 400, "Malformed Request Line"));
     };
@@ -181,11 +162,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         return Err(Rejected::reply(&raw, 400, "Malformed CSeq Number"));
     };
     if cseq_method != method {
-        return Err(Rejected::reply(
-            &raw,
-            400,
-            "CSeq Method Does Not Match Request",
-        ));
+        return Err(Rejected::reply(&raw, 400, "CSeq Method Does Not Match Request"));
     }
     if !KNOWN_METHODS.contains(&method.as_str()) {
         return Err(Rejected::reply(&raw, 501, "Not Implemented"));
@@ -193,11 +170,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
     for h in ["From", "To"] {
         let v = raw.header(h).unwrap_or_default();
         if v.matches('"').count() % 2 != 0 {
-            return Err(Rejected::reply(
-                &raw,
-                400,
-                format!("Unbalanced Quotes In {h}"),
-            ));
+            return Err(Rejected::reply(&raw, 400, format!("Unbalanced Quotes In {h}")));
         }
         if v.contains('<') != v.contains('>') {
             return Err(Rejected::reply(&raw, 400, format!("Malformed {h} Header")));
@@ -224,17 +197,8 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
     let parsed = match rsip::Request::try_from(raw.to_bytes().as_slice()) {
         Ok(r) => r,
         Err(e) => {
-            let why: String = e
-                .to_string()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(60)
-                .collect();
-            return Err(Rejected::reply(
-                &raw,
-                400,
-                format!("Malformed Request ({why})"),
-            ));
+            let why: String = e.to_string().chars().filter(|c| !c.is_control()).take(60).collect();
+            return Err(Rejected::reply(&raw, 400, format!("Malformed Request ({why})")));
         }
     };
 
@@ -243,9 +207,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         call_id: raw.header("Call-ID").unwrap_or_default().to_string(),
         cseq,
         from_tag: header_param(raw.header("From").unwrap_or_default(), "tag").map(str::to_string),
-        to_tag: header_param(raw.header("To").unwrap_or_default(), "tag")
-            .filter(|t| !t.is_empty())
-            .map(str::to_string),
+        to_tag: header_param(raw.header("To").unwrap_or_default(), "tag").filter(|t| !t.is_empty()).map(str::to_string),
         branch,
         sent_by,
         raw,
@@ -258,9 +220,7 @@ fn parse_response(raw: RawMessage) -> Result<Message, Rejected> {
     let (Some(_version), Some(code)) = (parts.next(), parts.next()) else {
         return Err(Rejected::drop("malformed status line"));
     };
-    let status: u16 = code
-        .parse()
-        .map_err(|_| Rejected::drop("malformed status code"))?;
+    let status: u16 = code.parse().map_err(|_| Rejected::drop("malformed status code"))?;
     if !(100..700).contains(&status) {
         return Err(Rejected::drop("status code out of range"));
     }
@@ -276,12 +236,7 @@ fn parse_response(raw: RawMessage) -> Result<Message, Rejected> {
         .to_string();
     rsip::Response::try_from(raw.to_bytes().as_slice())
         .map_err(|e| Rejected::drop(format!("malformed response: {e}")))?;
-    Ok(Message::Response(Response {
-        raw,
-        status,
-        cseq_method,
-        branch,
-    }))
+    Ok(Message::Response(Response { raw, status, cseq_method, branch }))
 }
 
 /// Builds a response to `req`, copying Via, From, To, Call-ID and CSeq (RFC 3261 8.2.6.2),
@@ -328,10 +283,7 @@ pub fn build_response(
     if let Some((ct, _)) = body {
         headers.push(Header::Other("Content-Type".into(), ct.into()));
     }
-    headers.push(Header::Other(
-        "Content-Length".into(),
-        body_bytes.len().to_string(),
-    ));
+    headers.push(Header::Other("Content-Length".into(), body_bytes.len().to_string()));
     let resp = rsip::Response {
         status_code: rsip::StatusCode::Other(status, reason.into()),
         version: rsip::Version::V2,
@@ -342,34 +294,17 @@ pub fn build_response(
 }
 
 /// Builds an in-dialog request (BYE, and later NOTIFY/REFER) from explicit header values.
-pub fn build_request(
-    method: &str,
-    uri: &str,
-    headers: &[(&str, String)],
-    body: Option<(&str, &[u8])>,
-) -> Vec<u8> {
+pub fn build_request(method: &str, uri: &str, headers: &[(&str, String)], body: Option<(&str, &[u8])>) -> Vec<u8> {
     // rsip only models the methods it knows; every method we send is one of them.
     let method: rsip::Method = method.parse().unwrap_or(rsip::Method::Options);
     let uri = rsip::Uri::try_from(uri).unwrap_or_default();
-    let mut hs: Vec<Header> = headers
-        .iter()
-        .map(|(n, v)| Header::Other((*n).into(), v.clone()))
-        .collect();
+    let mut hs: Vec<Header> = headers.iter().map(|(n, v)| Header::Other((*n).into(), v.clone())).collect();
     let body_bytes = body.map(|(_, b)| b.to_vec()).unwrap_or_default();
     if let Some((ct, _)) = body {
         hs.push(Header::Other("Content-Type".into(), ct.into()));
     }
-    hs.push(Header::Other(
-        "Content-Length".into(),
-        body_bytes.len().to_string(),
-    ));
-    let req = rsip::Request {
-        method,
-        uri,
-        version: rsip::Version::V2,
-        headers: hs.into(),
-        body: body_bytes,
-    };
+    hs.push(Header::Other("Content-Length".into(), body_bytes.len().to_string()));
+    let req = rsip::Request { method, uri, version: rsip::Version::V2, headers: hs.into(), body: body_bytes };
     req.to_string().into_bytes()
 }
 
@@ -389,19 +324,14 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn parses_invite() {
-        let Ok(Message::Request(r)) = parse(INVITE.as_bytes()) else {
-            panic!()
-        };
+        let Ok(Message::Request(r)) = parse(INVITE.as_bytes()) else { panic!() };
         assert_eq!(r.method, "INVITE");
         assert_eq!(r.branch, "z9hG4bKabc");
         assert_eq!(r.sent_by, "127.0.0.1:5070");
         assert_eq!(r.from_tag.as_deref(), Some("f1"));
         assert_eq!(r.to_tag, None);
         assert_eq!(uri_user(r.raw.header("From").unwrap()), Some("5551234"));
-        assert_eq!(
-            display_name(r.raw.header("From").unwrap()).as_deref(),
-            Some("Alice")
-        );
+        assert_eq!(display_name(r.raw.header("From").unwrap()).as_deref(), Some("Alice"));
         assert_eq!(r.parsed.uri.user(), Some("100"));
     }
 
@@ -431,20 +361,13 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn response_copies_dialog_headers_and_adds_tag() {
-        let Ok(Message::Request(r)) = parse(INVITE.as_bytes()) else {
-            panic!()
-        };
+        let Ok(Message::Request(r)) = parse(INVITE.as_bytes()) else { panic!() };
         let resp = build_response(&r.raw, 486, "Busy Here", Some("t9"), &[], None);
         let text = String::from_utf8(resp.clone()).unwrap();
         assert!(text.starts_with("SIP/2.0 486 Busy Here\r\n"), "{text}");
         assert!(text.contains("To: <sip:100@127.0.0.1>;tag=t9\r\n"));
-        let Ok(Message::Response(p)) = parse(&resp) else {
-            panic!("{text}")
-        };
-        assert_eq!(
-            (p.status, p.cseq_method.as_str(), p.branch.as_str()),
-            (486, "INVITE", "z9hG4bKabc")
-        );
+        let Ok(Message::Response(p)) = parse(&resp) else { panic!("{text}") };
+        assert_eq!((p.status, p.cseq_method.as_str(), p.branch.as_str()), (486, "INVITE", "z9hG4bKabc"));
     }
 
     #[test]

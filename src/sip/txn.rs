@@ -55,11 +55,7 @@ pub struct TxKey {
 impl TxKey {
     pub fn new(branch: &str, sent_by: &str, method: &str) -> TxKey {
         let method = if method == "ACK" { "INVITE" } else { method };
-        TxKey {
-            branch: branch.to_string(),
-            sent_by: sent_by.to_ascii_lowercase(),
-            method: method.to_string(),
-        }
+        TxKey { branch: branch.to_string(), sent_by: sent_by.to_ascii_lowercase(), method: method.to_string() }
     }
 }
 
@@ -93,11 +89,7 @@ impl ServerTx {
     pub fn new(invite: bool, peer: Peer) -> ServerTx {
         ServerTx {
             invite,
-            state: if invite {
-                ServerState::Proceeding
-            } else {
-                ServerState::Trying
-            },
+            state: if invite { ServerState::Proceeding } else { ServerState::Trying },
             peer,
             last_response: None,
             retransmit: None,
@@ -144,11 +136,7 @@ impl ServerTx {
         if self.invite && self.state == ServerState::Completed {
             self.state = ServerState::Confirmed;
             self.retransmit = None;
-            self.end = Some(if self.peer.transport.reliable() {
-                now
-            } else {
-                now + T4
-            }); // Timer I
+            self.end = Some(if self.peer.transport.reliable() { now } else { now + T4 }); // Timer I
             return true;
         }
         self.invite && self.state == ServerState::Confirmed
@@ -173,10 +161,7 @@ impl ServerTx {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.retransmit.map(|r| r.0), self.end]
-            .into_iter()
-            .flatten()
-            .min()
+        [self.retransmit.map(|r| r.0), self.end].into_iter().flatten().min()
     }
 
     pub fn is_terminated(&self) -> bool {
@@ -213,14 +198,7 @@ impl ClientTx {
     /// Starts the transaction; the caller transmits `request` once itself.
     pub fn new(now: Instant, peer: Peer, request: Vec<u8>) -> ClientTx {
         let retransmit = (!peer.transport.reliable()).then_some((now + T1, T1));
-        ClientTx {
-            peer,
-            request,
-            retransmit,
-            end: now + 64 * T1,
-            final_status: None,
-            done: false,
-        }
+        ClientTx { peer, request, retransmit, end: now + 64 * T1, final_status: None, done: false }
     }
 
     /// A response matched this transaction. Returns the status if it was the first final one.
@@ -237,11 +215,7 @@ impl ClientTx {
         }
         self.final_status = Some(status);
         self.retransmit = None;
-        self.end = if self.peer.transport.reliable() {
-            now
-        } else {
-            now + T4
-        }; // Timer K
+        self.end = if self.peer.transport.reliable() { now } else { now + T4 }; // Timer K
         Some(status)
     }
 
@@ -252,10 +226,7 @@ impl ClientTx {
         if now >= self.end {
             self.done = true;
             self.retransmit = None;
-            return self
-                .final_status
-                .is_none()
-                .then_some(ClientOutput::TimedOut);
+            return self.final_status.is_none().then_some(ClientOutput::TimedOut);
         }
         match self.retransmit {
             Some((at, interval)) if now >= at => {
@@ -284,10 +255,7 @@ mod tests {
     use super::*;
 
     fn udp() -> Peer {
-        Peer {
-            addr: "127.0.0.1:5070".parse().unwrap(),
-            transport: Transport::Udp,
-        }
+        Peer { addr: "127.0.0.1:5070".parse().unwrap(), transport: Transport::Udp }
     }
 
     #[test]
@@ -297,21 +265,14 @@ mod tests {
         assert!(tx.send_response(t0, 100, b"100".to_vec()));
         assert_eq!(tx.handle_retransmit(), Some(&b"100"[..]));
         assert!(tx.send_response(t0, 486, b"486".to_vec()));
-        assert!(
-            !tx.send_response(t0, 200, b"200".to_vec()),
-            "no second final response"
-        );
+        assert!(!tx.send_response(t0, 200, b"200".to_vec()), "no second final response");
         // Timer G: T1, then 2*T1, then 4*T1...
         assert_eq!(tx.poll_timeout(), Some(t0 + T1));
         assert_eq!(tx.handle_timeout(t0 + T1), Some(b"486".to_vec()));
         assert_eq!(tx.poll_timeout(), Some(t0 + T1 + 2 * T1));
         assert!(tx.handle_ack(t0 + T1 * 2));
         assert_eq!(tx.state, ServerState::Confirmed);
-        assert_eq!(
-            tx.handle_timeout(t0 + T1 * 3),
-            None,
-            "ACK stops retransmission"
-        );
+        assert_eq!(tx.handle_timeout(t0 + T1 * 3), None, "ACK stops retransmission");
         tx.handle_timeout(t0 + T1 * 2 + T4);
         assert!(tx.is_terminated());
     }
@@ -337,22 +298,10 @@ mod tests {
     #[test]
     fn tcp_has_no_retransmissions() {
         let t0 = Instant::now();
-        let mut tx = ServerTx::new(
-            true,
-            Peer {
-                transport: Transport::Tcp(1),
-                ..udp()
-            },
-        );
+        let mut tx = ServerTx::new(true, Peer { transport: Transport::Tcp(1), ..udp() });
         tx.send_response(t0, 487, b"487".to_vec());
         assert_eq!(tx.poll_timeout(), Some(t0 + 64 * T1));
-        let mut nt = ServerTx::new(
-            false,
-            Peer {
-                transport: Transport::Tcp(1),
-                ..udp()
-            },
-        );
+        let mut nt = ServerTx::new(false, Peer { transport: Transport::Tcp(1), ..udp() });
         nt.send_response(t0, 200, b"200".to_vec());
         nt.handle_timeout(t0);
         assert!(nt.is_terminated());
@@ -362,10 +311,7 @@ mod tests {
     fn client_tx_retransmits_and_times_out() {
         let t0 = Instant::now();
         let mut tx = ClientTx::new(t0, udp(), b"BYE".to_vec());
-        assert_eq!(
-            tx.handle_timeout(t0 + T1),
-            Some(ClientOutput::Retransmit(b"BYE".to_vec()))
-        );
+        assert_eq!(tx.handle_timeout(t0 + T1), Some(ClientOutput::Retransmit(b"BYE".to_vec())));
         let mut now = t0 + T1;
         let mut last = None;
         while let Some(t) = tx.poll_timeout() {
@@ -380,11 +326,7 @@ mod tests {
 
         let mut tx = ClientTx::new(t0, udp(), b"BYE".to_vec());
         assert_eq!(tx.handle_response(t0, 200), Some(200));
-        assert_eq!(
-            tx.handle_response(t0, 200),
-            None,
-            "retransmitted response is absorbed"
-        );
+        assert_eq!(tx.handle_response(t0, 200), None, "retransmitted response is absorbed");
         assert_eq!(tx.handle_timeout(t0 + T1), None);
         assert_eq!(tx.handle_timeout(t0 + T4), None);
         assert!(tx.is_terminated());

@@ -103,17 +103,11 @@ pub struct OutboxItem {
 }
 
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Store {
@@ -122,8 +116,7 @@ impl Store {
         std::fs::create_dir_all(root.join("recordings"))
             .with_context(|| format!("cannot create store directory {}", root.display()))?;
         let db = root.join("voxbridge.db");
-        let mut conn = Connection::open(&db)
-            .with_context(|| format!("cannot open database {}", db.display()))?;
+        let mut conn = Connection::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
         // WAL lets the CLI read and write while the server runs; the busy timeout makes
         // the two wait for each other instead of failing.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -131,10 +124,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         migrate(&mut conn)?;
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            root: root.to_path_buf(),
-        })
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), root: root.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
@@ -148,9 +138,7 @@ impl Store {
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
     {
         let s = self.clone();
-        tokio::task::spawn_blocking(move || f(&s))
-            .await
-            .context("store task panicked")?
+        tokio::task::spawn_blocking(move || f(&s)).await.context("store task panicked")?
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -162,11 +150,7 @@ impl Store {
     pub fn add_mailbox(&self, m: &NewMailbox) -> Result<()> {
         let conn = self.conn();
         let exists: bool = conn
-            .query_row(
-                "SELECT 1 FROM mailbox WHERE number = ?1",
-                [&m.number],
-                |_| Ok(true),
-            )
+            .query_row("SELECT 1 FROM mailbox WHERE number = ?1", [&m.number], |_| Ok(true))
             .optional()?
             .unwrap_or(false);
         if exists {
@@ -175,16 +159,7 @@ impl Store {
         conn.execute(
             "INSERT INTO mailbox (number, pin_hash, name, email, imap_url, pop3_url, smtp_url, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                m.number,
-                pin::hash(&m.pin)?,
-                m.name,
-                m.email,
-                m.imap_url,
-                m.pop3_url,
-                m.smtp_url,
-                now_secs()
-            ],
+            params![m.number, pin::hash(&m.pin)?, m.name, m.email, m.imap_url, m.pop3_url, m.smtp_url, now_secs()],
         )?;
         Ok(())
     }
@@ -207,10 +182,20 @@ impl Store {
             "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path
              FROM mailbox ORDER BY number",
         )?;
-        let rows = st
-            .query_map([], mailbox_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = st.query_map([], mailbox_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// Sets (or with `None` clears) the mailbox's recorded greeting, a path relative
+    /// to the store directory. Errors if the mailbox does not exist.
+    pub fn set_greeting(&self, number: &str, rel_path: Option<&str>) -> Result<()> {
+        let n = self
+            .conn()
+            .execute("UPDATE mailbox SET greeting_path = ?2 WHERE number = ?1", params![number, rel_path])?;
+        if n == 0 {
+            bail!("no mailbox {number}");
+        }
+        Ok(())
     }
 
     /// Counts of (unread, total) messages per mailbox.
@@ -268,24 +253,14 @@ impl Store {
 
     pub fn messages(&self, number: &str) -> Result<Vec<MessageRow>> {
         let conn = self.conn();
-        let mut st = conn.prepare(&format!(
-            "{MESSAGE_SELECT} WHERE m.mailbox = ?1 ORDER BY m.id"
-        ))?;
-        let rows = st
-            .query_map([number], message_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = conn.prepare(&format!("{MESSAGE_SELECT} WHERE m.mailbox = ?1 ORDER BY m.id"))?;
+        let rows = st.query_map([number], message_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn message(&self, id: i64) -> Result<Option<MessageRow>> {
         let conn = self.conn();
-        Ok(conn
-            .query_row(
-                &format!("{MESSAGE_SELECT} WHERE m.id = ?1"),
-                [id],
-                message_from_row,
-            )
-            .optional()?)
+        Ok(conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [id], message_from_row).optional()?)
     }
 
     /// Deliveries whose next attempt is due at `now_ms`.
@@ -298,9 +273,7 @@ impl Store {
                  ORDER BY next_attempt_at LIMIT ?2",
             )?;
             let rows = st
-                .query_map(params![now_ms, limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?
+                .query_map(params![now_ms, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows
         };
@@ -312,13 +285,7 @@ impl Store {
             let Some(mailbox) = self.mailbox(&message.mailbox)? else {
                 continue;
             };
-            out.push(OutboxItem {
-                id,
-                target,
-                attempts,
-                message,
-                mailbox,
-            });
+            out.push(OutboxItem { id, target, attempts, message, mailbox });
         }
         Ok(out)
     }
@@ -326,11 +293,7 @@ impl Store {
     /// Earliest pending attempt time (unix ms), if any delivery is pending.
     pub fn outbox_next_due(&self) -> Result<Option<i64>> {
         let conn = self.conn();
-        Ok(conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(conn.query_row("SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL", [], |r| r.get(0))?)
     }
 
     /// Records a successful delivery and, for IMAP, the server UID of the copy.
@@ -390,10 +353,7 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         (None, _) => "local".to_string(),
         (Some(t), Some(_)) => format!("delivered ({t})"),
         (Some(t), None) => match last_error {
-            Some(e) => format!(
-                "pending ({t}, {} attempts, last error: {e})",
-                attempts.unwrap_or(0)
-            ),
+            Some(e) => format!("pending ({t}, {} attempts, last error: {e})", attempts.unwrap_or(0)),
             None => format!("pending ({t})"),
         },
     };
@@ -416,8 +376,7 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     if version > MIGRATIONS.len() {
         bail!(
             "database schema version {version} is newer than this voxbridge ({}); upgrade voxbridge",
@@ -426,8 +385,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .with_context(|| format!("migration {} failed", i + 1))?;
+        tx.execute_batch(sql).with_context(|| format!("migration {} failed", i + 1))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
@@ -461,19 +419,8 @@ mod tests {
     #[test]
     fn migrations_are_idempotent_and_mailbox_unique() {
         let (d, s) = store();
-        s.add_mailbox(&NewMailbox {
-            number: "100".into(),
-            pin: "1234".into(),
-            ..Default::default()
-        })
-        .unwrap();
-        let e = s
-            .add_mailbox(&NewMailbox {
-                number: "100".into(),
-                pin: "1".into(),
-                ..Default::default()
-            })
-            .unwrap_err();
+        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let e = s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1".into(), ..Default::default() }).unwrap_err();
         assert!(e.to_string().contains("already exists"));
         drop(s);
         let s = Store::open(d.path()).unwrap();
@@ -490,12 +437,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        s.add_mailbox(&NewMailbox {
-            number: "200".into(),
-            pin: "1234".into(),
-            ..Default::default()
-        })
-        .unwrap();
+        s.add_mailbox(&NewMailbox { number: "200".into(), pin: "1234".into(), ..Default::default() }).unwrap();
         let id = s.insert_voice_message(&voice("100", "<a@x>")).unwrap();
         s.insert_voice_message(&voice("200", "<b@x>")).unwrap();
         // A second row with the same Message-ID is refused: nothing is ever doubled.
@@ -504,15 +446,10 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].message.id, id);
         assert_eq!(due[0].target, "imap");
-        s.outbox_failed(due[0].id, "down", now_millis() + 60_000)
-            .unwrap();
+        s.outbox_failed(due[0].id, "down", now_millis() + 60_000).unwrap();
         assert!(s.outbox_due(now_millis() + 1, 10).unwrap().is_empty());
         let m = &s.messages("100").unwrap()[0];
-        assert!(
-            m.delivery.starts_with("pending (imap, 1 attempts"),
-            "{}",
-            m.delivery
-        );
+        assert!(m.delivery.starts_with("pending (imap, 1 attempts"), "{}", m.delivery);
         s.outbox_delivered(due[0].id, Some((7, 42))).unwrap();
         let m = &s.messages("100").unwrap()[0];
         assert_eq!(m.server_uid, Some(42));

@@ -11,20 +11,11 @@ pub fn hash(pin: &str) -> Result<String> {
     let mut salt = [0u8; 16];
     rand::fill(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow!("salt: {e}"))?;
-    Ok(Argon2::default()
-        .hash_password(pin.as_bytes(), &salt)
-        .map_err(|e| anyhow!("hashing PIN: {e}"))?
-        .to_string())
+    Ok(Argon2::default().hash_password(pin.as_bytes(), &salt).map_err(|e| anyhow!("hashing PIN: {e}"))?.to_string())
 }
 
 pub fn verify(pin: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(pin.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    PasswordHash::new(stored).map(|h| Argon2::default().verify_password(pin.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -34,19 +34,13 @@ fn need(program: &str) {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(
-        ok,
-        "{program} is not installed: run tools/test, which installs the test peers"
-    );
+    assert!(ok, "{program} is not installed: run tools/test, which installs the test peers");
 }
 
 fn wait_tcp(port: u16, what: &str) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "{what} did not start listening on {port}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(15), "{what} did not start listening on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -54,10 +48,7 @@ fn wait_tcp(port: u16, what: &str) {
 pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -76,29 +67,13 @@ impl Dovecot {
         need("dovecot");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let uid = String::from_utf8(
-            Command::new("id")
-                .args(["-u", "vbmail"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        let uid: u32 = uid
+        let uid = String::from_utf8(Command::new("id").args(["-u", "vbmail"]).output().unwrap().stdout).unwrap();
+        let uid: u32 = uid.trim().parse().expect("user vbmail missing: run tools/test, which creates it");
+        let gid: u32 = String::from_utf8(Command::new("id").args(["-g", "vbmail"]).output().unwrap().stdout)
+            .unwrap()
             .trim()
             .parse()
-            .expect("user vbmail missing: run tools/test, which creates it");
-        let gid: u32 = String::from_utf8(
-            Command::new("id")
-                .args(["-g", "vbmail"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+            .unwrap();
         std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         std::fs::create_dir_all(d.join("mail")).unwrap();
         std::os::unix::fs::chown(d.join("mail"), Some(uid), Some(gid)).unwrap();
@@ -109,13 +84,7 @@ impl Dovecot {
             .replace("@POP3@", &pop3.to_string())
             .replace("@LMTP@", &lmtp.to_string());
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
-        let mut dv = Dovecot {
-            dir,
-            imap,
-            pop3,
-            lmtp,
-            child: None,
-        };
+        let mut dv = Dovecot { dir, imap, pop3, lmtp, child: None };
         dv.restart();
         dv
     }
@@ -170,10 +139,7 @@ impl Drop for Dovecot {
 
 /// Sends a signal with the `kill` program (no libc dependency in tests).
 pub fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status();
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
 }
 
 /// aiosmtpd on a free port, delivering into a Dovecot by LMTP.
@@ -194,10 +160,7 @@ impl SmtpRelay {
             .stdout(Stdio::null())
             .spawn()
             .expect("start python3 smtp relay");
-        wait_tcp(
-            port,
-            "SMTP relay (python3 -m pip install aiosmtpd; tools/test does it)",
-        );
+        wait_tcp(port, "SMTP relay (python3 -m pip install aiosmtpd; tools/test does it)");
         SmtpRelay { port, child }
     }
 
@@ -247,12 +210,7 @@ impl Server {
             extra_sip = section_body(extra, "[sip]"),
         );
         std::fs::write(&config, toml).unwrap();
-        Server {
-            dir,
-            sip_port,
-            config,
-            child: None,
-        }
+        Server { dir, sip_port, config, child: None }
     }
 
     pub fn start(extra: &str) -> Server {
@@ -310,27 +268,16 @@ impl Server {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin())
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .output()
-            .unwrap()
+        Command::new(bin()).args(args).arg("--config").arg(&self.config).output().unwrap()
     }
 
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let o = self.cli(args);
-        assert!(
-            o.status.success(),
-            "voxbridge {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "voxbridge {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).unwrap()
     }
 
@@ -384,40 +331,25 @@ fn section_without(extra: &str, header: &str) -> String {
 }
 
 pub fn rand_u16() -> u16 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     ((t ^ (std::process::id() << 8)) % 65521) as u16
 }
 
 /// Expected length of the default greeting for `number`, plus the beep, in ms.
 pub fn greeting_ms(number: &str) -> u64 {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let p = voxbridge::media::prompts::Prompts::load(
-        &root.join("prompts/en"),
-        &prompt_cache().join("en"),
-        "en-us",
-    )
-    .unwrap();
+    let p = voxbridge::media::prompts::Prompts::load(&root.join("prompts/en"), &prompt_cache().join("en"), "en-us")
+        .unwrap();
     let mut ids = vec!["vm-intro-person".to_string()];
     ids.extend(voxbridge::media::prompts::digits(number));
     ids.push("vm-unavailable".into());
-    p.sequence(&ids)
-        .iter()
-        .map(|c| c.duration_ms())
-        .sum::<u64>()
-        + 250
+    p.sequence(&ids).iter().map(|c| c.duration_ms()).sum::<u64>() + 250
 }
 
 /// Writes `secs` of a 440 Hz tone as raw µ-law: the caller's voice.
 pub fn write_caller_audio(dir: &Path, secs: u32) {
     let pcm = voxbridge::media::tone(440.0, secs * 1000, 0.3);
-    std::fs::write(
-        dir.join("audio.ulaw"),
-        voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &pcm),
-    )
-    .unwrap();
+    std::fs::write(dir.join("audio.ulaw"), voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &pcm)).unwrap();
 }
 
 pub struct SippRun {
@@ -438,12 +370,7 @@ pub fn sipp(
 ) -> SippRun {
     need("sipp");
     let work = tempfile::tempdir().unwrap();
-    let mut xml = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/sipp")
-            .join(name),
-    )
-    .unwrap();
+    let mut xml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)).unwrap();
     for (k, v) in subst {
         xml = xml.replace(&format!("@{k}@"), v);
     }
@@ -456,38 +383,9 @@ pub fn sipp(
         .arg("120")
         .arg("sipp")
         .arg(format!("127.0.0.1:{}", server.sip_port))
-        .args([
-            "-sf",
-            "scenario.xml",
-            "-s",
-            service,
-            "-m",
-            "1",
-            "-d",
-            &pause_ms.to_string(),
-            "-t",
-            t,
-        ])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &local.to_string(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &media.to_string(),
-        ])
-        .args([
-            "-nostdin",
-            "-trace_err",
-            "-trace_msg",
-            "-timeout",
-            "90s",
-            "-timeout_error",
-            "-max_recv_loops",
-            "1000",
-        ])
+        .args(["-sf", "scenario.xml", "-s", service, "-m", "1", "-d", &pause_ms.to_string(), "-t", t])
+        .args(["-i", "127.0.0.1", "-p", &local.to_string(), "-mi", "127.0.0.1", "-mp", &media.to_string()])
+        .args(["-nostdin", "-trace_err", "-trace_msg", "-timeout", "90s", "-timeout_error", "-max_recv_loops", "1000"])
         .current_dir(work.path())
         .output()
         .unwrap();
@@ -496,20 +394,13 @@ pub fn sipp(
         let n = e.file_name().to_string_lossy().to_string();
         if n.ends_with("_messages.log") || n.ends_with("_errors.log") {
             let mut s = String::new();
-            std::fs::File::open(e.path())
-                .unwrap()
-                .read_to_string(&mut s)
-                .unwrap();
+            std::fs::File::open(e.path()).unwrap().read_to_string(&mut s).unwrap();
             messages.push_str(&s);
         }
     }
     SippRun {
         ok: out.status.success(),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
         messages,
     }
 }
@@ -545,11 +436,7 @@ pub fn pop3_messages(port: u16, user: &str) -> Vec<Vec<u8>> {
             if l == b".\r\n" {
                 break;
             }
-            let l = if l.starts_with(b"..") {
-                l[1..].to_vec()
-            } else {
-                l
-            };
+            let l = if l.starts_with(b"..") { l[1..].to_vec() } else { l };
             msg.extend_from_slice(&l);
         }
         out.push(msg);
@@ -561,16 +448,11 @@ pub fn pop3_messages(port: u16, user: &str) -> Vec<Vec<u8>> {
 /// Fetches every message of an IMAP folder with its UID, via the crate's own client.
 pub fn imap_messages(dv: &Dovecot, user: &str) -> Vec<(u32, Vec<u8>)> {
     use futures::StreamExt;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let acct = voxbridge::mail::account::Account::parse(
-            &dv.imap_url(user),
-            &[voxbridge::mail::account::Scheme::Imap],
-        )
-        .unwrap();
+        let acct =
+            voxbridge::mail::account::Account::parse(&dv.imap_url(user), &[voxbridge::mail::account::Scheme::Imap])
+                .unwrap();
         let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
         s.select("INBOX").await.unwrap();
         let mut out = Vec::new();

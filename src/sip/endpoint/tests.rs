@@ -4,17 +4,11 @@ use super::*;
 use std::time::Duration;
 
 fn ep() -> Endpoint {
-    Endpoint::new(EndpointConfig {
-        local: "127.0.0.1:5060".parse().unwrap(),
-        user_agent: "test".into(),
-    })
+    Endpoint::new(EndpointConfig { local: "127.0.0.1:5060".parse().unwrap(), user_agent: "test".into() })
 }
 
 fn udp() -> Peer {
-    Peer {
-        addr: "127.0.0.1:5070".parse().unwrap(),
-        transport: Transport::Udp,
-    }
+    Peer { addr: "127.0.0.1:5070".parse().unwrap(), transport: Transport::Udp }
 }
 
 fn invite(branch: &str, call_id: &str) -> String {
@@ -30,13 +24,7 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
 
 fn status_lines(ep: &mut Endpoint) -> Vec<String> {
     std::iter::from_fn(|| ep.poll_transmit())
-        .map(|t| {
-            String::from_utf8_lossy(&t.bytes)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
+        .map(|t| String::from_utf8_lossy(&t.bytes).lines().next().unwrap_or("").to_string())
         .collect()
 }
 
@@ -50,9 +38,7 @@ fn incoming(ep: &mut Endpoint) -> IncomingCall {
 fn to_tag(ep: &mut Endpoint) -> String {
     let t = ep.poll_transmit().expect("a response");
     let raw = crate::sip::frame::RawMessage::parse(&t.bytes).unwrap();
-    header_param(raw.header("To").unwrap(), "tag")
-        .unwrap()
-        .to_string()
+    header_param(raw.header("To").unwrap(), "tag").unwrap().to_string()
 }
 
 #[test]
@@ -83,15 +69,9 @@ From: <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>;tag={tag}\r\nCal
     e.handle_input(t0 + T1, udp(), ack.as_bytes());
     assert!(matches!(e.poll_event(), Some(Event::Confirmed(h)) if h == call.call));
     e.handle_timeout(t0 + T1 * 10);
-    assert!(
-        status_lines(&mut e).is_empty(),
-        "no retransmission after ACK"
-    );
+    assert!(status_lines(&mut e).is_empty(), "no retransmission after ACK");
 
-    let bye = ack
-        .replace("ACK sip", "BYE sip")
-        .replace("1 ACK", "2 BYE")
-        .replace("z9hG4bK2", "z9hG4bK3");
+    let bye = ack.replace("ACK sip", "BYE sip").replace("1 ACK", "2 BYE").replace("z9hG4bK2", "z9hG4bK3");
     e.handle_input(t0 + T1 * 10, udp(), bye.as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
     assert!(matches!(e.poll_event(), Some(Event::RemoteHangup(h)) if h == call.call));
@@ -113,14 +93,7 @@ fn cancel_before_answer_gets_487() {
     let cancel = "CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKc\r\n\
 From: \"Al\" <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: c2\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
     e.handle_input(t0, udp(), cancel.as_bytes());
-    assert_eq!(
-        status_lines(&mut e),
-        [
-            "SIP/2.0 100 Trying",
-            "SIP/2.0 200 OK",
-            "SIP/2.0 487 Request Terminated"
-        ][1..]
-    );
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying", "SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"][1..]);
     assert!(matches!(e.poll_event(), Some(Event::Cancelled(_))));
     // The 487 is retransmitted until its ACK.
     e.handle_timeout(t0 + T1);
@@ -129,15 +102,8 @@ From: \"Al\" <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>\r\nCall-I
     e.answer(t0 + T1, call.call, b"v=0\r\n");
     assert!(status_lines(&mut e).is_empty());
     // CANCEL for an unknown transaction: 481.
-    e.handle_input(
-        t0,
-        udp(),
-        cancel.replace("z9hG4bKc", "z9hG4bKzz").as_bytes(),
-    );
-    assert_eq!(
-        status_lines(&mut e),
-        ["SIP/2.0 481 Call/Transaction Does Not Exist"]
-    );
+    e.handle_input(t0, udp(), cancel.replace("z9hG4bKc", "z9hG4bKzz").as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 481 Call/Transaction Does Not Exist"]);
 }
 
 #[test]
@@ -154,37 +120,22 @@ fn reject_and_unknown_dialog_and_methods() {
     let bye = "BYE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKb\r\n\
 From: <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>;tag=nope\r\nCall-ID: zz\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
     e.handle_input(t0, udp(), bye.as_bytes());
-    assert_eq!(
-        status_lines(&mut e),
-        ["SIP/2.0 481 Call/Transaction Does Not Exist"]
-    );
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 481 Call/Transaction Does Not Exist"]);
 
-    let opt = bye
-        .replace("BYE", "OPTIONS")
-        .replace(";tag=nope", "")
-        .replace("z9hG4bKb", "z9hG4bKo");
+    let opt = bye.replace("BYE", "OPTIONS").replace(";tag=nope", "").replace("z9hG4bKb", "z9hG4bKo");
     e.handle_input(t0, udp(), opt.as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
-    let unk = bye
-        .replace("BYE", "FROB")
-        .replace(";tag=nope", "")
-        .replace("z9hG4bKb", "z9hG4bKu");
+    let unk = bye.replace("BYE", "FROB").replace(";tag=nope", "").replace("z9hG4bKb", "z9hG4bKu");
     e.handle_input(t0, udp(), unk.as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 501 Not Implemented"]);
-    let sub = bye
-        .replace("BYE", "MESSAGE")
-        .replace(";tag=nope", "")
-        .replace("z9hG4bKb", "z9hG4bKm");
+    let sub = bye.replace("BYE", "MESSAGE").replace(";tag=nope", "").replace("z9hG4bKb", "z9hG4bKm");
     e.handle_input(t0, udp(), sub.as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 405 Method Not Allowed"]);
     let req = invite("z9hG4bKr", "c4").replace("Max-Forwards", "Require: 100rel\r\nMax-Forwards");
     e.handle_input(t0, udp(), req.as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 420 Bad Extension"]);
     e.handle_input(t0, udp(), b"\x00\x01garbage");
-    assert!(
-        status_lines(&mut e).is_empty(),
-        "unaddressable garbage is dropped"
-    );
+    assert!(status_lines(&mut e).is_empty(), "unaddressable garbage is dropped");
 }
 
 #[test]
@@ -199,10 +150,7 @@ fn our_bye_is_retransmitted_and_answered() {
     e.hangup(t0, call.call);
     let bye = e.poll_transmit().unwrap();
     let text = String::from_utf8(bye.bytes.clone()).unwrap();
-    assert!(
-        text.starts_with("BYE sip:a@127.0.0.1:5070 SIP/2.0"),
-        "{text}"
-    );
+    assert!(text.starts_with("BYE sip:a@127.0.0.1:5070 SIP/2.0"), "{text}");
     assert!(text.contains("To: \"Al\" <sip:5551234@127.0.0.1>;tag=ft"));
     e.handle_timeout(t0 + T1);
     assert!(e.poll_transmit().unwrap().bytes.starts_with(b"BYE"));
