@@ -174,3 +174,12 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
     assert_eq!(a, b, "same UIDVALIDITY and UID");
     assert_eq!(imap_messages(&dv, "dan").len(), 1);
 }
+
+#[test]
+fn zero_transfers_to_the_operator_by_refer() {
+    let server = Server::start("[deposit]\noperator = \"sip:operator@127.0.0.1\"\n");
+    server.cli_ok(&["mailbox", "add", "1005", "--pin", "1111"]);
+    let run = sipp(&server, "uac_operator.xml", &[("OPERATOR", "sip:operator@127.0.0.1")], "1005", 1500, "udp");
+    assert!(run.ok, "transfer failed:\n{}\n{}\n{}", run.output, run.messages, server.log());
+    assert!(server.messages("1005").is_empty(), "nothing was recorded");
+}

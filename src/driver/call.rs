@@ -174,9 +174,8 @@ async fn run_call(
                     });
                 }
                 Action::Transfer(target) => {
-                    // Blind transfer by REFER is not implemented yet; see docs/sip.md.
-                    tracing::warn!(%target, "operator transfer requested but REFER is not supported; hanging up");
-                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    tracing::info!(%target, "transferring the caller to the operator");
+                    cmd.send(SipCommand::Transfer(inc.call, target)).await.ok();
                 }
                 Action::Hangup => {
                     cmd.send(SipCommand::Hangup(inc.call)).await.ok();

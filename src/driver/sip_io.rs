@@ -22,6 +22,8 @@ pub enum SipCommand {
     Answer(CallHandle, Vec<u8>),
     Reject(CallHandle, u16, String),
     Hangup(CallHandle),
+    /// Blind transfer to a SIP URI (REFER), then hang up.
+    Transfer(CallHandle, String),
 }
 
 /// What the SIP layer tells a call task.
@@ -126,6 +128,7 @@ pub async fn run(
                     SipCommand::Answer(c, sdp) => endpoint.answer(now, c, &sdp),
                     SipCommand::Reject(c, code, reason) => { endpoint.reject(now, c, code, &reason); calls.remove(&c); }
                     SipCommand::Hangup(c) => endpoint.hangup(now, c),
+                    SipCommand::Transfer(c, target) => endpoint.refer(now, c, &target),
                 }
             },
             _ = tokio::time::sleep_until(timeout.unwrap_or(far)) => endpoint.handle_timeout(Instant::now()),

@@ -90,14 +90,14 @@ struct Call {
     /// interval, give-up time.
     ok_retransmit: Option<(Vec<u8>, Instant, std::time::Duration, Instant)>,
     ok_response: Option<Vec<u8>>,
-    bye_branch: Option<String>,
 }
 
 /// The SIP user-agent core.
 pub struct Endpoint {
     cfg: EndpointConfig,
     server_txs: HashMap<TxKey, ServerTx>,
-    client_txs: HashMap<String, (CallHandle, ClientTx)>,
+    /// Our requests in progress, by branch: the call and the method.
+    client_txs: HashMap<String, (CallHandle, &'static str, ClientTx)>,
     calls: HashMap<CallHandle, Call>,
     /// (Call-ID, remote tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
@@ -165,15 +165,27 @@ impl Endpoint {
     }
 
     fn handle_response(&mut self, now: Instant, r: msg::Response) {
-        let Some((call, tx)) = self.client_txs.get_mut(&r.branch) else {
+        let Some((call, method, tx)) = self.client_txs.get_mut(&r.branch) else {
             tracing::debug!(branch = %r.branch, "stray response dropped");
             return;
         };
-        let call = *call;
-        if let Some(status) = tx.handle_response(now, r.status) {
-            if r.cseq_method == "BYE" && self.calls.remove(&call).is_some() {
-                self.forget_dialog(call);
-                self.events.push_back(Event::Ended { call, reason: format!("BYE answered {status}") });
+        let (call, method) = (*call, *method);
+        let Some(status) = tx.handle_response(now, r.status) else { return };
+        match method {
+            "BYE" => {
+                if self.calls.remove(&call).is_some() {
+                    self.forget_dialog(call);
+                    self.events.push_back(Event::Ended { call, reason: format!("BYE answered {status}") });
+                }
+            }
+            _ => {
+                // REFER: accepted or not, our part of the call is over (blind transfer).
+                if (200..300).contains(&status) {
+                    tracing::info!(call, status, "transfer accepted");
+                } else {
+                    tracing::warn!(call, status, "transfer refused; hanging up");
+                }
+                self.hangup(now, call);
             }
         }
     }
@@ -305,6 +317,8 @@ impl Endpoint {
                     }
                 }
                 "OPTIONS" => self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[("Allow", ALLOW.into())], None),
+                // Progress reports of a transfer we asked for (RFC 3515 implicit subscription).
+                "NOTIFY" => self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[], None),
                 _ => self.respond(
                     now,
                     &key,
@@ -379,7 +393,6 @@ impl Endpoint {
                 local_cseq: rand::random::<u16>() as u32 + 1,
                 ok_retransmit: None,
                 ok_response: None,
-                bye_branch: None,
             },
         );
         self.events.push_back(Event::IncomingCall(incoming));
@@ -461,44 +474,63 @@ impl Endpoint {
             CallState::Answered | CallState::Confirmed => {
                 c.state = CallState::Terminating;
                 c.ok_retransmit = None;
-                c.local_cseq += 1;
-                let branch = format!("z9hG4bK{}", random_token());
-                let inv = &c.invite.raw;
-                let target = inv
-                    .header("Contact")
-                    .map(|v| match (v.find('<'), v.find('>')) {
-                        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
-                        _ => v.split(';').next().unwrap_or(v).trim().to_string(),
-                    })
-                    .unwrap_or_else(|| c.invite.parsed.uri.to_string());
-                let to = inv.header("To").unwrap_or_default();
-                let local = if header_param(to, "tag").is_some() {
-                    to.to_string()
-                } else {
-                    format!("{to};tag={}", c.local_tag)
-                };
-                let mut headers: Vec<(&str, String)> = vec![
-                    (
-                        "Via",
-                        format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local),
-                    ),
-                    ("Max-Forwards", "70".into()),
-                    ("From", local),
-                    ("To", inv.header("From").unwrap_or_default().to_string()),
-                    ("Call-ID", c.invite.call_id.clone()),
-                    ("CSeq", format!("{} BYE", c.local_cseq)),
-                    ("User-Agent", self.cfg.user_agent.clone()),
-                ];
-                for rr in inv.headers_named("Record-Route") {
-                    headers.push(("Route", rr.to_string()));
-                }
-                let bytes = build_request("BYE", &target, &headers, None);
-                let peer = c.peer;
-                c.bye_branch = Some(branch.clone());
-                self.client_txs.insert(branch, (call, ClientTx::new(now, peer, bytes.clone())));
-                self.send(peer, bytes);
+                self.send_in_dialog(now, call, "BYE", vec![]);
             }
         }
+    }
+
+    /// Blind transfer (RFC 3515): asks the caller to call `target`, then hangs up once
+    /// the REFER is answered, whatever the answer.
+    pub fn refer(&mut self, now: Instant, call: CallHandle, target: &str) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if !matches!(c.state, CallState::Answered | CallState::Confirmed) {
+            return;
+        }
+        c.state = CallState::Confirmed;
+        c.ok_retransmit = None;
+        let referred_by = format!("<sip:voxbridge@{}>", self.cfg.local);
+        self.send_in_dialog(
+            now,
+            call,
+            "REFER",
+            vec![("Refer-To", format!("<{target}>")), ("Referred-By", referred_by)],
+        );
+    }
+
+    /// Sends an in-dialog request from us (UAS side of the dialog) in a new client
+    /// transaction, to the address the INVITE came from.
+    fn send_in_dialog(&mut self, now: Instant, call: CallHandle, method: &'static str, extra: Vec<(&str, String)>) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.local_cseq += 1;
+        let branch = format!("z9hG4bK{}", random_token());
+        let inv = &c.invite.raw;
+        let target = inv
+            .header("Contact")
+            .map(|v| match (v.find('<'), v.find('>')) {
+                (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
+                _ => v.split(';').next().unwrap_or(v).trim().to_string(),
+            })
+            .unwrap_or_else(|| c.invite.parsed.uri.to_string());
+        let to = inv.header("To").unwrap_or_default();
+        let local =
+            if header_param(to, "tag").is_some() { to.to_string() } else { format!("{to};tag={}", c.local_tag) };
+        let mut headers: Vec<(&str, String)> = vec![
+            ("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local)),
+            ("Max-Forwards", "70".into()),
+            ("From", local),
+            ("To", inv.header("From").unwrap_or_default().to_string()),
+            ("Call-ID", c.invite.call_id.clone()),
+            ("CSeq", format!("{} {method}", c.local_cseq)),
+            ("User-Agent", self.cfg.user_agent.clone()),
+        ];
+        for rr in inv.headers_named("Record-Route") {
+            headers.push(("Route", rr.to_string()));
+        }
+        headers.extend(extra);
+        let bytes = build_request(method, &target, &headers, None);
+        let peer = c.peer;
+        self.client_txs.insert(branch, (call, method, ClientTx::new(now, peer, bytes.clone())));
+        self.send(peer, bytes);
     }
 
     /// Fires every timer due at `now`.
@@ -533,20 +565,25 @@ impl Endpoint {
         }
 
         let mut failed = Vec::new();
-        for (branch, (call, tx)) in self.client_txs.iter_mut() {
+        for (call, method, tx) in self.client_txs.values_mut() {
             match tx.handle_timeout(now) {
                 Some(ClientOutput::Retransmit(b)) => resend.push((tx.peer, b)),
-                Some(ClientOutput::TimedOut) => failed.push((branch.clone(), *call)),
+                Some(ClientOutput::TimedOut) => failed.push((*call, *method)),
                 None => {}
             }
         }
-        for (_, call) in failed {
-            if self.calls.remove(&call).is_some() {
-                self.forget_dialog(call);
-                self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
+        self.client_txs.retain(|_, (_, _, tx)| !tx.is_terminated());
+        for (call, method) in failed {
+            if method == "BYE" {
+                if self.calls.remove(&call).is_some() {
+                    self.forget_dialog(call);
+                    self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
+                }
+            } else {
+                tracing::warn!(call, "transfer request timed out; hanging up");
+                self.hangup(now, call);
             }
         }
-        self.client_txs.retain(|_, (_, tx)| !tx.is_terminated());
         for (peer, bytes) in resend {
             self.send(peer, bytes);
         }
@@ -555,7 +592,7 @@ impl Endpoint {
     /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let s = self.server_txs.values().filter_map(ServerTx::poll_timeout);
-        let c = self.client_txs.values().filter_map(|(_, t)| t.poll_timeout());
+        let c = self.client_txs.values().filter_map(|(_, _, t)| t.poll_timeout());
         let a = self.calls.values().filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.1.min(r.3)));
         s.chain(c).chain(a).min()
     }

@@ -185,3 +185,34 @@ fn missing_ack_ends_call_with_bye() {
     }
     panic!("call never ended");
 }
+
+#[test]
+fn refer_then_bye_once_accepted() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), invite("z9hG4bK7", "c7").as_bytes());
+    let call = incoming(&mut e);
+    status_lines(&mut e);
+    e.answer(t0, call.call, b"v=0\r\n");
+    status_lines(&mut e);
+    e.refer(t0, call.call, "sip:op@127.0.0.1");
+    let refer = e.poll_transmit().unwrap();
+    let text = String::from_utf8(refer.bytes.clone()).unwrap();
+    assert!(text.starts_with("REFER sip:a@127.0.0.1:5070 SIP/2.0"), "{text}");
+    assert!(text.contains("Refer-To: <sip:op@127.0.0.1>"));
+    assert!(text.contains(" REFER\r\n"), "CSeq method");
+    // The caller's NOTIFY about the transfer is answered.
+    let raw = crate::sip::frame::RawMessage::parse(&refer.bytes).unwrap();
+    let tag = header_param(raw.header("From").unwrap(), "tag").unwrap().to_string();
+    let notify = format!(
+        "NOTIFY sip:voxbridge@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKn\r\n\
+From: <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>;tag={tag}\r\nCall-ID: c7\r\nCSeq: 2 NOTIFY\r\n\
+Event: refer\r\nContent-Length: 0\r\n\r\n"
+    );
+    e.handle_input(t0, udp(), notify.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
+    let accepted = build_response(&raw, 202, "Accepted", None, &[], None);
+    e.handle_input(t0, udp(), &accepted);
+    let bye = e.poll_transmit().expect("BYE after the transfer is accepted");
+    assert!(bye.bytes.starts_with(b"BYE "));
+}
