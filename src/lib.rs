@@ -12,6 +12,8 @@
 //! Protocol cores never read the clock and never touch a socket: they are fed bytes,
 //! events and `Instant`s, and return what to send and when to wake them next.
 
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod config;
 pub mod driver;

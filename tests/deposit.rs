@@ -183,3 +183,29 @@ fn zero_transfers_to_the_operator_by_refer() {
     assert!(run.ok, "transfer failed:\n{}\n{}\n{}", run.output, run.messages, server.log());
     assert!(server.messages("1005").is_empty(), "nothing was recorded");
 }
+
+#[test]
+fn shutdown_during_recording_saves_the_message() {
+    let dv = Dovecot::start();
+    let mut server = Server::start("");
+    server.cli_ok(&["mailbox", "add", "1006", "--pin", "1111", "--imap", &dv.imap_url("eve")]);
+    let greeting = greeting_ms("1006");
+    let port = server.sip_port;
+    // The caller would talk for 8 s; the server is stopped (SIGTERM) 3 s into the message.
+    let caller = std::thread::spawn(move || sipp_to(port, "uac_deposit.xml", &[], "1006", greeting + 8000, "udp"));
+    wait_until(Duration::from_secs(30), "the call to be answered", || server.log().contains("answered"));
+    std::thread::sleep(Duration::from_millis(greeting + 3000));
+    assert!(server.stop(), "graceful stop:\n{}", server.log());
+    let _ = caller.join();
+    let log = server.log();
+    assert!(log.contains("reason=Hangup"), "the recording was ended by the shutdown:\n{log}");
+    let m = server.messages("1006");
+    assert_eq!(m.len(), 1, "the message in progress was saved:\n{log}");
+    let dur = m[0]["duration_ms"].as_i64().unwrap();
+    assert!((2500..=3700).contains(&dur), "about 3 s recorded, got {dur} ms");
+    // Delivered after the restart if the outbox had no time before the shutdown.
+    server.run();
+    let row = wait_delivered(&server, "1006");
+    assert_eq!(imap_messages(&dv, "eve").len(), 1);
+    assert_eq!(row["state"], "U");
+}

@@ -1,8 +1,9 @@
-//! Audio: G.711 codecs, resampling, WAV files, tones and the prompt library.
+//! Audio: G.711 codecs, resampling, WAV files, tones, text to speech and the prompt library.
 
 pub mod g711;
 pub mod prompts;
 pub mod resample;
+pub mod tts;
 pub mod wav;
 
 /// A sine tone at 8 kHz with 5 ms ramps, e.g. the 1 kHz beep before recording.

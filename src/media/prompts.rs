@@ -5,7 +5,7 @@
 
 use super::g711;
 use crate::sdp::Codec;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,22 +55,6 @@ pub fn read_texts(dir: &Path) -> Result<BTreeMap<String, String>> {
     Ok(table)
 }
 
-/// Renders `text` to 8 kHz PCM with the espeak-ng program.
-pub fn synthesize(text: &str, voice: &str) -> Result<Vec<i16>> {
-    let tmp = tempfile::Builder::new().suffix(".wav").tempfile().context("temp file for espeak-ng")?;
-    let status = std::process::Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "150", "-w"])
-        .arg(tmp.path())
-        .arg("--")
-        .arg(text)
-        .status()
-        .context("cannot run espeak-ng (install the espeak-ng package)")?;
-    if !status.success() {
-        bail!("espeak-ng failed ({status}) for voice {voice:?}");
-    }
-    super::wav::read_8k_mono(tmp.path())
-}
-
 fn cache_name(id: &str, text: &str, voice: &str) -> String {
     // FNV-1a of voice and text: a changed text regenerates, an unchanged one is reused.
     let mut h: u64 = 0xcbf29ce484222325;
@@ -96,7 +80,8 @@ impl Prompts {
                 let pcm = match super::wav::read_8k_mono(&cached) {
                     Ok(pcm) => pcm,
                     Err(_) => {
-                        let pcm = synthesize(text, voice).with_context(|| format!("generating prompt {id}"))?;
+                        let pcm = super::tts::synthesize(text, voice, 150)
+                            .with_context(|| format!("generating prompt {id}"))?;
                         super::wav::write_plain(&cached, &pcm)?;
                         tracing::info!(prompt = %id, "generated prompt audio with espeak-ng");
                         pcm

@@ -368,6 +368,18 @@ pub fn sipp(
     pause_ms: u64,
     transport: &str,
 ) -> SippRun {
+    sipp_to(server.sip_port, name, subst, service, pause_ms, transport)
+}
+
+/// [`sipp`] against a SIP port, for callers that run while the test holds the server.
+pub fn sipp_to(
+    sip_port: u16,
+    name: &str,
+    subst: &[(&str, &str)],
+    service: &str,
+    pause_ms: u64,
+    transport: &str,
+) -> SippRun {
     need("sipp");
     let work = tempfile::tempdir().unwrap();
     let mut xml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)).unwrap();
@@ -382,7 +394,7 @@ pub fn sipp(
     let out = Command::new("timeout")
         .arg("120")
         .arg("sipp")
-        .arg(format!("127.0.0.1:{}", server.sip_port))
+        .arg(format!("127.0.0.1:{}", sip_port))
         .args(["-sf", "scenario.xml", "-s", service, "-m", "1", "-d", &pause_ms.to_string(), "-t", t])
         .args(["-i", "127.0.0.1", "-p", &local.to_string(), "-mi", "127.0.0.1", "-mp", &media.to_string()])
         .args(["-nostdin", "-trace_err", "-trace_msg", "-timeout", "90s", "-timeout_error", "-max_recv_loops", "1000"])

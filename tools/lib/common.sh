@@ -16,8 +16,9 @@ ensure_packages() {
     fi
 }
 
-# What building voxbridge needs (native-tls links OpenSSL), and what it runs with.
-BUILD_PACKAGES=(pkg-config libssl-dev gcc)
+# What building voxbridge needs (native-tls links OpenSSL; espeakng-sys runs bindgen
+# over the espeak-ng headers and links the library), and what it runs with.
+BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
 RUN_PACKAGES=(espeak-ng)
 # The real peers the tests talk to.
 TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox)
