@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod driver;
+pub mod fuzz;
 pub mod ivr;
 pub mod mail;
 pub mod media;

@@ -405,28 +405,22 @@ impl Endpoint {
         }
     }
 
+    /// The INVITE transaction, request, local tag and peer of a call not answered yet.
+    fn unanswered(&self, call: CallHandle) -> Option<(TxKey, msg::RawMessage, String, Peer)> {
+        let c = self.calls.get(&call).filter(|c| c.state == CallState::Early)?;
+        Some((c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone(), c.peer))
+    }
+
     /// Sends a provisional response (180 Ringing, 183 Session Progress).
     pub fn provisional(&mut self, now: Instant, call: CallHandle, status: u16, reason: &str) {
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        if c.state != CallState::Early {
-            return;
-        }
-        let (key, raw, tag) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone());
-        let contact = self.contact(c.peer.transport);
+        let Some((key, raw, tag, peer)) = self.unanswered(call) else { return };
+        let contact = self.contact(peer.transport);
         self.respond(now, &key, &raw, status, reason, &tag, &[("Contact", contact)], None);
     }
 
     /// Answers the call with an SDP answer (200 OK), retransmitted until the ACK.
     pub fn answer(&mut self, now: Instant, call: CallHandle, sdp: &[u8]) {
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        if c.state != CallState::Early {
-            return;
-        }
-        let (key, raw, tag, peer) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone(), c.peer);
+        let Some((key, raw, tag, peer)) = self.unanswered(call) else { return };
         let extra = [
             ("Contact", self.contact(peer.transport)),
             ("Allow", ALLOW.to_string()),
@@ -448,13 +442,7 @@ impl Endpoint {
 
     /// Refuses the call with a final non-2xx response.
     pub fn reject(&mut self, now: Instant, call: CallHandle, status: u16, reason: &str) {
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        if c.state != CallState::Early {
-            return;
-        }
-        let (key, raw, tag) = (c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone());
+        let Some((key, raw, tag, _)) = self.unanswered(call) else { return };
         self.respond(now, &key, &raw, status, reason, &tag, &[], None);
         self.calls.remove(&call);
         self.forget_dialog(call);

@@ -201,14 +201,17 @@ impl Server {
         let rtp_base = 20000 + (rand_u16() % 200) * 100;
         let root = env!("CARGO_MANIFEST_DIR");
         let config = dir.path().join("voxbridge.toml");
-        let toml = format!(
-            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n{extra_sip}\n[rtp]\nport_range = \"{rtp_base}-{}\"\n\n[store]\npath = \"{}\"\n\n[prompts]\ndir = \"{root}/prompts\"\ncache = \"{}\"\n\n[dialplan]\nfile = \"{root}/dialplans/default.toml\"\n\n{}",
+        let mut table: toml::Table = format!(
+            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\n[rtp]\nport_range = \"{rtp_base}-{}\"\n[store]\npath = \"{}\"\n\
+             [prompts]\ndir = \"{root}/prompts\"\ncache = \"{}\"\n[dialplan]\nfile = \"{root}/dialplans/default.toml\"\n",
             rtp_base + 99,
             dir.path().join("var").display(),
             prompt_cache().display(),
-            section_without(extra, "[sip]"),
-            extra_sip = section_body(extra, "[sip]"),
-        );
+        )
+        .parse()
+        .unwrap();
+        merge(&mut table, extra.parse().expect("extra config is TOML"));
+        let toml = toml::to_string(&table).unwrap();
         std::fs::write(&config, toml).unwrap();
         Server { dir, sip_port, config, child: None }
     }
@@ -299,35 +302,16 @@ impl Drop for Server {
     }
 }
 
-fn section_body(extra: &str, header: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for line in extra.lines() {
-        if line.trim_start().starts_with('[') {
-            inside = line.trim() == header;
-            continue;
-        }
-        if inside {
-            out.push_str(line);
-            out.push('\n');
+/// Merges `extra` into `base`, table by table (extra wins).
+fn merge(base: &mut toml::Table, extra: toml::Table) {
+    for (k, v) in extra {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(e)) => merge(b, e),
+            (_, v) => {
+                base.insert(k, v);
+            }
         }
     }
-    out
-}
-
-fn section_without(extra: &str, header: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for line in extra.lines() {
-        if line.trim_start().starts_with('[') {
-            inside = line.trim() == header;
-        }
-        if !inside {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 pub fn rand_u16() -> u16 {
