@@ -173,6 +173,12 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
     let b = rt.block_on(voxbridge::mail::deliver::imap_append(&acct, "<vb.retry@example.test>", &mail)).unwrap();
     assert_eq!(a, b, "same UIDVALIDITY and UID");
     assert_eq!(imap_messages(&dv, "dan").len(), 1);
+    // The UID comes from Dovecot's APPENDUID response code (UIDPLUS).
+    let next = rt.block_on(async {
+        let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
+        voxbridge::mail::deliver::append(&mut s, "INBOX", b"Subject: other\r\n\r\nx\r\n").await.unwrap()
+    });
+    assert_eq!(next, Some((a.0, a.1 + 1)));
 }
 
 #[test]

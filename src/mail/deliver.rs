@@ -2,8 +2,9 @@
 //!
 //! IMAP: the message is placed with APPEND. To make a retry safe when the server took
 //! the message but the answer was lost, we first search the folder for our Message-ID
-//! and only append if it is not there; the server UID is then read back by the same
-//! search (async-imap's `append` does not return the APPENDUID response code).
+//! and only append if it is not there. The server UID comes from the APPENDUID response
+//! code (UIDPLUS, RFC 4315); async-imap's own `append` discards it, so [`append`] sends
+//! the command itself. Without UIDPLUS the UID is read back by the same search.
 //! SMTP (POP3-only mailboxes): lettre; the stable Message-ID lets the retrieve agent
 //! recognize a rare duplicate from a lost final reply.
 
@@ -82,17 +83,68 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8]) -> Re
             tracing::info!(%message_id, uid, "message already in the mailbox (an earlier attempt succeeded)");
             uid
         }
-        None => {
-            step("APPEND", async { Ok(s.append(&acct.folder, None, None, message).await?) }).await?;
-            // NOOP makes the server report the new message before we search for it.
-            step("NOOP", async { Ok(s.noop().await?) }).await?;
-            find_by_message_id(&mut s, message_id)
-                .await?
-                .ok_or_else(|| anyhow!("APPEND succeeded but the message is not found by its Message-ID"))?
-        }
+        None => match step("APPEND", append(&mut s, &acct.folder, message)).await? {
+            Some((validity, uid)) if validity == uidvalidity || uidvalidity == 0 => uid,
+            _ => {
+                // No UIDPLUS: NOOP makes the server report the new message, then search.
+                step("NOOP", async { Ok(s.noop().await?) }).await?;
+                find_by_message_id(&mut s, message_id)
+                    .await?
+                    .ok_or_else(|| anyhow!("APPEND succeeded but the message is not found by its Message-ID"))?
+            }
+        },
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
     Ok((uidvalidity, uid))
+}
+
+/// IMAP-quoted string.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// APPEND with a synchronizing literal; returns (UIDVALIDITY, UID) from APPENDUID when
+/// the server sends it.
+pub async fn append(s: &mut ImapSession, folder: &str, message: &[u8]) -> Result<Option<(u32, u32)>> {
+    use async_imap::imap_proto::rfc4315::UidSetMember;
+    use async_imap::imap_proto::{Response, ResponseCode, Status};
+    use tokio::io::AsyncWriteExt;
+    if folder.contains(['\r', '\n']) {
+        bail!("folder name {folder:?} contains a line break");
+    }
+    let tag = s.run_command(format!("APPEND {} {{{}}}", quoted(folder), message.len())).await?;
+    loop {
+        let r = s.read_response().await?.ok_or_else(|| anyhow!("connection closed during APPEND"))?;
+        match r.parsed() {
+            Response::Continue(_) => break,
+            Response::Done { tag: t, outcome, .. } if *t == tag => {
+                bail!("APPEND refused: {}", outcome.information.as_deref().unwrap_or("no reason given"))
+            }
+            _ => {}
+        }
+    }
+    let stream = s.get_mut();
+    stream.write_all(message).await?;
+    stream.write_all(b"\r\n").await?;
+    stream.flush().await?;
+    loop {
+        let r = s.read_response().await?.ok_or_else(|| anyhow!("connection closed during APPEND"))?;
+        if let Response::Done { tag: t, status, outcome } = r.parsed() {
+            if *t != tag {
+                continue;
+            }
+            if *status != Status::Ok {
+                bail!("APPEND failed: {}", outcome.information.as_deref().unwrap_or("no reason given"));
+            }
+            return Ok(match &outcome.code {
+                Some(ResponseCode::AppendUid(validity, uids)) => match uids.as_slice() {
+                    [UidSetMember::Uid(uid)] => Some((*validity, *uid)),
+                    _ => None,
+                },
+                _ => None,
+            });
+        }
+    }
 }
 
 /// Sends `message` by SMTP to `to`.
