@@ -25,3 +25,4 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 pub mod store;
+pub mod sync;

@@ -16,10 +16,25 @@ pub enum MessagesCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Change a message's state as the phone would; the next sync pass carries it to
+    /// the mail account. delete = marked for delete (M, undeletable); purge = delete (D):
+    /// removed from the mail server, then here.
+    Mark {
+        /// Mailbox number.
+        number: String,
+        /// Message id (see `messages list`).
+        id: i64,
+        #[arg(value_enum)]
+        action: crate::store::MarkAction,
+    },
 }
 
 pub fn run(store: &Store, cmd: MessagesCmd) -> Result<()> {
     match cmd {
+        MessagesCmd::Mark { number, id, action } => match store.mark(&number, id, action)? {
+            Some(state) => println!("message {id}: state {state}"),
+            None => println!("message {id}: removed (it existed only here)"),
+        },
         MessagesCmd::List { number, json } => {
             if store.mailbox(&number)?.is_none() {
                 bail!("no mailbox {number}; see: voxbridge mailbox list");

@@ -4,6 +4,7 @@
 
 pub mod mailbox;
 pub mod messages;
+pub mod sync;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,7 +34,15 @@ pub enum Command {
     /// Create and list mailboxes.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCmd),
-    /// Show messages.
+    /// Show messages and change their state.
     #[command(subcommand)]
     Messages(messages::MessagesCmd),
+    /// Synchronize a mailbox with its mail account now, and print what changed each way.
+    Sync {
+        /// Mailbox number.
+        number: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }

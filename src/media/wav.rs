@@ -6,14 +6,18 @@ use std::path::Path;
 /// Writes 8 kHz 16-bit mono PCM to `path` durably: temp file, fsync, rename, fsync of
 /// the directory. When this returns Ok the recording survives a power cut.
 pub fn write_durable(path: &Path, pcm: &[i16]) -> Result<u64> {
-    let dir = path.parent().context("recording path has no directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = path.with_extension("wav.tmp");
+    let bytes = encode(pcm)?;
+    crate::store::write_durable(path, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// 8 kHz 16-bit mono PCM as WAV bytes.
+pub fn encode(pcm: &[i16]) -> Result<Vec<u8>> {
     let spec =
         hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + pcm.len() * 2));
     {
-        let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut w = hound::WavWriter::new(std::io::BufWriter::new(file), spec)?;
+        let mut w = hound::WavWriter::new(&mut out, spec)?;
         let mut i16w = w.get_i16_writer(pcm.len() as u32);
         for &s in pcm {
             i16w.write_sample(s);
@@ -21,13 +25,7 @@ pub fn write_durable(path: &Path, pcm: &[i16]) -> Result<u64> {
         i16w.flush()?;
         w.finalize()?;
     }
-    let f = std::fs::OpenOptions::new().write(true).open(&tmp)?;
-    f.sync_all().context("fsync of recording failed")?;
-    let size = f.metadata()?.len();
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
-    std::fs::File::open(dir)?.sync_all().context("fsync of recording directory failed")?;
-    Ok(size)
+    Ok(out.into_inner())
 }
 
 /// Reads a WAV file as mono 16-bit PCM at 8 kHz, converting as needed.

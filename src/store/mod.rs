@@ -5,6 +5,9 @@
 //! disk while it should be sending RTP.
 
 pub mod pin;
+mod sync;
+
+pub use sync::{MarkAction, RetrievedRow};
 
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -13,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../sql/001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../../sql/001_init.sql"), include_str!("../../sql/002_sync.sql")];
 
 /// Shared handle to the database and the media directory.
 #[derive(Clone)]
@@ -102,6 +105,22 @@ pub struct OutboxItem {
     pub mailbox: Mailbox,
 }
 
+/// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the directory.
+/// When this returns Ok the file survives a power cut.
+pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().context("path has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = path.with_extension(format!("{:08x}.tmp", rand::random::<u32>()));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all().context("fsync failed")?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    std::fs::File::open(dir)?.sync_all().context("fsync of directory failed")?;
+    Ok(())
+}
+
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -121,9 +140,12 @@ impl Store {
         // the two wait for each other instead of failing.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Table rebuilds in migrations need foreign keys off (SQLite's ALTER procedure);
+        // the pragma cannot change inside a transaction, so it is set around them.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut conn)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Store { conn: Arc::new(Mutex::new(conn)), root: root.to_path_buf() })
     }
 

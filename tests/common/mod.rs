@@ -465,3 +465,95 @@ pub fn imap_messages(dv: &Dovecot, user: &str) -> Vec<(u32, Vec<u8>)> {
         out
     })
 }
+
+/// A mail client acting on a Dovecot account (the other access point of the seed).
+pub struct MailClient {
+    rt: tokio::runtime::Runtime,
+    session: voxbridge::mail::deliver::ImapSession,
+}
+
+impl MailClient {
+    pub fn connect(dv: &Dovecot, user: &str, folder: &str) -> MailClient {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let url = format!("imap://{user}:{PASSWORD}@127.0.0.1:{}/{folder}", dv.imap);
+        let acct = voxbridge::mail::account::Account::parse(&url, &[voxbridge::mail::account::Scheme::Imap]).unwrap();
+        let session = rt.block_on(async {
+            let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
+            if folder != "INBOX" {
+                let _ = s.create(folder).await;
+            }
+            s.select(folder).await.unwrap();
+            s
+        });
+        MailClient { rt, session }
+    }
+
+    /// Appends a plain e-mail; returns its UID.
+    pub fn append(&mut self, folder: &str, message_id: &str, subject: &str) -> u32 {
+        let raw = format!("From: Sender <sender@example.test>\r\nTo: sub@example.test\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nHello.\r\n");
+        self.append_raw(folder, raw.as_bytes())
+    }
+
+    pub fn append_raw(&mut self, folder: &str, raw: &[u8]) -> u32 {
+        let s = &mut self.session;
+        self.rt.block_on(async {
+            let r = voxbridge::mail::deliver::append(s, folder, raw).await.unwrap().expect("APPENDUID");
+            s.noop().await.unwrap();
+            r.1
+        })
+    }
+
+    pub fn store(&mut self, uid: u32, query: &str) {
+        use futures::TryStreamExt;
+        let s = &mut self.session;
+        self.rt.block_on(async {
+            let _: Vec<_> = s.uid_store(uid.to_string(), query).await.unwrap().try_collect().await.unwrap();
+        });
+    }
+
+    pub fn expunge(&mut self, uid: u32) {
+        use futures::TryStreamExt;
+        self.store(uid, "+FLAGS.SILENT (\\Deleted)");
+        let s = &mut self.session;
+        self.rt.block_on(async {
+            let _: Vec<_> = s.uid_expunge(uid.to_string()).await.unwrap().try_collect().await.unwrap();
+        });
+    }
+
+    /// (UID, \Seen, \Deleted) of every message.
+    pub fn flags(&mut self) -> Vec<(u32, bool, bool)> {
+        use futures::TryStreamExt;
+        let s = &mut self.session;
+        self.rt.block_on(async {
+            s.noop().await.unwrap();
+            let fetched: Vec<_> = match s.uid_fetch("1:*", "(UID FLAGS)").await {
+                Ok(st) => st.try_collect().await.unwrap_or_default(),
+                Err(_) => vec![],
+            };
+            let mut out: Vec<(u32, bool, bool)> = fetched
+                .iter()
+                .filter_map(|f| {
+                    let uid = f.uid?;
+                    let flags: Vec<_> = f.flags().collect();
+                    Some((
+                        uid,
+                        flags.iter().any(|f| matches!(f, async_imap::types::Flag::Seen)),
+                        flags.iter().any(|f| matches!(f, async_imap::types::Flag::Deleted)),
+                    ))
+                })
+                .collect();
+            out.sort();
+            out
+        })
+    }
+
+    pub fn delete_folder(&mut self, folder: &str) {
+        let s = &mut self.session;
+        self.rt.block_on(async {
+            s.select("INBOX").await.unwrap();
+            s.delete(folder).await.unwrap();
+            s.create(folder).await.unwrap();
+            s.select(folder).await.unwrap();
+        });
+    }
+}

@@ -1,0 +1,44 @@
+//! `voxbridge sync NUMBER`: one synchronization pass now.
+
+use crate::mail::account::{Account, Scheme};
+use crate::store::Store;
+use crate::sync::lock::AccountLock;
+use anyhow::{bail, Result};
+
+pub fn run(store: &Store, number: &str, json: bool) -> Result<()> {
+    let Some(mb) = store.mailbox(number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
+    let Some(url) = mb.imap_url.clone() else {
+        if mb.pop3_url.is_some() {
+            bail!("mailbox {number} is a POP3 mailbox: POP3 synchronization is not implemented yet");
+        }
+        bail!("mailbox {number} has no mail account to synchronize with (add one with --imap)");
+    };
+    let acct = Account::parse(&url, &[Scheme::Imap, Scheme::Imaps])?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = rt.block_on(async {
+        let (root, n) = (store.root().to_path_buf(), number.to_string());
+        let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &n)).await??;
+        crate::sync::imap::sync_and_record(store, number, &acct).await
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("mailbox {number}: {}", report.summary());
+        for (id, st) in &report.to_store {
+            println!("  message {id}: now {st} (changed on the server)");
+        }
+        for (uid, st) in &report.to_server {
+            println!("  server UID {uid}: now {st} (changed here)");
+        }
+        for (id, uid) in &report.deleted {
+            println!("  message {id} (UID {uid}): deleted on the server and here");
+        }
+        for id in &report.gone {
+            println!("  message {id}: removed (deleted on the server)");
+        }
+        for id in &report.retrieved {
+            println!("  message {id}: retrieved");
+        }
+    }
+    Ok(())
+}

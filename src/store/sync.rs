@@ -1,0 +1,250 @@
+//! Store access for the sync engine: the compare agent's store list, applying a plan's
+//! store side, linking and inserting retrieved messages, per-account state, event log,
+//! and state changes made "as the phone would".
+
+use super::{now_secs, Store};
+use crate::sync::compare::StoreMsg;
+use crate::sync::model::State;
+use anyhow::{bail, Result};
+use rusqlite::{params, OptionalExtension};
+
+/// A state change requested by phone or CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MarkAction {
+    /// U → R.
+    Read,
+    /// → U.
+    Unread,
+    /// → M, marked for delete (undeletable).
+    Delete,
+    /// M → R.
+    Undelete,
+    /// → D: deleted from the mail server, then from the store, at the next pass.
+    Purge,
+}
+
+/// A retrieved message to insert.
+#[derive(Debug, Clone)]
+pub struct RetrievedRow {
+    pub kind: &'static str,
+    pub state: State,
+    pub message_id: String,
+    pub caller: Option<String>,
+    pub caller_name: Option<String>,
+    pub subject: Option<String>,
+    pub received_at: i64,
+    pub duration_ms: Option<i64>,
+    pub media_path: String,
+    pub media_bytes: i64,
+    pub uid: u32,
+    pub uidvalidity: u32,
+}
+
+impl Store {
+    /// The compare agent's store list: rows on the server, sorted by UID.
+    pub fn sync_rows(&self, mailbox: &str) -> Result<Vec<StoreMsg>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, server_uid, state, synced_state FROM message
+             WHERE mailbox = ?1 AND server_uid IS NOT NULL ORDER BY server_uid",
+        )?;
+        let rows = st
+            .query_map([mailbox], |r| {
+                let state: String = r.get(2)?;
+                let synced: Option<String> = r.get(3)?;
+                Ok(StoreMsg {
+                    id: r.get(0)?,
+                    uid: r.get::<_, i64>(1)? as u32,
+                    state: State::parse(&state).unwrap_or(State::U),
+                    synced: synced.as_deref().and_then(State::parse),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Applies the store side of a plan in one transaction: new states, and the agreed
+    /// states as the next base.
+    pub fn apply_states(&self, to_store: &[(i64, State)], synced: &[(i64, State)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut set = tx.prepare("UPDATE message SET state = ?2 WHERE id = ?1")?;
+            for (id, s) in to_store {
+                set.execute(params![id, s.as_str()])?;
+            }
+            let mut base = tx.prepare("UPDATE message SET synced_state = ?2 WHERE id = ?1")?;
+            for (id, s) in synced {
+                base.execute(params![id, s.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Physically removes rows (and then their media files). Only the sync engine calls
+    /// this, for the three reasons the seed allows.
+    pub fn remove_rows(&self, ids: &[i64]) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut paths = Vec::new();
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            {
+                let mut get = tx.prepare("SELECT media_path FROM message WHERE id = ?1")?;
+                let mut del = tx.prepare("DELETE FROM message WHERE id = ?1")?;
+                for id in ids {
+                    if let Some(p) = get.query_row([id], |r| r.get::<_, Option<String>>(0)).optional()?.flatten() {
+                        paths.push(p);
+                    }
+                    del.execute([id])?;
+                }
+            }
+            tx.commit()?;
+        }
+        for p in paths {
+            let _ = std::fs::remove_file(self.root.join(p));
+        }
+        Ok(ids.len())
+    }
+
+    /// After a UIDVALIDITY change the old UIDs mean nothing: unlink every row; the next
+    /// retrieve links them again by Message-ID.
+    pub fn reset_server_uids(&self, mailbox: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE message SET server_uid = NULL, uidvalidity = NULL, synced_state = NULL WHERE mailbox = ?1",
+            [mailbox],
+        )?;
+        Ok(())
+    }
+
+    /// Links a retrieved server message to an existing row with the same Message-ID
+    /// (one of our own deposits). Returns the row id if there was one.
+    pub fn link_by_message_id(
+        &self,
+        mailbox: &str,
+        message_id: &str,
+        uid: u32,
+        uidvalidity: u32,
+    ) -> Result<Option<i64>> {
+        let conn = self.conn();
+        let id: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM message WHERE mailbox = ?1 AND message_id = ?2",
+                params![mailbox, message_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = id {
+            conn.execute(
+                "UPDATE message SET server_uid = ?2, uidvalidity = ?3, synced_state = NULL WHERE id = ?1",
+                params![id, uid, uidvalidity],
+            )?;
+        }
+        Ok(id)
+    }
+
+    pub fn insert_retrieved(&self, mailbox: &str, m: &RetrievedRow) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at, duration_ms,
+                                  media_path, media_bytes, message_id, subject, server_uid, uidvalidity, synced_state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?3)",
+            params![
+                mailbox,
+                m.kind,
+                m.state.as_str(),
+                m.caller,
+                m.caller_name,
+                m.received_at,
+                m.duration_ms,
+                m.media_path,
+                m.media_bytes,
+                m.message_id,
+                m.subject,
+                m.uid,
+                m.uidvalidity
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// The UIDVALIDITY seen at the last successful pass.
+    pub fn sync_uidvalidity(&self, mailbox: &str) -> Result<Option<u32>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT uidvalidity FROM sync_account WHERE mailbox = ?1", [mailbox], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .optional()?
+            .flatten()
+            .map(|v| v as u32))
+    }
+
+    /// Records the outcome of a pass and appends it to the event log.
+    pub fn record_sync(
+        &self,
+        mailbox: &str,
+        uidvalidity: Option<u32>,
+        error: Option<&str>,
+        summary: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_secs();
+        match error {
+            None => tx.execute(
+                "INSERT INTO sync_account (mailbox, uidvalidity, last_sync_at, last_error, failures)
+                 VALUES (?1, ?2, ?3, NULL, 0)
+                 ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = COALESCE(?2, uidvalidity),
+                     last_sync_at = ?3, last_error = NULL, failures = 0",
+                params![mailbox, uidvalidity, now],
+            )?,
+            Some(e) => tx.execute(
+                "INSERT INTO sync_account (mailbox, last_error, failures) VALUES (?1, ?2, 1)
+                 ON CONFLICT(mailbox) DO UPDATE SET last_error = ?2, failures = failures + 1",
+                params![mailbox, e],
+            )?,
+        };
+        tx.execute(
+            "INSERT INTO sync_log (mailbox, at, ok, summary) VALUES (?1, ?2, ?3, ?4)",
+            params![mailbox, now, error.is_none(), summary],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes a message's state as the phone would. Returns the new state, or None if
+    /// the row was removed at once (a purge of a message that exists only here).
+    pub fn mark(&self, mailbox: &str, id: i64, action: MarkAction) -> Result<Option<State>> {
+        let row: Option<(String, Option<i64>, bool)> = self
+            .conn()
+            .query_row(
+                "SELECT m.state, m.server_uid,
+                        EXISTS(SELECT 1 FROM outbox o WHERE o.message = m.id AND o.delivered_at IS NULL)
+                 FROM message m WHERE m.mailbox = ?1 AND m.id = ?2",
+                params![mailbox, id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((state, uid, pending)) = row else { bail!("mailbox {mailbox} has no message {id}") };
+        let state = State::parse(&state).unwrap_or(State::U);
+        let new = match action {
+            MarkAction::Read => State::R,
+            MarkAction::Unread => State::U,
+            MarkAction::Delete => State::M,
+            MarkAction::Undelete if state == State::M => State::R,
+            MarkAction::Undelete => state,
+            MarkAction::Purge => State::D,
+        };
+        if new == State::D && uid.is_none() && !pending {
+            // No copy on any server and none on its way: the formal request removes it.
+            self.remove_rows(&[id])?;
+            return Ok(None);
+        }
+        self.conn().execute("UPDATE message SET state = ?2 WHERE id = ?1", params![id, new.as_str()])?;
+        Ok(Some(new))
+    }
+}

@@ -1,0 +1,261 @@
+//! One synchronization pass against an IMAP mailbox: the I/O side of the agents.
+//!
+//! Order matters for a pass killed half-way (the server dies, the process stops): the
+//! server is changed before the store, so the next pass always sees a state it can
+//! converge from — deletions: UID EXPUNGE first, then the rows (if killed in between,
+//! the UIDs are gone from the server and the rows go as "gone"); flags: server first,
+//! then the store's states and bases (if killed in between, the server already holds
+//! the merged state and the unchanged store side yields to it); retrieval: one row per
+//! message, linked by Message-ID when it is one of ours, so a repeat never doubles.
+
+use super::compare::{compare, ServerMsg};
+use super::model::State;
+use super::retrieve::{classify, Kind};
+use crate::mail::account::Account;
+use crate::mail::deliver::{imap_login, ImapSession, STEP_TIMEOUT};
+use crate::store::{RetrievedRow, Store};
+use anyhow::{anyhow, Context, Result};
+use futures::TryStreamExt;
+use serde::Serialize;
+
+/// What one pass did, for `voxbridge sync`, the log and the event table.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SyncReport {
+    pub mailbox: String,
+    pub uidvalidity: u32,
+    pub uidvalidity_reset: bool,
+    pub server_messages: usize,
+    /// New messages stored (row ids).
+    pub retrieved: Vec<i64>,
+    /// Server messages recognized as our own deposits by Message-ID (row ids).
+    pub linked: Vec<i64>,
+    /// State changes carried to the store: (row, new state).
+    pub to_store: Vec<(i64, State)>,
+    /// State changes carried to the server: (UID, new state).
+    pub to_server: Vec<(u32, State)>,
+    /// Deleted on the server, then in the store: (row, UID).
+    pub deleted: Vec<(i64, u32)>,
+    /// Rows removed because the server no longer has them.
+    pub gone: Vec<i64>,
+}
+
+impl SyncReport {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} on server; retrieved {}, linked {}, to store {}, to server {}, deleted {}, gone {}{}",
+            self.server_messages,
+            self.retrieved.len(),
+            self.linked.len(),
+            self.to_store.len(),
+            self.to_server.len(),
+            self.deleted.len(),
+            self.gone.len(),
+            if self.uidvalidity_reset { ", UIDVALIDITY changed: full resync" } else { "" }
+        )
+    }
+}
+
+/// Formats UIDs as an IMAP sequence set with ranges: 1:3,7,9:10.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut v: Vec<u32> = uids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let start = v[i];
+        while i + 1 < v.len() && v[i + 1] == v[i] + 1 {
+            i += 1;
+        }
+        out.push(if v[i] == start { start.to_string() } else { format!("{start}:{}", v[i]) });
+        i += 1;
+    }
+    out.join(",")
+}
+
+async fn timed<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(STEP_TIMEOUT, f).await.map_err(|_| anyhow!("{what}: timed out"))?
+}
+
+async fn store_flags(s: &mut ImapSession, uids: &[u32], query: &str) -> Result<()> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let set = uid_set(uids);
+    timed("UID STORE", async {
+        let stream = s.uid_store(&set, query).await?;
+        let _: Vec<_> = stream.try_collect().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Runs one pass for `mailbox` against its IMAP account.
+pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<SyncReport> {
+    let mut s = imap_login(acct).await?;
+    let mbox = timed("SELECT", async {
+        s.select(&acct.folder).await.with_context(|| format!("cannot select {:?}", acct.folder))
+    })
+    .await?;
+    let validity = mbox.uid_validity.unwrap_or(0);
+    let mut report = SyncReport { mailbox: mailbox.to_string(), uidvalidity: validity, ..Default::default() };
+
+    let mb = mailbox.to_string();
+    let known = store.run(move |st| st.sync_uidvalidity(&mb)).await?;
+    if known.is_some_and(|k| k != validity) {
+        tracing::warn!(mailbox, old = known, new = validity, "UIDVALIDITY changed: full resync");
+        let mb = mailbox.to_string();
+        store.run(move |st| st.reset_server_uids(&mb)).await?;
+        report.uidvalidity_reset = true;
+    }
+
+    // The server (client) list: every UID with the state its flags express.
+    let mut server: Vec<ServerMsg> = Vec::new();
+    if mbox.exists > 0 {
+        let fetched: Vec<_> =
+            timed("UID FETCH FLAGS", async { Ok(s.uid_fetch("1:*", "(UID FLAGS)").await?.try_collect().await?) })
+                .await?;
+        for f in &fetched {
+            let Some(uid) = f.uid else { continue };
+            let (mut seen, mut deleted) = (false, false);
+            for flag in f.flags() {
+                match flag {
+                    async_imap::types::Flag::Seen => seen = true,
+                    async_imap::types::Flag::Deleted => deleted = true,
+                    _ => {}
+                }
+            }
+            server.push(ServerMsg { uid, state: Some(State::from_flags(seen, deleted)) });
+        }
+    }
+    server.sort_by_key(|m| m.uid);
+    server.dedup_by_key(|m| m.uid);
+    report.server_messages = server.len();
+
+    let mb = mailbox.to_string();
+    let rows = store.run(move |st| st.sync_rows(&mb)).await?;
+    let plan = compare(&rows, &server);
+
+    // 1. Delete agent: the server first, then the store.
+    if !plan.delete.is_empty() {
+        let uids: Vec<u32> = plan.delete.iter().map(|d| d.1).collect();
+        store_flags(&mut s, &uids, "+FLAGS.SILENT (\\Deleted)").await?;
+        let set = uid_set(&uids);
+        timed("UID EXPUNGE", async {
+            let stream = s.uid_expunge(&set).await?;
+            let _: Vec<_> = stream.try_collect().await?;
+            Ok(())
+        })
+        .await?;
+        let ids: Vec<i64> = plan.delete.iter().map(|d| d.0).collect();
+        store.run(move |st| st.remove_rows(&ids)).await?;
+        report.deleted = plan.delete.clone();
+    }
+
+    // 2. Flags to the server, grouped by target state (other flags are left alone).
+    let by = |want: State| plan.to_server.iter().filter(|(_, st)| *st == want).map(|(u, _)| *u).collect::<Vec<_>>();
+    let (unread, read, marked) = (by(State::U), by(State::R), by(State::M));
+    store_flags(&mut s, &unread, "-FLAGS.SILENT (\\Seen \\Deleted)").await?;
+    store_flags(&mut s, &read, "+FLAGS.SILENT (\\Seen)").await?;
+    store_flags(&mut s, &read, "-FLAGS.SILENT (\\Deleted)").await?;
+    store_flags(&mut s, &marked, "+FLAGS.SILENT (\\Deleted)").await?;
+    report.to_server = plan.to_server.clone();
+
+    // 3. States to the store, with the agreed bases.
+    let (to_store, synced) = (plan.to_store.clone(), plan.synced.clone());
+    store.run(move |st| st.apply_states(&to_store, &synced)).await?;
+    report.to_store = plan.to_store.clone();
+
+    // 4. Rows whose message the server no longer has.
+    let gone = plan.gone.clone();
+    store.run(move |st| st.remove_rows(&gone)).await?;
+    report.gone = plan.gone.clone();
+
+    // 5. Retrieve agent.
+    if !plan.retrieve.is_empty() {
+        let set = uid_set(&plan.retrieve);
+        let fetched: Vec<_> = timed("UID FETCH BODY", async {
+            Ok(s.uid_fetch(&set, "(UID FLAGS BODY.PEEK[])").await?.try_collect().await?)
+        })
+        .await?;
+        for f in &fetched {
+            let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
+            let (mut seen, mut deleted) = (false, false);
+            for flag in f.flags() {
+                match flag {
+                    async_imap::types::Flag::Seen => seen = true,
+                    async_imap::types::Flag::Deleted => deleted = true,
+                    _ => {}
+                }
+            }
+            let state = State::from_flags(seen, deleted);
+            let info = classify(body, &format!("<imap.{validity}.{uid}@{}>", acct.host));
+            let (mb, body) = (mailbox.to_string(), body.to_vec());
+            let outcome = store
+                .run(move |st| {
+                    if let Some(id) = st.link_by_message_id(&mb, &info.message_id, uid, validity)? {
+                        return Ok((id, true));
+                    }
+                    let rel = format!(
+                        "mail/{}/{validity}-{uid}.eml",
+                        mb.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>()
+                    );
+                    crate::store::write_durable(&st.root().join(&rel), &body)?;
+                    let id = st.insert_retrieved(
+                        &mb,
+                        &RetrievedRow {
+                            kind: info.kind.as_str(),
+                            state,
+                            message_id: info.message_id.clone(),
+                            caller: info.from.clone(),
+                            caller_name: info.from_name.clone(),
+                            subject: info.subject.clone(),
+                            received_at: info.date.unwrap_or_else(crate::store::now_secs),
+                            duration_ms: if info.kind == Kind::Voice { info.duration_ms } else { None },
+                            media_path: rel,
+                            media_bytes: body.len() as i64,
+                            uid,
+                            uidvalidity: validity,
+                        },
+                    )?;
+                    Ok((id, false))
+                })
+                .await?;
+            if outcome.1 {
+                report.linked.push(outcome.0);
+            } else {
+                report.retrieved.push(outcome.0);
+            }
+        }
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
+    Ok(report)
+}
+
+/// Runs a pass and records its outcome (account state and event log) either way.
+pub async fn sync_and_record(store: &Store, mailbox: &str, acct: &Account) -> Result<SyncReport> {
+    let result = sync_imap(store, mailbox, acct).await;
+    let (mb, rec) = (
+        mailbox.to_string(),
+        match &result {
+            Ok(r) => (Some(r.uidvalidity), None, r.summary()),
+            Err(e) => (None, Some(format!("{e:#}")), format!("failed: {e:#}")),
+        },
+    );
+    store.run(move |st| st.record_sync(&mb, rec.0, rec.1.as_deref(), &rec.2)).await?;
+    match &result {
+        Ok(r) => tracing::info!(mailbox, summary = %r.summary(), "sync pass"),
+        Err(e) => tracing::warn!(mailbox, error = %format!("{e:#}"), "sync pass failed"),
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_sets_compress_runs() {
+        assert_eq!(super::uid_set(&[3, 1, 2, 7, 9, 10, 10]), "1:3,7,9:10");
+        assert_eq!(super::uid_set(&[5]), "5");
+        assert_eq!(super::uid_set(&[]), "");
+    }
+}

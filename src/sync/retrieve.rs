@@ -1,0 +1,132 @@
+//! The retrieve agent's pure part: what a fetched message is (seed: "determines message
+//! type (e-mail, voice, and fax)"). The I/O side stores it, or links it to the row it
+//! came from when it is one of our own deposits (same Message-ID), so nothing is ever
+//! imported twice.
+
+use mail_parser::{MessageParser, MimeHeaders};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Voice,
+    Fax,
+    Email,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Voice => "voice",
+            Kind::Fax => "fax",
+            Kind::Email => "email",
+        }
+    }
+}
+
+/// What the store needs to know of a retrieved message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retrieved {
+    pub kind: Kind,
+    /// `<...>` form; synthesized from the UID when the message has none.
+    pub message_id: String,
+    /// Sender address (or caller ID for voice from a gateway).
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: Option<String>,
+    /// Unix seconds from the Date header, if parsable.
+    pub date: Option<i64>,
+    /// Voice: Content-Duration of the audio part, in ms.
+    pub duration_ms: Option<i64>,
+}
+
+/// Classifies and summarizes a raw RFC 5322 message. Never panics; unparsable input is
+/// still an e-mail (the subscriber should see it, not lose it).
+pub fn classify(raw: &[u8], fallback_id: &str) -> Retrieved {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Retrieved {
+            kind: Kind::Email,
+            message_id: fallback_id.to_string(),
+            from: None,
+            from_name: None,
+            subject: None,
+            date: None,
+            duration_ms: None,
+        };
+    };
+    let context = msg.header_raw("Message-Context").map(|v| v.trim().to_ascii_lowercase());
+    let mut kind = match context.as_deref() {
+        Some("voice-message") => Kind::Voice,
+        Some("fax-message") => Kind::Fax,
+        _ => Kind::Email,
+    };
+    let mut duration_ms = None;
+    for att in msg.attachments() {
+        let ctype = att
+            .content_type()
+            .map(|c| (c.ctype().to_ascii_lowercase(), c.subtype().unwrap_or("").to_ascii_lowercase()));
+        match ctype.as_ref().map(|(t, s)| (t.as_str(), s.as_str())) {
+            Some(("audio", _)) => {
+                if context.is_none() {
+                    kind = Kind::Voice;
+                }
+                let d = att.headers().iter().find(|h| h.name.as_str().eq_ignore_ascii_case("Content-Duration"));
+                if let Some(secs) = d.and_then(|h| h.value.as_text()).and_then(|t| t.trim().parse::<i64>().ok()) {
+                    duration_ms = Some(secs * 1000);
+                }
+            }
+            Some(("image", "tiff")) if context.is_none() => kind = Kind::Fax,
+            _ => {}
+        }
+    }
+    let from = msg.from().and_then(|a| a.first());
+    Retrieved {
+        kind,
+        message_id: msg.message_id().map(|id| format!("<{id}>")).unwrap_or_else(|| fallback_id.to_string()),
+        from: from.and_then(|a| a.address()).map(str::to_string),
+        from_name: from.and_then(|a| a.name()).map(str::to_string),
+        subject: msg.subject().map(str::to_string),
+        date: msg.date().map(|d| d.to_timestamp()),
+        duration_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_voice_message_is_voice_with_its_id_and_duration() {
+        let wav = [0u8; 100];
+        let raw = crate::mail::compose::voice_message(&crate::mail::compose::VoiceMail {
+            message_id: "<vb.7@x.test>",
+            mailbox: "1",
+            mailbox_name: None,
+            to_addr: None,
+            caller: Some("5551234"),
+            caller_name: None,
+            received_at: 1_700_000_000,
+            duration_ms: 42_000,
+            domain: "x.test",
+            wav: &wav,
+        });
+        let r = classify(&raw, "<fallback>");
+        assert_eq!(r.kind, Kind::Voice);
+        assert_eq!(r.message_id, "<vb.7@x.test>");
+        assert_eq!(r.duration_ms, Some(42_000));
+        assert_eq!(r.date, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn plain_fax_and_hostile_mail() {
+        let plain = b"From: Ann <ann@x.test>\r\nSubject: hi\r\nMessage-ID: <m1@x>\r\n\r\nhello\r\n";
+        let r = classify(plain, "<f>");
+        assert_eq!(
+            (r.kind, r.message_id.as_str(), r.from.as_deref(), r.from_name.as_deref()),
+            (Kind::Email, "<m1@x>", Some("ann@x.test"), Some("Ann"))
+        );
+        let fax = b"Subject: fax\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: image/tiff\r\nContent-Disposition: attachment; filename=f.tif\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
+        assert_eq!(classify(fax, "<f>").kind, Kind::Fax);
+        let r = classify(b"\xff\xfe garbage without headers", "<imap.1.2@local>");
+        assert_eq!((r.kind, r.message_id.as_str()), (Kind::Email, "<imap.1.2@local>"));
+        let _ = classify(b"", "<e>");
+    }
+}

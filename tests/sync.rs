@@ -1,0 +1,202 @@
+//! The sync engine against a real Dovecot: every change made at one access point (the
+//! phone, via `voxbridge messages mark`; a mail client, via IMAP) shows at the other.
+
+mod common;
+use common::*;
+
+fn sync(server: &Server, number: &str) -> serde_json::Value {
+    serde_json::from_str(&server.cli_ok(&["sync", number, "--json"])).unwrap()
+}
+
+fn states(server: &Server, number: &str) -> Vec<(String, Option<i64>)> {
+    server
+        .messages(number)
+        .iter()
+        .map(|m| (m["state"].as_str().unwrap().to_string(), m["server_uid"].as_i64()))
+        .collect()
+}
+
+#[test]
+fn mail_client_changes_reach_the_store() {
+    let dv = Dovecot::start();
+    let server = Server::configure("");
+    server.cli_ok(&["mailbox", "add", "4001", "--pin", "1234", "--imap", &dv.imap_url("fay")]);
+    let mut client = MailClient::connect(&dv, "fay", "INBOX");
+
+    // New mail → retrieved as U, classified as e-mail.
+    let uid = client.append("INBOX", "<m1@example.test>", "Lunch");
+    let r = sync(&server, "4001");
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), 1);
+    let m = &server.messages("4001")[0];
+    assert_eq!(
+        (m["kind"].as_str(), m["state"].as_str(), m["server_uid"].as_i64()),
+        (Some("email"), Some("U"), Some(uid as i64))
+    );
+    assert_eq!(m["subject"], "Lunch");
+    assert_eq!(m["caller"], "sender@example.test");
+    // Nothing changed: a pass changes nothing.
+    let r = sync(&server, "4001");
+    assert!(r["retrieved"].as_array().unwrap().is_empty() && r["to_store"].as_array().unwrap().is_empty());
+
+    // Read in the client → R.
+    client.store(uid, "+FLAGS (\\Seen)");
+    sync(&server, "4001");
+    assert_eq!(states(&server, "4001"), [("R".into(), Some(uid as i64))]);
+    // Marked unread again in the client → U (a deliberate downward change).
+    client.store(uid, "-FLAGS (\\Seen)");
+    sync(&server, "4001");
+    assert_eq!(states(&server, "4001")[0].0, "U");
+    // \Deleted in the client → M; undeleted → back.
+    client.store(uid, "+FLAGS (\\Deleted)");
+    sync(&server, "4001");
+    assert_eq!(states(&server, "4001")[0].0, "M");
+    client.store(uid, "-FLAGS (\\Deleted)");
+    sync(&server, "4001");
+    assert_eq!(states(&server, "4001")[0].0, "U");
+    // Expunged in the client → the row goes (Fig. 9A).
+    client.expunge(uid);
+    let r = sync(&server, "4001");
+    assert_eq!(r["gone"].as_array().unwrap().len(), 1);
+    assert!(server.messages("4001").is_empty());
+}
+
+#[test]
+fn phone_changes_reach_the_mail_server() {
+    let dv = Dovecot::start();
+    let server = Server::configure("");
+    server.cli_ok(&["mailbox", "add", "4002", "--pin", "1234", "--imap", &dv.imap_url("gus")]);
+    let mut client = MailClient::connect(&dv, "gus", "INBOX");
+    let u1 = client.append("INBOX", "<a@example.test>", "one");
+    let u2 = client.append("INBOX", "<b@example.test>", "two");
+    sync(&server, "4002");
+    let ids: Vec<String> = server.messages("4002").iter().map(|m| m["id"].to_string()).collect();
+
+    // Listened to by phone → \Seen on the server.
+    server.cli_ok(&["messages", "mark", "4002", &ids[0], "read"]);
+    let r = sync(&server, "4002");
+    assert_eq!(r["to_server"], serde_json::json!([[u1, "R"]]));
+    assert_eq!(client.flags(), [(u1, true, false), (u2, false, false)]);
+    // Marked unread by phone after that sync → \Seen removed.
+    server.cli_ok(&["messages", "mark", "4002", &ids[0], "unread"]);
+    sync(&server, "4002");
+    assert_eq!(client.flags()[0], (u1, false, false));
+    // Deleted by phone (M) → \Deleted; undeleted → cleared.
+    server.cli_ok(&["messages", "mark", "4002", &ids[1], "delete"]);
+    sync(&server, "4002");
+    assert_eq!(client.flags()[1], (u2, false, true));
+    server.cli_ok(&["messages", "mark", "4002", &ids[1], "undelete"]);
+    sync(&server, "4002");
+    assert_eq!(client.flags()[1], (u2, true, false), "undelete leaves it read");
+    // Purged (D) → deleted on the server first, then the row.
+    server.cli_ok(&["messages", "mark", "4002", &ids[1], "purge"]);
+    let r = sync(&server, "4002");
+    assert_eq!(r["deleted"], serde_json::json!([[ids[1].parse::<i64>().unwrap(), u2]]));
+    assert_eq!(client.flags(), [(u1, false, false)]);
+    assert_eq!(server.messages("4002").len(), 1);
+}
+
+#[test]
+fn conflicting_changes_resolve_by_precedence() {
+    let dv = Dovecot::start();
+    let server = Server::configure("");
+    server.cli_ok(&["mailbox", "add", "4003", "--pin", "1234", "--imap", &dv.imap_url("hal")]);
+    let mut client = MailClient::connect(&dv, "hal", "INBOX");
+    let uid = client.append("INBOX", "<c@example.test>", "x");
+    sync(&server, "4003");
+    let id = server.messages("4003")[0]["id"].to_string();
+    // Both sides change before the next pass: phone deletes (M), client reads (R).
+    server.cli_ok(&["messages", "mark", "4003", &id, "delete"]);
+    client.store(uid, "+FLAGS (\\Seen)");
+    sync(&server, "4003");
+    assert_eq!(states(&server, "4003")[0].0, "M", "M > R");
+    assert!(client.flags()[0].2, "and the server follows");
+}
+
+#[test]
+fn own_deposits_are_linked_not_imported_and_uidvalidity_change_resyncs_without_duplicates() {
+    let dv = Dovecot::start();
+    let server = Server::configure("");
+    let url = format!("imap://ivy:{PASSWORD}@127.0.0.1:{}/Voicemail", dv.imap);
+    server.cli_ok(&["mailbox", "add", "4004", "--pin", "1234", "--imap", &url]);
+    let mut client = MailClient::connect(&dv, "ivy", "Voicemail");
+    // A deposit: the store row exists (state U), its copy is on the server but the
+    // store has not learned its UID yet (e.g. the outbox was interrupted).
+    let store = voxbridge::store::Store::open(&server.store_dir()).unwrap();
+    std::fs::create_dir_all(server.store_dir().join("recordings")).unwrap();
+    voxbridge::media::wav::write_durable(&server.store_dir().join("recordings/x.wav"), &[0i16; 8000]).unwrap();
+    let id = store
+        .insert_voice_message(&voxbridge::store::NewVoiceMessage {
+            mailbox: "4004".into(),
+            caller: Some("5551234".into()),
+            caller_name: None,
+            received_at: 1_795_000_000,
+            duration_ms: 1000,
+            media_path: "recordings/x.wav".into(),
+            media_bytes: 16044,
+            message_id: "<vb.dep@example.test>".into(),
+            subject: "Voice message from 5551234 (0:01)".into(),
+        })
+        .unwrap();
+    let item = store.outbox_due(i64::MAX, 1).unwrap().remove(0);
+    let raw = voxbridge::mail::outbox::compose(&store, &item, "example.test").unwrap();
+    let uid = client.append_raw("Voicemail", &raw);
+    client.append("Voicemail", "<other@example.test>", "plain mail");
+
+    let r = sync(&server, "4004");
+    assert_eq!(r["linked"], serde_json::json!([id]), "our deposit is recognized by Message-ID");
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), 1, "only the other mail is new");
+    let msgs = server.messages("4004");
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0]["server_uid"].as_i64(), Some(uid as i64));
+
+    // The folder is recreated (new UIDVALIDITY) and refilled with the same messages.
+    client.delete_folder("Voicemail");
+    client.append_raw("Voicemail", &raw);
+    client.append("Voicemail", "<other@example.test>", "plain mail");
+    let r = sync(&server, "4004");
+    assert_eq!(r["uidvalidity_reset"], true);
+    assert_eq!(r["linked"].as_array().unwrap().len(), 2, "both re-linked by Message-ID");
+    assert!(r["retrieved"].as_array().unwrap().is_empty(), "nothing imported twice");
+    assert_eq!(server.messages("4004").len(), 2);
+}
+
+#[test]
+fn concurrent_passes_on_one_account_do_not_double_and_a_down_server_is_reported() {
+    let mut dv = Dovecot::start();
+    let server = Server::configure("");
+    server.cli_ok(&["mailbox", "add", "4005", "--pin", "1234", "--imap", &dv.imap_url("jo")]);
+    let mut client = MailClient::connect(&dv, "jo", "INBOX");
+    for i in 0..20 {
+        client.append("INBOX", &format!("<n{i}@example.test>"), &format!("mail {i}"));
+    }
+    let cfg = server.config.clone();
+    let passes: Vec<_> = (0..3)
+        .map(|_| {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || {
+                std::process::Command::new(bin()).args(["sync", "4005", "--config"]).arg(&cfg).output().unwrap()
+            })
+        })
+        .collect();
+    for p in passes {
+        let o = p.join().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(server.messages("4005").len(), 20, "three simultaneous passes, each message once");
+
+    dv.stop();
+    let o = server.cli(&["sync", "4005"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot connect"), "{err}");
+    // Changes made meanwhile are kept and carried once the server is back.
+    let id = server.messages("4005")[0]["id"].to_string();
+    server.cli_ok(&["messages", "mark", "4005", &id, "read"]);
+    dv.restart();
+    sync(&server, "4005");
+    assert!(client_flags_after_restart(&dv, "jo").iter().any(|(_, seen, _)| *seen));
+}
+
+fn client_flags_after_restart(dv: &Dovecot, user: &str) -> Vec<(u32, bool, bool)> {
+    MailClient::connect(dv, user, "INBOX").flags()
+}
