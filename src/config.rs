@@ -19,6 +19,24 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub prompts: PromptsConfig,
     pub dialplan: DialplanConfig,
+    pub sync: SyncConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Each IMAP account is synchronized at least this often.
+    pub poll_secs: f64,
+    /// After a failed pass (server down, login refused) the account waits this long,
+    /// doubling per failure up to `backoff_max_secs`.
+    pub backoff_initial_secs: f64,
+    pub backoff_max_secs: f64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { poll_secs: 60.0, backoff_initial_secs: 5.0, backoff_max_secs: 600.0 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +231,13 @@ impl Config {
         let dl = &self.delivery;
         if !positive(dl.retry_initial_secs) || dl.retry_max_secs < dl.retry_initial_secs {
             return Err("delivery.retry_initial_secs must be positive and not above delivery.retry_max_secs".into());
+        }
+        let sy = &self.sync;
+        if !positive(sy.poll_secs) {
+            return Err("sync.poll_secs must be positive".into());
+        }
+        if !positive(sy.backoff_initial_secs) || sy.backoff_max_secs < sy.backoff_initial_secs {
+            return Err("sync.backoff_initial_secs must be positive and not above sync.backoff_max_secs".into());
         }
         if !positive(dl.scan_secs) {
             return Err("delivery.scan_secs must be positive".into());

@@ -52,7 +52,7 @@ fn check_voice_mail(raw: &[u8], row: &serde_json::Value, wav_len: usize) {
 #[test]
 fn deposit_reaches_store_and_imap_mailbox() {
     let dv = Dovecot::start();
-    let server = Server::start("");
+    let server = Server::start("[sync]\npoll_secs = 3600.0\n");
     server.cli_ok(&[
         "mailbox",
         "add",
@@ -84,6 +84,14 @@ fn deposit_reaches_store_and_imap_mailbox() {
     check_voice_mail(&in_box[0].1, &row, wav.len());
     let log = server.log();
     assert!(log.contains("rtp_lost=0"), "no RTP loss on loopback:\n{log}");
+    // The delivery triggered a sync pass (polling is hourly here), which found the
+    // message already linked by its UID: nothing imported twice.
+    wait_until(Duration::from_secs(10), "a sync pass after the delivery", || {
+        let log = server.log();
+        let delivered = log.find("delivered").unwrap_or(usize::MAX);
+        log.rfind("1 on server; retrieved 0, linked 0").is_some_and(|p| p > delivered)
+    });
+    assert_eq!(server.messages("1001").len(), 1);
 }
 
 #[test]

@@ -200,3 +200,34 @@ fn concurrent_passes_on_one_account_do_not_double_and_a_down_server_is_reported(
 fn client_flags_after_restart(dv: &Dovecot, user: &str) -> Vec<(u32, bool, bool)> {
     MailClient::connect(dv, user, "INBOX").flags()
 }
+
+#[test]
+fn the_server_polls_and_syncs_after_a_deposit_and_backs_off_when_the_server_is_down() {
+    let mut dv = Dovecot::start();
+    let mut server = Server::configure("[sync]\npoll_secs = 1.0\nbackoff_initial_secs = 0.5\nbackoff_max_secs = 1.0\n");
+    server.cli_ok(&["mailbox", "add", "4006", "--pin", "1234", "--imap", &dv.imap_url("kim")]);
+    server.cli_ok(&["mailbox", "add", "4007", "--pin", "1234", "--imap", &dv.imap_url("lea")]);
+    server.run();
+    let mut client = MailClient::connect(&dv, "kim", "INBOX");
+    // New mail appears in the store by polling alone.
+    let uid = client.append("INBOX", "<p1@example.test>", "polled");
+    wait_until(std::time::Duration::from_secs(10), "the poll to retrieve the mail", || {
+        server.messages("4006").len() == 1
+    });
+    // Read in the mail client → R in the store, without any command.
+    client.store(uid, "+FLAGS (\\Seen)");
+    wait_until(std::time::Duration::from_secs(10), "the poll to carry \\Seen", || {
+        server.messages("4006")[0]["state"] == "R"
+    });
+    // A mail server that is down: the failure and backoff are logged with the reason.
+    dv.stop();
+    wait_until(std::time::Duration::from_secs(15), "a logged backoff", || {
+        let log = server.log();
+        log.contains("sync pass failed") && log.contains("cannot connect") && log.contains("mail account in backoff")
+    });
+    dv.restart();
+    let mut client = MailClient::connect(&dv, "lea", "INBOX");
+    client.append("INBOX", "<p2@example.test>", "after restart");
+    wait_until(std::time::Duration::from_secs(15), "recovery after the backoff", || server.messages("4007").len() == 1);
+    assert!(server.stop());
+}

@@ -5,9 +5,11 @@
 //! - [`call`]: one task per call, owning its RTP socket, [`crate::rtp::session::RtpSession`]
 //!   and application;
 //! - the outbox worker ([`crate::mail::outbox`]);
+//! - [`sync_io`]: the sync scheduler (polling, triggers, backoff) and its sessions;
 //! - [`server`]: start-up, wiring and graceful shutdown.
 
 pub mod call;
 pub mod ports;
 pub mod server;
 pub mod sip_io;
+pub mod sync_io;

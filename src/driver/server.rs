@@ -50,7 +50,9 @@ pub async fn serve(cfg: Config) -> Result<()> {
 
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake };
+    let (sync_trigger, sync_rx) = super::sync_io::SyncTrigger::channel();
+    let sync_task = tokio::spawn(super::sync_io::run(store.clone(), cfg.sync.clone(), sync_rx, stop.clone()));
+    let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, delivered: Some(sync_trigger) };
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
 
     let endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone() });
@@ -68,6 +70,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     tracker.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), outbox_task).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sync_task).await;
     let t = &ctx.totals;
     tracing::info!(
         calls = t.calls.load(Ordering::Relaxed),

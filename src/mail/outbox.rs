@@ -73,6 +73,8 @@ pub struct Outbox {
     pub store: Store,
     pub cfg: DeliveryConfig,
     pub wake: Arc<Notify>,
+    /// Told of each delivered message's mailbox (a deposit triggers the sync engine).
+    pub delivered: Option<crate::driver::sync_io::SyncTrigger>,
 }
 
 impl Outbox {
@@ -119,6 +121,9 @@ impl Outbox {
                 tracing::info!(message = msg, target = %item.target, uid = ?uid.map(|u| u.1), mailbox = %item.mailbox.number, "delivered");
                 if let Err(e) = self.store.run(move |s| s.outbox_delivered(id, uid)).await {
                     tracing::error!(error = %e, "cannot record delivery");
+                }
+                if let Some(t) = &self.delivered {
+                    t.trigger(&item.mailbox.number);
                 }
             }
             Err(e) => {

@@ -9,3 +9,4 @@ pub mod imap;
 pub mod lock;
 pub mod model;
 pub mod retrieve;
+pub mod scheduler;
