@@ -231,3 +231,99 @@ fn the_server_polls_and_syncs_after_a_deposit_and_backs_off_when_the_server_is_d
     wait_until(std::time::Duration::from_secs(15), "recovery after the backoff", || server.messages("4007").len() == 1);
     assert!(server.stop());
 }
+
+#[test]
+fn pop3_mailbox_retrieves_links_deposits_and_deletes_with_dele() {
+    let dv = Dovecot::start();
+    let smtp = SmtpRelay::start(&dv);
+    let server = Server::configure("");
+    server.cli_ok(&[
+        "mailbox",
+        "add",
+        "4008",
+        "--pin",
+        "1234",
+        "--email",
+        "max@example.test",
+        "--pop3",
+        &dv.pop3_url("max"),
+        "--smtp",
+        &smtp.url(),
+    ]);
+    // A deposit delivered by SMTP (through the outbox), and a plain mail from elsewhere.
+    let store = voxbridge::store::Store::open(&server.store_dir()).unwrap();
+    voxbridge::media::wav::write_durable(&server.store_dir().join("recordings/y.wav"), &[0i16; 8000]).unwrap();
+    let dep = store
+        .insert_voice_message(&voxbridge::store::NewVoiceMessage {
+            mailbox: "4008".into(),
+            caller: Some("5551234".into()),
+            caller_name: None,
+            received_at: 1_795_000_000,
+            duration_ms: 1000,
+            media_path: "recordings/y.wav".into(),
+            media_bytes: 16044,
+            message_id: "<vb.pop@example.test>".into(),
+            subject: "Voice message from 5551234 (0:01)".into(),
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let outbox = voxbridge::mail::outbox::Outbox {
+        store: store.clone(),
+        cfg: Default::default(),
+        wake: Default::default(),
+        delivered: None,
+    };
+    assert_eq!(rt.block_on(outbox.pass()).unwrap(), 1);
+    let mut lmtp = std::net::TcpStream::connect(("127.0.0.1", dv.lmtp)).unwrap();
+    lmtp_deliver(
+        &mut lmtp,
+        "max@example.test",
+        "From: Zed <zed@example.test>\r\nSubject: plain\r\nMessage-ID: <plain@example.test>\r\n\r\nhi\r\n",
+    );
+
+    let r = sync(&server, "4008");
+    assert_eq!(r["linked"], serde_json::json!([dep]), "the deposit is matched back by Message-ID");
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), 1);
+    assert_eq!(server.messages("4008").len(), 2);
+    let again = sync(&server, "4008");
+    assert!(
+        again["retrieved"].as_array().unwrap().is_empty() && again["linked"].as_array().unwrap().is_empty(),
+        "nothing twice"
+    );
+
+    // States live in the store: read stays read, the maildrop is untouched.
+    server.cli_ok(&["messages", "mark", "4008", &dep.to_string(), "read"]);
+    sync(&server, "4008");
+    assert_eq!(server.messages("4008")[0]["state"], "R");
+    assert_eq!(pop3_messages(dv.pop3, "max").len(), 2);
+    // Purge → DELE on the server, then the row.
+    server.cli_ok(&["messages", "mark", "4008", &dep.to_string(), "purge"]);
+    let r = sync(&server, "4008");
+    assert_eq!(r["deleted"].as_array().unwrap().len(), 1);
+    assert_eq!(pop3_messages(dv.pop3, "max").len(), 1);
+    assert_eq!(server.messages("4008").len(), 1);
+}
+
+/// Delivers one message into Dovecot by LMTP (as a mail from the outside world).
+fn lmtp_deliver(s: &mut std::net::TcpStream, rcpt: &str, body: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    let mut expect = |r: &mut BufReader<std::net::TcpStream>, code: &str| loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "LMTP: wanted {code}, got {line}");
+        if line.as_bytes().get(3) == Some(&b' ') {
+            break;
+        }
+    };
+    expect(&mut r, "220");
+    write!(s, "LHLO test\r\n").unwrap();
+    expect(&mut r, "250");
+    write!(s, "MAIL FROM:<zed@example.test>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n").unwrap();
+    expect(&mut r, "250");
+    expect(&mut r, "250");
+    expect(&mut r, "354");
+    write!(s, "{body}.\r\n").unwrap();
+    expect(&mut r, "250");
+}

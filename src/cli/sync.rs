@@ -1,24 +1,19 @@
 //! `voxbridge sync NUMBER`: one synchronization pass now.
 
-use crate::mail::account::{Account, Scheme};
 use crate::store::Store;
 use crate::sync::lock::AccountLock;
 use anyhow::{bail, Result};
 
 pub fn run(store: &Store, number: &str, json: bool) -> Result<()> {
     let Some(mb) = store.mailbox(number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
-    let Some(url) = mb.imap_url.clone() else {
-        if mb.pop3_url.is_some() {
-            bail!("mailbox {number} is a POP3 mailbox: POP3 synchronization is not implemented yet");
-        }
-        bail!("mailbox {number} has no mail account to synchronize with (add one with --imap)");
-    };
-    let acct = Account::parse(&url, &[Scheme::Imap, Scheme::Imaps])?;
+    if mb.imap_url.is_none() && mb.pop3_url.is_none() {
+        bail!("mailbox {number} has no mail account to synchronize with (add one with --imap or --pop3)");
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(async {
         let (root, n) = (store.root().to_path_buf(), number.to_string());
         let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &n)).await??;
-        crate::sync::imap::sync_and_record(store, number, &acct).await
+        crate::sync::pass(store, number).await
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

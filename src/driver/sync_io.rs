@@ -3,7 +3,6 @@
 //! account lock.
 
 use crate::config::SyncConfig;
-use crate::mail::account::{Account, Scheme};
 use crate::store::Store;
 use crate::sync::lock::AccountLock;
 use crate::sync::scheduler::{Registry, Timing};
@@ -30,10 +29,11 @@ impl SyncTrigger {
 /// How often the list of mailboxes is re-read (the CLI may add some while we run).
 const REFRESH: Duration = Duration::from_secs(10);
 
-fn imap_accounts(store: &Store) -> Vec<String> {
+/// Mailboxes with a mail account (IMAP or POP3) to synchronize.
+fn accounts(store: &Store) -> Vec<String> {
     store
         .mailboxes()
-        .map(|v| v.into_iter().filter(|m| m.imap_url.is_some()).map(|m| m.number).collect())
+        .map(|v| v.into_iter().filter(|m| m.imap_url.is_some() || m.pop3_url.is_some()).map(|m| m.number).collect())
         .unwrap_or_default()
 }
 
@@ -41,12 +41,7 @@ async fn session(store: Store, mailbox: String) -> (String, bool) {
     let ok = async {
         let (root, mb) = (store.root().to_path_buf(), mailbox.clone());
         let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &mb)).await??;
-        let mb = mailbox.clone();
-        let url = store.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.imap_url))).await?;
-        let Some(url) = url else { return Ok::<_, anyhow::Error>(()) };
-        let acct = Account::parse(&url, &[Scheme::Imap, Scheme::Imaps])?;
-        crate::sync::imap::sync_and_record(&store, &mailbox, &acct).await?;
-        Ok(())
+        crate::sync::pass(&store, &mailbox).await.map(|_| ())
     }
     .await;
     (mailbox, ok.is_ok())
@@ -65,10 +60,7 @@ pub async fn run(
     });
     let mut sessions: JoinSet<(String, bool)> = JoinSet::new();
     let s2 = store.clone();
-    reg.set_accounts(
-        Instant::now(),
-        &tokio::task::spawn_blocking(move || imap_accounts(&s2)).await.unwrap_or_default(),
-    );
+    reg.set_accounts(Instant::now(), &tokio::task::spawn_blocking(move || accounts(&s2)).await.unwrap_or_default());
     let mut refresh_at = Instant::now() + REFRESH;
     loop {
         let now = Instant::now();
@@ -82,7 +74,7 @@ pub async fn run(
                 if !reg.knows(&name) {
                     // A mailbox added since the last refresh.
                     let s2 = store.clone();
-                    let names = tokio::task::spawn_blocking(move || imap_accounts(&s2)).await.unwrap_or_default();
+                    let names = tokio::task::spawn_blocking(move || accounts(&s2)).await.unwrap_or_default();
                     reg.set_accounts(Instant::now(), &names);
                 }
                 if reg.trigger(Instant::now(), &name) {
@@ -105,7 +97,7 @@ pub async fn run(
         }
         if Instant::now() >= refresh_at {
             let s2 = store.clone();
-            let names = tokio::task::spawn_blocking(move || imap_accounts(&s2)).await.unwrap_or_default();
+            let names = tokio::task::spawn_blocking(move || accounts(&s2)).await.unwrap_or_default();
             reg.set_accounts(Instant::now(), &names);
             refresh_at = Instant::now() + REFRESH;
         }

@@ -5,3 +5,4 @@ pub mod account;
 pub mod compose;
 pub mod deliver;
 pub mod outbox;
+pub mod pop3;

@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../sql/001_init.sql"), include_str!("../../sql/002_sync.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../sql/001_init.sql"),
+    include_str!("../../sql/002_sync.sql"),
+    include_str!("../../sql/003_pop3.sql"),
+];
 
 /// Shared handle to the database and the media directory.
 #[derive(Clone)]

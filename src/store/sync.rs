@@ -36,8 +36,10 @@ pub struct RetrievedRow {
     pub duration_ms: Option<i64>,
     pub media_path: String,
     pub media_bytes: i64,
-    pub uid: u32,
-    pub uidvalidity: u32,
+    /// IMAP: (UID, UIDVALIDITY).
+    pub uid: Option<(u32, u32)>,
+    /// POP3: the UIDL unique-id.
+    pub server_key: Option<String>,
 }
 
 impl Store {
@@ -150,8 +152,9 @@ impl Store {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at, duration_ms,
-                                  media_path, media_bytes, message_id, subject, server_uid, uidvalidity, synced_state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?3)",
+                                  media_path, media_bytes, message_id, subject, server_uid, uidvalidity, server_key,
+                                  synced_state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?3)",
             params![
                 mailbox,
                 m.kind,
@@ -164,11 +167,42 @@ impl Store {
                 m.media_bytes,
                 m.message_id,
                 m.subject,
-                m.uid,
-                m.uidvalidity
+                m.uid.map(|u| u.0),
+                m.uid.map(|u| u.1),
+                m.server_key
             ],
         )?;
         Ok(conn.last_insert_rowid())
+    }
+
+    /// POP3 rows: (row, UIDL key, state), for the compare agent.
+    pub fn pop3_rows(&self, mailbox: &str) -> Result<Vec<(i64, String, State)>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT id, server_key, state FROM message WHERE mailbox = ?1 AND server_key IS NOT NULL")?;
+        let rows = st
+            .query_map([mailbox], |r| {
+                let state: String = r.get(2)?;
+                Ok((r.get(0)?, r.get(1)?, State::parse(&state).unwrap_or(State::U)))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Links a POP3 message to the row with the same Message-ID (a deposit sent by SMTP).
+    pub fn link_key_by_message_id(&self, mailbox: &str, message_id: &str, key: &str) -> Result<Option<i64>> {
+        let conn = self.conn();
+        let id: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM message WHERE mailbox = ?1 AND message_id = ?2",
+                params![mailbox, message_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = id {
+            conn.execute("UPDATE message SET server_key = ?2 WHERE id = ?1", params![id, key])?;
+        }
+        Ok(id)
     }
 
     /// The UIDVALIDITY seen at the last successful pass.
@@ -219,17 +253,17 @@ impl Store {
     /// Changes a message's state as the phone would. Returns the new state, or None if
     /// the row was removed at once (a purge of a message that exists only here).
     pub fn mark(&self, mailbox: &str, id: i64, action: MarkAction) -> Result<Option<State>> {
-        let row: Option<(String, Option<i64>, bool)> = self
+        let row: Option<(String, bool, bool)> = self
             .conn()
             .query_row(
-                "SELECT m.state, m.server_uid,
+                "SELECT m.state, m.server_uid IS NOT NULL OR m.server_key IS NOT NULL,
                         EXISTS(SELECT 1 FROM outbox o WHERE o.message = m.id AND o.delivered_at IS NULL)
                  FROM message m WHERE m.mailbox = ?1 AND m.id = ?2",
                 params![mailbox, id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((state, uid, pending)) = row else { bail!("mailbox {mailbox} has no message {id}") };
+        let Some((state, on_server, pending)) = row else { bail!("mailbox {mailbox} has no message {id}") };
         let state = State::parse(&state).unwrap_or(State::U);
         let new = match action {
             MarkAction::Read => State::R,
@@ -239,7 +273,7 @@ impl Store {
             MarkAction::Undelete => state,
             MarkAction::Purge => State::D,
         };
-        if new == State::D && uid.is_none() && !pending {
+        if new == State::D && !on_server && !pending {
             // No copy on any server and none on its way: the formal request removes it.
             self.remove_rows(&[id])?;
             return Ok(None);

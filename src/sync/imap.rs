@@ -214,8 +214,8 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
                             duration_ms: if info.kind == Kind::Voice { info.duration_ms } else { None },
                             media_path: rel,
                             media_bytes: body.len() as i64,
-                            uid,
-                            uidvalidity: validity,
+                            uid: Some((uid, validity)),
+                            server_key: None,
                         },
                     )?;
                     Ok((id, false))
@@ -230,24 +230,6 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
     Ok(report)
-}
-
-/// Runs a pass and records its outcome (account state and event log) either way.
-pub async fn sync_and_record(store: &Store, mailbox: &str, acct: &Account) -> Result<SyncReport> {
-    let result = sync_imap(store, mailbox, acct).await;
-    let (mb, rec) = (
-        mailbox.to_string(),
-        match &result {
-            Ok(r) => (Some(r.uidvalidity), None, r.summary()),
-            Err(e) => (None, Some(format!("{e:#}")), format!("failed: {e:#}")),
-        },
-    );
-    store.run(move |st| st.record_sync(&mb, rec.0, rec.1.as_deref(), &rec.2)).await?;
-    match &result {
-        Ok(r) => tracing::info!(mailbox, summary = %r.summary(), "sync pass"),
-        Err(e) => tracing::warn!(mailbox, error = %format!("{e:#}"), "sync pass failed"),
-    }
-    result
 }
 
 #[cfg(test)]

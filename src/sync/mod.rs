@@ -8,5 +8,42 @@ pub mod compare;
 pub mod imap;
 pub mod lock;
 pub mod model;
+pub mod pop3;
 pub mod retrieve;
 pub mod scheduler;
+
+use crate::mail::account::{Account, Scheme};
+use crate::store::Store;
+use anyhow::{bail, Result};
+
+/// One pass for `mailbox` against its account (IMAP if it has one, else POP3), recorded
+/// in the account state and event log whatever the outcome. The caller holds the
+/// account lock.
+pub async fn pass(store: &Store, mailbox: &str) -> Result<imap::SyncReport> {
+    let mb = mailbox.to_string();
+    let Some(m) = store.run(move |s| s.mailbox(&mb)).await? else { bail!("no mailbox {mailbox}") };
+    let result = match (&m.imap_url, &m.pop3_url) {
+        (Some(url), _) => match Account::parse(url, &[Scheme::Imap, Scheme::Imaps]) {
+            Ok(acct) => imap::sync_imap(store, mailbox, &acct).await,
+            Err(e) => Err(e),
+        },
+        (None, Some(url)) => match Account::parse(url, &[Scheme::Pop3, Scheme::Pop3s]) {
+            Ok(acct) => pop3::sync_pop3(store, mailbox, &acct).await,
+            Err(e) => Err(e),
+        },
+        (None, None) => {
+            bail!("mailbox {mailbox} has no mail account to synchronize with (add one with --imap or --pop3)")
+        }
+    };
+    let mb = mailbox.to_string();
+    let rec = match &result {
+        Ok(r) => (Some(r.uidvalidity).filter(|v| *v != 0), None, r.summary()),
+        Err(e) => (None, Some(format!("{e:#}")), format!("failed: {e:#}")),
+    };
+    store.run(move |st| st.record_sync(&mb, rec.0, rec.1.as_deref(), &rec.2)).await?;
+    match &result {
+        Ok(r) => tracing::info!(mailbox, summary = %r.summary(), "sync pass"),
+        Err(e) => tracing::warn!(mailbox, error = %format!("{e:#}"), "sync pass failed"),
+    }
+    result
+}
