@@ -557,3 +557,66 @@ impl MailClient {
         });
     }
 }
+
+/// A TCP proxy in front of a server that can cut a connection after the client has sent
+/// a given number of lines: a mail server "killed in the middle of a pass", at a chosen
+/// point, reproducibly.
+pub struct CuttingProxy {
+    pub port: u16,
+    /// Lines the next connections may send before being cut (u64::MAX: never).
+    pub cut_after: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CuttingProxy {
+    pub fn start(target: u16) -> CuttingProxy {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut_after = std::sync::Arc::new(AtomicU64::new(u64::MAX));
+        let cut = cut_after.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else { continue };
+                let limit = cut.load(Ordering::SeqCst);
+                let (mut c_rd, mut u_wr) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (mut u_rd, mut c_wr) = (upstream, client);
+                let (c2, u2) = (c_wr.try_clone().unwrap(), u_wr.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    let mut lines = 0u64;
+                    loop {
+                        let n = match c_rd.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        // Forward up to and including the limit-th line, then cut both ways.
+                        let mut end = n;
+                        for (i, b) in buf[..n].iter().enumerate() {
+                            if *b == b'\n' {
+                                lines += 1;
+                                if lines >= limit {
+                                    end = i + 1;
+                                    break;
+                                }
+                            }
+                        }
+                        if u_wr.write_all(&buf[..end]).is_err() {
+                            break;
+                        }
+                        if lines >= limit {
+                            std::thread::sleep(Duration::from_millis(20));
+                            break;
+                        }
+                    }
+                    let _ = c2.shutdown(std::net::Shutdown::Both);
+                    let _ = u2.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u_rd, &mut c_wr);
+                    let _ = c_wr.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CuttingProxy { port, cut_after }
+    }
+}
