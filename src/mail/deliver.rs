@@ -77,7 +77,9 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8]) -> Re
         s.select(&acct.folder).await.with_context(|| format!("cannot select folder {:?}", acct.folder))
     })
     .await?;
-    let uidvalidity = mbox.uid_validity.unwrap_or(0);
+    // Mandatory in a SELECT answer; missing means the answer was cut off.
+    let uidvalidity =
+        mbox.uid_validity.ok_or_else(|| anyhow!("SELECT {:?} did not complete (connection lost?)", acct.folder))?;
     let uid = match find_by_message_id(&mut s, message_id).await? {
         Some(uid) => {
             tracing::info!(%message_id, uid, "message already in the mailbox (an earlier attempt succeeded)");

@@ -77,6 +77,15 @@ async fn timed<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -
     tokio::time::timeout(STEP_TIMEOUT, f).await.map_err(|_| anyhow!("{what}: timed out"))?
 }
 
+/// Proves that every command before it completed. async-imap ends a response stream
+/// (SELECT, FETCH, STORE, EXPUNGE) quietly when the connection drops before the tagged
+/// OK, which would make a cut-off FETCH look like a short mailbox and its missing
+/// messages look "gone". IMAP answers in order, so the NOOP's OK (a lost connection is
+/// an error here) shows that the stream before it was whole.
+async fn barrier(s: &mut ImapSession, after: &str) -> Result<()> {
+    timed("NOOP", async { s.noop().await.with_context(|| format!("connection lost during {after}")) }).await
+}
+
 async fn store_flags(s: &mut ImapSession, uids: &[u32], query: &str) -> Result<()> {
     if uids.is_empty() {
         return Ok(());
@@ -87,7 +96,8 @@ async fn store_flags(s: &mut ImapSession, uids: &[u32], query: &str) -> Result<(
         let _: Vec<_> = stream.try_collect().await?;
         Ok(())
     })
-    .await
+    .await?;
+    barrier(s, "UID STORE").await
 }
 
 /// Runs one pass for `mailbox` against its IMAP account.
@@ -97,7 +107,11 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
         s.select(&acct.folder).await.with_context(|| format!("cannot select {:?}", acct.folder))
     })
     .await?;
-    let validity = mbox.uid_validity.unwrap_or(0);
+    // UIDVALIDITY is mandatory in a SELECT answer (RFC 3501); without it the SELECT was
+    // cut off and nothing it reported can be trusted.
+    let Some(validity) = mbox.uid_validity else {
+        anyhow::bail!("SELECT {:?} did not complete (connection lost?)", acct.folder)
+    };
     let mut report = SyncReport { mailbox: mailbox.to_string(), uidvalidity: validity, ..Default::default() };
 
     let mb = mailbox.to_string();
@@ -115,6 +129,7 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
         let fetched: Vec<_> =
             timed("UID FETCH FLAGS", async { Ok(s.uid_fetch("1:*", "(UID FLAGS)").await?.try_collect().await?) })
                 .await?;
+        barrier(&mut s, "UID FETCH FLAGS").await?;
         for f in &fetched {
             let Some(uid) = f.uid else { continue };
             let (mut seen, mut deleted) = (false, false);
@@ -147,6 +162,7 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             Ok(())
         })
         .await?;
+        barrier(&mut s, "UID EXPUNGE").await?;
         let ids: Vec<i64> = plan.delete.iter().map(|d| d.0).collect();
         store.run(move |st| st.remove_rows(&ids)).await?;
         report.deleted = plan.delete.clone();
@@ -178,6 +194,7 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             Ok(s.uid_fetch(&set, "(UID FLAGS BODY.PEEK[])").await?.try_collect().await?)
         })
         .await?;
+        barrier(&mut s, "UID FETCH BODY").await?;
         for f in &fetched {
             let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
             let (mut seen, mut deleted) = (false, false);
