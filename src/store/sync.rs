@@ -205,16 +205,15 @@ impl Store {
         Ok(id)
     }
 
-    /// The UIDVALIDITY seen at the last successful pass.
-    pub fn sync_uidvalidity(&self, mailbox: &str) -> Result<Option<u32>> {
+    /// (UIDVALIDITY, HIGHESTMODSEQ) recorded by the last successful pass.
+    pub fn sync_state(&self, mailbox: &str) -> Result<(Option<u32>, Option<u64>)> {
         Ok(self
             .conn()
-            .query_row("SELECT uidvalidity FROM sync_account WHERE mailbox = ?1", [mailbox], |r| {
-                r.get::<_, Option<i64>>(0)
+            .query_row("SELECT uidvalidity, highestmodseq FROM sync_account WHERE mailbox = ?1", [mailbox], |r| {
+                Ok((r.get::<_, Option<i64>>(0)?.map(|v| v as u32), r.get::<_, Option<i64>>(1)?.map(|v| v as u64)))
             })
             .optional()?
-            .flatten()
-            .map(|v| v as u32))
+            .unwrap_or((None, None)))
     }
 
     /// Records the outcome of a pass and appends it to the event log.
@@ -222,6 +221,7 @@ impl Store {
         &self,
         mailbox: &str,
         uidvalidity: Option<u32>,
+        modseq: Option<u64>,
         error: Option<&str>,
         summary: &str,
     ) -> Result<()> {
@@ -230,11 +230,11 @@ impl Store {
         let now = now_secs();
         match error {
             None => tx.execute(
-                "INSERT INTO sync_account (mailbox, uidvalidity, last_sync_at, last_error, failures)
-                 VALUES (?1, ?2, ?3, NULL, 0)
+                "INSERT INTO sync_account (mailbox, uidvalidity, highestmodseq, last_sync_at, last_error, failures)
+                 VALUES (?1, ?2, ?4, ?3, NULL, 0)
                  ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = COALESCE(?2, uidvalidity),
-                     last_sync_at = ?3, last_error = NULL, failures = 0",
-                params![mailbox, uidvalidity, now],
+                     highestmodseq = ?4, last_sync_at = ?3, last_error = NULL, failures = 0",
+                params![mailbox, uidvalidity, now, modseq.map(|m| m as i64)],
             )?,
             Some(e) => tx.execute(
                 "INSERT INTO sync_account (mailbox, last_error, failures) VALUES (?1, ?2, 1)

@@ -24,6 +24,12 @@ pub struct SyncReport {
     pub mailbox: String,
     pub uidvalidity: u32,
     pub uidvalidity_reset: bool,
+    /// "full" (every UID's flags fetched) or "condstore" (only changes since the last pass).
+    pub mode: &'static str,
+    /// How many messages' flags the server sent: the cost of the pass.
+    pub flags_fetched: usize,
+    /// The mailbox's HIGHESTMODSEQ at the start of this pass (CONDSTORE servers).
+    pub highestmodseq: Option<u64>,
     pub server_messages: usize,
     /// New messages stored (row ids).
     pub retrieved: Vec<i64>,
@@ -42,8 +48,10 @@ pub struct SyncReport {
 impl SyncReport {
     pub fn summary(&self) -> String {
         format!(
-            "{} on server; retrieved {}, linked {}, to store {}, to server {}, deleted {}, gone {}{}",
+            "{} on server ({}, {} flags fetched); retrieved {}, linked {}, to store {}, to server {}, deleted {}, gone {}{}",
             self.server_messages,
+            self.mode,
+            self.flags_fetched,
             self.retrieved.len(),
             self.linked.len(),
             self.to_store.len(),
@@ -100,11 +108,47 @@ async fn store_flags(s: &mut ImapSession, uids: &[u32], query: &str) -> Result<(
     barrier(s, "UID STORE").await
 }
 
+fn state_of(f: &async_imap::types::Fetch) -> State {
+    let (mut seen, mut deleted) = (false, false);
+    for flag in f.flags() {
+        match flag {
+            async_imap::types::Flag::Seen => seen = true,
+            async_imap::types::Flag::Deleted => deleted = true,
+            _ => {}
+        }
+    }
+    State::from_flags(seen, deleted)
+}
+
+/// `UID FETCH set (UID FLAGS)`, optionally `(CHANGEDSINCE m)`, into `out`.
+async fn fetch_flags(
+    s: &mut ImapSession,
+    set: &str,
+    changed_since: Option<u64>,
+    out: &mut std::collections::BTreeMap<u32, State>,
+) -> Result<()> {
+    let query = match changed_since {
+        Some(m) => format!("(UID FLAGS) (CHANGEDSINCE {m})"),
+        None => "(UID FLAGS)".to_string(),
+    };
+    let fetched: Vec<_> =
+        timed("UID FETCH FLAGS", async { Ok(s.uid_fetch(set, &query).await?.try_collect().await?) }).await?;
+    barrier(s, "UID FETCH FLAGS").await?;
+    for f in &fetched {
+        if let Some(uid) = f.uid {
+            out.insert(uid, state_of(f));
+        }
+    }
+    Ok(())
+}
+
 /// Runs one pass for `mailbox` against its IMAP account.
 pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<SyncReport> {
     let mut s = imap_login(acct).await?;
+    let condstore = timed("CAPABILITY", async { Ok(s.capabilities().await?) }).await?.has_str("CONDSTORE");
     let mbox = timed("SELECT", async {
-        s.select(&acct.folder).await.with_context(|| format!("cannot select {:?}", acct.folder))
+        let r = if condstore { s.select_condstore(&acct.folder).await } else { s.select(&acct.folder).await };
+        r.with_context(|| format!("cannot select {:?}", acct.folder))
     })
     .await?;
     // UIDVALIDITY is mandatory in a SELECT answer (RFC 3501); without it the SELECT was
@@ -112,43 +156,58 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     let Some(validity) = mbox.uid_validity else {
         anyhow::bail!("SELECT {:?} did not complete (connection lost?)", acct.folder)
     };
-    let mut report = SyncReport { mailbox: mailbox.to_string(), uidvalidity: validity, ..Default::default() };
+    let mut report = SyncReport {
+        mailbox: mailbox.to_string(),
+        uidvalidity: validity,
+        highestmodseq: mbox.highest_modseq,
+        mode: "full",
+        ..Default::default()
+    };
 
     let mb = mailbox.to_string();
-    let known = store.run(move |st| st.sync_uidvalidity(&mb)).await?;
-    if known.is_some_and(|k| k != validity) {
-        tracing::warn!(mailbox, old = known, new = validity, "UIDVALIDITY changed: full resync");
+    let (known_validity, known_modseq) = store.run(move |st| st.sync_state(&mb)).await?;
+    if known_validity.is_some_and(|k| k != validity) {
+        tracing::warn!(mailbox, old = known_validity, new = validity, "UIDVALIDITY changed: full resync");
         let mb = mailbox.to_string();
         store.run(move |st| st.reset_server_uids(&mb)).await?;
         report.uidvalidity_reset = true;
     }
+    let mb = mailbox.to_string();
+    let rows = store.run(move |st| st.sync_rows(&mb)).await?;
 
     // The server (client) list: every UID with the state its flags express.
-    let mut server: Vec<ServerMsg> = Vec::new();
-    if mbox.exists > 0 {
-        let fetched: Vec<_> =
-            timed("UID FETCH FLAGS", async { Ok(s.uid_fetch("1:*", "(UID FLAGS)").await?.try_collect().await?) })
-                .await?;
-        barrier(&mut s, "UID FETCH FLAGS").await?;
-        for f in &fetched {
-            let Some(uid) = f.uid else { continue };
-            let (mut seen, mut deleted) = (false, false);
-            for flag in f.flags() {
-                match flag {
-                    async_imap::types::Flag::Seen => seen = true,
-                    async_imap::types::Flag::Deleted => deleted = true,
-                    _ => {}
-                }
-            }
-            server.push(ServerMsg { uid, state: Some(State::from_flags(seen, deleted)) });
+    let mut flags: std::collections::BTreeMap<u32, State> = std::collections::BTreeMap::new();
+    let incremental = condstore && !report.uidvalidity_reset && mbox.highest_modseq.is_some();
+    let uids: Vec<u32> = if mbox.exists == 0 {
+        vec![]
+    } else if let (true, Some(since)) = (incremental, known_modseq) {
+        // CONDSTORE (RFC 7162): the UIDs present (CONDSTORE alone cannot see expunges),
+        // and flags only of what changed since the last complete pass; unchanged
+        // messages are in the state both sides agreed on then.
+        report.mode = "condstore";
+        let all = timed("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?;
+        barrier(&mut s, "UID SEARCH").await?;
+        fetch_flags(&mut s, "1:*", Some(since), &mut flags).await?;
+        let unknown: Vec<u32> =
+            rows.iter().filter(|r| r.synced.is_none() && all.contains(&r.uid)).map(|r| r.uid).collect();
+        if !unknown.is_empty() {
+            fetch_flags(&mut s, &uid_set(&unknown), None, &mut flags).await?;
         }
-    }
+        all.into_iter().collect()
+    } else {
+        fetch_flags(&mut s, "1:*", None, &mut flags).await?;
+        flags.keys().copied().collect()
+    };
+    report.flags_fetched = flags.len();
+    let agreed: std::collections::HashMap<u32, State> =
+        rows.iter().map(|r| (r.uid, r.synced.unwrap_or(r.state))).collect();
+    let mut server: Vec<ServerMsg> = uids
+        .into_iter()
+        .map(|uid| ServerMsg { uid, state: Some(flags.get(&uid).or(agreed.get(&uid)).copied().unwrap_or(State::U)) })
+        .collect();
     server.sort_by_key(|m| m.uid);
     server.dedup_by_key(|m| m.uid);
     report.server_messages = server.len();
-
-    let mb = mailbox.to_string();
-    let rows = store.run(move |st| st.sync_rows(&mb)).await?;
     let plan = compare(&rows, &server);
 
     // 1. Delete agent: the server first, then the store.
@@ -197,15 +256,7 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
         barrier(&mut s, "UID FETCH BODY").await?;
         for f in &fetched {
             let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
-            let (mut seen, mut deleted) = (false, false);
-            for flag in f.flags() {
-                match flag {
-                    async_imap::types::Flag::Seen => seen = true,
-                    async_imap::types::Flag::Deleted => deleted = true,
-                    _ => {}
-                }
-            }
-            let state = State::from_flags(seen, deleted);
+            let state = state_of(f);
             let info = classify(body, &format!("<imap.{validity}.{uid}@{}>", acct.host));
             let (mb, body) = (mailbox.to_string(), body.to_vec());
             let outcome = store

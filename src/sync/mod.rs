@@ -37,10 +37,10 @@ pub async fn pass(store: &Store, mailbox: &str) -> Result<imap::SyncReport> {
     };
     let mb = mailbox.to_string();
     let rec = match &result {
-        Ok(r) => (Some(r.uidvalidity).filter(|v| *v != 0), None, r.summary()),
-        Err(e) => (None, Some(format!("{e:#}")), format!("failed: {e:#}")),
+        Ok(r) => (Some(r.uidvalidity).filter(|v| *v != 0), r.highestmodseq, None, r.summary()),
+        Err(e) => (None, None, Some(format!("{e:#}")), format!("failed: {e:#}")),
     };
-    store.run(move |st| st.record_sync(&mb, rec.0, rec.1.as_deref(), &rec.2)).await?;
+    store.run(move |st| st.record_sync(&mb, rec.0, rec.1, rec.2.as_deref(), &rec.3)).await?;
     match &result {
         Ok(r) => tracing::info!(mailbox, summary = %r.summary(), "sync pass"),
         Err(e) => tracing::warn!(mailbox, error = %format!("{e:#}"), "sync pass failed"),
