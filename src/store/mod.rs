@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/002_sync.sql"),
     include_str!("../../sql/003_pop3.sql"),
     include_str!("../../sql/004_modseq.sql"),
+    include_str!("../../sql/005_body.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

@@ -23,7 +23,7 @@ pub enum MarkAction {
     Purge,
 }
 
-/// A retrieved message to insert.
+/// A retrieved message to store (its raw body goes into `message_body`).
 #[derive(Debug, Clone)]
 pub struct RetrievedRow {
     pub kind: &'static str,
@@ -34,12 +34,11 @@ pub struct RetrievedRow {
     pub subject: Option<String>,
     pub received_at: i64,
     pub duration_ms: Option<i64>,
-    pub media_path: String,
-    pub media_bytes: i64,
     /// IMAP: (UID, UIDVALIDITY).
     pub uid: Option<(u32, u32)>,
     /// POP3: the UIDL unique-id.
     pub server_key: Option<String>,
+    pub raw: Vec<u8>,
 }
 
 impl Store {
@@ -122,57 +121,55 @@ impl Store {
         Ok(())
     }
 
-    /// Links a retrieved server message to an existing row with the same Message-ID
-    /// (one of our own deposits). Returns the row id if there was one.
-    pub fn link_by_message_id(
-        &self,
-        mailbox: &str,
-        message_id: &str,
-        uid: u32,
-        uidvalidity: u32,
-    ) -> Result<Option<i64>> {
-        let conn = self.conn();
-        let id: Option<i64> = conn
-            .query_row(
-                "SELECT id FROM message WHERE mailbox = ?1 AND message_id = ?2",
-                params![mailbox, message_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(id) = id {
-            conn.execute(
-                "UPDATE message SET server_uid = ?2, uidvalidity = ?3, synced_state = NULL WHERE id = ?1",
-                params![id, uid, uidvalidity],
+    /// The retrieve agent's write: in one transaction, each message is either linked to
+    /// the row with the same Message-ID in this mailbox (one of our own deposits: its
+    /// server UID or key is recorded, nothing is imported twice) or inserted with its
+    /// raw body. Returns (row id, linked) per message, in order.
+    pub fn store_retrieved(&self, mailbox: &str, batch: &[RetrievedRow]) -> Result<Vec<(i64, bool)>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut out = Vec::with_capacity(batch.len());
+        {
+            let mut find = tx.prepare_cached("SELECT id FROM message WHERE mailbox = ?1 AND message_id = ?2")?;
+            let mut link = tx.prepare_cached(
+                "UPDATE message SET server_uid = COALESCE(?2, server_uid), uidvalidity = COALESCE(?3, uidvalidity),
+                        server_key = COALESCE(?4, server_key), synced_state = NULL WHERE id = ?1",
             )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at, duration_ms, media_bytes,
+                                      message_id, subject, server_uid, uidvalidity, server_key, synced_state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?3)",
+            )?;
+            let mut body = tx.prepare_cached("INSERT INTO message_body (message, raw) VALUES (?1, ?2)")?;
+            for m in batch {
+                let (uid, validity) = (m.uid.map(|u| u.0), m.uid.map(|u| u.1));
+                if let Some(id) = find.query_row(params![mailbox, m.message_id], |r| r.get::<_, i64>(0)).optional()? {
+                    link.execute(params![id, uid, validity, m.server_key])?;
+                    out.push((id, true));
+                    continue;
+                }
+                insert.execute(params![
+                    mailbox,
+                    m.kind,
+                    m.state.as_str(),
+                    m.caller,
+                    m.caller_name,
+                    m.received_at,
+                    m.duration_ms,
+                    m.raw.len() as i64,
+                    m.message_id,
+                    m.subject,
+                    uid,
+                    validity,
+                    m.server_key
+                ])?;
+                let id = tx.last_insert_rowid();
+                body.execute(params![id, m.raw])?;
+                out.push((id, false));
+            }
         }
-        Ok(id)
-    }
-
-    pub fn insert_retrieved(&self, mailbox: &str, m: &RetrievedRow) -> Result<i64> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at, duration_ms,
-                                  media_path, media_bytes, message_id, subject, server_uid, uidvalidity, server_key,
-                                  synced_state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?3)",
-            params![
-                mailbox,
-                m.kind,
-                m.state.as_str(),
-                m.caller,
-                m.caller_name,
-                m.received_at,
-                m.duration_ms,
-                m.media_path,
-                m.media_bytes,
-                m.message_id,
-                m.subject,
-                m.uid.map(|u| u.0),
-                m.uid.map(|u| u.1),
-                m.server_key
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
+        tx.commit()?;
+        Ok(out)
     }
 
     /// POP3 rows: (row, UIDL key, state), for the compare agent.
@@ -187,22 +184,6 @@ impl Store {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
-    }
-
-    /// Links a POP3 message to the row with the same Message-ID (a deposit sent by SMTP).
-    pub fn link_key_by_message_id(&self, mailbox: &str, message_id: &str, key: &str) -> Result<Option<i64>> {
-        let conn = self.conn();
-        let id: Option<i64> = conn
-            .query_row(
-                "SELECT id FROM message WHERE mailbox = ?1 AND message_id = ?2",
-                params![mailbox, message_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(id) = id {
-            conn.execute("UPDATE message SET server_key = ?2 WHERE id = ?1", params![id, key])?;
-        }
-        Ok(id)
     }
 
     /// (UIDVALIDITY, HIGHESTMODSEQ) recorded by the last successful pass.

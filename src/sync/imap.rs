@@ -63,6 +63,32 @@ impl SyncReport {
     }
 }
 
+/// Messages fetched and stored per chunk by the retrieve agent.
+const RETRIEVE_CHUNK: usize = 1000;
+
+/// What the store keeps of a retrieved message.
+pub fn retrieved_row(
+    info: super::retrieve::Retrieved,
+    state: State,
+    uid: Option<(u32, u32)>,
+    server_key: Option<String>,
+    raw: Vec<u8>,
+) -> RetrievedRow {
+    RetrievedRow {
+        kind: info.kind.as_str(),
+        state,
+        duration_ms: if info.kind == Kind::Voice { info.duration_ms } else { None },
+        message_id: info.message_id,
+        caller: info.from,
+        caller_name: info.from_name,
+        subject: info.subject,
+        received_at: info.date.unwrap_or_else(crate::store::now_secs),
+        uid,
+        server_key,
+        raw,
+    }
+}
+
 /// Formats UIDs as an IMAP sequence set with ranges: 1:3,7,9:10.
 pub fn uid_set(uids: &[u32]) -> String {
     let mut v: Vec<u32> = uids.to_vec();
@@ -246,53 +272,29 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     store.run(move |st| st.remove_rows(&gone)).await?;
     report.gone = plan.gone.clone();
 
-    // 5. Retrieve agent.
-    if !plan.retrieve.is_empty() {
-        let set = uid_set(&plan.retrieve);
+    // 5. Retrieve agent, in chunks: one FETCH and one store transaction per chunk
+    //    bounds memory and makes each chunk durable with a single commit.
+    for chunk in plan.retrieve.chunks(RETRIEVE_CHUNK) {
+        let set = uid_set(chunk);
         let fetched: Vec<_> = timed("UID FETCH BODY", async {
             Ok(s.uid_fetch(&set, "(UID FLAGS BODY.PEEK[])").await?.try_collect().await?)
         })
         .await?;
         barrier(&mut s, "UID FETCH BODY").await?;
-        for f in &fetched {
-            let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
-            let state = state_of(f);
-            let info = classify(body, &format!("<imap.{validity}.{uid}@{}>", acct.host));
-            let (mb, body) = (mailbox.to_string(), body.to_vec());
-            let outcome = store
-                .run(move |st| {
-                    if let Some(id) = st.link_by_message_id(&mb, &info.message_id, uid, validity)? {
-                        return Ok((id, true));
-                    }
-                    let rel = format!(
-                        "mail/{}/{validity}-{uid}.eml",
-                        mb.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>()
-                    );
-                    crate::store::write_durable(&st.root().join(&rel), &body)?;
-                    let id = st.insert_retrieved(
-                        &mb,
-                        &RetrievedRow {
-                            kind: info.kind.as_str(),
-                            state,
-                            message_id: info.message_id.clone(),
-                            caller: info.from.clone(),
-                            caller_name: info.from_name.clone(),
-                            subject: info.subject.clone(),
-                            received_at: info.date.unwrap_or_else(crate::store::now_secs),
-                            duration_ms: if info.kind == Kind::Voice { info.duration_ms } else { None },
-                            media_path: rel,
-                            media_bytes: body.len() as i64,
-                            uid: Some((uid, validity)),
-                            server_key: None,
-                        },
-                    )?;
-                    Ok((id, false))
-                })
-                .await?;
-            if outcome.1 {
-                report.linked.push(outcome.0);
+        let batch: Vec<RetrievedRow> = fetched
+            .iter()
+            .filter_map(|f| {
+                let (uid, body) = (f.uid?, f.body()?);
+                let info = classify(body, &format!("<imap.{validity}.{uid}@{}>", acct.host));
+                Some(retrieved_row(info, state_of(f), Some((uid, validity)), None, body.to_vec()))
+            })
+            .collect();
+        let mb = mailbox.to_string();
+        for (id, linked) in store.run(move |st| st.store_retrieved(&mb, &batch)).await? {
+            if linked {
+                report.linked.push(id);
             } else {
-                report.retrieved.push(outcome.0);
+                report.retrieved.push(id);
             }
         }
     }

@@ -4,14 +4,17 @@
 //! compare agent decides as for IMAP (the seed's agents were POP3 agents to begin with).
 
 use super::compare::{compare, ServerMsg, StoreMsg};
-use super::imap::SyncReport;
+use super::imap::{retrieved_row, SyncReport};
 use super::model::State;
-use super::retrieve::{classify, Kind};
+use super::retrieve::classify;
 use crate::mail::account::Account;
 use crate::mail::pop3::Pop3;
-use crate::store::{RetrievedRow, Store};
+use crate::store::Store;
 use anyhow::Result;
 use std::collections::BTreeMap;
+
+/// Messages stored per transaction.
+const BATCH: usize = 200;
 
 pub async fn sync_pop3(store: &Store, mailbox: &str, acct: &Account) -> Result<SyncReport> {
     let mut p = Pop3::login(acct).await?;
@@ -33,47 +36,22 @@ pub async fn sync_pop3(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     let plan = compare(&store_list, &server_list);
     let mut report = SyncReport { mailbox: mailbox.to_string(), server_messages: list.len(), ..Default::default() };
 
-    // Retrieve agent.
-    for idx in &plan.retrieve {
+    // Retrieve agent: batches of messages, each batch one store transaction.
+    let mut batch = Vec::new();
+    for (k, idx) in plan.retrieve.iter().enumerate() {
         let (n, key) = msgnum[idx];
         let body = p.retr(n).await?;
         let info = classify(&body, &format!("<pop3.{key}@{}>", acct.host));
-        let (mb, key) = (mailbox.to_string(), key.to_string());
-        let (id, linked) = store
-            .run(move |st| {
-                if let Some(id) = st.link_key_by_message_id(&mb, &info.message_id, &key)? {
-                    return Ok((id, true));
+        batch.push(retrieved_row(info, State::U, None, Some(key.to_string()), body));
+        if batch.len() == BATCH || k + 1 == plan.retrieve.len() {
+            let (mb, b) = (mailbox.to_string(), std::mem::take(&mut batch));
+            for (id, linked) in store.run(move |st| st.store_retrieved(&mb, &b)).await? {
+                if linked {
+                    report.linked.push(id);
+                } else {
+                    report.retrieved.push(id);
                 }
-                let safe_key: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-                let rel = format!(
-                    "mail/{}/pop3-{safe_key}.eml",
-                    mb.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>()
-                );
-                crate::store::write_durable(&st.root().join(&rel), &body)?;
-                let id = st.insert_retrieved(
-                    &mb,
-                    &RetrievedRow {
-                        kind: info.kind.as_str(),
-                        state: State::U,
-                        message_id: info.message_id.clone(),
-                        caller: info.from.clone(),
-                        caller_name: info.from_name.clone(),
-                        subject: info.subject.clone(),
-                        received_at: info.date.unwrap_or_else(crate::store::now_secs),
-                        duration_ms: if info.kind == Kind::Voice { info.duration_ms } else { None },
-                        media_path: rel,
-                        media_bytes: body.len() as i64,
-                        uid: None,
-                        server_key: Some(key),
-                    },
-                )?;
-                Ok((id, false))
-            })
-            .await?;
-        if linked {
-            report.linked.push(id);
-        } else {
-            report.retrieved.push(id);
+            }
         }
     }
 
