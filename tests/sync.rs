@@ -339,15 +339,15 @@ fn resync_costs_the_changes_not_the_mailbox() {
     assert_eq!((r["mode"].as_str(), r["flags_fetched"].as_u64()), (Some("full"), Some(50)));
     // Nothing changed: CONDSTORE, no flags fetched at all.
     let r = sync(&server, "4009");
-    assert_eq!((r["mode"].as_str(), r["flags_fetched"].as_u64()), (Some("condstore"), Some(0)));
+    assert_eq!((r["mode"].as_str(), r["flags_fetched"].as_u64()), (Some("qresync"), Some(0)));
     assert_eq!(r["server_messages"], 50);
     // One flag changed in a client, one message expunged: one fetched, both carried.
     client.store(uids[7], "+FLAGS (\\Seen)");
     client.expunge(uids[9]);
     let r = sync(&server, "4009");
-    assert_eq!((r["mode"].as_str(), r["flags_fetched"].as_u64()), (Some("condstore"), Some(1)));
+    assert_eq!((r["mode"].as_str(), r["flags_fetched"].as_u64()), (Some("qresync"), Some(1)));
     assert_eq!(r["to_store"].as_array().unwrap().len(), 1);
-    assert_eq!(r["gone"].as_array().unwrap().len(), 1, "expunges are seen without QRESYNC via the UID list");
+    assert_eq!(r["gone"].as_array().unwrap().len(), 1, "expunges arrive as VANISHED (EARLIER)");
     let msgs = server.messages("4009");
     assert_eq!(msgs.len(), 49);
     assert_eq!(msgs.iter().filter(|m| m["state"] == "R").count(), 1);

@@ -111,8 +111,8 @@ fn check(server: &Server, client: &mut MailClient, uid_to_mid: &BTreeMap<u32, St
     assert_eq!(rows, on_server, "store and mailbox disagree after step {step}");
 }
 
-fn run(seed: u64, steps: usize) {
-    let dv = Dovecot::start();
+fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
+    let dv = Dovecot::start_with(dovecot_conf);
     let proxy = CuttingProxy::start(dv.imap);
     let server = Server::configure("");
     let url = format!("imap://mo:{PASSWORD}@127.0.0.1:{}/INBOX", proxy.port);
@@ -209,7 +209,8 @@ fn run(seed: u64, steps: usize) {
             row_ids.insert(m["message_id"].as_str().unwrap().to_string(), m["id"].as_i64().unwrap());
         }
     }
-    server.cli_ok(&["sync", "5001"]);
+    let last: serde_json::Value = serde_json::from_str(&server.cli_ok(&["sync", "5001", "--json"])).unwrap();
+    assert_eq!(last["mode"], mode, "the pass took the intended path");
     model.sync();
     check(&server, &mut client, &uid_to_mid, &model, steps);
     assert!(cut_passes > 0, "seed {seed}: the proxy never cut a pass");
@@ -218,6 +219,16 @@ fn run(seed: u64, steps: usize) {
 #[test]
 fn random_interleavings_agree_with_the_model() {
     for seed in [1, 2, 3] {
-        run(seed, 60);
+        run(seed, 60, "", "qresync");
+    }
+}
+
+/// The same against a server without QRESYNC, so the CONDSTORE and full paths are
+/// exercised too.
+#[test]
+fn random_interleavings_agree_with_the_model_without_qresync() {
+    let caps = "\nimap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS CONDSTORE\n";
+    for seed in [4, 5] {
+        run(seed, 60, caps, "condstore");
     }
 }

@@ -101,7 +101,7 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8]) -> Re
 }
 
 /// IMAP-quoted string.
-fn quoted(s: &str) -> String {
+pub(crate) fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/003_pop3.sql"),
     include_str!("../../sql/004_modseq.sql"),
     include_str!("../../sql/005_body.sql"),
+    include_str!("../../sql/006_dirty.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

@@ -64,6 +64,47 @@ impl Store {
         Ok(rows)
     }
 
+    /// The store list of a delta (QRESYNC) pass: rows changed here since their last
+    /// agreed state, and rows whose UID the server reported changed or vanished
+    /// (`uids` and inclusive `ranges`), sorted by UID.
+    pub fn sync_rows_delta(&self, mailbox: &str, uids: &[u32], ranges: &[(u32, u32)]) -> Result<Vec<StoreMsg>> {
+        let conn = self.conn();
+        let to_msg = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<StoreMsg>> {
+            let uid: Option<i64> = r.get(1)?;
+            let state: String = r.get(2)?;
+            let synced: Option<String> = r.get(3)?;
+            Ok(uid.map(|uid| StoreMsg {
+                id: r.get(0).unwrap_or_default(),
+                uid: uid as u32,
+                state: State::parse(&state).unwrap_or(State::U),
+                synced: synced.as_deref().and_then(State::parse),
+            }))
+        };
+        let mut out: std::collections::BTreeMap<u32, StoreMsg> = std::collections::BTreeMap::new();
+        // Matches the partial index message_dirty.
+        let mut dirty = conn.prepare_cached(
+            "SELECT id, server_uid, state, synced_state FROM message
+             WHERE mailbox = ?1 AND (synced_state IS NULL OR synced_state != state)",
+        )?;
+        for m in dirty.query_map([mailbox], to_msg)? {
+            if let Some(m) = m? {
+                out.insert(m.uid, m);
+            }
+        }
+        let mut by_uid = conn.prepare_cached(
+            "SELECT id, server_uid, state, synced_state FROM message
+             WHERE mailbox = ?1 AND server_uid BETWEEN ?2 AND ?3",
+        )?;
+        for (lo, hi) in uids.iter().map(|u| (*u, *u)).chain(ranges.iter().copied()) {
+            for m in by_uid.query_map(params![mailbox, lo, hi], to_msg)? {
+                if let Some(m) = m? {
+                    out.insert(m.uid, m);
+                }
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
     /// Applies the store side of a plan in one transaction: new states, and the agreed
     /// states as the next base.
     pub fn apply_states(&self, to_store: &[(i64, State)], synced: &[(i64, State)]) -> Result<()> {

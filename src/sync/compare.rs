@@ -37,7 +37,7 @@ pub struct Plan {
     pub to_server: Vec<(u32, State)>,
     /// Store-side state changes (row, new state).
     pub to_store: Vec<(i64, State)>,
-    /// The agreed state of every surviving row, to remember as the next base.
+    /// New agreed states (bases) to remember, only where they differ from the stored one.
     pub synced: Vec<(i64, State)>,
     /// Rows whose UID is gone from the server: deleted there, remove here (Fig. 9A).
     pub gone: Vec<i64>,
@@ -77,7 +77,9 @@ pub fn compare(store: &[StoreMsg], server: &[ServerMsg]) -> Plan {
                     if c.state.is_some_and(|cs| cs != merged) {
                         plan.to_server.push((s.uid, merged));
                     }
-                    plan.synced.push((s.id, merged));
+                    if s.synced != Some(merged) {
+                        plan.synced.push((s.id, merged));
+                    }
                 }
                 i += 1;
                 j += 1;
@@ -122,7 +124,9 @@ mod tests {
         assert_eq!(plan.delete, [(3, 103)]);
         assert_eq!(plan.retrieve, [105], "a new server UID goes to the retrieve agent");
         assert!(plan.to_store.is_empty() && plan.to_server.is_empty());
-        assert_eq!(plan.synced, [(1, U), (4, R)]);
+        assert_eq!(plan.synced, [(1, U), (4, R)], "first pass: every base is new");
+        let known: Vec<StoreMsg> = store.iter().map(|r| StoreMsg { synced: Some(r.state), ..r.clone() }).collect();
+        assert!(compare(&known, &server).synced.is_empty(), "unchanged bases are not rewritten");
     }
 
     /// Seed Fig. 9B: client list vs database list; for a matching UID the state with

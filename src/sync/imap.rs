@@ -168,10 +168,137 @@ async fn fetch_flags(
     Ok(())
 }
 
+/// What a `SELECT … (QRESYNC (uidvalidity modseq))` reported (RFC 7162 §3.2.5).
+#[derive(Debug, Default)]
+struct QresyncSelect {
+    validity: Option<u32>,
+    modseq: Option<u64>,
+    exists: u32,
+    vanished: Vec<(u32, u32)>,
+    changed: std::collections::BTreeMap<u32, State>,
+}
+
+/// SELECT with QRESYNC: one round trip returns what changed (FETCH) and what was
+/// expunged (VANISHED (EARLIER)) since `modseq`. async-imap has no QRESYNC SELECT, so
+/// the answer is read here; a lost connection before the tagged OK is an error.
+async fn select_qresync(s: &mut ImapSession, folder: &str, validity: u32, modseq: u64) -> Result<QresyncSelect> {
+    use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
+    let tag = s
+        .run_command(format!("SELECT {} (QRESYNC ({validity} {modseq}))", crate::mail::deliver::quoted(folder)))
+        .await?;
+    let mut q = QresyncSelect::default();
+    loop {
+        let r = s.read_response().await?.ok_or_else(|| anyhow!("connection lost during SELECT (QRESYNC)"))?;
+        match r.parsed() {
+            Response::Done { tag: t, status, outcome } if *t == tag => {
+                if *status != Status::Ok {
+                    anyhow::bail!(
+                        "SELECT {folder:?} failed: {}",
+                        outcome.information.as_deref().unwrap_or("no reason")
+                    );
+                }
+                return Ok(q);
+            }
+            Response::Data { status: Status::Ok, outcome } => match &outcome.code {
+                Some(ResponseCode::UidValidity(v)) => q.validity = Some(*v),
+                Some(ResponseCode::HighestModSeq(m)) => q.modseq = Some(*m),
+                _ => {}
+            },
+            Response::MailboxData(MailboxDatum::Exists(n)) => q.exists = *n,
+            Response::Vanished { uids, .. } => q.vanished.extend(uids.iter().map(|r| (*r.start(), *r.end()))),
+            Response::Fetch(_, attrs) => {
+                let (mut uid, mut seen, mut deleted) = (None, false, false);
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::Flags(fl) => {
+                            seen = fl.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"));
+                            deleted = fl.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted"));
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(uid) = uid {
+                    q.changed.insert(uid, State::from_flags(seen, deleted));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Runs one pass for `mailbox` against its IMAP account.
+///
+/// Three ways to learn the server list, cheapest first: QRESYNC (the changes and
+/// vanished UIDs since the last complete pass, and only the store rows they or the
+/// phone touched), CONDSTORE (the UID list and changed flags), or a full flag fetch.
+/// All three end in the same compare agent and the same plan execution.
 pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<SyncReport> {
     let mut s = imap_login(acct).await?;
-    let condstore = timed("CAPABILITY", async { Ok(s.capabilities().await?) }).await?.has_str("CONDSTORE");
+    let caps = timed("CAPABILITY", async { Ok(s.capabilities().await?) }).await?;
+    let (condstore, qresync) = (caps.has_str("CONDSTORE"), caps.has_str("QRESYNC"));
+    let mb = mailbox.to_string();
+    let (known_validity, known_modseq) = store.run(move |st| st.sync_state(&mb)).await?;
+    let mut report = SyncReport { mailbox: mailbox.to_string(), mode: "full", ..Default::default() };
+
+    // QRESYNC: the delta pass.
+    if let (true, Some(kv), Some(km)) = (qresync, known_validity, known_modseq) {
+        timed("ENABLE", async { Ok(s.run_command_and_check_ok("ENABLE QRESYNC").await?) }).await?;
+        let q = timed("SELECT", select_qresync(&mut s, &acct.folder, kv, km)).await?;
+        let validity = q.validity.ok_or_else(|| anyhow!("SELECT {:?} did not report UIDVALIDITY", acct.folder))?;
+        if validity == kv && q.modseq.is_some() {
+            report.mode = "qresync";
+            report.uidvalidity = validity;
+            report.highestmodseq = q.modseq;
+            report.server_messages = q.exists as usize;
+            report.flags_fetched = q.changed.len();
+            let changed: Vec<u32> = q.changed.keys().copied().collect();
+            let (mb, vanished) = (mailbox.to_string(), q.vanished.clone());
+            let rows = store.run(move |st| st.sync_rows_delta(&mb, &changed, &vanished)).await?;
+            let is_vanished = |uid: u32| q.vanished.iter().any(|(a, b)| (*a..=*b).contains(&uid));
+            let mut flags = q.changed.clone();
+            let unknown: Vec<u32> = rows
+                .iter()
+                .filter(|r| r.synced.is_none() && !flags.contains_key(&r.uid) && !is_vanished(r.uid))
+                .map(|r| r.uid)
+                .collect();
+            if !unknown.is_empty() {
+                fetch_flags(&mut s, &uid_set(&unknown), None, &mut flags).await?;
+            }
+            // The server list of this delta: the rows in question that still exist, in
+            // their new or agreed state, and every new UID.
+            let mut server: Vec<ServerMsg> = rows
+                .iter()
+                .filter(|r| !is_vanished(r.uid))
+                .map(|r| ServerMsg {
+                    uid: r.uid,
+                    state: Some(flags.get(&r.uid).copied().or(r.synced).unwrap_or(r.state)),
+                })
+                .collect();
+            let known: std::collections::HashSet<u32> = rows.iter().map(|r| r.uid).collect();
+            server.extend(
+                flags.iter().filter(|(u, _)| !known.contains(u)).map(|(u, st)| ServerMsg { uid: *u, state: Some(*st) }),
+            );
+            server.sort_by_key(|m| m.uid);
+            server.dedup_by_key(|m| m.uid);
+            let plan = compare(&rows, &server);
+            execute(&mut s, store, mailbox, acct, validity, plan, &mut report).await?;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
+            return Ok(report);
+        }
+        tracing::warn!(mailbox, old = kv, new = validity, "UIDVALIDITY changed: full resync");
+        let mb = mailbox.to_string();
+        store.run(move |st| st.reset_server_uids(&mb)).await?;
+        report.uidvalidity_reset = true;
+        report.uidvalidity = validity;
+        report.highestmodseq = q.modseq;
+        let mut flags = std::collections::BTreeMap::new();
+        if q.exists > 0 {
+            fetch_flags(&mut s, "1:*", None, &mut flags).await?;
+        }
+        return full_pass(&mut s, store, mailbox, acct, validity, flags, report).await;
+    }
+
     let mbox = timed("SELECT", async {
         let r = if condstore { s.select_condstore(&acct.folder).await } else { s.select(&acct.folder).await };
         r.with_context(|| format!("cannot select {:?}", acct.folder))
@@ -182,64 +309,92 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     let Some(validity) = mbox.uid_validity else {
         anyhow::bail!("SELECT {:?} did not complete (connection lost?)", acct.folder)
     };
-    let mut report = SyncReport {
-        mailbox: mailbox.to_string(),
-        uidvalidity: validity,
-        highestmodseq: mbox.highest_modseq,
-        mode: "full",
-        ..Default::default()
-    };
-
-    let mb = mailbox.to_string();
-    let (known_validity, known_modseq) = store.run(move |st| st.sync_state(&mb)).await?;
+    report.uidvalidity = validity;
+    report.highestmodseq = mbox.highest_modseq;
     if known_validity.is_some_and(|k| k != validity) {
         tracing::warn!(mailbox, old = known_validity, new = validity, "UIDVALIDITY changed: full resync");
         let mb = mailbox.to_string();
         store.run(move |st| st.reset_server_uids(&mb)).await?;
         report.uidvalidity_reset = true;
     }
-    let mb = mailbox.to_string();
-    let rows = store.run(move |st| st.sync_rows(&mb)).await?;
-
-    // The server (client) list: every UID with the state its flags express.
     let mut flags: std::collections::BTreeMap<u32, State> = std::collections::BTreeMap::new();
     let incremental = condstore && !report.uidvalidity_reset && mbox.highest_modseq.is_some();
-    let uids: Vec<u32> = if mbox.exists == 0 {
-        vec![]
-    } else if let (true, Some(since)) = (incremental, known_modseq) {
-        // CONDSTORE (RFC 7162): the UIDs present (CONDSTORE alone cannot see expunges),
-        // and flags only of what changed since the last complete pass; unchanged
-        // messages are in the state both sides agreed on then.
-        report.mode = "condstore";
-        let all = timed("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?;
-        barrier(&mut s, "UID SEARCH").await?;
-        fetch_flags(&mut s, "1:*", Some(since), &mut flags).await?;
-        let unknown: Vec<u32> =
-            rows.iter().filter(|r| r.synced.is_none() && all.contains(&r.uid)).map(|r| r.uid).collect();
-        if !unknown.is_empty() {
-            fetch_flags(&mut s, &uid_set(&unknown), None, &mut flags).await?;
+    if mbox.exists > 0 {
+        if let (true, Some(since)) = (incremental, known_modseq) {
+            // CONDSTORE (RFC 7162): the UIDs present (CONDSTORE alone cannot see
+            // expunges), and flags only of what changed since the last complete pass;
+            // unchanged messages are in the state both sides agreed on then.
+            report.mode = "condstore";
+            let all = timed("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?;
+            barrier(&mut s, "UID SEARCH").await?;
+            fetch_flags(&mut s, "1:*", Some(since), &mut flags).await?;
+            let mb = mailbox.to_string();
+            let rows = store.run(move |st| st.sync_rows(&mb)).await?;
+            let unknown: Vec<u32> = rows
+                .iter()
+                .filter(|r| r.synced.is_none() && all.contains(&r.uid) && !flags.contains_key(&r.uid))
+                .map(|r| r.uid)
+                .collect();
+            if !unknown.is_empty() {
+                fetch_flags(&mut s, &uid_set(&unknown), None, &mut flags).await?;
+            }
+            report.flags_fetched = flags.len();
+            let agreed: std::collections::HashMap<u32, State> =
+                rows.iter().map(|r| (r.uid, r.synced.unwrap_or(r.state))).collect();
+            let mut server: Vec<ServerMsg> = all
+                .into_iter()
+                .map(|uid| ServerMsg {
+                    uid,
+                    state: Some(flags.get(&uid).or(agreed.get(&uid)).copied().unwrap_or(State::U)),
+                })
+                .collect();
+            server.sort_by_key(|m| m.uid);
+            report.server_messages = server.len();
+            let plan = compare(&rows, &server);
+            execute(&mut s, store, mailbox, acct, validity, plan, &mut report).await?;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
+            return Ok(report);
         }
-        all.into_iter().collect()
-    } else {
         fetch_flags(&mut s, "1:*", None, &mut flags).await?;
-        flags.keys().copied().collect()
-    };
-    report.flags_fetched = flags.len();
-    let agreed: std::collections::HashMap<u32, State> =
-        rows.iter().map(|r| (r.uid, r.synced.unwrap_or(r.state))).collect();
-    let mut server: Vec<ServerMsg> = uids
-        .into_iter()
-        .map(|uid| ServerMsg { uid, state: Some(flags.get(&uid).or(agreed.get(&uid)).copied().unwrap_or(State::U)) })
-        .collect();
-    server.sort_by_key(|m| m.uid);
-    server.dedup_by_key(|m| m.uid);
-    report.server_messages = server.len();
-    let plan = compare(&rows, &server);
+    }
+    full_pass(&mut s, store, mailbox, acct, validity, flags, report).await
+}
 
+/// The pass when every UID's flags were fetched (`flags`).
+async fn full_pass(
+    s: &mut ImapSession,
+    store: &Store,
+    mailbox: &str,
+    acct: &Account,
+    validity: u32,
+    flags: std::collections::BTreeMap<u32, State>,
+    mut report: SyncReport,
+) -> Result<SyncReport> {
+    report.flags_fetched = flags.len();
+    report.server_messages = flags.len();
+    let server: Vec<ServerMsg> = flags.iter().map(|(u, st)| ServerMsg { uid: *u, state: Some(*st) }).collect();
+    let mb = mailbox.to_string();
+    let rows = store.run(move |st| st.sync_rows(&mb)).await?;
+    let plan = compare(&rows, &server);
+    execute(s, store, mailbox, acct, validity, plan, &mut report).await?;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
+    Ok(report)
+}
+
+/// Executes a plan: the server always before the store (see the module docs).
+async fn execute(
+    s: &mut ImapSession,
+    store: &Store,
+    mailbox: &str,
+    acct: &Account,
+    validity: u32,
+    plan: super::compare::Plan,
+    report: &mut SyncReport,
+) -> Result<()> {
     // 1. Delete agent: the server first, then the store.
     if !plan.delete.is_empty() {
         let uids: Vec<u32> = plan.delete.iter().map(|d| d.1).collect();
-        store_flags(&mut s, &uids, "+FLAGS.SILENT (\\Deleted)").await?;
+        store_flags(s, &uids, "+FLAGS.SILENT (\\Deleted)").await?;
         let set = uid_set(&uids);
         timed("UID EXPUNGE", async {
             let stream = s.uid_expunge(&set).await?;
@@ -247,7 +402,7 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             Ok(())
         })
         .await?;
-        barrier(&mut s, "UID EXPUNGE").await?;
+        barrier(s, "UID EXPUNGE").await?;
         let ids: Vec<i64> = plan.delete.iter().map(|d| d.0).collect();
         store.run(move |st| st.remove_rows(&ids)).await?;
         report.deleted = plan.delete.clone();
@@ -256,10 +411,10 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     // 2. Flags to the server, grouped by target state (other flags are left alone).
     let by = |want: State| plan.to_server.iter().filter(|(_, st)| *st == want).map(|(u, _)| *u).collect::<Vec<_>>();
     let (unread, read, marked) = (by(State::U), by(State::R), by(State::M));
-    store_flags(&mut s, &unread, "-FLAGS.SILENT (\\Seen \\Deleted)").await?;
-    store_flags(&mut s, &read, "+FLAGS.SILENT (\\Seen)").await?;
-    store_flags(&mut s, &read, "-FLAGS.SILENT (\\Deleted)").await?;
-    store_flags(&mut s, &marked, "+FLAGS.SILENT (\\Deleted)").await?;
+    store_flags(s, &unread, "-FLAGS.SILENT (\\Seen \\Deleted)").await?;
+    store_flags(s, &read, "+FLAGS.SILENT (\\Seen)").await?;
+    store_flags(s, &read, "-FLAGS.SILENT (\\Deleted)").await?;
+    store_flags(s, &marked, "+FLAGS.SILENT (\\Deleted)").await?;
     report.to_server = plan.to_server.clone();
 
     // 3. States to the store, with the agreed bases.
@@ -280,7 +435,7 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             Ok(s.uid_fetch(&set, "(UID FLAGS BODY.PEEK[])").await?.try_collect().await?)
         })
         .await?;
-        barrier(&mut s, "UID FETCH BODY").await?;
+        barrier(s, "UID FETCH BODY").await?;
         let batch: Vec<RetrievedRow> = fetched
             .iter()
             .filter_map(|f| {
@@ -298,8 +453,7 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             }
         }
     }
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -64,6 +64,11 @@ pub struct Dovecot {
 
 impl Dovecot {
     pub fn start() -> Dovecot {
+        Dovecot::start_with("")
+    }
+
+    /// A Dovecot with extra configuration lines (e.g. a reduced capability list).
+    pub fn start_with(extra_conf: &str) -> Dovecot {
         need("dovecot");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -82,7 +87,8 @@ impl Dovecot {
             .replace("@DIR@", d.to_str().unwrap())
             .replace("@IMAP@", &imap.to_string())
             .replace("@POP3@", &pop3.to_string())
-            .replace("@LMTP@", &lmtp.to_string());
+            .replace("@LMTP@", &lmtp.to_string())
+            + extra_conf;
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
         let mut dv = Dovecot { dir, imap, pop3, lmtp, child: None };
         dv.restart();
