@@ -19,7 +19,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 /// What one pass did, for `voxbridge sync`, the log and the event table.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct SyncReport {
     pub mailbox: String,
     pub uidvalidity: u32,
@@ -30,6 +30,8 @@ pub struct SyncReport {
     pub flags_fetched: usize,
     /// The mailbox's HIGHESTMODSEQ at the start of this pass (CONDSTORE servers).
     pub highestmodseq: Option<u64>,
+    /// Wall time of the pass itself (login to logout, store writes included).
+    pub elapsed_ms: f64,
     pub server_messages: usize,
     /// New messages stored (row ids).
     pub retrieved: Vec<i64>,
@@ -428,30 +430,47 @@ async fn execute(
     report.gone = plan.gone.clone();
 
     // 5. Retrieve agent, in chunks: one FETCH and one store transaction per chunk
-    //    bounds memory and makes each chunk durable with a single commit.
-    for chunk in plan.retrieve.chunks(RETRIEVE_CHUNK) {
-        let set = uid_set(chunk);
-        let fetched: Vec<_> = timed("UID FETCH BODY", async {
-            Ok(s.uid_fetch(&set, "(UID FLAGS BODY.PEEK[])").await?.try_collect().await?)
-        })
-        .await?;
-        barrier(s, "UID FETCH BODY").await?;
-        let batch: Vec<RetrievedRow> = fetched
-            .iter()
-            .filter_map(|f| {
-                let (uid, body) = (f.uid?, f.body()?);
-                let info = classify(body, &format!("<imap.{validity}.{uid}@{}>", acct.host));
-                Some(retrieved_row(info, state_of(f), Some((uid, validity)), None, body.to_vec()))
-            })
-            .collect();
-        let mb = mailbox.to_string();
-        for (id, linked) in store.run(move |st| st.store_retrieved(&mb, &batch)).await? {
+    //    bounds memory and makes each chunk durable with a single commit. Chunk k is
+    //    classified and stored on a blocking thread while chunk k+1 is fetched.
+    let mut pending: Option<tokio::task::JoinHandle<Result<Vec<(i64, bool)>>>> = None;
+    let collect = |stored: Vec<(i64, bool)>, report: &mut SyncReport| {
+        for (id, linked) in stored {
             if linked {
                 report.linked.push(id);
             } else {
                 report.retrieved.push(id);
             }
         }
+    };
+    for chunk in plan.retrieve.chunks(RETRIEVE_CHUNK) {
+        let t0 = std::time::Instant::now();
+        let set = uid_set(chunk);
+        let fetched: Vec<_> = timed("UID FETCH BODY", async {
+            Ok(s.uid_fetch(&set, "(UID FLAGS BODY.PEEK[])").await?.try_collect().await?)
+        })
+        .await?;
+        barrier(s, "UID FETCH BODY").await?;
+        let bodies: Vec<(u32, State, Vec<u8>)> =
+            fetched.iter().filter_map(|f| Some((f.uid?, state_of(f), f.body()?.to_vec()))).collect();
+        drop(fetched);
+        tracing::debug!(mailbox, messages = chunk.len(), fetch_ms = t0.elapsed().as_millis() as u64, "fetched a chunk");
+        if let Some(h) = pending.take() {
+            collect(h.await??, report);
+        }
+        let (st, mb, host) = (store.clone(), mailbox.to_string(), acct.host.clone());
+        pending = Some(tokio::task::spawn_blocking(move || {
+            let batch: Vec<RetrievedRow> = bodies
+                .into_iter()
+                .map(|(uid, state, body)| {
+                    let info = classify(&body, &format!("<imap.{validity}.{uid}@{host}>"));
+                    retrieved_row(info, state, Some((uid, validity)), None, body)
+                })
+                .collect();
+            st.store_retrieved(&mb, &batch)
+        }));
+    }
+    if let Some(h) = pending.take() {
+        collect(h.await??, report);
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ use anyhow::{bail, Result};
 pub async fn pass(store: &Store, mailbox: &str) -> Result<imap::SyncReport> {
     let mb = mailbox.to_string();
     let Some(m) = store.run(move |s| s.mailbox(&mb)).await? else { bail!("no mailbox {mailbox}") };
+    let started = std::time::Instant::now();
     let result = match (&m.imap_url, &m.pop3_url) {
         (Some(url), _) => match Account::parse(url, &[Scheme::Imap, Scheme::Imaps]) {
             Ok(acct) => imap::sync_imap(store, mailbox, &acct).await,
@@ -35,6 +36,10 @@ pub async fn pass(store: &Store, mailbox: &str) -> Result<imap::SyncReport> {
             bail!("mailbox {mailbox} has no mail account to synchronize with (add one with --imap or --pop3)")
         }
     };
+    let mut result = result;
+    if let Ok(r) = &mut result {
+        r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    }
     let mb = mailbox.to_string();
     let rec = match &result {
         Ok(r) => (Some(r.uidvalidity).filter(|v| *v != 0), r.highestmodseq, None, r.summary()),
