@@ -89,7 +89,10 @@ fn deposit_reaches_store_and_imap_mailbox() {
     wait_until(Duration::from_secs(10), "a sync pass after the delivery", || {
         let log = server.log();
         let delivered = log.find("delivered").unwrap_or(usize::MAX);
-        log.rfind("1 on server; retrieved 0, linked 0").is_some_and(|p| p > delivered)
+        log.match_indices("sync pass").any(|(p, _)| {
+            let line = log[p..].lines().next().unwrap_or("");
+            p > delivered && line.contains("1 on server (") && line.contains("retrieved 0, linked 0")
+        })
     });
     assert_eq!(server.messages("1001").len(), 1);
 }

@@ -65,6 +65,9 @@ impl SyncReport {
     }
 }
 
+/// A chunk of retrieved messages being stored: (row id, linked) per message.
+type StoringChunk = tokio::task::JoinHandle<Result<Vec<(i64, bool)>>>;
+
 /// Messages fetched and stored per chunk by the retrieve agent.
 const RETRIEVE_CHUNK: usize = 1000;
 
@@ -432,7 +435,7 @@ async fn execute(
     // 5. Retrieve agent, in chunks: one FETCH and one store transaction per chunk
     //    bounds memory and makes each chunk durable with a single commit. Chunk k is
     //    classified and stored on a blocking thread while chunk k+1 is fetched.
-    let mut pending: Option<tokio::task::JoinHandle<Result<Vec<(i64, bool)>>>> = None;
+    let mut pending: Option<StoringChunk> = None;
     let collect = |stored: Vec<(i64, bool)>, report: &mut SyncReport| {
         for (id, linked) in stored {
             if linked {
