@@ -31,11 +31,14 @@ pub struct SyncConfig {
     /// doubling per failure up to `backoff_max_secs`.
     pub backoff_initial_secs: f64,
     pub backoff_max_secs: f64,
+    /// Keep an IMAP IDLE connection per IMAP mailbox, so that a mail client's change
+    /// starts a pass within a second or two instead of at the next poll.
+    pub idle: bool,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        SyncConfig { poll_secs: 60.0, backoff_initial_secs: 5.0, backoff_max_secs: 600.0 }
+        SyncConfig { poll_secs: 60.0, backoff_initial_secs: 5.0, backoff_max_secs: 600.0, idle: true }
     }
 }
 

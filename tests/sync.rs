@@ -352,3 +352,29 @@ fn resync_costs_the_changes_not_the_mailbox() {
     assert_eq!(msgs.len(), 49);
     assert_eq!(msgs.iter().filter(|m| m["state"] == "R").count(), 1);
 }
+
+#[test]
+fn idle_carries_a_mail_clients_change_within_seconds() {
+    let dv = Dovecot::start();
+    // Polling is hourly: only IDLE can explain a change arriving quickly.
+    let mut server = Server::configure("[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "4010", "--pin", "1234", "--imap", &dv.imap_url("ola")]);
+    let mut client = MailClient::connect(&dv, "ola", "INBOX");
+    let uid = client.append("INBOX", "<idle1@example.test>", "before start");
+    server.run();
+    wait_until(std::time::Duration::from_secs(10), "the first pass", || server.messages("4010").len() == 1);
+    std::thread::sleep(std::time::Duration::from_millis(500)); // the IDLE connection settles
+
+    let t = std::time::Instant::now();
+    client.store(uid, "+FLAGS (\\Seen)");
+    wait_until(std::time::Duration::from_secs(5), "IDLE to carry \\Seen", || {
+        server.messages("4010")[0]["state"] == "R"
+    });
+    eprintln!("\\Seen in a mail client → R in the store after {:?}", t.elapsed());
+
+    let t = std::time::Instant::now();
+    client.append("INBOX", "<idle2@example.test>", "new while idling");
+    wait_until(std::time::Duration::from_secs(5), "IDLE to retrieve new mail", || server.messages("4010").len() == 2);
+    eprintln!("new mail → stored after {:?}", t.elapsed());
+    assert!(server.stop());
+}

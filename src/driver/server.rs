@@ -51,7 +51,8 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (sync_trigger, sync_rx) = super::sync_io::SyncTrigger::channel();
-    let sync_task = tokio::spawn(super::sync_io::run(store.clone(), cfg.sync.clone(), sync_rx, stop.clone()));
+    let sync_task =
+        tokio::spawn(super::sync_io::run(store.clone(), cfg.sync.clone(), sync_trigger.clone(), sync_rx, stop.clone()));
     let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, delivered: Some(sync_trigger) };
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
 

@@ -3,6 +3,7 @@
 //! account lock.
 
 use crate::config::SyncConfig;
+use crate::mail::account::{Account, Scheme};
 use crate::store::Store;
 use crate::sync::lock::AccountLock;
 use crate::sync::scheduler::{Registry, Timing};
@@ -37,6 +38,66 @@ fn accounts(store: &Store) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Mailboxes synchronized with IMAP (they get an IDLE watcher).
+fn imap_accounts(store: &Store) -> Vec<String> {
+    store
+        .mailboxes()
+        .map(|v| v.into_iter().filter(|m| m.imap_url.is_some()).map(|m| m.number).collect())
+        .unwrap_or_default()
+}
+
+/// How long one IDLE command may last before it is renewed (RFC 2177 asks for < 29 min).
+const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
+
+/// One IDLE connection: EXAMINE the folder, IDLE, and trigger a pass whenever the
+/// server reports something (new mail, flags changed, expunges). Returns on error.
+async fn idle_once(
+    store: &Store,
+    mailbox: &str,
+    trigger: &SyncTrigger,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mb = mailbox.to_string();
+    let Some(url) = store.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.imap_url))).await? else { return Ok(()) };
+    let acct = Account::parse(&url, &[Scheme::Imap, Scheme::Imaps])?;
+    let mut s = crate::mail::deliver::imap_login(&acct).await?;
+    s.examine(&acct.folder).await?;
+    loop {
+        let mut idle = s.idle();
+        idle.init().await?;
+        let (wait, _interrupt) = idle.wait_with_timeout(IDLE_RENEW);
+        let outcome = tokio::select! {
+            r = wait => r?,
+            _ = stop.cancelled() => return Ok(()),
+        };
+        if let async_imap::extensions::idle::IdleResponse::NewData(_) = outcome {
+            tracing::debug!(mailbox, "IDLE: the mail server reported a change");
+            trigger.trigger(mailbox);
+        }
+        s = idle.done().await?;
+    }
+}
+
+/// Keeps an IDLE connection for `mailbox` until `stop`, reconnecting with backoff.
+async fn idle_watch(store: Store, mailbox: String, trigger: SyncTrigger, stop: CancellationToken) {
+    let mut wait = Duration::from_secs(2);
+    while !stop.is_cancelled() {
+        match idle_once(&store, &mailbox, &trigger, &stop).await {
+            Ok(()) => wait = Duration::from_secs(2),
+            Err(e) => {
+                tracing::debug!(mailbox = %mailbox, error = %format!("{e:#}"), retry_in_secs = wait.as_secs(), "IDLE connection lost");
+                // Reconnected: something may have changed while we were away.
+                trigger.trigger(&mailbox);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(120));
+    }
+}
+
 async fn session(store: Store, mailbox: String) -> (String, bool) {
     let ok = async {
         let (root, mb) = (store.root().to_path_buf(), mailbox.clone());
@@ -50,9 +111,32 @@ async fn session(store: Store, mailbox: String) -> (String, bool) {
 pub async fn run(
     store: Store,
     cfg: SyncConfig,
+    trigger: SyncTrigger,
     mut triggers: mpsc::UnboundedReceiver<String>,
     stop: CancellationToken,
 ) {
+    let mut watchers: std::collections::HashMap<String, CancellationToken> = std::collections::HashMap::new();
+    let mut update_watchers = |names: Vec<String>| {
+        if !cfg.idle {
+            return;
+        }
+        watchers.retain(|name, token| {
+            let keep = names.contains(name);
+            if !keep {
+                token.cancel();
+            }
+            keep
+        });
+        for name in names {
+            watchers.entry(name.clone()).or_insert_with(|| {
+                let token = stop.child_token();
+                tokio::spawn(idle_watch(store.clone(), name, trigger.clone(), token.clone()));
+                token
+            });
+        }
+    };
+    let s2 = store.clone();
+    update_watchers(tokio::task::spawn_blocking(move || imap_accounts(&s2)).await.unwrap_or_default());
     let mut reg = Registry::new(Timing {
         poll: Duration::from_secs_f64(cfg.poll_secs),
         backoff_initial: Duration::from_secs_f64(cfg.backoff_initial_secs),
@@ -99,6 +183,8 @@ pub async fn run(
             let s2 = store.clone();
             let names = tokio::task::spawn_blocking(move || accounts(&s2)).await.unwrap_or_default();
             reg.set_accounts(Instant::now(), &names);
+            let s2 = store.clone();
+            update_watchers(tokio::task::spawn_blocking(move || imap_accounts(&s2)).await.unwrap_or_default());
             refresh_at = Instant::now() + REFRESH;
         }
     }
