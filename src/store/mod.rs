@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/004_modseq.sql"),
     include_str!("../../sql/005_body.sql"),
     include_str!("../../sql/006_dirty.sql"),
+    include_str!("../../sql/007_outbox_index.sql"),
 ];
 
 /// Shared handle to the database and the media directory.
@@ -148,6 +149,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Reads through a memory map: a short-lived CLI process (voxbridge sync) does not
+        // pay a system call per B-tree page.
+        conn.pragma_update(None, "mmap_size", 256i64 * 1024 * 1024)?;
         // Table rebuilds in migrations need foreign keys off (SQLite's ALTER procedure);
         // the pragma cannot change inside a transaction, so it is set around them.
         conn.pragma_update(None, "foreign_keys", "OFF")?;

@@ -108,6 +108,9 @@ impl Store {
     /// Applies the store side of a plan in one transaction: new states, and the agreed
     /// states as the next base.
     pub fn apply_states(&self, to_store: &[(i64, State)], synced: &[(i64, State)]) -> Result<()> {
+        if to_store.is_empty() && synced.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
@@ -130,22 +133,18 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut paths = Vec::new();
-        {
+        let list = serde_json::to_string(ids)?;
+        let paths: Vec<String> = {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            {
-                let mut get = tx.prepare("SELECT media_path FROM message WHERE id = ?1")?;
-                let mut del = tx.prepare("DELETE FROM message WHERE id = ?1")?;
-                for id in ids {
-                    if let Some(p) = get.query_row([id], |r| r.get::<_, Option<String>>(0)).optional()?.flatten() {
-                        paths.push(p);
-                    }
-                    del.execute([id])?;
-                }
-            }
+            let paths = tx
+                .prepare("SELECT media_path FROM message WHERE media_path IS NOT NULL AND id IN (SELECT value FROM json_each(?1))")?
+                .query_map([&list], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            tx.execute("DELETE FROM message WHERE id IN (SELECT value FROM json_each(?1))", [&list])?;
             tx.commit()?;
-        }
+            paths
+        };
         for p in paths {
             let _ = std::fs::remove_file(self.root.join(p));
         }

@@ -249,7 +249,9 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     // QRESYNC: the delta pass.
     if let (true, Some(kv), Some(km)) = (qresync, known_validity, known_modseq) {
         timed("ENABLE", async { Ok(s.run_command_and_check_ok("ENABLE QRESYNC").await?) }).await?;
+        let t0 = std::time::Instant::now();
         let q = timed("SELECT", select_qresync(&mut s, &acct.folder, kv, km)).await?;
+        let t_select = t0.elapsed();
         let validity = q.validity.ok_or_else(|| anyhow!("SELECT {:?} did not report UIDVALIDITY", acct.folder))?;
         if validity == kv && q.modseq.is_some() {
             report.mode = "qresync";
@@ -287,7 +289,15 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             server.sort_by_key(|m| m.uid);
             server.dedup_by_key(|m| m.uid);
             let plan = compare(&rows, &server);
+            let t_plan = t0.elapsed();
             execute(&mut s, store, mailbox, acct, validity, plan, &mut report).await?;
+            tracing::debug!(
+                mailbox,
+                select_ms = t_select.as_secs_f64() * 1e3,
+                plan_ms = (t_plan - t_select).as_secs_f64() * 1e3,
+                execute_ms = (t0.elapsed() - t_plan).as_secs_f64() * 1e3,
+                "QRESYNC pass phases"
+            );
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s.logout()).await;
             return Ok(report);
         }
