@@ -111,16 +111,23 @@ impl Store {
         if to_store.is_empty() && synced.is_empty() {
             return Ok(());
         }
+        // One UPDATE per row for state and base together: a row whose new state is also
+        // its new base never enters the message_dirty index on the way.
+        let mut rows: std::collections::BTreeMap<i64, (Option<State>, Option<State>)> = Default::default();
+        for (id, s) in to_store {
+            rows.entry(*id).or_default().0 = Some(*s);
+        }
+        for (id, s) in synced {
+            rows.entry(*id).or_default().1 = Some(*s);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
-            let mut set = tx.prepare("UPDATE message SET state = ?2 WHERE id = ?1")?;
-            for (id, s) in to_store {
-                set.execute(params![id, s.as_str()])?;
-            }
-            let mut base = tx.prepare("UPDATE message SET synced_state = ?2 WHERE id = ?1")?;
-            for (id, s) in synced {
-                base.execute(params![id, s.as_str()])?;
+            let mut set = tx.prepare_cached(
+                "UPDATE message SET state = COALESCE(?2, state), synced_state = COALESCE(?3, synced_state) WHERE id = ?1",
+            )?;
+            for (id, (state, base)) in rows {
+                set.execute(params![id, state.map(State::as_str), base.map(State::as_str)])?;
             }
         }
         tx.commit()?;
