@@ -149,9 +149,6 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Reads through a memory map: a short-lived CLI process (voxbridge sync) does not
-        // pay a system call per B-tree page.
-        conn.pragma_update(None, "mmap_size", 256i64 * 1024 * 1024)?;
         // Table rebuilds in migrations need foreign keys off (SQLite's ALTER procedure);
         // the pragma cannot change inside a transaction, so it is set around them.
         conn.pragma_update(None, "foreign_keys", "OFF")?;
