@@ -53,15 +53,9 @@ pub fn read_8k_mono(path: &Path) -> Result<Vec<i16>> {
 
 /// Writes any PCM to a file, not durably (prompt cache).
 pub fn write_plain(path: &Path, pcm: &[i16]) -> Result<()> {
-    let spec =
-        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     // Unique temp name: several servers may fill one shared cache at once.
     let tmp = path.with_extension(format!("{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
-    let mut w = hound::WavWriter::create(&tmp, spec)?;
-    for &s in pcm {
-        w.write_sample(s)?;
-    }
-    w.finalize()?;
+    std::fs::write(&tmp, encode(pcm)?)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }

@@ -241,18 +241,14 @@ impl Store {
     /// Commits a voice message and, in the same transaction, its outbox row, so a
     /// message can never exist without its pending delivery (or the reverse).
     pub fn insert_voice_message(&self, m: &NewVoiceMessage) -> Result<i64> {
+        // Where it goes is the mailbox's rule (Mailbox::delivery_target); read before the
+        // transaction, which holds the connection.
+        let target = self
+            .mailbox(&m.mailbox)?
+            .with_context(|| format!("mailbox {} does not exist", m.mailbox))?
+            .delivery_target();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let target: Option<String> = tx
-            .query_row(
-                "SELECT CASE WHEN imap_url IS NOT NULL THEN 'imap'
-                             WHEN smtp_url IS NOT NULL AND email IS NOT NULL THEN 'smtp' END
-                 FROM mailbox WHERE number = ?1",
-                [&m.mailbox],
-                |r| r.get(0),
-            )
-            .optional()?
-            .with_context(|| format!("mailbox {} does not exist", m.mailbox))?;
         tx.execute(
             "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at,
                                   duration_ms, media_path, media_bytes, message_id, subject)

@@ -70,11 +70,12 @@ impl Store {
     pub fn sync_rows_delta(&self, mailbox: &str, uids: &[u32], ranges: &[(u32, u32)]) -> Result<Vec<StoreMsg>> {
         let conn = self.conn();
         let to_msg = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<StoreMsg>> {
+            let id: i64 = r.get(0)?;
             let uid: Option<i64> = r.get(1)?;
             let state: String = r.get(2)?;
             let synced: Option<String> = r.get(3)?;
             Ok(uid.map(|uid| StoreMsg {
-                id: r.get(0).unwrap_or_default(),
+                id,
                 uid: uid as u32,
                 state: State::parse(&state).unwrap_or(State::U),
                 synced: synced.as_deref().and_then(State::parse),
