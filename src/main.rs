@@ -28,6 +28,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .block_on(voxbridge::driver::server::serve(cfg)),
         Command::Mailbox(c) => voxbridge::cli::mailbox::run(&Store::open(&cfg.store.path)?, c),
         Command::Messages(c) => voxbridge::cli::messages::run(&Store::open(&cfg.store.path)?, c),
-        Command::Sync { number, json } => voxbridge::cli::sync::run(&Store::open(&cfg.store.path)?, &number, json),
+        Command::Sync { number, json, each_line } => {
+            voxbridge::cli::sync::run(&Store::open(&cfg.store.path)?, &number, json, each_line)
+        }
     }
 }

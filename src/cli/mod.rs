@@ -44,5 +44,10 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Keep the store open and run one pass per line read from standard input, until
+        /// end of input (with --json: one JSON document per line). Measures passes as the
+        /// long-running server makes them (warm caches, background WAL checkpoints).
+        #[arg(long)]
+        each_line: bool,
     },
 }

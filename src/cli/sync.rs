@@ -4,18 +4,32 @@ use crate::store::Store;
 use crate::sync::lock::AccountLock;
 use anyhow::{bail, Result};
 
-pub fn run(store: &Store, number: &str, json: bool) -> Result<()> {
+pub fn run(store: &Store, number: &str, json: bool, each_line: bool) -> Result<()> {
     if store.mailbox(number)?.is_none() {
         bail!("no mailbox {number}; see: voxbridge mailbox list");
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = rt.block_on(async {
-        let (root, n) = (store.root().to_path_buf(), number.to_string());
-        let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &n)).await??;
-        crate::sync::pass(store, number).await
-    })?;
+    if !each_line {
+        return print(number, &rt.block_on(locked_pass(store, number))?, json, true);
+    }
+    store.start_checkpointer()?;
+    for line in std::io::stdin().lines() {
+        line?;
+        print(number, &rt.block_on(locked_pass(store, number))?, json, false)?;
+    }
+    Ok(())
+}
+
+async fn locked_pass(store: &Store, number: &str) -> Result<crate::sync::imap::SyncReport> {
+    let (root, n) = (store.root().to_path_buf(), number.to_string());
+    let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &n)).await??;
+    crate::sync::pass(store, number).await
+}
+
+fn print(number: &str, report: &crate::sync::imap::SyncReport, json: bool, pretty: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let text = if pretty { serde_json::to_string_pretty(report)? } else { serde_json::to_string(report)? };
+        println!("{text}");
     } else {
         println!("mailbox {number}: {}", report.summary());
         for (id, st) in &report.to_store {

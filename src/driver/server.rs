@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 pub async fn serve(cfg: Config) -> Result<()> {
     let store = Store::open(&cfg.store.path)?;
+    store.start_checkpointer()?;
     let lang_dir = cfg.prompts.dir.join(&cfg.prompts.language);
     let cache = cfg.prompt_cache();
     let (ld, c, v) = (lang_dir.clone(), cache.clone(), cfg.prompts.voice.clone());

@@ -15,6 +15,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// How often the checkpointer thread (see [`Store::start_checkpointer`]) runs.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/001_init.sql"),
@@ -24,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/005_body.sql"),
     include_str!("../../sql/006_dirty.sql"),
     include_str!("../../sql/007_outbox_index.sql"),
+    include_str!("../../sql/008_lean_rows.sql"),
 ];
 
 /// Shared handle to the database and the media directory.
@@ -148,6 +152,11 @@ impl Store {
         // the two wait for each other instead of failing.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // 64 MiB of page cache (SQLite's default is 2 MiB): a 100,000-message mailbox's
+        // rows and indexes stay in memory between passes of the long-running server.
+        conn.pragma_update(None, "cache_size", -65536)?;
+        // A WAL grown by a large import is cut back once checkpointed.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Table rebuilds in migrations need foreign keys off (SQLite's ALTER procedure);
         // the pragma cannot change inside a transaction, so it is set around them.
@@ -155,6 +164,29 @@ impl Store {
         migrate(&mut conn)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Store { conn: Arc::new(Mutex::new(conn)), root: root.to_path_buf() })
+    }
+
+    /// Moves WAL checkpoints off the writers' path, for long-running processes. By
+    /// default the commit that takes the WAL past 1000 pages copies every page into the
+    /// database file and fsyncs it itself, so a sync pass or a recording's commit pays
+    /// for writes that are already durable in the WAL. Here a thread with its own
+    /// connection checkpoints (PASSIVE: never blocks a writer or reader) every
+    /// [`CHECKPOINT_EVERY`], and stops when the store is dropped.
+    pub fn start_checkpointer(&self) -> Result<()> {
+        let db = self.root.join("voxbridge.db");
+        let ckpt = Connection::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
+        ckpt.busy_timeout(std::time::Duration::from_secs(10))?;
+        self.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
+        let alive = Arc::downgrade(&self.conn);
+        std::thread::Builder::new().name("store-checkpoint".into()).spawn(move || loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            let Some(writer) = alive.upgrade() else { return };
+            drop(writer);
+            if let Err(e) = ckpt.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+            }
+        })?;
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {

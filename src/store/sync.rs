@@ -175,6 +175,7 @@ impl Store {
     /// raw body. Returns (row id, linked) per message, in order.
     pub fn store_retrieved(&self, mailbox: &str, batch: &[RetrievedRow]) -> Result<Vec<(i64, bool)>> {
         let mut conn = self.conn();
+        let t0 = std::time::Instant::now();
         let tx = conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
         {
@@ -216,7 +217,9 @@ impl Store {
                 out.push((id, false));
             }
         }
+        let t1 = t0.elapsed();
         tx.commit()?;
+        tracing::debug!(sql_us = t1.as_micros() as u64, commit_us = (t0.elapsed() - t1).as_micros() as u64, "PROF store");
         Ok(out)
     }
 
