@@ -1,0 +1,520 @@
+//! The mailbox menu (a subscriber calling in) as a sans-IO state machine.
+//!
+//! Fed key presses, one tick per 20 ms frame (the frame count is the clock), playback
+//! completion, the hang-up and the answers to its requests (PIN check, message list,
+//! message audio); it answers with [`Action`]s for the call driver. The driver owns all
+//! I/O: the store, the sync trigger, the RTP session.
+//!
+//! Flow: mailbox number (skipped when the caller ID is a mailbox) → PIN → counts →
+//! main menu (1 listen, 0 options, * help, # exit) → per message: envelope, audio,
+//! options (5 replay, 4 previous, 6 next, 7 delete/undelete, 9 save; * / # rewind and
+//! fast-forward during the audio). A key press always cuts the prompt playing (barge-in),
+//! so the answer to a key starts on the next frame.
+
+use super::speech::{self, Say};
+use crate::media::prompts::Clip;
+use crate::rtp::FRAME_SAMPLES;
+use crate::sync::model::State;
+use std::sync::Arc;
+
+/// Samples per second of the call audio.
+const RATE: usize = 8000;
+
+#[derive(Debug, Clone)]
+pub struct MenuParams {
+    /// Wrong PINs allowed in one call before it is ended.
+    pub max_login_attempts: u32,
+    /// Frames of silence after a prompt before entered digits count as complete.
+    pub digit_timeout_frames: usize,
+    /// Rewind / fast-forward step, in samples.
+    pub skip_samples: usize,
+    /// Local time offset from UTC for the envelope (seconds).
+    pub utc_offset_secs: i64,
+    /// The time the call started (unix seconds), for "today" / "yesterday".
+    pub now_unix: i64,
+}
+
+/// One message as the menu sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuMessage {
+    pub id: i64,
+    pub kind: String,
+    pub state: State,
+    pub caller: Option<String>,
+    pub received_at: i64,
+    pub duration_ms: Option<i64>,
+}
+
+/// The store's verdict on a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginResult {
+    Ok,
+    /// Wrong PIN or unknown mailbox (the caller is not told which).
+    Wrong,
+    /// Too many wrong PINs recently: the mailbox is locked for now.
+    Locked,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// Queue these clips for playback, after anything already queued.
+    Play(Vec<Arc<Clip>>),
+    /// Play `clip` from sample `offset` on.
+    PlayFrom(Arc<Clip>, usize),
+    /// Drop whatever is still queued.
+    StopPlayback,
+    /// Check the PIN, answer with [`Menu::handle_login`].
+    CheckPin { mailbox: String, pin: String },
+    /// Read the mailbox's messages, answer with [`Menu::handle_messages`].
+    LoadMessages { mailbox: String },
+    /// Read a message's audio, answer with [`Menu::handle_audio`].
+    LoadAudio { id: i64 },
+    /// Store a new state (and trigger the sync engine).
+    SetState { id: i64, state: State },
+    /// The call is over: these messages, deleted during it, become D.
+    Purge { ids: Vec<i64> },
+    Hangup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AskMailbox,
+    AskPin,
+    Checking,
+    Loading,
+    Main,
+    Envelope,
+    Audio,
+    Options,
+    Closing,
+    Done,
+}
+
+pub struct Menu {
+    params: MenuParams,
+    say: Say,
+    phase: Phase,
+    mailbox: Option<String>,
+    digits: String,
+    /// Frames since the last prompt ended with nothing typed.
+    idle_frames: usize,
+    /// True while a prompt is queued or playing.
+    playing: bool,
+    reprompts: u32,
+    failed_logins: u32,
+    messages: Vec<MenuMessage>,
+    current: usize,
+    /// The current message's audio, once loaded.
+    audio: Option<(i64, Arc<Clip>)>,
+    /// Sample offset of the audio at `audio_frame`, and the tick it was (re)started.
+    audio_offset: usize,
+    audio_frame: u64,
+    frames: u64,
+    deleted_here: Vec<i64>,
+    actions: std::collections::VecDeque<Action>,
+}
+
+impl Menu {
+    /// Starts the menu. `mailbox` is the caller's own mailbox when the caller ID matched
+    /// one; the PIN is asked either way.
+    pub fn new(params: MenuParams, say: Say, mailbox: Option<String>) -> Menu {
+        let mut m = Menu {
+            params,
+            say,
+            phase: Phase::AskMailbox,
+            mailbox: None,
+            digits: String::new(),
+            idle_frames: 0,
+            playing: false,
+            reprompts: 0,
+            failed_logins: 0,
+            messages: Vec::new(),
+            current: 0,
+            audio: None,
+            audio_offset: 0,
+            audio_frame: 0,
+            frames: 0,
+            deleted_here: Vec::new(),
+            actions: Default::default(),
+        };
+        match mailbox {
+            Some(mb) => {
+                m.mailbox = Some(mb);
+                m.ask(Phase::AskPin, &["vm-password"]);
+            }
+            None => m.ask(Phase::AskMailbox, &["vm-login"]),
+        }
+        m
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The messages of the logged-in mailbox, as last loaded (and changed since).
+    pub fn messages(&self) -> &[MenuMessage] {
+        &self.messages
+    }
+
+    fn play_ids(&mut self, ids: &[&str]) {
+        let clips = self.say.clips(ids.iter().map(|s| s.to_string()));
+        self.play(clips);
+    }
+
+    fn play(&mut self, clips: Vec<Arc<Clip>>) {
+        if clips.is_empty() {
+            return;
+        }
+        self.playing = true;
+        self.idle_frames = 0;
+        self.actions.push_back(Action::Play(clips));
+    }
+
+    fn interrupt(&mut self) {
+        if self.playing {
+            self.actions.push_back(Action::StopPlayback);
+            self.playing = false;
+        }
+    }
+
+    fn ask(&mut self, phase: Phase, ids: &[&str]) {
+        self.phase = phase;
+        self.digits.clear();
+        self.play_ids(ids);
+    }
+
+    fn goodbye(&mut self) {
+        self.interrupt();
+        self.phase = Phase::Closing;
+        self.play_ids(&["vm-goodbye"]);
+    }
+
+    pub fn handle_playback_done(&mut self) {
+        self.playing = false;
+        self.idle_frames = 0;
+        match self.phase {
+            Phase::Closing => self.finish(true),
+            Phase::Envelope => self.start_audio(),
+            Phase::Audio => {
+                self.phase = Phase::Options;
+                self.play_ids(&["vm-message-options"]);
+            }
+            _ => {}
+        }
+    }
+
+    /// One tick (20 ms). Drives digit and menu time-outs.
+    pub fn handle_frame(&mut self) {
+        self.frames += 1;
+        if self.playing || matches!(self.phase, Phase::Checking | Phase::Loading | Phase::Closing | Phase::Done) {
+            return;
+        }
+        if self.phase == Phase::Envelope || self.phase == Phase::Audio {
+            return; // waiting for the audio to load
+        }
+        self.idle_frames += 1;
+        if self.idle_frames < self.params.digit_timeout_frames {
+            return;
+        }
+        self.idle_frames = 0;
+        match self.phase {
+            Phase::AskMailbox | Phase::AskPin if !self.digits.is_empty() => self.submit(),
+            _ => {
+                self.reprompts += 1;
+                if self.reprompts > 2 {
+                    self.goodbye();
+                } else {
+                    self.reprompt();
+                }
+            }
+        }
+    }
+
+    fn reprompt(&mut self) {
+        match self.phase {
+            Phase::AskMailbox => self.play_ids(&["vm-login"]),
+            Phase::AskPin => self.play_ids(&["vm-password"]),
+            Phase::Main => self.play_ids(&["vm-main-menu"]),
+            Phase::Options => self.play_ids(&["vm-message-options"]),
+            _ => {}
+        }
+    }
+
+    pub fn handle_dtmf(&mut self, key: char) {
+        self.reprompts = 0;
+        self.idle_frames = 0;
+        match self.phase {
+            Phase::AskMailbox | Phase::AskPin => {
+                // Typing during the prompt cuts it.
+                self.interrupt();
+                if key == '#' {
+                    self.submit();
+                } else if key.is_ascii_digit() && self.digits.len() < 32 {
+                    self.digits.push(key);
+                } else if key == '*' {
+                    self.digits.clear();
+                }
+            }
+            Phase::Main => self.main_key(key),
+            Phase::Envelope | Phase::Audio | Phase::Options => self.message_key(key),
+            Phase::Checking | Phase::Loading | Phase::Closing | Phase::Done => {}
+        }
+    }
+
+    fn submit(&mut self) {
+        let typed = std::mem::take(&mut self.digits);
+        match self.phase {
+            Phase::AskMailbox => {
+                if typed.is_empty() {
+                    self.play_ids(&["vm-login"]);
+                    return;
+                }
+                self.mailbox = Some(typed);
+                self.ask(Phase::AskPin, &["vm-password"]);
+            }
+            Phase::AskPin => {
+                let mailbox = self.mailbox.clone().unwrap_or_default();
+                self.phase = Phase::Checking;
+                self.actions.push_back(Action::CheckPin { mailbox, pin: typed });
+            }
+            _ => {}
+        }
+    }
+
+    /// The store's answer to [`Action::CheckPin`].
+    pub fn handle_login(&mut self, result: LoginResult) {
+        if self.phase != Phase::Checking {
+            return;
+        }
+        match result {
+            LoginResult::Ok => {
+                self.phase = Phase::Loading;
+                let mailbox = self.mailbox.clone().unwrap_or_default();
+                self.actions.push_back(Action::LoadMessages { mailbox });
+            }
+            LoginResult::Locked => {
+                self.phase = Phase::Closing;
+                self.play_ids(&["vm-locked", "vm-goodbye"]);
+            }
+            LoginResult::Wrong => {
+                self.failed_logins += 1;
+                if self.failed_logins >= self.params.max_login_attempts {
+                    self.phase = Phase::Closing;
+                    self.play_ids(&["vm-incorrect", "vm-goodbye"]);
+                } else {
+                    // Ask for both again: the mailbox number may be the wrong part.
+                    self.mailbox = None;
+                    self.ask(Phase::AskMailbox, &["vm-incorrect", "vm-login"]);
+                }
+            }
+        }
+    }
+
+    /// The answer to [`Action::LoadMessages`]: new messages first, then saved, each
+    /// oldest first; messages marked for deletion elsewhere are left out.
+    pub fn handle_messages(&mut self, mut list: Vec<MenuMessage>) {
+        if self.phase != Phase::Loading {
+            return;
+        }
+        list.retain(|m| matches!(m.state, State::U | State::R));
+        list.sort_by_key(|m| (m.state != State::U, m.received_at, m.id));
+        self.messages = list;
+        self.current = 0;
+        let counts = speech::counts(&self.messages);
+        self.phase = Phase::Main;
+        let mut clips = self.say.clips(counts);
+        clips.extend(self.say.clips(["vm-main-menu".to_string()]));
+        self.play(clips);
+    }
+
+    fn main_key(&mut self, key: char) {
+        self.interrupt();
+        match key {
+            '1' => {
+                if self.messages.is_empty() {
+                    self.play_ids(&["vm-no-messages", "vm-main-menu"]);
+                } else {
+                    self.current = 0;
+                    self.present();
+                }
+            }
+            '*' => self.play_ids(&["vm-help", "vm-main-menu"]),
+            '#' => self.goodbye(),
+            // Mailbox options (greetings, PIN) are not offered yet.
+            '0' => self.play_ids(&["vm-not-available", "vm-main-menu"]),
+            _ => self.play_ids(&["vm-invalid", "vm-main-menu"]),
+        }
+    }
+
+    /// Plays the current message's envelope and asks for its audio.
+    fn present(&mut self) {
+        let Some(m) = self.messages.get(self.current).cloned() else {
+            self.phase = Phase::Main;
+            self.play_ids(&["vm-no-more", "vm-main-menu"]);
+            return;
+        };
+        self.phase = Phase::Envelope;
+        if self.audio.as_ref().map(|a| a.0) != Some(m.id) {
+            self.audio = None;
+            self.actions.push_back(Action::LoadAudio { id: m.id });
+        }
+        let ids = speech::envelope(self.current + 1, &m, self.params.now_unix, self.params.utc_offset_secs);
+        let clips = self.say.clips(ids);
+        self.play(clips);
+    }
+
+    /// The answer to [`Action::LoadAudio`] (`None`: the audio could not be read).
+    pub fn handle_audio(&mut self, id: i64, clip: Option<Arc<Clip>>) {
+        if self.messages.get(self.current).map(|m| m.id) != Some(id) {
+            return; // the caller moved on
+        }
+        let clip = clip.unwrap_or_else(|| {
+            self.say.clips(["vm-unplayable".to_string()]).into_iter().next().unwrap_or_else(|| Arc::new(silence()))
+        });
+        self.audio = Some((id, clip));
+        if self.phase == Phase::Audio && !self.playing {
+            self.start_audio();
+        }
+    }
+
+    fn start_audio(&mut self) {
+        self.phase = Phase::Audio;
+        if let Some((_, clip)) = self.audio.clone() {
+            self.play_audio_from(clip, 0);
+            // Listening makes a new message read.
+            if let Some(m) = self.messages.get_mut(self.current) {
+                if m.state == State::U {
+                    m.state = State::R;
+                    self.actions.push_back(Action::SetState { id: m.id, state: State::R });
+                }
+            }
+        }
+    }
+
+    fn play_audio_from(&mut self, clip: Arc<Clip>, offset: usize) {
+        let offset = offset.min(clip.pcm.len());
+        self.audio_offset = offset;
+        self.audio_frame = self.frames;
+        self.playing = true;
+        self.actions.push_back(Action::PlayFrom(clip, offset));
+    }
+
+    /// Where the audio playing now is, in samples.
+    fn audio_position(&self) -> usize {
+        self.audio_offset + (self.frames - self.audio_frame) as usize * FRAME_SAMPLES
+    }
+
+    fn message_key(&mut self, key: char) {
+        let in_audio = self.phase == Phase::Audio && self.playing;
+        match key {
+            '*' | '#' if in_audio => {
+                let Some((_, clip)) = self.audio.clone() else { return };
+                let pos = self.audio_position();
+                let step = self.params.skip_samples;
+                let to = if key == '*' { pos.saturating_sub(step) } else { pos + step };
+                self.interrupt();
+                if to >= clip.pcm.len() {
+                    self.handle_playback_done();
+                } else {
+                    self.play_audio_from(clip, to);
+                }
+            }
+            '1' | '5' => {
+                self.interrupt();
+                self.present();
+            }
+            '4' => {
+                self.interrupt();
+                if self.current == 0 {
+                    self.phase = Phase::Options;
+                    self.play_ids(&["vm-first", "vm-message-options"]);
+                } else {
+                    self.current -= 1;
+                    self.present();
+                }
+            }
+            '6' => {
+                self.interrupt();
+                self.current += 1;
+                self.present();
+            }
+            '7' => {
+                self.interrupt();
+                let Some(m) = self.messages.get_mut(self.current) else { return };
+                let (id, undelete) = (m.id, m.state == State::M);
+                m.state = if undelete { State::R } else { State::M };
+                self.actions.push_back(Action::SetState { id, state: m.state });
+                if undelete {
+                    self.deleted_here.retain(|d| *d != id);
+                    self.phase = Phase::Options;
+                    self.play_ids(&["vm-undeleted", "vm-message-options"]);
+                } else {
+                    self.deleted_here.push(id);
+                    self.current += 1;
+                    let clips = self.say.clips(["vm-deleted".to_string()]);
+                    self.play(clips);
+                    self.present();
+                }
+            }
+            '9' => {
+                self.interrupt();
+                let Some(m) = self.messages.get_mut(self.current) else { return };
+                if m.state != State::R {
+                    m.state = State::R;
+                    let id = m.id;
+                    self.actions.push_back(Action::SetState { id, state: State::R });
+                    self.deleted_here.retain(|d| *d != id);
+                }
+                self.current += 1;
+                let clips = self.say.clips(["vm-message-saved".to_string()]);
+                self.play(clips);
+                self.present();
+            }
+            '0' => {
+                self.interrupt();
+                self.phase = Phase::Options;
+                self.play_ids(&["vm-message-options"]);
+            }
+            '8' | '2' | '3' => {
+                // Return to the main menu (3: Asterisk's "advanced options").
+                self.interrupt();
+                self.phase = Phase::Main;
+                self.play_ids(&["vm-main-menu"]);
+            }
+            _ if in_audio => {} // stray keys do not cut the message
+            _ => {
+                self.interrupt();
+                self.phase = Phase::Options;
+                self.play_ids(&["vm-invalid", "vm-message-options"]);
+            }
+        }
+    }
+
+    pub fn handle_hangup(&mut self) {
+        self.finish(false);
+    }
+
+    fn finish(&mut self, hang_up: bool) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.phase = Phase::Done;
+        if !self.deleted_here.is_empty() {
+            self.actions.push_back(Action::Purge { ids: std::mem::take(&mut self.deleted_here) });
+        }
+        if hang_up {
+            self.actions.push_back(Action::Hangup);
+        }
+    }
+}
+
+fn silence() -> Clip {
+    Clip::from_pcm(vec![0; RATE / 2], "silence")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+//! Spoken phrases as sequences of prompt ids: numbers ("twenty one"), dates ("Tuesday,
+//! November twenty-fourth at ten oh five a.m."), the message envelope and the mailbox
+//! counts. Pure functions: the prompts themselves live in `prompts/<lang>/prompts.toml`.
+
+use super::menu::MenuMessage;
+use crate::media::prompts::{Clip, Prompts};
+use crate::sync::model::State;
+use std::sync::Arc;
+
+/// Prompt lookup for the menu: ids → clips, a missing prompt logged and skipped.
+#[derive(Clone)]
+pub struct Say(pub Arc<Prompts>);
+
+impl Say {
+    pub fn clips(&self, ids: impl IntoIterator<Item = String>) -> Vec<Arc<Clip>> {
+        self.0.sequence(&ids.into_iter().collect::<Vec<_>>())
+    }
+}
+
+/// A cardinal number, 0 to 999,999: "num-20", "num-1" for 21.
+pub fn number(n: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    if n >= 1_000_000 {
+        return crate::media::prompts::digits(&n.to_string());
+    }
+    if n >= 1000 {
+        out.extend(number(n / 1000));
+        out.push("num-thousand".into());
+        if n % 1000 == 0 {
+            return out;
+        }
+    }
+    let n = n % 1000;
+    if n >= 100 {
+        out.push(format!("num-{}", n / 100));
+        out.push("num-hundred".into());
+        if n % 100 == 0 {
+            return out;
+        }
+    }
+    let n = n % 100;
+    if n < 20 {
+        if n > 0 || out.is_empty() {
+            out.push(format!("num-{n}"));
+        }
+    } else {
+        out.push(format!("num-{}", n / 10 * 10));
+        if n % 10 > 0 {
+            out.push(format!("num-{}", n % 10));
+        }
+    }
+    out
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31) (proleptic Gregorian).
+fn civil(days: i64) -> (i64, u32, u32) {
+    // Howard Hinnant's days_from_civil inverse.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// When a message came, relative to now, in local time: "today" / "yesterday" / a
+/// weekday within the last week / "November twenty-fourth" — then "at" and the time.
+pub fn when(at: i64, now: i64, utc_offset: i64) -> Vec<String> {
+    let (local, local_now) = (at + utc_offset, now + utc_offset);
+    let (day, today) = (local.div_euclid(86_400), local_now.div_euclid(86_400));
+    let mut out = Vec::new();
+    match today - day {
+        0 => out.push("vm-today".to_string()),
+        1 => out.push("vm-yesterday".to_string()),
+        2..=6 => out.push(format!("day-{}", (day + 4).rem_euclid(7))), // 1970-01-01 was a Thursday (4)
+        _ => {
+            let (year, month, dom) = civil(day);
+            out.push(format!("month-{month}"));
+            out.push(format!("ord-{dom}"));
+            if civil(today).0 != year {
+                out.extend(number(year as u64));
+            }
+        }
+    }
+    out.push("vm-at".into());
+    let secs = local.rem_euclid(86_400);
+    let (h24, min) = (secs / 3600, secs % 3600 / 60);
+    let h12 = if h24 % 12 == 0 { 12 } else { h24 % 12 };
+    out.extend(number(h12 as u64));
+    match min {
+        0 => {}
+        1..=9 => {
+            out.push("num-oh".into());
+            out.extend(number(min as u64));
+        }
+        _ => out.extend(number(min as u64)),
+    }
+    out.push(if h24 < 12 { "vm-am" } else { "vm-pm" }.into());
+    out
+}
+
+/// "Message 3. Received today at 10 05 a.m., from 5 5 5 1 2 3 4. 42 seconds."
+pub fn envelope(position: usize, m: &MenuMessage, now: i64, utc_offset: i64) -> Vec<String> {
+    let mut out = vec![match m.kind.as_str() {
+        "fax" => "vm-fax-message",
+        "email" => "vm-email-message",
+        _ => "vm-message",
+    }
+    .to_string()];
+    out.extend(number(position as u64));
+    out.push("vm-received".into());
+    out.extend(when(m.received_at, now, utc_offset));
+    match m.caller.as_deref() {
+        // A telephone number is read digit by digit; an e-mail address is not spoken here.
+        Some(c) if !c.is_empty() && c.chars().all(|ch| ch.is_ascii_digit() || ch == '+') => {
+            out.push("vm-from".into());
+            out.extend(crate::media::prompts::digits(c));
+        }
+        Some(c) if c.contains('@') => out.push("vm-from-email".into()),
+        _ => out.push("vm-from-unknown".into()),
+    }
+    if let Some(ms) = m.duration_ms.filter(|ms| *ms > 0) {
+        let secs = ((ms + 500) / 1000) as u64;
+        if secs >= 60 {
+            out.extend(number(secs / 60));
+            out.push(if secs / 60 == 1 { "vm-minute" } else { "vm-minutes" }.into());
+        }
+        if secs % 60 > 0 || secs < 60 {
+            out.extend(number(secs % 60));
+            out.push(if secs % 60 == 1 { "vm-second" } else { "vm-seconds" }.into());
+        }
+    }
+    out
+}
+
+/// "You have 3 new voice messages, 1 new fax, 5 new e-mails, and 2 saved messages."
+pub fn counts(messages: &[MenuMessage]) -> Vec<String> {
+    let new = |kind: &str| messages.iter().filter(|m| m.state == State::U && m.kind == kind).count();
+    let saved = messages.iter().filter(|m| m.state == State::R).count();
+    let parts: Vec<(usize, &str, &str)> = [
+        (new("voice"), "vm-new-voice-message", "vm-new-voice-messages"),
+        (new("fax"), "vm-new-fax", "vm-new-faxes"),
+        (new("email"), "vm-new-email", "vm-new-emails"),
+        (saved, "vm-saved-message", "vm-saved-messages"),
+    ]
+    .into_iter()
+    .filter(|(n, _, _)| *n > 0)
+    .collect();
+    if parts.is_empty() {
+        return vec!["vm-you-have".into(), "vm-no-messages".into()];
+    }
+    let mut out = vec!["vm-you-have".to_string()];
+    for (i, (n, one, many)) in parts.iter().enumerate() {
+        if i > 0 && i + 1 == parts.len() {
+            out.push("vm-and".into());
+        }
+        out.extend(number(*n as u64));
+        out.push(if *n == 1 { one } else { many }.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn numbers_are_spoken_as_words() {
+        assert_eq!(number(0), s(&["num-0"]));
+        assert_eq!(number(13), s(&["num-13"]));
+        assert_eq!(number(21), s(&["num-20", "num-1"]));
+        assert_eq!(number(40), s(&["num-40"]));
+        assert_eq!(number(105), s(&["num-1", "num-hundred", "num-5"]));
+        assert_eq!(number(300), s(&["num-3", "num-hundred"]));
+        assert_eq!(number(2026), s(&["num-2", "num-thousand", "num-20", "num-6"]));
+        assert_eq!(number(12_345), s(&["num-12", "num-thousand", "num-3", "num-hundred", "num-40", "num-5"]));
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(20_416), (2025, 11, 24));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn dates_relative_to_now() {
+        // 2026-11-24 10:05 UTC is a Tuesday.
+        let at = 1_795_514_700;
+        assert_eq!(civil(at / 86_400), (2026, 11, 24));
+        assert_eq!(when(at, at + 3600, 0), s(&["vm-today", "vm-at", "num-10", "num-oh", "num-5", "vm-am"]));
+        assert_eq!(when(at, at + 86_400, 0)[0], "vm-yesterday");
+        assert_eq!(when(at, at + 3 * 86_400, 0)[0], "day-2", "Tuesday");
+        assert_eq!(when(at, at + 30 * 86_400, 0)[..2], s(&["month-11", "ord-24"]));
+        assert_eq!(when(at, at + 400 * 86_400, 0)[..3], s(&["month-11", "ord-24", "num-2"]), "another year");
+        // The local offset moves the day and the hour: 10:05 UTC is 23:05 at UTC+13.
+        assert_eq!(when(at, at, 13 * 3600)[2..], s(&["num-11", "num-5", "vm-pm"]));
+        assert_eq!(when(at - 10 * 3600, at, 0)[2..], s(&["num-12", "num-5", "vm-am"]), "00:05 is 12 05 a.m.");
+    }
+
+    #[test]
+    fn envelope_and_counts() {
+        let m = MenuMessage {
+            id: 9,
+            kind: "voice".into(),
+            state: State::U,
+            caller: Some("5551".into()),
+            received_at: 1_795_514_700,
+            duration_ms: Some(62_400),
+        };
+        let e = envelope(2, &m, 1_795_514_700 + 60, 0);
+        assert_eq!(e[..3], s(&["vm-message", "num-2", "vm-received"]));
+        let from = e.iter().position(|x| x == "vm-from").unwrap();
+        assert_eq!(e[from + 1..], s(&["digit-5", "digit-5", "digit-5", "digit-1", "num-1", "vm-minute", "num-2", "vm-seconds"]));
+        let mut list = vec![m.clone(), m.clone(), MenuMessage { kind: "fax".into(), ..m.clone() }];
+        list.push(MenuMessage { state: State::R, ..m.clone() });
+        assert_eq!(
+            counts(&list),
+            s(&["vm-you-have", "num-2", "vm-new-voice-messages", "num-1", "vm-new-fax", "vm-and", "num-1", "vm-saved-message"])
+        );
+        assert_eq!(counts(&[]), s(&["vm-you-have", "vm-no-messages"]));
+    }
+}
