@@ -16,6 +16,7 @@ pub struct Config {
     pub rtp: RtpConfig,
     pub store: StoreConfig,
     pub deposit: DepositConfig,
+    pub menu: MenuConfig,
     pub delivery: DeliveryConfig,
     pub prompts: PromptsConfig,
     pub dialplan: DialplanConfig,
@@ -141,6 +142,33 @@ impl Default for DepositConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct MenuConfig {
+    /// Wrong PINs in one call before it ends, and within `lockout_window_secs` (across
+    /// calls) before the mailbox is locked.
+    pub max_login_attempts: u32,
+    pub lockout_window_secs: u64,
+    /// How long a locked mailbox stays locked.
+    pub lockout_secs: u64,
+    /// Silence after a prompt before typed digits count as entered (or the prompt repeats).
+    pub digit_timeout_secs: f64,
+    /// Rewind / fast-forward step during a message (* and #).
+    pub skip_secs: f64,
+}
+
+impl Default for MenuConfig {
+    fn default() -> Self {
+        MenuConfig {
+            max_login_attempts: 3,
+            lockout_window_secs: 900,
+            lockout_secs: 900,
+            digit_timeout_secs: 5.0,
+            skip_secs: 3.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     /// First retry delay after a failed delivery; doubles up to `retry_max_secs`.
     pub retry_initial_secs: f64,
@@ -218,6 +246,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let m = &self.menu;
+        if m.max_login_attempts == 0 {
+            return Err("menu.max_login_attempts must be at least 1".into());
+        }
+        if m.digit_timeout_secs.is_nan() || m.digit_timeout_secs <= 0.0 || m.skip_secs.is_nan() || m.skip_secs <= 0.0 {
+            return Err("menu.digit_timeout_secs and menu.skip_secs must be positive".into());
+        }
         let d = &self.deposit;
         if !positive(d.max_secs) {
             return Err("deposit.max_secs must be positive".into());

@@ -34,12 +34,14 @@ pub struct CallTotals {
 pub struct CallCtx {
     pub cfg: Config,
     pub store: Store,
-    pub prompts: Prompts,
+    pub prompts: Arc<Prompts>,
     pub dialplan: Dialplan,
     pub ports: PortPool,
     pub outbox_wake: Arc<Notify>,
     pub beep: Arc<Clip>,
     pub totals: CallTotals,
+    /// Starts a sync pass for a mailbox (changes made by phone go out at once).
+    pub sync: Option<super::sync_io::SyncTrigger>,
 }
 
 pub async fn run(
@@ -73,29 +75,54 @@ async fn run_call(
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<()> {
-    let mailbox_number = match ctx.dialplan.route(&inc.dialled) {
-        Decision::Deposit { mailbox } => mailbox,
+    let mailbox = match ctx.dialplan.route(&inc.dialled) {
         Decision::NoRoute => return reject(cmd, inc, 404, "Not Found").await,
-    };
-    let number = mailbox_number.clone();
-    let mailbox = match ctx.store.run(move |s| s.mailbox(&number)).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return reject(cmd, inc, 404, "Not Found").await,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "store unavailable");
-            return reject(cmd, inc, 500, "Server Internal Error").await;
+        Decision::Menu => None,
+        Decision::Deposit { mailbox } => {
+            let number = mailbox.clone();
+            match ctx.store.run(move |s| s.mailbox(&number)).await {
+                Ok(Some(m)) => Some(m),
+                Ok(None) => return reject(cmd, inc, 404, "Not Found").await,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "store unavailable");
+                    return reject(cmd, inc, 500, "Server Internal Error").await;
+                }
+            }
         }
     };
+    let Some(media) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
+    match mailbox {
+        Some(mailbox) => deposit(ctx, inc, cmd, events, media, mailbox).await,
+        None => super::menu_call::run(ctx, inc, cmd, events, media).await,
+    }
+}
+
+/// An answered call's media: the RTP socket and session.
+pub struct Media {
+    pub rtp: super::ports::RtpPort,
+    pub session: RtpSession,
+}
+
+/// Negotiates media, rings for `[sip] ring_ms`, answers. `None` when the call was
+/// refused or the caller left first.
+async fn answer_call(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    cmd: &mpsc::Sender<SipCommand>,
+    events: &mut mpsc::Receiver<CallEvent>,
+) -> anyhow::Result<Option<Media>> {
     let (neg, lines) = match sdp::negotiate(&inc.offer) {
         Ok(n) => n,
         // 488 for every offer we cannot serve; the reason phrase says which problem it was.
         Err(e @ (SdpError::NoCommonCodec | SdpError::Empty | SdpError::Malformed(_))) => {
-            return reject(cmd, inc, 488, &format!("Not Acceptable Here ({e})")).await
+            reject(cmd, inc, 488, &format!("Not Acceptable Here ({e})")).await?;
+            return Ok(None);
         }
     };
     let Some(rtp) = ctx.ports.bind(ctx.cfg.media_ip()) else {
         tracing::error!("no free RTP port in the configured range");
-        return reject(cmd, inc, 503, "No Media Ports Available").await;
+        reject(cmd, inc, 503, "No Media Ports Available").await?;
+        return Ok(None);
     };
     cmd.send(SipCommand::Ringing(inc.call)).await.ok();
 
@@ -108,17 +135,36 @@ async fn run_call(
                 _ = &mut until => break,
                 ev = events.recv() => match ev {
                     Some(CallEvent::Confirmed) => {}
-                    Some(CallEvent::Shutdown) => return reject(cmd, inc, 503, "Service Unavailable").await,
+                    Some(CallEvent::Shutdown) => {
+                        reject(cmd, inc, 503, "Service Unavailable").await?;
+                        return Ok(None);
+                    }
                     Some(CallEvent::Gone(why)) => {
                         tracing::info!(reason = %why, "caller left before answer");
-                        return Ok(());
+                        return Ok(None);
                     }
-                    None => return Ok(()),
+                    None => return Ok(None),
                 },
             }
         }
     }
+    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, rand::random::<u32>() as u64);
+    cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
+    tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
+    Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }))
+}
 
+/// The deposit application's loop: greeting, recording, durable save.
+async fn deposit(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    cmd: &mpsc::Sender<SipCommand>,
+    mut events: mpsc::Receiver<CallEvent>,
+    media: Media,
+    mailbox: crate::store::Mailbox,
+) -> anyhow::Result<()> {
+    let Media { rtp, mut session } = media;
+    tracing::info!(mailbox = %mailbox.number, "deposit");
     let greeting = greeting_clips(ctx, &mailbox).await;
     let clips = DepositClips {
         greeting,
@@ -127,11 +173,6 @@ async fn run_call(
         too_short: clip(&ctx.prompts, "vm-too-short"),
         transfer: clip(&ctx.prompts, "vm-transfer"),
     };
-    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, rand::random::<u32>() as u64);
-    cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
-    tracing::info!(mailbox = %mailbox.number, codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
-
-    let mut session = RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames);
     let mut app = Deposit::new(DepositParams::from_config(&ctx.cfg.deposit), clips);
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -232,6 +273,12 @@ async fn run_call(
             }
         }
     }
+    record_totals(ctx, &session, send_dropped);
+    Ok(())
+}
+
+/// Adds the call's RTP counters to the totals and logs them.
+pub fn record_totals(ctx: &CallCtx, session: &RtpSession, send_dropped: u64) {
     let st = session.stats();
     let t = &ctx.totals;
     t.rtp_received.fetch_add(st.jitter.received, Ordering::Relaxed);
@@ -248,10 +295,9 @@ async fn run_call(
         send_dropped,
         "call ended"
     );
-    Ok(())
 }
 
-fn clip(p: &Prompts, id: &str) -> Arc<Clip> {
+pub fn clip(p: &Prompts, id: &str) -> Arc<Clip> {
     p.get(id).unwrap_or_else(|| {
         tracing::warn!(prompt = id, "prompt missing; playing silence");
         Arc::new(Clip::from_pcm(vec![0; 800], "silence"))

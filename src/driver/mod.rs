@@ -9,6 +9,7 @@
 //! - [`server`]: start-up, wiring and graceful shutdown.
 
 pub mod call;
+pub mod menu_call;
 pub mod ports;
 pub mod server;
 pub mod sip_io;

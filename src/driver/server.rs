@@ -38,20 +38,21 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let local = SocketAddr::new(cfg.media_ip(), udp.local_addr()?.port());
 
     let wake = Arc::new(Notify::new());
+    let (sync_trigger, sync_rx) = super::sync_io::SyncTrigger::channel();
     let ctx = Arc::new(CallCtx {
         ports: PortPool::new(cfg.rtp.port_range.0.clone()),
         beep: Arc::new(Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep")),
         cfg: cfg.clone(),
         store: store.clone(),
-        prompts,
+        prompts: Arc::new(prompts),
         dialplan,
         outbox_wake: wake.clone(),
         totals: CallTotals::default(),
+        sync: Some(sync_trigger.clone()),
     });
 
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (sync_trigger, sync_rx) = super::sync_io::SyncTrigger::channel();
     let sync_task =
         tokio::spawn(super::sync_io::run(store.clone(), cfg.sync.clone(), sync_trigger.clone(), sync_rx, stop.clone()));
     let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, delivered: Some(sync_trigger) };

@@ -32,12 +32,15 @@ pub struct Route {
 #[serde(rename_all = "lowercase")]
 pub enum App {
     Deposit,
+    /// The mailbox menu: a subscriber listens to and manages their messages.
+    Menu,
 }
 
 /// What the dialplan decided for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Deposit { mailbox: String },
+    Menu,
     NoRoute,
 }
 
@@ -118,6 +121,7 @@ impl Dialplan {
                     App::Deposit => Decision::Deposit {
                         mailbox: r.mailbox.as_deref().unwrap_or("${EXTEN}").replace("${EXTEN}", dialled),
                     },
+                    App::Menu => Decision::Menu,
                 };
             }
         }
@@ -147,6 +151,8 @@ mod tests {
     fn embedded_default_routes_numbers_to_their_mailbox() {
         let d = Dialplan::parse(EMBEDDED_DEFAULT).unwrap();
         assert_eq!(d.route("1001"), Decision::Deposit { mailbox: "1001".into() });
+        assert_eq!(d.route("*98"), Decision::Menu);
+        assert_eq!(d.route("8500"), Decision::Menu);
         assert_eq!(d.route("abc"), Decision::NoRoute);
         let e = Dialplan::parse("[[route]]\npattern = \"_X.\"\napp = \"dance\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("dance"));

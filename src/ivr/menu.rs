@@ -64,15 +64,27 @@ pub enum Action {
     /// Drop whatever is still queued.
     StopPlayback,
     /// Check the PIN, answer with [`Menu::handle_login`].
-    CheckPin { mailbox: String, pin: String },
+    CheckPin {
+        mailbox: String,
+        pin: String,
+    },
     /// Read the mailbox's messages, answer with [`Menu::handle_messages`].
-    LoadMessages { mailbox: String },
+    LoadMessages {
+        mailbox: String,
+    },
     /// Read a message's audio, answer with [`Menu::handle_audio`].
-    LoadAudio { id: i64 },
+    LoadAudio {
+        id: i64,
+    },
     /// Store a new state (and trigger the sync engine).
-    SetState { id: i64, state: State },
+    SetState {
+        id: i64,
+        state: State,
+    },
     /// The call is over: these messages, deleted during it, become D.
-    Purge { ids: Vec<i64> },
+    Purge {
+        ids: Vec<i64>,
+    },
     Hangup,
 }
 
@@ -111,6 +123,8 @@ pub struct Menu {
     audio_frame: u64,
     frames: u64,
     deleted_here: Vec<i64>,
+    /// Keys pressed while the store was answering, applied once it has.
+    typeahead: Vec<char>,
     actions: std::collections::VecDeque<Action>,
 }
 
@@ -135,6 +149,7 @@ impl Menu {
             audio_frame: 0,
             frames: 0,
             deleted_here: Vec::new(),
+            typeahead: Vec::new(),
             actions: Default::default(),
         };
         match mailbox {
@@ -261,7 +276,16 @@ impl Menu {
             }
             Phase::Main => self.main_key(key),
             Phase::Envelope | Phase::Audio | Phase::Options => self.message_key(key),
+            // Callers type ahead (the next mailbox number, "1" to listen) while the
+            // store answers; nothing typed is lost.
+            Phase::Checking | Phase::Loading if self.typeahead.len() < 32 => self.typeahead.push(key),
             Phase::Checking | Phase::Loading | Phase::Closing | Phase::Done => {}
+        }
+    }
+
+    fn replay_typeahead(&mut self) {
+        for key in std::mem::take(&mut self.typeahead) {
+            self.handle_dtmf(key);
         }
     }
 
@@ -309,6 +333,7 @@ impl Menu {
                     // Ask for both again: the mailbox number may be the wrong part.
                     self.mailbox = None;
                     self.ask(Phase::AskMailbox, &["vm-incorrect", "vm-login"]);
+                    self.replay_typeahead();
                 }
             }
         }
@@ -329,6 +354,7 @@ impl Menu {
         let mut clips = self.say.clips(counts);
         clips.extend(self.say.clips(["vm-main-menu".to_string()]));
         self.play(clips);
+        self.replay_typeahead();
     }
 
     fn main_key(&mut self, key: char) {
@@ -336,7 +362,7 @@ impl Menu {
         match key {
             '1' => {
                 if self.messages.is_empty() {
-                    self.play_ids(&["vm-no-messages", "vm-main-menu"]);
+                    self.play_ids(&["vm-you-have", "vm-no-messages", "vm-main-menu"]);
                 } else {
                     self.current = 0;
                     self.present();

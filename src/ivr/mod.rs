@@ -2,3 +2,5 @@
 
 pub mod deposit;
 pub mod dialplan;
+pub mod menu;
+pub mod speech;

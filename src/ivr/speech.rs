@@ -26,7 +26,7 @@ pub fn number(n: u64) -> Vec<String> {
     if n >= 1000 {
         out.extend(number(n / 1000));
         out.push("num-thousand".into());
-        if n % 1000 == 0 {
+        if n.is_multiple_of(1000) {
             return out;
         }
     }
@@ -34,7 +34,7 @@ pub fn number(n: u64) -> Vec<String> {
     if n >= 100 {
         out.push(format!("num-{}", n / 100));
         out.push("num-hundred".into());
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             return out;
         }
     }
@@ -45,7 +45,7 @@ pub fn number(n: u64) -> Vec<String> {
         }
     } else {
         out.push(format!("num-{}", n / 10 * 10));
-        if n % 10 > 0 {
+        if !n.is_multiple_of(10) {
             out.push(format!("num-{}", n % 10));
         }
     }
@@ -128,7 +128,7 @@ pub fn envelope(position: usize, m: &MenuMessage, now: i64, utc_offset: i64) -> 
             out.extend(number(secs / 60));
             out.push(if secs / 60 == 1 { "vm-minute" } else { "vm-minutes" }.into());
         }
-        if secs % 60 > 0 || secs < 60 {
+        if !secs.is_multiple_of(60) || secs < 60 {
             out.extend(number(secs % 60));
             out.push(if secs % 60 == 1 { "vm-second" } else { "vm-seconds" }.into());
         }
@@ -201,8 +201,9 @@ mod tests {
         assert_eq!(when(at, at + 30 * 86_400, 0)[..2], s(&["month-11", "ord-24"]));
         assert_eq!(when(at, at + 400 * 86_400, 0)[..3], s(&["month-11", "ord-24", "num-2"]), "another year");
         // The local offset moves the day and the hour: 10:05 UTC is 23:05 at UTC+13.
-        assert_eq!(when(at, at, 13 * 3600)[2..], s(&["num-11", "num-5", "vm-pm"]));
-        assert_eq!(when(at - 10 * 3600, at, 0)[2..], s(&["num-12", "num-5", "vm-am"]), "00:05 is 12 05 a.m.");
+        assert_eq!(when(at, at, 13 * 3600)[2..], s(&["num-11", "num-oh", "num-5", "vm-pm"]));
+        assert_eq!(when(at - 10 * 3600, at, 0)[2..], s(&["num-12", "num-oh", "num-5", "vm-am"]), "00:05 is 12 05 a.m.");
+        assert_eq!(when(at + 2 * 3600 + 25 * 60, at, 0)[2..], s(&["num-12", "num-30", "vm-pm"]), "12:30 p.m.");
     }
 
     #[test]
@@ -218,12 +219,24 @@ mod tests {
         let e = envelope(2, &m, 1_795_514_700 + 60, 0);
         assert_eq!(e[..3], s(&["vm-message", "num-2", "vm-received"]));
         let from = e.iter().position(|x| x == "vm-from").unwrap();
-        assert_eq!(e[from + 1..], s(&["digit-5", "digit-5", "digit-5", "digit-1", "num-1", "vm-minute", "num-2", "vm-seconds"]));
+        assert_eq!(
+            e[from + 1..],
+            s(&["digit-5", "digit-5", "digit-5", "digit-1", "num-1", "vm-minute", "num-2", "vm-seconds"])
+        );
         let mut list = vec![m.clone(), m.clone(), MenuMessage { kind: "fax".into(), ..m.clone() }];
         list.push(MenuMessage { state: State::R, ..m.clone() });
         assert_eq!(
             counts(&list),
-            s(&["vm-you-have", "num-2", "vm-new-voice-messages", "num-1", "vm-new-fax", "vm-and", "num-1", "vm-saved-message"])
+            s(&[
+                "vm-you-have",
+                "num-2",
+                "vm-new-voice-messages",
+                "num-1",
+                "vm-new-fax",
+                "vm-and",
+                "num-1",
+                "vm-saved-message"
+            ])
         );
         assert_eq!(counts(&[]), s(&["vm-you-have", "vm-no-messages"]));
     }

@@ -30,7 +30,16 @@ pub fn encode(pcm: &[i16]) -> Result<Vec<u8>> {
 
 /// Reads a WAV file as mono 16-bit PCM at 8 kHz, converting as needed.
 pub fn read_8k_mono(path: &Path) -> Result<Vec<i16>> {
-    let mut r = hound::WavReader::open(path).with_context(|| format!("cannot read WAV {}", path.display()))?;
+    let r = hound::WavReader::open(path).with_context(|| format!("cannot read WAV {}", path.display()))?;
+    to_8k_mono(r).with_context(|| format!("cannot read WAV {}", path.display()))
+}
+
+/// Decodes WAV bytes (a mail attachment) as mono 16-bit PCM at 8 kHz.
+pub fn decode_8k_mono(bytes: &[u8]) -> Result<Vec<i16>> {
+    to_8k_mono(hound::WavReader::new(std::io::Cursor::new(bytes))?)
+}
+
+fn to_8k_mono<R: std::io::Read>(mut r: hound::WavReader<R>) -> Result<Vec<i16>> {
     let spec = r.spec();
     let samples: Vec<i32> = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Int, 16) => r.samples::<i16>().map(|s| s.map(i32::from)).collect::<Result<_, _>>()?,
@@ -43,7 +52,7 @@ pub fn read_8k_mono(path: &Path) -> Result<Vec<i16>> {
         (hound::SampleFormat::Float, _) => {
             r.samples::<f32>().map(|s| s.map(|v| (v * 32767.0) as i32)).collect::<Result<_, _>>()?
         }
-        _ => anyhow::bail!("{}: unsupported WAV format {:?}", path.display(), spec),
+        _ => anyhow::bail!("unsupported WAV format {:?}", spec),
     };
     let ch = spec.channels.max(1) as usize;
     let mono: Vec<i16> =

@@ -4,6 +4,7 @@
 //! which moves the work onto tokio's blocking pool so that no call task ever waits on
 //! disk while it should be sending RTP.
 
+pub mod menu;
 pub mod pin;
 mod sync;
 
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/006_dirty.sql"),
     include_str!("../../sql/007_outbox_index.sql"),
     include_str!("../../sql/008_lean_rows.sql"),
+    include_str!("../../sql/009_login.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

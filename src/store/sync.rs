@@ -219,7 +219,12 @@ impl Store {
         }
         let t1 = t0.elapsed();
         tx.commit()?;
-        tracing::debug!(sql_us = t1.as_micros() as u64, commit_us = (t0.elapsed() - t1).as_micros() as u64, "PROF store");
+        tracing::debug!(
+            messages = batch.len(),
+            sql_us = t1.as_micros() as u64,
+            commit_us = (t0.elapsed() - t1).as_micros() as u64,
+            "stored a chunk"
+        );
         Ok(out)
     }
 

@@ -1,0 +1,238 @@
+//! The mailbox menu's call loop: runs [`Menu`] on the 20 ms tick and performs its
+//! requests — PIN check, message list, audio, state changes — on the store. State
+//! changes go through one ordered writer per call and trigger the sync engine, so a
+//! message heard or deleted by phone reaches the mail server at once.
+
+use super::call::{record_totals, CallCtx, Media};
+use super::sip_io::{CallEvent, SipCommand};
+use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams};
+use crate::ivr::speech::Say;
+use crate::media::prompts::Clip;
+use crate::rtp::session::Output;
+use crate::rtp::FRAME;
+use crate::sip::endpoint::IncomingCall;
+use crate::store::menu::{LoginPolicy, MessageAudio};
+use crate::store::MarkAction;
+use crate::sync::model::State;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Answers from the store to the menu.
+enum Reply {
+    Login(LoginResult),
+    Messages(Vec<MenuMessage>),
+    Audio(i64, Option<Arc<Clip>>),
+}
+
+pub async fn run(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    cmd: &mpsc::Sender<SipCommand>,
+    mut events: mpsc::Receiver<CallEvent>,
+    media: Media,
+) -> anyhow::Result<()> {
+    let Media { rtp, mut session } = media;
+    // A caller ID that is a mailbox number skips the number prompt (never the PIN).
+    let own = match inc.caller.clone() {
+        Some(c) => ctx.store.run(move |s| Ok(s.mailbox(&c)?.map(|m| m.number))).await.unwrap_or(None),
+        None => None,
+    };
+    tracing::info!(caller_mailbox = own.as_deref().unwrap_or("-"), "mailbox menu");
+    let m = &ctx.cfg.menu;
+    let params = MenuParams {
+        max_login_attempts: m.max_login_attempts,
+        digit_timeout_frames: (m.digit_timeout_secs * 50.0).round() as usize,
+        skip_samples: (m.skip_secs * 8000.0).round() as usize,
+        utc_offset_secs: local_utc_offset(),
+        now_unix: crate::store::now_secs(),
+    };
+    let policy = LoginPolicy {
+        max_attempts: m.max_login_attempts,
+        window_secs: m.lockout_window_secs as i64,
+        lock_secs: m.lockout_secs as i64,
+    };
+    let mut app = Menu::new(params, Say(ctx.prompts.clone()), own);
+    let (reply_tx, mut replies) = mpsc::channel::<Reply>(8);
+    let mut writer: Option<mpsc::UnboundedSender<(i64, MarkAction)>> = None;
+    let mut tick = tokio::time::interval(FRAME);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut pcm = Vec::with_capacity(crate::rtp::FRAME_SAMPLES);
+    let mut rbuf = [0u8; 2048];
+    let mut gone = false;
+    let mut send_dropped = 0u64;
+
+    loop {
+        while let Some(action) = app.poll_action() {
+            match action {
+                Action::Play(cs) => cs.iter().for_each(|c| session.play(c.encoded(session.codec()))),
+                Action::PlayFrom(c, offset) => session.play(&c.encoded(session.codec())[offset..]),
+                Action::StopPlayback => session.stop_playback(),
+                Action::CheckPin { mailbox, pin } => {
+                    let (st, tx) = (ctx.store.clone(), reply_tx.clone());
+                    tokio::spawn(async move {
+                        let now = crate::store::now_secs();
+                        let mb = mailbox.clone();
+                        let r = st.run(move |s| s.check_login(&mb, &pin, now, policy)).await.unwrap_or_else(|e| {
+                            tracing::error!(error = %format!("{e:#}"), "login check failed");
+                            LoginResult::Wrong
+                        });
+                        tracing::info!(mailbox, result = ?r, "login");
+                        let _ = tx.send(Reply::Login(r)).await;
+                    });
+                }
+                Action::LoadMessages { mailbox } => {
+                    writer = Some(spawn_writer(ctx.clone(), mailbox.clone()));
+                    let (st, tx) = (ctx.store.clone(), reply_tx.clone());
+                    tokio::spawn(async move {
+                        let list = st.run(move |s| s.messages(&mailbox)).await.unwrap_or_else(|e| {
+                            tracing::error!(error = %format!("{e:#}"), "cannot list messages");
+                            Vec::new()
+                        });
+                        let list = list
+                            .into_iter()
+                            .map(|m| MenuMessage {
+                                id: m.id,
+                                kind: m.kind,
+                                state: State::parse(&m.state).unwrap_or(State::U),
+                                caller: m.caller,
+                                received_at: m.received_at,
+                                duration_ms: m.duration_ms,
+                            })
+                            .collect();
+                        let _ = tx.send(Reply::Messages(list)).await;
+                    });
+                }
+                Action::LoadAudio { id } => {
+                    let (st, tx, voice) = (ctx.store.clone(), reply_tx.clone(), ctx.cfg.prompts.voice.clone());
+                    tokio::spawn(async move {
+                        let clip = st
+                            .run(move |s| {
+                                let pcm = match s.message_audio(id)? {
+                                    MessageAudio::Pcm(pcm) => pcm,
+                                    MessageAudio::Text(text) => crate::media::tts::synthesize(&text, &voice, 150)?,
+                                };
+                                Ok(Arc::new(Clip::from_pcm(pcm, format!("message {id}"))))
+                            })
+                            .await;
+                        let clip = clip
+                            .map_err(
+                                |e| tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable"),
+                            )
+                            .ok();
+                        let _ = tx.send(Reply::Audio(id, clip)).await;
+                    });
+                }
+                Action::SetState { id, state } => {
+                    let act = match state {
+                        State::U => MarkAction::Unread,
+                        State::R => MarkAction::Read,
+                        State::M => MarkAction::Delete,
+                        State::D => MarkAction::Purge,
+                    };
+                    if let Some(w) = &writer {
+                        let _ = w.send((id, act));
+                    }
+                }
+                Action::Purge { ids } => {
+                    if let Some(w) = &writer {
+                        for id in ids {
+                            let _ = w.send((id, MarkAction::Purge));
+                        }
+                    }
+                }
+                Action::Hangup => {
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                }
+            }
+        }
+        if app.is_done() {
+            break;
+        }
+        tokio::select! {
+            r = rtp.socket.recv_from(&mut rbuf) => {
+                if let Ok((n, from)) = r {
+                    session.handle_input(from, &rbuf[..n]);
+                }
+            }
+            _ = tick.tick() => {
+                session.handle_tick(&mut pcm);
+                app.handle_frame();
+                while let Some(out) = session.poll_output() {
+                    match out {
+                        Output::Transmit { to, bytes } => {
+                            if rtp.socket.try_send_to(&bytes, to).is_err() {
+                                send_dropped += 1;
+                            }
+                        }
+                        Output::Dtmf(d) => {
+                            tracing::debug!(digit = %d, "DTMF");
+                            app.handle_dtmf(d);
+                        }
+                        Output::PlaybackDone => app.handle_playback_done(),
+                    }
+                }
+            }
+            ev = events.recv(), if !gone => match ev {
+                Some(CallEvent::Confirmed) => {}
+                Some(CallEvent::Shutdown) => {
+                    gone = true;
+                    app.handle_hangup();
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                }
+                Some(CallEvent::Gone(why)) => {
+                    tracing::info!(reason = %why, "caller gone");
+                    gone = true;
+                    app.handle_hangup();
+                }
+                None => {
+                    gone = true;
+                    app.handle_hangup();
+                }
+            },
+            Some(reply) = replies.recv() => match reply {
+                Reply::Login(r) => app.handle_login(r),
+                Reply::Messages(list) => app.handle_messages(list),
+                Reply::Audio(id, clip) => app.handle_audio(id, clip),
+            },
+        }
+    }
+    record_totals(ctx, &session, send_dropped);
+    Ok(())
+}
+
+/// One ordered writer of state changes per call (delete then undelete must not swap),
+/// triggering a sync pass after each change. It outlives the call until its queue is
+/// written: a purge at hang-up is never lost to the caller leaving.
+fn spawn_writer(ctx: Arc<CallCtx>, mailbox: String) -> mpsc::UnboundedSender<(i64, MarkAction)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(i64, MarkAction)>();
+    tokio::spawn(async move {
+        while let Some((id, act)) = rx.recv().await {
+            let mb = mailbox.clone();
+            match ctx.store.run(move |s| s.mark(&mb, id, act)).await {
+                Ok(state) => tracing::info!(mailbox, message = id, ?act, ?state, "message changed by phone"),
+                Err(e) => tracing::warn!(mailbox, message = id, error = %format!("{e:#}"), "cannot change message"),
+            }
+            if rx.is_empty() {
+                if let Some(t) = &ctx.sync {
+                    t.trigger(&mailbox);
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// The machine's offset from UTC now, in seconds (for spoken dates). std has no time
+/// zones; libc's localtime_r reads the system's (TZ, /etc/localtime).
+#[allow(unsafe_code)]
+fn local_utc_offset() -> i64 {
+    let now = crate::store::now_secs() as libc::time_t;
+    // SAFETY: localtime_r only writes into `tm`, which outlives the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
+    if ok {
+        tm.tm_gmtoff
+    } else {
+        0
+    }
+}

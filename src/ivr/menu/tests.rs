@@ -1,0 +1,250 @@
+use super::*;
+
+/// Every prompt of the shipped list as a 10-frame clip whose source names it.
+fn say() -> Say {
+    let mut p = crate::media::prompts::Prompts::default();
+    let texts = crate::media::prompts::read_texts(std::path::Path::new("prompts/en")).unwrap();
+    for id in texts.keys() {
+        p.insert(id, Clip::from_pcm(vec![0; 10 * FRAME_SAMPLES], id.clone()));
+    }
+    Say(Arc::new(p))
+}
+
+fn params() -> MenuParams {
+    MenuParams {
+        max_login_attempts: 3,
+        digit_timeout_frames: 250,
+        skip_samples: 3 * RATE,
+        utc_offset_secs: 0,
+        now_unix: 1_795_514_700,
+    }
+}
+
+fn drain(m: &mut Menu) -> Vec<Action> {
+    std::iter::from_fn(|| m.poll_action()).collect()
+}
+
+/// The prompt ids of the Play actions.
+fn said(acts: &[Action]) -> Vec<String> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Play(c) => Some(c.iter().map(|c| c.source.clone()).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn keys(m: &mut Menu, k: &str) {
+    k.chars().for_each(|c| m.handle_dtmf(c));
+}
+
+fn msg(id: i64, state: State, at: i64) -> MenuMessage {
+    MenuMessage {
+        id,
+        kind: "voice".into(),
+        state,
+        caller: Some("5551".into()),
+        received_at: at,
+        duration_ms: Some(4000),
+    }
+}
+
+/// A menu logged in to mailbox 1000 with `list`, main menu prompt done.
+fn logged_in(list: Vec<MenuMessage>) -> Menu {
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    drain(&mut m);
+    keys(&mut m, "1234#");
+    let acts = drain(&mut m);
+    assert!(
+        matches!(&acts[..], [Action::StopPlayback, Action::CheckPin { mailbox, pin }] if mailbox == "1000" && pin == "1234")
+    );
+    m.handle_login(LoginResult::Ok);
+    assert!(matches!(&drain(&mut m)[..], [Action::LoadMessages { mailbox }] if mailbox == "1000"));
+    m.handle_messages(list);
+    drain(&mut m);
+    m.handle_playback_done();
+    m
+}
+
+fn audio(len_secs: usize) -> Arc<Clip> {
+    Arc::new(Clip::from_pcm(vec![100; len_secs * RATE], "message audio"))
+}
+
+#[test]
+fn caller_id_skips_the_number_but_never_the_pin() {
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    assert_eq!(said(&drain(&mut m)), ["vm-password"]);
+    let mut m = Menu::new(params(), say(), None);
+    assert_eq!(said(&drain(&mut m)), ["vm-login"]);
+    keys(&mut m, "1000#");
+    let acts = drain(&mut m);
+    assert!(matches!(acts[0], Action::StopPlayback), "typing cuts the prompt: {acts:?}");
+    assert_eq!(said(&acts), ["vm-password"]);
+    keys(&mut m, "99#");
+    let acts = drain(&mut m);
+    assert!(
+        matches!(&acts[..], [Action::StopPlayback, Action::CheckPin { mailbox, pin }] if mailbox == "1000" && pin == "99")
+    );
+}
+
+#[test]
+fn wrong_pins_end_the_call_after_the_limit_and_lockout_is_announced() {
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    drain(&mut m);
+    for attempt in 1..=3 {
+        keys(&mut m, "1000#"); // (the mailbox number again after the first failure)
+        if attempt == 1 {
+            // The first "1000#" was the PIN.
+        } else {
+            keys(&mut m, "0000#");
+        }
+        let acts = drain(&mut m);
+        assert!(acts.iter().any(|a| matches!(a, Action::CheckPin { .. })), "attempt {attempt}: {acts:?}");
+        m.handle_login(LoginResult::Wrong);
+        let acts = drain(&mut m);
+        if attempt < 3 {
+            assert_eq!(said(&acts), ["vm-incorrect", "vm-login"]);
+        } else {
+            assert_eq!(said(&acts), ["vm-incorrect", "vm-goodbye"]);
+        }
+    }
+    m.handle_playback_done();
+    assert!(matches!(&drain(&mut m)[..], [Action::Hangup]));
+
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    drain(&mut m);
+    keys(&mut m, "1234#");
+    drain(&mut m);
+    m.handle_login(LoginResult::Locked);
+    assert_eq!(said(&drain(&mut m)), ["vm-locked", "vm-goodbye"]);
+}
+
+#[test]
+fn counts_then_new_messages_first_and_listening_marks_read() {
+    let t = params().now_unix;
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    drain(&mut m);
+    keys(&mut m, "1234#");
+    drain(&mut m);
+    m.handle_login(LoginResult::Ok);
+    drain(&mut m);
+    m.handle_messages(vec![msg(1, State::R, t - 100), msg(2, State::U, t - 50), msg(3, State::M, t - 10)]);
+    let s = said(&drain(&mut m));
+    assert_eq!(s[..5], ["vm-you-have", "num-1", "vm-new-voice-message", "vm-and", "num-1"]);
+    assert_eq!(s.last().unwrap(), "vm-main-menu");
+    assert_eq!(m.messages().iter().map(|x| x.id).collect::<Vec<_>>(), [2, 1], "new first; M left out");
+    m.handle_playback_done();
+    m.handle_dtmf('1');
+    let acts = drain(&mut m);
+    assert!(acts.iter().any(|a| matches!(a, Action::LoadAudio { id: 2 })));
+    assert_eq!(said(&acts)[..3], ["vm-message", "num-1", "vm-received"]);
+    m.handle_audio(2, Some(audio(2)));
+    assert!(drain(&mut m).is_empty(), "the audio waits for the envelope");
+    m.handle_playback_done();
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[0], Action::PlayFrom(c, 0) if c.source == "message audio"), "{acts:?}");
+    assert!(matches!(acts[1], Action::SetState { id: 2, state: State::R }));
+    m.handle_playback_done();
+    assert_eq!(said(&drain(&mut m)), ["vm-message-options"]);
+    m.handle_dtmf('6');
+    let acts = drain(&mut m);
+    assert!(acts.iter().any(|a| matches!(a, Action::LoadAudio { id: 1 })));
+    m.handle_audio(1, Some(audio(2)));
+    m.handle_playback_done();
+    let acts = drain(&mut m);
+    assert!(!acts.iter().any(|a| matches!(a, Action::SetState { .. })), "already read: {acts:?}");
+}
+
+#[test]
+fn rewind_and_fast_forward_move_three_seconds_from_the_position() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(5, State::U, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    m.handle_audio(5, Some(audio(20)));
+    m.handle_playback_done();
+    drain(&mut m);
+    for _ in 0..250 {
+        m.handle_frame(); // 5 s into the message
+    }
+    m.handle_dtmf('*');
+    let acts = drain(&mut m);
+    assert!(matches!(acts[0], Action::StopPlayback));
+    assert!(matches!(&acts[1], Action::PlayFrom(_, o) if *o == 2 * RATE), "{acts:?}");
+    m.handle_dtmf('#');
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[1], Action::PlayFrom(_, o) if *o == 5 * RATE), "{acts:?}");
+    m.handle_dtmf('*');
+    m.handle_dtmf('*');
+    let acts = drain(&mut m);
+    assert!(matches!(&acts.last().unwrap(), Action::PlayFrom(_, 0)), "never before the start: {acts:?}");
+}
+
+#[test]
+fn delete_is_undoable_in_the_call_and_purged_at_hangup() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(1, State::U, t), msg(2, State::R, t + 1)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    m.handle_dtmf('7');
+    let acts = drain(&mut m);
+    assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 1, state: State::M })));
+    assert_eq!(said(&acts)[0], "vm-deleted");
+    assert!(acts.iter().any(|a| matches!(a, Action::LoadAudio { id: 2 })), "moves on to the next");
+    m.handle_dtmf('4');
+    drain(&mut m);
+    m.handle_dtmf('7');
+    let acts = drain(&mut m);
+    assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 1, state: State::R })), "{acts:?}");
+    assert_eq!(said(&acts)[0], "vm-undeleted");
+    m.handle_dtmf('6');
+    m.handle_dtmf('7');
+    drain(&mut m);
+    m.handle_hangup();
+    assert!(matches!(&drain(&mut m)[..], [Action::Purge { ids }] if ids == &[2]));
+    assert!(m.is_done());
+}
+
+#[test]
+fn silence_reprompts_then_says_goodbye() {
+    let mut m = logged_in(vec![]);
+    let mut prompts = 0;
+    for _ in 0..2000 {
+        m.handle_frame();
+        let acts = drain(&mut m);
+        let s = said(&acts);
+        if s == ["vm-goodbye"] {
+            assert_eq!(prompts, 2, "two reprompts first");
+            m.handle_playback_done();
+            assert!(matches!(&drain(&mut m)[..], [Action::Hangup]));
+            return;
+        }
+        if !s.is_empty() {
+            prompts += 1;
+            m.handle_playback_done();
+        }
+    }
+    panic!("no goodbye");
+}
+
+#[test]
+fn keys_typed_while_the_store_answers_are_kept() {
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    drain(&mut m);
+    keys(&mut m, "9#");
+    drain(&mut m);
+    keys(&mut m, "1000#12"); // typed before the "incorrect" verdict arrives
+    m.handle_login(LoginResult::Wrong);
+    keys(&mut m, "34#");
+    let acts = drain(&mut m);
+    assert!(
+        matches!(acts.last(), Some(Action::CheckPin { mailbox, pin }) if mailbox == "1000" && pin == "1234"),
+        "{acts:?}"
+    );
+    m.handle_login(LoginResult::Ok);
+    m.handle_dtmf('1'); // "listen", before the list is loaded
+    drain(&mut m);
+    m.handle_messages(vec![msg(3, State::U, 0)]);
+    assert!(drain(&mut m).iter().any(|a| matches!(a, Action::LoadAudio { id: 3 })));
+}

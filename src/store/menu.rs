@@ -1,0 +1,115 @@
+//! What the mailbox menu needs from the store: the login check with its lockout, and a
+//! message's audio.
+
+use super::Store;
+use crate::ivr::menu::LoginResult;
+use anyhow::{Context, Result};
+use rusqlite::{params, OptionalExtension};
+
+/// The lockout rule: `max_attempts` wrong PINs within `window_secs` lock the mailbox for
+/// `lock_secs`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginPolicy {
+    pub max_attempts: u32,
+    pub window_secs: i64,
+    pub lock_secs: i64,
+}
+
+/// A message's audio for the phone.
+pub enum MessageAudio {
+    /// 8 kHz mono samples.
+    Pcm(Vec<i16>),
+    /// No audio: an e-mail or fax, read out from this text instead.
+    Text(String),
+}
+
+impl Store {
+    /// Checks a PIN at `now` (unix seconds). A locked mailbox is refused without looking
+    /// at the PIN; an unknown mailbox is just "wrong" (callers cannot probe numbers).
+    pub fn check_login(&self, mailbox: &str, pin: &str, now: i64, policy: LoginPolicy) -> Result<LoginResult> {
+        let row: Option<(String, Option<i64>)> = self
+            .conn()
+            .query_row("SELECT pin_hash, locked_until FROM mailbox WHERE number = ?1", [mailbox], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((hash, locked_until)) = row else {
+            tracing::info!(mailbox, "login to an unknown mailbox");
+            return Ok(LoginResult::Wrong);
+        };
+        if locked_until.is_some_and(|t| t > now) {
+            tracing::warn!(mailbox, "login refused: mailbox locked");
+            return Ok(LoginResult::Locked);
+        }
+        // Argon2 takes tens of milliseconds: verified outside the connection lock.
+        if super::pin::verify(pin, &hash) {
+            self.conn().execute("DELETE FROM login_failure WHERE mailbox = ?1", [mailbox])?;
+            self.conn().execute("UPDATE mailbox SET locked_until = NULL WHERE number = ?1", [mailbox])?;
+            return Ok(LoginResult::Ok);
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("INSERT INTO login_failure (mailbox, at) VALUES (?1, ?2)", params![mailbox, now])?;
+        tx.execute(
+            "DELETE FROM login_failure WHERE mailbox = ?1 AND at <= ?2",
+            params![mailbox, now - policy.window_secs],
+        )?;
+        let recent: i64 =
+            tx.query_row("SELECT COUNT(*) FROM login_failure WHERE mailbox = ?1", [mailbox], |r| r.get(0))?;
+        let locked = recent >= i64::from(policy.max_attempts);
+        if locked {
+            tx.execute(
+                "UPDATE mailbox SET locked_until = ?2 WHERE number = ?1",
+                params![mailbox, now + policy.lock_secs],
+            )?;
+        }
+        tx.commit()?;
+        if locked {
+            tracing::warn!(
+                mailbox,
+                wrong_pins = recent,
+                lock_secs = policy.lock_secs,
+                "mailbox locked after wrong PINs"
+            );
+            return Ok(LoginResult::Locked);
+        }
+        tracing::info!(mailbox, wrong_pins = recent, "wrong PIN");
+        Ok(LoginResult::Wrong)
+    }
+
+    /// The audio of message `id`: its recording, or the audio attachment of a voice mail
+    /// retrieved from the mail server; otherwise a text to read out.
+    pub fn message_audio(&self, id: i64) -> Result<MessageAudio> {
+        let m = self.message(id)?.with_context(|| format!("no message {id}"))?;
+        if let Some(rel) = &m.media_path {
+            return Ok(MessageAudio::Pcm(crate::media::wav::read_8k_mono(&self.root().join(rel))?));
+        }
+        let raw: Option<Vec<u8>> =
+            self.conn().query_row("SELECT raw FROM message_body WHERE message = ?1", [id], |r| r.get(0)).optional()?;
+        if let Some(pcm) = raw.as_deref().and_then(audio_attachment) {
+            return Ok(MessageAudio::Pcm(pcm));
+        }
+        let subject = m.subject.unwrap_or_default();
+        let what = match m.kind.as_str() {
+            "fax" => "A fax",
+            "email" => "An e-mail",
+            _ => "A voice message without playable audio",
+        };
+        let from = m.caller_name.or(m.caller).unwrap_or_else(|| "an unknown sender".into());
+        Ok(MessageAudio::Text(format!("{what} from {from}. Subject: {subject}.")))
+    }
+}
+
+/// The first WAV attachment of a message, as 8 kHz mono samples.
+fn audio_attachment(raw: &[u8]) -> Option<Vec<i16>> {
+    use mail_parser::MimeHeaders;
+    let msg = mail_parser::MessageParser::default().parse(raw)?;
+    let pcm = msg.attachments().find_map(|a| {
+        let ct = a.content_type()?;
+        if !ct.ctype().eq_ignore_ascii_case("audio") {
+            return None;
+        }
+        crate::media::wav::decode_8k_mono(a.contents()).ok()
+    });
+    pcm
+}
