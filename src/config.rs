@@ -17,6 +17,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub deposit: DepositConfig,
     pub menu: MenuConfig,
+    pub mwi: MwiConfig,
     pub delivery: DeliveryConfig,
     pub prompts: PromptsConfig,
     pub dialplan: DialplanConfig,
@@ -169,6 +170,42 @@ impl Default for MenuConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct MwiConfig {
+    /// Phones that get unsolicited NOTIFYs (no SUBSCRIBE) for a mailbox.
+    pub phone: Vec<MwiPhone>,
+    /// How often the counts of watched mailboxes are re-read even without a change signal.
+    pub recheck_secs: f64,
+}
+
+impl Default for MwiConfig {
+    fn default() -> Self {
+        MwiConfig { phone: Vec::new(), recheck_secs: 60.0 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MwiPhone {
+    pub mailbox: String,
+    /// `sip:user@IP:port` — sent over UDP to that address.
+    pub uri: String,
+}
+
+impl MwiPhone {
+    /// The address NOTIFYs go to: the URI's host (an IP address) and port (5060 if none).
+    pub fn addr(&self) -> Result<SocketAddr, String> {
+        let rest = self
+            .uri
+            .strip_prefix("sip:")
+            .ok_or_else(|| format!("mwi.phone uri must start with sip:, got {:?}", self.uri))?;
+        let host = rest.rsplit('@').next().unwrap_or(rest).split(';').next().unwrap_or("");
+        let with_port = if host.contains(':') { host.to_string() } else { format!("{host}:5060") };
+        with_port.parse().map_err(|_| format!("mwi.phone uri must name an IP address (and port), got {:?}", self.uri))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     /// First retry delay after a failed delivery; doubles up to `retry_max_secs`.
     pub retry_initial_secs: f64,
@@ -246,6 +283,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        for p in &self.mwi.phone {
+            p.addr()?;
+        }
+        if self.mwi.recheck_secs.is_nan() || self.mwi.recheck_secs <= 0.0 {
+            return Err("mwi.recheck_secs must be positive".into());
+        }
         let m = &self.menu;
         if m.max_login_attempts == 0 {
             return Err("menu.max_login_attempts must be at least 1".into());

@@ -21,6 +21,7 @@ pub mod fuzz;
 pub mod ivr;
 pub mod mail;
 pub mod media;
+pub mod mwi;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

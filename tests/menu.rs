@@ -95,3 +95,80 @@ fn wrong_pins_hang_up_and_lock_the_mailbox_across_calls() {
     wait_until(Duration::from_secs(5), "the refusal logged", || server.log().contains("login refused: mailbox locked"));
     assert!(!server.log().contains("result=Ok"), "no login succeeded");
 }
+
+/// sipp checks for a NOTIFY whose body shows these counts, answered 200.
+fn expect_notify(waiting: &str, voice: &str, n: usize) -> String {
+    format!(
+        r#"  <recv request="NOTIFY" timeout="90000">
+    <action>
+      <ereg regexp="Messages-Waiting: {waiting}" search_in="body" check_it="true" assign_to="w{n}"/>
+      <ereg regexp="Voice-Message: {voice}" search_in="body" check_it="true" assign_to="v{n}"/>
+      <ereg regexp="Subscription-State: active" search_in="msg" check_it="true" assign_to="s{n}"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="w{n},v{n},s{n}"/>
+"#
+    )
+}
+
+fn mwi_logged(server: &Server, voice: &str) -> bool {
+    server.log().lines().any(|l| l.contains("MWI changed") && l.contains(&format!("Voice-Message: {voice}")))
+}
+
+#[test]
+fn a_subscribed_phone_hears_every_change_including_one_made_in_a_mail_client() {
+    let dv = Dovecot::start();
+    let server = Server::start("[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "4201", "--pin", "1234", "--imap", &dv.imap_url("hal")]);
+    // The phone expects, in this order: nothing yet; a deposit; heard by phone; a second
+    // deposit; the second read in a mail client; then it unsubscribes.
+    let expect: String = [("no", "0/0"), ("yes", "1/0"), ("no", "0/1"), ("yes", "1/1"), ("no", "0/2")]
+        .iter()
+        .enumerate()
+        .map(|(i, (w, v))| expect_notify(w, v, i))
+        .collect();
+    let port = server.sip_port;
+    let phone = std::thread::spawn(move || sipp_to(port, "uac_mwi.xml", &[("EXPECT", &expect)], "4201", 0, "udp"));
+    wait_until(Duration::from_secs(20), "the subscription", || server.log().contains("MWI subscription"));
+
+    let deposit = |n: usize| {
+        let run = sipp(&server, "uac_deposit.xml", &[], "4201", greeting_ms("4201") + 4000, "udp");
+        assert!(run.ok, "deposit failed:\n{}\n{}", run.output, server.log());
+        wait_until(Duration::from_secs(30), "delivery to Dovecot", || {
+            let m = server.messages("4201");
+            m.len() == n && m.iter().all(|m| m["server_uid"].is_i64())
+        });
+    };
+    deposit(1);
+    wait_until(Duration::from_secs(10), "MWI 1/0", || mwi_logged(&server, "1/0"));
+    call(&server, "4201", "*98", &[("1234#", 500), ("1", 12000)], CALLER_HANGS_UP);
+    wait_until(Duration::from_secs(10), "MWI 0/1", || mwi_logged(&server, "0/1"));
+    deposit(2);
+    wait_until(Duration::from_secs(10), "MWI 1/1", || mwi_logged(&server, "1/1"));
+    // Read in a mail client: IDLE → sync pass → the lamp goes off.
+    let mut client = MailClient::connect(&dv, "hal", "INBOX");
+    let unseen = client.flags().into_iter().find(|f| !f.1).expect("one unseen message").0;
+    client.store(unseen, "+FLAGS (\\Seen)");
+    wait_until(Duration::from_secs(15), "MWI 0/2", || mwi_logged(&server, "0/2"));
+
+    let run = phone.join().unwrap();
+    assert!(
+        run.ok,
+        "the phone saw a wrong NOTIFY:\n{}\n{}\n--- server log ---\n{}",
+        run.output,
+        run.messages,
+        server.log()
+    );
+}

@@ -42,6 +42,8 @@ pub struct CallCtx {
     pub totals: CallTotals,
     /// Starts a sync pass for a mailbox (changes made by phone go out at once).
     pub sync: Option<super::sync_io::SyncTrigger>,
+    /// Tells the message-waiting task that a mailbox's messages changed.
+    pub mwi: Option<super::mwi_io::MwiPoke>,
 }
 
 pub async fn run(
@@ -198,12 +200,16 @@ async fn deposit(
                         inc.caller_name.clone(),
                         mailbox.number.clone(),
                     );
+                    let mb2 = mb.clone();
                     tokio::spawn(async move {
                         let ok = match save_recording(&ctx2, mb, caller, name, pcm).await {
                             Ok(id) => {
                                 tracing::info!(message = id, "message saved");
                                 ctx2.totals.messages_saved.fetch_add(1, Ordering::Relaxed);
                                 ctx2.outbox_wake.notify_one();
+                                if let Some(m) = &ctx2.mwi {
+                                    m.changed(&mb2);
+                                }
                                 true
                             }
                             Err(e) => {

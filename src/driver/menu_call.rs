@@ -216,6 +216,9 @@ fn spawn_writer(ctx: Arc<CallCtx>, mailbox: String) -> mpsc::UnboundedSender<(i6
                 if let Some(t) = &ctx.sync {
                     t.trigger(&mailbox);
                 }
+                if let Some(m) = &ctx.mwi {
+                    m.changed(&mailbox);
+                }
             }
         }
     });

@@ -10,6 +10,7 @@
 
 pub mod call;
 pub mod menu_call;
+pub mod mwi_io;
 pub mod ports;
 pub mod server;
 pub mod sip_io;

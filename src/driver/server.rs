@@ -39,6 +39,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
 
     let wake = Arc::new(Notify::new());
     let (sync_trigger, sync_rx) = super::sync_io::SyncTrigger::channel();
+    let (mwi, mwi_rx) = super::mwi_io::MwiPoke::channel();
     let ctx = Arc::new(CallCtx {
         ports: PortPool::new(cfg.rtp.port_range.0.clone()),
         beep: Arc::new(Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep")),
@@ -49,17 +50,41 @@ pub async fn serve(cfg: Config) -> Result<()> {
         outbox_wake: wake.clone(),
         totals: CallTotals::default(),
         sync: Some(sync_trigger.clone()),
+        mwi: Some(mwi.clone()),
     });
 
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let sync_task =
-        tokio::spawn(super::sync_io::run(store.clone(), cfg.sync.clone(), sync_trigger.clone(), sync_rx, stop.clone()));
+    let sync_task = tokio::spawn(super::sync_io::run(
+        store.clone(),
+        cfg.sync.clone(),
+        sync_trigger.clone(),
+        sync_rx,
+        Some(mwi.clone()),
+        stop.clone(),
+    ));
     let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, delivered: Some(sync_trigger) };
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
 
     let endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone() });
-    let sip_task = tokio::spawn(super::sip_io::run(endpoint, udp, tcp, ctx.clone(), tracker.clone(), stop.clone()));
+    let (sip_tx, sip_rx) = tokio::sync::mpsc::channel(1024);
+    let mwi_task = tokio::spawn(super::mwi_io::run(
+        store.clone(),
+        cfg.mwi.clone(),
+        local.to_string(),
+        sip_tx.clone(),
+        mwi_rx,
+        stop.clone(),
+    ));
+    let sip_task = tokio::spawn(super::sip_io::run(
+        endpoint,
+        udp,
+        tcp,
+        ctx.clone(),
+        tracker.clone(),
+        stop.clone(),
+        (sip_tx, sip_rx),
+    ));
 
     let mailboxes = store.mailboxes()?;
     tracing::info!(sip = %listen, transports = "udp,tcp", store = %cfg.store.path.display(), mailboxes = mailboxes.len(), "voxbridge is running");
@@ -74,6 +99,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), outbox_task).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sync_task).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), mwi_task).await;
     let t = &ctx.totals;
     tracing::info!(
         calls = t.calls.load(Ordering::Relaxed),

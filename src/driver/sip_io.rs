@@ -2,6 +2,7 @@
 //! timers, and the channels to the call tasks.
 
 use super::call::{self, CallCtx};
+use super::mwi_io::{MwiEvent, MwiPoke};
 use crate::sip::endpoint::{CallHandle, Endpoint, Event};
 use crate::sip::frame::TcpFramer;
 use crate::sip::txn::{Peer, Transport};
@@ -24,6 +25,14 @@ pub enum SipCommand {
     Hangup(CallHandle),
     /// Blind transfer to a SIP URI (REFER), then hang up.
     Transfer(CallHandle, String),
+    /// Message-waiting state to a subscriber (RFC 3842 body).
+    Notify(CallHandle, String),
+    /// Unsolicited message-waiting state to a configured phone.
+    NotifyPhone {
+        uri: String,
+        addr: SocketAddr,
+        body: String,
+    },
 }
 
 /// What the SIP layer tells a call task.
@@ -52,9 +61,10 @@ pub async fn run(
     ctx: Arc<CallCtx>,
     tracker: TaskTracker,
     stop: CancellationToken,
+    (cmd_tx, mut cmd_rx): (mpsc::Sender<SipCommand>, mpsc::Receiver<SipCommand>),
 ) {
+    let mwi = ctx.mwi.clone().unwrap_or_else(|| MwiPoke::channel().0);
     let udp = Arc::new(udp);
-    let (cmd_tx, mut cmd_rx) = mpsc::channel::<SipCommand>(1024);
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpIn>(1024);
     let mut conns: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut calls: HashMap<CallHandle, mpsc::Sender<CallEvent>> = HashMap::new();
@@ -129,6 +139,10 @@ pub async fn run(
                     SipCommand::Reject(c, code, reason) => { endpoint.reject(now, c, code, &reason); calls.remove(&c); }
                     SipCommand::Hangup(c) => endpoint.hangup(now, c),
                     SipCommand::Transfer(c, target) => endpoint.refer(now, c, &target),
+                    SipCommand::Notify(sub, body) => endpoint.notify(now, sub, &body),
+                    SipCommand::NotifyPhone { uri, addr, body } => {
+                        endpoint.notify_unsolicited(now, &uri, Peer { addr, transport: Transport::Udp }, &body)
+                    }
                 }
             },
             _ = tokio::time::sleep_until(timeout.unwrap_or(far)) => endpoint.handle_timeout(Instant::now()),
@@ -193,6 +207,10 @@ pub async fn run(
                         let _ = tx.try_send(CallEvent::Gone(reason));
                     }
                 }
+                Event::Subscribed { sub, account } => mwi.send(MwiEvent::Subscribed { sub, mailbox: account }),
+                Event::Refreshed(_) => {}
+                Event::Ending(sub) => mwi.send(MwiEvent::Ending(sub)),
+                Event::Unsubscribed(sub) => mwi.send(MwiEvent::Unsubscribed(sub)),
             }
         }
         // Call tasks that finished on their own drop their receiver.

@@ -2,6 +2,7 @@
 //! finished sessions and timers, and runs each session on its own task under the
 //! account lock.
 
+use super::mwi_io::MwiPoke;
 use crate::config::SyncConfig;
 use crate::mail::account::{Account, Scheme};
 use crate::store::Store;
@@ -98,13 +99,20 @@ async fn idle_watch(store: Store, mailbox: String, trigger: SyncTrigger, stop: C
     }
 }
 
-async fn session(store: Store, mailbox: String) -> (String, bool) {
+async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>) -> (String, bool) {
     let ok = async {
         let (root, mb) = (store.root().to_path_buf(), mailbox.clone());
         let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &mb)).await??;
-        crate::sync::pass(&store, &mailbox).await.map(|_| ())
+        crate::sync::pass(&store, &mailbox).await
     }
     .await;
+    // A pass that changed the store (a message read in a mail client, new mail,
+    // deletions) may change the message-waiting lamp.
+    if let (Ok(r), Some(m)) = (&ok, &mwi) {
+        if !(r.to_store.is_empty() && r.gone.is_empty() && r.retrieved.is_empty() && r.deleted.is_empty()) {
+            m.changed(&mailbox);
+        }
+    }
     (mailbox, ok.is_ok())
 }
 
@@ -113,6 +121,7 @@ pub async fn run(
     cfg: SyncConfig,
     trigger: SyncTrigger,
     mut triggers: mpsc::UnboundedReceiver<String>,
+    mwi: Option<MwiPoke>,
     stop: CancellationToken,
 ) {
     let mut watchers: std::collections::HashMap<String, CancellationToken> = std::collections::HashMap::new();
@@ -149,7 +158,7 @@ pub async fn run(
     loop {
         let now = Instant::now();
         for name in reg.handle_timeout(now) {
-            sessions.spawn(session(store.clone(), name));
+            sessions.spawn(session(store.clone(), name, mwi.clone()));
         }
         let wake = reg.poll_timeout().map_or(refresh_at, |t| t.min(refresh_at));
         tokio::select! {
@@ -162,7 +171,7 @@ pub async fn run(
                     reg.set_accounts(Instant::now(), &names);
                 }
                 if reg.trigger(Instant::now(), &name) {
-                    sessions.spawn(session(store.clone(), name));
+                    sessions.spawn(session(store.clone(), name, mwi.clone()));
                 } else {
                     tracing::debug!(mailbox = %name, "sync trigger coalesced into the next pass");
                 }
@@ -171,7 +180,7 @@ pub async fn run(
                 let Ok((name, ok)) = done else { continue };
                 let now = Instant::now();
                 if reg.handle_finished(now, &name, ok) {
-                    sessions.spawn(session(store.clone(), name));
+                    sessions.spawn(session(store.clone(), name, mwi.clone()));
                 } else if !ok {
                     let wait = reg.retry_in(now, &name).unwrap_or_default();
                     tracing::warn!(mailbox = %name, retry_in_secs = wait.as_secs_f64(), "mail account in backoff");

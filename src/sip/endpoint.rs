@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY";
 
 /// Opaque handle of one call (one INVITE dialog) for the applications.
 pub type CallHandle = u64;
@@ -57,6 +57,18 @@ pub enum Event {
         call: CallHandle,
         reason: String,
     },
+    /// A phone subscribed to `message-summary` for `account` (the Request-URI user):
+    /// send it the current state with [`Endpoint::notify`].
+    Subscribed {
+        sub: CallHandle,
+        account: String,
+    },
+    /// A subscription was refreshed (nothing to send).
+    Refreshed(CallHandle),
+    /// The phone unsubscribed: send the final state with [`Endpoint::notify`].
+    Ending(CallHandle),
+    /// A subscription is gone (expired, or the phone refused a NOTIFY).
+    Unsubscribed(CallHandle),
 }
 
 /// Identity of this endpoint on the wire.
@@ -101,6 +113,7 @@ pub struct Endpoint {
     calls: HashMap<CallHandle, Call>,
     /// (Call-ID, remote tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
+    subscriptions: HashMap<CallHandle, subscriptions::Subscription>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_handle: CallHandle,
@@ -120,6 +133,7 @@ impl Endpoint {
             client_txs: HashMap::new(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
+            subscriptions: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_handle: 1,
@@ -176,6 +190,11 @@ impl Endpoint {
                 if self.calls.remove(&call).is_some() {
                     self.forget_dialog(call);
                     self.events.push_back(Event::Ended { call, reason: format!("BYE answered {status}") });
+                }
+            }
+            "NOTIFY" => {
+                if status >= 300 {
+                    self.notify_failed(call, &format!("NOTIFY answered {status}"));
                 }
             }
             _ => {
@@ -275,6 +294,11 @@ impl Endpoint {
                     }
                 }
             }
+            return;
+        }
+
+        if r.method == "SUBSCRIBE" {
+            self.handle_subscribe(now, peer, key, r, tag);
             return;
         }
 
@@ -562,7 +586,9 @@ impl Endpoint {
         }
         self.client_txs.retain(|_, (_, _, tx)| !tx.is_terminated());
         for (call, method) in failed {
-            if method == "BYE" {
+            if method == "NOTIFY" {
+                self.notify_failed(call, "NOTIFY timed out");
+            } else if method == "BYE" {
                 if self.calls.remove(&call).is_some() {
                     self.forget_dialog(call);
                     self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
@@ -575,6 +601,7 @@ impl Endpoint {
         for (peer, bytes) in resend {
             self.send(peer, bytes);
         }
+        self.expire_subscriptions(now);
     }
 
     /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
@@ -582,9 +609,12 @@ impl Endpoint {
         let s = self.server_txs.values().filter_map(ServerTx::poll_timeout);
         let c = self.client_txs.values().filter_map(|(_, _, t)| t.poll_timeout());
         let a = self.calls.values().filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.1.min(r.3)));
-        s.chain(c).chain(a).min()
+        s.chain(c).chain(a).chain(self.next_subscription_timeout()).min()
     }
 }
+
+mod subscriptions;
+pub use subscriptions::{MWI_CONTENT_TYPE, MWI_EVENT};
 
 #[cfg(test)]
 mod tests;

@@ -113,3 +113,16 @@ fn audio_attachment(raw: &[u8]) -> Option<Vec<i16>> {
     });
     pcm
 }
+
+impl Store {
+    /// (kind, state, count) of a mailbox's messages, for its message-waiting lamp.
+    pub fn mwi_rows(&self, mailbox: &str) -> Result<Vec<(String, String, u32)>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT kind, state, COUNT(*) FROM message WHERE mailbox = ?1 GROUP BY kind, state")?;
+        let rows = st
+            .query_map([mailbox], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u32)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}

@@ -216,3 +216,87 @@ Event: refer\r\nContent-Length: 0\r\n\r\n"
     let bye = e.poll_transmit().expect("BYE after the transfer is accepted");
     assert!(bye.bytes.starts_with(b"BYE "));
 }
+
+fn subscribe(branch: &str, event: &str, expires: Option<u32>, to_tag: Option<&str>) -> String {
+    format!(
+        "SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+From: <sip:1000@127.0.0.1>;tag=pt\r\nTo: <sip:1000@127.0.0.1>{}\r\nCall-ID: s1\r\nCSeq: 1 SUBSCRIBE\r\n\
+Contact: <sip:phone@127.0.0.1:5070>\r\nEvent: {event}\r\n{}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        to_tag.map(|t| format!(";tag={t}")).unwrap_or_default(),
+        expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn subscribe_to_message_summary_then_notify_refresh_unsubscribe() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), subscribe("z9hG4bKs1", "presence", Some(600), None).as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 489 Bad Event"]);
+    e.handle_input(t0, udp(), subscribe("z9hG4bKs2", "message-summary", Some(10), None).as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 423 Interval Too Brief"]);
+    e.handle_input(t0, udp(), subscribe("z9hG4bKs3", "message-summary", Some(7200), None).as_bytes());
+    let ok = e.poll_transmit().unwrap();
+    let raw = crate::sip::frame::RawMessage::parse(&ok.bytes).unwrap();
+    assert_eq!(raw.header("Expires"), Some("3600"), "capped at an hour");
+    let tag = header_param(raw.header("To").unwrap(), "tag").unwrap().to_string();
+    let Some(Event::Subscribed { sub, account }) = e.poll_event() else { panic!("no Subscribed event") };
+    assert_eq!(account, "1000");
+
+    e.notify(t0, sub, "Messages-Waiting: yes\r\n");
+    let n = String::from_utf8(e.poll_transmit().unwrap().bytes).unwrap();
+    assert!(n.starts_with("NOTIFY sip:phone@127.0.0.1:5070 SIP/2.0"), "{n}");
+    for h in [
+        "Event: message-summary",
+        "Subscription-State: active;expires=3600",
+        "Content-Type: application/simple-message-summary",
+        &format!(";tag={tag}"),
+        "Call-ID: s1",
+    ] {
+        assert!(n.contains(h), "{h} missing in {n}");
+    }
+
+    // A refresh within the dialog; an unknown dialog is 481.
+    e.handle_input(t0, udp(), subscribe("z9hG4bKs4", "message-summary", Some(600), Some(&tag)).as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
+    assert!(matches!(e.poll_event(), Some(Event::Refreshed(s)) if s == sub));
+    e.handle_input(t0, udp(), subscribe("z9hG4bKs5", "message-summary", Some(600), Some("nope")).as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 481 Subscription Does Not Exist"]);
+
+    // Unsubscribe: the final NOTIFY says terminated and the subscription is gone.
+    e.handle_input(t0, udp(), subscribe("z9hG4bKs6", "message-summary", Some(0), Some(&tag)).as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 200 OK"]);
+    assert!(matches!(e.poll_event(), Some(Event::Ending(s)) if s == sub));
+    e.notify(t0, sub, "Messages-Waiting: no\r\n");
+    let n = String::from_utf8(e.poll_transmit().unwrap().bytes).unwrap();
+    assert!(n.contains("Subscription-State: terminated"), "{n}");
+    assert_eq!(e.subscription_count(), 0);
+}
+
+#[test]
+fn subscriptions_expire_and_a_refused_notify_ends_one() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), subscribe("z9hG4bKx1", "message-summary", Some(60), None).as_bytes());
+    status_lines(&mut e);
+    let Some(Event::Subscribed { sub, .. }) = e.poll_event() else { panic!() };
+    assert!(e.poll_timeout().is_some_and(|t| t <= t0 + Duration::from_secs(60 + 32)));
+    e.handle_timeout(t0 + Duration::from_secs(100));
+    assert!(matches!(e.poll_event(), Some(Event::Unsubscribed(s)) if s == sub));
+    assert_eq!(e.subscription_count(), 0);
+
+    e.handle_input(t0, udp(), subscribe("z9hG4bKx2", "message-summary", None, None).as_bytes());
+    status_lines(&mut e);
+    let Some(Event::Subscribed { sub, .. }) = e.poll_event() else { panic!() };
+    e.notify(t0, sub, "Messages-Waiting: no\r\n");
+    let n = String::from_utf8(e.poll_transmit().unwrap().bytes).unwrap();
+    let via = n.lines().find(|l| l.starts_with("Via:")).unwrap().to_string();
+    let cseq = n.lines().find(|l| l.starts_with("CSeq:")).unwrap().to_string();
+    let resp = format!(
+        "SIP/2.0 481 Call/Transaction Does Not Exist\r\n{via}\r\nFrom: <sip:1000@127.0.0.1>;tag=x\r\n\
+To: <sip:1000@127.0.0.1>;tag=pt\r\nCall-ID: s1\r\n{cseq}\r\nContent-Length: 0\r\n\r\n"
+    );
+    e.handle_input(t0, udp(), resp.as_bytes());
+    assert!(matches!(e.poll_event(), Some(Event::Unsubscribed(s)) if s == sub));
+    assert_eq!(e.subscription_count(), 0);
+}

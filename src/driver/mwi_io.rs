@@ -1,0 +1,129 @@
+//! The message-waiting task: keeps every subscribed phone's lamp true. It hears of
+//! subscriptions from the SIP task and of possible changes from everything that changes
+//! messages (a deposit saved, a change by phone, a sync pass — which is how a message
+//! read in a mail client turns the lamp off), re-reads the mailbox's counts and sends a
+//! NOTIFY when they differ from the last ones announced. A store that cannot be read
+//! sends nothing: the phones keep the last true value, never a bogus count.
+
+use super::sip_io::SipCommand;
+use crate::config::MwiConfig;
+use crate::mwi::{Counts, Registry};
+use crate::sip::endpoint::CallHandle;
+use crate::store::Store;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What the MWI task is told.
+#[derive(Debug)]
+pub enum MwiEvent {
+    Subscribed {
+        sub: CallHandle,
+        mailbox: String,
+    },
+    /// The phone unsubscribed: one last NOTIFY.
+    Ending(CallHandle),
+    Unsubscribed(CallHandle),
+    /// The mailbox's messages may have changed.
+    Changed(String),
+}
+
+/// A cheap handle for "this mailbox may have changed".
+#[derive(Clone, Debug)]
+pub struct MwiPoke(mpsc::UnboundedSender<MwiEvent>);
+
+impl MwiPoke {
+    pub fn channel() -> (MwiPoke, mpsc::UnboundedReceiver<MwiEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (MwiPoke(tx), rx)
+    }
+
+    pub fn changed(&self, mailbox: &str) {
+        let _ = self.0.send(MwiEvent::Changed(mailbox.to_string()));
+    }
+
+    pub fn send(&self, ev: MwiEvent) {
+        let _ = self.0.send(ev);
+    }
+}
+
+async fn read_counts(store: &Store, mailbox: &str) -> Option<Counts> {
+    let mb = mailbox.to_string();
+    match store.run(move |s| s.mwi_rows(&mb)).await {
+        Ok(rows) => Some(Counts::from_rows(&rows)),
+        Err(e) => {
+            tracing::warn!(mailbox, error = %format!("{e:#}"), "MWI: cannot read counts; phones keep the last value");
+            None
+        }
+    }
+}
+
+pub async fn run(
+    store: Store,
+    cfg: MwiConfig,
+    account_host: String,
+    sip: mpsc::Sender<SipCommand>,
+    mut events: mpsc::UnboundedReceiver<MwiEvent>,
+    stop: CancellationToken,
+) {
+    let mut reg = Registry::default();
+    let account = |mb: &str| format!("sip:{mb}@{account_host}");
+    let phones: Vec<(String, String, std::net::SocketAddr)> =
+        cfg.phone.iter().filter_map(|p| Some((p.mailbox.clone(), p.uri.clone(), p.addr().ok()?))).collect();
+    let mut recheck = tokio::time::interval(Duration::from_secs_f64(cfg.recheck_secs));
+    // The first tick is immediate: at start-up the state is (re)sent to configured phones.
+    loop {
+        let changed: Vec<String> = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = recheck.tick() => {
+                let mut v = reg.watched();
+                v.extend(phones.iter().map(|p| p.0.clone()));
+                v.sort();
+                v.dedup();
+                v
+            }
+            ev = events.recv() => match ev {
+                None => return,
+                Some(MwiEvent::Subscribed { sub, mailbox }) => {
+                    reg.subscribe(sub, &mailbox);
+                    // A new subscriber gets the state now: the last announced, else read.
+                    let counts = match reg.last(&mailbox) {
+                        Some(c) => Some(c),
+                        None => read_counts(&store, &mailbox).await.inspect(|c| {
+                            reg.update(&mailbox, *c);
+                        }),
+                    };
+                    // Unknown (store unreadable): a NOTIFY without body, as RFC 6665 allows.
+                    let body = counts.map(|c| c.body(&account(&mailbox))).unwrap_or_default();
+                    tracing::info!(sub, mailbox, body = %body.replace("\r\n", "; "), "MWI subscription");
+                    let _ = sip.send(SipCommand::Notify(sub, body)).await;
+                    continue;
+                }
+                Some(MwiEvent::Ending(sub)) => {
+                    if let Some(mb) = reg.unsubscribe(sub) {
+                        let body = reg.last(&mb).map(|c| c.body(&account(&mb))).unwrap_or_default();
+                        let _ = sip.send(SipCommand::Notify(sub, body)).await;
+                    }
+                    continue;
+                }
+                Some(MwiEvent::Unsubscribed(sub)) => {
+                    reg.unsubscribe(sub);
+                    continue;
+                }
+                Some(MwiEvent::Changed(mb)) => vec![mb],
+            },
+        };
+        for mb in changed {
+            let Some(counts) = read_counts(&store, &mb).await else { continue };
+            let Some(subs) = reg.update(&mb, counts) else { continue };
+            let body = counts.body(&account(&mb));
+            tracing::info!(mailbox = %mb, subscribers = subs.len(), body = %body.replace("\r\n", "; "), "MWI changed");
+            for sub in subs {
+                let _ = sip.send(SipCommand::Notify(sub, body.clone())).await;
+            }
+            for (_, uri, addr) in phones.iter().filter(|p| p.0 == mb) {
+                let _ = sip.send(SipCommand::NotifyPhone { uri: uri.clone(), addr: *addr, body: body.clone() }).await;
+            }
+        }
+    }
+}
