@@ -172,3 +172,38 @@ fn a_subscribed_phone_hears_every_change_including_one_made_in_a_mail_client() {
         server.log()
     );
 }
+
+/// The PCMU bytes the server plays for these prompts, back to back.
+fn prompt_audio(ids: &[&str]) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = voxbridge::media::prompts::Prompts::load(&root.join("prompts/en"), &prompt_cache().join("en"), "en-us")
+        .unwrap();
+    ids.iter().flat_map(|id| p.get(id).unwrap_or_else(|| panic!("no prompt {id}")).pcmu.clone()).collect()
+}
+
+#[test]
+fn the_caller_hears_the_right_prompts_for_each_key() {
+    let server = Server::start("");
+    server.cli_ok(&["mailbox", "add", "4301", "--pin", "1234"]);
+    let wait = Duration::from_secs(10);
+    let mut phone = phone::Phone::call(server.sip_port, "4301", "*98");
+    let t = std::time::Instant::now() - Duration::from_secs(1);
+    // 25 frames (0.5 s) of each answer, compared byte for byte with the prompt's G.711.
+    let frames = 25;
+    let check = |phone: &phone::Phone, after, ids: &[&str], what: &str| {
+        let heard = phone.audio_after(after, frames, wait);
+        let want = prompt_audio(ids);
+        assert!(heard == want[..frames * 160], "{what}: the audio is not {ids:?}");
+    };
+    check(&phone, t, &["vm-password"], "on answer");
+    phone.keys("1234", Duration::from_millis(60));
+    let t = phone.press('#');
+    check(&phone, t, &["vm-you-have", "vm-no-messages", "vm-main-menu"], "after the PIN");
+    let t = phone.press('*');
+    check(&phone, t, &["vm-help", "vm-main-menu"], "after *");
+    let t = phone.press('5');
+    check(&phone, t, &["vm-invalid", "vm-main-menu"], "after a wrong key");
+    let t = phone.press('#');
+    check(&phone, t, &["vm-goodbye"], "after #");
+    phone.hang_up();
+}

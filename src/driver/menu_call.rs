@@ -8,7 +8,7 @@ use super::sip_io::{CallEvent, SipCommand};
 use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams};
 use crate::ivr::speech::Say;
 use crate::media::prompts::Clip;
-use crate::rtp::session::Output;
+use crate::rtp::session::{Output, RtpSession};
 use crate::rtp::FRAME;
 use crate::sip::endpoint::IncomingCall;
 use crate::store::menu::{LoginPolicy, MessageAudio};
@@ -152,25 +152,15 @@ pub async fn run(
             r = rtp.socket.recv_from(&mut rbuf) => {
                 if let Ok((n, from)) = r {
                     session.handle_input(from, &rbuf[..n]);
+                    // A key press reaches the menu at once, not at the next tick: the
+                    // answer's first frame then goes out on the next tick (≤ 20 ms).
+                    drain(&mut session, &mut app, &rtp.socket, &mut send_dropped);
                 }
             }
             _ = tick.tick() => {
                 session.handle_tick(&mut pcm);
                 app.handle_frame();
-                while let Some(out) = session.poll_output() {
-                    match out {
-                        Output::Transmit { to, bytes } => {
-                            if rtp.socket.try_send_to(&bytes, to).is_err() {
-                                send_dropped += 1;
-                            }
-                        }
-                        Output::Dtmf(d) => {
-                            tracing::debug!(digit = %d, "DTMF");
-                            app.handle_dtmf(d);
-                        }
-                        Output::PlaybackDone => app.handle_playback_done(),
-                    }
-                }
+                drain(&mut session, &mut app, &rtp.socket, &mut send_dropped);
             }
             ev = events.recv(), if !gone => match ev {
                 Some(CallEvent::Confirmed) => {}
@@ -198,6 +188,24 @@ pub async fn run(
     }
     record_totals(ctx, &session, send_dropped);
     Ok(())
+}
+
+/// Hands the session's outputs to the socket and the menu.
+fn drain(session: &mut RtpSession, app: &mut Menu, socket: &tokio::net::UdpSocket, send_dropped: &mut u64) {
+    while let Some(out) = session.poll_output() {
+        match out {
+            Output::Transmit { to, bytes } => {
+                if socket.try_send_to(&bytes, to).is_err() {
+                    *send_dropped += 1;
+                }
+            }
+            Output::Dtmf(d) => {
+                tracing::debug!(digit = %d, "DTMF");
+                app.handle_dtmf(d);
+            }
+            Output::PlaybackDone => app.handle_playback_done(),
+        }
+    }
 }
 
 /// One ordered writer of state changes per call (delete then undelete must not swap),

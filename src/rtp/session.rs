@@ -88,9 +88,11 @@ impl RtpSession {
         self.playback.extend(encoded);
     }
 
-    /// Drops queued audio (barge-in).
+    /// Drops queued audio (barge-in). What is played next starts a new talkspurt: its
+    /// first packet carries the marker bit (RFC 3551 4.1), as the audio is discontinuous.
     pub fn stop_playback(&mut self) {
         self.playback.clear();
+        self.talking = false;
     }
 
     pub fn is_playing(&self) -> bool {

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod phone;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};

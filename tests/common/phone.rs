@@ -1,0 +1,204 @@
+//! A minimal SIP/RTP phone for tests and the menu latency benchmark: calls voxbridge
+//! over UDP, sends RFC 4733 key presses, and records every RTP packet it receives with
+//! its arrival time, so tests can compare what was played with the prompt audio and the
+//! benchmark can time a key press to the first frame of the answer (marker bit).
+
+#![allow(dead_code)]
+
+use std::net::UdpSocket;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One received RTP packet.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub marker: bool,
+    pub payload: Vec<u8>,
+}
+
+pub struct Phone {
+    sip: UdpSocket,
+    rtp: Arc<UdpSocket>,
+    server_sip: String,
+    server_rtp: std::net::SocketAddr,
+    call_id: String,
+    from_tag: String,
+    to_tag: String,
+    dialled: String,
+    caller: String,
+    dtmf_ts: u32,
+    dtmf_seq: u16,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+impl Phone {
+    /// Calls `dialled` at the server's SIP port from caller ID `caller` and waits for the
+    /// answer (200 OK, ACKed).
+    pub fn call(sip_port: u16, caller: &str, dialled: &str) -> Phone {
+        let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sip.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let rtp = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (lsip, lrtp) = (sip.local_addr().unwrap(), rtp.local_addr().unwrap());
+        let server_sip = format!("127.0.0.1:{sip_port}");
+        let call_id = format!("phone-{}-{}", std::process::id(), lrtp.port());
+        let from_tag = format!("t{}", lrtp.port());
+        let sdp = format!(
+            "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+             a=fmtp:101 0-15\r\na=ptime:20\r\n",
+            lrtp.port()
+        );
+        let invite = format!(
+            "INVITE sip:{dialled}@{server_sip} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bKinv{from_tag}\r\n\
+             From: <sip:{caller}@127.0.0.1>;tag={from_tag}\r\nTo: <sip:{dialled}@{server_sip}>\r\nCall-ID: {call_id}\r\n\
+             CSeq: 1 INVITE\r\nContact: <sip:{caller}@{lsip}>\r\nMax-Forwards: 70\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        sip.send_to(invite.as_bytes(), &server_sip).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let ok = loop {
+            let (n, _) = sip.recv_from(&mut buf).expect("an answer to the INVITE");
+            let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+            let status: u16 = msg.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            if status >= 200 {
+                assert_eq!(status, 200, "call refused: {msg}");
+                break msg;
+            }
+        };
+        let to = header(&ok, "To").unwrap();
+        let to_tag = to.split("tag=").nth(1).unwrap().split(';').next().unwrap().to_string();
+        let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
+        let port: u16 =
+            body.lines().find_map(|l| l.strip_prefix("m=audio ")).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let mut p = Phone {
+            sip,
+            rtp,
+            server_sip,
+            server_rtp: format!("127.0.0.1:{port}").parse().unwrap(),
+            call_id,
+            from_tag,
+            to_tag,
+            dialled: dialled.to_string(),
+            caller: caller.to_string(),
+            dtmf_ts: 1000,
+            dtmf_seq: 1,
+            received: Arc::new(Mutex::new(Vec::new())),
+        };
+        p.send_in_dialog("ACK", 1);
+        let (sock, rec) = (p.rtp.clone(), p.received.clone());
+        std::thread::spawn(move || {
+            let mut b = [0u8; 2048];
+            while let Ok((n, _)) = sock.recv_from(&mut b) {
+                if n < 12 {
+                    continue;
+                }
+                let r = Received { at: Instant::now(), marker: b[1] & 0x80 != 0, payload: b[12..n].to_vec() };
+                rec.lock().unwrap().push(r);
+            }
+        });
+        p
+    }
+
+    fn send_in_dialog(&mut self, method: &str, cseq: u32) {
+        let lsip = self.sip.local_addr().unwrap();
+        let msg = format!(
+            "{method} sip:{}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bK{method}{}\r\n\
+             From: <sip:{}@127.0.0.1>;tag={}\r\nTo: <sip:{}@{}>;tag={}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            self.dialled,
+            self.server_sip,
+            self.from_tag,
+            self.caller,
+            self.from_tag,
+            self.dialled,
+            self.server_sip,
+            self.to_tag,
+            self.call_id
+        );
+        self.sip.send_to(msg.as_bytes(), &self.server_sip).unwrap();
+    }
+
+    /// One key press (RFC 4733, payload type 101): a start packet, then three end
+    /// packets. Returns when the first packet left.
+    pub fn press(&mut self, key: char) -> Instant {
+        let event = match key {
+            '0'..='9' => key as u8 - b'0',
+            '*' => 10,
+            '#' => 11,
+            _ => panic!("no DTMF event for {key:?}"),
+        };
+        self.dtmf_ts = self.dtmf_ts.wrapping_add(8000);
+        let packet = |seq: u16, ts: u32, marker: bool, end: bool, duration: u16| {
+            let mut p = vec![0x80, if marker { 0x80 | 101 } else { 101 }];
+            p.extend(seq.to_be_bytes());
+            p.extend(ts.to_be_bytes());
+            p.extend(0x5eed_u32.to_be_bytes());
+            p.extend([event, if end { 0x80 | 10 } else { 10 }]);
+            p.extend(duration.to_be_bytes());
+            p
+        };
+        let t0 = Instant::now();
+        let first = packet(self.dtmf_seq, self.dtmf_ts, true, false, 160);
+        self.rtp.send_to(&first, self.server_rtp).unwrap();
+        self.dtmf_seq = self.dtmf_seq.wrapping_add(1);
+        for _ in 0..3 {
+            let end = packet(self.dtmf_seq, self.dtmf_ts, false, true, 800);
+            self.rtp.send_to(&end, self.server_rtp).unwrap();
+            self.dtmf_seq = self.dtmf_seq.wrapping_add(1);
+        }
+        t0
+    }
+
+    /// Presses each key, `gap` apart.
+    pub fn keys(&mut self, keys: &str, gap: Duration) {
+        for k in keys.chars() {
+            self.press(k);
+            std::thread::sleep(gap);
+        }
+    }
+
+    /// The first packet with the marker bit that arrived after `t` (a new prompt), waiting
+    /// up to `timeout`.
+    pub fn first_marker_after(&self, t: Instant, timeout: Duration) -> Option<Instant> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.received.lock().unwrap().iter().find(|r| r.at > t && r.marker) {
+                return Some(r.at);
+            }
+            if Instant::now() > until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The payloads received since the first marker packet after `t`, `frames` of them.
+    pub fn audio_after(&self, t: Instant, frames: usize, timeout: Duration) -> Vec<u8> {
+        let until = Instant::now() + timeout;
+        loop {
+            {
+                let rec = self.received.lock().unwrap();
+                if let Some(i) = rec.iter().position(|r| r.at > t && r.marker) {
+                    if rec.len() >= i + frames {
+                        return rec[i..i + frames].iter().flat_map(|r| r.payload.clone()).collect();
+                    }
+                }
+            }
+            assert!(Instant::now() < until, "not {frames} frames of audio within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn hang_up(mut self) {
+        self.send_in_dialog("BYE", 2);
+    }
+}
