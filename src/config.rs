@@ -154,6 +154,22 @@ pub struct MenuConfig {
     pub digit_timeout_secs: f64,
     /// Rewind / fast-forward step during a message (* and #).
     pub skip_secs: f64,
+    /// Shortest PIN a subscriber may set by phone.
+    pub min_pin_length: usize,
+    /// Longest greeting, forward comment or reply recorded by phone.
+    pub max_recording_secs: f64,
+    /// Silence that ends such a recording.
+    pub silence_secs: f64,
+    /// Distribution lists: forwarding a message to a list's number delivers it to
+    /// every member mailbox.
+    pub list: Vec<DistributionList>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionList {
+    pub number: String,
+    pub members: Vec<String>,
 }
 
 impl Default for MenuConfig {
@@ -164,6 +180,10 @@ impl Default for MenuConfig {
             lockout_secs: 900,
             digit_timeout_secs: 5.0,
             skip_secs: 3.0,
+            min_pin_length: 4,
+            max_recording_secs: 120.0,
+            silence_secs: 5.0,
+            list: Vec::new(),
         }
     }
 }
@@ -290,6 +310,11 @@ impl Config {
             return Err("mwi.recheck_secs must be positive".into());
         }
         let m = &self.menu;
+        for l in &m.list {
+            if l.number.is_empty() || l.members.is_empty() {
+                return Err(format!("menu.list {:?} needs a number and at least one member", l.number));
+            }
+        }
         if m.max_login_attempts == 0 {
             return Err("menu.max_login_attempts must be at least 1".into());
         }

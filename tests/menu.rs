@@ -207,3 +207,95 @@ fn the_caller_hears_the_right_prompts_for_each_key() {
     check(&phone, t, &["vm-goodbye"], "after #");
     phone.hang_up();
 }
+
+/// A 2 s chirp (300 → 1200 Hz) in µ-law: no 20 ms of it looks like another.
+fn chirp() -> Vec<u8> {
+    (0..16_000)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let f = 300.0 + 450.0 * t;
+            voxbridge::media::g711::ulaw_encode((8000.0 * (2.0 * std::f64::consts::PI * f * t).sin()) as i16)
+        })
+        .collect()
+}
+
+/// Whether `heard` contains 20 frames of `sent` (from its 10th frame on) in order.
+fn contains_audio(heard: &[u8], sent: &[u8]) -> bool {
+    let want = &sent[1600..1600 + 20 * 160];
+    heard.windows(want.len()).any(|w| w == want)
+}
+
+fn log_in(server: &Server, mailbox: &str, pin: &str) -> phone::Phone {
+    let mut p = phone::Phone::call(server.sip_port, mailbox, "*98");
+    std::thread::sleep(Duration::from_millis(300));
+    p.keys(pin, Duration::from_millis(60));
+    let t = p.press('#');
+    p.first_marker_after(t, Duration::from_secs(10)).expect("the counts after login");
+    p
+}
+
+#[test]
+fn greetings_forward_and_pin_change_by_phone() {
+    let server = Server::start("[[menu.list]]\nnumber = \"800\"\nmembers = [\"4501\", \"4502\", \"4503\"]\n");
+    for mb in ["4501", "4502", "4503"] {
+        server.cli_ok(&["mailbox", "add", mb, "--pin", "1234"]);
+    }
+    let gap = Duration::from_millis(80);
+
+    // 4501 records an unavailable greeting: options, 1, skip to the beep, speak, #, accept.
+    let mut p = log_in(&server, "4501", "1234");
+    p.keys("01", gap);
+    let t = p.press('9'); // cuts "record after the tone": the beep comes at once
+    p.first_marker_after(t, Duration::from_secs(5)).expect("the beep");
+    std::thread::sleep(Duration::from_millis(400));
+    let greeting = chirp();
+    p.send_audio(&greeting);
+    p.press('#');
+    std::thread::sleep(gap);
+    let t = p.press('1');
+    let saved = p.audio_after(t, 25, Duration::from_secs(10));
+    assert!(saved == prompt_audio(&["vm-greeting-saved"])[..25 * 160], "accepting does not confirm the save");
+    p.hang_up();
+    wait_until(Duration::from_secs(5), "the greeting logged", || server.log().contains("greeting recorded by phone"));
+
+    // A caller to 4501 hears that greeting and leaves a message.
+    let mut caller = phone::Phone::call(server.sip_port, "5557777", "4501");
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(contains_audio(&caller.all_audio(), &greeting), "the caller does not hear the recorded greeting");
+    caller.send_audio(&chirp());
+    caller.press('#');
+    wait_until(Duration::from_secs(10), "the message saved", || server.messages("4501").len() == 1);
+    caller.hang_up();
+
+    // 4501 forwards it to the list 800 without a comment: 4502 and 4503 get a copy from 4501.
+    let mut p = log_in(&server, "4501", "1234");
+    p.keys("1", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    p.keys("8", gap);
+    p.keys("800#", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = p.press('#'); // no comment
+    let said = p.audio_after(t, 25, Duration::from_secs(10));
+    assert!(said == prompt_audio(&["vm-forwarded"])[..25 * 160], "no forward confirmation");
+    p.hang_up();
+    for mb in ["4502", "4503"] {
+        let m = server.messages(mb);
+        assert_eq!(m.len(), 1, "{mb}: {m:?}");
+        assert_eq!((m[0]["kind"].as_str(), m[0]["caller"].as_str()), (Some("voice"), Some("4501")));
+    }
+    assert!(server.messages("4501").len() == 1, "the sender keeps its message");
+
+    // 4502 changes its PIN; the old one stops working, the new one works.
+    let mut p = log_in(&server, "4502", "1234");
+    p.keys("05", gap);
+    p.keys("9876#", gap);
+    std::thread::sleep(Duration::from_millis(300));
+    p.keys("9876#", gap);
+    wait_until(Duration::from_secs(5), "the PIN change", || server.log().contains("PIN changed by phone"));
+    p.hang_up();
+    let ok_logins =
+        |s: &Server| s.log().lines().filter(|l| l.contains("mailbox=\"4502\"") && l.contains("result=Ok")).count();
+    let before = ok_logins(&server);
+    log_in(&server, "4502", "9876").hang_up();
+    wait_until(Duration::from_secs(5), "a login with the new PIN", || ok_logins(&server) == before + 1);
+}

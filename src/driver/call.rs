@@ -167,7 +167,7 @@ async fn deposit(
 ) -> anyhow::Result<()> {
     let Media { rtp, mut session } = media;
     tracing::info!(mailbox = %mailbox.number, "deposit");
-    let greeting = greeting_clips(ctx, &mailbox).await;
+    let greeting = greeting_clips(ctx, &mailbox, inc.busy).await;
     let clips = DepositClips {
         greeting,
         beep: ctx.beep.clone(),
@@ -310,27 +310,48 @@ pub fn clip(p: &Prompts, id: &str) -> Arc<Clip> {
     })
 }
 
-/// The mailbox's recorded greeting if it has one, else "The person at extension
-/// <digits> is not available…".
-async fn greeting_clips(ctx: &Arc<CallCtx>, mb: &crate::store::Mailbox) -> Vec<Arc<Clip>> {
-    if let Some(rel) = &mb.greeting_path {
-        let path = ctx.store.root().join(rel);
-        match tokio::task::spawn_blocking(move || crate::media::wav::read_8k_mono(&path)).await {
-            Ok(Ok(pcm)) => return vec![Arc::new(Clip::from_pcm(pcm, rel.clone()))],
-            Ok(Err(e)) => {
-                tracing::warn!(error = %format!("{e:#}"), "recorded greeting unreadable; using the default")
-            }
-            Err(e) => tracing::warn!(error = %e, "recorded greeting task failed"),
+/// The greeting for a deposit: the temporary greeting while one is set, else the busy
+/// greeting for a call diverted on busy, else the unavailable greeting, else "The
+/// person at extension <recorded name, or digits> is not available…".
+async fn greeting_clips(ctx: &Arc<CallCtx>, mb: &crate::store::Mailbox, busy: bool) -> Vec<Arc<Clip>> {
+    let recorded =
+        [mb.temp_greeting_path.as_ref(), mb.busy_greeting_path.as_ref().filter(|_| busy), mb.greeting_path.as_ref()];
+    for rel in recorded.into_iter().flatten() {
+        if let Some(clip) = read_clip(ctx, rel).await {
+            return vec![clip];
         }
     }
-    let mut ids = vec!["vm-intro-person".to_string()];
-    ids.extend(prompts::digits(&mb.number));
-    ids.push("vm-unavailable".to_string());
-    ctx.prompts.sequence(&ids)
+    let mut clips = ctx.prompts.sequence(&["vm-intro-person".to_string()]);
+    let name = match mb.name_path.as_ref() {
+        Some(rel) => read_clip(ctx, rel).await,
+        None => None,
+    };
+    match name {
+        Some(name) => clips.push(name),
+        None => clips.extend(ctx.prompts.sequence(&prompts::digits(&mb.number))),
+    }
+    clips.extend(ctx.prompts.sequence(&["vm-unavailable".to_string()]));
+    clips
+}
+
+/// A recording below the store directory as a clip; unreadable ones are logged, None.
+async fn read_clip(ctx: &Arc<CallCtx>, rel: &str) -> Option<Arc<Clip>> {
+    let path = ctx.store.root().join(rel);
+    match tokio::task::spawn_blocking(move || crate::media::wav::read_8k_mono(&path)).await {
+        Ok(Ok(pcm)) => Some(Arc::new(Clip::from_pcm(pcm, rel.to_string()))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %format!("{e:#}"), "recorded greeting unreadable; using the next one");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "recorded greeting task failed");
+            None
+        }
+    }
 }
 
 /// Writes the recording durably, then commits its row (and outbox row) in state U.
-async fn save_recording(
+pub async fn save_recording(
     ctx: &Arc<CallCtx>,
     mailbox: String,
     caller: Option<String>,

@@ -22,6 +22,8 @@ enum Reply {
     Login(LoginResult),
     Messages(Vec<MenuMessage>),
     Audio(i64, Option<Arc<Clip>>),
+    Target(bool),
+    Done(bool),
 }
 
 pub async fn run(
@@ -45,6 +47,10 @@ pub async fn run(
         skip_samples: (m.skip_secs * 8000.0).round() as usize,
         utc_offset_secs: local_utc_offset(),
         now_unix: crate::store::now_secs(),
+        min_pin_len: m.min_pin_length.max(1),
+        max_record_frames: (m.max_recording_secs * 50.0).round().max(1.0) as usize,
+        silence_frames: (m.silence_secs * 50.0).round().max(1.0) as usize,
+        silence_level: ctx.cfg.deposit.silence_level as u32,
     };
     let policy = LoginPolicy {
         max_attempts: m.max_login_attempts,
@@ -54,6 +60,7 @@ pub async fn run(
     let mut app = Menu::new(params, Say(ctx.prompts.clone()), own);
     let (reply_tx, mut replies) = mpsc::channel::<Reply>(8);
     let mut writer: Option<mpsc::UnboundedSender<(i64, MarkAction)>> = None;
+    let mut logged_in: Option<String> = None;
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut pcm = Vec::with_capacity(crate::rtp::FRAME_SAMPLES);
@@ -81,6 +88,7 @@ pub async fn run(
                     });
                 }
                 Action::LoadMessages { mailbox } => {
+                    logged_in = Some(mailbox.clone());
                     writer = Some(spawn_writer(ctx.clone(), mailbox.clone()));
                     let (st, tx) = (ctx.store.clone(), reply_tx.clone());
                     tokio::spawn(async move {
@@ -143,6 +151,18 @@ pub async fn run(
                 Action::Hangup => {
                     cmd.send(SipCommand::Hangup(inc.call)).await.ok();
                 }
+                Action::SaveGreeting { .. }
+                | Action::DeleteGreeting { .. }
+                | Action::ChangePin { .. }
+                | Action::LookupTarget { .. }
+                | Action::Forward { .. }
+                | Action::Reply { .. } => {
+                    let (ctx2, tx, mb) = (ctx.clone(), reply_tx.clone(), logged_in.clone().unwrap_or_default());
+                    tokio::spawn(async move {
+                        let reply = perform(&ctx2, &mb, action).await;
+                        let _ = tx.send(reply).await;
+                    });
+                }
             }
         }
         if app.is_done() {
@@ -159,7 +179,7 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 session.handle_tick(&mut pcm);
-                app.handle_frame();
+                app.handle_frame(&pcm);
                 drain(&mut session, &mut app, &rtp.socket, &mut send_dropped);
             }
             ev = events.recv(), if !gone => match ev {
@@ -183,11 +203,112 @@ pub async fn run(
                 Reply::Login(r) => app.handle_login(r),
                 Reply::Messages(list) => app.handle_messages(list),
                 Reply::Audio(id, clip) => app.handle_audio(id, clip),
+                Reply::Target(exists) => app.handle_target(exists),
+                Reply::Done(ok) => app.handle_done(ok),
             },
         }
     }
     record_totals(ctx, &session, send_dropped);
     Ok(())
+}
+
+/// The menu's requests that write: greetings, PIN, forward, reply. Each answers once
+/// the result is durable (or failed), so the caller never hears "saved" too early.
+async fn perform(ctx: &Arc<CallCtx>, mailbox: &str, action: Action) -> Reply {
+    let store = ctx.store.clone();
+    let mb = mailbox.to_string();
+    let result: anyhow::Result<bool> = match action {
+        Action::SaveGreeting { kind, pcm } => {
+            store
+                .run(move |s| {
+                    let safe: String = mb.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+                    let rel = format!(
+                        "recordings/{safe}/greeting-{}-{}-{:08x}.wav",
+                        kind.as_str(),
+                        crate::store::now_secs(),
+                        rand::random::<u32>()
+                    );
+                    crate::media::wav::write_durable(&s.root().join(&rel), &pcm)?;
+                    s.set_greeting_of(&mb, kind, Some(&rel))?;
+                    tracing::info!(mailbox = %mb, kind = kind.as_str(), secs = pcm.len() as f64 / 8000.0, "greeting recorded by phone");
+                    Ok(true)
+                })
+                .await
+        }
+        Action::DeleteGreeting { kind } => store.run(move |s| s.set_greeting_of(&mb, kind, None).map(|_| true)).await,
+        Action::ChangePin { pin } => store
+            .run(move |s| {
+                s.set_pin(&mb, &pin)?;
+                tracing::info!(mailbox = %mb, "PIN changed by phone");
+                Ok(true)
+            })
+            .await,
+        Action::LookupTarget { number } => {
+            let listed = ctx.cfg.menu.list.iter().any(|l| l.number == number);
+            let found = listed || store.run(move |s| s.mailbox(&number)).await.ok().flatten().is_some();
+            return Reply::Target(found);
+        }
+        Action::Forward { id, to, comment } => forward(ctx, mailbox, id, &to, comment).await,
+        Action::Reply { id, pcm } => reply(ctx, mailbox, id, pcm).await,
+        _ => Ok(false),
+    };
+    Reply::Done(result.unwrap_or_else(|e| {
+        tracing::error!(mailbox, error = %format!("{e:#}"), "menu request failed");
+        false
+    }))
+}
+
+/// The audio of a message as PCM (e-mails and faxes read out).
+async fn message_pcm(ctx: &Arc<CallCtx>, id: i64) -> anyhow::Result<Vec<i16>> {
+    let voice = ctx.cfg.prompts.voice.clone();
+    ctx.store
+        .run(move |s| match s.message_audio(id)? {
+            MessageAudio::Pcm(pcm) => Ok(pcm),
+            MessageAudio::Text(text) => crate::media::tts::synthesize(&text, &voice, 150),
+        })
+        .await
+}
+
+/// Saves `pcm` as a new voice message from `from` in each target mailbox (through the
+/// deposit path: durable, then the outbox delivers it), and lights their lamps.
+async fn deliver_voice(ctx: &Arc<CallCtx>, from: &str, targets: &[String], pcm: Vec<i16>) -> anyhow::Result<()> {
+    for to in targets {
+        let id = super::call::save_recording(ctx, to.clone(), Some(from.to_string()), None, pcm.clone()).await?;
+        tracing::info!(from, to = %to, message = id, "voice message sent by phone");
+        if let Some(m) = &ctx.mwi {
+            m.changed(to);
+        }
+    }
+    ctx.outbox_wake.notify_one();
+    Ok(())
+}
+
+/// Forward: the comment, a short pause, then the original message.
+async fn forward(ctx: &Arc<CallCtx>, from: &str, id: i64, to: &str, comment: Vec<i16>) -> anyhow::Result<bool> {
+    let targets: Vec<String> = match ctx.cfg.menu.list.iter().find(|l| l.number == to) {
+        Some(list) => list.members.iter().filter(|m| m.as_str() != from).cloned().collect(),
+        None => vec![to.to_string()],
+    };
+    let mut pcm = comment;
+    if !pcm.is_empty() {
+        pcm.extend(std::iter::repeat_n(0, 3200));
+    }
+    pcm.extend(message_pcm(ctx, id).await?);
+    deliver_voice(ctx, from, &targets, pcm).await?;
+    Ok(true)
+}
+
+/// Reply: to the sender's mailbox when the message came from one.
+async fn reply(ctx: &Arc<CallCtx>, from: &str, id: i64, pcm: Vec<i16>) -> anyhow::Result<bool> {
+    let caller = ctx.store.run(move |s| Ok(s.message(id)?.and_then(|m| m.caller))).await?;
+    let Some(caller) = caller else { return Ok(false) };
+    let c2 = caller.clone();
+    if ctx.store.run(move |s| s.mailbox(&c2)).await?.is_some() {
+        deliver_voice(ctx, from, &[caller], pcm).await?;
+        return Ok(true);
+    }
+    tracing::warn!(mailbox = from, to = %caller, "reply: the sender has no mailbox here (reply by e-mail is not supported yet)");
+    Ok(false)
 }
 
 /// Hands the session's outputs to the socket and the menu.

@@ -45,7 +45,12 @@ pub async fn serve(cfg: Config) -> Result<()> {
         beep: Arc::new(Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep")),
         cfg: cfg.clone(),
         store: store.clone(),
-        prompts: Arc::new(prompts),
+        prompts: Arc::new({
+            let mut p = prompts;
+            // The beep before a recording, as a prompt for the menu.
+            p.insert("beep", Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep"));
+            p
+        }),
         dialplan,
         outbox_wake: wake.clone(),
         totals: CallTotals::default(),

@@ -32,6 +32,13 @@ pub struct MenuParams {
     pub utc_offset_secs: i64,
     /// The time the call started (unix seconds), for "today" / "yesterday".
     pub now_unix: i64,
+    /// Shortest new PIN accepted.
+    pub min_pin_len: usize,
+    /// Longest greeting, comment or reply, in frames.
+    pub max_record_frames: usize,
+    /// Silence that ends a recording, in frames, and the level below which a frame is silent.
+    pub silence_frames: usize,
+    pub silence_level: u32,
 }
 
 /// One message as the menu sees it.
@@ -85,7 +92,59 @@ pub enum Action {
     Purge {
         ids: Vec<i64>,
     },
+    /// Store a greeting (durably), answer with [`Menu::handle_done`].
+    SaveGreeting {
+        kind: GreetingKind,
+        pcm: Vec<i16>,
+    },
+    /// Remove a greeting (the temporary one), answer with [`Menu::handle_done`].
+    DeleteGreeting {
+        kind: GreetingKind,
+    },
+    /// Store a new PIN (hashed), answer with [`Menu::handle_done`].
+    ChangePin {
+        pin: String,
+    },
+    /// Is `number` a mailbox or a distribution list? Answer with [`Menu::handle_target`].
+    LookupTarget {
+        number: String,
+    },
+    /// Forward message `id` to `to` (a mailbox or list), the comment first; answer with
+    /// [`Menu::handle_done`].
+    Forward {
+        id: i64,
+        to: String,
+        comment: Vec<i16>,
+    },
+    /// Reply to the sender of message `id` with this recording; answer with
+    /// [`Menu::handle_done`] (false: no address to reply to, or it failed).
+    Reply {
+        id: i64,
+        pcm: Vec<i16>,
+    },
     Hangup,
+}
+
+/// The greetings a subscriber records by phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GreetingKind {
+    Unavailable,
+    Busy,
+    /// The subscriber's name, used in the default greeting.
+    Name,
+    /// Overrides the others while it exists (holidays).
+    Temporary,
+}
+
+impl GreetingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GreetingKind::Unavailable => "unavailable",
+            GreetingKind::Busy => "busy",
+            GreetingKind::Name => "name",
+            GreetingKind::Temporary => "temporary",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +157,15 @@ enum Phase {
     Envelope,
     Audio,
     Options,
+    /// Mailbox options (greetings, PIN).
+    Setup,
+    Recording,
+    Review,
+    NewPin,
+    ConfirmPin,
+    ForwardTo,
+    /// Waiting for the driver (a lookup or a save).
+    Busy,
     Closing,
     Done,
 }
@@ -125,6 +193,12 @@ pub struct Menu {
     deleted_here: Vec<i64>,
     /// Keys pressed while the store was answering, applied once it has.
     typeahead: Vec<char>,
+    /// The recording in progress or under review, and what it is for.
+    recording: Vec<i16>,
+    purpose: Option<record::Purpose>,
+    silent_run: usize,
+    /// A new PIN waiting for its confirmation.
+    new_pin: Option<String>,
     actions: std::collections::VecDeque<Action>,
 }
 
@@ -150,6 +224,10 @@ impl Menu {
             frames: 0,
             deleted_here: Vec::new(),
             typeahead: Vec::new(),
+            recording: Vec::new(),
+            purpose: None,
+            silent_run: 0,
+            new_pin: None,
             actions: Default::default(),
         };
         match mailbox {
@@ -218,14 +296,22 @@ impl Menu {
                 self.phase = Phase::Options;
                 self.play_ids(&["vm-message-options"]);
             }
+            Phase::Recording => self.recording_started(),
             _ => {}
         }
     }
 
-    /// One tick (20 ms). Drives digit and menu time-outs.
-    pub fn handle_frame(&mut self) {
+    /// One tick (20 ms) with the caller's audio of that frame. Drives digit and menu
+    /// time-outs, and recordings.
+    pub fn handle_frame(&mut self, pcm: &[i16]) {
         self.frames += 1;
-        if self.playing || matches!(self.phase, Phase::Checking | Phase::Loading | Phase::Closing | Phase::Done) {
+        if self.phase == Phase::Recording {
+            self.record_frame(pcm);
+            return;
+        }
+        if self.playing
+            || matches!(self.phase, Phase::Checking | Phase::Loading | Phase::Busy | Phase::Closing | Phase::Done)
+        {
             return;
         }
         if self.phase == Phase::Envelope || self.phase == Phase::Audio {
@@ -238,6 +324,7 @@ impl Menu {
         self.idle_frames = 0;
         match self.phase {
             Phase::AskMailbox | Phase::AskPin if !self.digits.is_empty() => self.submit(),
+            Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo if !self.digits.is_empty() => self.entered(),
             _ => {
                 self.reprompts += 1;
                 if self.reprompts > 2 {
@@ -255,6 +342,11 @@ impl Menu {
             Phase::AskPin => self.play_ids(&["vm-password"]),
             Phase::Main => self.play_ids(&["vm-main-menu"]),
             Phase::Options => self.play_ids(&["vm-message-options"]),
+            Phase::Setup => self.play_ids(&["vm-setup-menu"]),
+            Phase::Review => self.play_ids(&["vm-review"]),
+            Phase::NewPin => self.play_ids(&["vm-new-pin"]),
+            Phase::ConfirmPin => self.play_ids(&["vm-reenter-pin"]),
+            Phase::ForwardTo => self.play_ids(&["vm-forward-to"]),
             _ => {}
         }
     }
@@ -276,10 +368,22 @@ impl Menu {
             }
             Phase::Main => self.main_key(key),
             Phase::Envelope | Phase::Audio | Phase::Options => self.message_key(key),
+            Phase::Setup => self.setup_key(key),
+            Phase::Recording => self.recording_key(key),
+            Phase::Review => self.review_key(key),
+            Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo => {
+                self.interrupt();
+                match key {
+                    '#' => self.entered(),
+                    '*' => self.cancel_entry(),
+                    d if d.is_ascii_digit() && self.digits.len() < 32 => self.digits.push(d),
+                    _ => {}
+                }
+            }
             // Callers type ahead (the next mailbox number, "1" to listen) while the
             // store answers; nothing typed is lost.
             Phase::Checking | Phase::Loading if self.typeahead.len() < 32 => self.typeahead.push(key),
-            Phase::Checking | Phase::Loading | Phase::Closing | Phase::Done => {}
+            Phase::Checking | Phase::Loading | Phase::Busy | Phase::Closing | Phase::Done => {}
         }
     }
 
@@ -370,8 +474,7 @@ impl Menu {
             }
             '*' => self.play_ids(&["vm-help", "vm-main-menu"]),
             '#' => self.goodbye(),
-            // Mailbox options (greetings, PIN) are not offered yet.
-            '0' => self.play_ids(&["vm-not-available", "vm-main-menu"]),
+            '0' => self.ask(Phase::Setup, &["vm-setup-menu"]),
             _ => self.play_ids(&["vm-invalid", "vm-main-menu"]),
         }
     }
@@ -505,8 +608,16 @@ impl Menu {
                 self.phase = Phase::Options;
                 self.play_ids(&["vm-message-options"]);
             }
-            '8' | '2' | '3' => {
-                // Return to the main menu (3: Asterisk's "advanced options").
+            '8' => {
+                self.interrupt();
+                self.ask(Phase::ForwardTo, &["vm-forward-to"]);
+            }
+            '3' => {
+                self.interrupt();
+                self.start_reply();
+            }
+            '#' | '2' => {
+                // Back to the main menu.
                 self.interrupt();
                 self.phase = Phase::Main;
                 self.play_ids(&["vm-main-menu"]);
@@ -541,6 +652,8 @@ impl Menu {
 fn silence() -> Clip {
     Clip::from_pcm(vec![0; RATE / 2], "silence")
 }
+
+mod record;
 
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,10 @@ pub struct IncomingCall {
     pub peer: Peer,
     /// The SDP offer (empty when the INVITE carried none).
     pub offer: Vec<u8>,
+    /// The call was diverted because the subscriber's line was busy (`Diversion:
+    /// …;reason=user-busy`, RFC 5806, or a `History-Info` entry with `cause=486`,
+    /// RFC 4458): the busy greeting applies.
+    pub busy: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -404,6 +408,8 @@ impl Endpoint {
             call_id: r.call_id.clone(),
             peer,
             offer: r.raw.body.clone(),
+            busy: r.raw.headers_named("Diversion").any(|d| d.to_ascii_lowercase().contains("reason=user-busy"))
+                || r.raw.headers_named("History-Info").any(|h| h.contains("cause=486")),
         };
         self.dialogs.insert((r.call_id.clone(), from_tag), handle);
         self.calls.insert(

@@ -126,3 +126,30 @@ impl Store {
         Ok(rows)
     }
 }
+
+impl Store {
+    /// Records (or with `None` removes) one of a mailbox's greetings: a path relative to
+    /// the store directory, written durably by the caller.
+    pub fn set_greeting_of(&self, number: &str, kind: crate::ivr::menu::GreetingKind, rel: Option<&str>) -> Result<()> {
+        use crate::ivr::menu::GreetingKind as G;
+        let column = match kind {
+            G::Unavailable => "greeting_path",
+            G::Busy => "busy_greeting_path",
+            G::Name => "name_path",
+            G::Temporary => "temp_greeting_path",
+        };
+        let n = self
+            .conn()
+            .execute(&format!("UPDATE mailbox SET {column} = ?2 WHERE number = ?1"), params![number, rel])?;
+        anyhow::ensure!(n == 1, "no mailbox {number}");
+        Ok(())
+    }
+
+    /// Sets a new PIN (stored as an Argon2 hash).
+    pub fn set_pin(&self, number: &str, pin: &str) -> Result<()> {
+        let hash = super::pin::hash(pin)?;
+        let n = self.conn().execute("UPDATE mailbox SET pin_hash = ?2 WHERE number = ?1", params![number, hash])?;
+        anyhow::ensure!(n == 1, "no mailbox {number}");
+        Ok(())
+    }
+}

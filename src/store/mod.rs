@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/007_outbox_index.sql"),
     include_str!("../../sql/008_lean_rows.sql"),
     include_str!("../../sql/009_login.sql"),
+    include_str!("../../sql/010_greetings.sql"),
 ];
 
 /// Shared handle to the database and the media directory.
@@ -60,6 +61,9 @@ pub struct Mailbox {
     pub pop3_url: Option<String>,
     pub smtp_url: Option<String>,
     pub greeting_path: Option<String>,
+    pub busy_greeting_path: Option<String>,
+    pub name_path: Option<String>,
+    pub temp_greeting_path: Option<String>,
 }
 
 impl Mailbox {
@@ -232,7 +236,8 @@ impl Store {
         let conn = self.conn();
         Ok(conn
             .query_row(
-                "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path
+                "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
+                        busy_greeting_path, name_path, temp_greeting_path
                  FROM mailbox WHERE number = ?1",
                 [number],
                 mailbox_from_row,
@@ -243,7 +248,8 @@ impl Store {
     pub fn mailboxes(&self) -> Result<Vec<Mailbox>> {
         let conn = self.conn();
         let mut st = conn.prepare(
-            "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path
+            "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
+                        busy_greeting_path, name_path, temp_greeting_path
              FROM mailbox ORDER BY number",
         )?;
         let rows = st.query_map([], mailbox_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -401,6 +407,9 @@ fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
         pop3_url: r.get(4)?,
         smtp_url: r.get(5)?,
         greeting_path: r.get(6)?,
+        busy_greeting_path: r.get(7)?,
+        name_path: r.get(8)?,
+        temp_greeting_path: r.get(9)?,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct Phone {
     caller: String,
     dtmf_ts: u32,
     dtmf_seq: u16,
+    audio_seq: u16,
+    audio_ts: u32,
     pub received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -91,6 +93,8 @@ impl Phone {
             caller: caller.to_string(),
             dtmf_ts: 1000,
             dtmf_seq: 1,
+            audio_seq: 1000,
+            audio_ts: 90_000,
             received: Arc::new(Mutex::new(Vec::new())),
         };
         p.send_in_dialog("ACK", 1);
@@ -196,6 +200,29 @@ impl Phone {
             assert!(Instant::now() < until, "not {frames} frames of audio within {timeout:?}");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Sends G.711 µ-law audio as RTP (payload type 0), one 20 ms frame at a time, and
+    /// returns when the last frame left.
+    pub fn send_audio(&mut self, pcmu: &[u8]) {
+        let start = Instant::now();
+        for (i, frame) in pcmu.chunks(160).enumerate() {
+            let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+            p.extend(self.audio_seq.to_be_bytes());
+            p.extend(self.audio_ts.to_be_bytes());
+            p.extend(0x5eed_u32.to_be_bytes());
+            p.extend(frame);
+            self.rtp.send_to(&p, self.server_rtp).unwrap();
+            self.audio_seq = self.audio_seq.wrapping_add(1);
+            self.audio_ts = self.audio_ts.wrapping_add(160);
+            let next = start + Duration::from_millis(20 * (i as u64 + 1));
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Everything received so far, as one byte string of payloads.
+    pub fn all_audio(&self) -> Vec<u8> {
+        self.received.lock().unwrap().iter().flat_map(|r| r.payload.clone()).collect()
     }
 
     pub fn hang_up(mut self) {

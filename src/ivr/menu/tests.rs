@@ -7,6 +7,7 @@ fn say() -> Say {
     for id in texts.keys() {
         p.insert(id, Clip::from_pcm(vec![0; 10 * FRAME_SAMPLES], id.clone()));
     }
+    p.insert("beep", Clip::from_pcm(vec![0; 5 * FRAME_SAMPLES], "beep"));
     Say(Arc::new(p))
 }
 
@@ -17,6 +18,10 @@ fn params() -> MenuParams {
         skip_samples: 3 * RATE,
         utc_offset_secs: 0,
         now_unix: 1_795_514_700,
+        min_pin_len: 4,
+        max_record_frames: 3000,
+        silence_frames: 150,
+        silence_level: 200,
     }
 }
 
@@ -166,7 +171,7 @@ fn rewind_and_fast_forward_move_three_seconds_from_the_position() {
     m.handle_playback_done();
     drain(&mut m);
     for _ in 0..250 {
-        m.handle_frame(); // 5 s into the message
+        m.handle_frame(&[0; FRAME_SAMPLES]); // 5 s into the message
     }
     m.handle_dtmf('*');
     let acts = drain(&mut m);
@@ -211,7 +216,7 @@ fn silence_reprompts_then_says_goodbye() {
     let mut m = logged_in(vec![]);
     let mut prompts = 0;
     for _ in 0..2000 {
-        m.handle_frame();
+        m.handle_frame(&[0; FRAME_SAMPLES]);
         let acts = drain(&mut m);
         let s = said(&acts);
         if s == ["vm-goodbye"] {
@@ -247,4 +252,100 @@ fn keys_typed_while_the_store_answers_are_kept() {
     drain(&mut m);
     m.handle_messages(vec![msg(3, State::U, 0)]);
     assert!(drain(&mut m).iter().any(|a| matches!(a, Action::LoadAudio { id: 3 })));
+}
+
+const LOUD: [i16; FRAME_SAMPLES] = [3000; FRAME_SAMPLES];
+const QUIET: [i16; FRAME_SAMPLES] = [0; FRAME_SAMPLES];
+
+#[test]
+fn a_greeting_is_recorded_reviewed_and_saved_only_when_accepted() {
+    let mut m = logged_in(vec![]);
+    m.handle_dtmf('0');
+    assert_eq!(said(&drain(&mut m)), ["vm-setup-menu"]);
+    m.handle_dtmf('4');
+    assert_eq!(said(&drain(&mut m)), ["vm-record-greeting", "beep"]);
+    for _ in 0..10 {
+        m.handle_frame(&LOUD); // during the prompt: not recorded
+    }
+    m.handle_playback_done();
+    for _ in 0..100 {
+        m.handle_frame(&LOUD);
+    }
+    for _ in 0..20 {
+        m.handle_frame(&QUIET);
+    }
+    m.handle_dtmf('#');
+    assert_eq!(said(&drain(&mut m)), ["vm-review"]);
+    m.handle_dtmf('2');
+    let acts = drain(&mut m);
+    assert!(
+        matches!(&acts[..], [Action::StopPlayback, Action::Play(c)] if c[0].pcm.len() == 100 * FRAME_SAMPLES),
+        "the recording, trailing silence cut: {acts:?}"
+    );
+    m.handle_dtmf('1');
+    let acts = drain(&mut m);
+    let Some(Action::SaveGreeting { kind: GreetingKind::Temporary, pcm }) = acts.last() else { panic!("{acts:?}") };
+    assert_eq!(pcm.len(), 100 * FRAME_SAMPLES);
+    assert!(said(&acts).is_empty(), "nothing said before the save is durable");
+    m.handle_done(true);
+    assert_eq!(said(&drain(&mut m)), ["vm-greeting-saved", "vm-setup-menu"]);
+}
+
+#[test]
+fn pin_change_needs_length_and_confirmation() {
+    let mut m = logged_in(vec![]);
+    keys(&mut m, "05");
+    drain(&mut m);
+    keys(&mut m, "12#");
+    assert_eq!(said(&drain(&mut m)), ["vm-pin-too-short", "vm-new-pin"]);
+    keys(&mut m, "4321#");
+    assert_eq!(said(&drain(&mut m)), ["vm-reenter-pin"]);
+    keys(&mut m, "4322#");
+    assert_eq!(said(&drain(&mut m)), ["vm-pin-mismatch", "vm-new-pin"]);
+    keys(&mut m, "4321#4321#");
+    let acts = drain(&mut m);
+    assert!(matches!(acts.last(), Some(Action::ChangePin { pin }) if pin == "4321"), "{acts:?}");
+    m.handle_done(true);
+    assert_eq!(said(&drain(&mut m)), ["vm-setup-done", "vm-setup-menu"]);
+}
+
+#[test]
+fn forward_checks_the_target_then_sends_with_a_comment() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(7, State::R, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    keys(&mut m, "8");
+    assert_eq!(said(&drain(&mut m)).last().unwrap(), "vm-forward-to");
+    keys(&mut m, "99#");
+    assert!(matches!(drain(&mut m).last(), Some(Action::LookupTarget { number }) if number == "99"));
+    m.handle_target(false);
+    assert_eq!(said(&drain(&mut m)), ["vm-no-such-mailbox", "vm-forward-to"]);
+    keys(&mut m, "2000#");
+    drain(&mut m);
+    m.handle_target(true);
+    assert_eq!(said(&drain(&mut m)), ["vm-record-comment", "beep"]);
+    m.handle_playback_done();
+    for _ in 0..50 {
+        m.handle_frame(&LOUD);
+    }
+    m.handle_dtmf('#');
+    let acts = drain(&mut m);
+    assert!(
+        matches!(acts.last(), Some(Action::Forward { id: 7, to, comment }) if to == "2000" && comment.len() == 50 * FRAME_SAMPLES),
+        "{acts:?}"
+    );
+    m.handle_done(true);
+    assert_eq!(said(&drain(&mut m)), ["vm-forwarded", "vm-message-options"]);
+    // Reply: recorded and sent; a message without a sender cannot be replied to.
+    m.handle_dtmf('3');
+    assert_eq!(said(&drain(&mut m)), ["vm-record-reply", "beep"]);
+    m.handle_playback_done();
+    for _ in 0..30 {
+        m.handle_frame(&LOUD);
+    }
+    m.handle_dtmf('#');
+    assert!(matches!(drain(&mut m).last(), Some(Action::Reply { id: 7, pcm }) if pcm.len() == 30 * FRAME_SAMPLES));
+    m.handle_done(false);
+    assert_eq!(said(&drain(&mut m)), ["vm-reply-failed", "vm-message-options"]);
 }
