@@ -234,6 +234,9 @@ pub struct DeliveryConfig {
     pub scan_secs: f64,
     /// Envelope sender / From domain for SMTP deliveries.
     pub from_domain: String,
+    /// SMTP server (smtp[s]://[user:password@]host:port) for voice replies by phone to
+    /// e-mail senders, when the subscriber's mailbox has no `--smtp` of its own.
+    pub smtp_url: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -243,6 +246,7 @@ impl Default for DeliveryConfig {
             retry_max_secs: 300.0,
             scan_secs: 5.0,
             from_domain: "voxbridge.invalid".into(),
+            smtp_url: None,
         }
     }
 }

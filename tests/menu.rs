@@ -299,3 +299,49 @@ fn greetings_forward_and_pin_change_by_phone() {
     log_in(&server, "4502", "9876").hang_up();
     wait_until(Duration::from_secs(5), "a login with the new PIN", || ok_logins(&server) == before + 1);
 }
+
+#[test]
+fn a_voice_reply_to_an_email_reaches_the_senders_mailbox_by_smtp() {
+    let dv = Dovecot::start();
+    let smtp = SmtpRelay::start(&dv);
+    let server = Server::start(&format!("[delivery]\nsmtp_url = \"{}\"\n[sync]\npoll_secs = 3600.0\n", smtp.url()));
+    server.cli_ok(&["mailbox", "add", "4601", "--pin", "1234", "--imap", &dv.imap_url("ivy")]);
+    let mut client = MailClient::connect(&dv, "ivy", "INBOX");
+    client.append("INBOX", "<lunch@example.test>", "Lunch?");
+    server.cli_ok(&["sync", "4601"]);
+
+    let gap = Duration::from_millis(80);
+    let mut p = log_in(&server, "4601", "1234");
+    p.keys("1", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    p.keys("3", gap); // reply, during the envelope
+    let t = p.press('9'); // skip to the beep
+    p.first_marker_after(t, Duration::from_secs(5)).expect("the beep");
+    std::thread::sleep(Duration::from_millis(400));
+    p.send_audio(&chirp());
+    let t = p.press('#');
+    let said = p.audio_after(t, 25, Duration::from_secs(10));
+    assert!(said == prompt_audio(&["vm-reply-sent"])[..25 * 160], "no confirmation of the reply");
+    p.hang_up();
+
+    let mut got = Vec::new();
+    wait_until(Duration::from_secs(20), "the reply in the sender's mailbox", || {
+        got = imap_messages(&dv, "sender");
+        !got.is_empty()
+    });
+    assert_eq!(got.len(), 1, "exactly one reply");
+    let raw = String::from_utf8_lossy(&got[0].1).to_string();
+    for h in [
+        "Subject: Re: Lunch?",
+        "In-Reply-To: <lunch@example.test>",
+        "Content-Type: audio/wav",
+        "Message-Context: voice-message",
+    ] {
+        assert!(raw.contains(h), "{h} missing in the reply:\n{}", &raw[..raw.len().min(1500)]);
+    }
+    // The attachment is the recording: about the 2 s spoken (trailing silence cut).
+    let msg = mail_parser::MessageParser::default().parse(&got[0].1).unwrap();
+    let wav = msg.attachments().next().expect("an attachment").contents().to_vec();
+    let secs = voxbridge::media::wav::decode_8k_mono(&wav).unwrap().len() as f64 / 8000.0;
+    assert!((1.8..=2.4).contains(&secs), "the reply is {secs} s long");
+}

@@ -307,8 +307,45 @@ async fn reply(ctx: &Arc<CallCtx>, from: &str, id: i64, pcm: Vec<i16>) -> anyhow
         deliver_voice(ctx, from, &[caller], pcm).await?;
         return Ok(true);
     }
-    tracing::warn!(mailbox = from, to = %caller, "reply: the sender has no mailbox here (reply by e-mail is not supported yet)");
-    Ok(false)
+    if !caller.contains('@') {
+        tracing::info!(mailbox = from, to = %caller, "reply: the caller has no mailbox here and no e-mail address");
+        return Ok(false);
+    }
+    // An e-mail sender: a voice reply by SMTP, through the reply queue.
+    let (f2, cfg) = (from.to_string(), ctx.cfg.delivery.clone());
+    let Some(mb) = ctx.store.run(move |s| s.mailbox(&f2)).await? else { return Ok(false) };
+    if crate::mail::outbox::reply_server(&mb, &cfg).is_none() {
+        tracing::warn!(
+            mailbox = from,
+            "reply by e-mail needs an SMTP server: set [delivery] smtp_url or the mailbox's --smtp"
+        );
+        return Ok(false);
+    }
+    let (f2, domain) = (from.to_string(), cfg.from_domain.clone());
+    let queued = ctx
+        .store
+        .run(move |s| {
+            let original = s.message(id)?.ok_or_else(|| anyhow::anyhow!("message {id} is gone"))?;
+            let safe: String = f2.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+            let rel = format!("recordings/{safe}/reply-{}-{:08x}.wav", crate::store::now_secs(), rand::random::<u32>());
+            crate::media::wav::write_durable(&s.root().join(&rel), &pcm)?;
+            let subject = original.subject.clone().unwrap_or_default();
+            let subject =
+                if subject.to_ascii_lowercase().starts_with("re:") { subject } else { format!("Re: {subject}") };
+            s.insert_reply(&crate::store::outgoing::NewReply {
+                mailbox: f2.clone(),
+                rcpt: caller.clone(),
+                message_id: crate::mail::compose::new_message_id(&domain),
+                subject,
+                in_reply_to: Some(original.message_id.clone()),
+                media_path: rel,
+                duration_ms: (pcm.len() / 8) as i64,
+            })
+        })
+        .await?;
+    tracing::info!(mailbox = from, reply = queued, "voice reply queued for SMTP");
+    ctx.outbox_wake.notify_one();
+    Ok(true)
 }
 
 /// Hands the session's outputs to the socket and the menu.

@@ -118,27 +118,81 @@ pub fn voice_message(v: &VoiceMail<'_>) -> Vec<u8> {
     m += "MIME-Version: 1.0\r\n";
     m += "Message-Context: voice-message\r\n";
     m += &format!("X-Voxbridge-Mailbox: {}\r\n", local_part(v.mailbox));
+    m += &voice_body(
+        &boundary,
+        &format!(
+            "You have a new voice message from {from_display} in mailbox {}, received {} and {} long.\r\nThe recording is attached.\r\n",
+            v.mailbox,
+            rfc5322_date(v.received_at),
+            format_duration(v.duration_ms)
+        ),
+        v.wav,
+        secs,
+    );
+    m.into_bytes()
+}
+
+/// The MIME body of a voice message: Content-Type header onwards, a text part and the
+/// WAV attachment (RFC 3803 Content-Duration).
+fn voice_body(boundary: &str, text: &str, wav: &[u8], secs: i64) -> String {
+    let mut m = String::with_capacity(wav.len() * 4 / 3 + 1024);
     m += &format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n");
     m += "This is a voice message in MIME format.\r\n";
     m += &format!("--{boundary}\r\n");
     m += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
-    m += &format!(
-        "You have a new voice message from {from_display} in mailbox {}, received {} and {} long.\r\nThe recording is attached.\r\n",
-        v.mailbox,
-        rfc5322_date(v.received_at),
-        format_duration(v.duration_ms)
-    );
+    m += text;
     m += &format!("--{boundary}\r\n");
     m += "Content-Type: audio/wav; name=\"voice-message.wav\"\r\n";
     m += "Content-Transfer-Encoding: base64\r\n";
     m += "Content-Disposition: attachment; filename=\"voice-message.wav\"\r\n";
     m += &format!("Content-Duration: {secs}\r\n\r\n");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(v.wav);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(wav);
     for chunk in b64.as_bytes().chunks(76) {
         m += std::str::from_utf8(chunk).expect("base64 is ASCII");
         m += "\r\n";
     }
     m += &format!("--{boundary}--\r\n");
+    m
+}
+
+/// A voice reply recorded by phone, to the sender of an e-mail.
+pub struct VoiceReply<'a> {
+    pub message_id: &'a str,
+    pub mailbox: &'a str,
+    pub mailbox_name: Option<&'a str>,
+    pub from_addr: &'a str,
+    pub rcpt: &'a str,
+    pub subject: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub date: i64,
+    pub duration_ms: i64,
+    pub wav: &'a [u8],
+}
+
+/// Builds a voice reply (deterministic: a retry sends the same bytes).
+pub fn voice_reply(r: &VoiceReply<'_>) -> Vec<u8> {
+    let display = r.mailbox_name.map(str::to_string).unwrap_or_else(|| format!("Mailbox {}", r.mailbox));
+    let boundary = format!("=_vb_{}", local_part(r.message_id.trim_matches(['<', '>'])));
+    let mut m = String::new();
+    m += &format!("From: {} <{}>\r\n", phrase(&display), r.from_addr);
+    m += &format!("To: <{}>\r\n", r.rcpt);
+    m += &format!("Subject: {}\r\n", r.subject.replace(['\r', '\n'], " "));
+    m += &format!("Date: {}\r\n", rfc5322_date(r.date));
+    m += &format!("Message-ID: {}\r\n", r.message_id);
+    if let Some(irt) = r.in_reply_to {
+        m += &format!("In-Reply-To: {irt}\r\nReferences: {irt}\r\n");
+    }
+    m += "MIME-Version: 1.0\r\n";
+    m += "Message-Context: voice-message\r\n";
+    m += &voice_body(
+        &boundary,
+        &format!(
+            "A voice reply from {display}, {} long. The recording is attached.\r\n",
+            format_duration(r.duration_ms)
+        ),
+        r.wav,
+        (r.duration_ms + 500) / 1000,
+    );
     m.into_bytes()
 }
 

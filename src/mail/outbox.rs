@@ -84,7 +84,16 @@ impl Outbox {
             if let Err(e) = self.pass().await {
                 tracing::error!(error = %format!("{e:#}"), "outbox pass failed");
             }
-            let next = self.store.run(|s| s.outbox_next_due()).await.ok().flatten();
+            let next = self
+                .store
+                .run(|s| {
+                    let a = s.outbox_next_due()?;
+                    let b = s.outgoing_next_due()?;
+                    Ok(a.into_iter().chain(b).min())
+                })
+                .await
+                .ok()
+                .flatten();
             let mut wait = Duration::from_secs_f64(self.cfg.scan_secs);
             if let Some(due) = next {
                 wait = wait.min(Duration::from_millis((due - now_millis()).max(0) as u64));
@@ -100,6 +109,11 @@ impl Outbox {
     /// Delivers everything that is due now.
     pub async fn pass(&self) -> Result<usize> {
         let mut done = 0;
+        let replies = self.store.run(|s| s.outgoing_due(now_millis(), 64)).await?;
+        for r in replies {
+            self.send_reply(r).await;
+            done += 1;
+        }
         loop {
             let due = self.store.run(|s| s.outbox_due(now_millis(), 64)).await?;
             if due.is_empty() {
@@ -138,6 +152,63 @@ impl Outbox {
             }
         }
     }
+}
+
+impl Outbox {
+    async fn send_reply(&self, o: crate::store::outgoing::Outgoing) {
+        let id = o.id;
+        match send_reply(&self.store, &self.cfg, &o).await {
+            Ok(()) => {
+                tracing::info!(mailbox = %o.reply.mailbox, rcpt = %o.reply.rcpt, message_id = %o.reply.message_id, "voice reply sent");
+                if let Err(e) = self.store.run(move |s| s.outgoing_sent(id)).await {
+                    tracing::error!(error = %e, "cannot record a sent reply");
+                }
+            }
+            Err(e) => {
+                let wait = backoff(&self.cfg, o.attempts);
+                let reason = format!("{e:#}");
+                tracing::warn!(mailbox = %o.reply.mailbox, rcpt = %o.reply.rcpt, attempt = o.attempts + 1,
+                    retry_in_secs = wait.as_secs_f64(), error = %reason, "voice reply not sent, will retry");
+                let next = now_millis() + wait.as_millis() as i64;
+                if let Err(e) = self.store.run(move |s| s.outgoing_failed(id, &reason, next)).await {
+                    tracing::error!(error = %e, "cannot record a reply failure");
+                }
+            }
+        }
+    }
+}
+
+/// The SMTP server a mailbox's replies go through: its own, else `[delivery] smtp_url`.
+pub fn reply_server(mailbox: &crate::store::Mailbox, cfg: &DeliveryConfig) -> Option<String> {
+    mailbox.smtp_url.clone().or_else(|| cfg.smtp_url.clone())
+}
+
+async fn send_reply(store: &Store, cfg: &DeliveryConfig, o: &crate::store::outgoing::Outgoing) -> Result<()> {
+    let r = &o.reply;
+    let mb = {
+        let n = r.mailbox.clone();
+        store.run(move |s| s.mailbox(&n)).await?.ok_or_else(|| anyhow!("mailbox {} is gone", r.mailbox))?
+    };
+    let url = reply_server(&mb, cfg).ok_or_else(|| anyhow!("no SMTP server for replies ([delivery] smtp_url)"))?;
+    let acct = Account::parse(&url, &[Scheme::Smtp, Scheme::Smtps])?;
+    let wav = {
+        let path = store.root().join(&r.media_path);
+        tokio::fs::read(&path).await.with_context(|| format!("cannot read {}", path.display()))?
+    };
+    let from_addr = mb.email.clone().unwrap_or_else(|| format!("{}@{}", r.mailbox, cfg.from_domain));
+    let bytes = super::compose::voice_reply(&super::compose::VoiceReply {
+        message_id: &r.message_id,
+        mailbox: &r.mailbox,
+        mailbox_name: mb.name.as_deref(),
+        from_addr: &from_addr,
+        rcpt: &r.rcpt,
+        subject: &r.subject,
+        in_reply_to: r.in_reply_to.as_deref(),
+        date: o.created_at,
+        duration_ms: r.duration_ms,
+        wav: &wav,
+    });
+    deliver::smtp_send(&acct, &from_addr, &r.rcpt, &bytes).await
 }
 
 #[cfg(test)]

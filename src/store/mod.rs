@@ -5,6 +5,7 @@
 //! disk while it should be sending RTP.
 
 pub mod menu;
+pub mod outgoing;
 pub mod pin;
 mod sync;
 
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/008_lean_rows.sql"),
     include_str!("../../sql/009_login.sql"),
     include_str!("../../sql/010_greetings.sql"),
+    include_str!("../../sql/011_outgoing.sql"),
 ];
 
 /// Shared handle to the database and the media directory.
