@@ -77,13 +77,13 @@ async fn run_call(
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<()> {
-    let mailbox = match ctx.dialplan.route(&inc.dialled) {
+    let app = match ctx.dialplan.route(&inc.dialled) {
         Decision::NoRoute => return reject(cmd, inc, 404, "Not Found").await,
-        Decision::Menu => None,
+        Decision::Menu { keys } => App::Menu(keys),
         Decision::Deposit { mailbox } => {
             let number = mailbox.clone();
             match ctx.store.run(move |s| s.mailbox(&number)).await {
-                Ok(Some(m)) => Some(m),
+                Ok(Some(m)) => App::Deposit(m),
                 Ok(None) => return reject(cmd, inc, 404, "Not Found").await,
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "store unavailable");
@@ -93,10 +93,16 @@ async fn run_call(
         }
     };
     let Some(media) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
-    match mailbox {
-        Some(mailbox) => deposit(ctx, inc, cmd, events, media, mailbox).await,
-        None => super::menu_call::run(ctx, inc, cmd, events, media).await,
+    match app {
+        App::Deposit(mailbox) => deposit(ctx, inc, cmd, events, media, mailbox).await,
+        App::Menu(keys) => super::menu_call::run(ctx, inc, cmd, events, media, keys).await,
     }
+}
+
+/// The application a call was routed to.
+enum App {
+    Deposit(crate::store::Mailbox),
+    Menu(crate::ivr::keys::MenuKeys),
 }
 
 /// An answered call's media: the RTP socket and session.

@@ -32,6 +32,7 @@ pub async fn run(
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
     media: Media,
+    keys: crate::ivr::keys::MenuKeys,
 ) -> anyhow::Result<()> {
     let Media { rtp, mut session } = media;
     // A caller ID that is a mailbox number skips the number prompt (never the PIN).
@@ -51,6 +52,7 @@ pub async fn run(
         max_record_frames: (m.max_recording_secs * 50.0).round().max(1.0) as usize,
         silence_frames: (m.silence_secs * 50.0).round().max(1.0) as usize,
         silence_level: ctx.cfg.deposit.silence_level as u32,
+        keys,
     };
     let policy = LoginPolicy {
         max_attempts: m.max_login_attempts,

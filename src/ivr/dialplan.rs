@@ -26,6 +26,9 @@ pub struct Route {
     /// Mailbox for `deposit`; `${EXTEN}` is the dialled number (the default).
     #[serde(default)]
     pub mailbox: Option<String>,
+    /// Keys of the `menu` application (`[route.keys]`); unset keys keep their defaults.
+    #[serde(default)]
+    pub keys: Option<super::keys::MenuKeys>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -40,7 +43,7 @@ pub enum App {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Deposit { mailbox: String },
-    Menu,
+    Menu { keys: super::keys::MenuKeys },
     NoRoute,
 }
 
@@ -100,6 +103,12 @@ impl Dialplan {
             if r.pattern.is_empty() {
                 bail!("a route has an empty pattern");
             }
+            if let Some(k) = &r.keys {
+                if r.app != App::Menu {
+                    bail!("route {:?}: keys are for app = \"menu\"", r.pattern);
+                }
+                k.validate().map_err(|e| anyhow::anyhow!("route {:?}: {e}", r.pattern))?;
+            }
         }
         Ok(d)
     }
@@ -121,7 +130,7 @@ impl Dialplan {
                     App::Deposit => Decision::Deposit {
                         mailbox: r.mailbox.as_deref().unwrap_or("${EXTEN}").replace("${EXTEN}", dialled),
                     },
-                    App::Menu => Decision::Menu,
+                    App::Menu => Decision::Menu { keys: r.keys.clone().unwrap_or_default() },
                 };
             }
         }
@@ -151,8 +160,14 @@ mod tests {
     fn embedded_default_routes_numbers_to_their_mailbox() {
         let d = Dialplan::parse(EMBEDDED_DEFAULT).unwrap();
         assert_eq!(d.route("1001"), Decision::Deposit { mailbox: "1001".into() });
-        assert_eq!(d.route("*98"), Decision::Menu);
-        assert_eq!(d.route("8500"), Decision::Menu);
+        assert_eq!(d.route("*98"), Decision::Menu { keys: Default::default() });
+        assert_eq!(d.route("8500"), Decision::Menu { keys: Default::default() });
+        let d = Dialplan::parse("[[route]]\npattern = \"9\"\napp = \"menu\"\n[route.keys]\nsave = \"2\"\n").unwrap();
+        let Decision::Menu { keys } = d.route("9") else { panic!() };
+        assert_eq!((keys.save, keys.delete), ('2', '7'), "one key remapped, the others default");
+        let e =
+            Dialplan::parse("[[route]]\npattern = \"9\"\napp = \"menu\"\n[route.keys]\nsave = \"7\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("two meanings"), "{e:#}");
         assert_eq!(d.route("abc"), Decision::NoRoute);
         let e = Dialplan::parse("[[route]]\npattern = \"_X.\"\napp = \"dance\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("dance"));

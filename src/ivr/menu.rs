@@ -11,6 +11,7 @@
 //! fast-forward during the audio). A key press always cuts the prompt playing (barge-in),
 //! so the answer to a key starts on the next frame.
 
+use super::keys::{MainKey, MenuKeys, MessageKey};
 use super::speech::{self, Say};
 use crate::media::prompts::Clip;
 use crate::rtp::FRAME_SAMPLES;
@@ -39,6 +40,8 @@ pub struct MenuParams {
     /// Silence that ends a recording, in frames, and the level below which a frame is silent.
     pub silence_frames: usize,
     pub silence_level: u32,
+    /// The keys (from the dialplan route).
+    pub keys: MenuKeys,
 }
 
 /// One message as the menu sees it.
@@ -463,8 +466,8 @@ impl Menu {
 
     fn main_key(&mut self, key: char) {
         self.interrupt();
-        match key {
-            '1' => {
+        match self.params.keys.main(key) {
+            Some(MainKey::Listen) => {
                 if self.messages.is_empty() {
                     self.play_ids(&["vm-you-have", "vm-no-messages", "vm-main-menu"]);
                 } else {
@@ -472,10 +475,10 @@ impl Menu {
                     self.present();
                 }
             }
-            '*' => self.play_ids(&["vm-help", "vm-main-menu"]),
-            '#' => self.goodbye(),
-            '0' => self.ask(Phase::Setup, &["vm-setup-menu"]),
-            _ => self.play_ids(&["vm-invalid", "vm-main-menu"]),
+            Some(MainKey::Help) => self.play_ids(&["vm-help", "vm-main-menu"]),
+            Some(MainKey::Exit) => self.goodbye(),
+            Some(MainKey::Options) => self.ask(Phase::Setup, &["vm-setup-menu"]),
+            None => self.play_ids(&["vm-invalid", "vm-main-menu"]),
         }
     }
 
@@ -539,12 +542,12 @@ impl Menu {
 
     fn message_key(&mut self, key: char) {
         let in_audio = self.phase == Phase::Audio && self.playing;
-        match key {
-            '*' | '#' if in_audio => {
+        match self.params.keys.message(key, in_audio) {
+            Some(k @ (MessageKey::Rewind | MessageKey::FastForward)) => {
                 let Some((_, clip)) = self.audio.clone() else { return };
                 let pos = self.audio_position();
                 let step = self.params.skip_samples;
-                let to = if key == '*' { pos.saturating_sub(step) } else { pos + step };
+                let to = if k == MessageKey::Rewind { pos.saturating_sub(step) } else { pos + step };
                 self.interrupt();
                 if to >= clip.pcm.len() {
                     self.handle_playback_done();
@@ -552,11 +555,11 @@ impl Menu {
                     self.play_audio_from(clip, to);
                 }
             }
-            '1' | '5' => {
+            Some(MessageKey::Replay) => {
                 self.interrupt();
                 self.present();
             }
-            '4' => {
+            Some(MessageKey::Previous) => {
                 self.interrupt();
                 if self.current == 0 {
                     self.phase = Phase::Options;
@@ -566,12 +569,12 @@ impl Menu {
                     self.present();
                 }
             }
-            '6' => {
+            Some(MessageKey::Next) => {
                 self.interrupt();
                 self.current += 1;
                 self.present();
             }
-            '7' => {
+            Some(MessageKey::Delete) => {
                 self.interrupt();
                 let Some(m) = self.messages.get_mut(self.current) else { return };
                 let (id, undelete) = (m.id, m.state == State::M);
@@ -589,7 +592,7 @@ impl Menu {
                     self.present();
                 }
             }
-            '9' => {
+            Some(MessageKey::Save) => {
                 self.interrupt();
                 let Some(m) = self.messages.get_mut(self.current) else { return };
                 if m.state != State::R {
@@ -603,27 +606,22 @@ impl Menu {
                 self.play(clips);
                 self.present();
             }
-            '0' => {
-                self.interrupt();
-                self.phase = Phase::Options;
-                self.play_ids(&["vm-message-options"]);
-            }
-            '8' => {
+            Some(MessageKey::Forward) => {
                 self.interrupt();
                 self.ask(Phase::ForwardTo, &["vm-forward-to"]);
             }
-            '3' => {
+            Some(MessageKey::Reply) => {
                 self.interrupt();
                 self.start_reply();
             }
-            '#' | '2' => {
+            Some(MessageKey::MainMenu) => {
                 // Back to the main menu.
                 self.interrupt();
                 self.phase = Phase::Main;
                 self.play_ids(&["vm-main-menu"]);
             }
-            _ if in_audio => {} // stray keys do not cut the message
-            _ => {
+            None if in_audio => {} // stray keys do not cut the message
+            None => {
                 self.interrupt();
                 self.phase = Phase::Options;
                 self.play_ids(&["vm-invalid", "vm-message-options"]);

@@ -2,5 +2,6 @@
 
 pub mod deposit;
 pub mod dialplan;
+pub mod keys;
 pub mod menu;
 pub mod speech;

@@ -22,6 +22,7 @@ fn params() -> MenuParams {
         max_record_frames: 3000,
         silence_frames: 150,
         silence_level: 200,
+        keys: crate::ivr::keys::MenuKeys::default(),
     }
 }
 
@@ -348,4 +349,25 @@ fn forward_checks_the_target_then_sends_with_a_comment() {
     assert!(matches!(drain(&mut m).last(), Some(Action::Reply { id: 7, pcm }) if pcm.len() == 30 * FRAME_SAMPLES));
     m.handle_done(false);
     assert_eq!(said(&drain(&mut m)), ["vm-reply-failed", "vm-message-options"]);
+}
+
+#[test]
+fn keys_come_from_the_dialplan() {
+    let t = params().now_unix;
+    let remapped = crate::ivr::keys::MenuKeys { listen: '2', save: '1', ..Default::default() };
+    let mut m = Menu::new(MenuParams { keys: remapped, ..params() }, say(), Some("1000".into()));
+    drain(&mut m);
+    keys(&mut m, "1234#");
+    drain(&mut m);
+    m.handle_login(LoginResult::Ok);
+    drain(&mut m);
+    m.handle_messages(vec![msg(1, State::U, t), msg(2, State::U, t + 1)]);
+    drain(&mut m);
+    m.handle_dtmf('1');
+    assert_eq!(said(&drain(&mut m))[..2], ["vm-invalid", "vm-main-menu"], "1 no longer listens");
+    m.handle_dtmf('2');
+    assert!(drain(&mut m).iter().any(|a| matches!(a, Action::LoadAudio { id: 1 })));
+    m.handle_dtmf('1');
+    let acts = drain(&mut m);
+    assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 1, state: State::R })), "1 saves: {acts:?}");
 }

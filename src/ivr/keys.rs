@@ -1,0 +1,159 @@
+//! The mailbox menu's keys, configurable per dialplan route (`[route.keys]`). The
+//! defaults are the ones Asterisk and FreeSWITCH users know. Prompts name the default
+//! keys: whoever remaps keys records matching prompts (prompts/<lang>/<id>.wav).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MenuKeys {
+    // Main menu.
+    pub listen: char,
+    pub options: char,
+    pub help: char,
+    pub exit: char,
+    // After (or during) a message.
+    pub replay: char,
+    pub previous: char,
+    pub next: char,
+    pub delete: char,
+    pub save: char,
+    pub forward: char,
+    pub reply: char,
+    pub main_menu: char,
+    // While a message plays.
+    pub rewind: char,
+    pub fast_forward: char,
+}
+
+impl Default for MenuKeys {
+    fn default() -> Self {
+        MenuKeys {
+            listen: '1',
+            options: '0',
+            help: '*',
+            exit: '#',
+            replay: '5',
+            previous: '4',
+            next: '6',
+            delete: '7',
+            save: '9',
+            forward: '8',
+            reply: '3',
+            main_menu: '#',
+            rewind: '*',
+            fast_forward: '#',
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MainKey {
+    Listen,
+    Options,
+    Help,
+    Exit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKey {
+    Replay,
+    Previous,
+    Next,
+    Delete,
+    Save,
+    Forward,
+    Reply,
+    MainMenu,
+    Rewind,
+    FastForward,
+}
+
+impl MenuKeys {
+    pub fn main(&self, key: char) -> Option<MainKey> {
+        [
+            (self.listen, MainKey::Listen),
+            (self.options, MainKey::Options),
+            (self.help, MainKey::Help),
+            (self.exit, MainKey::Exit),
+        ]
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, a)| a)
+    }
+
+    /// While the audio plays, rewind and fast-forward come first.
+    pub fn message(&self, key: char, in_audio: bool) -> Option<MessageKey> {
+        if in_audio {
+            if key == self.rewind {
+                return Some(MessageKey::Rewind);
+            }
+            if key == self.fast_forward {
+                return Some(MessageKey::FastForward);
+            }
+        }
+        [
+            (self.replay, MessageKey::Replay),
+            (self.previous, MessageKey::Previous),
+            (self.next, MessageKey::Next),
+            (self.delete, MessageKey::Delete),
+            (self.save, MessageKey::Save),
+            (self.forward, MessageKey::Forward),
+            (self.reply, MessageKey::Reply),
+            (self.main_menu, MessageKey::MainMenu),
+        ]
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, a)| a)
+    }
+
+    /// Every key a DTMF key, and no key with two meanings in one menu.
+    pub fn validate(&self) -> Result<(), String> {
+        let groups: [(&str, Vec<char>); 3] = [
+            ("main menu", vec![self.listen, self.options, self.help, self.exit]),
+            (
+                "message options",
+                vec![
+                    self.replay,
+                    self.previous,
+                    self.next,
+                    self.delete,
+                    self.save,
+                    self.forward,
+                    self.reply,
+                    self.main_menu,
+                ],
+            ),
+            ("playback", vec![self.rewind, self.fast_forward]),
+        ];
+        for (name, keys) in groups {
+            for (i, k) in keys.iter().enumerate() {
+                if !matches!(k, '0'..='9' | '*' | '#' | 'A'..='D') {
+                    return Err(format!("menu key {k:?} is not a telephone key (0-9, *, #, A-D)"));
+                }
+                if keys[..i].contains(k) {
+                    return Err(format!("menu key {k:?} has two meanings in the {name}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_conflicts() {
+        let k = MenuKeys::default();
+        assert_eq!(k.validate(), Ok(()));
+        assert_eq!(k.main('1'), Some(MainKey::Listen));
+        assert_eq!(k.message('#', true), Some(MessageKey::FastForward));
+        assert_eq!(k.message('#', false), Some(MessageKey::MainMenu));
+        let bad = MenuKeys { save: '7', ..MenuKeys::default() };
+        assert!(bad.validate().unwrap_err().contains("two meanings in the message options"));
+        let bad = MenuKeys { help: 'x', ..MenuKeys::default() };
+        assert!(bad.validate().is_err());
+    }
+}
