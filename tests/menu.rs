@@ -8,9 +8,17 @@ use std::time::Duration;
 /// sipp steps after the call is up: press `keys` (RFC 4733), then wait `ms` more once
 /// they are sent. sipp sends a digit every ~400 ms and a new `play_dtmf` cuts the one
 /// still playing, so each step waits for its own digits first.
+/// `"<audio>"` starts the caller's audio (tests/sipp audio.ulaw, looped), `"</audio>"`
+/// stops it.
 fn steps(list: &[(&str, u64)]) -> String {
     let mut s = String::from("  <pause milliseconds=\"1500\"/>\n");
     for (keys, ms) in list {
+        if *keys == "<audio>" || *keys == "</audio>" {
+            let what = if *keys == "<audio>" { "audio.ulaw,-1,0" } else { "pause" };
+            s += &format!("  <nop><action><exec rtp_stream=\"{what}\"/></action></nop>\n");
+            s += &format!("  <pause milliseconds=\"{ms}\"/>\n");
+            continue;
+        }
         if !keys.is_empty() {
             s += &format!("  <nop><action><exec play_dtmf=\"{keys}\"/></action></nop>\n");
         }
@@ -344,4 +352,50 @@ fn a_voice_reply_to_an_email_reaches_the_senders_mailbox_by_smtp() {
     let wav = msg.attachments().next().expect("an attachment").contents().to_vec();
     let secs = voxbridge::media::wav::decode_8k_mono(&wav).unwrap().len() as f64 / 8000.0;
     assert!((1.8..=2.4).contains(&secs), "the reply is {secs} s long");
+}
+
+#[test]
+fn sipp_caller_forwards_an_email_and_replies_to_it_by_voice() {
+    let dv = Dovecot::start();
+    let smtp = SmtpRelay::start(&dv);
+    let server = Server::start(&format!("[delivery]\nsmtp_url = \"{}\"\n[sync]\npoll_secs = 3600.0\n", smtp.url()));
+    server.cli_ok(&["mailbox", "add", "4801", "--pin", "1234", "--imap", &dv.imap_url("kim")]);
+    server.cli_ok(&["mailbox", "add", "4802", "--pin", "1234"]);
+    let mut client = MailClient::connect(&dv, "kim", "INBOX");
+    client.append("INBOX", "<hello-kim@example.test>", "Hello Kim");
+    server.cli_ok(&["sync", "4801"]);
+
+    // PIN, listen, forward to 4802 without a comment (# at the comment prompt), then
+    // reply: speak for 3 s after the beep, #.
+    let keys = [
+        ("1234#", 500),
+        ("1", 1500),
+        ("8", 500),
+        ("4802#", 1500),
+        ("#", 2500),
+        ("3", 0),
+        ("9", 1000), // skips to the beep
+        ("<audio>", 3000),
+        ("</audio>", 0),
+        ("#", 3000),
+    ];
+    call(&server, "4801", "*98", &keys, CALLER_HANGS_UP);
+    let m = server.messages("4802");
+    assert_eq!(m.len(), 1, "the forwarded copy: {m:?}\n{}", server.log());
+    assert_eq!((m[0]["kind"].as_str(), m[0]["caller"].as_str()), (Some("voice"), Some("4801")));
+
+    let mut got = Vec::new();
+    wait_until(Duration::from_secs(20), "the reply at the SMTP server's mailbox", || {
+        got = imap_messages(&dv, "sender");
+        !got.is_empty()
+    });
+    let raw = String::from_utf8_lossy(&got[0].1).to_string();
+    assert!(
+        raw.contains("In-Reply-To: <hello-kim@example.test>") && raw.contains("Content-Type: audio/wav"),
+        "{raw:.800}"
+    );
+    let msg = mail_parser::MessageParser::default().parse(&got[0].1).unwrap();
+    let wav = msg.attachments().next().expect("an attachment").contents().to_vec();
+    let secs = voxbridge::media::wav::decode_8k_mono(&wav).unwrap().len() as f64 / 8000.0;
+    assert!(secs > 1.5, "the reply holds the caller's speech: {secs} s");
 }
