@@ -163,6 +163,9 @@ pub struct MenuConfig {
     /// Distribution lists: forwarding a message to a list's number delivers it to
     /// every member mailbox.
     pub list: Vec<DistributionList>,
+    /// Messages deleted by phone are purged (D, expunged) when the call ends; false
+    /// leaves them marked for deletion (M, `\Deleted`) for the mail client to expunge.
+    pub purge_on_hangup: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +187,7 @@ impl Default for MenuConfig {
             max_recording_secs: 120.0,
             silence_secs: 5.0,
             list: Vec::new(),
+            purge_on_hangup: true,
         }
     }
 }

@@ -53,6 +53,7 @@ pub async fn run(
         silence_frames: (m.silence_secs * 50.0).round().max(1.0) as usize,
         silence_level: ctx.cfg.deposit.silence_level as u32,
         keys,
+        purge_on_hangup: m.purge_on_hangup,
     };
     let policy = LoginPolicy {
         max_attempts: m.max_login_attempts,

@@ -12,8 +12,9 @@ pub struct MenuKeys {
     pub options: char,
     pub help: char,
     pub exit: char,
-    // After (or during) a message.
+    // After (or during) a message; replay has two keys (5, and 1 as in Asterisk).
     pub replay: char,
+    pub replay_also: char,
     pub previous: char,
     pub next: char,
     pub delete: char,
@@ -34,6 +35,7 @@ impl Default for MenuKeys {
             help: '*',
             exit: '#',
             replay: '5',
+            replay_also: '1',
             previous: '4',
             next: '6',
             delete: '7',
@@ -94,6 +96,7 @@ impl MenuKeys {
         }
         [
             (self.replay, MessageKey::Replay),
+            (self.replay_also, MessageKey::Replay),
             (self.previous, MessageKey::Previous),
             (self.next, MessageKey::Next),
             (self.delete, MessageKey::Delete),
@@ -115,6 +118,7 @@ impl MenuKeys {
                 "message options",
                 vec![
                     self.replay,
+                    self.replay_also,
                     self.previous,
                     self.next,
                     self.delete,

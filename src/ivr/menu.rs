@@ -42,6 +42,9 @@ pub struct MenuParams {
     pub silence_level: u32,
     /// The keys (from the dialplan route).
     pub keys: MenuKeys,
+    /// Messages deleted in the call become D (and are expunged) when it ends; otherwise
+    /// they stay M (`\Deleted` in the mail client) until removed there.
+    pub purge_on_hangup: bool,
 }
 
 /// One message as the menu sees it.
@@ -638,7 +641,7 @@ impl Menu {
             return;
         }
         self.phase = Phase::Done;
-        if !self.deleted_here.is_empty() {
+        if self.params.purge_on_hangup && !self.deleted_here.is_empty() {
             self.actions.push_back(Action::Purge { ids: std::mem::take(&mut self.deleted_here) });
         }
         if hang_up {

@@ -23,6 +23,7 @@ fn params() -> MenuParams {
         silence_frames: 150,
         silence_level: 200,
         keys: crate::ivr::keys::MenuKeys::default(),
+        purge_on_hangup: true,
     }
 }
 
@@ -354,7 +355,8 @@ fn forward_checks_the_target_then_sends_with_a_comment() {
 #[test]
 fn keys_come_from_the_dialplan() {
     let t = params().now_unix;
-    let remapped = crate::ivr::keys::MenuKeys { listen: '2', save: '1', ..Default::default() };
+    let remapped = crate::ivr::keys::MenuKeys { listen: '2', save: '1', replay_also: '2', ..Default::default() };
+    assert_eq!(remapped.validate(), Ok(()));
     let mut m = Menu::new(MenuParams { keys: remapped, ..params() }, say(), Some("1000".into()));
     drain(&mut m);
     keys(&mut m, "1234#");
@@ -369,5 +371,26 @@ fn keys_come_from_the_dialplan() {
     assert!(drain(&mut m).iter().any(|a| matches!(a, Action::LoadAudio { id: 1 })));
     m.handle_dtmf('1');
     let acts = drain(&mut m);
-    assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 1, state: State::R })), "1 saves: {acts:?}");
+    assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 1, state: State::R })), "1 saves");
+}
+
+#[test]
+fn without_purge_on_hangup_deleted_messages_stay_marked() {
+    let t = params().now_unix;
+    let mut m = Menu::new(MenuParams { purge_on_hangup: false, ..params() }, say(), Some("1000".into()));
+    drain(&mut m);
+    keys(&mut m, "1234#");
+    m.handle_login(LoginResult::Ok);
+    m.handle_messages(vec![msg(1, State::U, t)]);
+    keys(&mut m, "17");
+    assert!(drain(&mut m).iter().any(|a| matches!(a, Action::SetState { id: 1, state: State::M })));
+    m.handle_hangup();
+    assert!(drain(&mut m).is_empty(), "no purge");
+    // And 1 replays, like 5.
+    let mut m = logged_in(vec![msg(2, State::R, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    m.handle_dtmf('1');
+    let acts = drain(&mut m);
+    assert_eq!(said(&acts)[..2], ["vm-message", "num-1"], "the envelope again: {acts:?}");
 }
