@@ -17,8 +17,11 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// How often the checkpointer thread (see [`Store::start_checkpointer`]) runs.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// The checkpointer thread (see [`Store::start_checkpointer`]): how often it looks at
+/// the WAL, how long writers must have been quiet, and the WAL size that forces it.
+const CHECKPOINT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+const CHECKPOINT_WAL_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -178,20 +181,35 @@ impl Store {
     /// default the commit that takes the WAL past 1000 pages copies every page into the
     /// database file and fsyncs it itself, so a sync pass or a recording's commit pays
     /// for writes that are already durable in the WAL. Here a thread with its own
-    /// connection checkpoints (PASSIVE: never blocks a writer or reader) every
-    /// [`CHECKPOINT_EVERY`], and stops when the store is dropped.
+    /// connection checkpoints (PASSIVE: never blocks a writer or reader) once writers
+    /// have been quiet for [`CHECKPOINT_IDLE`] — checkpointing *during* a bulk import
+    /// doubled its time (the checkpoint's fsyncs compete with the import's and with the
+    /// mail server's) — or when the WAL outgrows [`CHECKPOINT_WAL_BYTES`]. It stops when
+    /// the store is dropped.
     pub fn start_checkpointer(&self) -> Result<()> {
         let db = self.root.join("voxbridge.db");
+        let wal = self.root.join("voxbridge.db-wal");
         let ckpt = Connection::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
         ckpt.busy_timeout(std::time::Duration::from_secs(10))?;
         self.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
         let alive = Arc::downgrade(&self.conn);
-        std::thread::Builder::new().name("store-checkpoint".into()).spawn(move || loop {
-            std::thread::sleep(CHECKPOINT_EVERY);
-            let Some(writer) = alive.upgrade() else { return };
-            drop(writer);
-            if let Err(e) = ckpt.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        std::thread::Builder::new().name("store-checkpoint".into()).spawn(move || {
+            let mut checkpointed: Option<std::time::SystemTime> = None;
+            loop {
+                std::thread::sleep(CHECKPOINT_POLL);
+                let Some(writer) = alive.upgrade() else { return };
+                drop(writer);
+                let Ok(meta) = std::fs::metadata(&wal) else { continue };
+                let (size, modified) = (meta.len(), meta.modified().ok());
+                let quiet = modified.and_then(|m| m.elapsed().ok()).is_some_and(|e| e >= CHECKPOINT_IDLE);
+                let written_since = modified != checkpointed;
+                if size == 0 || !written_since || !(quiet || size >= CHECKPOINT_WAL_BYTES) {
+                    continue;
+                }
+                match ckpt.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    Ok(()) => checkpointed = modified,
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
+                }
             }
         })?;
         Ok(())
