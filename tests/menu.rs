@@ -102,6 +102,12 @@ fn wrong_pins_hang_up_and_lock_the_mailbox_across_calls() {
     call(&server, "4102", "*98", &[("1234#", 0)], SERVER_HANGS_UP);
     wait_until(Duration::from_secs(5), "the refusal logged", || server.log().contains("login refused: mailbox locked"));
     assert!(!server.log().contains("result=Ok"), "no login succeeded");
+    // The admin sees the lock and lifts it; the right PIN works again.
+    let list: serde_json::Value = serde_json::from_str(&server.cli_ok(&["mailbox", "list", "--json"])).unwrap();
+    assert!(list[0]["locked_until"].as_i64().is_some(), "{list}");
+    assert!(server.cli_ok(&["mailbox", "unlock", "4102"]).contains("unlocked"));
+    call(&server, "4102", "*98", &[("1234#", 1500)], CALLER_HANGS_UP);
+    wait_until(Duration::from_secs(5), "a login after the unlock", || server.log().contains("result=Ok"));
 }
 
 /// sipp checks for a NOTIFY whose body shows these counts, answered 200.

@@ -1,4 +1,4 @@
-//! `voxbridge mailbox add|list`.
+//! `voxbridge mailbox add|list|greeting|pin|unlock`.
 
 use crate::mail::account::{Account, Scheme};
 use crate::store::{NewMailbox, Store};
@@ -45,6 +45,20 @@ pub enum MailboxCmd {
         /// Remove the recorded greeting and go back to the default one.
         #[arg(long, conflicts_with = "file")]
         clear: bool,
+    },
+    /// Set a new PIN (the subscriber forgot it). Also lifts a lockout.
+    Pin {
+        /// Mailbox number.
+        number: String,
+        /// The new PIN (digits; stored hashed).
+        #[arg(long)]
+        pin: String,
+    },
+    /// Lift a lockout after too many wrong PINs (see `[menu] lockout_secs`) and forget
+    /// the wrong PINs counted so far.
+    Unlock {
+        /// Mailbox number.
+        number: String,
     },
     /// List mailboxes with message counts. Passwords in URLs are hidden.
     List {
@@ -126,21 +140,37 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                 }
             }
         }
+        MailboxCmd::Pin { number, pin } => {
+            store.set_pin(&number, &pin)?;
+            store.unlock(&number)?;
+            println!("PIN of mailbox {number} changed");
+        }
+        MailboxCmd::Unlock { number } => {
+            let was = store.locked_until(&number, crate::store::now_secs())?;
+            store.unlock(&number)?;
+            match was {
+                Some(_) => println!("mailbox {number} unlocked"),
+                None => println!("mailbox {number} was not locked; wrong PINs counted so far are forgotten"),
+            }
+        }
         MailboxCmd::List { json } => {
             let list = store.mailboxes()?;
+            let now = crate::store::now_secs();
             let mut rows = Vec::new();
             for m in list {
                 let (unread, total) = store.message_counts(&m.number)?;
-                rows.push((m, unread, total));
+                let locked = store.locked_until(&m.number, now)?;
+                rows.push((m, unread, total, locked));
             }
             if json {
                 let v: Vec<_> = rows
                     .iter()
-                    .map(|(m, u, t)| {
+                    .map(|(m, u, t, l)| {
                         serde_json::json!({
                             "number": m.number, "name": m.name, "email": m.email,
                             "imap": m.imap_url.as_deref().map(redact), "pop3": m.pop3_url.as_deref().map(redact),
                             "smtp": m.smtp_url.as_deref().map(redact), "unread": u, "messages": t,
+                            "locked_until": l,
                         })
                     })
                     .collect();
@@ -149,10 +179,14 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                 println!("no mailboxes; create one with: voxbridge mailbox add NUMBER --pin PIN");
             } else {
                 println!("NUMBER       NAME                 UNREAD  TOTAL  ACCOUNT");
-                for (m, u, t) in rows {
+                for (m, u, t, l) in rows {
                     let acct =
                         m.imap_url.as_deref().or(m.pop3_url.as_deref()).map(redact).unwrap_or_else(|| "-".into());
-                    println!("{:<12} {:<20} {:>6} {:>6}  {}", m.number, m.name.unwrap_or_default(), u, t, acct);
+                    let lock = match l {
+                        Some(until) => format!("  (locked for {} s more: voxbridge mailbox unlock)", until - now),
+                        None => String::new(),
+                    };
+                    println!("{:<12} {:<20} {:>6} {:>6}  {}{lock}", m.number, m.name.unwrap_or_default(), u, t, acct);
                 }
             }
         }

@@ -153,3 +153,24 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Until when (unix seconds) a mailbox is locked by wrong PINs, if it is now.
+    pub fn locked_until(&self, number: &str, now: i64) -> Result<Option<i64>> {
+        let t: Option<i64> = self
+            .conn()
+            .query_row("SELECT locked_until FROM mailbox WHERE number = ?1", [number], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Ok(t.filter(|t| *t > now))
+    }
+
+    /// Lifts a lockout and forgets the wrong PINs (an admin's decision).
+    pub fn unlock(&self, number: &str) -> Result<()> {
+        let conn = self.conn();
+        let n = conn.execute("UPDATE mailbox SET locked_until = NULL WHERE number = ?1", [number])?;
+        anyhow::ensure!(n == 1, "no mailbox {number}");
+        conn.execute("DELETE FROM login_failure WHERE mailbox = ?1", [number])?;
+        Ok(())
+    }
+}
