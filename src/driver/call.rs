@@ -262,23 +262,15 @@ async fn deposit(
                     }
                 }
             }
-            ev = events.recv(), if !gone => match ev {
-                Some(CallEvent::Confirmed) => {}
-                Some(CallEvent::Shutdown) => {
+            ev = events.recv(), if !gone => {
+                if let Some(send_bye) = caller_leaving(ev) {
                     gone = true;
                     app.handle_hangup();
-                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    if send_bye {
+                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    }
                 }
-                Some(CallEvent::Gone(why)) => {
-                    tracing::info!(reason = %why, "caller gone");
-                    gone = true;
-                    app.handle_hangup();
-                }
-                None => {
-                    gone = true;
-                    app.handle_hangup();
-                }
-            },
+            }
             Some(ok) = save_rx.recv() => {
                 saving = false;
                 app.handle_saved(ok);
@@ -287,6 +279,21 @@ async fn deposit(
     }
     record_totals(ctx, &session, send_dropped);
     Ok(())
+}
+
+/// What a SIP event means for the application: `None` nothing (the ACK), `Some(true)`
+/// the server is shutting down (end the application, then send BYE), `Some(false)` the
+/// caller is gone.
+pub fn caller_leaving(ev: Option<CallEvent>) -> Option<bool> {
+    match ev {
+        Some(CallEvent::Confirmed) => None,
+        Some(CallEvent::Shutdown) => Some(true),
+        Some(CallEvent::Gone(why)) => {
+            tracing::info!(reason = %why, "caller gone");
+            Some(false)
+        }
+        None => Some(false),
+    }
 }
 
 /// Adds the call's RTP counters to the totals and logs them.

@@ -3,7 +3,7 @@
 //! changes go through one ordered writer per call and trigger the sync engine, so a
 //! message heard or deleted by phone reaches the mail server at once.
 
-use super::call::{record_totals, CallCtx, Media};
+use super::call::{caller_leaving, record_totals, CallCtx, Media};
 use super::sip_io::{CallEvent, SipCommand};
 use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams};
 use crate::ivr::speech::Say;
@@ -185,23 +185,15 @@ pub async fn run(
                 app.handle_frame(&pcm);
                 drain(&mut session, &mut app, &rtp.socket, &mut send_dropped);
             }
-            ev = events.recv(), if !gone => match ev {
-                Some(CallEvent::Confirmed) => {}
-                Some(CallEvent::Shutdown) => {
+            ev = events.recv(), if !gone => {
+                if let Some(send_bye) = caller_leaving(ev) {
                     gone = true;
                     app.handle_hangup();
-                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    if send_bye {
+                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    }
                 }
-                Some(CallEvent::Gone(why)) => {
-                    tracing::info!(reason = %why, "caller gone");
-                    gone = true;
-                    app.handle_hangup();
-                }
-                None => {
-                    gone = true;
-                    app.handle_hangup();
-                }
-            },
+            }
             Some(reply) = replies.recv() => match reply {
                 Reply::Login(r) => app.handle_login(r),
                 Reply::Messages(list) => app.handle_messages(list),

@@ -82,8 +82,7 @@ pub struct Deposit {
     params: DepositParams,
     clips: DepositClips,
     state: State,
-    recording: Vec<i16>,
-    silent_run: usize,
+    recording: crate::media::Recorder,
     caller_gone: bool,
     transfer_after: bool,
     actions: std::collections::VecDeque<Action>,
@@ -98,8 +97,7 @@ impl Deposit {
             params,
             clips,
             state: State::Greeting,
-            recording: Vec::new(),
-            silent_run: 0,
+            recording: Default::default(),
             caller_gone: false,
             transfer_after: false,
             actions: Default::default(),
@@ -150,14 +148,9 @@ impl Deposit {
         if self.state != State::Recording {
             return;
         }
-        self.recording.extend_from_slice(pcm);
-        if crate::media::mean_level(pcm) < self.params.silence_level {
-            self.silent_run += 1;
-        } else {
-            self.silent_run = 0;
-        }
-        let frames = self.recording.len() / FRAME_SAMPLES;
-        if self.silent_run >= self.params.silence_frames {
+        self.recording.push(pcm, self.params.silence_level);
+        let frames = self.recording.frames();
+        if self.recording.trailing_silence() >= self.params.silence_frames {
             self.stop(StopReason::Silence);
         } else if frames >= self.params.max_frames {
             self.stop(StopReason::MaxLength);
@@ -194,11 +187,9 @@ impl Deposit {
     }
 
     fn stop(&mut self, reason: StopReason) {
-        // Trailing silence is not part of the message, whatever ended it: the pause
-        // before a caller finds the # key or hangs up is dead air to the listener.
-        let frames = (self.recording.len() / FRAME_SAMPLES).saturating_sub(self.silent_run);
-        self.recording.truncate(frames * FRAME_SAMPLES);
-        self.silent_run = 0;
+        // Trailing silence is not part of the message, whatever ended it.
+        let pcm = self.recording.finish();
+        let frames = pcm.len() / FRAME_SAMPLES;
         if frames < self.params.min_frames || frames == 0 {
             let mut clips = vec![];
             if !self.transfer_after {
@@ -206,12 +197,11 @@ impl Deposit {
             } else {
                 clips.push(self.clips.transfer.clone());
             }
-            self.recording.clear();
             self.close(clips);
             return;
         }
         self.state = State::Saving;
-        self.actions.push_back(Action::Save { pcm: std::mem::take(&mut self.recording), reason });
+        self.actions.push_back(Action::Save { pcm, reason });
     }
 
     fn close(&mut self, clips: Vec<Arc<Clip>>) {

@@ -199,10 +199,11 @@ pub struct Menu {
     deleted_here: Vec<i64>,
     /// Keys pressed while the store was answering, applied once it has.
     typeahead: Vec<char>,
-    /// The recording in progress or under review, and what it is for.
+    /// The recording in progress, the finished one under review or being sent, and
+    /// what it is for.
+    recorder: crate::media::Recorder,
     recording: Vec<i16>,
     purpose: Option<record::Purpose>,
-    silent_run: usize,
     /// A new PIN waiting for its confirmation.
     new_pin: Option<String>,
     actions: std::collections::VecDeque<Action>,
@@ -230,9 +231,9 @@ impl Menu {
             frames: 0,
             deleted_here: Vec::new(),
             typeahead: Vec::new(),
+            recorder: Default::default(),
             recording: Vec::new(),
             purpose: None,
-            silent_run: 0,
             new_pin: None,
             actions: Default::default(),
         };

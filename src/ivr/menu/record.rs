@@ -51,30 +51,24 @@ impl Menu {
             Purpose::Reply => "vm-record-reply",
         };
         self.purpose = Some(purpose);
+        self.recorder.clear();
         self.recording.clear();
-        self.silent_run = 0;
         self.phase = Phase::Recording;
         self.play_ids(&[intro, "beep"]);
     }
 
     /// The prompt and beep are over (or were cut by a key): from now on frames count.
     pub(super) fn recording_started(&mut self) {
-        self.recording.clear();
-        self.silent_run = 0;
+        self.recorder.clear();
     }
 
     pub(super) fn record_frame(&mut self, pcm: &[i16]) {
         if self.playing {
             return; // still the prompt or the beep
         }
-        self.recording.extend_from_slice(pcm);
-        if crate::media::mean_level(pcm) < self.params.silence_level {
-            self.silent_run += 1;
-        } else {
-            self.silent_run = 0;
-        }
-        let frames = self.recording.len() / FRAME_SAMPLES;
-        if self.silent_run >= self.params.silence_frames || frames >= self.params.max_record_frames {
+        self.recorder.push(pcm, self.params.silence_level);
+        let r = &self.recorder;
+        if r.trailing_silence() >= self.params.silence_frames || r.frames() >= self.params.max_record_frames {
             self.stop_recording();
         }
     }
@@ -85,6 +79,7 @@ impl Menu {
             // forward, # sends without a comment.
             self.interrupt();
             if key == '#' && matches!(self.purpose, Some(Purpose::Forward(_))) {
+                self.recorder.clear();
                 self.recording.clear();
                 self.send_recording();
                 return;
@@ -96,6 +91,7 @@ impl Menu {
             self.stop_recording();
         } else if key == '*' {
             // Cancel.
+            self.recorder.clear();
             self.recording.clear();
             self.purpose = None;
             self.after_send_or_cancel(&["vm-cancelled"]);
@@ -103,10 +99,7 @@ impl Menu {
     }
 
     fn stop_recording(&mut self) {
-        // Trailing silence is dead air to the listener.
-        let keep = (self.recording.len() / FRAME_SAMPLES).saturating_sub(self.silent_run);
-        self.recording.truncate(keep * FRAME_SAMPLES);
-        self.silent_run = 0;
+        self.recording = self.recorder.finish();
         match self.purpose {
             Some(Purpose::Greeting(_)) => {
                 if self.recording.is_empty() {
