@@ -14,12 +14,19 @@ pub fn sip_endpoint(data: &[u8]) {
     let t0 = Instant::now();
     ep.handle_input(t0, peer, data);
     while let Some(ev) = ep.poll_event() {
-        if let crate::sip::endpoint::Event::IncomingCall(c) = ev {
-            // Whatever the application does next must not panic either.
-            let _ = crate::sdp::negotiate(&c.offer);
-            ep.answer(t0, c.call, b"v=0\r\n");
-            ep.handle_input(t0, peer, data);
-            ep.hangup(t0, c.call);
+        match ev {
+            crate::sip::endpoint::Event::IncomingCall(c) => {
+                // Whatever the application does next must not panic either.
+                let _ = crate::sdp::negotiate(&c.offer);
+                ep.answer(t0, c.call, b"v=0\r\n");
+                ep.handle_input(t0, peer, data);
+                ep.hangup(t0, c.call);
+            }
+            crate::sip::endpoint::Event::Subscribed { sub, .. } | crate::sip::endpoint::Event::Ending(sub) => {
+                ep.notify(t0, sub, "Messages-Waiting: no\r\n");
+                ep.handle_input(t0, peer, data);
+            }
+            _ => {}
         }
     }
     ep.handle_timeout(t0 + Duration::from_secs(64));
@@ -35,6 +42,13 @@ pub fn sip_tcp_stream(data: &[u8]) {
             let _ = crate::sip::msg::parse(&m);
         }
     }
+}
+
+/// A message from a mail server (or anyone who can send mail): classification by the
+/// retrieve agent, and a WAV attachment's decoding for the phone.
+pub fn mail_message(data: &[u8]) {
+    let _ = crate::sync::retrieve::classify(data, "<fuzz@voxbridge.invalid>");
+    let _ = crate::media::wav::decode_8k_mono(data);
 }
 
 pub fn sdp_offer(data: &[u8]) {
@@ -67,6 +81,9 @@ mod tests {
         b"INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: 88\r\n\r\nv=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
         b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>;tag=2\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
         b"\x80\x00\x00\x01\x00\x00\x00\xa0\x00\x00\x00\x05\xff\xff\xaa\x80\x65\x00\x02\x00\x00\x01\x00\x00\x00\x00\x05\x0b\x8a\x00\xa0",
+        b"SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs\r\nFrom: <sip:1000@b>;tag=p\r\nTo: <sip:1000@b>\r\nCall-ID: s\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:p@127.0.0.1:5070>\r\nEvent: message-summary\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
+        b"From: A <a@b.c>\r\nMessage-ID: <m@b.c>\r\nMessage-Context: voice-message\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: audio/wav\r\nContent-Duration: 1\r\nContent-Transfer-Encoding: base64\r\n\r\nUklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQgAAAAAAAEAAgADAA==\r\n--x--\r\n",
+        b"\x52\x49\x46\x46\x2c\x00\x00\x00\x57\x41\x56\x45\x66\x6d\x74\x20\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00\x64\x61\x74\x61\x08\x00\x00\x00\x00\x00\xe8\x03\x18\xfc\x05\x00",
     ];
 
     fn mutate(rng: &mut rand::rngs::StdRng, seed: &[u8]) -> Vec<u8> {
@@ -116,6 +133,14 @@ mod tests {
         let Some(crate::sip::endpoint::Event::IncomingCall(c)) = ep.poll_event() else { panic!("seed is not a call") };
         assert!(crate::sdp::negotiate(&c.offer).is_ok());
         assert!(matches!(crate::rtp::classify(SEEDS[2]), crate::rtp::Datagram::Rtp(_)));
+        ep.handle_input(std::time::Instant::now(), peer, SEEDS[3]);
+        assert!(
+            std::iter::from_fn(|| ep.poll_event()).any(|e| matches!(e, crate::sip::endpoint::Event::Subscribed { .. })),
+            "the SUBSCRIBE seed subscribes"
+        );
+        let mail = crate::sync::retrieve::classify(SEEDS[4], "<f@x>");
+        assert_eq!((mail.kind, mail.duration_ms), (crate::sync::retrieve::Kind::Voice, Some(1000)));
+        assert_eq!(crate::media::wav::decode_8k_mono(SEEDS[5]).unwrap(), [0, 1000, -1000, 5]);
     }
 
     #[test]
@@ -128,6 +153,7 @@ mod tests {
             super::sip_tcp_stream(&input);
             super::sdp_offer(&input);
             super::rtp_session(&input);
+            super::mail_message(&input);
         }
     }
 }
