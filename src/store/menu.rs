@@ -174,3 +174,53 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewMailbox;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.add_mailbox(&NewMailbox {
+            number: "1000".into(),
+            pin: "1234".into(),
+            name: None,
+            email: None,
+            imap_url: None,
+            pop3_url: None,
+            smtp_url: None,
+        })
+        .unwrap();
+        (d, s)
+    }
+
+    const POLICY: LoginPolicy = LoginPolicy { max_attempts: 3, window_secs: 600, lock_secs: 900 };
+
+    #[test]
+    fn wrong_pins_lock_within_the_window_only_and_the_lock_expires() {
+        let (_d, s) = store();
+        let t = 1_000_000;
+        assert_eq!(s.check_login("1000", "1", t, POLICY).unwrap(), LoginResult::Wrong);
+        assert_eq!(s.check_login("1000", "2", t + 10, POLICY).unwrap(), LoginResult::Wrong);
+        // A third wrong PIN after the window: the first two no longer count.
+        assert_eq!(s.check_login("1000", "3", t + 700, POLICY).unwrap(), LoginResult::Wrong);
+        assert_eq!(s.locked_until("1000", t + 700).unwrap(), None);
+        assert_eq!(s.check_login("1000", "4", t + 705, POLICY).unwrap(), LoginResult::Wrong);
+        // The third within the window locks it, even against the right PIN.
+        assert_eq!(s.check_login("1000", "5", t + 710, POLICY).unwrap(), LoginResult::Locked);
+        assert_eq!(s.locked_until("1000", t + 710).unwrap(), Some(t + 710 + 900));
+        assert_eq!(s.check_login("1000", "1234", t + 800, POLICY).unwrap(), LoginResult::Locked);
+        // After the lock: the right PIN works and clears the count.
+        assert_eq!(s.check_login("1000", "1234", t + 710 + 901, POLICY).unwrap(), LoginResult::Ok);
+        assert_eq!(s.check_login("1000", "9", t + 1700, POLICY).unwrap(), LoginResult::Wrong);
+        assert_eq!(s.check_login("1000", "9", t + 1701, POLICY).unwrap(), LoginResult::Wrong);
+        assert_eq!(s.locked_until("1000", t + 1701).unwrap(), None, "the count started over");
+        // Unknown mailboxes are just wrong; an admin unlock lifts a lock.
+        assert_eq!(s.check_login("9999", "1234", t, POLICY).unwrap(), LoginResult::Wrong);
+        assert_eq!(s.check_login("1000", "9", t + 1702, POLICY).unwrap(), LoginResult::Locked);
+        s.unlock("1000").unwrap();
+        assert_eq!(s.check_login("1000", "1234", t + 1703, POLICY).unwrap(), LoginResult::Ok);
+    }
+}
