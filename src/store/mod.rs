@@ -168,6 +168,10 @@ impl Store {
         conn.pragma_update(None, "cache_size", -65536)?;
         // A WAL grown by a large import is cut back once checkpointed.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        // Closing does not checkpoint: a CLI command ends without copying the WAL into
+        // the database file; the server's checkpointer (or the next writer's automatic
+        // checkpoint past 1000 pages) does it, so the WAL stays small either way.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Table rebuilds in migrations need foreign keys off (SQLite's ALTER procedure);
         // the pragma cannot change inside a transaction, so it is set around them.
