@@ -60,8 +60,9 @@ fn mailbox_add_list_and_bad_arguments() {
     let o = s.cli(&["messages", "list", "9999"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 9999"));
     assert!(s.cli_ok(&["messages", "list", "3001"]).contains("no messages"));
-    // The PIN is stored hashed.
-    let db = std::fs::read(s.store_dir().join("voxbridge.db")).unwrap();
+    // The PIN is stored hashed (in the database file, or still in its WAL).
+    let mut db = std::fs::read(s.store_dir().join("voxbridge.db")).unwrap();
+    db.extend(std::fs::read(s.store_dir().join("voxbridge.db-wal")).unwrap_or_default());
     assert!(db.windows(7).any(|w| w == b"$argon2"));
 }
 
