@@ -158,6 +158,18 @@ fn own_deposits_are_linked_not_imported_and_uidvalidity_change_resyncs_without_d
     assert_eq!(r["linked"].as_array().unwrap().len(), 2, "both re-linked by Message-ID");
     assert!(r["retrieved"].as_array().unwrap().is_empty(), "nothing imported twice");
     assert_eq!(server.messages("4004").len(), 2);
+
+    // Two copies of one message on the server (a mail client copied it) are two rows, and
+    // the next pass fetches nothing (before, both copies shared one row whose UID flipped
+    // at every pass and whose body was fetched again each time).
+    let copy = client.append("Voicemail", "<other@example.test>", "plain mail");
+    let r = sync(&server, "4004");
+    assert_eq!((r["retrieved"].as_array().unwrap().len(), r["linked"].as_array().unwrap().len()), (1, 0));
+    let r = sync(&server, "4004");
+    assert!(r["retrieved"].as_array().unwrap().is_empty() && r["linked"].as_array().unwrap().is_empty(), "{r}");
+    let uids: Vec<i64> = server.messages("4004").iter().filter_map(|m| m["server_uid"].as_i64()).collect();
+    assert_eq!(uids.len(), 3);
+    assert!(uids.contains(&(copy as i64)));
 }
 
 #[test]

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/009_login.sql"),
     include_str!("../../sql/010_greetings.sql"),
     include_str!("../../sql/011_outgoing.sql"),
+    include_str!("../../sql/012_unlinked_index.sql"),
 ];
 
 /// Shared handle to the database and the media directory.
@@ -313,6 +314,15 @@ impl Store {
             .delivery_target();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        // A deposit's Message-ID is new; the same one again (a save repeated before the
+        // first copy reached the mail server) would double the message.
+        let again: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM message WHERE mailbox = ?1 AND message_id = ?2
+                           AND server_uid IS NULL AND server_key IS NULL)",
+            params![m.mailbox, m.message_id],
+            |r| r.get(0),
+        )?;
+        anyhow::ensure!(!again, "message {} is already stored in mailbox {}", m.message_id, m.mailbox);
         tx.execute(
             "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at,
                                   duration_ms, media_path, media_bytes, message_id, subject)
@@ -533,7 +543,7 @@ mod tests {
         s.add_mailbox(&NewMailbox { number: "200".into(), pin: "1234".into(), ..Default::default() }).unwrap();
         let id = s.insert_voice_message(&voice("100", "<a@x>")).unwrap();
         s.insert_voice_message(&voice("200", "<b@x>")).unwrap();
-        // A second row with the same Message-ID is refused: nothing is ever doubled.
+        // The same deposit again is refused: nothing is ever doubled.
         assert!(s.insert_voice_message(&voice("100", "<a@x>")).is_err());
         let due = s.outbox_due(now_millis() + 1, 10).unwrap();
         assert_eq!(due.len(), 1);

@@ -179,7 +179,11 @@ impl Store {
         let tx = conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
         {
-            let mut find = tx.prepare_cached("SELECT id FROM message WHERE mailbox = ?1 AND message_id = ?2")?;
+            // Only a row on no server yet can be this message (matches message_unlinked).
+            let mut find = tx.prepare_cached(
+                "SELECT id FROM message WHERE mailbox = ?1 AND message_id = ?2
+                 AND server_uid IS NULL AND server_key IS NULL LIMIT 1",
+            )?;
             let mut link = tx.prepare_cached(
                 "UPDATE message SET server_uid = COALESCE(?2, server_uid), uidvalidity = COALESCE(?3, uidvalidity),
                         server_key = COALESCE(?4, server_key), synced_state = NULL WHERE id = ?1",
