@@ -74,8 +74,8 @@ impl Registry {
         self.subs.remove(&sub)
     }
 
-    pub fn mailbox_of(&self, sub: u64) -> Option<&str> {
-        self.subs.get(&sub).map(String::as_str)
+    pub fn is_watched(&self, mailbox: &str) -> bool {
+        self.subs.values().any(|m| m == mailbox)
     }
 
     /// Mailboxes someone listens to.
@@ -137,5 +137,6 @@ mod tests {
         assert_eq!(r.unsubscribe(2).as_deref(), Some("1000"));
         assert_eq!(r.update("1000", Counts::default()), Some(vec![1]));
         assert_eq!(r.watched(), vec!["1000".to_string(), "2000".to_string()]);
+        assert!(r.is_watched("2000") && !r.is_watched("3000"));
     }
 }

@@ -43,9 +43,8 @@ const CALLER_HANGS_UP: &str = r#"  <send retrans="500">
   </send>
   <recv response="200"/>"#;
 
-/// The server hangs up.
-const SERVER_HANGS_UP: &str = r#"  <recv request="BYE" timeout="30000"/>
-  <send>
+/// sipp answers the request it just received with 200 OK.
+const ANSWER_OK: &str = r#"  <send>
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -57,6 +56,11 @@ const SERVER_HANGS_UP: &str = r#"  <recv request="BYE" timeout="30000"/>
 
     ]]>
   </send>"#;
+
+/// The server hangs up.
+fn server_hangs_up() -> String {
+    format!("  <recv request=\"BYE\" timeout=\"30000\"/>\n{ANSWER_OK}")
+}
 
 fn call(server: &Server, caller: &str, service: &str, keys: &[(&str, u64)], end: &str) {
     let end = end.replace("@CALLER@", caller);
@@ -96,10 +100,10 @@ fn wrong_pins_hang_up_and_lock_the_mailbox_across_calls() {
     call(&server, "4102", "*98", &[("1111#", 0), ("4102#", 0), ("2222#", 1500)], CALLER_HANGS_UP);
     assert!(!server.log().contains("mailbox locked"), "two wrong PINs do not lock");
     // The third wrong PIN, in another call, locks it; the server says goodbye.
-    call(&server, "4102", "*98", &[("3333#", 0)], SERVER_HANGS_UP);
+    call(&server, "4102", "*98", &[("3333#", 0)], &server_hangs_up());
     wait_until(Duration::from_secs(5), "the lock logged", || server.log().contains("mailbox locked after wrong PINs"));
     // Now even the right PIN is refused until the lock expires.
-    call(&server, "4102", "*98", &[("1234#", 0)], SERVER_HANGS_UP);
+    call(&server, "4102", "*98", &[("1234#", 0)], &server_hangs_up());
     wait_until(Duration::from_secs(5), "the refusal logged", || server.log().contains("login refused: mailbox locked"));
     assert!(!server.log().contains("result=Ok"), "no login succeeded");
     // The admin sees the lock and lifts it; the right PIN works again.
@@ -120,18 +124,7 @@ fn expect_notify(waiting: &str, voice: &str, n: usize) -> String {
       <ereg regexp="Subscription-State: active" search_in="msg" check_it="true" assign_to="s{n}"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+{ANSWER_OK}
   <Reference variables="w{n},v{n},s{n}"/>
 "#
     )

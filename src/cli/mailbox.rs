@@ -1,5 +1,6 @@
 //! `voxbridge mailbox add|list|greeting|pin|unlock`.
 
+use crate::ivr::menu::GreetingKind;
 use crate::mail::account::{Account, Scheme};
 use crate::store::{NewMailbox, Store};
 use anyhow::{bail, Result};
@@ -129,13 +130,11 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                     if pcm.len() < 800 {
                         bail!("{}: a greeting must be at least 0.1 s long", file.display());
                     }
-                    let rel = format!("greetings/{number}.wav");
-                    crate::media::wav::write_durable(&store.root().join(&rel), &pcm)?;
-                    store.set_greeting(&number, Some(&rel))?;
+                    store.save_greeting(&number, GreetingKind::Unavailable, &pcm)?;
                     println!("greeting of mailbox {number} set ({:.1} s)", pcm.len() as f64 / 8000.0);
                 }
                 _ => {
-                    store.set_greeting(&number, None)?;
+                    store.set_greeting_of(&number, GreetingKind::Unavailable, None)?;
                     println!("greeting of mailbox {number} cleared; callers hear the default greeting");
                 }
             }

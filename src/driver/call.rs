@@ -11,7 +11,7 @@ use crate::rtp::session::{Output, RtpSession};
 use crate::rtp::FRAME;
 use crate::sdp::{self, SdpError};
 use crate::sip::endpoint::IncomingCall;
-use crate::store::{NewVoiceMessage, Store};
+use crate::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -373,25 +373,6 @@ pub async fn save_recording(
 ) -> anyhow::Result<i64> {
     let domain = ctx.cfg.delivery.from_domain.clone();
     ctx.store
-        .run(move |s| {
-            let now = crate::store::now_secs();
-            let message_id = crate::mail::compose::new_message_id(&domain);
-            let safe_mb: String = mailbox.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-            let rel = format!("recordings/{safe_mb}/{now}-{:08x}.wav", rand::random::<u32>());
-            let bytes = crate::media::wav::write_durable(&s.root().join(&rel), &pcm)?;
-            let duration_ms = (pcm.len() / 8) as i64;
-            let id = s.insert_voice_message(&NewVoiceMessage {
-                subject: crate::mail::compose::voice_subject(caller.as_deref(), duration_ms),
-                mailbox,
-                caller,
-                caller_name,
-                received_at: now,
-                duration_ms,
-                media_path: rel,
-                media_bytes: bytes as i64,
-                message_id,
-            })?;
-            Ok(id)
-        })
+        .run(move |s| s.insert_voice_message(&s.new_recording(&domain, &mailbox, caller, caller_name, &pcm)?))
         .await
 }

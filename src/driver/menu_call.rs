@@ -216,15 +216,7 @@ async fn perform(ctx: &Arc<CallCtx>, mailbox: &str, action: Action) -> Reply {
         Action::SaveGreeting { kind, pcm } => {
             store
                 .run(move |s| {
-                    let safe: String = mb.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-                    let rel = format!(
-                        "recordings/{safe}/greeting-{}-{}-{:08x}.wav",
-                        kind.as_str(),
-                        crate::store::now_secs(),
-                        rand::random::<u32>()
-                    );
-                    crate::media::wav::write_durable(&s.root().join(&rel), &pcm)?;
-                    s.set_greeting_of(&mb, kind, Some(&rel))?;
+                    s.save_greeting(&mb, kind, &pcm)?;
                     tracing::info!(mailbox = %mb, kind = kind.as_str(), secs = pcm.len() as f64 / 8000.0, "greeting recorded by phone");
                     Ok(true)
                 })
@@ -264,11 +256,22 @@ async fn message_pcm(ctx: &Arc<CallCtx>, id: i64) -> anyhow::Result<Vec<i16>> {
         .await
 }
 
-/// Saves `pcm` as a new voice message from `from` in each target mailbox (through the
-/// deposit path: durable, then the outbox delivers it), and lights their lamps.
+/// Saves `pcm` as a new voice message from `from` in every target mailbox, all in one
+/// transaction (through the deposit path: durable, then the outbox delivers them), and
+/// lights their lamps.
 async fn deliver_voice(ctx: &Arc<CallCtx>, from: &str, targets: &[String], pcm: Vec<i16>) -> anyhow::Result<()> {
-    for to in targets {
-        let id = super::call::save_recording(ctx, to.clone(), Some(from.to_string()), None, pcm.clone()).await?;
+    let (domain, f, t) = (ctx.cfg.delivery.from_domain.clone(), from.to_string(), targets.to_vec());
+    let ids = ctx
+        .store
+        .run(move |s| {
+            let ms = t
+                .iter()
+                .map(|to| s.new_recording(&domain, to, Some(f.clone()), None, &pcm))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            s.insert_voice_messages(&ms)
+        })
+        .await?;
+    for (to, id) in targets.iter().zip(ids) {
         tracing::info!(from, to = %to, message = id, "voice message sent by phone");
         if let Some(m) = &ctx.mwi {
             m.changed(to);
@@ -302,8 +305,10 @@ async fn reply(ctx: &Arc<CallCtx>, from: &str, id: i64, pcm: Vec<i16>) -> anyhow
         deliver_voice(ctx, from, &[caller], pcm).await?;
         return Ok(true);
     }
-    if !caller.contains('@') {
-        tracing::info!(mailbox = from, to = %caller, "reply: the caller has no mailbox here and no e-mail address");
+    // The address came from a mail's From header: only a well-formed one is written
+    // into the reply's headers and the SMTP envelope.
+    if caller.parse::<lettre::Address>().is_err() {
+        tracing::info!(mailbox = from, to = %caller, "reply: the caller has no mailbox here and no usable e-mail address");
         return Ok(false);
     }
     // An e-mail sender: a voice reply by SMTP, through the reply queue.

@@ -86,12 +86,14 @@ pub async fn run(
                 None => return,
                 Some(MwiEvent::Subscribed { sub, mailbox }) => {
                     reg.subscribe(sub, &mailbox);
-                    // A new subscriber gets the state now: the last announced, else read.
-                    let counts = match reg.last(&mailbox) {
-                        Some(c) => Some(c),
-                        None => read_counts(&store, &mailbox).await.inspect(|c| {
-                            reg.update(&mailbox, *c);
-                        }),
+                    // A new subscriber gets the state now: read afresh (changes to mailboxes
+                    // nobody watched were not followed), else the last announced.
+                    let counts = match read_counts(&store, &mailbox).await {
+                        Some(c) => {
+                            reg.update(&mailbox, c);
+                            Some(c)
+                        }
+                        None => reg.last(&mailbox),
                     };
                     // Unknown (store unreadable): a NOTIFY without body, as RFC 6665 allows.
                     let body = counts.map(|c| c.body(&account(&mailbox))).unwrap_or_default();
@@ -114,6 +116,10 @@ pub async fn run(
             },
         };
         for mb in changed {
+            // Counts of a mailbox no phone listens to are not read at all.
+            if !reg.is_watched(&mb) && !phones.iter().any(|p| p.0 == mb) {
+                continue;
+            }
             let Some(counts) = read_counts(&store, &mb).await else { continue };
             let Some(subs) = reg.update(&mb, counts) else { continue };
             let body = counts.body(&account(&mb));

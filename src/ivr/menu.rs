@@ -316,13 +316,20 @@ impl Menu {
             self.record_frame(pcm);
             return;
         }
-        if self.playing
-            || matches!(self.phase, Phase::Checking | Phase::Loading | Phase::Busy | Phase::Closing | Phase::Done)
-        {
+        // Nothing times out while a prompt plays, while the store answers, or while a
+        // message's audio loads.
+        let waiting = matches!(
+            self.phase,
+            Phase::Checking
+                | Phase::Loading
+                | Phase::Busy
+                | Phase::Closing
+                | Phase::Done
+                | Phase::Envelope
+                | Phase::Audio
+        );
+        if self.playing || waiting {
             return;
-        }
-        if self.phase == Phase::Envelope || self.phase == Phase::Audio {
-            return; // waiting for the audio to load
         }
         self.idle_frames += 1;
         if self.idle_frames < self.params.digit_timeout_frames {
@@ -330,8 +337,11 @@ impl Menu {
         }
         self.idle_frames = 0;
         match self.phase {
-            Phase::AskMailbox | Phase::AskPin if !self.digits.is_empty() => self.submit(),
-            Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo if !self.digits.is_empty() => self.entered(),
+            Phase::AskMailbox | Phase::AskPin | Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo
+                if !self.digits.is_empty() =>
+            {
+                self.submit()
+            }
             _ => {
                 self.reprompts += 1;
                 if self.reprompts > 2 {
@@ -362,15 +372,16 @@ impl Menu {
         self.reprompts = 0;
         self.idle_frames = 0;
         match self.phase {
-            Phase::AskMailbox | Phase::AskPin => {
-                // Typing during the prompt cuts it.
+            Phase::AskMailbox | Phase::AskPin | Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo => {
+                // Typing during the prompt cuts it. * starts the login entry over, and
+                // cancels the others.
                 self.interrupt();
-                if key == '#' {
-                    self.submit();
-                } else if key.is_ascii_digit() && self.digits.len() < 32 {
-                    self.digits.push(key);
-                } else if key == '*' {
-                    self.digits.clear();
+                match key {
+                    '#' => self.submit(),
+                    '*' if matches!(self.phase, Phase::AskMailbox | Phase::AskPin) => self.digits.clear(),
+                    '*' => self.cancel_entry(),
+                    d if d.is_ascii_digit() && self.digits.len() < 32 => self.digits.push(d),
+                    _ => {}
                 }
             }
             Phase::Main => self.main_key(key),
@@ -378,15 +389,6 @@ impl Menu {
             Phase::Setup => self.setup_key(key),
             Phase::Recording => self.recording_key(key),
             Phase::Review => self.review_key(key),
-            Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo => {
-                self.interrupt();
-                match key {
-                    '#' => self.entered(),
-                    '*' => self.cancel_entry(),
-                    d if d.is_ascii_digit() && self.digits.len() < 32 => self.digits.push(d),
-                    _ => {}
-                }
-            }
             // Callers type ahead (the next mailbox number, "1" to listen) while the
             // store answers; nothing typed is lost.
             Phase::Checking | Phase::Loading if self.typeahead.len() < 32 => self.typeahead.push(key),
@@ -400,6 +402,8 @@ impl Menu {
         }
     }
 
+    /// `#` (or the time-out) after digits: the mailbox, the PIN, or (see `entered`) a new
+    /// PIN or a forward target.
     fn submit(&mut self) {
         let typed = std::mem::take(&mut self.digits);
         match self.phase {
@@ -416,7 +420,7 @@ impl Menu {
                 self.phase = Phase::Checking;
                 self.actions.push_back(Action::CheckPin { mailbox, pin: typed });
             }
-            _ => {}
+            _ => self.entered(typed),
         }
     }
 

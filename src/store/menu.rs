@@ -128,8 +128,22 @@ impl Store {
 }
 
 impl Store {
-    /// Records (or with `None` removes) one of a mailbox's greetings: a path relative to
-    /// the store directory, written durably by the caller.
+    /// Stores one of a mailbox's greetings durably, then points the mailbox at it. Each
+    /// kind has one file (`greetings/<number>[-<kind>].wav`), replaced atomically, so a
+    /// new greeting never leaves the old one behind.
+    pub fn save_greeting(&self, number: &str, kind: crate::ivr::menu::GreetingKind, pcm: &[i16]) -> Result<()> {
+        anyhow::ensure!(self.mailbox(number)?.is_some(), "no mailbox {number}");
+        let safe: String = number.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let rel = match kind {
+            crate::ivr::menu::GreetingKind::Unavailable => format!("greetings/{safe}.wav"),
+            other => format!("greetings/{safe}-{}.wav", other.as_str()),
+        };
+        crate::media::wav::write_durable(&self.root().join(&rel), pcm)?;
+        self.set_greeting_of(number, kind, Some(&rel))
+    }
+
+    /// Points (or with `None` no longer points) one of a mailbox's greetings at a file
+    /// below the store directory.
     pub fn set_greeting_of(&self, number: &str, kind: crate::ivr::menu::GreetingKind, rel: Option<&str>) -> Result<()> {
         use crate::ivr::menu::GreetingKind as G;
         let column = match kind {
@@ -183,16 +197,7 @@ mod tests {
     fn store() -> (tempfile::TempDir, Store) {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
-        s.add_mailbox(&NewMailbox {
-            number: "1000".into(),
-            pin: "1234".into(),
-            name: None,
-            email: None,
-            imap_url: None,
-            pop3_url: None,
-            smtp_url: None,
-        })
-        .unwrap();
+        s.add_mailbox(&NewMailbox { number: "1000".into(), pin: "1234".into(), ..Default::default() }).unwrap();
         (d, s)
     }
 

@@ -281,18 +281,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// Sets (or with `None` clears) the mailbox's recorded greeting, a path relative
-    /// to the store directory. Errors if the mailbox does not exist.
-    pub fn set_greeting(&self, number: &str, rel_path: Option<&str>) -> Result<()> {
-        let n = self
-            .conn()
-            .execute("UPDATE mailbox SET greeting_path = ?2 WHERE number = ?1", params![number, rel_path])?;
-        if n == 0 {
-            bail!("no mailbox {number}");
-        }
-        Ok(())
-    }
-
     /// Counts of (unread, total) messages per mailbox.
     pub fn message_counts(&self, number: &str) -> Result<(i64, i64)> {
         let conn = self.conn();
@@ -306,49 +294,92 @@ impl Store {
     /// Commits a voice message and, in the same transaction, its outbox row, so a
     /// message can never exist without its pending delivery (or the reverse).
     pub fn insert_voice_message(&self, m: &NewVoiceMessage) -> Result<i64> {
-        // Where it goes is the mailbox's rule (Mailbox::delivery_target); read before the
-        // transaction, which holds the connection.
-        let target = self
-            .mailbox(&m.mailbox)?
-            .with_context(|| format!("mailbox {} does not exist", m.mailbox))?
-            .delivery_target();
+        Ok(self.insert_voice_messages(std::slice::from_ref(m))?[0])
+    }
+
+    /// Several voice messages (a message forwarded to a distribution list) in one
+    /// transaction: all of them or none, so a failed forward repeated by the caller never
+    /// leaves some mailboxes with two copies.
+    pub fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>> {
+        // Where each goes is its mailbox's rule (Mailbox::delivery_target); read before
+        // the transaction, which holds the connection.
+        let mut targets = Vec::with_capacity(ms.len());
+        for m in ms {
+            targets.push(
+                self.mailbox(&m.mailbox)?
+                    .with_context(|| format!("mailbox {} does not exist", m.mailbox))?
+                    .delivery_target(),
+            );
+        }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        // A deposit's Message-ID is new; the same one again (a save repeated before the
-        // first copy reached the mail server) would double the message.
-        let again: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM message WHERE mailbox = ?1 AND message_id = ?2
-                           AND server_uid IS NULL AND server_key IS NULL)",
-            params![m.mailbox, m.message_id],
-            |r| r.get(0),
-        )?;
-        anyhow::ensure!(!again, "message {} is already stored in mailbox {}", m.message_id, m.mailbox);
-        tx.execute(
-            "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at,
-                                  duration_ms, media_path, media_bytes, message_id, subject)
-             VALUES (?1, 'voice', 'U', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                m.mailbox,
-                m.caller,
-                m.caller_name,
-                m.received_at,
-                m.duration_ms,
-                m.media_path,
-                m.media_bytes,
-                m.message_id,
-                m.subject
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        if let Some(target) = target {
-            tx.execute(
-                "INSERT INTO outbox (message, target, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![id, target, now_millis(), now_secs()],
+        let mut ids = Vec::with_capacity(ms.len());
+        for (m, target) in ms.iter().zip(targets) {
+            // A deposit's Message-ID is new; the same one again (a save repeated before
+            // the first copy reached the mail server) would double the message.
+            let again: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM message WHERE mailbox = ?1 AND message_id = ?2
+                               AND server_uid IS NULL AND server_key IS NULL)",
+                params![m.mailbox, m.message_id],
+                |r| r.get(0),
             )?;
+            anyhow::ensure!(!again, "message {} is already stored in mailbox {}", m.message_id, m.mailbox);
+            tx.execute(
+                "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at,
+                                      duration_ms, media_path, media_bytes, message_id, subject)
+                 VALUES (?1, 'voice', 'U', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    m.mailbox,
+                    m.caller,
+                    m.caller_name,
+                    m.received_at,
+                    m.duration_ms,
+                    m.media_path,
+                    m.media_bytes,
+                    m.message_id,
+                    m.subject
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            if let Some(target) = target {
+                tx.execute(
+                    "INSERT INTO outbox (message, target, next_attempt_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![id, target, now_millis(), now_secs()],
+                )?;
+            }
+            ids.push(id);
         }
         tx.commit()?;
-        Ok(id)
+        Ok(ids)
+    }
+
+    /// Writes `pcm` durably as a new recording of `mailbox` and describes it as a new
+    /// voice message (state U, a fresh Message-ID of `domain`), not yet committed.
+    pub fn new_recording(
+        &self,
+        domain: &str,
+        mailbox: &str,
+        caller: Option<String>,
+        caller_name: Option<String>,
+        pcm: &[i16],
+    ) -> Result<NewVoiceMessage> {
+        let now = now_secs();
+        let safe_mb: String = mailbox.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let rel = format!("recordings/{safe_mb}/{now}-{:08x}.wav", rand::random::<u32>());
+        let bytes = crate::media::wav::write_durable(&self.root().join(&rel), pcm)?;
+        let duration_ms = (pcm.len() / 8) as i64;
+        Ok(NewVoiceMessage {
+            subject: crate::mail::compose::voice_subject(caller.as_deref(), duration_ms),
+            mailbox: mailbox.to_string(),
+            caller,
+            caller_name,
+            received_at: now,
+            duration_ms,
+            media_path: rel,
+            media_bytes: bytes as i64,
+            message_id: crate::mail::compose::new_message_id(domain),
+        })
     }
 
     pub fn messages(&self, number: &str) -> Result<Vec<MessageRow>> {

@@ -165,9 +165,8 @@ impl Menu {
         }
     }
 
-    /// `#` after digits in the PIN-change and forward-to prompts.
-    pub(super) fn entered(&mut self) {
-        let typed = std::mem::take(&mut self.digits);
+    /// Digits entered at the PIN-change and forward-to prompts.
+    pub(super) fn entered(&mut self, typed: String) {
         match self.phase {
             Phase::NewPin => {
                 if typed.len() < self.params.min_pin_len {
