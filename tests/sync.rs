@@ -366,6 +366,39 @@ fn resync_costs_the_changes_not_the_mailbox() {
 }
 
 #[test]
+fn a_large_mailbox_is_imported_once_in_chunks_with_its_flags() {
+    // More messages than one stored chunk (1000), not a multiple of it: the first pass
+    // streams them in one FETCH and stores full chunks and the rest.
+    let dv = Dovecot::start();
+    let n = 2345;
+    let msgs: Vec<(String, &str)> = (0..n)
+        .map(|i| {
+            let raw = format!(
+                "From: s{i}@example.test\r\nSubject: bulk {i}\r\nMessage-ID: <bulk.{i}@example.test>\r\n\r\nbody {i}\r\n"
+            );
+            (raw, if i % 3 == 0 { "S" } else { "" })
+        })
+        .collect();
+    dv.write_maildir("bulk", &msgs);
+    let server = Server::configure("");
+    server.cli_ok(&["mailbox", "add", "4010", "--pin", "1234", "--imap", &dv.imap_url("bulk")]);
+    let r = sync(&server, "4010");
+    assert_eq!((r["mode"].as_str(), r["flags_fetched"].as_u64()), (Some("full"), Some(n as u64)));
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), n);
+    let rows = server.messages("4010");
+    assert_eq!(rows.len(), n);
+    let uids: std::collections::BTreeSet<i64> = rows.iter().filter_map(|m| m["server_uid"].as_i64()).collect();
+    assert_eq!(uids.len(), n, "every message once, each with its UID");
+    assert_eq!(rows.iter().filter(|m| m["state"] == "R").count(), n.div_ceil(3), "\\Seen arrives as R");
+    let subjects: std::collections::BTreeSet<&str> = rows.iter().filter_map(|m| m["subject"].as_str()).collect();
+    assert!(subjects.contains("bulk 0") && subjects.contains(format!("bulk {}", n - 1).as_str()));
+    // Nothing new: the next pass retrieves nothing.
+    let r = sync(&server, "4010");
+    assert_eq!((r["mode"].as_str(), r["retrieved"].as_array().unwrap().len()), (Some("qresync"), 0));
+    assert_eq!(server.messages("4010").len(), n);
+}
+
+#[test]
 fn idle_carries_a_mail_clients_change_within_seconds() {
     let dv = Dovecot::start();
     // Polling is hourly: only IDLE can explain a change arriving quickly.

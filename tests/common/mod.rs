@@ -134,6 +134,21 @@ impl Dovecot {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
     }
+
+    /// Writes messages straight into `user`'s Maildir (`cur/`, with the Maildir flags
+    /// given, e.g. "S"), as a delivery agent would: much faster than APPENDing thousands.
+    pub fn write_maildir(&self, user: &str, messages: &[(String, &str)]) {
+        let root = self.dir.path().join("mail").join(user);
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        for (i, (raw, flags)) in messages.iter().enumerate() {
+            let name = format!("{}.M{i}P1.test,S={}:2,{flags}", 1_790_000_000 + i, raw.len());
+            std::fs::write(root.join("cur").join(name), raw).unwrap();
+        }
+        let st = Command::new("chown").args(["-R", "vbmail:vbmail"]).arg(&root).status().unwrap();
+        assert!(st.success(), "chown {root:?}");
+    }
 }
 
 impl Drop for Dovecot {
