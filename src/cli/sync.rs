@@ -10,7 +10,11 @@ pub fn run(store: &Store, number: &str, json: bool, each_line: bool) -> Result<(
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     if !each_line {
-        return print(number, &rt.block_on(locked_pass(store, number))?, json, true);
+        print(number, &rt.block_on(locked_pass(store, number))?, json, true)?;
+        // No maintenance thread in a one-shot command: reclaim the bodies of the rows
+        // this pass removed before leaving (after the report: the pass is done).
+        store.reclaim_bodies()?;
+        return Ok(());
     }
     store.start_checkpointer()?;
     for line in std::io::stdin().lines() {

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/010_greetings.sql"),
     include_str!("../../sql/011_outgoing.sql"),
     include_str!("../../sql/012_unlinked_index.sql"),
+    include_str!("../../sql/013_body_garbage.sql"),
 ];
 
 /// Shared handle to the database and the media directory.
@@ -167,6 +168,11 @@ impl Store {
         // 64 MiB of page cache (SQLite's default is 2 MiB): a 100,000-message mailbox's
         // rows and indexes stay in memory between passes of the long-running server.
         conn.pragma_update(None, "cache_size", -65536)?;
+        // Reads of the database file through a memory map (SQLite clamps the size to its
+        // compile-time maximum, 2 GiB): a pass that looks up 1,000 random rows not in
+        // the page cache took 18-48 ms with a read() per page, 8 ms mapped. SQLite maps
+        // read-only; every write still goes through the WAL.
+        conn.pragma_update(None, "mmap_size", 4i64 << 30)?;
         // A WAL grown by a large import is cut back once checkpointed.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         // Closing does not checkpoint: a CLI command ends without copying the WAL into
@@ -196,6 +202,9 @@ impl Store {
         let wal = self.root.join("voxbridge.db-wal");
         let ckpt = Connection::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
         ckpt.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Reclaiming bodies need not be durable on its own: if it is lost in a crash,
+        // the ids are still queued and the next round deletes them again.
+        ckpt.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
         let alive = Arc::downgrade(&self.conn);
         std::thread::Builder::new().name("store-checkpoint".into()).spawn(move || {
@@ -207,6 +216,18 @@ impl Store {
                 let Ok(meta) = std::fs::metadata(&wal) else { continue };
                 let (size, modified) = (meta.len(), meta.modified().ok());
                 let quiet = modified.and_then(|m| m.elapsed().ok()).is_some_and(|e| e >= CHECKPOINT_IDLE);
+                if quiet {
+                    // Bodies of removed messages, a batch at a time so that a writer
+                    // arriving meanwhile waits for one batch at most.
+                    match reclaim_bodies(&ckpt, RECLAIM_BATCH) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::debug!(bodies = n, "reclaimed the bodies of removed messages");
+                            continue;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "reclaiming message bodies failed; retrying"),
+                    }
+                }
                 let written_since = modified != checkpointed;
                 if size == 0 || !written_since || !(quiet || size >= CHECKPOINT_WAL_BYTES) {
                     continue;
@@ -218,6 +239,20 @@ impl Store {
             }
         })?;
         Ok(())
+    }
+
+    /// Deletes every queued body of a removed message (see sql/013_body_garbage.sql);
+    /// returns how many ids were reclaimed. The server's maintenance thread does this
+    /// when writers are quiet; one-shot commands that remove many rows call it at the end.
+    pub fn reclaim_bodies(&self) -> Result<usize> {
+        let conn = self.conn();
+        let mut total = 0;
+        loop {
+            match reclaim_bodies(&conn, RECLAIM_BATCH)? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -507,6 +542,39 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         server_uid: r.get(12)?,
         delivery,
     })
+}
+
+/// Bodies reclaimed per transaction.
+const RECLAIM_BATCH: usize = 1000;
+
+/// Deletes up to `max` queued bodies of removed messages in one transaction.
+fn reclaim_bodies(conn: &Connection, max: usize) -> rusqlite::Result<usize> {
+    // IMMEDIATE: the ids read are exactly the ones deleted (no writer in between).
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let work = || -> rusqlite::Result<usize> {
+        let ids: Vec<i64> = conn
+            .prepare_cached("SELECT message FROM body_garbage ORDER BY message LIMIT ?1")?
+            .query_map([max as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else { return Ok(0) };
+        conn.prepare_cached(
+            "DELETE FROM message_body WHERE message IN
+             (SELECT message FROM body_garbage WHERE message BETWEEN ?1 AND ?2)",
+        )?
+        .execute([first, last])?;
+        conn.prepare_cached("DELETE FROM body_garbage WHERE message BETWEEN ?1 AND ?2")?.execute([first, last])?;
+        Ok(ids.len())
+    };
+    match work() {
+        Ok(n) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -92,12 +92,17 @@ impl Store {
                 out.insert(m.uid, m);
             }
         }
-        let mut by_uid = conn.prepare_cached(
-            "SELECT id, server_uid, state, synced_state FROM message
-             WHERE mailbox = ?1 AND server_uid BETWEEN ?2 AND ?3",
-        )?;
-        for (lo, hi) in uids.iter().map(|u| (*u, *u)).chain(ranges.iter().copied()) {
-            for m in by_uid.query_map(params![mailbox, lo, hi], to_msg)? {
+        // All ranges in one statement (a statement per range cost 13 ms per 1,000). CROSS
+        // JOIN keeps json_each as the outer loop: left to itself the planner scans the
+        // whole mailbox once per range.
+        let ranges: Vec<(u32, u32)> = uids.iter().map(|u| (*u, *u)).chain(ranges.iter().copied()).collect();
+        if !ranges.is_empty() {
+            let mut by_uid = conn.prepare_cached(
+                "SELECT m.id, m.server_uid, m.state, m.synced_state
+                 FROM json_each(?2) AS r CROSS JOIN message AS m
+                 ON m.mailbox = ?1 AND m.server_uid BETWEEN r.value ->> 0 AND r.value ->> 1",
+            )?;
+            for m in by_uid.query_map(params![mailbox, serde_json::to_string(&ranges)?], to_msg)? {
                 if let Some(m) = m? {
                     out.insert(m.uid, m);
                 }
@@ -321,5 +326,66 @@ impl Store {
         }
         self.conn().execute("UPDATE message SET state = ?2 WHERE id = ?1", params![id, new.as_str()])?;
         Ok(Some(new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewMailbox;
+
+    fn row(uid: u32) -> RetrievedRow {
+        RetrievedRow {
+            kind: "email",
+            state: State::U,
+            message_id: format!("<m{uid}@x>"),
+            caller: None,
+            caller_name: None,
+            subject: None,
+            received_at: 1,
+            duration_ms: None,
+            uid: Some((uid, 7)),
+            server_key: None,
+            raw: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_delta_store_list_has_the_reported_uids_and_the_rows_changed_here() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        s.add_mailbox(&NewMailbox { number: "200".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let ids = s.store_retrieved("100", &(1..=20).map(row).collect::<Vec<_>>()).unwrap();
+        s.store_retrieved("200", &(1..=20).map(row).collect::<Vec<_>>()).unwrap();
+        // Row with UID 15 changed by phone: dirty until the next pass agrees on it.
+        s.mark("100", ids[14].0, MarkAction::Read).unwrap();
+        let uids = |v: Vec<StoreMsg>| v.into_iter().map(|m| m.uid).collect::<Vec<_>>();
+        assert_eq!(
+            uids(s.sync_rows_delta("100", &[3, 30], &[(5, 7), (19, 25)]).unwrap()),
+            vec![3, 5, 6, 7, 15, 19, 20]
+        );
+        assert_eq!(uids(s.sync_rows_delta("100", &[], &[]).unwrap()), vec![15]);
+        assert_eq!(uids(s.sync_rows_delta("200", &[2], &[]).unwrap()), vec![2], "other mailboxes' rows stay out");
+    }
+
+    #[test]
+    fn a_removed_rows_body_is_reclaimed_afterwards() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let ids: Vec<i64> =
+            s.store_retrieved("100", &(1..=2500).map(row).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
+        let count = |sql: &str| s.conn().query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        s.remove_rows(&ids[..2100]).unwrap();
+        assert_eq!(count("SELECT count(*) FROM message"), 400);
+        // The rows are gone at once; their bodies wait in the queue.
+        assert_eq!(count("SELECT count(*) FROM message_body"), 2500);
+        assert_eq!(count("SELECT count(*) FROM body_garbage"), 2100);
+        assert_eq!(s.reclaim_bodies().unwrap(), 2100);
+        assert_eq!(count("SELECT count(*) FROM message_body"), 400);
+        assert_eq!(count("SELECT count(*) FROM body_garbage"), 0);
+        assert_eq!(count("SELECT count(*) FROM message_body WHERE message NOT IN (SELECT id FROM message)"), 0);
+        assert_eq!(s.reclaim_bodies().unwrap(), 0);
     }
 }

@@ -37,15 +37,17 @@ pub async fn pass(store: &Store, mailbox: &str) -> Result<imap::SyncReport> {
         }
     };
     let mut result = result;
-    if let Ok(r) = &mut result {
-        r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    }
     let mb = mailbox.to_string();
     let rec = match &result {
         Ok(r) => (Some(r.uidvalidity).filter(|v| *v != 0), r.highestmodseq, None, r.summary()),
         Err(e) => (None, None, Some(format!("{e:#}")), format!("failed: {e:#}")),
     };
     store.run(move |st| st.record_sync(&mb, rec.0, rec.1, rec.2.as_deref(), &rec.3)).await?;
+    // The pass is complete once its HIGHESTMODSEQ (the next pass's starting point) is
+    // recorded.
+    if let Ok(r) = &mut result {
+        r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    }
     match &result {
         Ok(r) => tracing::info!(mailbox, summary = %r.summary(), "sync pass"),
         Err(e) => tracing::warn!(mailbox, error = %format!("{e:#}"), "sync pass failed"),
