@@ -269,6 +269,24 @@ impl Store {
         tokio::task::spawn_blocking(move || f(&s)).await.context("store task panicked")?
     }
 
+    /// Runs `f` in one transaction committed as `commit` says.
+    fn transact<T>(&self, commit: Commit, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let redoable = commit == Commit::Redoable;
+        if redoable {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let result = conn.transaction().map_err(anyhow::Error::from).and_then(|tx| {
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        });
+        if redoable {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        result
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite itself consistent (transactions
         // roll back), so a poisoned lock is still safe to use.
@@ -542,6 +560,23 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         server_uid: r.get(12)?,
         delivery,
     })
+}
+
+/// How a write is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// fsynced before the commit returns (SQLite `synchronous = FULL`): deposits, phone
+    /// changes, retrieved messages, the outbox.
+    Durable,
+    /// A sync pass's bookkeeping of what the mail server already holds — rows gone or
+    /// deleted there, states carried over from it, the pass's record with its
+    /// HIGHESTMODSEQ. Committed without an fsync of its own (`synchronous = NORMAL`).
+    /// The WAL keeps commits in order, so a power cut can only lose a suffix of them:
+    /// the same as a pass cut off at that point, which the next pass redoes from the
+    /// mail server (the recorded HIGHESTMODSEQ is lost with them). They become durable
+    /// with the next durable commit or WAL checkpoint, whichever comes first. The fsync
+    /// of 1,000 removed rows (5 MB of WAL) was a third of a pass that saw 1,000 expunges.
+    Redoable,
 }
 
 /// Bodies reclaimed per transaction.

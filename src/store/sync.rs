@@ -2,7 +2,7 @@
 //! store side, linking and inserting retrieved messages, per-account state, event log,
 //! and state changes made "as the phone would".
 
-use super::{now_secs, Store};
+use super::{now_secs, Commit, Store};
 use crate::sync::compare::StoreMsg;
 use crate::sync::model::State;
 use anyhow::{bail, Result};
@@ -126,38 +126,40 @@ impl Store {
         for (id, s) in synced {
             rows.entry(*id).or_default().1 = Some(*s);
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
+        // Redoable: every change here is already on the mail server (see Commit).
+        self.transact(Commit::Redoable, |tx| {
             let mut set = tx.prepare_cached(
                 "UPDATE message SET state = COALESCE(?2, state), synced_state = COALESCE(?3, synced_state) WHERE id = ?1",
             )?;
             for (id, (state, base)) in rows {
                 set.execute(params![id, state.map(State::as_str), base.map(State::as_str)])?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Physically removes rows (and then their media files). Only the sync engine calls
-    /// this, for the three reasons the seed allows.
-    pub fn remove_rows(&self, ids: &[i64]) -> Result<usize> {
+    /// this, for the three reasons the seed allows; `commit` says whether the removal
+    /// can be redone by the next pass (see [`Commit`]).
+    pub fn remove_rows(&self, ids: &[i64], commit: Commit) -> Result<usize> {
         if ids.is_empty() {
             return Ok(0);
         }
         let list = serde_json::to_string(ids)?;
-        let paths: Vec<String> = {
-            let mut conn = self.conn();
-            let tx = conn.transaction()?;
-            let paths = tx
-                .prepare("SELECT media_path FROM message WHERE media_path IS NOT NULL AND id IN (SELECT value FROM json_each(?1))")?
-                .query_map([&list], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
+        let paths: Vec<String> = self
+            .conn()
+            .prepare_cached(
+                "SELECT media_path FROM message WHERE media_path IS NOT NULL AND id IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_map([&list], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        // A recording's file is deleted only once its row's removal is durable: a row
+        // that came back after a power cut would have no audio.
+        let commit = if paths.is_empty() { commit } else { Commit::Durable };
+        self.transact(commit, |tx| {
             tx.execute("DELETE FROM message WHERE id IN (SELECT value FROM json_each(?1))", [&list])?;
-            tx.commit()?;
-            paths
-        };
+            Ok(())
+        })?;
         for p in paths {
             let _ = std::fs::remove_file(self.root.join(p));
         }
@@ -271,29 +273,28 @@ impl Store {
         error: Option<&str>,
         summary: &str,
     ) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let now = now_secs();
-        match error {
-            None => tx.execute(
-                "INSERT INTO sync_account (mailbox, uidvalidity, highestmodseq, last_sync_at, last_error, failures)
-                 VALUES (?1, ?2, ?4, ?3, NULL, 0)
-                 ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = COALESCE(?2, uidvalidity),
-                     highestmodseq = ?4, last_sync_at = ?3, last_error = NULL, failures = 0",
-                params![mailbox, uidvalidity, now, modseq.map(|m| m as i64)],
-            )?,
-            Some(e) => tx.execute(
-                "INSERT INTO sync_account (mailbox, last_error, failures) VALUES (?1, ?2, 1)
-                 ON CONFLICT(mailbox) DO UPDATE SET last_error = ?2, failures = failures + 1",
-                params![mailbox, e],
-            )?,
-        };
-        tx.execute(
-            "INSERT INTO sync_log (mailbox, at, ok, summary) VALUES (?1, ?2, ?3, ?4)",
-            params![mailbox, now, error.is_none(), summary],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.transact(Commit::Redoable, |tx| {
+            let now = now_secs();
+            match error {
+                None => tx.execute(
+                    "INSERT INTO sync_account (mailbox, uidvalidity, highestmodseq, last_sync_at, last_error, failures)
+                     VALUES (?1, ?2, ?4, ?3, NULL, 0)
+                     ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = COALESCE(?2, uidvalidity),
+                         highestmodseq = ?4, last_sync_at = ?3, last_error = NULL, failures = 0",
+                    params![mailbox, uidvalidity, now, modseq.map(|m| m as i64)],
+                )?,
+                Some(e) => tx.execute(
+                    "INSERT INTO sync_account (mailbox, last_error, failures) VALUES (?1, ?2, 1)
+                     ON CONFLICT(mailbox) DO UPDATE SET last_error = ?2, failures = failures + 1",
+                    params![mailbox, e],
+                )?,
+            };
+            tx.execute(
+                "INSERT INTO sync_log (mailbox, at, ok, summary) VALUES (?1, ?2, ?3, ?4)",
+                params![mailbox, now, error.is_none(), summary],
+            )?;
+            Ok(())
+        })
     }
 
     /// Changes a message's state as the phone would. Returns the new state, or None if
@@ -321,7 +322,7 @@ impl Store {
         };
         if new == State::D && !on_server && !pending {
             // No copy on any server and none on its way: the formal request removes it.
-            self.remove_rows(&[id])?;
+            self.remove_rows(&[id], Commit::Durable)?;
             return Ok(None);
         }
         self.conn().execute("UPDATE message SET state = ?2 WHERE id = ?1", params![id, new.as_str()])?;
@@ -377,7 +378,7 @@ mod tests {
         let ids: Vec<i64> =
             s.store_retrieved("100", &(1..=2500).map(row).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
         let count = |sql: &str| s.conn().query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-        s.remove_rows(&ids[..2100]).unwrap();
+        s.remove_rows(&ids[..2100], Commit::Redoable).unwrap();
         assert_eq!(count("SELECT count(*) FROM message"), 400);
         // The rows are gone at once; their bodies wait in the queue.
         assert_eq!(count("SELECT count(*) FROM message_body"), 2500);

@@ -13,7 +13,7 @@ use super::model::State;
 use super::retrieve::{classify, Kind};
 use crate::mail::account::Account;
 use crate::mail::deliver::{imap_login, ImapSession, STEP_TIMEOUT};
-use crate::store::{RetrievedRow, Store};
+use crate::store::{Commit, RetrievedRow, Store};
 use anyhow::{anyhow, Context, Result};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -110,6 +110,20 @@ pub fn uid_set(uids: &[u32]) -> String {
         i += 1;
     }
     out.join(",")
+}
+
+/// Inclusive UID ranges sorted and merged (overlapping or adjacent ranges joined).
+fn merged_ranges(ranges: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = ranges.iter().map(|(a, b)| (*a.min(b), *a.max(b))).collect();
+    v.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
 }
 
 /// Longest UID set put into one command: Dovecot refuses command lines over 64 KiB
@@ -292,7 +306,13 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             let changed: Vec<u32> = q.changed.keys().copied().collect();
             let (mb, vanished) = (mailbox.to_string(), q.vanished.clone());
             let rows = store.run(move |st| st.sync_rows_delta(&mb, &changed, &vanished)).await?;
-            let is_vanished = |uid: u32| q.vanished.iter().any(|(a, b)| (*a..=*b).contains(&uid));
+            let t_rows = t0.elapsed();
+            // VANISHED ranges, sorted and merged, for a binary search per row.
+            let vanished = merged_ranges(&q.vanished);
+            let is_vanished = |uid: u32| {
+                let i = vanished.partition_point(|(_, end)| *end < uid);
+                vanished.get(i).is_some_and(|(start, _)| *start <= uid)
+            };
             let mut flags = q.changed.clone();
             let unknown: Vec<u32> = rows
                 .iter()
@@ -324,7 +344,8 @@ pub async fn sync_imap(store: &Store, mailbox: &str, acct: &Account) -> Result<S
             tracing::debug!(
                 mailbox,
                 select_ms = t_select.as_secs_f64() * 1e3,
-                plan_ms = (t_plan - t_select).as_secs_f64() * 1e3,
+                rows_ms = (t_rows - t_select).as_secs_f64() * 1e3,
+                plan_ms = (t_plan - t_rows).as_secs_f64() * 1e3,
                 execute_ms = (t0.elapsed() - t_plan).as_secs_f64() * 1e3,
                 "QRESYNC pass phases"
             );
@@ -460,7 +481,7 @@ async fn execute(
         .await?;
         barrier(s, "UID EXPUNGE").await?;
         let ids: Vec<i64> = plan.delete.iter().map(|d| d.0).collect();
-        store.run(move |st| st.remove_rows(&ids)).await?;
+        store.run(move |st| st.remove_rows(&ids, Commit::Redoable)).await?;
         report.deleted = plan.delete.clone();
     }
 
@@ -480,7 +501,7 @@ async fn execute(
 
     // 4. Rows whose message the server no longer has.
     let gone = plan.gone.clone();
-    store.run(move |st| st.remove_rows(&gone)).await?;
+    store.run(move |st| st.remove_rows(&gone, Commit::Redoable)).await?;
     report.gone = plan.gone.clone();
 
     // 5. Retrieve agent.
@@ -564,6 +585,15 @@ mod tests {
         assert_eq!(super::uid_set(&[3, 1, 2, 7, 9, 10, 10]), "1:3,7,9:10");
         assert_eq!(super::uid_set(&[5]), "5");
         assert_eq!(super::uid_set(&[]), "");
+    }
+
+    #[test]
+    fn vanished_ranges_merge() {
+        assert_eq!(
+            super::merged_ranges(&[(9, 12), (1, 1), (2, 3), (11, 20), (30, 25)]),
+            vec![(1, 3), (9, 20), (25, 30)]
+        );
+        assert!(super::merged_ranges(&[]).is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::model::State;
 use super::retrieve::classify;
 use crate::mail::account::Account;
 use crate::mail::pop3::Pop3;
-use crate::store::Store;
+use crate::store::{Commit, Store};
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -61,12 +61,12 @@ pub async fn sync_pop3(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     }
     p.quit().await?;
     let ids: Vec<i64> = plan.delete.iter().map(|d| d.0).collect();
-    store.run(move |st| st.remove_rows(&ids)).await?;
+    store.run(move |st| st.remove_rows(&ids, Commit::Redoable)).await?;
     report.deleted = plan.delete.iter().map(|(id, idx)| (*id, msgnum[idx].0)).collect();
 
     // Rows whose message the maildrop no longer has (taken by another POP3 client).
     let gone = plan.gone.clone();
-    store.run(move |st| st.remove_rows(&gone)).await?;
+    store.run(move |st| st.remove_rows(&gone, Commit::Redoable)).await?;
     report.gone = plan.gone;
     Ok(report)
 }
