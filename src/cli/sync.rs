@@ -19,7 +19,9 @@ pub fn run(store: &Store, number: &str, json: bool, each_line: bool) -> Result<(
     store.start_checkpointer()?;
     for line in std::io::stdin().lines() {
         line?;
-        print(number, &rt.block_on(locked_pass(store, number))?, json, false)?;
+        let report = rt.block_on(locked_pass(store, number))?;
+        print(number, &report, json, false)?;
+        rt.block_on(crate::sync::after_pass(store, &report))?;
     }
     Ok(())
 }

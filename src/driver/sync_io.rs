@@ -103,7 +103,11 @@ async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>) -> (String
     let ok = async {
         let (root, mb) = (store.root().to_path_buf(), mailbox.clone());
         let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &mb)).await??;
-        crate::sync::pass(&store, &mailbox).await
+        let report = crate::sync::pass(&store, &mailbox).await?;
+        if let Err(e) = crate::sync::after_pass(&store, &report).await {
+            tracing::warn!(mailbox = %mailbox, error = %format!("{e:#}"), "warming the page cache failed");
+        }
+        anyhow::Ok(report)
     }
     .await;
     // A pass that changed the store (a message read in a mail client, new mail,

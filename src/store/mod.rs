@@ -214,9 +214,6 @@ impl Store {
         let wal = self.root.join("voxbridge.db-wal");
         let ckpt = Connection::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
         ckpt.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Reclaiming bodies need not be durable on its own: if it is lost in a crash,
-        // the ids are still queued and the next round deletes them again.
-        ckpt.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn().pragma_update(None, "wal_autocheckpoint", 0)?;
         self.conn().pragma_update(None, "mmap_size", 0)?;
         let alive = Arc::downgrade(&self.conn);
@@ -225,14 +222,21 @@ impl Store {
             loop {
                 std::thread::sleep(CHECKPOINT_POLL);
                 let Some(writer) = alive.upgrade() else { return };
-                drop(writer);
                 let Ok(meta) = std::fs::metadata(&wal) else { continue };
                 let (size, modified) = (meta.len(), meta.modified().ok());
                 let quiet = modified.and_then(|m| m.elapsed().ok()).is_some_and(|e| e >= CHECKPOINT_IDLE);
                 if quiet {
                     // Bodies of removed messages, a batch at a time so that a writer
-                    // arriving meanwhile waits for one batch at most.
-                    match reclaim_bodies(&ckpt, RECLAIM_BATCH) {
+                    // arriving meanwhile waits for one batch at most. On the writers'
+                    // own connection: a write through any other connection empties
+                    // this one's page cache (SQLite sees the WAL changed under it), and
+                    // the next pass would read every row it needs from the file again.
+                    let reclaimed = {
+                        let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+                        reclaim_redoable(&conn, RECLAIM_BATCH)
+                    };
+                    drop(writer);
+                    match reclaimed {
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::debug!(bodies = n, "reclaimed the bodies of removed messages");
@@ -240,6 +244,8 @@ impl Store {
                         }
                         Err(e) => tracing::warn!(error = %e, "reclaiming message bodies failed; retrying"),
                     }
+                } else {
+                    drop(writer);
                 }
                 let written_since = modified != checkpointed;
                 if size == 0 || !written_since || !(quiet || size >= CHECKPOINT_WAL_BYTES) {
@@ -259,19 +265,13 @@ impl Store {
     /// when writers are quiet; one-shot commands that remove many rows call it at the end.
     pub fn reclaim_bodies(&self) -> Result<usize> {
         let conn = self.conn();
-        // Not durable on its own (as on the checkpointer's connection): a reclaim lost
-        // in a crash leaves its ids queued, and the next one deletes them again.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
         let mut total = 0;
-        let result = loop {
-            match reclaim_bodies(&conn, RECLAIM_BATCH) {
-                Ok(0) => break Ok(total),
-                Ok(n) => total += n,
-                Err(e) => break Err(e.into()),
+        loop {
+            match reclaim_redoable(&conn, RECLAIM_BATCH)? {
+                0 => return Ok(total),
+                n => total += n,
             }
-        };
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        result
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -600,6 +600,15 @@ pub enum Commit {
 
 /// Bodies reclaimed per transaction.
 const RECLAIM_BATCH: usize = 1000;
+
+/// [`reclaim_bodies`] committed without an fsync of its own: a reclaim lost in a crash
+/// leaves its ids queued, and the next one deletes them again.
+fn reclaim_redoable(conn: &Connection, max: usize) -> rusqlite::Result<usize> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let result = reclaim_bodies(conn, max);
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    result
+}
 
 /// Deletes up to `max` queued bodies of removed messages in one transaction.
 fn reclaim_bodies(conn: &Connection, max: usize) -> rusqlite::Result<usize> {

@@ -253,6 +253,21 @@ impl Store {
         Ok(rows)
     }
 
+    /// Reads a mailbox's rows and their UID index into this connection's page cache.
+    /// For long-running processes after a bulk import, whose body pages pushed the rows
+    /// out of the cache: the next passes read them from memory, not from the file
+    /// (a 1 % expunge pass at 100,000 messages spent ~8 ms on those reads).
+    pub fn warm_rows(&self, mailbox: &str) -> Result<()> {
+        let t0 = std::time::Instant::now();
+        let rows: i64 = self.conn().query_row(
+            "SELECT count(length(state)) FROM message INDEXED BY message_by_uid WHERE mailbox = ?1 AND server_uid >= 0",
+            [mailbox],
+            |r| r.get(0),
+        )?;
+        tracing::debug!(mailbox, rows, ms = t0.elapsed().as_secs_f64() * 1e3, "rows read into the page cache");
+        Ok(())
+    }
+
     /// (UIDVALIDITY, HIGHESTMODSEQ) recorded by the last successful pass.
     pub fn sync_state(&self, mailbox: &str) -> Result<(Option<u32>, Option<u64>)> {
         Ok(self
@@ -388,5 +403,56 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM body_garbage"), 0);
         assert_eq!(count("SELECT count(*) FROM message_body WHERE message NOT IN (SELECT id FROM message)"), 0);
         assert_eq!(s.reclaim_bodies().unwrap(), 0);
+    }
+
+    /// Pages this connection had to read from the file (SQLite's cache misses so far);
+    /// rusqlite has no wrapper for sqlite3_db_status.
+    #[allow(unsafe_code)]
+    fn cache_misses(s: &Store) -> i32 {
+        let conn = s.conn();
+        let (mut cur, mut high) = (0, 0);
+        // SAFETY: a valid handle, out-pointers to locals; the call only reads counters.
+        unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                conn.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_MISS,
+                &mut cur,
+                &mut high,
+                0,
+            )
+        };
+        cur
+    }
+
+    #[test]
+    fn a_long_running_store_keeps_its_rows_in_its_page_cache() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(d.path()).unwrap();
+            s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+            let big = |uid: u32| RetrievedRow { raw: vec![b'x'; 3000], ..row(uid) };
+            s.store_retrieved("100", &(1..=3000).map(big).collect::<Vec<_>>()).unwrap();
+        }
+        let s = Store::open(d.path()).unwrap();
+        s.start_checkpointer().unwrap();
+        let scan = || s.conn().query_row("SELECT sum(length(state)) FROM message", [], |r| r.get::<_, i64>(0)).unwrap();
+        // Warmed: the rows are read once, then come from memory.
+        s.warm_rows("100").unwrap();
+        let before = cache_misses(&s);
+        assert_eq!(scan(), 3000);
+        assert_eq!(cache_misses(&s), before, "warm_rows read every row page");
+        // Rows removed; the maintenance thread reclaims their bodies when writers are
+        // quiet, on this connection, so the pages of the other rows stay valid.
+        let ids: Vec<i64> = s.sync_rows("100").unwrap().iter().map(|m| m.id).take(1000).collect();
+        s.remove_rows(&ids, Commit::Redoable).unwrap();
+        let queued = || s.conn().query_row("SELECT count(*) FROM body_garbage", [], |r| r.get::<_, i64>(0)).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while queued() > 0 {
+            assert!(std::time::Instant::now() < deadline, "bodies not reclaimed");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let before = cache_misses(&s);
+        assert_eq!(scan(), 2000);
+        assert_eq!(cache_misses(&s), before, "the reclaim emptied the page cache");
     }
 }

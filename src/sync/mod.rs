@@ -54,3 +54,17 @@ pub async fn pass(store: &Store, mailbox: &str) -> Result<imap::SyncReport> {
     }
     result
 }
+
+/// A pass that stored at least this many messages re-warms the page cache afterwards.
+const WARM_AFTER: usize = 1000;
+
+/// For long-running processes (the server, `voxbridge sync --each-line`), after a pass:
+/// a bulk import wrote so many body pages that the mailbox's rows left the store's page
+/// cache; they are read back in once now instead of page by page by the next passes.
+pub async fn after_pass(store: &Store, report: &imap::SyncReport) -> Result<()> {
+    if report.retrieved.len() + report.linked.len() >= WARM_AFTER {
+        let mb = report.mailbox.clone();
+        store.run(move |s| s.warm_rows(&mb)).await?;
+    }
+    Ok(())
+}
