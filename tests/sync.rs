@@ -399,6 +399,58 @@ fn a_large_mailbox_is_imported_once_in_chunks_with_its_flags() {
 }
 
 #[test]
+fn the_mail_server_killed_mid_import_then_the_next_pass_converges() {
+    // A crash of the whole mail server (every Dovecot process killed) while the first
+    // pass streams a large mailbox in: the pass fails, what it stored stays, and the next
+    // pass fetches exactly the rest — nothing lost, nothing twice.
+    let mut dv = Dovecot::start();
+    // 50 MB: far more than the socket buffers hold, so the crash cuts the stream itself.
+    let n = 5000;
+    let filler = "0123456789abcdef".repeat(640);
+    let msgs: Vec<(String, &str)> = (0..n)
+        .map(|i| {
+            let raw = format!(
+                "From: s{i}@example.test\r\nSubject: crash {i}\r\nMessage-ID: <crash.{i}@example.test>\r\n\r\n{filler}\r\n"
+            );
+            (raw, if i % 3 == 0 { "S" } else { "" })
+        })
+        .collect();
+    dv.write_maildir("crash", &msgs);
+    let server = Server::configure("");
+    server.cli_ok(&["mailbox", "add", "4011", "--pin", "1234", "--imap", &dv.imap_url("crash")]);
+    let db = server.store_dir().join("voxbridge.db");
+    let rows = || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        c.query_row("SELECT count(*) FROM message", [], |r| r.get::<_, i64>(0)).unwrap() as usize
+    };
+    let pass = std::process::Command::new(bin())
+        .args(["sync", "4011", "--config"])
+        .arg(&server.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(std::time::Duration::from_secs(60), "the first stored chunk", || rows() > 0);
+    dv.kill_hard();
+    let out = pass.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the pass should have been cut off: {}", String::from_utf8_lossy(&out.stdout));
+    let kept = rows();
+    assert!(kept > 0 && kept < n, "{kept} of {n} stored before the crash");
+
+    dv.restart();
+    let r = sync(&server, "4011");
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), n - kept, "the rest, and only the rest");
+    let all = server.messages("4011");
+    assert_eq!(all.len(), n);
+    let uids: std::collections::BTreeSet<i64> = all.iter().filter_map(|m| m["server_uid"].as_i64()).collect();
+    assert_eq!(uids.len(), n, "every message once, each with its UID");
+    assert_eq!(all.iter().filter(|m| m["state"] == "R").count(), n.div_ceil(3), "\\Seen arrives as R");
+    let r = sync(&server, "4011");
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), 0);
+}
+
+#[test]
 fn idle_carries_a_mail_clients_change_within_seconds() {
     let dv = Dovecot::start();
     // Polling is hourly: only IDLE can explain a change arriving quickly.

@@ -99,13 +99,15 @@ impl Dovecot {
 
     pub fn restart(&mut self) {
         let d = self.dir.path();
-        let child = Command::new("dovecot")
-            .args(["-F", "-c"])
-            .arg(d.join("dovecot.conf"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
-            .spawn()
-            .expect("start dovecot");
+        // Its own process group, so that kill_hard reaches every process of it.
+        let child = std::os::unix::process::CommandExt::process_group(
+            Command::new("dovecot").args(["-F", "-c"]).arg(d.join("dovecot.conf")),
+            0,
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
+        .spawn()
+        .expect("start dovecot");
         self.child = Some(child);
         wait_tcp(self.imap, "dovecot IMAP");
         wait_tcp(self.pop3, "dovecot POP3");
@@ -121,6 +123,16 @@ impl Dovecot {
         wait_until(Duration::from_secs(10), "dovecot to stop", || {
             TcpStream::connect(("127.0.0.1", self.imap)).is_err()
         });
+    }
+
+    /// Kills every process of this Dovecot at once (SIGKILL to its process group), as a
+    /// crash or power cut of the mail server would: open connections just drop.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-9", "--", &format!("-{}", c.id())]).status();
+            let _ = c.wait();
+        }
+        wait_until(Duration::from_secs(10), "dovecot to die", || TcpStream::connect(("127.0.0.1", self.imap)).is_err());
     }
 
     pub fn imap_url(&self, user: &str) -> String {
