@@ -600,6 +600,8 @@ pub enum Commit {
 
 /// Bodies reclaimed per transaction.
 const RECLAIM_BATCH: usize = 1000;
+/// Most body bytes reclaimed per transaction.
+const RECLAIM_BYTES: i64 = 8 << 20;
 
 /// [`reclaim_bodies`] committed without an fsync of its own: a reclaim lost in a crash
 /// leaves its ids queued, and the next one deletes them again.
@@ -615,10 +617,26 @@ fn reclaim_bodies(conn: &Connection, max: usize) -> rusqlite::Result<usize> {
     // IMMEDIATE: the ids read are exactly the ones deleted (no writer in between).
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let work = || -> rusqlite::Result<usize> {
-        let ids: Vec<i64> = conn
-            .prepare_cached("SELECT message FROM body_garbage ORDER BY message LIMIT ?1")?
-            .query_map([max as i64], |r| r.get(0))?
+        // At most RECLAIM_BYTES of bodies (at least one): the batch holds the store's
+        // connection, and a retrieved voice mail's body is hundreds of KiB of overflow
+        // pages that SQLite reads to free them. length() of a blob reads no content.
+        let queued: Vec<(i64, i64)> = conn
+            .prepare_cached(
+                "SELECT g.message, coalesce(length(b.raw), 0) FROM body_garbage AS g
+                 LEFT JOIN message_body AS b ON b.message = g.message ORDER BY g.message LIMIT ?1",
+            )?
+            .query_map([max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
+        let mut bytes = 0;
+        let ids: Vec<i64> = queued
+            .iter()
+            .take_while(|(_, len)| {
+                let first = bytes == 0;
+                bytes += len.max(&1);
+                first || bytes <= RECLAIM_BYTES
+            })
+            .map(|(id, _)| *id)
+            .collect();
         let (Some(first), Some(last)) = (ids.first(), ids.last()) else { return Ok(0) };
         conn.prepare_cached(
             "DELETE FROM message_body WHERE message IN

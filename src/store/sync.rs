@@ -386,6 +386,22 @@ mod tests {
     }
 
     #[test]
+    fn a_reclaim_batch_is_bounded_by_body_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let big = |uid: u32| RetrievedRow { raw: vec![b'v'; 1_000_000], ..row(uid) };
+        let ids: Vec<i64> =
+            s.store_retrieved("100", &(1..=30).map(big).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
+        s.remove_rows(&ids, Commit::Redoable).unwrap();
+        // 1 MB bodies: eight fit in one batch's 8 MiB, not a thousand.
+        assert_eq!(super::super::reclaim_redoable(&s.conn(), 1000).unwrap(), 8);
+        assert_eq!(s.reclaim_bodies().unwrap(), 22);
+        let left = s.conn().query_row("SELECT count(*) FROM message_body", [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
     fn a_removed_rows_body_is_reclaimed_afterwards() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(d.path()).unwrap();
