@@ -365,31 +365,41 @@ fn resync_costs_the_changes_not_the_mailbox() {
     assert_eq!(msgs.iter().filter(|m| m["state"] == "R").count(), 1);
 }
 
+/// `n` messages for a Maildir, tagged in Subject and Message-ID, every third `\Seen`.
+fn bulk_messages(tag: &str, n: usize, body: impl Fn(usize) -> String) -> Vec<(String, &'static str)> {
+    (0..n)
+        .map(|i| {
+            let raw = format!(
+                "From: s{i}@example.test\r\nSubject: {tag} {i}\r\nMessage-ID: <{tag}.{i}@example.test>\r\n\r\n{}\r\n",
+                body(i)
+            );
+            (raw, if i % 3 == 0 { "S" } else { "" })
+        })
+        .collect()
+}
+
+/// The store holds the `n` messages of [`bulk_messages`] once each, with their flags.
+fn assert_imported_once(rows: &[serde_json::Value], n: usize) {
+    assert_eq!(rows.len(), n);
+    let uids: std::collections::BTreeSet<i64> = rows.iter().filter_map(|m| m["server_uid"].as_i64()).collect();
+    assert_eq!(uids.len(), n, "every message once, each with its UID");
+    assert_eq!(rows.iter().filter(|m| m["state"] == "R").count(), n.div_ceil(3), "\\Seen arrives as R");
+}
+
 #[test]
 fn a_large_mailbox_is_imported_once_in_chunks_with_its_flags() {
     // More messages than one stored chunk (1000), not a multiple of it: the first pass
     // streams them in one FETCH and stores full chunks and the rest.
     let dv = Dovecot::start();
     let n = 2345;
-    let msgs: Vec<(String, &str)> = (0..n)
-        .map(|i| {
-            let raw = format!(
-                "From: s{i}@example.test\r\nSubject: bulk {i}\r\nMessage-ID: <bulk.{i}@example.test>\r\n\r\nbody {i}\r\n"
-            );
-            (raw, if i % 3 == 0 { "S" } else { "" })
-        })
-        .collect();
-    dv.write_maildir("bulk", &msgs);
+    dv.write_maildir("bulk", &bulk_messages("bulk", n, |i| format!("body {i}")));
     let server = Server::configure("");
     server.cli_ok(&["mailbox", "add", "4010", "--pin", "1234", "--imap", &dv.imap_url("bulk")]);
     let r = sync(&server, "4010");
     assert_eq!((r["mode"].as_str(), r["flags_fetched"].as_u64()), (Some("full"), Some(n as u64)));
     assert_eq!(r["retrieved"].as_array().unwrap().len(), n);
     let rows = server.messages("4010");
-    assert_eq!(rows.len(), n);
-    let uids: std::collections::BTreeSet<i64> = rows.iter().filter_map(|m| m["server_uid"].as_i64()).collect();
-    assert_eq!(uids.len(), n, "every message once, each with its UID");
-    assert_eq!(rows.iter().filter(|m| m["state"] == "R").count(), n.div_ceil(3), "\\Seen arrives as R");
+    assert_imported_once(&rows, n);
     let subjects: std::collections::BTreeSet<&str> = rows.iter().filter_map(|m| m["subject"].as_str()).collect();
     assert!(subjects.contains("bulk 0") && subjects.contains(format!("bulk {}", n - 1).as_str()));
     // Nothing new: the next pass retrieves nothing.
@@ -407,15 +417,7 @@ fn the_mail_server_killed_mid_import_then_the_next_pass_converges() {
     // 50 MB: far more than the socket buffers hold, so the crash cuts the stream itself.
     let n = 5000;
     let filler = "0123456789abcdef".repeat(640);
-    let msgs: Vec<(String, &str)> = (0..n)
-        .map(|i| {
-            let raw = format!(
-                "From: s{i}@example.test\r\nSubject: crash {i}\r\nMessage-ID: <crash.{i}@example.test>\r\n\r\n{filler}\r\n"
-            );
-            (raw, if i % 3 == 0 { "S" } else { "" })
-        })
-        .collect();
-    dv.write_maildir("crash", &msgs);
+    dv.write_maildir("crash", &bulk_messages("crash", n, |_| filler.clone()));
     let server = Server::configure("");
     server.cli_ok(&["mailbox", "add", "4011", "--pin", "1234", "--imap", &dv.imap_url("crash")]);
     let db = server.store_dir().join("voxbridge.db");
@@ -441,11 +443,7 @@ fn the_mail_server_killed_mid_import_then_the_next_pass_converges() {
     dv.restart();
     let r = sync(&server, "4011");
     assert_eq!(r["retrieved"].as_array().unwrap().len(), n - kept, "the rest, and only the rest");
-    let all = server.messages("4011");
-    assert_eq!(all.len(), n);
-    let uids: std::collections::BTreeSet<i64> = all.iter().filter_map(|m| m["server_uid"].as_i64()).collect();
-    assert_eq!(uids.len(), n, "every message once, each with its UID");
-    assert_eq!(all.iter().filter(|m| m["state"] == "R").count(), n.div_ceil(3), "\\Seen arrives as R");
+    assert_imported_once(&server.messages("4011"), n);
     let r = sync(&server, "4011");
     assert_eq!(r["retrieved"].as_array().unwrap().len(), 0);
 }

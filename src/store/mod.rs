@@ -225,27 +225,21 @@ impl Store {
                 let Ok(meta) = std::fs::metadata(&wal) else { continue };
                 let (size, modified) = (meta.len(), meta.modified().ok());
                 let quiet = modified.and_then(|m| m.elapsed().ok()).is_some_and(|e| e >= CHECKPOINT_IDLE);
-                if quiet {
-                    // Bodies of removed messages, a batch at a time so that a writer
-                    // arriving meanwhile waits for one batch at most. On the writers'
-                    // own connection: a write through any other connection empties
-                    // this one's page cache (SQLite sees the WAL changed under it), and
-                    // the next pass would read every row it needs from the file again.
-                    let reclaimed = {
-                        let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-                        reclaim_redoable(&conn, RECLAIM_BATCH)
-                    };
-                    drop(writer);
-                    match reclaimed {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::debug!(bodies = n, "reclaimed the bodies of removed messages");
-                            continue;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "reclaiming message bodies failed; retrying"),
+                // Bodies of removed messages, a batch at a time so that a writer
+                // arriving meanwhile waits for one batch at most. On the writers' own
+                // connection: a write through any other connection empties this one's
+                // page cache (SQLite sees the WAL changed under it), and the next pass
+                // would read every row it needs from the file again.
+                let reclaimed = quiet
+                    .then(|| reclaim_redoable(&mut writer.lock().unwrap_or_else(|p| p.into_inner()), RECLAIM_BATCH));
+                drop(writer);
+                match reclaimed {
+                    Some(Ok(0)) | None => {}
+                    Some(Ok(n)) => {
+                        tracing::debug!(bodies = n, "reclaimed the bodies of removed messages");
+                        continue;
                     }
-                } else {
-                    drop(writer);
+                    Some(Err(e)) => tracing::warn!(error = %e, "reclaiming message bodies failed; retrying"),
                 }
                 let written_since = modified != checkpointed;
                 if size == 0 || !written_since || !(quiet || size >= CHECKPOINT_WAL_BYTES) {
@@ -264,10 +258,10 @@ impl Store {
     /// returns how many ids were reclaimed. The server's maintenance thread does this
     /// when writers are quiet; one-shot commands that remove many rows call it at the end.
     pub fn reclaim_bodies(&self) -> Result<usize> {
-        let conn = self.conn();
+        let mut conn = self.conn();
         let mut total = 0;
         loop {
-            match reclaim_redoable(&conn, RECLAIM_BATCH)? {
+            match reclaim_redoable(&mut conn, RECLAIM_BATCH)? {
                 0 => return Ok(total),
                 n => total += n,
             }
@@ -290,20 +284,17 @@ impl Store {
 
     /// Runs `f` in one transaction committed as `commit` says.
     fn transact<T>(&self, commit: Commit, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn();
-        let redoable = commit == Commit::Redoable;
-        if redoable {
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        let result = conn.transaction().map_err(anyhow::Error::from).and_then(|tx| {
+        let run = |conn: &mut Connection| -> Result<T> {
+            let tx = conn.transaction()?;
             let v = f(&tx)?;
             tx.commit()?;
             Ok(v)
-        });
-        if redoable {
-            conn.pragma_update(None, "synchronous", "FULL")?;
+        };
+        let mut conn = self.conn();
+        match commit {
+            Commit::Durable => run(&mut conn),
+            Commit::Redoable => without_fsync(&mut conn, run),
         }
-        result
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -603,13 +594,22 @@ const RECLAIM_BATCH: usize = 1000;
 /// Most body bytes reclaimed per transaction.
 const RECLAIM_BYTES: i64 = 8 << 20;
 
-/// [`reclaim_bodies`] committed without an fsync of its own: a reclaim lost in a crash
-/// leaves its ids queued, and the next one deletes them again.
-fn reclaim_redoable(conn: &Connection, max: usize) -> rusqlite::Result<usize> {
+/// Runs `f` with commits that are not fsynced on their own (`synchronous = NORMAL`; see
+/// [`Commit::Redoable`]), then puts the connection back to `FULL`.
+fn without_fsync<T, E: From<rusqlite::Error>>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> Result<T, E>,
+) -> Result<T, E> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let result = reclaim_bodies(conn, max);
+    let result = f(conn);
     conn.pragma_update(None, "synchronous", "FULL")?;
     result
+}
+
+/// [`reclaim_bodies`] committed without an fsync of its own: a reclaim lost in a crash
+/// leaves its ids queued, and the next one deletes them again.
+fn reclaim_redoable(conn: &mut Connection, max: usize) -> rusqlite::Result<usize> {
+    without_fsync(conn, |c| reclaim_bodies(c, max))
 }
 
 /// Deletes up to `max` queued bodies of removed messages in one transaction.

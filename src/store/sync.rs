@@ -366,6 +366,13 @@ mod tests {
         }
     }
 
+    fn store_with_mailbox() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        (d, s)
+    }
+
     #[test]
     fn the_delta_store_list_has_the_reported_uids_and_the_rows_changed_here() {
         let d = tempfile::tempdir().unwrap();
@@ -387,15 +394,13 @@ mod tests {
 
     #[test]
     fn a_reclaim_batch_is_bounded_by_body_bytes() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let (_d, s) = store_with_mailbox();
         let big = |uid: u32| RetrievedRow { raw: vec![b'v'; 1_000_000], ..row(uid) };
         let ids: Vec<i64> =
             s.store_retrieved("100", &(1..=30).map(big).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
         s.remove_rows(&ids, Commit::Redoable).unwrap();
         // 1 MB bodies: eight fit in one batch's 8 MiB, not a thousand.
-        assert_eq!(super::super::reclaim_redoable(&s.conn(), 1000).unwrap(), 8);
+        assert_eq!(super::super::reclaim_redoable(&mut s.conn(), 1000).unwrap(), 8);
         assert_eq!(s.reclaim_bodies().unwrap(), 22);
         let left = s.conn().query_row("SELECT count(*) FROM message_body", [], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!(left, 0);
@@ -403,9 +408,7 @@ mod tests {
 
     #[test]
     fn a_removed_rows_body_is_reclaimed_afterwards() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path()).unwrap();
-        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let (_d, s) = store_with_mailbox();
         let ids: Vec<i64> =
             s.store_retrieved("100", &(1..=2500).map(row).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
         let count = |sql: &str| s.conn().query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
@@ -442,13 +445,11 @@ mod tests {
 
     #[test]
     fn a_long_running_store_keeps_its_rows_in_its_page_cache() {
-        let d = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open(d.path()).unwrap();
-            s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
-            let big = |uid: u32| RetrievedRow { raw: vec![b'x'; 3000], ..row(uid) };
-            s.store_retrieved("100", &(1..=3000).map(big).collect::<Vec<_>>()).unwrap();
-        }
+        let (d, s) = store_with_mailbox();
+        let big = |uid: u32| RetrievedRow { raw: vec![b'x'; 3000], ..row(uid) };
+        s.store_retrieved("100", &(1..=3000).map(big).collect::<Vec<_>>()).unwrap();
+        // Opened afresh: an empty page cache.
+        drop(s);
         let s = Store::open(d.path()).unwrap();
         s.start_checkpointer().unwrap();
         let scan = || s.conn().query_row("SELECT sum(length(state)) FROM message", [], |r| r.get::<_, i64>(0)).unwrap();
