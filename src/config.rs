@@ -36,11 +36,20 @@ pub struct SyncConfig {
     /// Keep an IMAP IDLE connection per IMAP mailbox, so that a mail client's change
     /// starts a pass within a second or two instead of at the next poll.
     pub idle: bool,
+    /// The event log of passes (`voxbridge sync-log`) keeps this many days; the server
+    /// prunes older entries at start and hourly.
+    pub log_keep_days: f64,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        SyncConfig { poll_secs: 60.0, backoff_initial_secs: 5.0, backoff_max_secs: 600.0, idle: true }
+        SyncConfig {
+            poll_secs: 60.0,
+            backoff_initial_secs: 5.0,
+            backoff_max_secs: 600.0,
+            idle: true,
+            log_keep_days: 14.0,
+        }
     }
 }
 
@@ -349,6 +358,9 @@ impl Config {
         let sy = &self.sync;
         if !positive(sy.poll_secs) {
             return Err("sync.poll_secs must be positive".into());
+        }
+        if !positive(sy.log_keep_days) {
+            return Err("sync.log_keep_days must be positive".into());
         }
         if !positive(sy.backoff_initial_secs) || sy.backoff_max_secs < sy.backoff_initial_secs {
             return Err("sync.backoff_initial_secs must be positive and not above sync.backoff_max_secs".into());

@@ -14,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod civil;
 pub mod cli;
 pub mod config;
 pub mod driver;

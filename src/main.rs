@@ -31,5 +31,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync { number, json, each_line } => {
             voxbridge::cli::sync::run(&Store::open(&cfg.store.path)?, &number, json, each_line)
         }
+        Command::SyncLog { number, limit, json } => {
+            voxbridge::cli::sync::log(&Store::open(&cfg.store.path)?, number.as_deref(), limit, json)
+        }
     }
 }

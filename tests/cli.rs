@@ -60,6 +60,11 @@ fn mailbox_add_list_and_bad_arguments() {
     let o = s.cli(&["messages", "list", "9999"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 9999"));
     assert!(s.cli_ok(&["messages", "list", "3001"]).contains("no messages"));
+    let o = s.cli(&["sync-log", "9999"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 9999"));
+    // An account never synchronized yet; no password on show.
+    let log = s.cli_ok(&["sync-log"]);
+    assert!(log.contains("mailbox 3001  imap://ann:***@127.0.0.1:1/INBOX  last good pass never  ok"), "{log}");
     // The PIN is stored hashed (in the database file, or still in its WAL).
     let mut db = std::fs::read(s.store_dir().join("voxbridge.db")).unwrap();
     db.extend(std::fs::read(s.store_dir().join("voxbridge.db-wal")).unwrap_or_default());

@@ -245,6 +245,52 @@ fn the_server_polls_and_syncs_after_a_deposit_and_backs_off_when_the_server_is_d
 }
 
 #[test]
+fn a_refused_login_puts_only_that_account_in_backoff_and_sync_log_shows_why() {
+    let dv = Dovecot::start();
+    // A long backoff: while one account waits, the other must still be polled every second.
+    let mut server =
+        Server::configure("[sync]\npoll_secs = 1.0\nbackoff_initial_secs = 60.0\nbackoff_max_secs = 60.0\n");
+    server.cli_ok(&["mailbox", "add", "4010", "--pin", "1234", "--imap", &dv.imap_url("ron")]);
+    let refused = dv.imap_url("sam").replacen(":pass@", ":not-the-password@", 1);
+    assert_ne!(refused, dv.imap_url("sam"));
+    server.cli_ok(&["mailbox", "add", "4011", "--pin", "1234", "--imap", &refused]);
+    server.run();
+    wait_until(std::time::Duration::from_secs(10), "the refused login logged with backoff", || {
+        let log = server.log();
+        log.contains("login as sam refused: NO [AUTHENTICATIONFAILED]") && log.contains("mail account in backoff")
+    });
+    let mut client = MailClient::connect(&dv, "ron", "INBOX");
+    for i in 0..3 {
+        client.append("INBOX", &format!("<r{i}@example.test>"), "while the other account waits");
+        wait_until(std::time::Duration::from_secs(5), "the healthy account polled", || {
+            server.messages("4010").len() == i + 1
+        });
+    }
+    // The admin's view: the failing account, the server's words, when it is tried again.
+    let text = server.cli_ok(&["sync-log"]);
+    let line = |n: &str| text.lines().find(|l| l.starts_with(&format!("mailbox {n} "))).unwrap_or_default().to_string();
+    assert!(line("4010").ends_with(" ok"), "{text}");
+    assert!(line("4011").contains("FAILING (1 failed pass; next try 20"), "{text}");
+    assert!(line("4011").contains("NO [AUTHENTICATIONFAILED]"), "{text}");
+    assert!(!text.contains("not-the-password"), "passwords are not shown: {text}");
+    let json: serde_json::Value = serde_json::from_str(&server.cli_ok(&["sync-log", "4011", "--json"])).unwrap();
+    let log = json["log"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "one attempt during the backoff: {json}");
+    assert_eq!(log[0]["ok"], false);
+    assert!(json["accounts"][0]["next_attempt_at"].as_i64().unwrap() > log[0]["at"].as_i64().unwrap() + 50);
+    let ok_passes =
+        serde_json::from_str::<serde_json::Value>(&server.cli_ok(&["sync-log", "4010", "--json", "-n", "100"]))
+            .unwrap()["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ok"] == true)
+            .count();
+    assert!(ok_passes >= 3, "{ok_passes} good passes of the healthy account");
+    assert!(server.stop());
+}
+
+#[test]
 fn pop3_mailbox_retrieves_links_deposits_and_deletes_with_dele() {
     let dv = Dovecot::start();
     let smtp = SmtpRelay::start(&dv);

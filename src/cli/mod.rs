@@ -50,4 +50,16 @@ pub enum Command {
         #[arg(long)]
         each_line: bool,
     },
+    /// Show each mail account's sync state (last good pass, failures, last error, next
+    /// retry while in backoff) and the event log of recent passes, oldest first.
+    SyncLog {
+        /// Mailbox number (default: every mailbox with a mail account).
+        number: Option<String>,
+        /// How many log entries to show.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }

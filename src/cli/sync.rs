@@ -1,4 +1,5 @@
-//! `voxbridge sync NUMBER`: one synchronization pass now.
+//! `voxbridge sync NUMBER`: one synchronization pass now; `voxbridge sync-log`: each
+//! account's sync state and the event log of recent passes.
 
 use crate::store::Store;
 use crate::sync::lock::AccountLock;
@@ -53,6 +54,48 @@ fn print(number: &str, report: &crate::sync::imap::SyncReport, json: bool, prett
         for id in &report.retrieved {
             println!("  message {id}: retrieved");
         }
+    }
+    Ok(())
+}
+
+/// `voxbridge sync-log`: the accounts' state, then the newest `limit` log entries.
+pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool) -> Result<()> {
+    if let Some(n) = number {
+        if store.mailbox(n)?.is_none() {
+            bail!("no mailbox {n}; see: voxbridge mailbox list");
+        }
+    }
+    let mut accounts = store.sync_status(number)?;
+    for a in &mut accounts {
+        a.account = super::mailbox::redact(&a.account);
+    }
+    let entries = store.sync_log(number, limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "accounts": accounts, "log": entries }))?);
+        return Ok(());
+    }
+    if accounts.is_empty() {
+        println!("no mailbox has a mail account (see: voxbridge mailbox add --imap/--pop3)");
+    }
+    let when = |t: Option<i64>| t.map_or("never".to_string(), crate::civil::utc_timestamp);
+    for a in &accounts {
+        let state = match (a.failures, &a.last_error) {
+            (0, _) => "ok".to_string(),
+            (n, e) => format!(
+                "FAILING ({n} failed pass{}; next try {}): {}",
+                if n == 1 { "" } else { "es" },
+                a.next_attempt_at.map_or("at the next poll or trigger".to_string(), crate::civil::utc_timestamp),
+                e.as_deref().unwrap_or("?")
+            ),
+        };
+        println!("mailbox {}  {}  last good pass {}  {}", a.mailbox, a.account, when(a.last_sync_at), state);
+    }
+    if !entries.is_empty() {
+        println!();
+    }
+    for e in &entries {
+        let mark = if e.ok { "ok    " } else { "FAILED" };
+        println!("{}  {}  {}  {}", crate::civil::utc_timestamp(e.at), e.mailbox, mark, e.summary);
     }
     Ok(())
 }

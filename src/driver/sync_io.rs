@@ -30,6 +30,8 @@ impl SyncTrigger {
 
 /// How often the list of mailboxes is re-read (the CLI may add some while we run).
 const REFRESH: Duration = Duration::from_secs(10);
+/// How often the event log is pruned.
+const LOG_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Mailboxes with a mail account (IMAP or POP3) to synchronize.
 fn accounts(store: &Store) -> Vec<String> {
@@ -99,6 +101,17 @@ async fn idle_watch(store: Store, mailbox: String, trigger: SyncTrigger, stop: C
     }
 }
 
+/// Drops event-log entries older than `keep_days` (`[sync] log_keep_days`).
+async fn prune_log(store: &Store, keep_days: f64) {
+    let (s2, before) = (store.clone(), crate::store::now_secs() - (keep_days * 86_400.0) as i64);
+    match tokio::task::spawn_blocking(move || s2.prune_sync_log(before)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(entries = n, keep_days, "sync event log pruned"),
+        Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "pruning the sync event log failed"),
+        Err(e) => tracing::warn!(error = %e, "pruning the sync event log failed"),
+    }
+}
+
 async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>) -> (String, bool) {
     let ok = async {
         let (root, mb) = (store.root().to_path_buf(), mailbox.clone());
@@ -159,7 +172,12 @@ pub async fn run(
     let s2 = store.clone();
     reg.set_accounts(Instant::now(), &tokio::task::spawn_blocking(move || accounts(&s2)).await.unwrap_or_default());
     let mut refresh_at = Instant::now() + REFRESH;
+    let mut prune_at = Instant::now();
     loop {
+        if Instant::now() >= prune_at {
+            prune_log(&store, cfg.log_keep_days).await;
+            prune_at = Instant::now() + LOG_PRUNE_EVERY;
+        }
         let now = Instant::now();
         for name in reg.handle_timeout(now) {
             sessions.spawn(session(store.clone(), name, mwi.clone()));
@@ -188,6 +206,9 @@ pub async fn run(
                 } else if !ok {
                     let wait = reg.retry_in(now, &name).unwrap_or_default();
                     tracing::warn!(mailbox = %name, retry_in_secs = wait.as_secs_f64(), "mail account in backoff");
+                    // For `voxbridge sync-log`: when the account is tried again.
+                    let (s2, at) = (store.clone(), crate::store::now_secs() + wait.as_secs_f64().ceil() as i64);
+                    let _ = tokio::task::spawn_blocking(move || s2.set_sync_retry(&name, at)).await;
                 }
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}

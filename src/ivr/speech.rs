@@ -3,6 +3,7 @@
 //! counts. Pure functions: the prompts themselves live in `prompts/<lang>/prompts.toml`.
 
 use super::menu::MenuMessage;
+use crate::civil::civil_from_days;
 use crate::media::prompts::{Clip, Prompts};
 use crate::sync::model::State;
 use std::sync::Arc;
@@ -52,20 +53,6 @@ pub fn number(n: u64) -> Vec<String> {
     out
 }
 
-/// Days since 1970-01-01 → (year, month 1-12, day 1-31) (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days_from_civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// When a message came, relative to now, in local time: "today" / "yesterday" / a
 /// weekday within the last week / "November twenty-fourth" — then "at" and the time.
 pub fn when(at: i64, now: i64, utc_offset: i64) -> Vec<String> {
@@ -77,10 +64,10 @@ pub fn when(at: i64, now: i64, utc_offset: i64) -> Vec<String> {
         1 => out.push("vm-yesterday".to_string()),
         2..=6 => out.push(format!("day-{}", (day + 4).rem_euclid(7))), // 1970-01-01 was a Thursday (4)
         _ => {
-            let (year, month, dom) = civil(day);
+            let (year, month, dom) = civil_from_days(day);
             out.push(format!("month-{month}"));
             out.push(format!("ord-{dom}"));
-            if civil(today).0 != year {
+            if civil_from_days(today).0 != year {
                 out.extend(number(year as u64));
             }
         }
@@ -184,17 +171,10 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(20_416), (2025, 11, 24));
-        assert_eq!(civil(11_016), (2000, 2, 29));
-    }
-
-    #[test]
     fn dates_relative_to_now() {
         // 2026-11-24 10:05 UTC is a Tuesday.
         let at = 1_795_514_700;
-        assert_eq!(civil(at / 86_400), (2026, 11, 24));
+        assert_eq!(civil_from_days(at / 86_400), (2026, 11, 24));
         assert_eq!(when(at, at + 3600, 0), s(&["vm-today", "vm-at", "num-10", "num-oh", "num-5", "vm-am"]));
         assert_eq!(when(at, at + 86_400, 0)[0], "vm-yesterday");
         assert_eq!(when(at, at + 3 * 86_400, 0)[0], "day-2", "Tuesday");

@@ -58,9 +58,32 @@ pub async fn imap_login(acct: &Account) -> Result<ImapSession> {
     })
     .await?;
     step("login", async {
-        client.login(&acct.user, &acct.password).await.map_err(|(e, _)| anyhow!("login as {} refused: {e}", acct.user))
+        client
+            .login(&acct.user, &acct.password)
+            .await
+            .map_err(|(e, _)| anyhow!("login as {} refused: {}", acct.user, server_says(&e)))
     })
     .await
+}
+
+/// An IMAP error as the server worded it: async-imap renders a NO or BAD answer as
+/// `code: …, info: Some("…")`; an admin wants the server's own text ("NO
+/// [AUTHENTICATIONFAILED] Authentication failed.").
+fn server_says(e: &async_imap::error::Error) -> String {
+    use async_imap::error::Error;
+    let (status, detail) = match e {
+        Error::No(d) => ("NO", d),
+        Error::Bad(d) => ("BAD", d),
+        other => return other.to_string(),
+    };
+    let text = detail
+        .split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .map(|t| t.replace("\\\"", "\"").replace("\\\\", "\\"));
+    match text {
+        Some(t) => format!("{status} {t}"),
+        None => format!("{status} ({detail})"),
+    }
 }
 
 /// Searches the selected folder for a Message-ID; returns the highest matching UID.
@@ -174,4 +197,16 @@ pub async fn smtp_send(acct: &Account, from: &str, to: &str, message: &[u8]) -> 
         .await
         .map_err(|e| anyhow!("SMTP delivery to {}:{} failed: {e}", acct.host, acct.port))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_refusals_read_as_the_server_worded_them() {
+        use async_imap::error::Error;
+        let no = Error::No(r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication \"x\" failed.")"#.into());
+        assert_eq!(super::server_says(&no), r#"NO [AUTHENTICATIONFAILED] Authentication "x" failed."#);
+        assert_eq!(super::server_says(&Error::Bad("code: None, info: None".into())), "BAD (code: None, info: None)");
+        assert_eq!(super::server_says(&Error::ConnectionLost), "connection lost");
+    }
 }

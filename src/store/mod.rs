@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/011_outgoing.sql"),
     include_str!("../../sql/012_unlinked_index.sql"),
     include_str!("../../sql/013_body_garbage.sql"),
+    include_str!("../../sql/014_sync_log_retention.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

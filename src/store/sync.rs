@@ -23,6 +23,32 @@ pub enum MarkAction {
     Purge,
 }
 
+/// A mail account's sync state, for `voxbridge sync-log`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncStatus {
+    pub mailbox: String,
+    /// The account's URL (with its password: redact before showing it).
+    pub account: String,
+    /// Unix seconds of the last successful pass.
+    pub last_sync_at: Option<i64>,
+    /// Failed passes since the last successful one.
+    pub failures: i64,
+    pub last_error: Option<String>,
+    /// While in backoff: when the server tries again (unix seconds).
+    pub next_attempt_at: Option<i64>,
+}
+
+/// One entry of the sync event log: what a pass did, or why it failed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncLogEntry {
+    pub id: i64,
+    pub mailbox: String,
+    /// Unix seconds.
+    pub at: i64,
+    pub ok: bool,
+    pub summary: String,
+}
+
 /// A retrieved message to store (its raw body goes into `message_body`).
 #[derive(Debug, Clone)]
 pub struct RetrievedRow {
@@ -295,7 +321,8 @@ impl Store {
                     "INSERT INTO sync_account (mailbox, uidvalidity, highestmodseq, last_sync_at, last_error, failures)
                      VALUES (?1, ?2, ?4, ?3, NULL, 0)
                      ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = COALESCE(?2, uidvalidity),
-                         highestmodseq = ?4, last_sync_at = ?3, last_error = NULL, failures = 0",
+                         highestmodseq = ?4, last_sync_at = ?3, last_error = NULL, failures = 0,
+                         next_attempt_at = NULL",
                     params![mailbox, uidvalidity, now, modseq.map(|m| m as i64)],
                 )?,
                 Some(e) => tx.execute(
@@ -310,6 +337,56 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+
+    /// Records when an account in backoff is tried again (unix seconds), for the admin.
+    pub fn set_sync_retry(&self, mailbox: &str, at: i64) -> Result<()> {
+        self.conn().execute("UPDATE sync_account SET next_attempt_at = ?2 WHERE mailbox = ?1", params![mailbox, at])?;
+        Ok(())
+    }
+
+    /// Each mail account's sync state (one mailbox, or all), by mailbox number.
+    pub fn sync_status(&self, mailbox: Option<&str>) -> Result<Vec<SyncStatus>> {
+        let conn = self.conn();
+        let mut q = conn.prepare_cached(
+            "SELECT m.number, COALESCE(m.imap_url, m.pop3_url), a.last_sync_at, a.failures, a.last_error,
+                    a.next_attempt_at
+             FROM mailbox m LEFT JOIN sync_account a ON a.mailbox = m.number
+             WHERE (m.imap_url IS NOT NULL OR m.pop3_url IS NOT NULL) AND (?1 IS NULL OR m.number = ?1)
+             ORDER BY m.number",
+        )?;
+        let rows = q.query_map([mailbox], |r| {
+            Ok(SyncStatus {
+                mailbox: r.get(0)?,
+                account: r.get(1)?,
+                last_sync_at: r.get(2)?,
+                failures: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                last_error: r.get(4)?,
+                next_attempt_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest `limit` entries of the event log (one mailbox, or all), oldest first.
+    pub fn sync_log(&self, mailbox: Option<&str>, limit: usize) -> Result<Vec<SyncLogEntry>> {
+        let conn = self.conn();
+        let mut q = conn.prepare_cached(
+            "SELECT id, mailbox, at, ok, summary FROM sync_log WHERE ?1 IS NULL OR mailbox = ?1
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        let mut rows = q
+            .query_map(params![mailbox, limit as i64], |r| {
+                Ok(SyncLogEntry { id: r.get(0)?, mailbox: r.get(1)?, at: r.get(2)?, ok: r.get(3)?, summary: r.get(4)? })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Removes event-log entries written before `before` (unix seconds); returns how many.
+    pub fn prune_sync_log(&self, before: i64) -> Result<usize> {
+        Ok(self.conn().execute("DELETE FROM sync_log WHERE at < ?1", [before])?)
     }
 
     /// Changes a message's state as the phone would. Returns the new state, or None if
@@ -390,6 +467,46 @@ mod tests {
         );
         assert_eq!(uids(s.sync_rows_delta("100", &[], &[]).unwrap()), vec![15]);
         assert_eq!(uids(s.sync_rows_delta("200", &[2], &[]).unwrap()), vec![2], "other mailboxes' rows stay out");
+    }
+
+    #[test]
+    fn the_event_log_shows_the_newest_passes_and_is_pruned_by_age() {
+        let (_d, s) = store_with_mailbox();
+        s.add_mailbox(&NewMailbox {
+            number: "200".into(),
+            pin: "1234".into(),
+            imap_url: Some("imap://u:secret@127.0.0.1:1/INBOX".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        for i in 0..5 {
+            s.record_sync("200", Some(7), Some(i), None, &format!("pass {i}")).unwrap();
+        }
+        s.record_sync("100", None, None, Some("cannot connect"), "failed: cannot connect").unwrap();
+        let log = s.sync_log(Some("200"), 3).unwrap();
+        assert_eq!(log.iter().map(|e| e.summary.as_str()).collect::<Vec<_>>(), ["pass 2", "pass 3", "pass 4"]);
+        assert_eq!(s.sync_log(None, 10).unwrap().len(), 6);
+        assert!(!s.sync_log(Some("100"), 10).unwrap()[0].ok);
+
+        // A failure, its retry time, then a good pass that clears both.
+        s.record_sync("200", None, None, Some("login as u refused: NO"), "failed").unwrap();
+        s.set_sync_retry("200", 1_900_000_000).unwrap();
+        let st = &s.sync_status(Some("200")).unwrap()[0];
+        assert_eq!(
+            (st.failures, st.last_error.as_deref(), st.next_attempt_at),
+            (1, Some("login as u refused: NO"), Some(1_900_000_000))
+        );
+        assert!(st.last_sync_at.is_some(), "the last good pass is kept through failures");
+        s.record_sync("200", Some(7), Some(9), None, "ok again").unwrap();
+        let st = &s.sync_status(Some("200")).unwrap()[0];
+        assert_eq!((st.failures, st.last_error.as_deref(), st.next_attempt_at), (0, None, None));
+        assert!(s.sync_status(Some("100")).unwrap().is_empty(), "a mailbox without a mail account has no sync state");
+
+        // Pruning by age: entries before the cut go, later ones stay.
+        s.conn().execute("UPDATE sync_log SET at = 1000 WHERE summary IN ('pass 0', 'pass 1')", []).unwrap();
+        assert_eq!(s.prune_sync_log(2000).unwrap(), 2);
+        assert_eq!(s.sync_log(None, 100).unwrap().len(), 6);
+        assert_eq!(s.prune_sync_log(2000).unwrap(), 0);
     }
 
     #[test]
