@@ -98,3 +98,15 @@ fn serve_refuses_a_busy_port_with_a_clear_message() {
     assert!(err.contains("cannot bind SIP UDP") && err.contains(&a.sip_port.to_string()), "{err}");
     assert!(a.stop());
 }
+
+#[test]
+fn voxbridge_needs_no_espeak_to_start() {
+    // espeak-ng is opened on first speech (media/tts.rs): a CLI command or a server whose
+    // prompts are cached does not load it and the 36 libraries behind it. The dynamic
+    // loader lists what it would load (what ldd does) and exits.
+    let o = Command::new(bin()).arg("--version").env("LD_TRACE_LOADED_OBJECTS", "1").output().unwrap();
+    let libs = String::from_utf8_lossy(&o.stdout);
+    assert!(libs.contains("libc.so"), "the loader listed the libraries: {libs}");
+    assert!(!libs.contains("libespeak-ng"), "espeak-ng is linked at start: {libs}");
+    assert!(libs.lines().count() < 12, "{libs}");
+}

@@ -17,7 +17,8 @@ ensure_packages() {
 }
 
 # What building voxbridge needs (native-tls links OpenSSL; espeakng-sys runs bindgen
-# over the espeak-ng headers and links the library), and what it runs with.
+# over the espeak-ng headers), and what it runs with (libespeak-ng, opened on first
+# speech, comes with espeak-ng).
 BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
 RUN_PACKAGES=(espeak-ng)
 # The real peers the tests talk to.
