@@ -21,13 +21,19 @@ fn deposit_call_after(server: &Server, number: &str, transport: &str, greeting_m
 }
 
 fn wait_delivered(server: &Server, number: &str) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    wait_until(Duration::from_secs(60), "delivery", || {
+    let start = std::time::Instant::now();
+    loop {
         let m = server.messages(number);
-        last = serde_json::Value::Array(m.clone());
-        m.len() == 1 && m[0]["delivery"].as_str().unwrap_or("").starts_with("delivered")
-    });
-    last[0].clone()
+        if m.len() == 1 && m[0]["delivery"].as_str().unwrap_or("").starts_with("delivered") {
+            return m[0].clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not delivered once after 60 s; messages: {m:#?}\nserver log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn check_voice_mail(raw: &[u8], row: &serde_json::Value, wav_len: usize) {
