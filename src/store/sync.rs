@@ -227,7 +227,25 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?3)",
             )?;
             let mut body = tx.prepare_cached("INSERT INTO message_body (message, raw) VALUES (?1, ?2)")?;
+            let mut by_uid = tx
+                .prepare_cached("SELECT id FROM message WHERE mailbox = ?1 AND server_uid = ?2 AND uidvalidity = ?3")?;
+            let mut by_key = tx.prepare_cached("SELECT id FROM message WHERE mailbox = ?1 AND server_key = ?2")?;
             for m in batch {
+                // Already here: between the pass reading its store list and this write,
+                // another writer — the outbox recording the UID of the deposit it has
+                // just appended — linked a row to this very message. Another insert
+                // would make two rows of one message.
+                let held = match (m.uid, &m.server_key) {
+                    (Some((uid, validity)), _) => {
+                        by_uid.query_row(params![mailbox, uid, validity], |r| r.get::<_, i64>(0)).optional()?
+                    }
+                    (None, Some(key)) => by_key.query_row(params![mailbox, key], |r| r.get::<_, i64>(0)).optional()?,
+                    (None, None) => None,
+                };
+                if let Some(id) = held {
+                    out.push((id, true));
+                    continue;
+                }
                 let (uid, validity) = (m.uid.map(|u| u.0), m.uid.map(|u| u.1));
                 if let Some(id) = find.query_row(params![mailbox, m.message_id], |r| r.get::<_, i64>(0)).optional()? {
                     link.execute(params![id, uid, validity, m.server_key])?;
@@ -467,6 +485,24 @@ mod tests {
         );
         assert_eq!(uids(s.sync_rows_delta("100", &[], &[]).unwrap()), vec![15]);
         assert_eq!(uids(s.sync_rows_delta("200", &[2], &[]).unwrap()), vec![2], "other mailboxes' rows stay out");
+    }
+
+    #[test]
+    fn a_message_whose_uid_a_row_already_holds_is_not_stored_twice() {
+        let (_d, s) = store_with_mailbox();
+        // The outbox's race: a deposit row with this Message-ID got UID 1 recorded by the
+        // outbox after the pass had read its store list and decided to retrieve UID 1.
+        let first = s.store_retrieved("100", &[row(1)]).unwrap();
+        assert_eq!(first, vec![(first[0].0, false)]);
+        let again = s.store_retrieved("100", &[row(1), row(2)]).unwrap();
+        assert_eq!(again[0], (first[0].0, true), "the row holding UID 1 is that message");
+        assert!(!again[1].1);
+        // The same for a POP3 key.
+        let pop = |k: &str| RetrievedRow { uid: None, server_key: Some(k.into()), ..row(9) };
+        let a = s.store_retrieved("100", &[pop("k1")]).unwrap();
+        assert_eq!(s.store_retrieved("100", &[pop("k1")]).unwrap(), vec![(a[0].0, true)]);
+        let n: i64 = s.conn().query_row("SELECT count(*) FROM message", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 3);
     }
 
     #[test]
