@@ -138,29 +138,53 @@ impl Store {
     }
 
     /// Applies the store side of a plan in one transaction: new states, and the agreed
-    /// states as the next base.
-    pub fn apply_states(&self, to_store: &[(i64, State)], synced: &[(i64, State)]) -> Result<()> {
+    /// states as the next base — each only to a row still in the state the pass read
+    /// (`read`). A row changed by phone while the pass ran keeps that change and its
+    /// old base, so it stays dirty and the next pass merges it (the phone's change
+    /// triggered that pass). Returns the rows left alone.
+    pub fn apply_states(
+        &self,
+        to_store: &[(i64, State)],
+        synced: &[(i64, State)],
+        read: &[(i64, State)],
+    ) -> Result<Vec<i64>> {
         if to_store.is_empty() && synced.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // One UPDATE per row for state and base together: a row whose new state is also
         // its new base never enters the message_dirty index on the way.
-        let mut rows: std::collections::BTreeMap<i64, (Option<State>, Option<State>)> = Default::default();
+        type Change = (Option<State>, Option<State>, Option<State>);
+        let mut rows: std::collections::BTreeMap<i64, Change> = Default::default();
         for (id, s) in to_store {
             rows.entry(*id).or_default().0 = Some(*s);
         }
         for (id, s) in synced {
             rows.entry(*id).or_default().1 = Some(*s);
         }
+        for (id, s) in read {
+            if let Some(r) = rows.get_mut(id) {
+                r.2 = Some(*s);
+            }
+        }
         // Redoable: every change here is already on the mail server (see Commit).
         self.transact(Commit::Redoable, |tx| {
             let mut set = tx.prepare_cached(
-                "UPDATE message SET state = COALESCE(?2, state), synced_state = COALESCE(?3, synced_state) WHERE id = ?1",
+                "UPDATE message SET state = COALESCE(?2, state), synced_state = COALESCE(?3, synced_state)
+                 WHERE id = ?1 AND (?4 IS NULL OR state = ?4)",
             )?;
-            for (id, (state, base)) in rows {
-                set.execute(params![id, state.map(State::as_str), base.map(State::as_str)])?;
+            let mut left = Vec::new();
+            for (id, (state, base, was)) in rows {
+                if set.execute(params![
+                    id,
+                    state.map(State::as_str),
+                    base.map(State::as_str),
+                    was.map(State::as_str)
+                ])? == 0
+                {
+                    left.push(id);
+                }
             }
-            Ok(())
+            Ok(left)
         })
     }
 
@@ -485,6 +509,34 @@ mod tests {
         );
         assert_eq!(uids(s.sync_rows_delta("100", &[], &[]).unwrap()), vec![15]);
         assert_eq!(uids(s.sync_rows_delta("200", &[2], &[]).unwrap()), vec![2], "other mailboxes' rows stay out");
+    }
+
+    #[test]
+    fn a_change_by_phone_during_a_pass_is_not_overwritten() {
+        let (_d, s) = store_with_mailbox();
+        let ids: Vec<i64> = s.store_retrieved("100", &[row(1), row(2)]).unwrap().iter().map(|r| r.0).collect();
+        let state = |id: i64| -> (String, Option<String>) {
+            s.conn()
+                .query_row("SELECT state, synced_state FROM message WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap()
+        };
+        // The pass read both rows as U and saw both read (\Seen) in a mail client; before
+        // it wrote, the phone marked the first one for delete.
+        s.mark("100", ids[0], MarkAction::Delete).unwrap();
+        let left = s
+            .apply_states(
+                &[(ids[0], State::R), (ids[1], State::R)],
+                &[(ids[0], State::R), (ids[1], State::R)],
+                &[(ids[0], State::U), (ids[1], State::U)],
+            )
+            .unwrap();
+        assert_eq!(left, [ids[0]]);
+        assert_eq!(state(ids[0]), ("M".into(), Some("U".into())), "the phone's M stays, with the old base: dirty");
+        assert_eq!(state(ids[1]), ("R".into(), Some("R".into())));
+        let uids = |v: Vec<StoreMsg>| v.into_iter().map(|m| m.uid).collect::<Vec<_>>();
+        assert_eq!(uids(s.sync_rows_delta("100", &[], &[]).unwrap()), [1], "the next pass merges it");
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Plan {
     pub to_store: Vec<(i64, State)>,
     /// New agreed states (bases) to remember, only where they differ from the stored one.
     pub synced: Vec<(i64, State)>,
+    /// The state each row of `to_store` and `synced` had in the store list: the store
+    /// side is applied only to rows still in that state (a change by phone during the
+    /// pass is kept, and merged by the next pass).
+    pub read: Vec<(i64, State)>,
     /// Rows whose UID is gone from the server: deleted there, remove here (Fig. 9A).
     pub gone: Vec<i64>,
     /// Server UIDs the store does not have: for the retrieve agent.
@@ -79,6 +83,9 @@ pub fn compare(store: &[StoreMsg], server: &[ServerMsg]) -> Plan {
                     }
                     if s.synced != Some(merged) {
                         plan.synced.push((s.id, merged));
+                    }
+                    if merged != s.state || s.synced != Some(merged) {
+                        plan.read.push((s.id, s.state));
                     }
                 }
                 i += 1;
@@ -140,6 +147,7 @@ mod tests {
         assert_eq!(plan.to_server, [(2, R)]);
         assert_eq!(plan.delete, [(15, 5)], "D beats M and goes to the delete agent");
         assert_eq!(plan.synced, [(11, R), (12, R), (13, M), (14, U)]);
+        assert_eq!(plan.read, [(11, U), (12, R), (13, R), (14, U)], "what the store side expects to find");
         assert!(plan.gone.is_empty() && plan.retrieve.is_empty());
     }
 

@@ -505,9 +505,12 @@ async fn execute(
     report.to_server = plan.to_server.clone();
 
     // 3. States to the store, with the agreed bases.
-    let (to_store, synced) = (plan.to_store.clone(), plan.synced.clone());
-    store.run(move |st| st.apply_states(&to_store, &synced)).await?;
-    report.to_store = plan.to_store.clone();
+    let (to_store, synced, read) = (plan.to_store.clone(), plan.synced.clone(), plan.read.clone());
+    let left = store.run(move |st| st.apply_states(&to_store, &synced, &read)).await?;
+    if !left.is_empty() {
+        tracing::debug!(mailbox, rows = ?left, "changed by phone during the pass: merged by the next pass");
+    }
+    report.to_store = plan.to_store.iter().filter(|(id, _)| !left.contains(id)).copied().collect();
 
     // 4. Rows whose message the server no longer has.
     let gone = plan.gone.clone();
