@@ -84,7 +84,10 @@ pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool) -> Res
             (n, e) => format!(
                 "FAILING ({n} failed pass{}; next try {}): {}",
                 if n == 1 { "" } else { "es" },
-                a.next_attempt_at.map_or("at the next poll or trigger".to_string(), crate::civil::utc_timestamp),
+                // A retry time already past is from a server no longer waiting on it.
+                a.next_attempt_at
+                    .filter(|t| *t > crate::store::now_secs())
+                    .map_or("at the next poll or trigger".to_string(), crate::civil::utc_timestamp),
                 e.as_deref().unwrap_or("?")
             ),
         };
