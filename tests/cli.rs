@@ -100,6 +100,28 @@ fn serve_refuses_a_busy_port_with_a_clear_message() {
 }
 
 #[test]
+fn a_second_server_on_one_store_is_refused_naming_the_first() {
+    // Two outboxes on one store could each deliver a message before either recorded it.
+    let mut a = Server::start("");
+    let mut b = Server::configure("");
+    let store = a.store_dir();
+    let text = std::fs::read_to_string(&b.config).unwrap();
+    let path_line = text.lines().find(|l| l.starts_with("path = ")).unwrap().to_string();
+    std::fs::write(&b.config, text.replacen(&path_line, &format!("path = {:?}", store.display().to_string()), 1))
+        .unwrap();
+    let o = Command::new(bin()).args(["serve", "--config"]).arg(&b.config).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let pid = std::fs::read_to_string(store.join("server.lock")).unwrap();
+    assert!(err.contains(&format!("another voxbridge server (pid {pid}) runs on the store")), "{err}");
+    assert!(a.is_running(), "the first server runs on");
+    assert!(a.stop());
+    // Once it stopped, the store is free again.
+    b.run();
+    assert!(b.stop());
+}
+
+#[test]
 fn voxbridge_needs_no_espeak_to_start() {
     // espeak-ng is opened on first speech (media/tts.rs): a CLI command or a server whose
     // prompts are cached does not load it and the 36 libraries behind it. The dynamic

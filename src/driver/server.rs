@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 pub async fn serve(cfg: Config) -> Result<()> {
     let store = Store::open(&cfg.store.path)?;
+    let _one_server = crate::store::server_lock::ServerLock::acquire(&cfg.store.path)?;
     store.start_checkpointer()?;
     let lang_dir = cfg.prompts.dir.join(&cfg.prompts.language);
     let cache = cfg.prompt_cache();

@@ -7,6 +7,7 @@
 pub mod menu;
 pub mod outgoing;
 pub mod pin;
+pub mod server_lock;
 mod sync;
 
 pub use sync::{MarkAction, RetrievedRow};
