@@ -149,6 +149,31 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
     Ok((n, answer_lines))
 }
 
+fn session_header(local_ip: IpAddr, session_id: u64) -> String {
+    let ipv = if local_ip.is_ipv4() { "IP4" } else { "IP6" };
+    format!("v=0\r\no=voxbridge {session_id} {session_id} IN {ipv} {local_ip}\r\ns=voxbridge\r\nc=IN {ipv} {local_ip}\r\nt=0 0\r\n")
+}
+
+/// Payload type of telephone-event in our own offers (the usual dynamic choice).
+pub const OFFER_DTMF_PT: u8 = 101;
+
+/// Our offer, for an INVITE that came without one (delayed offer: it goes in the 2xx
+/// and the caller answers in the ACK): PCMU, PCMA and telephone-event.
+pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64) -> Vec<u8> {
+    let d = OFFER_DTMF_PT;
+    let mut s = session_header(local_ip, session_id);
+    s.push_str(&format!(
+        "m=audio {local_port} RTP/AVP 0 8 {d}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+    ));
+    s.into_bytes()
+}
+
+/// Reads the caller's answer to [`offer`]: the codec it chose and where to send.
+pub fn read_answer(answer: &[u8]) -> Result<Negotiated, SdpError> {
+    negotiate(answer).map(|(n, _)| n)
+}
+
 /// Builds our answer: one m= line per offered one, ours accepted, the rest port 0.
 pub fn answer(
     n: &Negotiated,
@@ -157,10 +182,7 @@ pub fn answer(
     local_port: u16,
     session_id: u64,
 ) -> Vec<u8> {
-    let ipv = if local_ip.is_ipv4() { "IP4" } else { "IP6" };
-    let mut s = format!(
-        "v=0\r\no=voxbridge {session_id} {session_id} IN {ipv} {local_ip}\r\ns=voxbridge\r\nc=IN {ipv} {local_ip}\r\nt=0 0\r\n"
-    );
+    let mut s = session_header(local_ip, session_id);
     for line in rejected_lines {
         if line.is_empty() {
             let pt = n.codec.payload_type();
@@ -188,6 +210,29 @@ mod tests {
     const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
 m=video 5000 RTP/AVP 96\r\nm=audio 6000 RTP/AVP 18 8 0 101\r\na=rtpmap:18 G729/8000\r\n\
 a=rtpmap:101 telephone-event/8000\r\n";
+
+    #[test]
+    fn our_offer_reads_back_and_an_answer_is_read() {
+        let o = offer("127.0.0.1".parse().unwrap(), 20002, 9);
+        let text = String::from_utf8(o.clone()).unwrap();
+        assert!(text.contains("m=audio 20002 RTP/AVP 0 8 101\r\n"), "{text}");
+        let (n, _) = negotiate(&o).unwrap();
+        assert_eq!(
+            n,
+            Negotiated { remote: "127.0.0.1:20002".parse().unwrap(), codec: Codec::Pcmu, dtmf_pt: Some(101) }
+        );
+        let answer = b"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+        assert_eq!(
+            read_answer(answer).unwrap(),
+            Negotiated { remote: "127.0.0.1:7000".parse().unwrap(), codec: Codec::Pcma, dtmf_pt: Some(101) }
+        );
+        assert_eq!(read_answer(b""), Err(SdpError::Empty));
+        assert_eq!(
+            read_answer(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 7000 RTP/AVP 18\r\n"),
+            Err(SdpError::NoCommonCodec)
+        );
+    }
 
     #[test]
     fn picks_first_g711_and_dtmf_and_keeps_line_count() {

@@ -23,6 +23,57 @@ fn unknown_mailbox_gets_404_and_unshared_codec_gets_488() {
     assert!(!r.ok, "a known mailbox must not get 404");
 }
 
+const ACK_ANSWER: &str = "Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=sipp 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [rtpstream_audio_port] RTP/AVP 0 96
+a=rtpmap:0 PCMU/8000
+a=rtpmap:96 telephone-event/8000
+";
+
+/// Talks (audio.ulaw) for sipp's -d ms, stops, and presses #.
+const TALK_THEN_HASH: &str = r##"<nop><action><exec rtp_stream="audio.ulaw,-1,0"/></action></nop>
+  <pause/>
+  <nop><action><exec rtp_stream="pause"/></action></nop>
+  <nop><action><exec play_dtmf="#"/></action></nop>"##;
+
+#[test]
+fn delayed_offer_gets_our_offer_in_the_200_and_uses_the_answer_in_the_ack() {
+    let server = Server::start("");
+    server.cli_ok(&["mailbox", "add", "2005", "--pin", "1234"]);
+    // The INVITE has no SDP: voxbridge offers (checked by the scenario), the ACK answers
+    // PCMU with telephone-event 96; the caller talks for 3 s and presses #.
+    let speak = 3000;
+    let r = sipp(
+        &server,
+        "uac_delayed_offer.xml",
+        &[("ACK_BODY", ACK_ANSWER), ("MEDIA", TALK_THEN_HASH)],
+        "2005",
+        greeting_ms("2005") + speak,
+        "udp",
+    );
+    assert!(r.ok, "delayed-offer deposit failed:\n{}\n{}\n{}", r.output, r.messages, server.log());
+    let m = server.messages("2005");
+    assert_eq!(m.len(), 1, "the message was recorded");
+    let dur = m[0]["duration_ms"].as_i64().unwrap();
+    assert!((dur - speak as i64).abs() <= 250, "recorded {dur} ms of {speak} ms spoken (and # ended it)");
+    let log = server.log();
+    assert!(log.contains("offer=\"ours, answered in the ACK\""), "{log}");
+    assert!(log.contains("reason=Key"), "# (telephone-event 96, from the answer) ended the recording:\n{log}");
+
+    // An ACK without an answer: no session can start, so voxbridge hangs up at once.
+    let r =
+        sipp(&server, "uac_delayed_offer.xml", &[("ACK_BODY", "Content-Length: 0\n"), ("MEDIA", "")], "2005", 0, "udp");
+    assert!(r.ok, "expected a BYE after an ACK without SDP:\n{}\n{}\n{}", r.output, r.messages, server.log());
+    assert!(server.log().contains("no usable SDP answer in the ACK"), "{}", server.log());
+    assert_eq!(server.messages("2005").len(), 1, "nothing recorded from the failed call");
+}
+
 #[test]
 fn cancel_before_answer_gets_487() {
     let server = Server::start("[sip]\nring_ms = 5000\n");

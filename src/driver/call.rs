@@ -119,12 +119,19 @@ async fn answer_call(
     cmd: &mpsc::Sender<SipCommand>,
     events: &mut mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<Option<Media>> {
-    let (neg, lines) = match sdp::negotiate(&inc.offer) {
-        Ok(n) => n,
-        // 488 for every offer we cannot serve; the reason phrase says which problem it was.
-        Err(e @ (SdpError::NoCommonCodec | SdpError::Empty | SdpError::Malformed(_))) => {
-            reject(cmd, inc, 488, &format!("Not Acceptable Here ({e})")).await?;
-            return Ok(None);
+    // An INVITE without SDP is a delayed offer (RFC 3261 §13.2.1): our offer goes in the
+    // 200 OK and the caller's answer comes in the ACK.
+    let delayed = inc.offer.iter().all(u8::is_ascii_whitespace);
+    let early = if delayed {
+        None
+    } else {
+        match sdp::negotiate(&inc.offer) {
+            Ok(n) => Some(n),
+            // 488 for every offer we cannot serve; the reason phrase says which problem it was.
+            Err(e @ (SdpError::NoCommonCodec | SdpError::Empty | SdpError::Malformed(_))) => {
+                reject(cmd, inc, 488, &format!("Not Acceptable Here ({e})")).await?;
+                return Ok(None);
+            }
         }
     };
     let Some(rtp) = ctx.ports.bind(ctx.cfg.media_ip()) else {
@@ -142,7 +149,7 @@ async fn answer_call(
             tokio::select! {
                 _ = &mut until => break,
                 ev = events.recv() => match ev {
-                    Some(CallEvent::Confirmed) => {}
+                    Some(CallEvent::Confirmed(_)) => {}
                     Some(CallEvent::Shutdown) => {
                         reject(cmd, inc, 503, "Service Unavailable").await?;
                         return Ok(None);
@@ -156,7 +163,35 @@ async fn answer_call(
             }
         }
     }
-    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, rand::random::<u32>() as u64);
+    let session_id = rand::random::<u32>() as u64;
+    let Some((neg, lines)) = early else {
+        cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
+        let neg = loop {
+            match events.recv().await {
+                Some(CallEvent::Confirmed(answer)) => match sdp::read_answer(&answer) {
+                    Ok(n) => break n,
+                    Err(e) => {
+                        // The session cannot start: end the dialog the ACK confirmed.
+                        tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
+                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                        return Ok(None);
+                    }
+                },
+                Some(CallEvent::Shutdown) => {
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    return Ok(None);
+                }
+                Some(CallEvent::Gone(why)) => {
+                    tracing::info!(reason = %why, "caller left before the ACK");
+                    return Ok(None);
+                }
+                None => return Ok(None),
+            }
+        };
+        tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
+        return Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }));
+    };
+    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id);
     cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
     tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
     Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }))
@@ -286,7 +321,7 @@ async fn deposit(
 /// caller is gone.
 pub fn caller_leaving(ev: Option<CallEvent>) -> Option<bool> {
     match ev {
-        Some(CallEvent::Confirmed) => None,
+        Some(CallEvent::Confirmed(_)) => None,
         Some(CallEvent::Shutdown) => Some(true),
         Some(CallEvent::Gone(why)) => {
             tracing::info!(reason = %why, "caller gone");

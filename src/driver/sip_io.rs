@@ -38,8 +38,8 @@ pub enum SipCommand {
 /// What the SIP layer tells a call task.
 #[derive(Debug, Clone)]
 pub enum CallEvent {
-    /// The ACK arrived.
-    Confirmed,
+    /// The ACK arrived, with its body (the SDP answer of a delayed-offer call).
+    Confirmed(Vec<u8>),
     /// The caller is gone (BYE, CANCEL, or a SIP timeout), with the reason.
     Gone(String),
     /// The server is shutting down: finish (save what was recorded) and hang up.
@@ -187,9 +187,9 @@ pub async fn run(
                     calls.insert(inc.call, etx);
                     tracker.spawn(call::run(ctx.clone(), inc, cmd_tx.clone(), erx));
                 }
-                Event::Confirmed(c) => {
-                    if let Some(tx) = calls.get(&c) {
-                        let _ = tx.try_send(CallEvent::Confirmed);
+                Event::Confirmed { call, answer } => {
+                    if let Some(tx) = calls.get(&call) {
+                        let _ = tx.try_send(CallEvent::Confirmed(answer));
                     }
                 }
                 Event::Cancelled(c) => {

@@ -50,8 +50,13 @@ pub struct IncomingCall {
 #[derive(Debug, Clone)]
 pub enum Event {
     IncomingCall(IncomingCall),
-    /// The ACK for our 2xx arrived: media may flow both ways.
-    Confirmed(CallHandle),
+    /// The ACK for our 2xx arrived: media may flow both ways. `answer` is its body:
+    /// the SDP answer when the INVITE had no offer and our 2xx carried it (RFC 3261
+    /// §13.2.1, "delayed offer"); empty otherwise.
+    Confirmed {
+        call: CallHandle,
+        answer: Vec<u8>,
+    },
     /// The caller cancelled before we answered (487 was sent).
     Cancelled(CallHandle),
     /// The caller hung up (BYE, answered 200).
@@ -258,7 +263,7 @@ impl Endpoint {
                     if c.state == CallState::Answered {
                         c.state = CallState::Confirmed;
                         c.ok_retransmit = None;
-                        self.events.push_back(Event::Confirmed(call));
+                        self.events.push_back(Event::Confirmed { call, answer: r.raw.body.clone() });
                     }
                 }
             }

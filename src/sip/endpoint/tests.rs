@@ -67,7 +67,9 @@ fn invite_answer_ack_bye() {
 From: <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>;tag={tag}\r\nCall-ID: c1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
     );
     e.handle_input(t0 + T1, udp(), ack.as_bytes());
-    assert!(matches!(e.poll_event(), Some(Event::Confirmed(h)) if h == call.call));
+    assert!(
+        matches!(e.poll_event(), Some(Event::Confirmed { call: h, answer }) if h == call.call && answer.is_empty())
+    );
     e.handle_timeout(t0 + T1 * 10);
     assert!(status_lines(&mut e).is_empty(), "no retransmission after ACK");
 
@@ -299,4 +301,36 @@ To: <sip:1000@127.0.0.1>;tag=pt\r\nCall-ID: s1\r\n{cseq}\r\nContent-Length: 0\r\
     e.handle_input(t0, udp(), resp.as_bytes());
     assert!(matches!(e.poll_event(), Some(Event::Unsubscribed(s)) if s == sub));
     assert_eq!(e.subscription_count(), 0);
+}
+
+#[test]
+fn delayed_offer_invite_then_the_answer_arrives_with_the_ack() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    let full = invite("z9hG4bK1", "d1");
+    let (head, _) = full.split_once("Content-Type").unwrap();
+    e.handle_input(t0, udp(), format!("{head}Content-Length: 0\r\n\r\n").as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying"]);
+    let call = incoming(&mut e);
+    assert!(call.offer.is_empty(), "no offer: the call is answered with ours");
+    e.answer(t0, call.call, b"v=0\r\n");
+    let tag = to_tag(&mut e);
+    let answer = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 7000 RTP/AVP 8\r\n";
+    let ack = format!(
+        "ACK sip:voxbridge@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK2\r\n\
+From: <sip:5551234@127.0.0.1>;tag=ft\r\nTo: <sip:100@127.0.0.1>;tag={tag}\r\nCall-ID: d1\r\nCSeq: 1 ACK\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+        answer.len()
+    );
+    e.handle_input(t0, udp(), ack.as_bytes());
+    match e.poll_event() {
+        Some(Event::Confirmed { call: h, answer: body }) => {
+            assert_eq!(h, call.call);
+            assert_eq!(body, answer.as_bytes(), "the ACK's SDP answer reaches the call");
+        }
+        other => panic!("expected Confirmed, got {other:?}"),
+    }
+    // A retransmitted ACK confirms nothing twice.
+    e.handle_input(t0, udp(), ack.as_bytes());
+    assert!(e.poll_event().is_none());
 }
