@@ -166,27 +166,25 @@ async fn answer_call(
     let session_id = rand::random::<u32>() as u64;
     let Some((neg, lines)) = early else {
         cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
-        let neg = loop {
-            match events.recv().await {
-                Some(CallEvent::Confirmed(answer)) => match sdp::read_answer(&answer) {
-                    Ok(n) => break n,
-                    Err(e) => {
-                        // The session cannot start: end the dialog the ACK confirmed.
-                        tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
-                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
-                        return Ok(None);
-                    }
-                },
-                Some(CallEvent::Shutdown) => {
+        let neg = match events.recv().await {
+            Some(CallEvent::Confirmed(answer)) => match sdp::read_answer(&answer) {
+                Ok(n) => n,
+                Err(e) => {
+                    // The session cannot start: end the dialog the ACK confirmed.
+                    tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
                     cmd.send(SipCommand::Hangup(inc.call)).await.ok();
                     return Ok(None);
                 }
-                Some(CallEvent::Gone(why)) => {
-                    tracing::info!(reason = %why, "caller left before the ACK");
-                    return Ok(None);
-                }
-                None => return Ok(None),
+            },
+            Some(CallEvent::Shutdown) => {
+                cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                return Ok(None);
             }
+            Some(CallEvent::Gone(why)) => {
+                tracing::info!(reason = %why, "caller left before the ACK");
+                return Ok(None);
+            }
+            None => return Ok(None),
         };
         tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
         return Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }));
