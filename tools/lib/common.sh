@@ -23,6 +23,8 @@ BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
 RUN_PACKAGES=(espeak-ng)
 # The real peers the tests talk to.
 TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox)
+# What the benchmarks compare against (tools/bench-sync runs mbsync side by side).
+BENCH_PACKAGES=(isync)
 
 ensure_cargo() {
     if ! command -v cargo >/dev/null 2>&1; then
