@@ -400,11 +400,14 @@ async fn pass_on(s: &mut ImapSession, store: &Store, mailbox: &str, acct: &Accou
             // expunges), and flags only of what changed since the last complete pass;
             // unchanged messages are in the state both sides agreed on then.
             report.mode = "condstore";
+            // The store list first, then the server's: a row whose UID the outbox records
+            // after an APPEND that the UID list below already missed would look gone
+            // from the server (and be removed) if the rows were read after that list.
+            let mb = mailbox.to_string();
+            let rows = store.run(move |st| st.sync_rows(&mb)).await?;
             let all = timed("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?;
             barrier(s, "UID SEARCH").await?;
             fetch_flags(s, "1:*", Some(since), &mut flags).await?;
-            let mb = mailbox.to_string();
-            let rows = store.run(move |st| st.sync_rows(&mb)).await?;
             let unknown: Vec<u32> = rows
                 .iter()
                 .filter(|r| r.synced.is_none() && all.contains(&r.uid) && !flags.contains_key(&r.uid))
