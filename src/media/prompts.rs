@@ -71,6 +71,7 @@ impl Prompts {
         let texts = read_texts(dir)?;
         std::fs::create_dir_all(cache).with_context(|| format!("cannot create prompt cache {}", cache.display()))?;
         let mut clips = BTreeMap::new();
+        let (started, mut generated) = (std::time::Instant::now(), 0usize);
         for (id, text) in &texts {
             let recorded = dir.join(format!("{id}.wav"));
             let clip = if recorded.exists() {
@@ -83,13 +84,24 @@ impl Prompts {
                         let pcm = super::tts::synthesize(text, voice, 150)
                             .with_context(|| format!("generating prompt {id}"))?;
                         super::wav::write_plain(&cached, &pcm)?;
-                        tracing::info!(prompt = %id, "generated prompt audio with espeak-ng");
+                        tracing::debug!(prompt = %id, "generated prompt audio with espeak-ng");
+                        generated += 1;
                         pcm
                     }
                 };
                 Clip::from_pcm(pcm, "espeak-ng")
             };
             clips.insert(id.clone(), Arc::new(clip));
+        }
+        if generated > 0 {
+            // Once per new prompt text or voice; later starts read the cache.
+            tracing::info!(
+                generated,
+                of = texts.len(),
+                cache = %cache.display(),
+                secs = started.elapsed().as_secs_f64(),
+                "prompt audio generated with espeak-ng and cached"
+            );
         }
         Ok(Prompts { clips, texts })
     }
