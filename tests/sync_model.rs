@@ -2,6 +2,9 @@
 //! interleavings of phone actions (`messages mark`), mail-client actions (flags,
 //! expunge), new mail, and sync passes — some of them cut off mid-way by a proxy — are
 //! checked after every completed pass against a small reference model of the rules.
+//! Deposits join in too: a voice message whose APPEND reached the server but whose UID
+//! was never recorded (the server stopped in between), which a pass must link by
+//! Message-ID — never import twice — and merge with what the phone did to it meanwhile.
 
 mod common;
 use common::*;
@@ -96,11 +99,12 @@ impl Model {
 }
 
 fn check(server: &Server, client: &mut MailClient, uid_to_mid: &BTreeMap<u32, String>, model: &Model, step: usize) {
-    let rows: BTreeMap<String, St> = server
-        .messages("5001")
+    let listed = server.messages("5001");
+    let rows: BTreeMap<String, St> = listed
         .iter()
         .map(|m| (m["message_id"].as_str().unwrap().to_string(), St::parse(m["state"].as_str().unwrap())))
         .collect();
+    assert_eq!(listed.len(), rows.len(), "a message stored twice after step {step}: {listed:#?}");
     assert_eq!(rows, model.store, "store differs from the model after step {step}");
     let on_server: BTreeMap<String, St> =
         client.flags().iter().map(|(uid, seen, del)| (uid_to_mid[uid].clone(), St::of_flags(*seen, *del))).collect();
@@ -124,9 +128,37 @@ fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
     let mut next = 0;
     let mut row_ids: BTreeMap<String, i64> = BTreeMap::new();
     let mut cut_passes = 0;
+    // Deposits no completed pass has linked yet: a mail client cannot expunge them here
+    // (the outbox, which this test does not run, would append them again).
+    let mut unlinked: std::collections::BTreeSet<String> = Default::default();
 
     for step in 0..steps {
-        match rng.random_range(0..10) {
+        match rng.random_range(0..11) {
+            // A deposit: the row and its outbox entry as the call left them, the message
+            // in the mailbox as the outbox's APPEND left it, no UID recorded.
+            10 => {
+                let mid = format!("<dep{seed}.{next}@voxbridge.invalid>");
+                next += 1;
+                let db = rusqlite::Connection::open(server.store_dir().join("voxbridge.db")).unwrap();
+                db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                db.execute(
+                    "INSERT INTO message (mailbox, kind, state, received_at, duration_ms, message_id, subject)
+                     VALUES ('5001', 'voice', 'U', 1796000000, 3000, ?1, 'Voice message')",
+                    [&mid],
+                )
+                .unwrap();
+                db.execute(
+                    "INSERT INTO outbox (message, target, next_attempt_at, created_at)
+                     VALUES (last_insert_rowid(), 'imap', 0, 1796000000)",
+                    [],
+                )
+                .unwrap();
+                let uid = client.append("INBOX", &mid, "Voice message");
+                uid_to_mid.insert(uid, mid.clone());
+                model.server.insert(mid.clone(), (uid, false, false));
+                model.store.insert(mid.clone(), St::U);
+                unlinked.insert(mid);
+            }
             // New mail arrives.
             0 | 1 => {
                 let mid = format!("<s{seed}.{next}@example.test>");
@@ -181,6 +213,7 @@ fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
                         client.store(uid, "-FLAGS (\\Deleted)");
                         model.server.insert(mid, (uid, seen, false));
                     }
+                    _ if unlinked.contains(&mid) => {}
                     _ => {
                         client.expunge(uid);
                         model.server.remove(&mid);
@@ -196,12 +229,14 @@ fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
                 proxy.cut_after.store(u64::MAX, Ordering::SeqCst);
                 server.cli_ok(&["sync", "5001"]);
                 model.sync();
+                unlinked.clear();
                 check(&server, &mut client, &uid_to_mid, &model, step);
             }
             // A full pass.
             _ => {
                 server.cli_ok(&["sync", "5001"]);
                 model.sync();
+                unlinked.clear();
                 check(&server, &mut client, &uid_to_mid, &model, step);
             }
         }

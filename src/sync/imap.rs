@@ -67,7 +67,9 @@ impl SyncReport {
 }
 
 /// A chunk of retrieved messages being stored: (row id, linked) per message.
-type StoringChunk = tokio::task::JoinHandle<Result<Vec<(i64, bool)>>>;
+/// A chunk being stored: per message its row, whether it was linked to an existing one,
+/// and its UID with the state its flags expressed.
+type StoringChunk = tokio::task::JoinHandle<Result<Vec<((i64, bool), ServerMsg)>>>;
 
 /// Messages fetched and stored per chunk by the retrieve agent.
 const RETRIEVE_CHUNK: usize = 1000;
@@ -454,7 +456,8 @@ async fn full_pass(
         // so the flags come with the bodies instead of in a listing of their own.
         report.server_messages = exists as usize;
         if exists > 0 {
-            retrieve(s, store, mailbox, acct, validity, &["1:*".to_string()], &mut report).await?;
+            let linked = retrieve(s, store, mailbox, acct, validity, &["1:*".to_string()], &mut report).await?;
+            merge_linked(s, store, mailbox, linked, &mut report).await?;
         }
         report.flags_fetched = report.retrieved.len() + report.linked.len();
         return Ok(report);
@@ -471,7 +474,11 @@ async fn full_pass(
     Ok(report)
 }
 
-/// Executes a plan: the server always before the store (see the module docs).
+/// Executes a plan: the server always before the store (see the module docs), then
+/// the retrieve agent. A retrieved message linked to one of our own rows (a deposit, by
+/// Message-ID) has no agreed state yet: its row and the flags fetched with it are
+/// compared at once, so the phone's changes made before the link (read, deleted)
+/// reach the server in this pass rather than the next.
 async fn execute(
     s: &mut ImapSession,
     store: &Store,
@@ -479,6 +486,44 @@ async fn execute(
     acct: &Account,
     validity: u32,
     plan: super::compare::Plan,
+    report: &mut SyncReport,
+) -> Result<()> {
+    apply(s, store, mailbox, &plan, report).await?;
+    let linked = retrieve(s, store, mailbox, acct, validity, &uid_sets(&plan.retrieve, MAX_SET_LEN), report).await?;
+    merge_linked(s, store, mailbox, linked, report).await
+}
+
+/// Compares rows the retrieve agent just linked with the flags fetched with them (see
+/// [`execute`]).
+async fn merge_linked(
+    s: &mut ImapSession,
+    store: &Store,
+    mailbox: &str,
+    mut linked: Vec<ServerMsg>,
+    report: &mut SyncReport,
+) -> Result<()> {
+    if linked.is_empty() {
+        return Ok(());
+    }
+    linked.sort_by_key(|m| m.uid);
+    let (mb, uids) = (mailbox.to_string(), linked.iter().map(|m| m.uid).collect::<Vec<_>>());
+    let keep: std::collections::HashSet<u32> = uids.iter().copied().collect();
+    // Only these rows: a dirty row left out of `linked` would look gone from the server.
+    let rows: Vec<_> = store
+        .run(move |st| st.sync_rows_delta(&mb, &uids, &[]))
+        .await?
+        .into_iter()
+        .filter(|r| keep.contains(&r.uid))
+        .collect();
+    apply(s, store, mailbox, &compare(&rows, &linked), report).await
+}
+
+/// The store and server sides of a plan, retrieval aside.
+async fn apply(
+    s: &mut ImapSession,
+    store: &Store,
+    mailbox: &str,
+    plan: &super::compare::Plan,
     report: &mut SyncReport,
 ) -> Result<()> {
     // 1. Delete agent: the server first, then the store.
@@ -495,7 +540,7 @@ async fn execute(
         barrier(s, "UID EXPUNGE").await?;
         let ids: Vec<i64> = plan.delete.iter().map(|d| d.0).collect();
         store.run(move |st| st.remove_rows(&ids, Commit::Redoable)).await?;
-        report.deleted = plan.delete.clone();
+        report.deleted.extend_from_slice(&plan.delete);
     }
 
     // 2. Flags to the server, grouped by target state (other flags are left alone).
@@ -505,7 +550,7 @@ async fn execute(
     store_flags(s, &read, "+FLAGS.SILENT (\\Seen)").await?;
     store_flags(s, &read, "-FLAGS.SILENT (\\Deleted)").await?;
     store_flags(s, &marked, "+FLAGS.SILENT (\\Deleted)").await?;
-    report.to_server = plan.to_server.clone();
+    report.to_server.extend_from_slice(&plan.to_server);
 
     // 3. States to the store, with the agreed bases.
     let (to_store, synced, read) = (plan.to_store.clone(), plan.synced.clone(), plan.read.clone());
@@ -513,15 +558,13 @@ async fn execute(
     if !left.is_empty() {
         tracing::debug!(mailbox, rows = ?left, "changed by phone during the pass: merged by the next pass");
     }
-    report.to_store = plan.to_store.iter().filter(|(id, _)| !left.contains(id)).copied().collect();
+    report.to_store.extend(plan.to_store.iter().filter(|(id, _)| !left.contains(id)));
 
     // 4. Rows whose message the server no longer has.
     let gone = plan.gone.clone();
     store.run(move |st| st.remove_rows(&gone, Commit::Redoable)).await?;
-    report.gone = plan.gone.clone();
-
-    // 5. Retrieve agent.
-    retrieve(s, store, mailbox, acct, validity, &uid_sets(&plan.retrieve, MAX_SET_LEN), report).await
+    report.gone.extend_from_slice(&plan.gone);
+    Ok(())
 }
 
 /// The retrieve agent's I/O: one streamed `UID FETCH (UID FLAGS BODY.PEEK[])` per set;
@@ -539,12 +582,15 @@ async fn retrieve(
     validity: u32,
     sets: &[String],
     report: &mut SyncReport,
-) -> Result<()> {
+) -> Result<Vec<ServerMsg>> {
     let mut pending: Option<StoringChunk> = None;
+    let mut linked_msgs = Vec::new();
     let mut chunk: Vec<(u32, State, Vec<u8>)> = Vec::with_capacity(RETRIEVE_CHUNK);
     let store_chunk = |chunk: Vec<(u32, State, Vec<u8>)>| -> StoringChunk {
         let (st, mb, host) = (store.clone(), mailbox.to_string(), acct.host.clone());
         tokio::task::spawn_blocking(move || {
+            let server: Vec<ServerMsg> =
+                chunk.iter().map(|(uid, state, _)| ServerMsg { uid: *uid, state: Some(*state) }).collect();
             let batch: Vec<RetrievedRow> = chunk
                 .into_iter()
                 .map(|(uid, state, body)| {
@@ -552,13 +598,14 @@ async fn retrieve(
                     retrieved_row(info, state, Some((uid, validity)), None, body)
                 })
                 .collect();
-            st.store_retrieved(&mb, &batch)
+            Ok(st.store_retrieved(&mb, &batch)?.into_iter().zip(server).collect())
         })
     };
-    let collect = |stored: Vec<(i64, bool)>, report: &mut SyncReport| {
-        for (id, linked) in stored {
+    let mut collect = |stored: Vec<((i64, bool), ServerMsg)>, report: &mut SyncReport| {
+        for ((id, linked), msg) in stored {
             if linked {
                 report.linked.push(id);
+                linked_msgs.push(msg);
             } else {
                 report.retrieved.push(id);
             }
@@ -591,7 +638,7 @@ async fn retrieve(
     if !chunk.is_empty() {
         collect(store_chunk(chunk).await??, report);
     }
-    Ok(())
+    Ok(linked_msgs)
 }
 
 #[cfg(test)]
