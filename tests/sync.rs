@@ -291,6 +291,30 @@ fn a_refused_login_puts_only_that_account_in_backoff_and_sync_log_shows_why() {
 }
 
 #[test]
+fn sync_all_runs_every_account_and_reports_the_failed_ones() {
+    let dv = Dovecot::start();
+    let server = Server::configure("");
+    server.cli_ok(&["mailbox", "add", "4020", "--pin", "1234", "--imap", &dv.imap_url("tia")]);
+    let refused = dv.imap_url("uma").replacen(":pass@", ":wrong@", 1);
+    server.cli_ok(&["mailbox", "add", "4021", "--pin", "1234", "--imap", &refused]);
+    let pop3 = dv.pop3_url("val");
+    let smtp = ["--smtp", "smtp://127.0.0.1:1", "--email", "val@example.test"];
+    server.cli_ok(&[&["mailbox", "add", "4022", "--pin", "1234", "--pop3", &pop3][..], &smtp[..]].concat());
+    server.cli_ok(&["mailbox", "add", "4023", "--pin", "1234"]); // no mail account: skipped
+    MailClient::connect(&dv, "tia", "INBOX").append("INBOX", "<all1@example.test>", "one");
+    MailClient::connect(&dv, "val", "INBOX").append("INBOX", "<all2@example.test>", "two");
+    let o = server.cli(&["sync", "--all"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success(), "a failed account makes the exit status non-zero");
+    assert!(out.contains("mailbox 4020: ") && out.contains("mailbox 4022: "), "{out}");
+    assert!(out.contains("mailbox 4021: FAILED: login as uma refused: NO"), "{out}");
+    assert!(!out.contains("4023"), "{out}");
+    assert!(err.contains("1 of 3 accounts failed: 4021"), "{err}");
+    assert_eq!(server.messages("4020").len(), 1, "the accounts after a failed one still ran");
+    assert_eq!(server.messages("4022").len(), 1);
+}
+
+#[test]
 fn pop3_mailbox_retrieves_links_deposits_and_deletes_with_dele() {
     let dv = Dovecot::start();
     let smtp = SmtpRelay::start(&dv);

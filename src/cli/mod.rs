@@ -40,7 +40,12 @@ pub enum Command {
     /// Synchronize a mailbox with its mail account now, and print what changed each way.
     Sync {
         /// Mailbox number.
-        number: String,
+        #[arg(required_unless_present = "all")]
+        number: Option<String>,
+        /// Every mailbox with a mail account, one after the other (say after a mail
+        /// server came back); exits non-zero if any pass failed, after trying them all.
+        #[arg(long, conflicts_with_all = ["number", "each_line"])]
+        all: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

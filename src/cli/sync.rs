@@ -1,4 +1,4 @@
-//! `voxbridge sync NUMBER`: one synchronization pass now; `voxbridge sync-log`: each
+//! `voxbridge sync NUMBER | --all`: synchronization passes now; `voxbridge sync-log`: each
 //! account's sync state and the event log of recent passes.
 
 use crate::store::Store;
@@ -23,6 +23,48 @@ pub fn run(store: &Store, number: &str, json: bool, each_line: bool) -> Result<(
         let report = rt.block_on(locked_pass(store, number))?;
         print(number, &report, json, false)?;
         rt.block_on(crate::sync::after_pass(store, &report))?;
+    }
+    Ok(())
+}
+
+/// `voxbridge sync --all`: one pass per mailbox with a mail account, in number order.
+pub fn run_all(store: &Store, json: bool) -> Result<()> {
+    let accounts: Vec<String> = store
+        .mailboxes()?
+        .into_iter()
+        .filter(|m| m.imap_url.is_some() || m.pop3_url.is_some())
+        .map(|m| m.number)
+        .collect();
+    if accounts.is_empty() {
+        bail!("no mailbox has a mail account (see: voxbridge mailbox add --imap/--pop3)");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (mut failed, mut out) = (Vec::new(), Vec::new());
+    for number in &accounts {
+        match rt.block_on(locked_pass(store, number)) {
+            Ok(report) if json => out.push(serde_json::json!({ "mailbox": number, "report": report })),
+            Ok(report) => print(number, &report, false, false)?,
+            Err(e) if json => {
+                out.push(serde_json::json!({ "mailbox": number, "error": format!("{e:#}") }));
+                failed.push(number.clone());
+            }
+            Err(e) => {
+                println!("mailbox {number}: FAILED: {e:#}");
+                failed.push(number.clone());
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    store.reclaim_bodies()?;
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} accounts failed: {} (see: voxbridge sync-log)",
+            failed.len(),
+            accounts.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
 }
