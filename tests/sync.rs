@@ -315,6 +315,56 @@ fn sync_all_runs_every_account_and_reports_the_failed_ones() {
 }
 
 #[test]
+fn mailbox_set_fixes_a_refused_password_and_a_move_to_another_account_links_instead_of_doubling() {
+    let dv = Dovecot::start();
+    let server = Server::configure("");
+    let good = dv.imap_url("wes");
+    server.cli_ok(&["mailbox", "add", "4030", "--pin", "1234", "--imap", &good.replacen(":pass@", ":typo@", 1)]);
+    let mut wes = MailClient::connect(&dv, "wes", "INBOX");
+    wes.append("INBOX", "<m1@example.test>", "kept across the move");
+    wes.append("INBOX", "<m2@example.test>", "only on the old account");
+    let o = server.cli(&["sync", "4030"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("login as wes refused"));
+
+    // The password fixed: the same account, so nothing starts afresh.
+    let out = server.cli_ok(&["mailbox", "set", "4030", "--imap", &good]);
+    assert!(out.contains("mailbox 4030 updated") && !out.contains("afresh"), "{out}");
+    server.cli_ok(&["sync", "4030"]);
+    assert_eq!(server.messages("4030").len(), 2);
+    assert!(server.cli_ok(&["sync-log", "4030"]).contains("last good pass 20"));
+
+    // Moved to another account that holds a copy of m1 and a new m3.
+    let mut xia = MailClient::connect(&dv, "xia", "INBOX");
+    let m1_there = xia.append("INBOX", "<m1@example.test>", "kept across the move");
+    xia.append("INBOX", "<m3@example.test>", "new on the new account");
+    let out = server.cli_ok(&["mailbox", "set", "4030", "--imap", &dv.imap_url("xia")]);
+    assert!(out.contains("starts afresh"), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&server.cli_ok(&["sync", "4030", "--json"])).unwrap();
+    // A fresh start, not the engine noticing another UIDVALIDITY by luck (two folders
+    // created in the same second share one).
+    assert_eq!(
+        (report["mode"].as_str(), report["uidvalidity_reset"].as_bool()),
+        (Some("full"), Some(false)),
+        "{report}"
+    );
+    assert_eq!((report["linked"].as_array().unwrap().len(), report["retrieved"].as_array().unwrap().len()), (1, 1));
+    let rows = server.messages("4030");
+    let by_id = |mid: &str| rows.iter().filter(|m| m["message_id"] == mid).cloned().collect::<Vec<_>>();
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert_eq!(by_id("<m1@example.test>").len(), 1, "m1 linked, not doubled");
+    assert_eq!(by_id("<m1@example.test>")[0]["server_uid"], m1_there);
+    assert!(by_id("<m2@example.test>")[0]["server_uid"].is_null(), "m2 stays, on no server now");
+
+    // Bad input gets a clear error and changes nothing.
+    let o = server.cli(&["mailbox", "set", "4030", "--imap", "ftp://x@y/INBOX"]);
+    assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = server.cli(&["mailbox", "set", "4999", "--name", "Nobody"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 4999"));
+    let listed = server.cli_ok(&["mailbox", "list"]);
+    assert!(listed.contains("xia") && !listed.contains("ftp"), "{listed}");
+}
+
+#[test]
 fn pop3_mailbox_retrieves_links_deposits_and_deletes_with_dele() {
     let dv = Dovecot::start();
     let smtp = SmtpRelay::start(&dv);

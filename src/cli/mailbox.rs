@@ -34,6 +34,32 @@ pub enum MailboxCmd {
         #[arg(long, value_name = "URL")]
         smtp: Option<String>,
     },
+    /// Change a mailbox's name, e-mail address or mail accounts; only what is given
+    /// changes. Fixes a password the mail server refuses (see `voxbridge sync-log`). A
+    /// different account (other user, host, port or folder) starts the sync afresh: the
+    /// next pass links our own messages there by Message-ID and imports the rest.
+    /// An empty value removes the setting (`--imap ""`).
+    ///
+    /// Example: voxbridge mailbox set 1001 --imap imaps://ann:new-secret@mail.example.com/INBOX
+    Set {
+        /// Mailbox number.
+        number: String,
+        /// Subscriber's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Subscriber's e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// IMAP account: imap[s]://user:password@host:port/FOLDER.
+        #[arg(long)]
+        imap: Option<String>,
+        /// POP3 account: pop3[s]://user:password@host:port.
+        #[arg(long)]
+        pop3: Option<String>,
+        /// SMTP server: smtp[s]://[user:password@]host:port.
+        #[arg(long)]
+        smtp: Option<String>,
+    },
     /// Set the greeting callers hear before the beep, from a WAV file (any rate, mono
     /// or stereo PCM; converted to 8 kHz). Without a greeting, callers hear "The person
     /// at extension NUMBER is not available...".
@@ -69,6 +95,33 @@ pub enum MailboxCmd {
     },
 }
 
+/// The accounts and address a mailbox would have, checked before they are stored.
+fn check_accounts(
+    imap: &Option<String>,
+    pop3: &Option<String>,
+    smtp: &Option<String>,
+    email: &Option<String>,
+) -> Result<()> {
+    if let Some(u) = imap {
+        Account::parse(u, &[Scheme::Imap, Scheme::Imaps])?;
+    }
+    if let Some(u) = pop3 {
+        Account::parse(u, &[Scheme::Pop3, Scheme::Pop3s])?;
+    }
+    if let Some(u) = smtp {
+        Account::parse(u, &[Scheme::Smtp, Scheme::Smtps])?;
+    }
+    if let Some(e) = email {
+        if e.parse::<lettre::Address>().is_err() {
+            bail!("--email {e:?} is not a valid e-mail address");
+        }
+    }
+    if pop3.is_some() && imap.is_none() && (smtp.is_none() || email.is_none()) {
+        bail!("a POP3 mailbox receives voice messages by SMTP: give --smtp URL and --email ADDR too");
+    }
+    Ok(())
+}
+
 /// Hides the password of a URL for display.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -86,23 +139,7 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
                 bail!("mailbox number must be 1 to 32 digits, got {number:?}");
             }
-            if let Some(u) = &imap {
-                Account::parse(u, &[Scheme::Imap, Scheme::Imaps])?;
-            }
-            if let Some(u) = &pop3 {
-                Account::parse(u, &[Scheme::Pop3, Scheme::Pop3s])?;
-            }
-            if let Some(u) = &smtp {
-                Account::parse(u, &[Scheme::Smtp, Scheme::Smtps])?;
-            }
-            if let Some(e) = &email {
-                if e.parse::<lettre::Address>().is_err() {
-                    bail!("--email {e:?} is not a valid e-mail address");
-                }
-            }
-            if pop3.is_some() && imap.is_none() && (smtp.is_none() || email.is_none()) {
-                bail!("a POP3 mailbox receives voice messages by SMTP: give --smtp URL and --email ADDR too");
-            }
+            check_accounts(&imap, &pop3, &smtp, &email)?;
             store.add_mailbox(&NewMailbox {
                 number: number.clone(),
                 pin,
@@ -119,6 +156,46 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                 None => "messages are kept locally only (no mail account)",
             };
             println!("mailbox {number} created; {how}");
+        }
+        MailboxCmd::Set { number, name, email, imap, pop3, smtp } => {
+            let Some(m) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
+            // Given and empty: removed; given: replaced; not given: kept.
+            let pick = |new: Option<String>, old: Option<String>| match new {
+                Some(v) if v.is_empty() => None,
+                Some(v) => Some(v),
+                None => old,
+            };
+            let (name, email) = (pick(name, m.name.clone()), pick(email, m.email.clone()));
+            let (imap, pop3, smtp) =
+                (pick(imap, m.imap_url.clone()), pick(pop3, m.pop3_url.clone()), pick(smtp, m.smtp_url.clone()));
+            check_accounts(&imap, &pop3, &smtp, &email)?;
+            // The sync state belongs to an account: another one (not just another
+            // password) starts afresh.
+            let identity = |url: &Option<String>, schemes: &[Scheme]| {
+                url.as_deref()
+                    .and_then(|u| Account::parse(u, schemes).ok())
+                    .map(|a| (a.scheme, a.host, a.port, a.user, a.folder))
+            };
+            let imap_schemes = [Scheme::Imap, Scheme::Imaps];
+            let pop3_schemes = [Scheme::Pop3, Scheme::Pop3s];
+            let other_account = identity(&imap, &imap_schemes) != identity(&m.imap_url, &imap_schemes)
+                || identity(&pop3, &pop3_schemes) != identity(&m.pop3_url, &pop3_schemes);
+            store.update_mailbox(
+                &crate::store::MailboxSettings {
+                    number: number.clone(),
+                    name,
+                    email,
+                    imap_url: imap,
+                    pop3_url: pop3,
+                    smtp_url: smtp,
+                },
+                other_account,
+            )?;
+            if other_account {
+                println!("mailbox {number} updated; another mail account: the next sync pass starts afresh");
+            } else {
+                println!("mailbox {number} updated");
+            }
         }
         MailboxCmd::Greeting { number, file, clear } => {
             if store.mailbox(&number)?.is_none() {

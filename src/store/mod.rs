@@ -63,6 +63,17 @@ pub struct NewMailbox {
     pub smtp_url: Option<String>,
 }
 
+/// What `voxbridge mailbox set` may change.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxSettings {
+    pub number: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub imap_url: Option<String>,
+    pub pop3_url: Option<String>,
+    pub smtp_url: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Mailbox {
     pub number: String,
@@ -320,6 +331,34 @@ impl Store {
             params![m.number, pin::hash(&m.pin)?, m.name, m.email, m.imap_url, m.pop3_url, m.smtp_url, now_secs()],
         )?;
         Ok(())
+    }
+
+    /// Replaces a mailbox's name, address and accounts. With `other_account` (another
+    /// user, host, port or folder, not just another password) its rows are unlinked from
+    /// the old account's UIDs and keys and the account's sync state is forgotten, so the
+    /// next pass is a full one that links our own messages there by Message-ID.
+    pub fn update_mailbox(&self, m: &MailboxSettings, other_account: bool) -> Result<()> {
+        self.transact(Commit::Durable, |tx| {
+            let n = tx.execute(
+                "UPDATE mailbox SET name = ?2, email = ?3, imap_url = ?4, pop3_url = ?5, smtp_url = ?6 WHERE number = ?1",
+                params![m.number, m.name, m.email, m.imap_url, m.pop3_url, m.smtp_url],
+            )?;
+            if n == 0 {
+                bail!("no mailbox {}", m.number);
+            }
+            if other_account {
+                tx.execute(
+                    "UPDATE message SET server_uid = NULL, uidvalidity = NULL, server_key = NULL, synced_state = NULL
+                     WHERE mailbox = ?1",
+                    [&m.number],
+                )?;
+                tx.execute(
+                    "UPDATE sync_account SET uidvalidity = NULL, highestmodseq = NULL WHERE mailbox = ?1",
+                    [&m.number],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     pub fn mailbox(&self, number: &str) -> Result<Option<Mailbox>> {
