@@ -132,3 +132,59 @@ fn voxbridge_needs_no_espeak_to_start() {
     assert!(!libs.contains("libespeak-ng"), "espeak-ng is linked at start: {libs}");
     assert!(libs.lines().count() < 12, "{libs}");
 }
+
+#[test]
+fn mailbox_remove_says_what_goes_and_needs_yes() {
+    let s = Server::configure("");
+    s.cli_ok(&["mailbox", "add", "3100", "--pin", "1234"]);
+    s.cli_ok(&["mailbox", "add", "3101", "--pin", "1234"]);
+    // A recorded greeting, and a message whose recording is still to be delivered.
+    let wav = s.dir.path().join("g.wav");
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    (0..8000).for_each(|i| w.write_sample(((i as f64 * 0.3).sin() * 5000.0) as i16).unwrap());
+    w.finalize().unwrap();
+    s.cli_ok(&["mailbox", "greeting", "3100", wav.to_str().unwrap()]);
+    let rec = s.store_dir().join("recordings/3100/r.wav");
+    std::fs::create_dir_all(rec.parent().unwrap()).unwrap();
+    std::fs::copy(&wav, &rec).unwrap();
+    let db = rusqlite::Connection::open(s.store_dir().join("voxbridge.db")).unwrap();
+    db.execute(
+        "INSERT INTO message (mailbox, kind, state, received_at, message_id, media_path)
+         VALUES ('3100', 'voice', 'U', 1, '<r@x>', 'recordings/3100/r.wav')",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO outbox (message, target, next_attempt_at, created_at) VALUES (last_insert_rowid(), 'imap', 0, 1)",
+        [],
+    )
+    .unwrap();
+    db.execute("INSERT INTO sync_log (mailbox, at, ok, summary) VALUES ('3100', 1, 1, 'x')", []).unwrap();
+    let greeting_path: String =
+        db.query_row("SELECT greeting_path FROM mailbox WHERE number = '3100'", [], |r| r.get(0)).unwrap();
+    let greeting = s.store_dir().join(greeting_path);
+    assert!(greeting.exists());
+
+    let o = s.cli(&["mailbox", "remove", "3100"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("1 messages (1 not yet delivered") && err.contains("--yes"), "{err}");
+    assert_eq!(s.messages("3100").len(), 1, "nothing changed without --yes");
+
+    assert!(s.cli_ok(&["mailbox", "remove", "3100", "--yes"]).contains("mailbox 3100 removed (1 messages, 2 files)"));
+    assert!(!rec.exists() && !greeting.exists(), "its recording and greeting are gone");
+    let o = s.cli(&["messages", "list", "3100"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 3100"));
+    let left: i64 = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM sync_log WHERE mailbox = '3100')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "no outbox entry or log entry left behind");
+    assert!(s.cli_ok(&["mailbox", "list"]).contains("3101"), "other mailboxes stay");
+    let o = s.cli(&["mailbox", "remove", "3100", "--yes"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 3100"));
+}

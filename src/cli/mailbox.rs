@@ -87,6 +87,16 @@ pub enum MailboxCmd {
         /// Mailbox number.
         number: String,
     },
+    /// Remove a mailbox: its messages, recordings, greetings and sync history here.
+    /// Its mail account is left alone (the messages there are the subscriber's mail).
+    /// Messages not yet delivered to it are lost, so --yes is required.
+    Remove {
+        /// Mailbox number.
+        number: String,
+        /// Really remove it (without: say what would go, and change nothing).
+        #[arg(long)]
+        yes: bool,
+    },
     /// List mailboxes with message counts. Passwords in URLs are hidden.
     List {
         /// Print JSON instead of a table.
@@ -228,6 +238,18 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                 Some(_) => println!("mailbox {number} unlocked"),
                 None => println!("mailbox {number} was not locked; wrong PINs counted so far are forgotten"),
             }
+        }
+        MailboxCmd::Remove { number, yes } => {
+            let Some(_) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
+            let (messages, undelivered) = store.mailbox_contents(&number)?;
+            if !yes {
+                bail!(
+                    "mailbox {number} has {messages} messages ({undelivered} not yet delivered to its mail account): \
+                     they, its recordings and greetings go, its mail account stays; run again with --yes"
+                );
+            }
+            let files = store.remove_mailbox(&number)?;
+            println!("mailbox {number} removed ({messages} messages, {files} files)");
         }
         MailboxCmd::List { json } => {
             let list = store.mailboxes()?;

@@ -361,6 +361,46 @@ impl Store {
         })
     }
 
+    /// (messages, of them not yet delivered to the mail account) of a mailbox.
+    pub fn mailbox_contents(&self, number: &str) -> Result<(i64, i64)> {
+        Ok(self.conn().query_row(
+            "SELECT count(*), (SELECT count(*) FROM outbox o JOIN message m ON m.id = o.message
+                               WHERE m.mailbox = ?1 AND o.delivered_at IS NULL)
+             FROM message WHERE mailbox = ?1",
+            [number],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// Removes a mailbox with everything it has here (rows go by cascade; bodies are
+    /// reclaimed later), then its files. Returns how many files were removed.
+    pub fn remove_mailbox(&self, number: &str) -> Result<usize> {
+        let files: Vec<String> = self.transact(Commit::Durable, |tx| {
+            let mut files: Vec<String> = tx
+                .prepare(
+                    "SELECT media_path FROM message WHERE mailbox = ?1 AND media_path IS NOT NULL
+                     UNION ALL SELECT media_path FROM outgoing WHERE mailbox = ?1
+                     UNION ALL SELECT p FROM (SELECT greeting_path AS p FROM mailbox WHERE number = ?1
+                         UNION ALL SELECT busy_greeting_path FROM mailbox WHERE number = ?1
+                         UNION ALL SELECT name_path FROM mailbox WHERE number = ?1
+                         UNION ALL SELECT temp_greeting_path FROM mailbox WHERE number = ?1) WHERE p IS NOT NULL",
+                )?
+                .query_map([number], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            files.sort();
+            files.dedup();
+            if tx.execute("DELETE FROM mailbox WHERE number = ?1", [number])? == 0 {
+                bail!("no mailbox {number}");
+            }
+            // Tables that name a mailbox without a foreign key.
+            tx.execute("DELETE FROM sync_log WHERE mailbox = ?1", [number])?;
+            tx.execute("DELETE FROM login_failure WHERE mailbox = ?1", [number])?;
+            Ok(files)
+        })?;
+        // Files only once the rows are durably gone: a row never points to a missing file.
+        Ok(files.iter().filter(|p| std::fs::remove_file(self.root.join(p)).is_ok()).count())
+    }
+
     pub fn mailbox(&self, number: &str) -> Result<Option<Mailbox>> {
         let conn = self.conn();
         Ok(conn
