@@ -168,17 +168,22 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             println!("mailbox {number} created; {how}");
         }
         MailboxCmd::Set { number, name, email, imap, pop3, smtp } => {
-            let Some(m) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
+            let Some(old) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
             // Given and empty: removed; given: replaced; not given: kept.
-            let pick = |new: Option<String>, old: Option<String>| match new {
+            let pick = |new: Option<String>, old: &Option<String>| match new {
                 Some(v) if v.is_empty() => None,
                 Some(v) => Some(v),
-                None => old,
+                None => old.clone(),
             };
-            let (name, email) = (pick(name, m.name.clone()), pick(email, m.email.clone()));
-            let (imap, pop3, smtp) =
-                (pick(imap, m.imap_url.clone()), pick(pop3, m.pop3_url.clone()), pick(smtp, m.smtp_url.clone()));
-            check_accounts(&imap, &pop3, &smtp, &email)?;
+            let m = crate::store::Mailbox {
+                name: pick(name, &old.name),
+                email: pick(email, &old.email),
+                imap_url: pick(imap, &old.imap_url),
+                pop3_url: pick(pop3, &old.pop3_url),
+                smtp_url: pick(smtp, &old.smtp_url),
+                ..old.clone()
+            };
+            check_accounts(&m.imap_url, &m.pop3_url, &m.smtp_url, &m.email)?;
             // The sync state belongs to an account: another one (not just another
             // password) starts afresh.
             let identity = |url: &Option<String>, schemes: &[Scheme]| {
@@ -188,19 +193,9 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             };
             let imap_schemes = [Scheme::Imap, Scheme::Imaps];
             let pop3_schemes = [Scheme::Pop3, Scheme::Pop3s];
-            let other_account = identity(&imap, &imap_schemes) != identity(&m.imap_url, &imap_schemes)
-                || identity(&pop3, &pop3_schemes) != identity(&m.pop3_url, &pop3_schemes);
-            store.update_mailbox(
-                &crate::store::MailboxSettings {
-                    number: number.clone(),
-                    name,
-                    email,
-                    imap_url: imap,
-                    pop3_url: pop3,
-                    smtp_url: smtp,
-                },
-                other_account,
-            )?;
+            let other_account = identity(&m.imap_url, &imap_schemes) != identity(&old.imap_url, &imap_schemes)
+                || identity(&m.pop3_url, &pop3_schemes) != identity(&old.pop3_url, &pop3_schemes);
+            store.update_mailbox(&m, other_account)?;
             if other_account {
                 println!("mailbox {number} updated; another mail account: the next sync pass starts afresh");
             } else {

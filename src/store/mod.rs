@@ -63,17 +63,6 @@ pub struct NewMailbox {
     pub smtp_url: Option<String>,
 }
 
-/// What `voxbridge mailbox set` may change.
-#[derive(Debug, Clone, Default)]
-pub struct MailboxSettings {
-    pub number: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub imap_url: Option<String>,
-    pub pop3_url: Option<String>,
-    pub smtp_url: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Mailbox {
     pub number: String,
@@ -333,11 +322,12 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a mailbox's name, address and accounts. With `other_account` (another
-    /// user, host, port or folder, not just another password) its rows are unlinked from
-    /// the old account's UIDs and keys and the account's sync state is forgotten, so the
-    /// next pass is a full one that links our own messages there by Message-ID.
-    pub fn update_mailbox(&self, m: &MailboxSettings, other_account: bool) -> Result<()> {
+    /// Stores a mailbox's name, address and accounts as `m` has them (greetings and PIN
+    /// are not touched). With `other_account` (another user, host, port or folder, not
+    /// just another password) its rows are unlinked from the old account's UIDs and keys
+    /// and the account's sync state is forgotten, so the next pass is a full one that
+    /// links our own messages there by Message-ID.
+    pub fn update_mailbox(&self, m: &Mailbox, other_account: bool) -> Result<()> {
         self.transact(Commit::Durable, |tx| {
             let n = tx.execute(
                 "UPDATE mailbox SET name = ?2, email = ?3, imap_url = ?4, pop3_url = ?5, smtp_url = ?6 WHERE number = ?1",
