@@ -66,8 +66,8 @@ impl SyncReport {
     }
 }
 
-/// A chunk of retrieved messages being stored: per message its row, whether it was linked to an existing one,
-/// and its UID with the state its flags expressed.
+/// A chunk of retrieved messages being stored: per message its row, whether it was
+/// linked to an existing one, and its UID with the state its flags expressed.
 type StoringChunk = tokio::task::JoinHandle<Result<Vec<((i64, bool), ServerMsg)>>>;
 
 /// Messages fetched and stored per chunk by the retrieve agent.
