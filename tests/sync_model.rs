@@ -5,6 +5,7 @@
 //! Deposits join in too: a voice message whose APPEND reached the server but whose UID
 //! was never recorded (the server stopped in between), which a pass must link by
 //! Message-ID — never import twice — and merge with what the phone did to it meanwhile.
+//! A POP3 mailbox gets its own walk against its own (simpler) rules.
 
 mod common;
 use common::*;
@@ -265,5 +266,123 @@ fn random_interleavings_agree_with_the_model_without_qresync() {
     let caps = "\nimap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS CONDSTORE\n";
     for seed in [4, 5] {
         run(seed, 60, caps, "condstore");
+    }
+}
+
+/// The POP3 rules: the server list is UIDL; states live in the store alone; D deletes
+/// on the server (DELE) and then here; a message gone from the server goes here; a new
+/// one arrives as U.
+#[derive(Debug, Default)]
+struct Pop3Model {
+    store: BTreeMap<String, St>,
+    server: std::collections::BTreeSet<String>,
+}
+
+impl Pop3Model {
+    fn sync(&mut self) {
+        let purged: Vec<String> = self.store.iter().filter(|(_, s)| **s == St::D).map(|(m, _)| m.clone()).collect();
+        for m in &purged {
+            self.store.remove(m);
+            self.server.remove(m);
+        }
+        self.store.retain(|m, _| self.server.contains(m));
+        for m in &self.server {
+            self.store.entry(m.clone()).or_insert(St::U);
+        }
+    }
+}
+
+/// The same kind of random walk for a POP3 mailbox: new mail, the phone's changes,
+/// another client deleting messages, passes (some cut off by the proxy).
+#[test]
+fn random_interleavings_agree_with_the_model_on_pop3() {
+    for seed in [7, 8] {
+        let dv = Dovecot::start();
+        let proxy = CuttingProxy::start(dv.pop3);
+        let server = Server::configure("");
+        let url = format!("pop3://po:{PASSWORD}@127.0.0.1:{}", proxy.port);
+        server.cli_ok(&[
+            "mailbox",
+            "add",
+            "5002",
+            "--pin",
+            "1234",
+            "--pop3",
+            &url,
+            "--smtp",
+            "smtp://127.0.0.1:1",
+            "--email",
+            "po@example.test",
+        ]);
+        let mut client = MailClient::connect(&dv, "po", "INBOX");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut model = Pop3Model::default();
+        let mut uid_of: BTreeMap<String, u32> = BTreeMap::new();
+        let mut cut_passes = 0;
+        for step in 0..50 {
+            match rng.random_range(0..8) {
+                0 | 1 => {
+                    let mid = format!("<p{seed}.{step}@example.test>");
+                    uid_of.insert(mid.clone(), client.append("INBOX", &mid, "pop3"));
+                    model.server.insert(mid);
+                }
+                2 | 3 => {
+                    let rows = server.messages("5002");
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    let row = &rows[rng.random_range(0..rows.len())];
+                    let mid = row["message_id"].as_str().unwrap().to_string();
+                    let action = ["read", "unread", "delete", "undelete", "purge"][rng.random_range(0..5)];
+                    server.cli_ok(&["messages", "mark", "5002", &row["id"].to_string(), action]);
+                    let cur = model.store[&mid];
+                    let new = match action {
+                        "read" => St::R,
+                        "unread" => St::U,
+                        "delete" => St::M,
+                        "undelete" if cur == St::M => St::R,
+                        "undelete" => cur,
+                        _ => St::D,
+                    };
+                    model.store.insert(mid, new);
+                }
+                4 => {
+                    // Another client (here IMAP, for POP3 it is the same maildrop) deletes one.
+                    let Some(mid) = model.server.iter().nth(rng.random_range(0..model.server.len().max(1))).cloned()
+                    else {
+                        continue;
+                    };
+                    client.expunge(uid_of[&mid]);
+                    model.server.remove(&mid);
+                }
+                n => {
+                    if n == 5 {
+                        proxy.cut_after.store(rng.random_range(1..6), Ordering::SeqCst);
+                        if !server.cli(&["sync", "5002"]).status.success() {
+                            cut_passes += 1;
+                        }
+                        proxy.cut_after.store(u64::MAX, Ordering::SeqCst);
+                    }
+                    server.cli_ok(&["sync", "5002"]);
+                    model.sync();
+                    let listed = server.messages("5002");
+                    let rows: BTreeMap<String, St> = listed
+                        .iter()
+                        .map(|m| {
+                            (m["message_id"].as_str().unwrap().to_string(), St::parse(m["state"].as_str().unwrap()))
+                        })
+                        .collect();
+                    assert_eq!(listed.len(), rows.len(), "seed {seed} step {step}: a message stored twice");
+                    assert_eq!(rows, model.store, "seed {seed} step {step}: store differs from the model");
+                    let on_server: std::collections::BTreeSet<String> = client
+                        .flags()
+                        .iter()
+                        .map(|(uid, _, _)| uid_of.iter().find(|(_, u)| *u == uid).unwrap().0.clone())
+                        .collect();
+                    assert_eq!(on_server, model.server, "seed {seed} step {step}: maildrop differs from the model");
+                }
+            }
+        }
+        assert!(cut_passes > 0, "seed {seed}: the proxy never cut a pass");
     }
 }
