@@ -186,8 +186,8 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
         wav: &wav,
     });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let a = rt.block_on(voxbridge::mail::deliver::imap_append(&acct, "<vb.retry@example.test>", &mail)).unwrap();
-    let b = rt.block_on(voxbridge::mail::deliver::imap_append(&acct, "<vb.retry@example.test>", &mail)).unwrap();
+    let a = rt.block_on(voxbridge::mail::deliver::imap_append(&acct, "<vb.retry@example.test>", &mail, false)).unwrap();
+    let b = rt.block_on(voxbridge::mail::deliver::imap_append(&acct, "<vb.retry@example.test>", &mail, true)).unwrap();
     assert_eq!(a, b, "same UIDVALIDITY and UID");
     assert_eq!(imap_messages(&dv, "dan").len(), 1);
     // The UID comes from Dovecot's APPENDUID response code (UIDPLUS).
@@ -196,6 +196,20 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
         voxbridge::mail::deliver::append(&mut s, "INBOX", b"Subject: other\r\n\r\nx\r\n").await.unwrap()
     });
     assert_eq!(next, Some((a.0, a.1 + 1)));
+
+    // The race a retry guards against: the earlier attempt's copy (`a`) committed only
+    // after the retry looked for it, so the retry appended a second one. Checking after
+    // its own APPEND, the retry keeps the first copy and expunges its own.
+    let kept = rt.block_on(async {
+        let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
+        s.select("INBOX").await.unwrap();
+        let (_, second) = voxbridge::mail::deliver::append(&mut s, "INBOX", &mail).await.unwrap().unwrap();
+        voxbridge::mail::deliver::keep_first_copy(&mut s, "<vb.retry@example.test>", second).await.unwrap()
+    });
+    assert_eq!(kept, a.1, "the first copy is kept");
+    let copies =
+        imap_messages(&dv, "dan").iter().filter(|(_, m)| m.windows(16).any(|w| w == b"vb.retry@example")).count();
+    assert_eq!(copies, 1, "the retry's own copy was expunged");
 }
 
 #[test]

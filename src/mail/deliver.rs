@@ -10,6 +10,7 @@
 
 use super::account::{Account, Scheme};
 use anyhow::{anyhow, bail, Context, Result};
+use futures::TryStreamExt;
 use std::fmt::Debug;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -86,15 +87,51 @@ fn server_says(e: &async_imap::error::Error) -> String {
     }
 }
 
-/// Searches the selected folder for a Message-ID; returns the highest matching UID.
+/// Searches the selected folder for a Message-ID; returns the lowest matching UID (the
+/// first copy, when a retry made a second one).
 async fn find_by_message_id(s: &mut ImapSession, message_id: &str) -> Result<Option<u32>> {
+    Ok(uids_of_message_id(s, message_id).await?.into_iter().min())
+}
+
+async fn uids_of_message_id(s: &mut ImapSession, message_id: &str) -> Result<Vec<u32>> {
     let id = message_id.replace(['"', '\\', '\r', '\n'], "");
     let uids = step("UID SEARCH", async { Ok(s.uid_search(format!("HEADER Message-ID \"{id}\"")).await?) }).await?;
-    Ok(uids.into_iter().max())
+    Ok(uids.into_iter().collect())
+}
+
+/// After a retry's APPEND placed `appended`: if an earlier attempt's copy is there too,
+/// keeps the first copy and expunges the later ones. Returns the UID kept.
+pub async fn keep_first_copy(s: &mut ImapSession, message_id: &str, appended: u32) -> Result<u32> {
+    let mut uids = uids_of_message_id(s, message_id).await?;
+    uids.push(appended);
+    uids.sort_unstable();
+    uids.dedup();
+    let (first, later) = (uids[0], &uids[1..]);
+    if !later.is_empty() {
+        let set = later.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        tracing::warn!(%message_id, kept = first, expunged = %set, "a retried delivery found an earlier copy: one kept");
+        step("UID STORE", async {
+            let _: Vec<_> = s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?.try_collect().await?;
+            Ok(())
+        })
+        .await?;
+        step("UID EXPUNGE", async {
+            let _: Vec<_> = s.uid_expunge(&set).await?.try_collect().await?;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(first)
 }
 
 /// Places `message` in the account's folder exactly once; returns (UIDVALIDITY, UID).
-pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8]) -> Result<(u32, u32)> {
+///
+/// The message is first looked for by its Message-ID (an earlier attempt may have
+/// placed it). A retry (`retry`: an earlier attempt failed, perhaps after its APPEND
+/// reached the server) looks again after its own APPEND: a server may commit the
+/// earlier attempt's copy only after the first look (say it was slow to answer, which
+/// is why that attempt timed out); then the first copy is kept and ours expunged.
+pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8], retry: bool) -> Result<(u32, u32)> {
     let mut s = imap_login(acct).await?;
     let mbox = step("SELECT", async {
         s.select(&acct.folder).await.with_context(|| format!("cannot select folder {:?}", acct.folder))
@@ -103,13 +140,18 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8]) -> Re
     // Mandatory in a SELECT answer; missing means the answer was cut off.
     let uidvalidity =
         mbox.uid_validity.ok_or_else(|| anyhow!("SELECT {:?} did not complete (connection lost?)", acct.folder))?;
+    // Every attempt looks first: a first attempt too may follow one that was cut off
+    // before it was counted (the process stopped mid-APPEND).
     let uid = match find_by_message_id(&mut s, message_id).await? {
         Some(uid) => {
             tracing::info!(%message_id, uid, "message already in the mailbox (an earlier attempt succeeded)");
             uid
         }
         None => match step("APPEND", append(&mut s, &acct.folder, message)).await? {
-            Some((validity, uid)) if validity == uidvalidity || uidvalidity == 0 => uid,
+            Some((validity, uid)) if (validity == uidvalidity || uidvalidity == 0) && !retry => uid,
+            Some((validity, uid)) if validity == uidvalidity || uidvalidity == 0 => {
+                keep_first_copy(&mut s, message_id, uid).await?
+            }
             _ => {
                 // No UIDPLUS: NOOP makes the server report the new message, then search.
                 step("NOOP", async { Ok(s.noop().await?) }).await?;

@@ -56,7 +56,7 @@ pub async fn deliver(store: &Store, item: &OutboxItem, domain: &str) -> Result<O
         "imap" => {
             let url = item.mailbox.imap_url.as_deref().ok_or_else(|| anyhow!("mailbox has no IMAP URL any more"))?;
             let acct = Account::parse(url, &[Scheme::Imap, Scheme::Imaps])?;
-            Ok(Some(deliver::imap_append(&acct, &item.message.message_id, &bytes).await?))
+            Ok(Some(deliver::imap_append(&acct, &item.message.message_id, &bytes, item.attempts > 0).await?))
         }
         "smtp" => {
             let url = item.mailbox.smtp_url.as_deref().ok_or_else(|| anyhow!("mailbox has no SMTP URL any more"))?;
