@@ -34,11 +34,12 @@ pub enum MailboxCmd {
         #[arg(long, value_name = "URL")]
         smtp: Option<String>,
     },
-    /// Change a mailbox's name, e-mail address or mail accounts; only what is given
-    /// changes. Fixes a password the mail server refuses (see `voxbridge sync-log`). A
-    /// different account (other user, host, port or folder) starts the sync afresh: the
-    /// next pass links our own messages there by Message-ID and imports the rest.
-    /// An empty value removes the setting (`--imap ""`).
+    /// Change a mailbox's name, e-mail address or mail accounts.
+    ///
+    /// Only what is given changes; an empty value removes the setting (`--imap ""`).
+    /// Fixes a password the mail server refuses (see `voxbridge sync-log`). A different
+    /// account (other user, host, port or folder) starts the sync afresh: the next pass
+    /// links our own messages there by Message-ID and imports the rest.
     ///
     /// Example: voxbridge mailbox set 1001 --imap imaps://ann:new-secret@mail.example.com/INBOX
     Set {
@@ -87,9 +88,11 @@ pub enum MailboxCmd {
         /// Mailbox number.
         number: String,
     },
-    /// Remove a mailbox: its messages, recordings, greetings and sync history here.
+    /// Remove a mailbox with its messages, recordings and greetings (needs --yes).
+    ///
     /// Its mail account is left alone (the messages there are the subscriber's mail).
-    /// Messages not yet delivered to it are lost, so --yes is required.
+    /// Messages not yet delivered to it are lost, so --yes is required; without it the
+    /// command says what would go and changes nothing.
     Remove {
         /// Mailbox number.
         number: String,

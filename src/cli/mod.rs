@@ -31,13 +31,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (SIP, RTP, deliveries) until SIGINT or SIGTERM.
     Serve,
-    /// Create and list mailboxes.
+    /// Create, change, list and remove mailboxes.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCmd),
     /// Show messages and change their state.
     #[command(subcommand)]
     Messages(messages::MessagesCmd),
-    /// Synchronize a mailbox with its mail account now, and print what changed each way.
+    /// Synchronize a mailbox (or --all) with its mail account now, and print what changed each way.
     Sync {
         /// Mailbox number.
         #[arg(required_unless_present = "all")]
@@ -55,8 +55,11 @@ pub enum Command {
         #[arg(long)]
         each_line: bool,
     },
-    /// Show each mail account's sync state (last good pass, failures, last error, next
-    /// retry while in backoff) and the event log of recent passes, oldest first.
+    /// Show each mail account's sync state and the event log of recent passes.
+    ///
+    /// Per account: the last good pass and, for a failing one, the failures since, the
+    /// last error in the server's words and, while in backoff, the next try. Then the
+    /// newest entries of the event log, oldest first.
     SyncLog {
         /// Mailbox number (default: every mailbox with a mail account).
         number: Option<String>,
