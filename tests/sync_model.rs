@@ -99,13 +99,34 @@ impl Model {
     }
 }
 
-fn check(server: &Server, client: &mut MailClient, uid_to_mid: &BTreeMap<u32, String>, model: &Model, step: usize) {
-    let listed = server.messages("5001");
+/// The phone changes a message's state (a random action through `messages mark`);
+/// returns the state the rules give it.
+fn mark_by_phone(server: &Server, mailbox: &str, id: &str, cur: St, rng: &mut rand::rngs::StdRng) -> St {
+    let action = ["read", "unread", "delete", "undelete", "purge"][rng.random_range(0..5)];
+    server.cli_ok(&["messages", "mark", mailbox, id, action]);
+    match action {
+        "read" => St::R,
+        "unread" => St::U,
+        "delete" => St::M,
+        "undelete" if cur == St::M => St::R,
+        "undelete" => cur,
+        _ => St::D,
+    }
+}
+
+/// The store's rows of `mailbox` by Message-ID, checking that none is stored twice.
+fn stored(server: &Server, mailbox: &str, step: usize) -> BTreeMap<String, St> {
+    let listed = server.messages(mailbox);
     let rows: BTreeMap<String, St> = listed
         .iter()
         .map(|m| (m["message_id"].as_str().unwrap().to_string(), St::parse(m["state"].as_str().unwrap())))
         .collect();
     assert_eq!(listed.len(), rows.len(), "a message stored twice after step {step}: {listed:#?}");
+    rows
+}
+
+fn check(server: &Server, client: &mut MailClient, uid_to_mid: &BTreeMap<u32, String>, model: &Model, step: usize) {
+    let rows = stored(server, "5001", step);
     assert_eq!(rows, model.store, "store differs from the model after step {step}");
     let on_server: BTreeMap<String, St> =
         client.flags().iter().map(|(uid, seen, del)| (uid_to_mid[uid].clone(), St::of_flags(*seen, *del))).collect();
@@ -173,18 +194,7 @@ fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
                 let Some(mid) = model.store.keys().nth(rng.random_range(0..model.store.len().max(1))).cloned() else {
                     continue;
                 };
-                let action = ["read", "unread", "delete", "undelete", "purge"][rng.random_range(0..5)];
-                let id = row_ids[&mid].to_string();
-                server.cli_ok(&["messages", "mark", "5001", &id, action]);
-                let cur = model.store[&mid];
-                let new = match action {
-                    "read" => St::R,
-                    "unread" => St::U,
-                    "delete" => St::M,
-                    "undelete" if cur == St::M => St::R,
-                    "undelete" => cur,
-                    _ => St::D,
-                };
+                let new = mark_by_phone(&server, "5001", &row_ids[&mid].to_string(), model.store[&mid], &mut rng);
                 model.store.insert(mid, new);
             }
             // A mail client changes flags, or expunges.
@@ -333,17 +343,7 @@ fn random_interleavings_agree_with_the_model_on_pop3() {
                     }
                     let row = &rows[rng.random_range(0..rows.len())];
                     let mid = row["message_id"].as_str().unwrap().to_string();
-                    let action = ["read", "unread", "delete", "undelete", "purge"][rng.random_range(0..5)];
-                    server.cli_ok(&["messages", "mark", "5002", &row["id"].to_string(), action]);
-                    let cur = model.store[&mid];
-                    let new = match action {
-                        "read" => St::R,
-                        "unread" => St::U,
-                        "delete" => St::M,
-                        "undelete" if cur == St::M => St::R,
-                        "undelete" => cur,
-                        _ => St::D,
-                    };
+                    let new = mark_by_phone(&server, "5002", &row["id"].to_string(), model.store[&mid], &mut rng);
                     model.store.insert(mid, new);
                 }
                 4 => {
@@ -365,14 +365,7 @@ fn random_interleavings_agree_with_the_model_on_pop3() {
                     }
                     server.cli_ok(&["sync", "5002"]);
                     model.sync();
-                    let listed = server.messages("5002");
-                    let rows: BTreeMap<String, St> = listed
-                        .iter()
-                        .map(|m| {
-                            (m["message_id"].as_str().unwrap().to_string(), St::parse(m["state"].as_str().unwrap()))
-                        })
-                        .collect();
-                    assert_eq!(listed.len(), rows.len(), "seed {seed} step {step}: a message stored twice");
+                    let rows = stored(&server, "5002", step);
                     assert_eq!(rows, model.store, "seed {seed} step {step}: store differs from the model");
                     let on_server: std::collections::BTreeSet<String> = client
                         .flags()

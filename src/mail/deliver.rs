@@ -148,10 +148,10 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8], retry
             uid
         }
         None => match step("APPEND", append(&mut s, &acct.folder, message)).await? {
-            Some((validity, uid)) if (validity == uidvalidity || uidvalidity == 0) && !retry => uid,
-            Some((validity, uid)) if validity == uidvalidity || uidvalidity == 0 => {
-                keep_first_copy(&mut s, message_id, uid).await?
-            }
+            Some((validity, uid)) if validity == uidvalidity || uidvalidity == 0 => match retry {
+                true => keep_first_copy(&mut s, message_id, uid).await?,
+                false => uid,
+            },
             _ => {
                 // No UIDPLUS: NOOP makes the server report the new message, then search.
                 step("NOOP", async { Ok(s.noop().await?) }).await?;
