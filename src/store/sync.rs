@@ -137,11 +137,12 @@ impl Store {
         Ok(out.into_values().collect())
     }
 
-    /// Applies the store side of a plan in one transaction: new states, and the agreed
-    /// states as the next base — each only to a row still in the state the pass read
-    /// (`read`). A row changed by phone while the pass ran keeps that change and its
-    /// old base, so it stays dirty and the next pass merges it (the phone's change
-    /// triggered that pass). Returns the rows left alone.
+    /// Applies the store side of a plan in one transaction: the agreed states as the next
+    /// bases, and new states — these only to a row still in the state the pass read
+    /// (`read`). A row changed by phone while the pass ran keeps that change; its new
+    /// base is what the server now holds, so the change counts as made since and the
+    /// next pass (which the phone's change triggered) carries it, even a deliberate
+    /// downward one. Returns the rows whose new state was not applied.
     pub fn apply_states(
         &self,
         to_store: &[(i64, State)],
@@ -169,18 +170,19 @@ impl Store {
         // Redoable: every change here is already on the mail server (see Commit).
         self.transact(Commit::Redoable, |tx| {
             let mut set = tx.prepare_cached(
-                "UPDATE message SET state = COALESCE(?2, state), synced_state = COALESCE(?3, synced_state)
-                 WHERE id = ?1 AND (?4 IS NULL OR state = ?4)",
+                "UPDATE message SET synced_state = COALESCE(?3, synced_state),
+                     state = CASE WHEN ?4 IS NULL OR state = ?4 THEN COALESCE(?2, state) ELSE state END
+                 WHERE id = ?1 RETURNING state",
             )?;
             let mut left = Vec::new();
             for (id, (state, base, was)) in rows {
-                if set.execute(params![
-                    id,
-                    state.map(State::as_str),
-                    base.map(State::as_str),
-                    was.map(State::as_str)
-                ])? == 0
-                {
+                let now: Option<String> = set
+                    .query_row(
+                        params![id, state.map(State::as_str), base.map(State::as_str), was.map(State::as_str)],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if state.is_some_and(|s| now.as_deref() != Some(s.as_str())) {
                     left.push(id);
                 }
             }
@@ -533,10 +535,26 @@ mod tests {
             )
             .unwrap();
         assert_eq!(left, [ids[0]]);
-        assert_eq!(state(ids[0]), ("M".into(), Some("U".into())), "the phone's M stays, with the old base: dirty");
+        assert_eq!(state(ids[0]), ("M".into(), Some("R".into())), "the phone's M stays; the base is the server's R");
         assert_eq!(state(ids[1]), ("R".into(), Some("R".into())));
-        let uids = |v: Vec<StoreMsg>| v.into_iter().map(|m| m.uid).collect::<Vec<_>>();
-        assert_eq!(uids(s.sync_rows_delta("100", &[], &[]).unwrap()), [1], "the next pass merges it");
+        let rows = s.sync_rows_delta("100", &[], &[]).unwrap();
+        assert_eq!(rows.iter().map(|m| m.uid).collect::<Vec<_>>(), [1], "the next pass merges it");
+        let next =
+            crate::sync::compare::compare(&rows, &[crate::sync::compare::ServerMsg { uid: 1, state: Some(State::R) }]);
+        assert_eq!(next.to_server, [(1, State::M)], "and carries the phone's M");
+
+        // A deliberate downward change during a pass: read by phone (R over base U), the
+        // pass puts \Seen on the server (base R); meanwhile the phone marks it unread.
+        let id3 = s.store_retrieved("100", &[row(3)]).unwrap()[0].0;
+        s.apply_states(&[], &[(id3, State::U)], &[(id3, State::U)]).unwrap();
+        s.mark("100", id3, MarkAction::Read).unwrap();
+        s.mark("100", id3, MarkAction::Unread).unwrap(); // after the pass read it as R
+        s.apply_states(&[], &[(id3, State::R)], &[(id3, State::R)]).unwrap();
+        let rows = s.sync_rows_delta("100", &[3], &[]).unwrap();
+        let row3: Vec<_> = rows.into_iter().filter(|m| m.uid == 3).collect();
+        let next =
+            crate::sync::compare::compare(&row3, &[crate::sync::compare::ServerMsg { uid: 3, state: Some(State::R) }]);
+        assert_eq!(next.to_server, [(3, State::U)], "the unread by phone is not lost to the pass's \\Seen");
     }
 
     #[test]
