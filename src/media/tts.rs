@@ -100,10 +100,10 @@ pub fn synthesize(text: &str, voice: &str, words_per_minute: u32) -> Result<Vec<
     let text = CString::new(text).map_err(|_| anyhow!("text contains a NUL byte"))?;
     let voice_c = CString::new(voice).map_err(|_| anyhow!("voice name contains a NUL byte"))?;
     let mut guard = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    if guard.is_none() {
-        *guard = Some(Engine::open()?);
-    }
-    let Some(engine) = guard.as_mut() else { unreachable!("opened above") };
+    let engine = match guard.as_mut() {
+        Some(e) => e,
+        None => guard.insert(Engine::open()?),
+    };
     // SAFETY (all calls below): the engine lock serializes every use of the library's
     // global state; pointers passed are valid C strings or the live output vector.
     let rate = match engine.rate {
