@@ -39,6 +39,26 @@ pub struct SyncConfig {
     /// The event log of passes (`voxbridge sync-log`) keeps this many days; the server
     /// prunes older entries at start and hourly.
     pub log_keep_days: f64,
+    /// The safety brake: a pass that finds more than this share of a mailbox's messages
+    /// gone from the mail server…
+    pub max_gone_fraction: f64,
+    /// …and more than this many at once removes none of them: the account shows "needs
+    /// confirmation" in `voxbridge sync-log` until `voxbridge sync NUMBER
+    /// --confirm-removals`, or until a pass finds them gone still
+    /// `confirm_removals_after_secs` after the first.
+    pub max_gone_rows: usize,
+    pub confirm_removals_after_secs: f64,
+}
+
+impl SyncConfig {
+    /// The safety brake these settings describe.
+    pub fn brake(&self) -> crate::sync::brake::Brake {
+        crate::sync::brake::Brake {
+            max_gone_fraction: self.max_gone_fraction,
+            max_gone_rows: self.max_gone_rows,
+            confirm_after_secs: self.confirm_removals_after_secs as i64,
+        }
+    }
 }
 
 impl Default for SyncConfig {
@@ -49,6 +69,9 @@ impl Default for SyncConfig {
             backoff_max_secs: 600.0,
             idle: true,
             log_keep_days: 14.0,
+            max_gone_fraction: 0.5,
+            max_gone_rows: 10,
+            confirm_removals_after_secs: 600.0,
         }
     }
 }
@@ -119,13 +142,16 @@ impl std::str::FromStr for PortRange {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Directory holding `voxbridge.db`, `recordings/` and `faxes/`.
+    /// Directory holding `voxbridge.db`, `recordings/`, `faxes/` and `trash/`.
     pub path: PathBuf,
+    /// Removed voice and fax messages stay restorable (`voxbridge messages restore`) this
+    /// many days; the server purges older ones at start and hourly.
+    pub trash_days: f64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("var") }
+        StoreConfig { path: PathBuf::from("var"), trash_days: 7.0 }
     }
 }
 
@@ -361,6 +387,15 @@ impl Config {
         }
         if !positive(sy.log_keep_days) {
             return Err("sync.log_keep_days must be positive".into());
+        }
+        if !(sy.max_gone_fraction > 0.0 && sy.max_gone_fraction <= 1.0) {
+            return Err("sync.max_gone_fraction must be above 0 and at most 1".into());
+        }
+        if sy.confirm_removals_after_secs.is_nan() || sy.confirm_removals_after_secs < 0.0 {
+            return Err("sync.confirm_removals_after_secs must not be negative".into());
+        }
+        if self.store.trash_days.is_nan() || self.store.trash_days < 0.0 {
+            return Err("store.trash_days must not be negative".into());
         }
         if !positive(sy.backoff_initial_secs) || sy.backoff_max_secs < sy.backoff_initial_secs {
             return Err("sync.backoff_initial_secs must be positive and not above sync.backoff_max_secs".into());

@@ -28,12 +28,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .block_on(voxbridge::driver::server::serve(cfg)),
         Command::Mailbox(c) => voxbridge::cli::mailbox::run(&Store::open(&cfg.store.path)?, c),
         Command::Messages(c) => voxbridge::cli::messages::run(&Store::open(&cfg.store.path)?, c),
-        Command::Sync { number: Some(number), json, each_line, .. } => {
-            voxbridge::cli::sync::run(&Store::open(&cfg.store.path)?, &number, json, each_line)
+        Command::Sync { number: Some(number), json, each_line, confirm_removals, .. } => {
+            let opts = voxbridge::cli::sync::Options { brake: cfg.sync.brake(), confirm_removals, json };
+            voxbridge::cli::sync::run(&Store::open(&cfg.store.path)?, &number, &opts, each_line)
         }
-        Command::Sync { number: None, json, .. } => voxbridge::cli::sync::run_all(&Store::open(&cfg.store.path)?, json),
+        Command::Sync { number: None, json, confirm_removals, .. } => {
+            let opts = voxbridge::cli::sync::Options { brake: cfg.sync.brake(), confirm_removals, json };
+            voxbridge::cli::sync::run_all(&Store::open(&cfg.store.path)?, &opts)
+        }
         Command::SyncLog { number, limit, json } => {
-            voxbridge::cli::sync::log(&Store::open(&cfg.store.path)?, number.as_deref(), limit, json)
+            voxbridge::cli::sync::log(&Store::open(&cfg.store.path)?, number.as_deref(), limit, json, &cfg.sync.brake())
         }
     }
 }

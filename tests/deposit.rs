@@ -192,8 +192,8 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
     assert_eq!(imap_messages(&dv, "dan").len(), 1);
     // The UID comes from Dovecot's APPENDUID response code (UIDPLUS).
     let next = rt.block_on(async {
-        let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
-        voxbridge::mail::deliver::append(&mut s, "INBOX", b"Subject: other\r\n\r\nx\r\n").await.unwrap()
+        let mut s = voxbridge::mail::imap::login(&acct).await.unwrap();
+        voxbridge::mail::imap::append(&mut s, "INBOX", b"Subject: other\r\n\r\nx\r\n").await.unwrap()
     });
     assert_eq!(next, Some((a.0, a.1 + 1)));
 
@@ -201,9 +201,9 @@ fn repeated_append_of_same_message_id_makes_no_second_copy() {
     // after the retry looked for it, so the retry appended a second one. Checking after
     // its own APPEND, the retry keeps the first copy and expunges its own.
     let kept = rt.block_on(async {
-        let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
+        let mut s = voxbridge::mail::imap::login(&acct).await.unwrap();
         s.select("INBOX").await.unwrap();
-        let (_, second) = voxbridge::mail::deliver::append(&mut s, "INBOX", &mail).await.unwrap().unwrap();
+        let (_, second) = voxbridge::mail::imap::append(&mut s, "INBOX", &mail).await.unwrap().unwrap();
         voxbridge::mail::deliver::keep_first_copy(&mut s, "<vb.retry@example.test>", second).await.unwrap()
     });
     assert_eq!(kept, a.1, "the first copy is kept");

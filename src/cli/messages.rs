@@ -1,6 +1,7 @@
-//! `voxbridge messages list`.
+//! `voxbridge messages list | mark | restore`.
 
 use crate::mail::compose::{format_duration, rfc5322_date};
+use crate::store::trash::Restored;
 use crate::store::Store;
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -27,10 +28,100 @@ pub enum MessagesCmd {
         #[arg(value_enum)]
         action: crate::store::MarkAction,
     },
+    /// List the mailbox's removed voice and fax messages still in the trash (kept for
+    /// [store] trash_days), or put one (ID) or all of them (--all) back.
+    ///
+    /// A restored recording is delivered to the IMAP mailbox again: the delivery looks
+    /// for its Message-ID first, so a copy the mail server still has is linked, never
+    /// doubled. If the message came back meanwhile (retrieved again from the server)
+    /// without its recording, the recording is put back on it.
+    Restore {
+        /// Mailbox number.
+        number: String,
+        /// Trash entry to restore (see the listing); without it, the trash is listed.
+        id: Option<i64>,
+        /// Restore every entry of the mailbox's trash.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// Print JSON instead of a table (the listing).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn restore_one(store: &Store, number: &str, id: i64) -> Result<()> {
+    match store.restore(number, id)? {
+        Restored::Row(row) => println!("trash entry {id}: restored as message {row}"),
+        Restored::MediaOnto(row) => println!("trash entry {id}: recording put back on message {row}"),
+    }
+    Ok(())
+}
+
+fn restore(store: &Store, number: &str, id: Option<i64>, all: bool, json: bool) -> Result<()> {
+    if store.mailbox(number)?.is_none() {
+        bail!("no mailbox {number}; see: voxbridge mailbox list");
+    }
+    let entries = store.trashed(number)?;
+    match (id, all) {
+        (Some(id), _) => restore_one(store, number, id),
+        (None, true) => {
+            if entries.is_empty() {
+                println!("mailbox {number}: the trash is empty");
+            }
+            let mut failed = 0;
+            // Oldest first: the messages come back in the order they had.
+            for e in entries.iter().rev() {
+                if let Err(err) = restore_one(store, number, e.id) {
+                    println!("trash entry {}: NOT restored: {err:#}", e.id);
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} trash entries not restored", entries.len());
+            }
+            Ok(())
+        }
+        (None, false) if json => {
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            Ok(())
+        }
+        (None, false) => {
+            if entries.is_empty() {
+                println!("mailbox {number}: the trash is empty");
+                return Ok(());
+            }
+            println!(
+                "{:>5} {:<6} {:<5} {:<16} {:<31} {:>8}  REMOVED, WHY",
+                "ID", "KIND", "STATE", "FROM", "DATE", "LENGTH"
+            );
+            for e in &entries {
+                let len = match (e.duration_ms, e.pages) {
+                    (Some(d), _) => format_duration(d),
+                    (None, Some(p)) => format!("{p} p."),
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:>5} {:<6} {:<5} {:<16} {:<31} {:>8}  {}, {}{}",
+                    e.id,
+                    e.kind,
+                    e.state,
+                    e.caller.as_deref().unwrap_or("unknown"),
+                    rfc5322_date(e.received_at),
+                    len,
+                    crate::civil::utc_timestamp(e.removed_at),
+                    e.reason,
+                    if e.has_media { "" } else { " (no audio kept)" }
+                );
+            }
+            println!("restore one with: voxbridge messages restore {number} ID (or --all)");
+            Ok(())
+        }
+    }
 }
 
 pub fn run(store: &Store, cmd: MessagesCmd) -> Result<()> {
     match cmd {
+        MessagesCmd::Restore { number, id, all, json } => restore(store, &number, id, all, json)?,
         MessagesCmd::Mark { number, id, action } => match store.mark(&number, id, action)? {
             Some(state) => println!("message {id}: state {state}"),
             None => println!("message {id}: removed (it existed only here)"),

@@ -54,6 +54,13 @@ pub enum Command {
         /// long-running server makes them (warm caches, background WAL checkpoints).
         #[arg(long)]
         each_line: bool,
+        /// Apply removals the safety brake holds: if the mail server really lost or
+        /// emptied this mailbox on purpose (see `voxbridge sync-log`: "needs
+        /// confirmation"), remove here the messages it no longer has. Removed voice and
+        /// fax messages stay restorable for [store] trash_days (`voxbridge messages
+        /// restore`).
+        #[arg(long)]
+        confirm_removals: bool,
     },
     /// Show each mail account's sync state and the event log of recent passes.
     ///

@@ -2,16 +2,30 @@
 //! account's sync state and the event log of recent passes.
 
 use crate::store::Store;
+use crate::sync::brake::Brake;
 use crate::sync::lock::AccountLock;
+use crate::sync::SyncReport;
 use anyhow::{bail, Result};
 
-pub fn run(store: &Store, number: &str, json: bool, each_line: bool) -> Result<()> {
+/// How the passes run and report.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// `[sync]`'s safety brake.
+    pub brake: Brake,
+    /// `--confirm-removals`: apply what the brake would hold.
+    pub confirm_removals: bool,
+    /// `--json`.
+    pub json: bool,
+}
+
+pub fn run(store: &Store, number: &str, opts: &Options, each_line: bool) -> Result<()> {
+    let json = opts.json;
     if store.mailbox(number)?.is_none() {
         bail!("no mailbox {number}; see: voxbridge mailbox list");
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     if !each_line {
-        print(number, &rt.block_on(locked_pass(store, number))?, json, true)?;
+        print(number, &rt.block_on(locked_pass(store, number, opts))?, json, true)?;
         // No maintenance thread in a one-shot command: reclaim the bodies of the rows
         // this pass removed before leaving (after the report: the pass is done).
         store.reclaim_bodies()?;
@@ -20,7 +34,7 @@ pub fn run(store: &Store, number: &str, json: bool, each_line: bool) -> Result<(
     store.start_checkpointer()?;
     for line in std::io::stdin().lines() {
         line?;
-        let report = rt.block_on(locked_pass(store, number))?;
+        let report = rt.block_on(locked_pass(store, number, opts))?;
         print(number, &report, json, false)?;
         rt.block_on(crate::sync::after_pass(store, &report))?;
     }
@@ -28,7 +42,8 @@ pub fn run(store: &Store, number: &str, json: bool, each_line: bool) -> Result<(
 }
 
 /// `voxbridge sync --all`: one pass per mailbox with a mail account, in number order.
-pub fn run_all(store: &Store, json: bool) -> Result<()> {
+pub fn run_all(store: &Store, opts: &Options) -> Result<()> {
+    let json = opts.json;
     let accounts: Vec<String> = store
         .mailboxes()?
         .into_iter()
@@ -41,7 +56,7 @@ pub fn run_all(store: &Store, json: bool) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (mut failed, mut out) = (Vec::new(), Vec::new());
     for number in &accounts {
-        match rt.block_on(locked_pass(store, number)) {
+        match rt.block_on(locked_pass(store, number, opts)) {
             Ok(report) if json => out.push(serde_json::json!({ "mailbox": number, "report": report })),
             Ok(report) => print(number, &report, false, false)?,
             Err(e) if json => {
@@ -69,13 +84,13 @@ pub fn run_all(store: &Store, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn locked_pass(store: &Store, number: &str) -> Result<crate::sync::imap::SyncReport> {
+async fn locked_pass(store: &Store, number: &str, opts: &Options) -> Result<SyncReport> {
     let (root, n) = (store.root().to_path_buf(), number.to_string());
     let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &n)).await??;
-    crate::sync::pass(store, number).await
+    crate::sync::pass(store, number, opts.brake, opts.confirm_removals).await
 }
 
-fn print(number: &str, report: &crate::sync::imap::SyncReport, json: bool, pretty: bool) -> Result<()> {
+fn print(number: &str, report: &SyncReport, json: bool, pretty: bool) -> Result<()> {
     if json {
         let text = if pretty { serde_json::to_string_pretty(report)? } else { serde_json::to_string(report)? };
         println!("{text}");
@@ -96,12 +111,29 @@ fn print(number: &str, report: &crate::sync::imap::SyncReport, json: bool, prett
         for id in &report.retrieved {
             println!("  message {id}: retrieved");
         }
+        if let Some(h) = &report.held {
+            println!(
+                "  NOTHING REMOVED: the mail server no longer lists {} of the {} messages here. If it really lost them \
+                 or they were deleted on purpose, run: voxbridge sync {number} --confirm-removals",
+                h.rows, h.of
+            );
+        }
     }
     Ok(())
 }
 
 /// `voxbridge sync-log`: the accounts' state, then the newest `limit` log entries.
-pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool) -> Result<()> {
+/// `secs` in words for the log ("10 min", "45 s", "2 h").
+fn span(secs: i64) -> String {
+    match secs {
+        s if s >= 7200 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 120 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// `voxbridge sync-log`; `brake` says when a held removal is applied by itself.
+pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool, brake: &Brake) -> Result<()> {
     if let Some(n) = number {
         if store.mailbox(n)?.is_none() {
             bail!("no mailbox {n}; see: voxbridge mailbox list");
@@ -134,6 +166,16 @@ pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool) -> Res
             ),
         };
         println!("mailbox {}  {}  last good pass {}  {}", a.mailbox, a.account, when(a.last_sync_at), state);
+        if let Some((since, rows, of)) = a.held {
+            println!(
+                "  NEEDS CONFIRMATION since {}: the mail server no longer lists {rows} of {of} messages; nothing \
+                 removed. Confirm with: voxbridge sync {} --confirm-removals (or they go when a pass still finds \
+                 them gone {} later)",
+                crate::civil::utc_timestamp(since),
+                a.mailbox,
+                span(brake.confirm_after_secs)
+            );
+        }
     }
     if !entries.is_empty() {
         println!();

@@ -64,6 +64,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let sync_task = tokio::spawn(super::sync_io::run(
         store.clone(),
         cfg.sync.clone(),
+        cfg.store.trash_days,
         sync_trigger.clone(),
         sync_rx,
         Some(mwi.clone()),

@@ -6,6 +6,7 @@ use super::mwi_io::MwiPoke;
 use crate::config::SyncConfig;
 use crate::mail::account::{Account, Scheme};
 use crate::store::Store;
+use crate::sync::brake::Brake;
 use crate::sync::lock::AccountLock;
 use crate::sync::scheduler::{Registry, Timing};
 use std::time::{Duration, Instant};
@@ -30,8 +31,8 @@ impl SyncTrigger {
 
 /// How often the list of mailboxes is re-read (the CLI may add some while we run).
 const REFRESH: Duration = Duration::from_secs(10);
-/// How often the event log is pruned.
-const LOG_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the event log and the trash are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Mailboxes with a mail account (IMAP or POP3) to synchronize.
 fn accounts(store: &Store) -> Vec<String> {
@@ -63,7 +64,7 @@ async fn idle_once(
     let mb = mailbox.to_string();
     let Some(url) = store.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.imap_url))).await? else { return Ok(()) };
     let acct = Account::parse(&url, &[Scheme::Imap, Scheme::Imaps])?;
-    let mut s = crate::mail::deliver::imap_login(&acct).await?;
+    let mut s = crate::mail::imap::login(&acct).await?;
     s.examine(&acct.folder).await?;
     loop {
         let mut idle = s.idle();
@@ -101,22 +102,31 @@ async fn idle_watch(store: Store, mailbox: String, trigger: SyncTrigger, stop: C
     }
 }
 
-/// Drops event-log entries older than `keep_days` (`[sync] log_keep_days`).
-async fn prune_log(store: &Store, keep_days: f64) {
-    let (s2, before) = (store.clone(), crate::store::now_secs() - (keep_days * 86_400.0) as i64);
+/// Drops event-log entries older than `keep_days` (`[sync] log_keep_days`) and trash
+/// entries older than `trash_days` (`[store] trash_days`).
+async fn prune(store: &Store, keep_days: f64, trash_days: f64) {
+    let now = crate::store::now_secs();
+    let (s2, before) = (store.clone(), now - (keep_days * 86_400.0) as i64);
     match tokio::task::spawn_blocking(move || s2.prune_sync_log(before)).await {
         Ok(Ok(0)) => {}
         Ok(Ok(n)) => tracing::info!(entries = n, keep_days, "sync event log pruned"),
         Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "pruning the sync event log failed"),
         Err(e) => tracing::warn!(error = %e, "pruning the sync event log failed"),
     }
+    let (s2, before) = (store.clone(), now - (trash_days * 86_400.0) as i64);
+    match tokio::task::spawn_blocking(move || s2.purge_trash(before)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(messages = n, trash_days, "removed messages purged from the trash"),
+        Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "purging the trash failed"),
+        Err(e) => tracing::warn!(error = %e, "purging the trash failed"),
+    }
 }
 
-async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>) -> (String, bool) {
+async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>, brake: Brake) -> (String, bool) {
     let ok = async {
         let (root, mb) = (store.root().to_path_buf(), mailbox.clone());
         let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &mb)).await??;
-        let report = crate::sync::pass(&store, &mailbox).await?;
+        let report = crate::sync::pass(&store, &mailbox, brake, false).await?;
         if let Err(e) = crate::sync::after_pass(&store, &report).await {
             tracing::warn!(mailbox = %mailbox, error = %format!("{e:#}"), "warming the page cache failed");
         }
@@ -136,6 +146,7 @@ async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>) -> (String
 pub async fn run(
     store: Store,
     cfg: SyncConfig,
+    trash_days: f64,
     trigger: SyncTrigger,
     mut triggers: mpsc::UnboundedReceiver<String>,
     mwi: Option<MwiPoke>,
@@ -175,12 +186,12 @@ pub async fn run(
     let mut prune_at = Instant::now();
     loop {
         if Instant::now() >= prune_at {
-            prune_log(&store, cfg.log_keep_days).await;
-            prune_at = Instant::now() + LOG_PRUNE_EVERY;
+            prune(&store, cfg.log_keep_days, trash_days).await;
+            prune_at = Instant::now() + PRUNE_EVERY;
         }
         let now = Instant::now();
         for name in reg.handle_timeout(now) {
-            sessions.spawn(session(store.clone(), name, mwi.clone()));
+            sessions.spawn(session(store.clone(), name, mwi.clone(), cfg.brake()));
         }
         let wake = reg.poll_timeout().map_or(refresh_at, |t| t.min(refresh_at));
         tokio::select! {
@@ -193,7 +204,7 @@ pub async fn run(
                     reg.set_accounts(Instant::now(), &names);
                 }
                 if reg.trigger(Instant::now(), &name) {
-                    sessions.spawn(session(store.clone(), name, mwi.clone()));
+                    sessions.spawn(session(store.clone(), name, mwi.clone(), cfg.brake()));
                 } else {
                     tracing::debug!(mailbox = %name, "sync trigger coalesced into the next pass");
                 }
@@ -202,7 +213,7 @@ pub async fn run(
                 let Ok((name, ok)) = done else { continue };
                 let now = Instant::now();
                 if reg.handle_finished(now, &name, ok) {
-                    sessions.spawn(session(store.clone(), name, mwi.clone()));
+                    sessions.spawn(session(store.clone(), name, mwi.clone(), cfg.brake()));
                 } else if !ok {
                     let wait = reg.retry_in(now, &name).unwrap_or_default();
                     tracing::warn!(mailbox = %name, retry_in_secs = wait.as_secs_f64(), "mail account in backoff");

@@ -4,5 +4,7 @@
 pub mod account;
 pub mod compose;
 pub mod deliver;
+pub mod imap;
+pub mod net;
 pub mod outbox;
 pub mod pop3;

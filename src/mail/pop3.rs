@@ -3,7 +3,7 @@
 //! checked for `+OK`, and `-ERR` texts are passed on in the error.
 
 use super::account::Account;
-use super::deliver::{connect, Io, STEP_TIMEOUT};
+use super::net::{connect, Io, STEP_TIMEOUT};
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -102,6 +102,13 @@ impl Pop3 {
             out.push((n.parse().with_context(|| format!("malformed UIDL line {line:?}"))?, uid.to_string()));
         }
         Ok(out)
+    }
+
+    /// STAT: how many messages the maildrop holds.
+    pub async fn stat(&mut self) -> Result<u32> {
+        let text = self.command("STAT", "STAT").await?;
+        let n = text.split_whitespace().next().unwrap_or("");
+        n.parse().map_err(|_| anyhow!("malformed STAT answer {text:?}"))
     }
 
     pub async fn retr(&mut self, n: u32) -> Result<Vec<u8>> {

@@ -9,8 +9,10 @@ pub mod outgoing;
 pub mod pin;
 pub mod server_lock;
 mod sync;
+pub mod trash;
 
-pub use sync::{MarkAction, RetrievedRow};
+pub use sync::{AccountSync, MarkAction, PassRecord, RetrievedRow};
+pub use trash::Removal;
 
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -42,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/012_unlinked_index.sql"),
     include_str!("../../sql/013_body_garbage.sql"),
     include_str!("../../sql/014_sync_log_retention.sql"),
+    include_str!("../../sql/015_removal_safety.sql"),
 ];
 
 /// Shared handle to the database and the media directory.
@@ -370,6 +373,7 @@ impl Store {
                 .prepare(
                     "SELECT media_path FROM message WHERE mailbox = ?1 AND media_path IS NOT NULL
                      UNION ALL SELECT media_path FROM outgoing WHERE mailbox = ?1
+                     UNION ALL SELECT media_path FROM trash WHERE mailbox = ?1 AND media_path IS NOT NULL
                      UNION ALL SELECT p FROM (SELECT greeting_path AS p FROM mailbox WHERE number = ?1
                          UNION ALL SELECT busy_greeting_path FROM mailbox WHERE number = ?1
                          UNION ALL SELECT name_path FROM mailbox WHERE number = ?1

@@ -2,6 +2,7 @@
 //! store side, linking and inserting retrieved messages, per-account state, event log,
 //! and state changes made "as the phone would".
 
+use super::trash::Removal;
 use super::{now_secs, Commit, Store};
 use crate::sync::compare::StoreMsg;
 use crate::sync::model::State;
@@ -23,6 +24,30 @@ pub enum MarkAction {
     Purge,
 }
 
+/// What a pass starts from: the state the last complete pass recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountSync {
+    pub uidvalidity: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    /// A removal the safety brake has held since (unix seconds).
+    pub held_since: Option<i64>,
+}
+
+/// How a pass ended, as [`Store::record_sync`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct PassRecord<'a> {
+    /// The error of a failed pass.
+    pub error: Option<&'a str>,
+    /// Everything the server reported was carried out: only then are `uidvalidity` and
+    /// `highestmodseq` recorded as the next pass's starting point.
+    pub complete: bool,
+    pub uidvalidity: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    /// A removal held by the safety brake: (since, rows kept, rows of the mailbox).
+    pub held: Option<(i64, usize, usize)>,
+    pub summary: &'a str,
+}
+
 /// A mail account's sync state, for `voxbridge sync-log`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SyncStatus {
@@ -36,6 +61,8 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// While in backoff: when the server tries again (unix seconds).
     pub next_attempt_at: Option<i64>,
+    /// A removal the safety brake holds: (since, rows kept, rows of the mailbox).
+    pub held: Option<(i64, i64, i64)>,
 }
 
 /// One entry of the sync event log: what a pass did, or why it failed.
@@ -190,32 +217,37 @@ impl Store {
         })
     }
 
-    /// Physically removes rows (and then their media files). Only the sync engine calls
-    /// this, for the three reasons the seed allows; `commit` says whether the removal
-    /// can be redone by the next pass (see [`Commit`]).
-    pub fn remove_rows(&self, ids: &[i64], commit: Commit) -> Result<usize> {
+    /// Physically removes rows. Only the sync engine and a purge by phone call this, for
+    /// the three reasons the seed allows (`why`); `commit` says whether the removal can
+    /// be redone by the next pass (see [`Commit`]). Voice and fax rows go to the trash
+    /// with their media (see [`super::trash`]); a recording leaves `recordings/` only
+    /// once its row's removal is durable.
+    pub fn remove_rows(&self, ids: &[i64], commit: Commit, why: Removal) -> Result<usize> {
         if ids.is_empty() {
             return Ok(0);
         }
         let list = serde_json::to_string(ids)?;
-        let paths: Vec<String> = self
-            .conn()
-            .prepare_cached(
-                "SELECT media_path FROM message WHERE media_path IS NOT NULL AND id IN (SELECT value FROM json_each(?1))",
-            )?
-            .query_map([&list], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        // A recording's file is deleted only once its row's removal is durable: a row
-        // that came back after a power cut would have no audio.
-        let commit = if paths.is_empty() { commit } else { Commit::Durable };
+        let trashed = self.prepare_trash(&list)?;
+        // A row that came back after a power cut must still have its audio.
+        let commit = if trashed.iter().any(|t| t.has_file()) { Commit::Durable } else { commit };
         self.transact(commit, |tx| {
+            Store::write_trash(tx, &trashed, why)?;
             tx.execute("DELETE FROM message WHERE id IN (SELECT value FROM json_each(?1))", [&list])?;
             Ok(())
         })?;
-        for p in paths {
-            let _ = std::fs::remove_file(self.root.join(p));
-        }
+        self.drop_trashed_originals(&trashed);
         Ok(ids.len())
+    }
+
+    /// Rows of `mailbox` linked to its mail server (the share the safety brake judges by).
+    pub fn rows_on_server(&self, mailbox: &str) -> Result<usize> {
+        let n: i64 = self.conn().query_row(
+            "SELECT (SELECT count(*) FROM message WHERE mailbox = ?1 AND server_uid IS NOT NULL)
+                  + (SELECT count(*) FROM message WHERE mailbox = ?1 AND server_key IS NOT NULL)",
+            [mailbox],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
     }
 
     /// After a UIDVALIDITY change the old UIDs mean nothing: unlink every row; the next
@@ -338,38 +370,56 @@ impl Store {
         Ok(())
     }
 
-    /// (UIDVALIDITY, HIGHESTMODSEQ) recorded by the last successful pass.
-    pub fn sync_state(&self, mailbox: &str) -> Result<(Option<u32>, Option<u64>)> {
+    /// What the last complete pass recorded, and a removal held since.
+    pub fn sync_state(&self, mailbox: &str) -> Result<AccountSync> {
         Ok(self
             .conn()
-            .query_row("SELECT uidvalidity, highestmodseq FROM sync_account WHERE mailbox = ?1", [mailbox], |r| {
-                Ok((r.get::<_, Option<i64>>(0)?.map(|v| v as u32), r.get::<_, Option<i64>>(1)?.map(|v| v as u64)))
-            })
+            .query_row(
+                "SELECT uidvalidity, highestmodseq, held_since FROM sync_account WHERE mailbox = ?1",
+                [mailbox],
+                |r| {
+                    Ok(AccountSync {
+                        uidvalidity: r.get::<_, Option<i64>>(0)?.map(|v| v as u32),
+                        highestmodseq: r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
+                        held_since: r.get(2)?,
+                    })
+                },
+            )
             .optional()?
-            .unwrap_or((None, None)))
+            .unwrap_or_default())
     }
 
     /// Records the outcome of a pass and appends it to the event log.
-    pub fn record_sync(
-        &self,
-        mailbox: &str,
-        uidvalidity: Option<u32>,
-        modseq: Option<u64>,
-        error: Option<&str>,
-        summary: &str,
-    ) -> Result<()> {
+    pub fn record_sync(&self, mailbox: &str, rec: &PassRecord<'_>) -> Result<()> {
         self.transact(Commit::Redoable, |tx| {
             let now = now_secs();
-            match error {
-                None => tx.execute(
+            match (rec.error, rec.complete) {
+                (None, true) => tx.execute(
                     "INSERT INTO sync_account (mailbox, uidvalidity, highestmodseq, last_sync_at, last_error, failures)
                      VALUES (?1, ?2, ?4, ?3, NULL, 0)
                      ON CONFLICT(mailbox) DO UPDATE SET uidvalidity = COALESCE(?2, uidvalidity),
                          highestmodseq = ?4, last_sync_at = ?3, last_error = NULL, failures = 0,
-                         next_attempt_at = NULL",
-                    params![mailbox, uidvalidity, now, modseq.map(|m| m as i64)],
+                         next_attempt_at = NULL, held_since = NULL, held_rows = NULL, held_of = NULL",
+                    params![mailbox, rec.uidvalidity, now, rec.highestmodseq.map(|m| m as i64)],
                 )?,
-                Some(e) => tx.execute(
+                // A good pass that left something for the next one: its UIDVALIDITY and
+                // HIGHESTMODSEQ are not the next pass's starting point.
+                (None, false) => tx.execute(
+                    "INSERT INTO sync_account (mailbox, last_sync_at, failures, held_since, held_rows, held_of)
+                     VALUES (?1, ?2, 0, ?3, ?4, ?5)
+                     ON CONFLICT(mailbox) DO UPDATE SET last_sync_at = ?2, last_error = NULL, failures = 0,
+                         next_attempt_at = NULL, held_since = ?3, held_rows = ?4, held_of = ?5",
+                    params![
+                        mailbox,
+                        now,
+                        rec.held.map(|h| h.0),
+                        rec.held.map(|h| h.1 as i64),
+                        rec.held.map(|h| h.2 as i64)
+                    ],
+                )?,
+                // A failed pass changes nothing of the recorded state, a held removal
+                // included (it is not "consecutive" evidence either way).
+                (Some(e), _) => tx.execute(
                     "INSERT INTO sync_account (mailbox, last_error, failures) VALUES (?1, ?2, 1)
                      ON CONFLICT(mailbox) DO UPDATE SET last_error = ?2, failures = failures + 1",
                     params![mailbox, e],
@@ -377,7 +427,7 @@ impl Store {
             };
             tx.execute(
                 "INSERT INTO sync_log (mailbox, at, ok, summary) VALUES (?1, ?2, ?3, ?4)",
-                params![mailbox, now, error.is_none(), summary],
+                params![mailbox, now, rec.error.is_none(), rec.summary],
             )?;
             Ok(())
         })
@@ -394,7 +444,7 @@ impl Store {
         let conn = self.conn();
         let mut q = conn.prepare_cached(
             "SELECT m.number, COALESCE(m.imap_url, m.pop3_url), a.last_sync_at, a.failures, a.last_error,
-                    a.next_attempt_at
+                    a.next_attempt_at, a.held_since, a.held_rows, a.held_of
              FROM mailbox m LEFT JOIN sync_account a ON a.mailbox = m.number
              WHERE (m.imap_url IS NOT NULL OR m.pop3_url IS NOT NULL) AND (?1 IS NULL OR m.number = ?1)
              ORDER BY m.number",
@@ -407,6 +457,10 @@ impl Store {
                 failures: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
                 last_error: r.get(4)?,
                 next_attempt_at: r.get(5)?,
+                held: match (r.get(6)?, r.get(7)?, r.get(8)?) {
+                    (Some(since), Some(rows), Some(of)) => Some((since, rows, of)),
+                    _ => None,
+                },
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -458,7 +512,7 @@ impl Store {
         };
         if new == State::D && !on_server && !pending {
             // No copy on any server and none on its way: the formal request removes it.
-            self.remove_rows(&[id], Commit::Durable)?;
+            self.remove_rows(&[id], Commit::Durable, Removal::Purged)?;
             return Ok(None);
         }
         self.conn().execute("UPDATE message SET state = ?2 WHERE id = ?1", params![id, new.as_str()])?;
@@ -485,6 +539,21 @@ mod tests {
             server_key: None,
             raw: b"Subject: x\r\n\r\nx\r\n".to_vec(),
         }
+    }
+
+    fn ok(validity: u32, modseq: u64, summary: &str) -> PassRecord<'_> {
+        PassRecord {
+            error: None,
+            complete: true,
+            uidvalidity: Some(validity),
+            highestmodseq: Some(modseq),
+            held: None,
+            summary,
+        }
+    }
+
+    fn failed<'a>(error: &'a str, summary: &'a str) -> PassRecord<'a> {
+        PassRecord { error: Some(error), complete: false, uidvalidity: None, highestmodseq: None, held: None, summary }
     }
 
     fn store_with_mailbox() -> (tempfile::TempDir, Store) {
@@ -586,16 +655,16 @@ mod tests {
         })
         .unwrap();
         for i in 0..5 {
-            s.record_sync("200", Some(7), Some(i), None, &format!("pass {i}")).unwrap();
+            s.record_sync("200", &ok(7, i, &format!("pass {i}"))).unwrap();
         }
-        s.record_sync("100", None, None, Some("cannot connect"), "failed: cannot connect").unwrap();
+        s.record_sync("100", &failed("cannot connect", "failed: cannot connect")).unwrap();
         let log = s.sync_log(Some("200"), 3).unwrap();
         assert_eq!(log.iter().map(|e| e.summary.as_str()).collect::<Vec<_>>(), ["pass 2", "pass 3", "pass 4"]);
         assert_eq!(s.sync_log(None, 10).unwrap().len(), 6);
         assert!(!s.sync_log(Some("100"), 10).unwrap()[0].ok);
 
         // A failure, its retry time, then a good pass that clears both.
-        s.record_sync("200", None, None, Some("login as u refused: NO"), "failed").unwrap();
+        s.record_sync("200", &failed("login as u refused: NO", "failed")).unwrap();
         s.set_sync_retry("200", 1_900_000_000).unwrap();
         let st = &s.sync_status(Some("200")).unwrap()[0];
         assert_eq!(
@@ -603,7 +672,7 @@ mod tests {
             (1, Some("login as u refused: NO"), Some(1_900_000_000))
         );
         assert!(st.last_sync_at.is_some(), "the last good pass is kept through failures");
-        s.record_sync("200", Some(7), Some(9), None, "ok again").unwrap();
+        s.record_sync("200", &ok(7, 9, "ok again")).unwrap();
         let st = &s.sync_status(Some("200")).unwrap()[0];
         assert_eq!((st.failures, st.last_error.as_deref(), st.next_attempt_at), (0, None, None));
         assert!(s.sync_status(Some("100")).unwrap().is_empty(), "a mailbox without a mail account has no sync state");
@@ -621,7 +690,7 @@ mod tests {
         let big = |uid: u32| RetrievedRow { raw: vec![b'v'; 1_000_000], ..row(uid) };
         let ids: Vec<i64> =
             s.store_retrieved("100", &(1..=30).map(big).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
-        s.remove_rows(&ids, Commit::Redoable).unwrap();
+        s.remove_rows(&ids, Commit::Redoable, Removal::GoneFromServer).unwrap();
         // 1 MB bodies: eight fit in one batch's 8 MiB, not a thousand.
         assert_eq!(super::super::reclaim_redoable(&mut s.conn(), 1000).unwrap(), 8);
         assert_eq!(s.reclaim_bodies().unwrap(), 22);
@@ -635,7 +704,7 @@ mod tests {
         let ids: Vec<i64> =
             s.store_retrieved("100", &(1..=2500).map(row).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
         let count = |sql: &str| s.conn().query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-        s.remove_rows(&ids[..2100], Commit::Redoable).unwrap();
+        s.remove_rows(&ids[..2100], Commit::Redoable, Removal::GoneFromServer).unwrap();
         assert_eq!(count("SELECT count(*) FROM message"), 400);
         // The rows are gone at once; their bodies wait in the queue.
         assert_eq!(count("SELECT count(*) FROM message_body"), 2500);
@@ -684,7 +753,7 @@ mod tests {
         // Rows removed; the maintenance thread reclaims their bodies when writers are
         // quiet, on this connection, so the pages of the other rows stay valid.
         let ids: Vec<i64> = s.sync_rows("100").unwrap().iter().map(|m| m.id).take(1000).collect();
-        s.remove_rows(&ids, Commit::Redoable).unwrap();
+        s.remove_rows(&ids, Commit::Redoable, Removal::GoneFromServer).unwrap();
         let queued = || s.conn().query_row("SELECT count(*) FROM body_garbage", [], |r| r.get::<_, i64>(0)).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while queued() > 0 {

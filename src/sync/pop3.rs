@@ -4,23 +4,33 @@
 //! compare agent decides as for IMAP (the seed's agents were POP3 agents to begin with).
 
 use super::compare::{compare, ServerMsg, StoreMsg};
-use super::imap::{retrieved_row, SyncReport};
+use super::gone::{self, Removals};
 use super::model::State;
+use super::report::{retrieved_row, SyncReport};
 use super::retrieve::classify;
 use crate::mail::account::Account;
 use crate::mail::pop3::Pop3;
-use crate::store::{Commit, Store};
-use anyhow::Result;
+use crate::store::{Commit, Removal, Store};
+use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
 /// Messages stored per transaction.
 const BATCH: usize = 200;
 
-pub async fn sync_pop3(store: &Store, mailbox: &str, acct: &Account) -> Result<SyncReport> {
+/// One pass; an `-ERR` or a cut connection anywhere fails it (the client checks every
+/// answer and reads multi-line answers to their final dot), and an empty UIDL listing
+/// against rows here is checked with STAT before it counts.
+pub async fn sync_pop3(store: &Store, mailbox: &str, acct: &Account, removals: &Removals) -> Result<SyncReport> {
     let mut p = Pop3::login(acct).await?;
     let list = p.uidl().await?;
     let mb = mailbox.to_string();
     let rows = store.run(move |st| st.pop3_rows(&mb)).await?;
+    if list.is_empty() && !rows.is_empty() {
+        let n = p.stat().await?;
+        if n > 0 {
+            bail!("the POP3 server's answers disagree: UIDL listed no message, STAT counts {n}; nothing was removed");
+        }
+    }
 
     // Keys → indices in one sorted order, shared by both lists.
     let mut keys: Vec<&str> = list.iter().map(|(_, k)| k.as_str()).chain(rows.iter().map(|r| r.1.as_str())).collect();
@@ -34,7 +44,8 @@ pub async fn sync_pop3(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     store_list.sort_by_key(|m| m.uid);
     let server_list: Vec<ServerMsg> = msgnum.keys().map(|&uid| ServerMsg { uid, state: None }).collect();
     let plan = compare(&store_list, &server_list);
-    let mut report = SyncReport { mailbox: mailbox.to_string(), server_messages: list.len(), ..Default::default() };
+    let mut report =
+        SyncReport { mailbox: mailbox.to_string(), mode: "pop3", server_messages: list.len(), ..Default::default() };
 
     // Retrieve agent: batches of messages, each batch one store transaction.
     let mut batch = Vec::new();
@@ -61,12 +72,11 @@ pub async fn sync_pop3(store: &Store, mailbox: &str, acct: &Account) -> Result<S
     }
     p.quit().await?;
     let ids: Vec<i64> = plan.delete.iter().map(|d| d.0).collect();
-    store.run(move |st| st.remove_rows(&ids, Commit::Redoable)).await?;
+    store.run(move |st| st.remove_rows(&ids, Commit::Redoable, Removal::Deleted)).await?;
     report.deleted = plan.delete.iter().map(|(id, idx)| (*id, msgnum[idx].0)).collect();
 
-    // Rows whose message the maildrop no longer has (taken by another POP3 client).
-    let gone = plan.gone.clone();
-    store.run(move |st| st.remove_rows(&gone, Commit::Redoable)).await?;
-    report.gone = plan.gone;
+    // Rows whose message the maildrop no longer has (taken by another POP3 client),
+    // through the safety brake.
+    gone::remove(store, mailbox, removals, plan.gone, &mut report).await?;
     Ok(report)
 }

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod phone;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -484,7 +485,7 @@ pub fn imap_messages(dv: &Dovecot, user: &str) -> Vec<(u32, Vec<u8>)> {
         let acct =
             voxbridge::mail::account::Account::parse(&dv.imap_url(user), &[voxbridge::mail::account::Scheme::Imap])
                 .unwrap();
-        let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
+        let mut s = voxbridge::mail::imap::login(&acct).await.unwrap();
         s.select("INBOX").await.unwrap();
         let mut out = Vec::new();
         {
@@ -504,7 +505,7 @@ pub fn imap_messages(dv: &Dovecot, user: &str) -> Vec<(u32, Vec<u8>)> {
 /// A mail client acting on a Dovecot account (the other access point of the seed).
 pub struct MailClient {
     rt: tokio::runtime::Runtime,
-    session: voxbridge::mail::deliver::ImapSession,
+    session: voxbridge::mail::imap::ImapSession,
 }
 
 impl MailClient {
@@ -513,7 +514,7 @@ impl MailClient {
         let url = format!("imap://{user}:{PASSWORD}@127.0.0.1:{}/{folder}", dv.imap);
         let acct = voxbridge::mail::account::Account::parse(&url, &[voxbridge::mail::account::Scheme::Imap]).unwrap();
         let session = rt.block_on(async {
-            let mut s = voxbridge::mail::deliver::imap_login(&acct).await.unwrap();
+            let mut s = voxbridge::mail::imap::login(&acct).await.unwrap();
             if folder != "INBOX" {
                 let _ = s.create(folder).await;
             }
@@ -532,7 +533,7 @@ impl MailClient {
     pub fn append_raw(&mut self, folder: &str, raw: &[u8]) -> u32 {
         let s = &mut self.session;
         self.rt.block_on(async {
-            let r = voxbridge::mail::deliver::append(s, folder, raw).await.unwrap().expect("APPENDUID");
+            let r = voxbridge::mail::imap::append(s, folder, raw).await.unwrap().expect("APPENDUID");
             s.noop().await.unwrap();
             r.1
         })

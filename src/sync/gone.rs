@@ -1,0 +1,68 @@
+//! Rows gone from the mail server: the safety brake ([`super::brake`]) applied to a
+//! pass's removals, then the removal itself. Shared by the IMAP and POP3 passes.
+
+use super::brake::{Brake, Verdict};
+use super::report::{HeldRemoval, SyncReport};
+use crate::store::{Commit, Removal, Store};
+use anyhow::Result;
+
+/// What a pass needs to judge its removals.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Removals {
+    pub brake: Brake,
+    /// The admin confirmed removals for this pass (`voxbridge sync --confirm-removals`).
+    pub confirmed: bool,
+    /// When an earlier pass, the last one, held a removal (unix seconds).
+    pub held_since: Option<i64>,
+}
+
+/// Removes the rows `gone` lists (server list without their UIDs: positive evidence
+/// from a completed listing, or VANISHED), unless the brake holds them; records either
+/// in `report`.
+pub async fn remove(
+    store: &Store,
+    mailbox: &str,
+    removals: &Removals,
+    gone: Vec<i64>,
+    report: &mut SyncReport,
+) -> Result<()> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    // Counting the mailbox's rows costs a scan of its index: only when the count matters.
+    if gone.len() > removals.brake.max_gone_rows {
+        let mb = mailbox.to_string();
+        let rows = store.run(move |st| st.rows_on_server(&mb)).await?;
+        match removals.brake.decide(gone.len(), rows, removals.held_since, removals.confirmed, crate::store::now_secs())
+        {
+            Verdict::Remove => {}
+            Verdict::Confirmed { held_since } => {
+                tracing::warn!(
+                    mailbox,
+                    gone = gone.len(),
+                    rows,
+                    held_since,
+                    by_admin = removals.confirmed,
+                    "removing messages gone from the mail server: a held removal, now confirmed"
+                );
+                report.removals_confirmed = true;
+            }
+            Verdict::Hold { since } => {
+                tracing::warn!(
+                    mailbox,
+                    gone = gone.len(),
+                    rows,
+                    since,
+                    "the mail server no longer lists most of this mailbox: nothing removed; confirm with \
+                     `voxbridge sync {mailbox} --confirm-removals` if it was emptied on purpose"
+                );
+                report.held = Some(HeldRemoval { rows: gone.len(), of: rows, since });
+                return Ok(());
+            }
+        }
+    }
+    let ids = gone.clone();
+    store.run(move |st| st.remove_rows(&ids, Commit::Redoable, Removal::GoneFromServer)).await?;
+    report.gone.extend(gone);
+    Ok(())
+}
