@@ -5,9 +5,15 @@
 //! Deposits join in too: a voice message whose APPEND reached the server but whose UID
 //! was never recorded (the server stopped in between), which a pass must link by
 //! Message-ID — never import twice — and merge with what the phone did to it meanwhile.
+//! Passes also meet a mail server's errors, at random commands (the fault proxy of
+//! tests/common/fault_proxy.rs): tagged NO/BAD, `EXISTS 0`, answers cut off with a clean
+//! close or a half-close, answers lost after the server acted. After every such pass no
+//! row the server still holds was removed and nothing is stored twice; after the next
+//! clean pass the model's rules hold again.
 //! A POP3 mailbox gets its own walk against its own (simpler) rules.
 
 mod common;
+use common::fault_proxy::{Fault, FaultProxy, Proto};
 use common::*;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -137,9 +143,51 @@ fn check(server: &Server, client: &mut MailClient, uid_to_mid: &BTreeMap<u32, St
     assert_eq!(rows, on_server, "store and mailbox disagree after step {step}");
 }
 
+/// Arms one random fault on one of `patterns` (a command a pass may send).
+fn arm_random_fault(proxy: &FaultProxy, patterns: &[&str], proto: Proto, rng: &mut rand::rngs::StdRng) {
+    let pattern = patterns[rng.random_range(0..patterns.len())];
+    let lines = rng.random_range(0..4);
+    let fault = match (proto, rng.random_range(0..6)) {
+        (_, 0) => Fault::No,
+        (Proto::Imap, 1) => Fault::Bad,
+        (Proto::Imap, 2) => Fault::Exists0,
+        (_, 3) => Fault::CutHalfClose(lines),
+        (_, 4) => Fault::CutClose(lines),
+        _ => Fault::LoseAnswer,
+    };
+    proxy.arm(pattern, rng.random_range(0..2), fault);
+}
+
+/// After a pass that met a fault: every row whose message the server still holds is
+/// here (only a D may have gone, with its server copy); nothing is stored twice.
+fn nothing_lost(
+    before: &BTreeMap<String, St>,
+    server_holds: &dyn Fn(&str) -> bool,
+    after: &BTreeMap<String, St>,
+    what: &str,
+) {
+    for (mid, st) in before {
+        if *st != St::D && server_holds(mid) {
+            assert!(after.contains_key(mid), "{what}: {mid} was removed while the server still holds it");
+        }
+    }
+}
+
+const IMAP_COMMANDS: &[&str] = &[
+    "CAPABILITY",
+    "ENABLE",
+    "SELECT",
+    "UID FETCH 1:*",
+    "UID FETCH",
+    "BODY.PEEK",
+    "UID SEARCH",
+    "UID STORE",
+    "UID EXPUNGE",
+];
+
 fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
     let dv = Dovecot::start_with(dovecot_conf);
-    let proxy = CuttingProxy::start(dv.imap);
+    let proxy = FaultProxy::start(dv.imap, Proto::Imap);
     let server = Server::configure("");
     let url = format!("imap://mo:{PASSWORD}@127.0.0.1:{}/INBOX", proxy.port);
     server.cli_ok(&["mailbox", "add", "5001", "--pin", "1234", "--imap", &url]);
@@ -149,13 +197,13 @@ fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
     let mut uid_to_mid: BTreeMap<u32, String> = BTreeMap::new();
     let mut next = 0;
     let mut row_ids: BTreeMap<String, i64> = BTreeMap::new();
-    let mut cut_passes = 0;
+    let (mut cut_passes, mut faulted_passes) = (0, 0);
     // Deposits no completed pass has linked yet: a mail client cannot expunge them here
     // (the outbox, which this test does not run, would append them again).
     let mut unlinked: std::collections::BTreeSet<String> = Default::default();
 
     for step in 0..steps {
-        match rng.random_range(0..11) {
+        match rng.random_range(0..13) {
             // A deposit: the row and its outbox entry as the call left them, the message
             // in the mailbox as the outbox's APPEND left it, no UID recorded.
             10 => {
@@ -243,6 +291,21 @@ fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
                 unlinked.clear();
                 check(&server, &mut client, &uid_to_mid, &model, step);
             }
+            // A pass that meets a mail server's error, then a clean pass.
+            11 | 12 => {
+                arm_random_fault(&proxy, IMAP_COMMANDS, Proto::Imap, &mut rng);
+                let before = stored(&server, "5001", step);
+                let ok = server.cli(&["sync", "5001"]).status.success();
+                let fired = proxy.disarm() == 0;
+                faulted_passes += usize::from(fired);
+                let after = stored(&server, "5001", step);
+                let what = format!("seed {seed} step {step} ({:?}, pass ok: {ok})", proxy.fired().last());
+                nothing_lost(&before, &|m| model.server.contains_key(m), &after, &what);
+                server.cli_ok(&["sync", "5001"]);
+                model.sync();
+                unlinked.clear();
+                check(&server, &mut client, &uid_to_mid, &model, step);
+            }
             // A full pass.
             _ => {
                 server.cli_ok(&["sync", "5001"]);
@@ -260,6 +323,7 @@ fn run(seed: u64, steps: usize, dovecot_conf: &str, mode: &str) {
     model.sync();
     check(&server, &mut client, &uid_to_mid, &model, steps);
     assert!(cut_passes > 0, "seed {seed}: the proxy never cut a pass");
+    assert!(faulted_passes > 0, "seed {seed}: no fault ever fired");
 }
 
 #[test]
@@ -308,7 +372,7 @@ impl Pop3Model {
 fn random_interleavings_agree_with_the_model_on_pop3() {
     for seed in [7, 8] {
         let dv = Dovecot::start();
-        let proxy = CuttingProxy::start(dv.pop3);
+        let proxy = FaultProxy::start(dv.pop3, Proto::Pop3);
         let server = Server::configure("");
         let url = format!("pop3://po:{PASSWORD}@127.0.0.1:{}", proxy.port);
         server.cli_ok(&[
@@ -328,9 +392,9 @@ fn random_interleavings_agree_with_the_model_on_pop3() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut model = Pop3Model::default();
         let mut uid_of: BTreeMap<String, u32> = BTreeMap::new();
-        let mut cut_passes = 0;
+        let (mut cut_passes, mut faulted_passes) = (0, 0);
         for step in 0..50 {
-            match rng.random_range(0..8) {
+            match rng.random_range(0..10) {
                 0 | 1 => {
                     let mid = format!("<p{seed}.{step}@example.test>");
                     uid_of.insert(mid.clone(), client.append("INBOX", &mid, "pop3"));
@@ -355,6 +419,18 @@ fn random_interleavings_agree_with_the_model_on_pop3() {
                     client.expunge(uid_of[&mid]);
                     model.server.remove(&mid);
                 }
+                8 | 9 => {
+                    arm_random_fault(&proxy, &["UIDL", "RETR", "DELE", "QUIT", "USER"], Proto::Pop3, &mut rng);
+                    let before = stored(&server, "5002", step);
+                    let ok = server.cli(&["sync", "5002"]).status.success();
+                    faulted_passes += usize::from(proxy.disarm() == 0);
+                    let after = stored(&server, "5002", step);
+                    let what = format!("seed {seed} step {step} ({:?}, pass ok: {ok})", proxy.fired().last());
+                    nothing_lost(&before, &|m| model.server.contains(m), &after, &what);
+                    server.cli_ok(&["sync", "5002"]);
+                    model.sync();
+                    assert_eq!(stored(&server, "5002", step), model.store, "{what}: store differs from the model");
+                }
                 n => {
                     if n == 5 {
                         proxy.cut_after.store(rng.random_range(1..6), Ordering::SeqCst);
@@ -377,5 +453,6 @@ fn random_interleavings_agree_with_the_model_on_pop3() {
             }
         }
         assert!(cut_passes > 0, "seed {seed}: the proxy never cut a pass");
+        assert!(faulted_passes > 0, "seed {seed}: no fault ever fired");
     }
 }
