@@ -685,6 +685,30 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_that_left_work_keeps_the_starting_point_and_shows_a_held_removal() {
+        let (_d, s) = store_with_mailbox();
+        s.record_sync("100", &ok(7, 5, "complete")).unwrap();
+        let st = s.sync_state("100").unwrap();
+        assert_eq!((st.uidvalidity, st.highestmodseq, st.held_since), (Some(7), Some(5), None));
+        // A good pass that held a removal: UIDVALIDITY and HIGHESTMODSEQ stay where the
+        // last complete pass left them, so the next pass sees the same changes again.
+        let held =
+            PassRecord { complete: false, highestmodseq: Some(9), held: Some((1000, 20, 20)), ..ok(8, 9, "held") };
+        s.record_sync("100", &held).unwrap();
+        let st = s.sync_state("100").unwrap();
+        assert_eq!((st.uidvalidity, st.highestmodseq, st.held_since), (Some(7), Some(5), Some(1000)));
+        s.conn().execute("UPDATE mailbox SET imap_url = 'imap://u:p@h/INBOX' WHERE number = '100'", []).unwrap();
+        assert_eq!(s.sync_status(Some("100")).unwrap()[0].held, Some((1000, 20, 20)));
+        // A failed pass changes none of it; a complete pass clears the hold.
+        s.record_sync("100", &failed("cut", "failed: cut")).unwrap();
+        assert_eq!(s.sync_state("100").unwrap().held_since, Some(1000));
+        s.record_sync("100", &ok(7, 11, "complete")).unwrap();
+        let st = s.sync_state("100").unwrap();
+        assert_eq!((st.highestmodseq, st.held_since), (Some(11), None));
+        assert_eq!(s.sync_status(Some("100")).unwrap()[0].held, None);
+    }
+
+    #[test]
     fn a_reclaim_batch_is_bounded_by_body_bytes() {
         let (_d, s) = store_with_mailbox();
         let big = |uid: u32| RetrievedRow { raw: vec![b'v'; 1_000_000], ..row(uid) };

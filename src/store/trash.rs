@@ -320,3 +320,120 @@ impl Store {
         Ok(files.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewMailbox, RetrievedRow};
+    use crate::sync::model::State;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let imap = Some("imap://u:p@127.0.0.1:1/INBOX".to_string());
+        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), imap_url: imap, ..Default::default() })
+            .unwrap();
+        (d, s)
+    }
+
+    fn deposit(s: &Store) -> (i64, String) {
+        let m = s.new_recording("example.test", "100", Some("2001".into()), None, &[100i16; 8000]).unwrap();
+        let path = m.media_path.clone();
+        (s.insert_voice_message(&m).unwrap(), path)
+    }
+
+    fn count(s: &Store, sql: &str) -> i64 {
+        s.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_removed_recording_waits_in_the_trash_and_comes_back() {
+        let (d, s) = store();
+        let (id, path) = deposit(&s);
+        let audio = std::fs::read(d.path().join(&path)).unwrap();
+        s.remove_rows(&[id], Commit::Redoable, Removal::GoneFromServer).unwrap();
+        assert!(s.message(id).unwrap().is_none());
+        assert!(!d.path().join(&path).exists(), "the recording left recordings/");
+        assert_eq!(std::fs::read(d.path().join(trash_path(&path))).unwrap(), audio);
+        let t = s.trashed("100").unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].kind.as_str(), t[0].reason.as_str(), t[0].has_media),
+            ("voice", "gone from the mail server", true)
+        );
+
+        let Restored::Row(row) = s.restore("100", t[0].id).unwrap() else { panic!("a new row") };
+        let m = s.message(row).unwrap().unwrap();
+        assert_eq!(m.media_path.as_deref(), Some(path.as_str()));
+        assert_eq!(std::fs::read(d.path().join(&path)).unwrap(), audio);
+        assert!(m.delivery.starts_with("pending (imap"), "delivered to the IMAP mailbox again: {}", m.delivery);
+        assert!(s.trashed("100").unwrap().is_empty());
+        assert!(!d.path().join(trash_path(&path)).exists());
+        assert!(s.restore("100", t[0].id).is_err(), "restored once");
+
+        // Purged after the grace period: entry and file gone.
+        s.remove_rows(&[row], Commit::Durable, Removal::Purged).unwrap();
+        assert_eq!(s.purge_trash(now_secs() - 3600).unwrap(), 0, "not yet");
+        assert_eq!(s.purge_trash(now_secs() + 1).unwrap(), 1);
+        assert!(s.trashed("100").unwrap().is_empty());
+        assert!(!d.path().join(trash_path(&path)).exists());
+    }
+
+    #[test]
+    fn a_message_back_from_the_server_gets_its_recording_back() {
+        let (d, s) = store();
+        let (id, path) = deposit(&s);
+        let mid = s.message(id).unwrap().unwrap().message_id;
+        s.remove_rows(&[id], Commit::Redoable, Removal::GoneFromServer).unwrap();
+        // The next pass retrieved the message again (the server had it after all).
+        let back = RetrievedRow {
+            kind: "voice",
+            state: State::R,
+            message_id: mid,
+            caller: None,
+            caller_name: None,
+            subject: None,
+            received_at: 1,
+            duration_ms: Some(1000),
+            uid: Some((3, 7)),
+            server_key: None,
+            raw: b"Subject: v\r\n\r\nv\r\n".to_vec(),
+        };
+        let row = s.store_retrieved("100", &[back]).unwrap()[0].0;
+        let entry = s.trashed("100").unwrap()[0].id;
+        assert_eq!(s.restore("100", entry).unwrap(), Restored::MediaOnto(row));
+        assert_eq!(s.message(row).unwrap().unwrap().media_path.as_deref(), Some(path.as_str()));
+        assert!(d.path().join(&path).is_file());
+        assert_eq!(count(&s, "SELECT count(*) FROM message"), 1);
+    }
+
+    #[test]
+    fn a_retrieved_voice_message_keeps_its_raw_mail_and_e_mails_are_not_kept() {
+        let (_d, s) = store();
+        let row = |uid: u32, kind: &'static str| RetrievedRow {
+            kind,
+            state: State::U,
+            message_id: format!("<r{uid}@x>"),
+            caller: None,
+            caller_name: None,
+            subject: None,
+            received_at: 1,
+            duration_ms: None,
+            uid: Some((uid, 7)),
+            server_key: None,
+            raw: format!("Subject: {uid}\r\n\r\nbody {uid}\r\n").into_bytes(),
+        };
+        let ids: Vec<i64> =
+            s.store_retrieved("100", &[row(1, "voice"), row(2, "email")]).unwrap().iter().map(|r| r.0).collect();
+        s.remove_rows(&ids, Commit::Redoable, Removal::Deleted).unwrap();
+        let t = s.trashed("100").unwrap();
+        assert_eq!(t.len(), 1, "only the voice message");
+        assert!(t[0].has_media);
+        let Restored::Row(back) = s.restore("100", t[0].id).unwrap() else { panic!() };
+        let raw: Vec<u8> =
+            s.conn().query_row("SELECT raw FROM message_body WHERE message = ?1", [back], |r| r.get(0)).unwrap();
+        assert_eq!(raw, b"Subject: 1\r\n\r\nbody 1\r\n");
+        let m = s.message(back).unwrap().unwrap();
+        assert_eq!((m.state.as_str(), m.delivery.as_str()), ("U", "local"), "unlinked: the next pass links it");
+    }
+}
