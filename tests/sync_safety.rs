@@ -229,6 +229,30 @@ fn a_refused_body_fetch_is_retrieved_by_the_next_pass() {
     assert!((3..6).all(|i| rows.contains_key(&format!("<new{i}@example.test>"))));
 }
 
+/// A body fetch the server answers OK without one of the messages asked for (a message
+/// skipped silently): the pass reports it missing and does not record its
+/// HIGHESTMODSEQ, so the next QRESYNC pass asks for it again.
+#[test]
+fn a_message_the_server_skipped_is_asked_for_again() {
+    let mut rig = Rig::imap("", "");
+    rig.seed();
+    for i in 0..3 {
+        rig.add_mail(&format!("<skip{i}@example.test>"));
+    }
+    rig.proxy.arm("BODY.PEEK", 0, Fault::Omit(1));
+    let r = rig.sync_json();
+    assert_eq!(rig.proxy.disarm(), 0);
+    assert_eq!(r["mode"], "qresync");
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["missing"], serde_json::json!([rig.uids["<skip1@example.test>"]]), "{r}");
+    let r = rig.sync_json();
+    assert_eq!(r["mode"], "qresync");
+    assert_eq!(r["retrieved"].as_array().unwrap().len(), 1, "{r}");
+    assert!(rig.rows().contains_key("<skip1@example.test>"));
+    assert_eq!(rig.rows().len(), 23);
+    assert_eq!(rig.sync_json()["retrieved"].as_array().unwrap().len(), 0, "and then nothing more");
+}
+
 /// Table row 6: an APPEND whose answer was lost, then a retry whose Message-ID search is
 /// refused, used to append a second copy. A refused search is "unknown": the delivery
 /// waits for the next attempt.

@@ -239,15 +239,20 @@ impl Store {
         Ok(ids.len())
     }
 
-    /// Rows of `mailbox` linked to its mail server (the share the safety brake judges by).
-    pub fn rows_on_server(&self, mailbox: &str) -> Result<usize> {
+    /// Rows of `mailbox` linked to its mail server (the share the safety brake judges
+    /// by), counted up to `limit`: the brake needs the exact number only when it is
+    /// small, and counting a 100,000-message mailbox's index on every pass that saw
+    /// 1,000 expunges cost milliseconds.
+    pub fn rows_on_server(&self, mailbox: &str, limit: usize) -> Result<usize> {
         let n: i64 = self.conn().query_row(
-            "SELECT (SELECT count(*) FROM message WHERE mailbox = ?1 AND server_uid IS NOT NULL)
-                  + (SELECT count(*) FROM message WHERE mailbox = ?1 AND server_key IS NOT NULL)",
-            [mailbox],
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM message WHERE mailbox = ?1 AND server_uid IS NOT NULL
+                                           LIMIT ?2))
+                  + (SELECT count(*) FROM (SELECT 1 FROM message WHERE mailbox = ?1 AND server_key IS NOT NULL
+                                           LIMIT ?2))",
+            params![mailbox, limit as i64],
             |r| r.get(0),
         )?;
-        Ok(n as usize)
+        Ok((n as usize).min(limit))
     }
 
     /// After a UIDVALIDITY change the old UIDs mean nothing: unlink every row; the next

@@ -48,6 +48,12 @@ impl Brake {
         gone > self.max_gone_rows && gone as f64 > self.max_gone_fraction * rows as f64
     }
 
+    /// How many rows a mailbox needs for removing `gone` of them to be within the share
+    /// (`trips` is false for any number of rows from this one up).
+    pub fn rows_that_allow(&self, gone: usize) -> usize {
+        (gone as f64 / self.max_gone_fraction).floor() as usize + 1
+    }
+
     /// The verdict for a pass at `now` that found `gone` of `rows` gone, given when an
     /// earlier consecutive pass first held a removal (`held_since`) and whether the admin
     /// confirmed removals for this pass.
@@ -90,5 +96,17 @@ mod tests {
         assert_eq!(b.decide(20, 20, None, true, 1000), Verdict::Confirmed { held_since: None });
         // A pass that no longer finds the condition simply removes what it finds.
         assert_eq!(b.decide(1, 20, Some(1000), false, 1100), Verdict::Remove);
+    }
+
+    #[test]
+    fn rows_are_counted_only_as_far_as_the_share_needs() {
+        for fraction in [0.5, 0.3, 1.0 / 3.0, 0.9, 1.0] {
+            let b = Brake { max_gone_fraction: fraction, max_gone_rows: 0, ..Brake::default() };
+            for gone in 1..200 {
+                // A count capped at `enough` decides as the exact count would.
+                let enough = b.rows_that_allow(gone);
+                assert!((0..3 * enough).all(|rows| b.trips(gone, rows.min(enough)) == b.trips(gone, rows)));
+            }
+        }
     }
 }

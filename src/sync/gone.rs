@@ -29,10 +29,12 @@ pub async fn remove(
     if gone.is_empty() {
         return Ok(());
     }
-    // Counting the mailbox's rows costs a scan of its index: only when the count matters.
+    // The mailbox's rows are counted only when the count matters, and only as far as
+    // it matters: with `limit` rows or more the removal is no more than the allowed
+    // share, whatever the exact number.
     if gone.len() > removals.brake.max_gone_rows {
-        let mb = mailbox.to_string();
-        let rows = store.run(move |st| st.rows_on_server(&mb)).await?;
+        let (mb, limit) = (mailbox.to_string(), removals.brake.rows_that_allow(gone.len()));
+        let rows = store.run(move |st| st.rows_on_server(&mb, limit)).await?;
         match removals.brake.decide(gone.len(), rows, removals.held_since, removals.confirmed, crate::store::now_secs())
         {
             Verdict::Remove => {}

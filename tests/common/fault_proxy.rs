@@ -38,6 +38,9 @@ pub enum Fault {
     /// Passed on (the server acts on it); its whole answer is dropped and the connection
     /// closed.
     LoseAnswer,
+    /// Passed on; the answer's untagged response number k (from 0) is left out, the rest
+    /// — the tagged OK included — comes through: a server that silently skips a message.
+    Omit(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -348,6 +351,11 @@ fn to_client(
                         let _ = upstream_all.shutdown(Shutdown::Both);
                     }
                     break 'read;
+                }
+                Some(Fault::Omit(k)) if !ends && sent == k && !unit.starts_with(b"+") => {
+                    // Counted as sent, so that only this one is left out.
+                    sent += 1;
+                    continue;
                 }
                 // The go-ahead for an APPEND's literal still comes: the server must get
                 // the message to act on it.
