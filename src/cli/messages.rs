@@ -49,6 +49,15 @@ pub enum MessagesCmd {
     },
 }
 
+/// A message's length for a listing: its duration, or its pages.
+fn length(duration_ms: Option<i64>, pages: Option<i64>) -> String {
+    match (duration_ms, pages) {
+        (Some(d), _) => format_duration(d),
+        (None, Some(p)) => format!("{p} p."),
+        _ => "-".into(),
+    }
+}
+
 fn restore_one(store: &Store, number: &str, id: i64) -> Result<()> {
     match store.restore(number, id)? {
         Restored::Row(row) => println!("trash entry {id}: restored as message {row}"),
@@ -95,11 +104,7 @@ fn restore(store: &Store, number: &str, id: Option<i64>, all: bool, json: bool) 
                 "ID", "KIND", "STATE", "FROM", "DATE", "LENGTH"
             );
             for e in &entries {
-                let len = match (e.duration_ms, e.pages) {
-                    (Some(d), _) => format_duration(d),
-                    (None, Some(p)) => format!("{p} p."),
-                    _ => "-".into(),
-                };
+                let len = length(e.duration_ms, e.pages);
                 println!(
                     "{:>5} {:<6} {:<5} {:<16} {:<31} {:>8}  {}, {}{}",
                     e.id,
@@ -144,11 +149,7 @@ pub fn run(store: &Store, cmd: MessagesCmd) -> Result<()> {
                 "ID", "KIND", "STATE", "FROM", "DATE", "LENGTH", "UID"
             );
             for m in msgs {
-                let len = match (m.duration_ms, m.pages) {
-                    (Some(d), _) => format_duration(d),
-                    (None, Some(p)) => format!("{p} p."),
-                    _ => "-".into(),
-                };
+                let len = length(m.duration_ms, m.pages);
                 println!(
                     "{:>5} {:<6} {:<5} {:<16} {:<31} {:>8} {:>6}  {}",
                     m.id,

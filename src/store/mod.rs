@@ -383,6 +383,11 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             files.sort();
             files.dedup();
+            // Raw mails kept for the trash entries, which go by cascade.
+            tx.execute(
+                "INSERT OR IGNORE INTO body_garbage (message) SELECT message FROM trash WHERE mailbox = ?1",
+                [number],
+            )?;
             if tx.execute("DELETE FROM mailbox WHERE number = ?1", [number])? == 0 {
                 bail!("no mailbox {number}");
             }

@@ -94,6 +94,26 @@ pub struct RetrievedRow {
     pub raw: Vec<u8>,
 }
 
+#[cfg(test)]
+impl RetrievedRow {
+    /// A small retrieved message of `kind` with UID `uid` (UIDVALIDITY 7), for tests.
+    pub(crate) fn sample(uid: u32, kind: &'static str) -> RetrievedRow {
+        RetrievedRow {
+            kind,
+            state: State::U,
+            message_id: format!("<m{uid}@x>"),
+            caller: None,
+            caller_name: None,
+            subject: None,
+            received_at: 1,
+            duration_ms: None,
+            uid: Some((uid, 7)),
+            server_key: None,
+            raw: format!("Subject: {uid}\r\n\r\nbody {uid}\r\n").into_bytes(),
+        }
+    }
+}
+
 impl Store {
     /// The compare agent's store list: rows on the server, sorted by UID.
     pub fn sync_rows(&self, mailbox: &str) -> Result<Vec<StoreMsg>> {
@@ -233,6 +253,7 @@ impl Store {
         self.transact(commit, |tx| {
             Store::write_trash(tx, &trashed, why)?;
             tx.execute("DELETE FROM message WHERE id IN (SELECT value FROM json_each(?1))", [&list])?;
+            Store::keep_trashed_bodies(tx, &trashed)?;
             Ok(())
         })?;
         self.drop_trashed_originals(&trashed);
@@ -531,19 +552,7 @@ mod tests {
     use crate::store::NewMailbox;
 
     fn row(uid: u32) -> RetrievedRow {
-        RetrievedRow {
-            kind: "email",
-            state: State::U,
-            message_id: format!("<m{uid}@x>"),
-            caller: None,
-            caller_name: None,
-            subject: None,
-            received_at: 1,
-            duration_ms: None,
-            uid: Some((uid, 7)),
-            server_key: None,
-            raw: b"Subject: x\r\n\r\nx\r\n".to_vec(),
-        }
+        RetrievedRow::sample(uid, "email")
     }
 
     fn ok(validity: u32, modseq: u64, summary: &str) -> PassRecord<'_> {

@@ -7,8 +7,11 @@
 //! below it) before the transaction that removes the row commits, and unlinked from
 //! `recordings/` only after, so a crash anywhere leaves the audio reachable from the
 //! row or from the trash entry (at worst a stray second link). A retrieved voice or fax
-//! message, whose audio is inside its raw mail, keeps that raw mail in the entry.
-//! E-mails are not kept: their copy is the mail server's.
+//! message, whose audio is inside its raw mail, keeps that raw mail where it is: its
+//! `message_body` row is taken out of the reclaim queue (`body_garbage`) in the removing
+//! transaction — nothing is copied, so removing 1,000 rows costs what it did — and a
+//! restored row gets its old id back (ids are never reused), which the body is keyed
+//! by. E-mails are not kept: their copy is the mail server's.
 
 use super::{now_millis, now_secs, Commit, Store};
 use anyhow::{bail, Context, Result};
@@ -138,16 +141,25 @@ impl Store {
     pub(super) fn write_trash(tx: &rusqlite::Transaction<'_>, trashed: &[Trashed], why: Removal) -> Result<()> {
         let mut ins = tx.prepare_cached(
             "INSERT INTO trash (mailbox, removed_at, reason, message, kind, state, caller, caller_name, received_at,
-                                duration_ms, pages, media_path, media_bytes, message_id, subject, raw)
+                                duration_ms, pages, media_path, media_bytes, message_id, subject)
              SELECT m.mailbox, ?2, ?3, m.id, m.kind, m.state, m.caller, m.caller_name, m.received_at,
-                    m.duration_ms, m.pages, ?4, m.media_bytes, m.message_id, m.subject,
-                    CASE WHEN ?4 IS NULL THEN (SELECT raw FROM message_body WHERE message = m.id) END
+                    m.duration_ms, m.pages, ?4, m.media_bytes, m.message_id, m.subject
              FROM message m WHERE m.id = ?1",
         )?;
         let now = now_secs();
         for t in trashed {
             let media = t.media.as_deref().filter(|_| t.linked).map(trash_path);
             ins.execute(params![t.id, now, why.as_str(), media])?;
+        }
+        Ok(())
+    }
+
+    /// Inside the removing transaction, after the rows' DELETE queued their bodies: the
+    /// trashed rows' bodies stay.
+    pub(super) fn keep_trashed_bodies(tx: &rusqlite::Transaction<'_>, trashed: &[Trashed]) -> Result<()> {
+        let mut keep = tx.prepare_cached("DELETE FROM body_garbage WHERE message = ?1")?;
+        for t in trashed {
+            keep.execute([t.id])?;
         }
         Ok(())
     }
@@ -166,7 +178,8 @@ impl Store {
         let conn = self.conn();
         let mut q = conn.prepare_cached(
             "SELECT id, mailbox, removed_at, reason, kind, state, caller, received_at, duration_ms, pages,
-                    message_id, subject, media_path IS NOT NULL OR raw IS NOT NULL
+                    message_id, subject,
+                    media_path IS NOT NULL OR EXISTS(SELECT 1 FROM message_body b WHERE b.message = trash.message)
              FROM trash WHERE mailbox = ?1 ORDER BY id DESC",
         )?;
         let rows = q
@@ -195,12 +208,12 @@ impl Store {
     /// comes back read (R); otherwise in the state it had.
     pub fn restore(&self, mailbox: &str, id: i64) -> Result<Restored> {
         type Entry = (String, String, Option<String>, Option<String>, i64, Option<i64>, Option<i64>);
-        type Media = (Option<String>, Option<i64>, String, Option<String>, bool);
+        type Media = (Option<String>, Option<i64>, String, Option<String>, i64);
         let found: Option<(Entry, Media)> = self
             .conn()
             .query_row(
                 "SELECT kind, state, caller, caller_name, received_at, duration_ms, pages,
-                        media_path, media_bytes, message_id, subject, raw IS NOT NULL
+                        media_path, media_bytes, message_id, subject, message
                  FROM trash WHERE mailbox = ?1 AND id = ?2",
                 params![mailbox, id],
                 |r| {
@@ -214,7 +227,7 @@ impl Store {
         let Some(((kind, state, caller, caller_name, received_at, duration_ms, pages), media)) = found else {
             bail!("mailbox {mailbox} has no message {id} in the trash (see: voxbridge messages restore {mailbox})")
         };
-        let (trashed_media, media_bytes, message_id, subject, has_raw) = media;
+        let (trashed_media, media_bytes, message_id, subject, old_id) = media;
         // Where the recording goes back to: its old path (trash/ + path).
         let original =
             trashed_media.as_deref().and_then(|p| p.strip_prefix(&format!("{TRASH_DIR}/"))).map(String::from);
@@ -255,10 +268,11 @@ impl Store {
             None => {
                 let state = if state == "D" { "R".to_string() } else { state };
                 let row = self.transact(Commit::Durable, |tx| {
+                    // Its old id: the raw mail of a retrieved message is keyed by it.
                     tx.execute(
-                        "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at, duration_ms, pages,
-                                              media_path, media_bytes, message_id, subject)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        "INSERT INTO message (id, mailbox, kind, state, caller, caller_name, received_at, duration_ms,
+                                              pages, media_path, media_bytes, message_id, subject)
+                         VALUES (?13, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                         params![
                             mailbox,
                             kind,
@@ -271,16 +285,11 @@ impl Store {
                             original,
                             media_bytes,
                             message_id,
-                            subject
+                            subject,
+                            old_id
                         ],
                     )?;
-                    let row = tx.last_insert_rowid();
-                    if has_raw {
-                        tx.execute(
-                            "INSERT INTO message_body (message, raw) SELECT ?1, raw FROM trash WHERE id = ?2",
-                            params![row, id],
-                        )?;
-                    }
+                    let row = old_id;
                     // A recording of ours goes back to the IMAP mailbox too (the outbox
                     // finds a copy still there by Message-ID and only links it). Not by
                     // SMTP, which cannot look first; a retrieved message is linked by the
@@ -303,14 +312,18 @@ impl Store {
         Ok(restored)
     }
 
-    /// Deletes trash entries removed before `before` (unix seconds) and their media;
-    /// returns how many.
+    /// Deletes trash entries removed before `before` (unix seconds) and their media
+    /// (files at once, raw mails by the reclaim queue); returns how many.
     pub fn purge_trash(&self, before: i64) -> Result<usize> {
         let files: Vec<Option<String>> = self.transact(Commit::Durable, |tx| {
             let files = tx
                 .prepare("SELECT media_path FROM trash WHERE removed_at < ?1")?
                 .query_map([before], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<Option<String>>>>()?;
+            tx.execute(
+                "INSERT OR IGNORE INTO body_garbage (message) SELECT message FROM trash WHERE removed_at < ?1",
+                [before],
+            )?;
             tx.execute("DELETE FROM trash WHERE removed_at < ?1", [before])?;
             Ok(files)
         })?;
@@ -386,19 +399,8 @@ mod tests {
         let mid = s.message(id).unwrap().unwrap().message_id;
         s.remove_rows(&[id], Commit::Redoable, Removal::GoneFromServer).unwrap();
         // The next pass retrieved the message again (the server had it after all).
-        let back = RetrievedRow {
-            kind: "voice",
-            state: State::R,
-            message_id: mid,
-            caller: None,
-            caller_name: None,
-            subject: None,
-            received_at: 1,
-            duration_ms: Some(1000),
-            uid: Some((3, 7)),
-            server_key: None,
-            raw: b"Subject: v\r\n\r\nv\r\n".to_vec(),
-        };
+        let back =
+            RetrievedRow { state: State::R, message_id: mid, uid: Some((3, 7)), ..RetrievedRow::sample(3, "voice") };
         let row = s.store_retrieved("100", &[back]).unwrap()[0].0;
         let entry = s.trashed("100").unwrap()[0].id;
         assert_eq!(s.restore("100", entry).unwrap(), Restored::MediaOnto(row));
@@ -410,30 +412,26 @@ mod tests {
     #[test]
     fn a_retrieved_voice_message_keeps_its_raw_mail_and_e_mails_are_not_kept() {
         let (_d, s) = store();
-        let row = |uid: u32, kind: &'static str| RetrievedRow {
-            kind,
-            state: State::U,
-            message_id: format!("<r{uid}@x>"),
-            caller: None,
-            caller_name: None,
-            subject: None,
-            received_at: 1,
-            duration_ms: None,
-            uid: Some((uid, 7)),
-            server_key: None,
-            raw: format!("Subject: {uid}\r\n\r\nbody {uid}\r\n").into_bytes(),
-        };
+        let row = RetrievedRow::sample;
         let ids: Vec<i64> =
             s.store_retrieved("100", &[row(1, "voice"), row(2, "email")]).unwrap().iter().map(|r| r.0).collect();
         s.remove_rows(&ids, Commit::Redoable, Removal::Deleted).unwrap();
+        assert_eq!(s.reclaim_bodies().unwrap(), 1, "the e-mail's body is reclaimed, the voice message's kept");
         let t = s.trashed("100").unwrap();
         assert_eq!(t.len(), 1, "only the voice message");
         assert!(t[0].has_media);
         let Restored::Row(back) = s.restore("100", t[0].id).unwrap() else { panic!() };
+        assert_eq!(back, ids[0], "restored under its old id");
         let raw: Vec<u8> =
             s.conn().query_row("SELECT raw FROM message_body WHERE message = ?1", [back], |r| r.get(0)).unwrap();
         assert_eq!(raw, b"Subject: 1\r\n\r\nbody 1\r\n");
         let m = s.message(back).unwrap().unwrap();
         assert_eq!((m.state.as_str(), m.delivery.as_str()), ("U", "local"), "unlinked: the next pass links it");
+        // Removed again and purged: the raw mail goes with the entry.
+        s.remove_rows(&[back], Commit::Redoable, Removal::GoneFromServer).unwrap();
+        assert_eq!(s.reclaim_bodies().unwrap(), 0);
+        assert_eq!(s.purge_trash(now_secs() + 1).unwrap(), 1);
+        assert_eq!(s.reclaim_bodies().unwrap(), 1);
+        assert_eq!(count(&s, "SELECT count(*) FROM message_body"), 0);
     }
 }
