@@ -71,7 +71,7 @@ impl Default for SyncConfig {
             log_keep_days: 14.0,
             max_gone_fraction: 0.5,
             max_gone_rows: 10,
-            confirm_removals_after_secs: 600.0,
+            confirm_removals_after_secs: 3600.0,
         }
     }
 }

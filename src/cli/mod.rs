@@ -54,9 +54,9 @@ pub enum Command {
         /// long-running server makes them (warm caches, background WAL checkpoints).
         #[arg(long)]
         each_line: bool,
-        /// Apply removals the safety brake holds: if the mail server really lost or
-        /// emptied this mailbox on purpose (see `voxbridge sync-log`: "needs
-        /// confirmation"), remove here the messages it no longer has. Removed voice and
+        /// Apply a removal the safety brake holds (`voxbridge sync-log`: "NEEDS
+        /// CONFIRMATION"): when the messages really are gone from the mail server —
+        /// deleted there on purpose, or lost for good — remove them here too. Removed voice and
         /// fax messages stay restorable for [store] trash_days (`voxbridge messages
         /// restore`).
         #[arg(long)]

@@ -25,7 +25,7 @@ pub struct Brake {
 
 impl Default for Brake {
     fn default() -> Self {
-        Brake { max_gone_fraction: 0.5, max_gone_rows: 10, confirm_after_secs: 600 }
+        Brake { max_gone_fraction: 0.5, max_gone_rows: 10, confirm_after_secs: 3600 }
     }
 }
 
