@@ -454,5 +454,22 @@ mod tests {
         assert!(e.contains("listen"), "{e}");
         let e = Config::parse("[deposit]\nmin_secs = 500.0\n").unwrap_err();
         assert!(e.contains("min_secs"), "{e}");
+        for bad in ["max_gone_fraction = 0.0", "max_gone_fraction = 1.5", "confirm_removals_after_secs = -1.0"] {
+            let e = Config::parse(&format!("[sync]\n{bad}\n")).unwrap_err();
+            assert!(e.contains(bad.split(' ').next().unwrap()), "{e}");
+        }
+        let e = Config::parse("[store]\ntrash_days = -2.0\n").unwrap_err();
+        assert!(e.contains("trash_days"), "{e}");
+    }
+
+    #[test]
+    fn the_safety_brake_comes_from_sync() {
+        let c =
+            Config::parse("[sync]\nmax_gone_fraction = 0.25\nmax_gone_rows = 3\nconfirm_removals_after_secs = 90\n")
+                .unwrap();
+        let b = c.sync.brake();
+        assert_eq!((b.max_gone_fraction, b.max_gone_rows, b.confirm_after_secs), (0.25, 3, 90));
+        assert_eq!(Config::parse("").unwrap().sync.brake(), crate::sync::brake::Brake::default());
+        assert_eq!(Config::parse("").unwrap().store.trash_days, 7.0);
     }
 }

@@ -143,7 +143,7 @@ impl Rig {
 /// Whether `voxbridge sync-log` shows the account as needing confirmation (the account
 /// line, not the log entries of earlier passes).
 fn needs_confirmation(log: &str) -> bool {
-    log.lines().any(|l| l.trim_start().starts_with("NEEDS CONFIRMATION since"))
+    log.lines().any(|l| l.starts_with("mailbox ") && l.contains("NEEDS CONFIRMATION"))
 }
 
 /// Table row 1: a tagged NO/BAD to the full pass's `UID FETCH 1:* (UID FLAGS)` used to
@@ -337,6 +337,11 @@ fn the_brake_holds_an_emptied_mailbox_until_confirmed_and_the_trash_restores() {
         assert_eq!(r["held"]["of"], 19);
         assert_eq!((rig.rows().len(), rig.recordings()), (19, 4));
     }
+    let text = rig.server.cli_ok(&["sync", MB]);
+    assert!(
+        text.contains("NOTHING REMOVED") && text.contains(&format!("voxbridge sync {MB} --confirm-removals")),
+        "{text}"
+    );
     let log = rig.sync_log();
     assert!(needs_confirmation(&log) && log.contains("--confirm-removals"), "{log}");
 

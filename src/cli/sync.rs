@@ -126,7 +126,7 @@ fn print(number: &str, report: &SyncReport, json: bool, pretty: bool) -> Result<
 /// `secs` in words for the log ("10 min", "45 s", "2 h").
 fn span(secs: i64) -> String {
     match secs {
-        s if s >= 7200 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
         s if s >= 120 => format!("{} min", s / 60),
         s => format!("{s} s"),
     }
@@ -154,6 +154,7 @@ pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool, brake:
     let when = |t: Option<i64>| t.map_or("never".to_string(), crate::civil::utc_timestamp);
     for a in &accounts {
         let state = match (a.failures, &a.last_error) {
+            (0, _) if a.held.is_some() => "NEEDS CONFIRMATION (a removal is held, see below)".to_string(),
             (0, _) => "ok".to_string(),
             (n, e) => format!(
                 "FAILING ({n} failed pass{}; next try {}): {}",
@@ -168,9 +169,9 @@ pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool, brake:
         println!("mailbox {}  {}  last good pass {}  {}", a.mailbox, a.account, when(a.last_sync_at), state);
         if let Some((since, rows, of)) = a.held {
             println!(
-                "  NEEDS CONFIRMATION since {}: the mail server no longer lists {rows} of {of} messages; nothing \
-                 removed. Confirm with: voxbridge sync {} --confirm-removals (or they go when a pass still finds \
-                 them gone {} later)",
+                "  held since {}: the mail server no longer lists {rows} of {of} messages; nothing removed. If \
+                 they really are gone there: voxbridge sync {} --confirm-removals (otherwise they go when a pass \
+                 still finds them gone {} later)",
                 crate::civil::utc_timestamp(since),
                 a.mailbox,
                 span(brake.confirm_after_secs)
@@ -185,4 +186,15 @@ pub fn log(store: &Store, number: Option<&str>, limit: usize, json: bool, brake:
         println!("{}  {}  {}  {}", crate::civil::utc_timestamp(e.at), e.mailbox, mark, e.summary);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spans_read_as_an_admin_would_say_them() {
+        assert_eq!(super::span(45), "45 s");
+        assert_eq!(super::span(600), "10 min");
+        assert_eq!(super::span(3600), "1 h");
+        assert_eq!(super::span(5400), "90 min");
+    }
 }
