@@ -90,7 +90,16 @@ fn words(status: &Status, code: Option<&ResponseCode<'_>>, info: Option<&str>) -
         Status::PreAuth => "PREAUTH",
         Status::Bye => "BYE",
     };
-    let code = code.map(|c| format!(" [{c:?}]")).unwrap_or_default();
+    // imap-proto keeps only the parsed code; its variant name, upper-cased, is the
+    // code's own name (Alert → ALERT, TryCreate → TRYCREATE). Codes it does not know
+    // stay in the text, as the server wrote them.
+    let code = code
+        .map(|c| {
+            let name = format!("{c:?}");
+            let name = name.split(['(', ' ', '{']).next().unwrap_or("").to_ascii_uppercase();
+            format!(" [{name}]")
+        })
+        .unwrap_or_default();
     format!("{status}{code} {}", info.unwrap_or("(no text)"))
 }
 
@@ -336,6 +345,21 @@ mod tests {
         assert_eq!(super::server_says(&no), r#"NO [AUTHENTICATIONFAILED] Authentication "x" failed."#);
         assert_eq!(super::server_says(&Error::Bad("code: None, info: None".into())), "BAD (code: None, info: None)");
         assert_eq!(super::server_says(&Error::ConnectionLost), "connection lost");
+    }
+
+    #[test]
+    fn refusals_read_in_the_servers_words() {
+        use async_imap::imap_proto::Response;
+        let said = |raw: &[u8]| match Response::parse(raw).unwrap().1 {
+            Response::Done { status, outcome, .. } => {
+                super::words(&status, outcome.code.as_ref(), outcome.information.as_deref())
+            }
+            _ => unreachable!("a tagged reply"),
+        };
+        assert_eq!(said(b"A1 NO [SERVERBUG] Internal error occurred.\r\n"), "NO [SERVERBUG] Internal error occurred.");
+        assert_eq!(said(b"A1 NO [ALERT] Mailbox is full\r\n"), "NO [ALERT] Mailbox is full");
+        assert_eq!(said(b"A1 NO [TRYCREATE] No such folder\r\n"), "NO [TRYCREATE] No such folder");
+        assert_eq!(said(b"A1 BAD Error in IMAP command\r\n"), "BAD Error in IMAP command");
     }
 
     #[test]
