@@ -403,7 +403,7 @@ fn pop3_mailbox_retrieves_links_deposits_and_deletes_with_dele() {
         store: store.clone(),
         cfg: Default::default(),
         wake: Default::default(),
-        delivered: None,
+        changes: Default::default(),
     };
     assert_eq!(rt.block_on(outbox.pass()).unwrap(), 1);
     let mut lmtp = std::net::TcpStream::connect(("127.0.0.1", dv.lmtp)).unwrap();

@@ -1,7 +1,7 @@
 //! `voxbridge mailbox add|list|greeting|pin|unlock`.
 
-use crate::ivr::menu::GreetingKind;
 use crate::mail::account::{Account, Scheme};
+use crate::model::GreetingKind;
 use crate::store::{NewMailbox, Store};
 use anyhow::{bail, Result};
 use clap::Subcommand;

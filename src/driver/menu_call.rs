@@ -4,16 +4,17 @@
 //! message heard or deleted by phone reaches the mail server at once.
 
 use super::call::{caller_leaving, record_totals, CallCtx, Media};
-use super::sip_io::{CallEvent, SipCommand};
+use super::channels::{CallEvent, SipCommand};
 use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams};
 use crate::ivr::speech::Say;
 use crate::media::prompts::Clip;
+use crate::model::State;
+use crate::notify::Origin;
 use crate::rtp::session::{Output, RtpSession};
 use crate::rtp::FRAME;
 use crate::sip::endpoint::IncomingCall;
 use crate::store::menu::{LoginPolicy, MessageAudio};
 use crate::store::MarkAction;
-use crate::sync::model::State;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -266,16 +267,14 @@ async fn deliver_voice(ctx: &Arc<CallCtx>, from: &str, targets: &[String], pcm: 
         .run(move |s| {
             let ms = t
                 .iter()
-                .map(|to| s.new_recording(&domain, to, Some(f.clone()), None, &pcm))
+                .map(|to| crate::services::deposit::new_voice_message(s, &domain, to, Some(f.clone()), None, &pcm))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             s.insert_voice_messages(&ms)
         })
         .await?;
     for (to, id) in targets.iter().zip(ids) {
         tracing::info!(from, to = %to, message = id, "voice message sent by phone");
-        if let Some(m) = &ctx.mwi {
-            m.changed(to);
-        }
+        ctx.changes.changed(to, Origin::Deposit);
     }
     ctx.outbox_wake.notify_one();
     Ok(())
@@ -326,9 +325,7 @@ async fn reply(ctx: &Arc<CallCtx>, from: &str, id: i64, pcm: Vec<i16>) -> anyhow
         .store
         .run(move |s| {
             let original = s.message(id)?.ok_or_else(|| anyhow::anyhow!("message {id} is gone"))?;
-            let safe: String = f2.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-            let rel = format!("recordings/{safe}/reply-{}-{:08x}.wav", crate::store::now_secs(), rand::random::<u32>());
-            crate::media::wav::write_durable(&s.root().join(&rel), &pcm)?;
+            let (rel, _) = s.write_recording(&f2, "reply-", &pcm)?;
             let subject = original.subject.clone().unwrap_or_default();
             let subject =
                 if subject.to_ascii_lowercase().starts_with("re:") { subject } else { format!("Re: {subject}") };
@@ -379,12 +376,7 @@ fn spawn_writer(ctx: Arc<CallCtx>, mailbox: String) -> mpsc::UnboundedSender<(i6
                 Err(e) => tracing::warn!(mailbox, message = id, error = %format!("{e:#}"), "cannot change message"),
             }
             if rx.is_empty() {
-                if let Some(t) = &ctx.sync {
-                    t.trigger(&mailbox);
-                }
-                if let Some(m) = &ctx.mwi {
-                    m.changed(&mailbox);
-                }
+                ctx.changes.changed(&mailbox, Origin::Phone);
             }
         }
     });

@@ -2,13 +2,18 @@
 //!
 //! - [`sip_io`]: one task owning the SIP [`crate::sip::endpoint::Endpoint`], the UDP
 //!   socket and the TCP connections;
-//! - [`call`]: one task per call, owning its RTP socket, [`crate::rtp::session::RtpSession`]
-//!   and application;
-//! - the outbox worker ([`crate::mail::outbox`]);
-//! - [`sync_io`]: the sync scheduler (polling, triggers, backoff) and its sessions;
-//! - [`server`]: start-up, wiring and graceful shutdown.
+//! - [`dispatch`]: one task per call — route, negotiate, answer — handing the call to its
+//!   application's loop: [`deposit_call`] or [`menu_call`], each owning its RTP socket,
+//!   [`crate::rtp::session::RtpSession`] and application ([`call`]: what they share);
+//! - [`mwi_io`]: the message-waiting task; [`sync_io`]: the sync scheduler (polling,
+//!   triggers, backoff) and its sessions; the outbox worker ([`crate::mail::outbox`]);
+//! - [`channels`]: every message these tasks send each other;
+//! - [`server`]: start-up, wiring (the change hub's sinks) and graceful shutdown.
 
 pub mod call;
+pub mod channels;
+pub mod deposit_call;
+pub mod dispatch;
 pub mod menu_call;
 pub mod mwi_io;
 pub mod ports;

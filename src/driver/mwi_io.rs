@@ -5,47 +5,13 @@
 //! NOTIFY when they differ from the last ones announced. A store that cannot be read
 //! sends nothing: the phones keep the last true value, never a bogus count.
 
-use super::sip_io::SipCommand;
+use super::channels::{MwiEvent, SipCommand};
 use crate::config::MwiConfig;
 use crate::mwi::{Counts, Registry};
-use crate::sip::endpoint::CallHandle;
 use crate::store::Store;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// What the MWI task is told.
-#[derive(Debug)]
-pub enum MwiEvent {
-    Subscribed {
-        sub: CallHandle,
-        mailbox: String,
-    },
-    /// The phone unsubscribed: one last NOTIFY.
-    Ending(CallHandle),
-    Unsubscribed(CallHandle),
-    /// The mailbox's messages may have changed.
-    Changed(String),
-}
-
-/// A cheap handle for "this mailbox may have changed".
-#[derive(Clone, Debug)]
-pub struct MwiPoke(mpsc::UnboundedSender<MwiEvent>);
-
-impl MwiPoke {
-    pub fn channel() -> (MwiPoke, mpsc::UnboundedReceiver<MwiEvent>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (MwiPoke(tx), rx)
-    }
-
-    pub fn changed(&self, mailbox: &str) {
-        let _ = self.0.send(MwiEvent::Changed(mailbox.to_string()));
-    }
-
-    pub fn send(&self, ev: MwiEvent) {
-        let _ = self.0.send(ev);
-    }
-}
 
 async fn read_counts(store: &Store, mailbox: &str) -> Option<Counts> {
     let mb = mailbox.to_string();

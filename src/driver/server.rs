@@ -2,11 +2,13 @@
 //! sockets, and runs the SIP task and the outbox until SIGINT/SIGTERM.
 
 use super::call::{CallCtx, CallTotals};
+use super::channels::{MwiPoke, SyncTrigger};
 use super::ports::PortPool;
 use crate::config::Config;
 use crate::ivr::dialplan::Dialplan;
 use crate::mail::outbox::Outbox;
 use crate::media::prompts::{Clip, Prompts};
+use crate::notify::{Hub, Origin};
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -39,8 +41,23 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let local = SocketAddr::new(cfg.media_ip(), udp.local_addr()?.port());
 
     let wake = Arc::new(Notify::new());
-    let (sync_trigger, sync_rx) = super::sync_io::SyncTrigger::channel();
-    let (mwi, mwi_rx) = super::mwi_io::MwiPoke::channel();
+    let (sync_trigger, sync_rx) = SyncTrigger::channel();
+    let (mwi, mwi_rx) = MwiPoke::channel();
+    // The change hub's sinks: the lamps hear of every change but a delivery (which
+    // changes no count); the sync engine of what must reach the mail account.
+    let changes = Hub::new();
+    let lamps = mwi.clone();
+    changes.add_sink(move |c| {
+        if c.origin != Origin::Delivery {
+            lamps.changed(&c.mailbox)
+        }
+    });
+    let passes = sync_trigger.clone();
+    changes.add_sink(move |c| {
+        if matches!(c.origin, Origin::Phone | Origin::Delivery) {
+            passes.trigger(&c.mailbox)
+        }
+    });
     let ctx = Arc::new(CallCtx {
         ports: PortPool::new(cfg.rtp.port_range.0.clone()),
         beep: Arc::new(Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep")),
@@ -55,7 +72,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
         dialplan,
         outbox_wake: wake.clone(),
         totals: CallTotals::default(),
-        sync: Some(sync_trigger.clone()),
+        changes: changes.clone(),
         mwi: Some(mwi.clone()),
     });
 
@@ -67,10 +84,10 @@ pub async fn serve(cfg: Config) -> Result<()> {
         cfg.store.trash_days,
         sync_trigger.clone(),
         sync_rx,
-        Some(mwi.clone()),
+        changes.clone(),
         stop.clone(),
     ));
-    let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, delivered: Some(sync_trigger) };
+    let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, changes };
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
 
     let endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone() });

@@ -1,8 +1,8 @@
 //! The SIP transport task: UDP socket, TCP listener and connections, the endpoint's
 //! timers, and the channels to the call tasks.
 
-use super::call::{self, CallCtx};
-use super::mwi_io::{MwiEvent, MwiPoke};
+use super::call::CallCtx;
+use super::channels::{CallEvent, MwiEvent, MwiPoke, SipCommand};
 use crate::sip::endpoint::{CallHandle, Endpoint, Event};
 use crate::sip::frame::TcpFramer;
 use crate::sip::txn::{Peer, Transport};
@@ -15,36 +15,6 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// What a call task asks of the SIP layer.
-#[derive(Debug)]
-pub enum SipCommand {
-    Ringing(CallHandle),
-    Answer(CallHandle, Vec<u8>),
-    Reject(CallHandle, u16, String),
-    Hangup(CallHandle),
-    /// Blind transfer to a SIP URI (REFER), then hang up.
-    Transfer(CallHandle, String),
-    /// Message-waiting state to a subscriber (RFC 3842 body).
-    Notify(CallHandle, String),
-    /// Unsolicited message-waiting state to a configured phone.
-    NotifyPhone {
-        uri: String,
-        addr: SocketAddr,
-        body: String,
-    },
-}
-
-/// What the SIP layer tells a call task.
-#[derive(Debug, Clone)]
-pub enum CallEvent {
-    /// The ACK arrived, with its body (the SDP answer of a delayed-offer call).
-    Confirmed(Vec<u8>),
-    /// The caller is gone (BYE, CANCEL, or a SIP timeout), with the reason.
-    Gone(String),
-    /// The server is shutting down: finish (save what was recorded) and hang up.
-    Shutdown,
-}
 
 enum TcpIn {
     Message(u64, SocketAddr, Vec<u8>),
@@ -185,7 +155,7 @@ pub async fn run(
                     }
                     let (etx, erx) = mpsc::channel(16);
                     calls.insert(inc.call, etx);
-                    tracker.spawn(call::run(ctx.clone(), inc, cmd_tx.clone(), erx));
+                    tracker.spawn(super::dispatch::run(ctx.clone(), inc, cmd_tx.clone(), erx));
                 }
                 Event::Confirmed { call, answer } => {
                     if let Some(tx) = calls.get(&call) {

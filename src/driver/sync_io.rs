@@ -2,9 +2,10 @@
 //! finished sessions and timers, and runs each session on its own task under the
 //! account lock.
 
-use super::mwi_io::MwiPoke;
+use super::channels::SyncTrigger;
 use crate::config::SyncConfig;
 use crate::mail::account::{Account, Scheme};
+use crate::notify::{Hub, Origin};
 use crate::store::Store;
 use crate::sync::brake::Brake;
 use crate::sync::lock::AccountLock;
@@ -13,21 +14,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// A cheap handle to ask for a sync of one mailbox (after a deposit, a change by phone).
-#[derive(Clone, Debug)]
-pub struct SyncTrigger(mpsc::UnboundedSender<String>);
-
-impl SyncTrigger {
-    pub fn channel() -> (SyncTrigger, mpsc::UnboundedReceiver<String>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (SyncTrigger(tx), rx)
-    }
-
-    pub fn trigger(&self, mailbox: &str) {
-        let _ = self.0.send(mailbox.to_string());
-    }
-}
 
 /// How often the list of mailboxes is re-read (the CLI may add some while we run).
 const REFRESH: Duration = Duration::from_secs(10);
@@ -122,7 +108,7 @@ async fn prune(store: &Store, keep_days: f64, trash_days: f64) {
     }
 }
 
-async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>, brake: Brake) -> (String, bool) {
+async fn session(store: Store, mailbox: String, changes: Hub, brake: Brake) -> (String, bool) {
     let ok = async {
         let (root, mb) = (store.root().to_path_buf(), mailbox.clone());
         let _lock = tokio::task::spawn_blocking(move || AccountLock::acquire(&root, &mb)).await??;
@@ -134,10 +120,10 @@ async fn session(store: Store, mailbox: String, mwi: Option<MwiPoke>, brake: Bra
     }
     .await;
     // A pass that changed the store (a message read in a mail client, new mail,
-    // deletions) may change the message-waiting lamp.
-    if let (Ok(r), Some(m)) = (&ok, &mwi) {
+    // deletions) is announced: the message-waiting lamp may change.
+    if let Ok(r) = &ok {
         if !(r.to_store.is_empty() && r.gone.is_empty() && r.retrieved.is_empty() && r.deleted.is_empty()) {
-            m.changed(&mailbox);
+            changes.changed(&mailbox, Origin::MailServer);
         }
     }
     (mailbox, ok.is_ok())
@@ -149,7 +135,7 @@ pub async fn run(
     trash_days: f64,
     trigger: SyncTrigger,
     mut triggers: mpsc::UnboundedReceiver<String>,
-    mwi: Option<MwiPoke>,
+    changes: Hub,
     stop: CancellationToken,
 ) {
     let mut watchers: std::collections::HashMap<String, CancellationToken> = std::collections::HashMap::new();
@@ -191,7 +177,7 @@ pub async fn run(
         }
         let now = Instant::now();
         for name in reg.handle_timeout(now) {
-            sessions.spawn(session(store.clone(), name, mwi.clone(), cfg.brake()));
+            sessions.spawn(session(store.clone(), name, changes.clone(), cfg.brake()));
         }
         let wake = reg.poll_timeout().map_or(refresh_at, |t| t.min(refresh_at));
         tokio::select! {
@@ -204,7 +190,7 @@ pub async fn run(
                     reg.set_accounts(Instant::now(), &names);
                 }
                 if reg.trigger(Instant::now(), &name) {
-                    sessions.spawn(session(store.clone(), name, mwi.clone(), cfg.brake()));
+                    sessions.spawn(session(store.clone(), name, changes.clone(), cfg.brake()));
                 } else {
                     tracing::debug!(mailbox = %name, "sync trigger coalesced into the next pass");
                 }
@@ -213,7 +199,7 @@ pub async fn run(
                 let Ok((name, ok)) = done else { continue };
                 let now = Instant::now();
                 if reg.handle_finished(now, &name, ok) {
-                    sessions.spawn(session(store.clone(), name, mwi.clone(), cfg.brake()));
+                    sessions.spawn(session(store.clone(), name, changes.clone(), cfg.brake()));
                 } else if !ok {
                     let wait = reg.retry_in(now, &name).unwrap_or_default();
                     tracing::warn!(mailbox = %name, retry_in_secs = wait.as_secs_f64(), "mail account in backoff");

@@ -14,8 +14,8 @@
 use super::keys::{MainKey, MenuKeys, MessageKey};
 use super::speech::{self, Say};
 use crate::media::prompts::Clip;
+pub use crate::model::{GreetingKind, LoginResult, MenuMessage, State};
 use crate::rtp::FRAME_SAMPLES;
-use crate::sync::model::State;
 use std::sync::Arc;
 
 /// Samples per second of the call audio.
@@ -45,27 +45,6 @@ pub struct MenuParams {
     /// Messages deleted in the call become D (and are expunged) when it ends; otherwise
     /// they stay M (`\Deleted` in the mail client) until removed there.
     pub purge_on_hangup: bool,
-}
-
-/// One message as the menu sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MenuMessage {
-    pub id: i64,
-    pub kind: String,
-    pub state: State,
-    pub caller: Option<String>,
-    pub received_at: i64,
-    pub duration_ms: Option<i64>,
-}
-
-/// The store's verdict on a login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginResult {
-    Ok,
-    /// Wrong PIN or unknown mailbox (the caller is not told which).
-    Wrong,
-    /// Too many wrong PINs recently: the mailbox is locked for now.
-    Locked,
 }
 
 #[derive(Debug)]
@@ -129,28 +108,6 @@ pub enum Action {
         pcm: Vec<i16>,
     },
     Hangup,
-}
-
-/// The greetings a subscriber records by phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GreetingKind {
-    Unavailable,
-    Busy,
-    /// The subscriber's name, used in the default greeting.
-    Name,
-    /// Overrides the others while it exists (holidays).
-    Temporary,
-}
-
-impl GreetingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GreetingKind::Unavailable => "unavailable",
-            GreetingKind::Busy => "busy",
-            GreetingKind::Name => "name",
-            GreetingKind::Temporary => "temporary",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

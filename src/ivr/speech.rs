@@ -2,10 +2,10 @@
 //! November twenty-fourth at ten oh five a.m."), the message envelope and the mailbox
 //! counts. Pure functions: the prompts themselves live in `prompts/<lang>/prompts.toml`.
 
-use super::menu::MenuMessage;
 use crate::civil::civil_from_days;
 use crate::media::prompts::{Clip, Prompts};
-use crate::sync::model::State;
+use crate::model::MenuMessage;
+use crate::model::State;
 use std::sync::Arc;
 
 /// Prompt lookup for the menu: ids → clips, a missing prompt logged and skipped.

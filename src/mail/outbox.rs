@@ -73,8 +73,8 @@ pub struct Outbox {
     pub store: Store,
     pub cfg: DeliveryConfig,
     pub wake: Arc<Notify>,
-    /// Told of each delivered message's mailbox (a deposit triggers the sync engine).
-    pub delivered: Option<crate::driver::sync_io::SyncTrigger>,
+    /// Where each delivery is announced (the sync engine then merges the new copy).
+    pub changes: crate::notify::Hub,
 }
 
 impl Outbox {
@@ -136,9 +136,7 @@ impl Outbox {
                 if let Err(e) = self.store.run(move |s| s.outbox_delivered(id, uid)).await {
                     tracing::error!(error = %e, "cannot record delivery");
                 }
-                if let Some(t) = &self.delivered {
-                    t.trigger(&item.mailbox.number);
-                }
+                self.changes.changed(&item.mailbox.number, crate::notify::Origin::Delivery);
             }
             Err(e) => {
                 let wait = backoff(&self.cfg, item.attempts);

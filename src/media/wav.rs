@@ -7,7 +7,7 @@ use std::path::Path;
 /// the directory. When this returns Ok the recording survives a power cut.
 pub fn write_durable(path: &Path, pcm: &[i16]) -> Result<u64> {
     let bytes = encode(pcm)?;
-    crate::store::write_durable(path, &bytes)?;
+    crate::durable::write_durable(path, &bytes)?;
     Ok(bytes.len() as u64)
 }
 

@@ -10,7 +10,8 @@
 //!
 //! The endpoint never reads the clock and never touches a socket.
 
-use super::msg::{self, build_request, build_response, header_param, Message, Request};
+use super::msg::{self, build_request, build_response, header_param, random_token, Message, Request};
+use super::subscriptions::{unsolicited_notify, Subscribe, Subscriptions};
 use super::txn::{ClientOutput, ClientTx, Peer, ServerTx, Transport, TxKey, T1, T2};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -122,16 +123,12 @@ pub struct Endpoint {
     calls: HashMap<CallHandle, Call>,
     /// (Call-ID, remote tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
-    subscriptions: HashMap<CallHandle, subscriptions::Subscription>,
+    subscriptions: Subscriptions,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_handle: CallHandle,
     /// Counts of what was refused, for logs and tests.
     pub rejected: u64,
-}
-
-fn random_token() -> String {
-    format!("{:016x}", rand::random::<u64>())
 }
 
 impl Endpoint {
@@ -142,7 +139,7 @@ impl Endpoint {
             client_txs: HashMap::new(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
-            subscriptions: HashMap::new(),
+            subscriptions: Subscriptions::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_handle: 1,
@@ -624,8 +621,87 @@ impl Endpoint {
     }
 }
 
-mod subscriptions;
-pub use subscriptions::{MWI_CONTENT_TYPE, MWI_EVENT};
+pub use super::subscriptions::{MWI_CONTENT_TYPE, MWI_EVENT};
+
+/// Event subscriptions (RFC 6665, `message-summary`): the endpoint's side — answers and
+/// events — of [`Subscriptions`].
+impl Endpoint {
+    fn handle_subscribe(&mut self, now: Instant, peer: Peer, key: TxKey, r: Request, tag: String) {
+        let next = &mut self.next_handle;
+        let outcome = self.subscriptions.subscribe(now, peer, &r, &tag, || {
+            let h = *next;
+            *next += 1;
+            h
+        });
+        match outcome {
+            Subscribe::Refuse(code, reason, extra) => {
+                self.respond(now, &key, &r.raw, code, reason, &tag, &extra, None);
+            }
+            Subscribe::Refreshed { sub, to_tag, expires } => {
+                self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[("Expires", expires.to_string())], None);
+                if expires == 0 {
+                    self.subscriptions.end(now, sub);
+                    tracing::debug!(sub, "subscription ending: unsubscribed");
+                    // The application sends the final NOTIFY (terminated) with the
+                    // current state.
+                    self.events.push_back(Event::Ending(sub));
+                } else {
+                    self.events.push_back(Event::Refreshed(sub));
+                }
+            }
+            Subscribe::New { sub, account, expires } => {
+                let extra = [("Expires", expires.to_string()), ("Contact", self.contact(peer.transport))];
+                self.respond(now, &key, &r.raw, 200, "OK", &tag, &extra, None);
+                self.events.push_back(Event::Subscribed { sub, account });
+            }
+        }
+    }
+
+    /// Sends the current state to a subscriber (RFC 3842 body; empty: state unknown, no
+    /// body). After a fetch or an unsubscribe the NOTIFY says `terminated` and the
+    /// subscription is gone.
+    pub fn notify(&mut self, now: Instant, sub: CallHandle, body: &str) {
+        if let Some(n) = self.subscriptions.notify(now, sub, body, self.cfg.local, &self.cfg.user_agent) {
+            self.client_txs.insert(n.branch, (sub, "NOTIFY", ClientTx::new(now, n.peer, n.bytes.clone())));
+            self.send(n.peer, n.bytes);
+        }
+    }
+
+    /// An unsolicited NOTIFY (outside any dialog) to a phone configured for a mailbox.
+    pub fn notify_unsolicited(&mut self, now: Instant, target: &str, peer: Peer, body: &str) {
+        let n = unsolicited_notify(target, peer, body, self.cfg.local, &self.cfg.user_agent);
+        // Handle 0: no dialog; the answer is only logged.
+        self.client_txs.insert(n.branch, (0, "NOTIFY", ClientTx::new(now, n.peer, n.bytes.clone())));
+        self.send(n.peer, n.bytes);
+    }
+
+    /// A NOTIFY failed (error response or timeout): the subscription is over.
+    fn notify_failed(&mut self, sub: CallHandle, why: &str) {
+        if sub == 0 {
+            tracing::warn!(reason = why, "unsolicited NOTIFY failed");
+            return;
+        }
+        if self.subscriptions.remove(sub) {
+            tracing::info!(sub, reason = why, "subscription ended by the subscriber");
+            self.events.push_back(Event::Unsubscribed(sub));
+        }
+    }
+
+    fn expire_subscriptions(&mut self, now: Instant) {
+        for sub in self.subscriptions.expire(now) {
+            tracing::info!(sub, "subscription expired");
+            self.events.push_back(Event::Unsubscribed(sub));
+        }
+    }
+
+    fn next_subscription_timeout(&self) -> Option<Instant> {
+        self.subscriptions.next_timeout()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.len()
+    }
+}
 
 #[cfg(test)]
 mod tests;

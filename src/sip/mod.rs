@@ -5,4 +5,5 @@
 pub mod endpoint;
 pub mod frame;
 pub mod msg;
+pub mod subscriptions;
 pub mod txn;

@@ -294,6 +294,11 @@ pub fn build_response(
 }
 
 /// Builds an in-dialog request (BYE, and later NOTIFY/REFER) from explicit header values.
+/// 64 random bits in hex: tags, branches, Call-IDs.
+pub fn random_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 pub fn build_request(method: &str, uri: &str, headers: &[(&str, String)], body: Option<(&str, &[u8])>) -> Vec<u8> {
     // rsip only models the methods it knows; every method we send is one of them.
     let method: rsip::Method = method.parse().unwrap_or(rsip::Method::Options);

@@ -1,8 +1,8 @@
 //! What the mailbox menu needs from the store: the login check with its lockout, and a
 //! message's audio.
 
-use super::Store;
-use crate::ivr::menu::LoginResult;
+use super::db::Store;
+use crate::model::LoginResult;
 use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension};
 
@@ -131,11 +131,11 @@ impl Store {
     /// Stores one of a mailbox's greetings durably, then points the mailbox at it. Each
     /// kind has one file (`greetings/<number>[-<kind>].wav`), replaced atomically, so a
     /// new greeting never leaves the old one behind.
-    pub fn save_greeting(&self, number: &str, kind: crate::ivr::menu::GreetingKind, pcm: &[i16]) -> Result<()> {
+    pub fn save_greeting(&self, number: &str, kind: crate::model::GreetingKind, pcm: &[i16]) -> Result<()> {
         anyhow::ensure!(self.mailbox(number)?.is_some(), "no mailbox {number}");
         let safe: String = number.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         let rel = match kind {
-            crate::ivr::menu::GreetingKind::Unavailable => format!("greetings/{safe}.wav"),
+            crate::model::GreetingKind::Unavailable => format!("greetings/{safe}.wav"),
             other => format!("greetings/{safe}-{}.wav", other.as_str()),
         };
         crate::media::wav::write_durable(&self.root().join(&rel), pcm)?;
@@ -144,8 +144,8 @@ impl Store {
 
     /// Points (or with `None` no longer points) one of a mailbox's greetings at a file
     /// below the store directory.
-    pub fn set_greeting_of(&self, number: &str, kind: crate::ivr::menu::GreetingKind, rel: Option<&str>) -> Result<()> {
-        use crate::ivr::menu::GreetingKind as G;
+    pub fn set_greeting_of(&self, number: &str, kind: crate::model::GreetingKind, rel: Option<&str>) -> Result<()> {
+        use crate::model::GreetingKind as G;
         let column = match kind {
             G::Unavailable => "greeting_path",
             G::Busy => "busy_greeting_path",

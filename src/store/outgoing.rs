@@ -1,6 +1,6 @@
 //! Voice replies to e-mail addresses, waiting for the SMTP server (see sql/011).
 
-use super::{now_millis, now_secs, Store};
+use super::db::{now_millis, now_secs, Store};
 use anyhow::Result;
 use rusqlite::{params, OptionalExtension};
 

@@ -2,10 +2,9 @@
 //! store side, linking and inserting retrieved messages, per-account state, event log,
 //! and state changes made "as the phone would".
 
+use super::db::{now_secs, Commit, Store};
 use super::trash::Removal;
-use super::{now_secs, Commit, Store};
-use crate::sync::compare::StoreMsg;
-use crate::sync::model::State;
+use crate::model::{State, StoreMsg};
 use anyhow::{bail, Result};
 use rusqlite::{params, OptionalExtension};
 
@@ -730,7 +729,7 @@ mod tests {
             s.store_retrieved("100", &(1..=30).map(big).collect::<Vec<_>>()).unwrap().iter().map(|r| r.0).collect();
         s.remove_rows(&ids, Commit::Redoable, Removal::GoneFromServer).unwrap();
         // 1 MB bodies: eight fit in one batch's 8 MiB, not a thousand.
-        assert_eq!(super::super::reclaim_redoable(&mut s.conn(), 1000).unwrap(), 8);
+        assert_eq!(super::super::db::reclaim_redoable(&mut s.conn(), 1000).unwrap(), 8);
         assert_eq!(s.reclaim_bodies().unwrap(), 22);
         let left = s.conn().query_row("SELECT count(*) FROM message_body", [], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!(left, 0);

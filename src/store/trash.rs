@@ -13,7 +13,7 @@
 //! restored row gets its old id back (ids are never reused), which the body is keyed
 //! by. E-mails are not kept: their copy is the mail server's.
 
-use super::{now_millis, now_secs, Commit, Store};
+use super::db::{now_millis, now_secs, Commit, Store};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -337,8 +337,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::State;
     use crate::store::{NewMailbox, RetrievedRow};
-    use crate::sync::model::State;
 
     fn store() -> (tempfile::TempDir, Store) {
         let d = tempfile::tempdir().unwrap();
@@ -350,8 +350,18 @@ mod tests {
     }
 
     fn deposit(s: &Store) -> (i64, String) {
-        let m = s.new_recording("example.test", "100", Some("2001".into()), None, &[100i16; 8000]).unwrap();
-        let path = m.media_path.clone();
+        let (path, bytes) = s.write_recording("100", "", &[100i16; 8000]).unwrap();
+        let m = crate::store::NewVoiceMessage {
+            mailbox: "100".into(),
+            caller: Some("2001".into()),
+            caller_name: None,
+            received_at: now_secs(),
+            duration_ms: 1000,
+            media_path: path.clone(),
+            media_bytes: bytes as i64,
+            message_id: format!("<vb.{}@example.test>", rand::random::<u32>()),
+            subject: "Voice message".into(),
+        };
         (s.insert_voice_message(&m).unwrap(), path)
     }
 

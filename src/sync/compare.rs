@@ -7,17 +7,9 @@
 //! (2) after the server deleted the message (a D), or (3) when its UID is gone from
 //! the server list.
 
-use super::model::{merge, State};
+pub use crate::model::StoreMsg;
 
-/// One store row as the compare agent sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreMsg {
-    pub id: i64,
-    pub uid: u32,
-    pub state: State,
-    /// The state both sides agreed on at the last sync (None before the first).
-    pub synced: Option<State>,
-}
+use super::model::{merge, State};
 
 /// One message on the mail server; `state` is None where the protocol has no flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

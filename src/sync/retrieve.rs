@@ -5,22 +5,7 @@
 
 use mail_parser::{MessageParser, MimeHeaders};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Voice,
-    Fax,
-    Email,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Voice => "voice",
-            Kind::Fax => "fax",
-            Kind::Email => "email",
-        }
-    }
-}
+pub use crate::model::MessageKind as Kind;
 
 /// What the store needs to know of a retrieved message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,22 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The first of `n` consecutive ports free for UDP right now: sipp binds its audio RTP
+/// port, the one after it, and a video pair after those (`-mp` + 2, + 3); a free first
+/// port alone let a parallel test's socket sit on the video port.
+pub fn free_udp_ports(n: u16) -> u16 {
+    loop {
+        let base = free_port();
+        if base.checked_add(n).is_none() {
+            continue;
+        }
+        let held: Vec<UdpSocket> = (base..base + n).filter_map(|p| UdpSocket::bind(("127.0.0.1", p)).ok()).collect();
+        if held.len() == n as usize {
+            return base;
+        }
+    }
+}
+
 fn need(program: &str) {
     let ok = Command::new("sh")
         .arg("-c")
@@ -409,7 +425,7 @@ pub fn sipp_to(
     std::fs::write(work.path().join("scenario.xml"), xml).unwrap();
     write_caller_audio(work.path(), 30);
     let local = free_port();
-    let media = free_port();
+    let media = free_udp_ports(4);
     let t = if transport == "tcp" { "t1" } else { "u1" };
     let out = Command::new("timeout")
         .arg("120")

@@ -1,0 +1,157 @@
+//! One task per call: routes it through the dialplan, negotiates media and answers, then
+//! hands the call to its application's loop (`deposit_call`, `menu_call`).
+
+use super::call::{CallCtx, Media};
+use super::channels::{CallEvent, SipCommand};
+use crate::ivr::dialplan::Decision;
+use crate::rtp::session::RtpSession;
+use crate::sdp::{self, SdpError};
+use crate::sip::endpoint::IncomingCall;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+pub async fn run(
+    ctx: Arc<CallCtx>,
+    inc: IncomingCall,
+    cmd: mpsc::Sender<SipCommand>,
+    events: mpsc::Receiver<CallEvent>,
+) {
+    let span =
+        tracing::info_span!("call", id = inc.call, from = inc.caller.as_deref().unwrap_or("?"), to = %inc.dialled);
+    async move {
+        ctx.totals.calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = run_call(&ctx, &inc, &cmd, events).await {
+            tracing::error!(error = %format!("{e:#}"), "call failed");
+            let _ = cmd.send(SipCommand::Hangup(inc.call)).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn reject(cmd: &mpsc::Sender<SipCommand>, inc: &IncomingCall, code: u16, reason: &str) -> anyhow::Result<()> {
+    tracing::info!(code, reason, "call refused");
+    cmd.send(SipCommand::Reject(inc.call, code, reason.into())).await.ok();
+    Ok(())
+}
+
+async fn run_call(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    cmd: &mpsc::Sender<SipCommand>,
+    mut events: mpsc::Receiver<CallEvent>,
+) -> anyhow::Result<()> {
+    let app = match ctx.dialplan.route(&inc.dialled) {
+        Decision::NoRoute => return reject(cmd, inc, 404, "Not Found").await,
+        Decision::Menu { keys } => App::Menu(keys),
+        Decision::Deposit { mailbox } => {
+            let number = mailbox.clone();
+            match ctx.store.run(move |s| s.mailbox(&number)).await {
+                Ok(Some(m)) => App::Deposit(m),
+                Ok(None) => return reject(cmd, inc, 404, "Not Found").await,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "store unavailable");
+                    return reject(cmd, inc, 500, "Server Internal Error").await;
+                }
+            }
+        }
+    };
+    let Some(media) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
+    match app {
+        App::Deposit(mailbox) => super::deposit_call::run(ctx, inc, cmd, events, media, mailbox).await,
+        App::Menu(keys) => super::menu_call::run(ctx, inc, cmd, events, media, keys).await,
+    }
+}
+
+/// The application a call was routed to.
+enum App {
+    Deposit(crate::store::Mailbox),
+    Menu(crate::ivr::keys::MenuKeys),
+}
+
+/// Negotiates media, rings for `[sip] ring_ms`, answers. `None` when the call was
+/// refused or the caller left first.
+async fn answer_call(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    cmd: &mpsc::Sender<SipCommand>,
+    events: &mut mpsc::Receiver<CallEvent>,
+) -> anyhow::Result<Option<Media>> {
+    // An INVITE without SDP is a delayed offer (RFC 3261 §13.2.1): our offer goes in the
+    // 200 OK and the caller's answer comes in the ACK.
+    let delayed = inc.offer.iter().all(u8::is_ascii_whitespace);
+    let early = if delayed {
+        None
+    } else {
+        match sdp::negotiate(&inc.offer) {
+            Ok(n) => Some(n),
+            // 488 for every offer we cannot serve; the reason phrase says which problem it was.
+            Err(e @ (SdpError::NoCommonCodec | SdpError::Empty | SdpError::Malformed(_))) => {
+                reject(cmd, inc, 488, &format!("Not Acceptable Here ({e})")).await?;
+                return Ok(None);
+            }
+        }
+    };
+    let Some(rtp) = ctx.ports.bind(ctx.cfg.media_ip()) else {
+        tracing::error!("no free RTP port in the configured range");
+        reject(cmd, inc, 503, "No Media Ports Available").await?;
+        return Ok(None);
+    };
+    cmd.send(SipCommand::Ringing(inc.call)).await.ok();
+
+    let ring = Duration::from_millis(ctx.cfg.sip.ring_ms);
+    if !ring.is_zero() {
+        let until = tokio::time::sleep(ring);
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                _ = &mut until => break,
+                ev = events.recv() => match ev {
+                    Some(CallEvent::Confirmed(_)) => {}
+                    Some(CallEvent::Shutdown) => {
+                        reject(cmd, inc, 503, "Service Unavailable").await?;
+                        return Ok(None);
+                    }
+                    Some(CallEvent::Gone(why)) => {
+                        tracing::info!(reason = %why, "caller left before answer");
+                        return Ok(None);
+                    }
+                    None => return Ok(None),
+                },
+            }
+        }
+    }
+    let session_id = rand::random::<u32>() as u64;
+    let Some((neg, lines)) = early else {
+        cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
+        let neg = match events.recv().await {
+            Some(CallEvent::Confirmed(answer)) => match sdp::read_answer(&answer) {
+                Ok(n) => n,
+                Err(e) => {
+                    // The session cannot start: end the dialog the ACK confirmed.
+                    tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    return Ok(None);
+                }
+            },
+            Some(CallEvent::Shutdown) => {
+                cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                return Ok(None);
+            }
+            Some(CallEvent::Gone(why)) => {
+                tracing::info!(reason = %why, "caller left before the ACK");
+                return Ok(None);
+            }
+            None => return Ok(None),
+        };
+        tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
+        return Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }));
+    };
+    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id);
+    cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
+    tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
+    Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }))
+}

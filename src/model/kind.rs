@@ -1,0 +1,29 @@
+//! What a message is: voice, fax or e-mail (seed: "determines message type").
+
+/// A message's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Voice,
+    Fax,
+    Email,
+}
+
+impl MessageKind {
+    /// The kind a stored value names (the store's CHECK allows only these).
+    pub fn parse(s: &str) -> Option<MessageKind> {
+        Some(match s {
+            "voice" => MessageKind::Voice,
+            "fax" => MessageKind::Fax,
+            "email" => MessageKind::Email,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Voice => "voice",
+            MessageKind::Fax => "fax",
+            MessageKind::Email => "email",
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The outcome of a mailbox login.
+
+/// The store's verdict on a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginResult {
+    Ok,
+    /// Wrong PIN or unknown mailbox (the caller is not told which).
+    Wrong,
+    /// Too many wrong PINs recently: the mailbox is locked for now.
+    Locked,
+}

@@ -1,0 +1,33 @@
+//! Leaving a voice message: the recording written durably and described as a new
+//! message, ready to be committed with its delivery.
+
+use crate::mail::compose::{new_message_id, voice_subject};
+use crate::store::{now_secs, NewVoiceMessage, Store};
+use anyhow::Result;
+
+/// Writes `pcm` durably as a new recording of `mailbox` and describes it as a new voice
+/// message (state U, a fresh Message-ID of `domain`, the subject its mail will carry),
+/// not yet committed: [`Store::insert_voice_message`] commits it with its delivery.
+pub fn new_voice_message(
+    store: &Store,
+    domain: &str,
+    mailbox: &str,
+    caller: Option<String>,
+    caller_name: Option<String>,
+    pcm: &[i16],
+) -> Result<NewVoiceMessage> {
+    let received_at = now_secs();
+    let (media_path, bytes) = store.write_recording(mailbox, "", pcm)?;
+    let duration_ms = (pcm.len() / 8) as i64;
+    Ok(NewVoiceMessage {
+        subject: voice_subject(caller.as_deref(), duration_ms),
+        mailbox: mailbox.to_string(),
+        caller,
+        caller_name,
+        received_at,
+        duration_ms,
+        media_path,
+        media_bytes: bytes as i64,
+        message_id: new_message_id(domain),
+    })
+}

@@ -1,0 +1,6 @@
+//! What a subscriber or an admin can do, whoever asks — a phone application, the CLI,
+//! later the web: the business rules live here once, the drivers only move bytes and
+//! call these. Services use the store, mail composition and the model; never a driver
+//! or the CLI.
+
+pub mod deposit;
