@@ -4,10 +4,13 @@
 //! - [`config`]: TOML configuration, every key with a default;
 //! - [`sip`], [`sdp`], [`rtp`]: sans-IO protocol cores;
 //! - [`media`]: G.711 codecs, prompts, TTS, WAV;
-//! - [`ivr`]: the dialplan and the call applications (deposit);
+//! - [`model`]: types every layer shares; [`durable`]: durable file writes;
+//! - [`ivr`]: the dialplan and the call applications (deposit, menu);
 //! - [`store`]: SQLite, the single anchor of reference;
 //! - [`mail`]: homogenized messages and delivery (IMAP APPEND, SMTP) through the outbox;
-//! - [`driver`]: the tokio tasks that move bytes and fire timers.
+//! - [`sync`]: the sync engine; [`notify`]: the change hub; [`services`]: the business
+//!   rules every access point calls;
+//! - [`driver`]: the tokio tasks that move bytes and fire timers; [`cli`]: admin commands.
 //!
 //! Protocol cores never read the clock and never touch a socket: they are fed bytes,
 //! events and `Instant`s, and return what to send and when to wake them next.
