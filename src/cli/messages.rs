@@ -1,6 +1,7 @@
 //! `voxbridge messages list | mark | restore`.
 
 use crate::mail::compose::{format_duration, rfc5322_date};
+use crate::model::MarkAction;
 use crate::store::trash::Restored;
 use crate::store::Store;
 use anyhow::{bail, Result};
@@ -26,7 +27,7 @@ pub enum MessagesCmd {
         /// Message id (see `messages list`).
         id: i64,
         #[arg(value_enum)]
-        action: crate::store::MarkAction,
+        action: Mark,
     },
     /// List the mailbox's removed voice and fax messages still in the trash (kept for
     /// [store] trash_days), or put one (ID) or all of them (--all) back.
@@ -124,10 +125,37 @@ fn restore(store: &Store, number: &str, id: Option<i64>, all: bool, json: bool) 
     }
 }
 
+/// `messages mark`'s actions, as the command line spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mark {
+    /// U → R.
+    Read,
+    /// → U.
+    Unread,
+    /// → M, marked for delete (undeletable).
+    Delete,
+    /// M → R.
+    Undelete,
+    /// → D: deleted from the mail server, then from the store, at the next pass.
+    Purge,
+}
+
+impl From<Mark> for MarkAction {
+    fn from(m: Mark) -> MarkAction {
+        match m {
+            Mark::Read => MarkAction::Read,
+            Mark::Unread => MarkAction::Unread,
+            Mark::Delete => MarkAction::Delete,
+            Mark::Undelete => MarkAction::Undelete,
+            Mark::Purge => MarkAction::Purge,
+        }
+    }
+}
+
 pub fn run(store: &Store, cmd: MessagesCmd) -> Result<()> {
     match cmd {
         MessagesCmd::Restore { number, id, all, json } => restore(store, &number, id, all, json)?,
-        MessagesCmd::Mark { number, id, action } => match store.mark(&number, id, action)? {
+        MessagesCmd::Mark { number, id, action } => match store.mark(&number, id, action.into())? {
             Some(state) => println!("message {id}: state {state}"),
             None => println!("message {id}: removed (it existed only here)"),
         },

@@ -8,13 +8,13 @@ use super::channels::{CallEvent, SipCommand};
 use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams};
 use crate::ivr::speech::Say;
 use crate::media::prompts::Clip;
+use crate::model::MarkAction;
 use crate::model::State;
 use crate::notify::Origin;
 use crate::rtp::session::{Output, RtpSession};
 use crate::rtp::FRAME;
 use crate::sip::endpoint::IncomingCall;
 use crate::store::menu::{LoginPolicy, MessageAudio};
-use crate::store::MarkAction;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -84,8 +84,8 @@ pub async fn run(
                         let now = crate::store::now_secs();
                         let mb = mailbox.clone();
                         let r = st.run(move |s| s.check_login(&mb, &pin, now, policy)).await.unwrap_or_else(|e| {
-                            tracing::error!(error = %format!("{e:#}"), "login check failed");
-                            LoginResult::Wrong
+                            tracing::error!(error = %format!("{e:#}"), "login check failed: the caller is asked to try again later");
+                            LoginResult::Unavailable
                         });
                         tracing::info!(mailbox, result = ?r, "login");
                         let _ = tx.send(Reply::Login(r)).await;
@@ -105,7 +105,7 @@ pub async fn run(
                             .map(|m| MenuMessage {
                                 id: m.id,
                                 kind: m.kind,
-                                state: State::parse(&m.state).unwrap_or(State::U),
+                                state: m.state,
                                 caller: m.caller,
                                 received_at: m.received_at,
                                 duration_ms: m.duration_ms,

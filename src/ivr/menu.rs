@@ -396,6 +396,12 @@ impl Menu {
                 self.phase = Phase::Closing;
                 self.play_ids(&["vm-locked", "vm-goodbye"]);
             }
+            // "That did not work. Please try again later." — not "incorrect": the PIN
+            // may have been right, and it does not count towards a lock.
+            LoginResult::Unavailable => {
+                self.phase = Phase::Closing;
+                self.play_ids(&["vm-failed", "vm-goodbye"]);
+            }
             LoginResult::Wrong => {
                 self.failed_logins += 1;
                 if self.failed_logins >= self.params.max_login_attempts {

@@ -4,8 +4,8 @@
 
 use crate::civil::civil_from_days;
 use crate::media::prompts::{Clip, Prompts};
-use crate::model::MenuMessage;
 use crate::model::State;
+use crate::model::{MenuMessage, MessageKind};
 use std::sync::Arc;
 
 /// Prompt lookup for the menu: ids → clips, a missing prompt logged and skipped.
@@ -91,10 +91,10 @@ pub fn when(at: i64, now: i64, utc_offset: i64) -> Vec<String> {
 
 /// "Message 3. Received today at 10 05 a.m., from 5 5 5 1 2 3 4. 42 seconds."
 pub fn envelope(position: usize, m: &MenuMessage, now: i64, utc_offset: i64) -> Vec<String> {
-    let mut out = vec![match m.kind.as_str() {
-        "fax" => "vm-fax-message",
-        "email" => "vm-email-message",
-        _ => "vm-message",
+    let mut out = vec![match m.kind {
+        MessageKind::Fax => "vm-fax-message",
+        MessageKind::Email => "vm-email-message",
+        MessageKind::Voice => "vm-message",
     }
     .to_string()];
     out.extend(number(position as u64));
@@ -125,12 +125,12 @@ pub fn envelope(position: usize, m: &MenuMessage, now: i64, utc_offset: i64) -> 
 
 /// "You have 3 new voice messages, 1 new fax, 5 new e-mails, and 2 saved messages."
 pub fn counts(messages: &[MenuMessage]) -> Vec<String> {
-    let new = |kind: &str| messages.iter().filter(|m| m.state == State::U && m.kind == kind).count();
+    let new = |kind: MessageKind| messages.iter().filter(|m| m.state == State::U && m.kind == kind).count();
     let saved = messages.iter().filter(|m| m.state == State::R).count();
     let parts: Vec<(usize, &str, &str)> = [
-        (new("voice"), "vm-new-voice-message", "vm-new-voice-messages"),
-        (new("fax"), "vm-new-fax", "vm-new-faxes"),
-        (new("email"), "vm-new-email", "vm-new-emails"),
+        (new(MessageKind::Voice), "vm-new-voice-message", "vm-new-voice-messages"),
+        (new(MessageKind::Fax), "vm-new-fax", "vm-new-faxes"),
+        (new(MessageKind::Email), "vm-new-email", "vm-new-emails"),
         (saved, "vm-saved-message", "vm-saved-messages"),
     ]
     .into_iter()
@@ -190,7 +190,7 @@ mod tests {
     fn envelope_and_counts() {
         let m = MenuMessage {
             id: 9,
-            kind: "voice".into(),
+            kind: MessageKind::Voice,
             state: State::U,
             caller: Some("5551".into()),
             received_at: 1_795_514_700,
@@ -203,7 +203,7 @@ mod tests {
             e[from + 1..],
             s(&["digit-5", "digit-5", "digit-5", "digit-1", "num-1", "vm-minute", "num-2", "vm-seconds"])
         );
-        let mut list = vec![m.clone(), m.clone(), MenuMessage { kind: "fax".into(), ..m.clone() }];
+        let mut list = vec![m.clone(), m.clone(), MenuMessage { kind: MessageKind::Fax, ..m.clone() }];
         list.push(MenuMessage { state: State::R, ..m.clone() });
         assert_eq!(
             counts(&list),

@@ -1,7 +1,8 @@
 //! What a message is: voice, fax or e-mail (seed: "determines message type").
 
-/// A message's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A message's kind (serialized as the store writes it: "voice", "fax", "email").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MessageKind {
     Voice,
     Fax,
@@ -25,5 +26,11 @@ impl MessageKind {
             MessageKind::Fax => "fax",
             MessageKind::Email => "email",
         }
+    }
+}
+
+impl std::fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }

@@ -8,4 +8,7 @@ pub enum LoginResult {
     Wrong,
     /// Too many wrong PINs recently: the mailbox is locked for now.
     Locked,
+    /// The check itself failed (the store could not be read): neither right nor wrong,
+    /// and not counted as a wrong PIN.
+    Unavailable,
 }

@@ -6,7 +6,7 @@ use super::state::State;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MenuMessage {
     pub id: i64,
-    pub kind: String,
+    pub kind: super::kind::MessageKind,
     pub state: State,
     pub caller: Option<String>,
     pub received_at: i64,

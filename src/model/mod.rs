@@ -6,11 +6,13 @@
 mod greeting;
 mod kind;
 mod login;
+mod mark;
 mod message;
 mod state;
 
 pub use greeting::GreetingKind;
 pub use kind::MessageKind;
 pub use login::LoginResult;
+pub use mark::MarkAction;
 pub use message::{MenuMessage, StoreMsg};
 pub use state::State;

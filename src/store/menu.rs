@@ -90,10 +90,10 @@ impl Store {
             return Ok(MessageAudio::Pcm(pcm));
         }
         let subject = m.subject.unwrap_or_default();
-        let what = match m.kind.as_str() {
-            "fax" => "A fax",
-            "email" => "An e-mail",
-            _ => "A voice message without playable audio",
+        let what = match m.kind {
+            crate::model::MessageKind::Fax => "A fax",
+            crate::model::MessageKind::Email => "An e-mail",
+            crate::model::MessageKind::Voice => "A voice message without playable audio",
         };
         let from = m.caller_name.or(m.caller).unwrap_or_else(|| "an unknown sender".into());
         Ok(MessageAudio::Text(format!("{what} from {from}. Subject: {subject}.")))

@@ -11,13 +11,15 @@ pub mod pin;
 pub mod server_lock;
 mod sync;
 pub mod trash;
+mod values;
 
-pub use sync::{AccountSync, MarkAction, PassRecord, RetrievedRow};
+pub use sync::{AccountSync, PassRecord, RetrievedRow};
 pub use trash::Removal;
 
 pub use crate::durable::write_durable;
 pub use db::{now_millis, now_secs, Commit, Store};
 
+use crate::model::{MessageKind, State};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -80,8 +82,8 @@ pub struct NewVoiceMessage {
 pub struct MessageRow {
     pub id: i64,
     pub mailbox: String,
-    pub kind: String,
-    pub state: String,
+    pub kind: MessageKind,
+    pub state: State,
     pub caller: Option<String>,
     pub caller_name: Option<String>,
     pub received_at: i64,

@@ -4,24 +4,9 @@
 
 use super::db::{now_secs, Commit, Store};
 use super::trash::Removal;
-use crate::model::{State, StoreMsg};
+use crate::model::{MarkAction, MessageKind, State, StoreMsg};
 use anyhow::{bail, Result};
 use rusqlite::{params, OptionalExtension};
-
-/// A state change requested by phone or CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum MarkAction {
-    /// U → R.
-    Read,
-    /// → U.
-    Unread,
-    /// → M, marked for delete (undeletable).
-    Delete,
-    /// M → R.
-    Undelete,
-    /// → D: deleted from the mail server, then from the store, at the next pass.
-    Purge,
-}
 
 /// What a pass starts from: the state the last complete pass recorded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,7 +63,7 @@ pub struct SyncLogEntry {
 /// A retrieved message to store (its raw body goes into `message_body`).
 #[derive(Debug, Clone)]
 pub struct RetrievedRow {
-    pub kind: &'static str,
+    pub kind: MessageKind,
     pub state: State,
     pub message_id: String,
     pub caller: Option<String>,
@@ -96,7 +81,7 @@ pub struct RetrievedRow {
 #[cfg(test)]
 impl RetrievedRow {
     /// A small retrieved message of `kind` with UID `uid` (UIDVALIDITY 7), for tests.
-    pub(crate) fn sample(uid: u32, kind: &'static str) -> RetrievedRow {
+    pub(crate) fn sample(uid: u32, kind: MessageKind) -> RetrievedRow {
         RetrievedRow {
             kind,
             state: State::U,
@@ -123,14 +108,7 @@ impl Store {
         )?;
         let rows = st
             .query_map([mailbox], |r| {
-                let state: String = r.get(2)?;
-                let synced: Option<String> = r.get(3)?;
-                Ok(StoreMsg {
-                    id: r.get(0)?,
-                    uid: r.get::<_, i64>(1)? as u32,
-                    state: State::parse(&state).unwrap_or(State::U),
-                    synced: synced.as_deref().and_then(State::parse),
-                })
+                Ok(StoreMsg { id: r.get(0)?, uid: r.get::<_, i64>(1)? as u32, state: r.get(2)?, synced: r.get(3)? })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
@@ -144,14 +122,8 @@ impl Store {
         let to_msg = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<StoreMsg>> {
             let id: i64 = r.get(0)?;
             let uid: Option<i64> = r.get(1)?;
-            let state: String = r.get(2)?;
-            let synced: Option<String> = r.get(3)?;
-            Ok(uid.map(|uid| StoreMsg {
-                id,
-                uid: uid as u32,
-                state: State::parse(&state).unwrap_or(State::U),
-                synced: synced.as_deref().and_then(State::parse),
-            }))
+            let (state, synced) = (r.get(2)?, r.get(3)?);
+            Ok(uid.map(|uid| StoreMsg { id, uid: uid as u32, state, synced }))
         };
         let mut out: std::collections::BTreeMap<u32, StoreMsg> = std::collections::BTreeMap::new();
         // Matches the partial index message_dirty.
@@ -338,7 +310,7 @@ impl Store {
                 insert.execute(params![
                     mailbox,
                     m.kind,
-                    m.state.as_str(),
+                    m.state,
                     m.caller,
                     m.caller_name,
                     m.received_at,
@@ -372,10 +344,7 @@ impl Store {
         let mut st =
             conn.prepare("SELECT id, server_key, state FROM message WHERE mailbox = ?1 AND server_key IS NOT NULL")?;
         let rows = st
-            .query_map([mailbox], |r| {
-                let state: String = r.get(2)?;
-                Ok((r.get(0)?, r.get(1)?, State::parse(&state).unwrap_or(State::U)))
-            })?
+            .query_map([mailbox], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -515,7 +484,7 @@ impl Store {
     /// Changes a message's state as the phone would. Returns the new state, or None if
     /// the row was removed at once (a purge of a message that exists only here).
     pub fn mark(&self, mailbox: &str, id: i64, action: MarkAction) -> Result<Option<State>> {
-        let row: Option<(String, bool, bool)> = self
+        let row: Option<(State, bool, bool)> = self
             .conn()
             .query_row(
                 "SELECT m.state, m.server_uid IS NOT NULL OR m.server_key IS NOT NULL,
@@ -526,15 +495,7 @@ impl Store {
             )
             .optional()?;
         let Some((state, on_server, pending)) = row else { bail!("mailbox {mailbox} has no message {id}") };
-        let state = State::parse(&state).unwrap_or(State::U);
-        let new = match action {
-            MarkAction::Read => State::R,
-            MarkAction::Unread => State::U,
-            MarkAction::Delete => State::M,
-            MarkAction::Undelete if state == State::M => State::R,
-            MarkAction::Undelete => state,
-            MarkAction::Purge => State::D,
-        };
+        let new = action.apply(state);
         if new == State::D && !on_server && !pending {
             // No copy on any server and none on its way: the formal request removes it.
             self.remove_rows(&[id], Commit::Durable, Removal::Purged)?;
@@ -551,7 +512,7 @@ mod tests {
     use crate::store::NewMailbox;
 
     fn row(uid: u32) -> RetrievedRow {
-        RetrievedRow::sample(uid, "email")
+        RetrievedRow::sample(uid, MessageKind::Email)
     }
 
     fn ok(validity: u32, modseq: u64, summary: &str) -> PassRecord<'_> {

@@ -50,8 +50,8 @@ pub struct TrashEntry {
     pub mailbox: String,
     pub removed_at: i64,
     pub reason: String,
-    pub kind: String,
-    pub state: String,
+    pub kind: crate::model::MessageKind,
+    pub state: crate::model::State,
     pub caller: Option<String>,
     pub received_at: i64,
     pub duration_ms: Option<i64>,
@@ -409,8 +409,12 @@ mod tests {
         let mid = s.message(id).unwrap().unwrap().message_id;
         s.remove_rows(&[id], Commit::Redoable, Removal::GoneFromServer).unwrap();
         // The next pass retrieved the message again (the server had it after all).
-        let back =
-            RetrievedRow { state: State::R, message_id: mid, uid: Some((3, 7)), ..RetrievedRow::sample(3, "voice") };
+        let back = RetrievedRow {
+            state: State::R,
+            message_id: mid,
+            uid: Some((3, 7)),
+            ..RetrievedRow::sample(3, crate::model::MessageKind::Voice)
+        };
         let row = s.store_retrieved("100", &[back]).unwrap()[0].0;
         let entry = s.trashed("100").unwrap()[0].id;
         assert_eq!(s.restore("100", entry).unwrap(), Restored::MediaOnto(row));
@@ -423,8 +427,15 @@ mod tests {
     fn a_retrieved_voice_message_keeps_its_raw_mail_and_e_mails_are_not_kept() {
         let (_d, s) = store();
         let row = RetrievedRow::sample;
-        let ids: Vec<i64> =
-            s.store_retrieved("100", &[row(1, "voice"), row(2, "email")]).unwrap().iter().map(|r| r.0).collect();
+        let ids: Vec<i64> = s
+            .store_retrieved(
+                "100",
+                &[row(1, crate::model::MessageKind::Voice), row(2, crate::model::MessageKind::Email)],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.0)
+            .collect();
         s.remove_rows(&ids, Commit::Redoable, Removal::Deleted).unwrap();
         assert_eq!(s.reclaim_bodies().unwrap(), 1, "the e-mail's body is reclaimed, the voice message's kept");
         let t = s.trashed("100").unwrap();

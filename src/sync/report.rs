@@ -106,7 +106,7 @@ pub fn retrieved_row(
     raw: Vec<u8>,
 ) -> RetrievedRow {
     RetrievedRow {
-        kind: info.kind.as_str(),
+        kind: info.kind,
         state,
         duration_ms: if info.kind == Kind::Voice { info.duration_ms } else { None },
         message_id: info.message_id,

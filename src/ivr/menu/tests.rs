@@ -49,7 +49,7 @@ fn keys(m: &mut Menu, k: &str) {
 fn msg(id: i64, state: State, at: i64) -> MenuMessage {
     MenuMessage {
         id,
-        kind: "voice".into(),
+        kind: crate::model::MessageKind::Voice,
         state,
         caller: Some("5551".into()),
         received_at: at,
@@ -393,4 +393,16 @@ fn without_purge_on_hangup_deleted_messages_stay_marked() {
     m.handle_dtmf('1');
     let acts = drain(&mut m);
     assert_eq!(said(&acts)[..2], ["vm-message", "num-1"], "the envelope again: {acts:?}");
+}
+
+#[test]
+fn a_login_the_store_could_not_check_asks_to_try_again_later_not_wrong_pin() {
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    drain(&mut m);
+    keys(&mut m, "1234#");
+    assert!(drain(&mut m).iter().any(|a| matches!(a, Action::CheckPin { .. })));
+    m.handle_login(LoginResult::Unavailable);
+    assert_eq!(said(&drain(&mut m)), ["vm-failed", "vm-goodbye"], "not \"incorrect\": the PIN may have been right");
+    m.handle_playback_done();
+    assert!(matches!(&drain(&mut m)[..], [Action::Hangup]));
 }
