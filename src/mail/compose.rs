@@ -51,13 +51,25 @@ pub fn rfc5322_date(unix: i64) -> String {
     )
 }
 
-/// A header-safe phrase: printable ASCII in quotes, else RFC 2047 base64.
-fn phrase(s: &str) -> String {
-    if s.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\') {
-        format!("\"{s}\"")
-    } else {
-        format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
-    }
+/// One header line as mail-builder writes it: text that is not plain ASCII as RFC 2047
+/// encoded-words of at most 75 characters, long values folded, display names quoted
+/// where they must be. Deterministic (no random part), so a retry sends the same bytes.
+fn header(name: &str, value: &impl mail_builder::headers::Header) -> String {
+    let mut out = format!("{name}: ").into_bytes();
+    value.write_header(&mut out, name.len() + 2);
+    // mail-builder writes only ASCII in headers (anything else is encoded).
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `name: "display" <addr>`, `display` encoded when it must be.
+fn address_header(name: &str, display: Option<&str>, addr: &str) -> String {
+    header(name, &mail_builder::headers::address::Address::new_address(display, addr))
+}
+
+/// `name: text` (unstructured: a Subject), encoded when it must be; line breaks in it
+/// become spaces.
+fn text_header(name: &str, text: &str) -> String {
+    header(name, &mail_builder::headers::text::Text::new(text.replace(['\r', '\n'], " ")))
 }
 
 /// Keeps only characters that are safe in the local part of an address.
@@ -90,9 +102,8 @@ pub fn voice_message(v: &VoiceMail<'_>) -> Vec<u8> {
     };
     let from_addr = format!("{}@{}", local_part(caller.unwrap_or("unknown")), v.domain);
     let to = match (v.to_addr, v.mailbox_name) {
-        (Some(a), Some(n)) => format!("{} <{a}>", phrase(n)),
-        (Some(a), None) => format!("<{a}>"),
-        (None, _) => format!("<{}@{}>", local_part(v.mailbox), v.domain),
+        (Some(a), n) => address_header("To", n, a),
+        (None, _) => address_header("To", None, &format!("{}@{}", local_part(v.mailbox), v.domain)),
     };
     let secs = (v.duration_ms + 500) / 1000;
     let subject = voice_subject(caller, v.duration_ms);
@@ -100,9 +111,9 @@ pub fn voice_message(v: &VoiceMail<'_>) -> Vec<u8> {
     // occur in base64 or in our own text.
     let boundary = format!("=_vb_{}", local_part(v.message_id.trim_matches(['<', '>'])));
     let mut m = String::with_capacity(v.wav.len() * 4 / 3 + 2048);
-    m += &format!("From: {} <{from_addr}>\r\n", phrase(&from_display));
-    m += &format!("To: {to}\r\n");
-    m += &format!("Subject: {subject}\r\n");
+    m += &address_header("From", Some(&from_display), &from_addr);
+    m += &to;
+    m += &text_header("Subject", &subject);
     m += &format!("Date: {}\r\n", rfc5322_date(v.received_at));
     m += &format!("Message-ID: {}\r\n", v.message_id);
     m += "MIME-Version: 1.0\r\n";
@@ -164,9 +175,9 @@ pub fn voice_reply(r: &VoiceReply<'_>) -> Vec<u8> {
     let display = r.mailbox_name.map(str::to_string).unwrap_or_else(|| format!("Mailbox {}", r.mailbox));
     let boundary = format!("=_vb_{}", local_part(r.message_id.trim_matches(['<', '>'])));
     let mut m = String::new();
-    m += &format!("From: {} <{}>\r\n", phrase(&display), r.from_addr);
-    m += &format!("To: <{}>\r\n", r.rcpt);
-    m += &format!("Subject: {}\r\n", r.subject.replace(['\r', '\n'], " "));
+    m += &address_header("From", Some(&display), r.from_addr);
+    m += &address_header("To", None, r.rcpt);
+    m += &text_header("Subject", r.subject);
     m += &format!("Date: {}\r\n", rfc5322_date(r.date));
     m += &format!("Message-ID: {}\r\n", r.message_id);
     if let Some(irt) = r.in_reply_to {
@@ -230,5 +241,45 @@ mod tests {
         assert_eq!(att.contents(), &wav[..]);
         assert_eq!(att.content_type().map(|c| (c.ctype(), c.subtype())), Some(("audio", Some("wav"))));
         assert_eq!(msg.to().and_then(|a| a.first()).and_then(|a| a.name()), Some("Zoë"));
+    }
+
+    /// A non-ASCII subject and name: RFC 2047 encoded-words of at most 75 characters,
+    /// every header line plain ASCII, decoded back by mail-parser. (Before, a reply's
+    /// Subject went out as raw 8-bit and a long name as one over-long encoded-word.)
+    #[test]
+    fn non_ascii_subjects_and_names_are_encoded_words_within_the_limits() {
+        let subject = "Re: Grüße — Übergabe der Räumlichkeiten am Freitag, bitte vollständig lesen";
+        let name = "Zoë Ærøskøbing-Ñandú, Geschäftsführerin der Überseegesellschaft";
+        let wav = vec![0u8; 64];
+        let r = VoiceReply {
+            message_id: "<vb.2@example.test>",
+            mailbox: "1001",
+            mailbox_name: Some(name),
+            from_addr: "voicemail@example.test",
+            rcpt: "sender@example.test",
+            subject,
+            in_reply_to: Some("<orig@example.test>"),
+            date: 1795996800,
+            duration_ms: 2000,
+            wav: &wav,
+        };
+        let bytes = voice_reply(&r);
+        assert_eq!(bytes, voice_reply(&r), "deterministic");
+        let head = &bytes[..bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap()];
+        assert!(head.is_ascii(), "headers are 7-bit");
+        for line in head.split(|b| *b == b'\n') {
+            assert!(line.len() <= 78 + 1, "line over 78 characters: {}", String::from_utf8_lossy(line));
+        }
+        let text = String::from_utf8_lossy(head);
+        for word in text.split_whitespace().filter(|w| w.starts_with("=?")) {
+            assert!(word.trim_end_matches([',', '"']).len() <= 75, "encoded-word over 75 characters: {word}");
+        }
+        let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(msg.subject(), Some(subject));
+        assert_eq!(msg.from().and_then(|a| a.first()).and_then(|a| a.name()), Some(name));
+        let short = VoiceReply { subject: "Re: Grüße — Übergabe", ..r };
+        let bytes = voice_reply(&short);
+        let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(msg.subject(), Some("Re: Grüße — Übergabe"));
     }
 }
