@@ -22,6 +22,27 @@ pub struct Config {
     pub prompts: PromptsConfig,
     pub dialplan: DialplanConfig,
     pub sync: SyncConfig,
+    pub mailbox: MailboxConfig,
+}
+
+/// Defaults for mailboxes.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxConfig {
+    /// IANA time zone ("Europe/Berlin") for the dates and times the menu speaks, for
+    /// mailboxes without their own (`voxbridge mailbox set N --timezone`); default: the
+    /// system's.
+    pub timezone: Option<String>,
+}
+
+impl MailboxConfig {
+    /// The server's time zone for mailboxes without their own.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.timezone
+            .as_deref()
+            .and_then(|n| jiff::tz::TimeZone::get(n).ok())
+            .unwrap_or_else(jiff::tz::TimeZone::system)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -380,6 +401,13 @@ impl Config {
         let dl = &self.delivery;
         if !positive(dl.retry_initial_secs) || dl.retry_max_secs < dl.retry_initial_secs {
             return Err("delivery.retry_initial_secs must be positive and not above delivery.retry_max_secs".into());
+        }
+        if let Some(tz) = &self.mailbox.timezone {
+            if let Err(e) = jiff::tz::TimeZone::get(tz) {
+                return Err(format!(
+                    "mailbox.timezone: {tz:?} is not a time zone ({e}); use an IANA name like \"Europe/Berlin\""
+                ));
+            }
         }
         let sy = &self.sync;
         if !positive(sy.poll_secs) {

@@ -188,3 +188,27 @@ fn mailbox_remove_says_what_goes_and_needs_yes() {
     let o = s.cli(&["mailbox", "remove", "3100", "--yes"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no mailbox 3100"));
 }
+
+#[test]
+fn a_mailbox_time_zone_is_checked_set_and_removed() {
+    let s = Server::configure("");
+    let o = s.cli(&["mailbox", "add", "300", "--pin", "1234", "--timezone", "Mars/Olympus"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"Mars/Olympus\" is not a time zone"), "{o:?}");
+    s.cli_ok(&["mailbox", "add", "300", "--pin", "1234", "--timezone", "Europe/Berlin"]);
+    let zone = |s: &Server| {
+        let v: serde_json::Value = serde_json::from_str(&s.cli_ok(&["mailbox", "list", "--json"])).unwrap();
+        v[0]["timezone"].clone()
+    };
+    assert_eq!(zone(&s), "Europe/Berlin");
+    s.cli_ok(&["mailbox", "set", "300", "--timezone", "America/New_York"]);
+    assert_eq!(zone(&s), "America/New_York");
+    assert!(!s.cli(&["mailbox", "set", "300", "--timezone", "Nowhere"]).status.success());
+    assert_eq!(zone(&s), "America/New_York", "a refused zone changes nothing");
+    s.cli_ok(&["mailbox", "set", "300", "--timezone", ""]);
+    assert!(zone(&s).is_null(), "back to the server's zone");
+    // The server's own default is checked when the configuration is read.
+    let bad = Server::configure("[mailbox]\ntimezone = \"Atlantis/Capital\"\n");
+    let o = bad.cli(&["mailbox", "list"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("mailbox.timezone"), "{o:?}");
+}

@@ -33,6 +33,10 @@ pub enum MailboxCmd {
         /// SMTP server for mailboxes without IMAP: smtp[s]://[user:password@]host:port.
         #[arg(long, value_name = "URL")]
         smtp: Option<String>,
+        /// Time zone of the dates and times the menu speaks, an IANA name such as
+        /// Europe/Berlin (default: [mailbox] timezone, else the server's).
+        #[arg(long, value_name = "ZONE")]
+        timezone: Option<String>,
     },
     /// Change a mailbox's name, e-mail address or mail accounts.
     ///
@@ -60,6 +64,10 @@ pub enum MailboxCmd {
         /// SMTP server: smtp[s]://[user:password@]host:port.
         #[arg(long)]
         smtp: Option<String>,
+        /// Time zone of the spoken dates, an IANA name such as Europe/Berlin ("": the
+        /// server's).
+        #[arg(long, value_name = "ZONE")]
+        timezone: Option<String>,
     },
     /// Set the greeting callers hear before the beep, from a WAV file (any rate, mono
     /// or stereo PCM; converted to 8 kHz). Without a greeting, callers hear "The person
@@ -148,11 +156,14 @@ pub fn redact(url: &str) -> String {
 
 pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
     match cmd {
-        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp } => {
+        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp, timezone } => {
             if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
                 bail!("mailbox number must be 1 to 32 digits, got {number:?}");
             }
             check_accounts(&imap, &pop3, &smtp, &email)?;
+            if let Some(tz) = &timezone {
+                crate::services::time::check_zone(tz)?;
+            }
             store.add_mailbox(&NewMailbox {
                 number: number.clone(),
                 pin,
@@ -161,6 +172,7 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                 imap_url: imap,
                 pop3_url: pop3,
                 smtp_url: smtp,
+                timezone,
             })?;
             let m = store.mailbox(&number)?.expect("just added");
             let how = match m.delivery_target() {
@@ -170,7 +182,7 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             };
             println!("mailbox {number} created; {how}");
         }
-        MailboxCmd::Set { number, name, email, imap, pop3, smtp } => {
+        MailboxCmd::Set { number, name, email, imap, pop3, smtp, timezone } => {
             let Some(old) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
             // Given and empty: removed; given: replaced; not given: kept.
             let pick = |new: Option<String>, old: &Option<String>| match new {
@@ -184,8 +196,12 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                 imap_url: pick(imap, &old.imap_url),
                 pop3_url: pick(pop3, &old.pop3_url),
                 smtp_url: pick(smtp, &old.smtp_url),
+                timezone: pick(timezone, &old.timezone),
                 ..old.clone()
             };
+            if let Some(tz) = &m.timezone {
+                crate::services::time::check_zone(tz)?;
+            }
             check_accounts(&m.imap_url, &m.pop3_url, &m.smtp_url, &m.email)?;
             // The sync state belongs to an account: another one (not just another
             // password) starts afresh.
@@ -266,7 +282,7 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
                             "number": m.number, "name": m.name, "email": m.email,
                             "imap": m.imap_url.as_deref().map(redact), "pop3": m.pop3_url.as_deref().map(redact),
                             "smtp": m.smtp_url.as_deref().map(redact), "unread": u, "messages": t,
-                            "locked_until": l,
+                            "locked_until": l, "timezone": m.timezone,
                         })
                     })
                     .collect();

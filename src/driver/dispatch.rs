@@ -50,7 +50,7 @@ async fn run_call(
         Decision::Deposit { mailbox } => {
             let number = mailbox.clone();
             match ctx.store.run(move |s| s.mailbox(&number)).await {
-                Ok(Some(m)) => App::Deposit(m),
+                Ok(Some(m)) => App::Deposit(Box::new(m)),
                 Ok(None) => return reject(cmd, inc, 404, "Not Found").await,
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "store unavailable");
@@ -61,14 +61,14 @@ async fn run_call(
     };
     let Some(media) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
     match app {
-        App::Deposit(mailbox) => super::deposit_call::run(ctx, inc, cmd, events, media, mailbox).await,
+        App::Deposit(mailbox) => super::deposit_call::run(ctx, inc, cmd, events, media, *mailbox).await,
         App::Menu(keys) => super::menu_call::run(ctx, inc, cmd, events, media, keys).await,
     }
 }
 
 /// The application a call was routed to.
 enum App {
-    Deposit(crate::store::Mailbox),
+    Deposit(Box<crate::store::Mailbox>),
     Menu(crate::ivr::keys::MenuKeys),
 }
 

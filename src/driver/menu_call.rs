@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 /// Answers from the store to the menu.
 enum Reply {
     Login(LoginResult),
-    Messages(Vec<MenuMessage>),
+    /// The mailbox's messages and its own time zone, if it has one.
+    Messages(Vec<MenuMessage>, Option<String>),
     Audio(i64, Option<Arc<Clip>>),
     Target(bool),
     Done(bool),
@@ -47,7 +48,7 @@ pub async fn run(
         max_login_attempts: m.max_login_attempts,
         digit_timeout_frames: (m.digit_timeout_secs * 50.0).round() as usize,
         skip_samples: (m.skip_secs * 8000.0).round() as usize,
-        utc_offset_secs: local_utc_offset(),
+        time_zone: ctx.cfg.mailbox.time_zone(),
         now_unix: crate::store::now_secs(),
         min_pin_len: m.min_pin_length.max(1),
         max_record_frames: (m.max_recording_secs * 50.0).round().max(1.0) as usize,
@@ -96,6 +97,8 @@ pub async fn run(
                     writer = Some(spawn_writer(ctx.clone(), mailbox.clone()));
                     let (st, tx) = (ctx.store.clone(), reply_tx.clone());
                     tokio::spawn(async move {
+                        let mb = mailbox.clone();
+                        let zone = st.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.timezone))).await.unwrap_or(None);
                         let list = st.run(move |s| s.messages(&mailbox)).await.unwrap_or_else(|e| {
                             tracing::error!(error = %format!("{e:#}"), "cannot list messages");
                             Vec::new()
@@ -111,7 +114,7 @@ pub async fn run(
                                 duration_ms: m.duration_ms,
                             })
                             .collect();
-                        let _ = tx.send(Reply::Messages(list)).await;
+                        let _ = tx.send(Reply::Messages(list, zone)).await;
                     });
                 }
                 Action::LoadAudio { id } => {
@@ -197,7 +200,10 @@ pub async fn run(
             }
             Some(reply) = replies.recv() => match reply {
                 Reply::Login(r) => app.handle_login(r),
-                Reply::Messages(list) => app.handle_messages(list),
+                Reply::Messages(list, zone) => {
+                    app.set_time_zone(crate::services::time::mailbox_zone(zone.as_deref(), &ctx.cfg.mailbox.time_zone()));
+                    app.handle_messages(list)
+                }
                 Reply::Audio(id, clip) => app.handle_audio(id, clip),
                 Reply::Target(exists) => app.handle_target(exists),
                 Reply::Done(ok) => app.handle_done(ok),
@@ -381,19 +387,4 @@ fn spawn_writer(ctx: Arc<CallCtx>, mailbox: String) -> mpsc::UnboundedSender<(i6
         }
     });
     tx
-}
-
-/// The machine's offset from UTC now, in seconds (for spoken dates). std has no time
-/// zones; libc's localtime_r reads the system's (TZ, /etc/localtime).
-#[allow(unsafe_code)]
-fn local_utc_offset() -> i64 {
-    let now = crate::store::now_secs() as libc::time_t;
-    // SAFETY: localtime_r only writes into `tm`, which outlives the call.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
-    if ok {
-        tm.tm_gmtoff
-    } else {
-        0
-    }
 }

@@ -29,8 +29,9 @@ pub struct MenuParams {
     pub digit_timeout_frames: usize,
     /// Rewind / fast-forward step, in samples.
     pub skip_samples: usize,
-    /// Local time offset from UTC for the envelope (seconds).
-    pub utc_offset_secs: i64,
+    /// The time zone the envelope's dates are spoken in (the server's, until the
+    /// mailbox's own is known: [`Menu::set_time_zone`]).
+    pub time_zone: jiff::tz::TimeZone,
     /// The time the call started (unix seconds), for "today" / "yesterday".
     pub now_unix: i64,
     /// Shortest new PIN accepted.
@@ -417,6 +418,11 @@ impl Menu {
         }
     }
 
+    /// The mailbox's own time zone, once it is known (after login).
+    pub fn set_time_zone(&mut self, tz: jiff::tz::TimeZone) {
+        self.params.time_zone = tz;
+    }
+
     /// The answer to [`Action::LoadMessages`]: new messages first, then saved, each
     /// oldest first; messages marked for deletion elsewhere are left out.
     pub fn handle_messages(&mut self, mut list: Vec<MenuMessage>) {
@@ -465,7 +471,7 @@ impl Menu {
             self.audio = None;
             self.actions.push_back(Action::LoadAudio { id: m.id });
         }
-        let ids = speech::envelope(self.current + 1, &m, self.params.now_unix, self.params.utc_offset_secs);
+        let ids = speech::envelope(self.current + 1, &m, self.params.now_unix, &self.params.time_zone);
         let clips = self.say.clips(ids);
         self.play(clips);
     }

@@ -2,10 +2,11 @@
 //! November twenty-fourth at ten oh five a.m."), the message envelope and the mailbox
 //! counts. Pure functions: the prompts themselves live in `prompts/<lang>/prompts.toml`.
 
-use crate::civil::civil_from_days;
 use crate::media::prompts::{Clip, Prompts};
 use crate::model::State;
 use crate::model::{MenuMessage, MessageKind};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use std::sync::Arc;
 
 /// Prompt lookup for the menu: ids → clips, a missing prompt logged and skipped.
@@ -53,28 +54,29 @@ pub fn number(n: u64) -> Vec<String> {
     out
 }
 
-/// When a message came, relative to now, in local time: "today" / "yesterday" / a
-/// weekday within the last week / "November twenty-fourth" — then "at" and the time.
-pub fn when(at: i64, now: i64, utc_offset: i64) -> Vec<String> {
-    let (local, local_now) = (at + utc_offset, now + utc_offset);
-    let (day, today) = (local.div_euclid(86_400), local_now.div_euclid(86_400));
+/// When a message came, relative to now, in the mailbox's time zone: "today" /
+/// "yesterday" / a weekday within the last week / "November twenty-fourth" — then "at"
+/// and the time. Each instant is read with its own offset (a message left before a
+/// daylight-saving change is announced at the local time it had then), by jiff.
+pub fn when(at: i64, now: i64, tz: &TimeZone) -> Vec<String> {
+    let local = |t: i64| Timestamp::from_second(t).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned_datetime(tz.clone());
+    let (then, today) = (local(at), local(now));
     let mut out = Vec::new();
-    match today - day {
+    match (today.date() - then.date()).get_days() {
         0 => out.push("vm-today".to_string()),
         1 => out.push("vm-yesterday".to_string()),
-        2..=6 => out.push(format!("day-{}", (day + 4).rem_euclid(7))), // 1970-01-01 was a Thursday (4)
+        2..=6 => out.push(format!("day-{}", then.weekday().to_sunday_zero_offset())),
         _ => {
-            let (year, month, dom) = civil_from_days(day);
-            out.push(format!("month-{month}"));
-            out.push(format!("ord-{dom}"));
-            if civil_from_days(today).0 != year {
-                out.extend(number(year as u64));
+            let date = then.date();
+            out.push(format!("month-{}", date.month()));
+            out.push(format!("ord-{}", date.day()));
+            if today.date().year() != date.year() {
+                out.extend(number(date.year() as u64));
             }
         }
     }
     out.push("vm-at".into());
-    let secs = local.rem_euclid(86_400);
-    let (h24, min) = (secs / 3600, secs % 3600 / 60);
+    let (h24, min) = (then.hour(), then.minute());
     let h12 = if h24 % 12 == 0 { 12 } else { h24 % 12 };
     out.extend(number(h12 as u64));
     match min {
@@ -90,7 +92,7 @@ pub fn when(at: i64, now: i64, utc_offset: i64) -> Vec<String> {
 }
 
 /// "Message 3. Received today at 10 05 a.m., from 5 5 5 1 2 3 4. 42 seconds."
-pub fn envelope(position: usize, m: &MenuMessage, now: i64, utc_offset: i64) -> Vec<String> {
+pub fn envelope(position: usize, m: &MenuMessage, now: i64, tz: &TimeZone) -> Vec<String> {
     let mut out = vec![match m.kind {
         MessageKind::Fax => "vm-fax-message",
         MessageKind::Email => "vm-email-message",
@@ -99,7 +101,7 @@ pub fn envelope(position: usize, m: &MenuMessage, now: i64, utc_offset: i64) -> 
     .to_string()];
     out.extend(number(position as u64));
     out.push("vm-received".into());
-    out.extend(when(m.received_at, now, utc_offset));
+    out.extend(when(m.received_at, now, tz));
     match m.caller.as_deref() {
         // A telephone number is read digit by digit; an e-mail address is not spoken here.
         Some(c) if !c.is_empty() && c.chars().all(|ch| ch.is_ascii_digit() || ch == '+') => {
@@ -174,16 +176,38 @@ mod tests {
     fn dates_relative_to_now() {
         // 2026-11-24 10:05 UTC is a Tuesday.
         let at = 1_795_514_700;
-        assert_eq!(civil_from_days(at / 86_400), (2026, 11, 24));
-        assert_eq!(when(at, at + 3600, 0), s(&["vm-today", "vm-at", "num-10", "num-oh", "num-5", "vm-am"]));
-        assert_eq!(when(at, at + 86_400, 0)[0], "vm-yesterday");
-        assert_eq!(when(at, at + 3 * 86_400, 0)[0], "day-2", "Tuesday");
-        assert_eq!(when(at, at + 30 * 86_400, 0)[..2], s(&["month-11", "ord-24"]));
-        assert_eq!(when(at, at + 400 * 86_400, 0)[..3], s(&["month-11", "ord-24", "num-2"]), "another year");
-        // The local offset moves the day and the hour: 10:05 UTC is 23:05 at UTC+13.
-        assert_eq!(when(at, at, 13 * 3600)[2..], s(&["num-11", "num-oh", "num-5", "vm-pm"]));
-        assert_eq!(when(at - 10 * 3600, at, 0)[2..], s(&["num-12", "num-oh", "num-5", "vm-am"]), "00:05 is 12 05 a.m.");
-        assert_eq!(when(at + 2 * 3600 + 25 * 60, at, 0)[2..], s(&["num-12", "num-30", "vm-pm"]), "12:30 p.m.");
+        let utc = TimeZone::UTC;
+        assert_eq!(when(at, at + 3600, &utc), s(&["vm-today", "vm-at", "num-10", "num-oh", "num-5", "vm-am"]));
+        assert_eq!(when(at, at + 86_400, &utc)[0], "vm-yesterday");
+        assert_eq!(when(at, at + 3 * 86_400, &utc)[0], "day-2", "Tuesday");
+        assert_eq!(when(at, at + 30 * 86_400, &utc)[..2], s(&["month-11", "ord-24"]));
+        assert_eq!(when(at, at + 400 * 86_400, &utc)[..3], s(&["month-11", "ord-24", "num-2"]), "another year");
+        // The zone moves the day and the hour: 10:05 UTC is 23:05 in Auckland (UTC+13).
+        let auckland = TimeZone::get("Pacific/Auckland").unwrap();
+        assert_eq!(when(at, at, &auckland)[2..], s(&["num-11", "num-oh", "num-5", "vm-pm"]));
+        assert_eq!(
+            when(at - 10 * 3600, at, &utc)[2..],
+            s(&["num-12", "num-oh", "num-5", "vm-am"]),
+            "00:05 is 12 05 a.m."
+        );
+        assert_eq!(when(at + 2 * 3600 + 25 * 60, at, &utc)[2..], s(&["num-12", "num-30", "vm-pm"]), "12:30 p.m.");
+    }
+
+    /// A message left at 01:30 on the night clocks go forward (Berlin, 2026-03-29: 02:00
+    /// CET becomes 03:00 CEST) and heard at noon is announced at 1:30 a.m., its own local
+    /// time — not 2:30, which one offset ("now", +2 h) applied to both gave. And a
+    /// mailbox in another zone hears its own local time.
+    #[test]
+    fn a_message_left_before_a_dst_change_keeps_its_own_local_time() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let at = jiff::civil::date(2026, 3, 29).at(1, 30, 0, 0).to_zoned_datetime(berlin.clone()).unwrap().timestamp();
+        let noon =
+            jiff::civil::date(2026, 3, 29).at(12, 0, 0, 0).to_zoned_datetime(berlin.clone()).unwrap().timestamp();
+        let (at, noon) = (at.as_second(), noon.as_second());
+        assert_eq!(when(at, noon, &berlin), s(&["vm-today", "vm-at", "num-1", "num-30", "vm-am"]));
+        let new_york = TimeZone::get("America/New_York").unwrap();
+        // 00:30 UTC is 20:30 the evening before in New York (EDT since March 8).
+        assert_eq!(when(at, noon, &new_york), s(&["vm-yesterday", "vm-at", "num-8", "num-30", "vm-pm"]));
     }
 
     #[test]
@@ -196,7 +220,7 @@ mod tests {
             received_at: 1_795_514_700,
             duration_ms: Some(62_400),
         };
-        let e = envelope(2, &m, 1_795_514_700 + 60, 0);
+        let e = envelope(2, &m, 1_795_514_700 + 60, &TimeZone::UTC);
         assert_eq!(e[..3], s(&["vm-message", "num-2", "vm-received"]));
         let from = e.iter().position(|x| x == "vm-from").unwrap();
         assert_eq!(

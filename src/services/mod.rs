@@ -4,3 +4,4 @@
 //! or the CLI.
 
 pub mod deposit;
+pub mod time;

@@ -34,6 +34,8 @@ pub struct NewMailbox {
     pub imap_url: Option<String>,
     pub pop3_url: Option<String>,
     pub smtp_url: Option<String>,
+    /// IANA time zone for the dates the menu speaks (None: the server's).
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +50,8 @@ pub struct Mailbox {
     pub busy_greeting_path: Option<String>,
     pub name_path: Option<String>,
     pub temp_greeting_path: Option<String>,
+    /// IANA time zone for the dates the menu speaks (None: the server's).
+    pub timezone: Option<String>,
 }
 
 impl Mailbox {
@@ -118,9 +122,19 @@ impl Store {
             bail!("mailbox {} already exists", m.number);
         }
         conn.execute(
-            "INSERT INTO mailbox (number, pin_hash, name, email, imap_url, pop3_url, smtp_url, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![m.number, pin::hash(&m.pin)?, m.name, m.email, m.imap_url, m.pop3_url, m.smtp_url, now_secs()],
+            "INSERT INTO mailbox (number, pin_hash, name, email, imap_url, pop3_url, smtp_url, created_at, timezone)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                m.number,
+                pin::hash(&m.pin)?,
+                m.name,
+                m.email,
+                m.imap_url,
+                m.pop3_url,
+                m.smtp_url,
+                now_secs(),
+                m.timezone
+            ],
         )?;
         Ok(())
     }
@@ -133,8 +147,9 @@ impl Store {
     pub fn update_mailbox(&self, m: &Mailbox, other_account: bool) -> Result<()> {
         self.transact(Commit::Durable, |tx| {
             let n = tx.execute(
-                "UPDATE mailbox SET name = ?2, email = ?3, imap_url = ?4, pop3_url = ?5, smtp_url = ?6 WHERE number = ?1",
-                params![m.number, m.name, m.email, m.imap_url, m.pop3_url, m.smtp_url],
+                "UPDATE mailbox SET name = ?2, email = ?3, imap_url = ?4, pop3_url = ?5, smtp_url = ?6, timezone = ?7
+                 WHERE number = ?1",
+                params![m.number, m.name, m.email, m.imap_url, m.pop3_url, m.smtp_url, m.timezone],
             )?;
             if n == 0 {
                 bail!("no mailbox {}", m.number);
@@ -205,7 +220,7 @@ impl Store {
         Ok(conn
             .query_row(
                 "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-                        busy_greeting_path, name_path, temp_greeting_path
+                        busy_greeting_path, name_path, temp_greeting_path, timezone
                  FROM mailbox WHERE number = ?1",
                 [number],
                 mailbox_from_row,
@@ -217,7 +232,7 @@ impl Store {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-                        busy_greeting_path, name_path, temp_greeting_path
+                        busy_greeting_path, name_path, temp_greeting_path, timezone
              FROM mailbox ORDER BY number",
         )?;
         let rows = st.query_map([], mailbox_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -400,6 +415,7 @@ fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
         busy_greeting_path: r.get(7)?,
         name_path: r.get(8)?,
         temp_greeting_path: r.get(9)?,
+        timezone: r.get(10)?,
     })
 }
 

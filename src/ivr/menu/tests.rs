@@ -16,7 +16,7 @@ fn params() -> MenuParams {
         max_login_attempts: 3,
         digit_timeout_frames: 250,
         skip_samples: 3 * RATE,
-        utc_offset_secs: 0,
+        time_zone: jiff::tz::TimeZone::UTC,
         now_unix: 1_795_514_700,
         min_pin_len: 4,
         max_record_frames: 3000,
