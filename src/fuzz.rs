@@ -45,10 +45,12 @@ pub fn sip_tcp_stream(data: &[u8]) {
 }
 
 /// A message from a mail server (or anyone who can send mail): classification by the
-/// retrieve agent, and a WAV attachment's decoding for the phone.
+/// retrieve agent, and an audio attachment's decoding for the phone (as WAV and as MP3).
 pub fn mail_message(data: &[u8]) {
     let _ = crate::sync::retrieve::classify(data, "<fuzz@voxbridge.invalid>");
     let _ = crate::media::wav::decode_8k_mono(data);
+    let _ = crate::media::decode::decode_8k_mono(data, Some("wav"));
+    let _ = crate::media::decode::decode_8k_mono(data, Some("mp3"));
 }
 
 pub fn sdp_offer(data: &[u8]) {

@@ -398,3 +398,53 @@ fn sipp_caller_forwards_an_email_and_replies_to_it_by_voice() {
     let secs = voxbridge::media::wav::decode_8k_mono(&wav).unwrap().len() as f64 / 8000.0;
     assert!(secs > 1.5, "the reply holds the caller's speech: {secs} s");
 }
+
+/// A voice mail from another system, its audio as a WAV attachment (`name`, `ctype`).
+fn foreign_voice_mail(mid: &str, date: &str, name: &str, ctype: &str, audio: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(audio);
+    let lines: Vec<&str> = b64.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!(
+        "From: PBX <pbx@example.test>\r\nTo: sub@example.test\r\nSubject: New voicemail\r\nMessage-ID: {mid}\r\n\
+         Date: {date}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+         Content-Type: text/plain\r\n\r\nYou have a new voicemail.\r\n--b\r\nContent-Type: {ctype}\r\n\
+         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename={name}\r\n\r\n{}\r\n--b--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+/// Voice mails left by other systems (Asterisk, gateways) carry µ-law WAV or MP3: the
+/// caller hears the recording itself, not "a voice message without playable audio".
+#[test]
+fn a_retrieved_voice_mail_in_mu_law_wav_or_mp3_plays_to_the_caller() {
+    let dv = Dovecot::start();
+    let server = Server::start("[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "4601", "--pin", "1234", "--imap", &dv.imap_url("ivy")]);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+    let (ulaw, mp3) =
+        (std::fs::read(root.join("tone-ulaw.wav")).unwrap(), std::fs::read(root.join("tone.mp3")).unwrap());
+    let mut client = MailClient::connect(&dv, "ivy", "INBOX");
+    let older = "Tue, 24 Nov 2026 10:00:00 +0000";
+    let newer = "Tue, 24 Nov 2026 11:00:00 +0000";
+    client.append_raw("INBOX", &foreign_voice_mail("<vm1@pbx.test>", older, "msg0001.wav", "audio/x-wav", &ulaw));
+    client.append_raw("INBOX", &foreign_voice_mail("<vm2@pbx.test>", newer, "msg0002.mp3", "audio/mpeg", &mp3));
+    server.cli_ok(&["sync", "4601"]);
+    let kinds: Vec<String> = server.messages("4601").iter().map(|m| m["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["voice", "voice"]);
+
+    let mut p = log_in(&server, "4601", "1234");
+    p.press('1'); // the first new message (the older one): envelope, then its audio
+    std::thread::sleep(Duration::from_secs(12));
+    p.press('6'); // the next one
+    std::thread::sleep(Duration::from_secs(12));
+    let heard = p.all_audio();
+    p.hang_up();
+    for (what, bytes, ext) in [("µ-law WAV", &ulaw, "wav"), ("MP3", &mp3, "mp3")] {
+        let pcm = voxbridge::media::decode::decode_8k_mono(bytes, Some(ext)).unwrap();
+        let sent: Vec<u8> = pcm.iter().map(|s| voxbridge::media::g711::ulaw_encode(*s)).collect();
+        // 20 frames from the 10th on, byte for byte, in what the caller received.
+        let want = &sent[1600..1600 + 20 * 160];
+        assert!(heard.windows(want.len()).any(|w| w == want), "the {what} recording was not played");
+    }
+}

@@ -109,7 +109,19 @@ fn audio_attachment(raw: &[u8]) -> Option<Vec<i16>> {
         if !ct.ctype().eq_ignore_ascii_case("audio") {
             return None;
         }
-        crate::media::wav::decode_8k_mono(a.contents()).ok()
+        // A hint for the decoder: the file name's extension, else the subtype
+        // (audio/mpeg is MP3, audio/x-wav and audio/wave are WAV).
+        let ext = a
+            .attachment_name()
+            .and_then(|n| n.rsplit_once('.').map(|(_, e)| e.to_string()))
+            .or_else(|| ct.subtype().map(|s| if s.eq_ignore_ascii_case("mpeg") { "mp3".into() } else { "wav".into() }));
+        match crate::media::decode::decode_8k_mono(a.contents(), ext.as_deref()) {
+            Ok(pcm) => Some(pcm),
+            Err(e) => {
+                tracing::warn!(attachment = a.attachment_name().unwrap_or("?"), error = %format!("{e:#}"), "voice mail attachment not playable");
+                None
+            }
+        }
     });
     pcm
 }
