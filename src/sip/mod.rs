@@ -4,6 +4,7 @@
 
 pub mod endpoint;
 pub mod frame;
+pub mod invite_client;
 pub mod msg;
 pub mod subscriptions;
 pub mod txn;
