@@ -1,7 +1,7 @@
 //! `voxbridge messages list | mark | restore`.
 
 use crate::mail::compose::{format_duration, rfc5322_date};
-use crate::model::MarkAction;
+use crate::model::{MarkAction, State};
 use crate::store::trash::Restored;
 use crate::store::Store;
 use anyhow::{bail, Result};
@@ -48,6 +48,19 @@ pub enum MessagesCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `messages mark`: the same service call the phone makes.
+fn mark(
+    store: &Store,
+    cfg: &crate::config::Config,
+    number: &str,
+    id: i64,
+    action: MarkAction,
+) -> Result<Option<State>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let svc = crate::services::messages::Messages::standalone(store.clone(), cfg);
+    rt.block_on(svc.mark(number, vec![(id, action)])).pop().unwrap_or_else(|| Ok(None))
 }
 
 /// A message's length for a listing: its duration, or its pages.
@@ -152,10 +165,10 @@ impl From<Mark> for MarkAction {
     }
 }
 
-pub fn run(store: &Store, cmd: MessagesCmd) -> Result<()> {
+pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MessagesCmd) -> Result<()> {
     match cmd {
         MessagesCmd::Restore { number, id, all, json } => restore(store, &number, id, all, json)?,
-        MessagesCmd::Mark { number, id, action } => match store.mark(&number, id, action.into())? {
+        MessagesCmd::Mark { number, id, action } => match mark(store, cfg, &number, id, action.into())? {
             Some(state) => println!("message {id}: state {state}"),
             None => println!("message {id}: removed (it existed only here)"),
         },

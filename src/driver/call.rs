@@ -37,6 +37,8 @@ pub struct CallCtx {
     pub totals: CallTotals,
     /// Where every change a call makes is announced (deposits, changes by phone).
     pub changes: crate::notify::Hub,
+    /// What a subscriber does with messages (forward, reply, mark).
+    pub messages: crate::services::messages::Messages,
     /// The message-waiting task, for the SIP task's subscription events.
     pub mwi: Option<super::channels::MwiPoke>,
 }

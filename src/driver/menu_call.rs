@@ -10,7 +10,6 @@ use crate::ivr::speech::Say;
 use crate::media::prompts::Clip;
 use crate::model::MarkAction;
 use crate::model::State;
-use crate::notify::Origin;
 use crate::rtp::session::{Output, RtpSession};
 use crate::rtp::FRAME;
 use crate::sip::endpoint::IncomingCall;
@@ -237,118 +236,15 @@ async fn perform(ctx: &Arc<CallCtx>, mailbox: &str, action: Action) -> Reply {
                 Ok(true)
             })
             .await,
-        Action::LookupTarget { number } => {
-            let listed = ctx.cfg.menu.list.iter().any(|l| l.number == number);
-            let found = listed || store.run(move |s| s.mailbox(&number)).await.ok().flatten().is_some();
-            return Reply::Target(found);
-        }
-        Action::Forward { id, to, comment } => forward(ctx, mailbox, id, &to, comment).await,
-        Action::Reply { id, pcm } => reply(ctx, mailbox, id, pcm).await,
+        Action::LookupTarget { number } => return Reply::Target(ctx.messages.is_target(&number).await),
+        Action::Forward { id, to, comment } => ctx.messages.forward(mailbox, id, &to, comment).await,
+        Action::Reply { id, pcm } => ctx.messages.reply(mailbox, id, pcm).await,
         _ => Ok(false),
     };
     Reply::Done(result.unwrap_or_else(|e| {
         tracing::error!(mailbox, error = %format!("{e:#}"), "menu request failed");
         false
     }))
-}
-
-/// The audio of a message as PCM (e-mails and faxes read out).
-async fn message_pcm(ctx: &Arc<CallCtx>, id: i64) -> anyhow::Result<Vec<i16>> {
-    let voice = ctx.cfg.prompts.voice.clone();
-    ctx.store
-        .run(move |s| match s.message_audio(id)? {
-            MessageAudio::Pcm(pcm) => Ok(pcm),
-            MessageAudio::Text(text) => crate::media::tts::synthesize(&text, &voice, 150),
-        })
-        .await
-}
-
-/// Saves `pcm` as a new voice message from `from` in every target mailbox, all in one
-/// transaction (through the deposit path: durable, then the outbox delivers them), and
-/// lights their lamps.
-async fn deliver_voice(ctx: &Arc<CallCtx>, from: &str, targets: &[String], pcm: Vec<i16>) -> anyhow::Result<()> {
-    let (domain, f, t) = (ctx.cfg.delivery.from_domain.clone(), from.to_string(), targets.to_vec());
-    let ids = ctx
-        .store
-        .run(move |s| {
-            let ms = t
-                .iter()
-                .map(|to| crate::services::deposit::new_voice_message(s, &domain, to, Some(f.clone()), None, &pcm))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            s.insert_voice_messages(&ms)
-        })
-        .await?;
-    for (to, id) in targets.iter().zip(ids) {
-        tracing::info!(from, to = %to, message = id, "voice message sent by phone");
-        ctx.changes.changed(to, Origin::Deposit);
-    }
-    ctx.outbox_wake.notify_one();
-    Ok(())
-}
-
-/// Forward: the comment, a short pause, then the original message.
-async fn forward(ctx: &Arc<CallCtx>, from: &str, id: i64, to: &str, comment: Vec<i16>) -> anyhow::Result<bool> {
-    let targets: Vec<String> = match ctx.cfg.menu.list.iter().find(|l| l.number == to) {
-        Some(list) => list.members.iter().filter(|m| m.as_str() != from).cloned().collect(),
-        None => vec![to.to_string()],
-    };
-    let mut pcm = comment;
-    if !pcm.is_empty() {
-        pcm.extend(std::iter::repeat_n(0, 3200));
-    }
-    pcm.extend(message_pcm(ctx, id).await?);
-    deliver_voice(ctx, from, &targets, pcm).await?;
-    Ok(true)
-}
-
-/// Reply: to the sender's mailbox when the message came from one.
-async fn reply(ctx: &Arc<CallCtx>, from: &str, id: i64, pcm: Vec<i16>) -> anyhow::Result<bool> {
-    let caller = ctx.store.run(move |s| Ok(s.message(id)?.and_then(|m| m.caller))).await?;
-    let Some(caller) = caller else { return Ok(false) };
-    let c2 = caller.clone();
-    if ctx.store.run(move |s| s.mailbox(&c2)).await?.is_some() {
-        deliver_voice(ctx, from, &[caller], pcm).await?;
-        return Ok(true);
-    }
-    // The address came from a mail's From header: only a well-formed one is written
-    // into the reply's headers and the SMTP envelope.
-    if caller.parse::<lettre::Address>().is_err() {
-        tracing::info!(mailbox = from, to = %caller, "reply: the caller has no mailbox here and no usable e-mail address");
-        return Ok(false);
-    }
-    // An e-mail sender: a voice reply by SMTP, through the reply queue.
-    let (f2, cfg) = (from.to_string(), ctx.cfg.delivery.clone());
-    let Some(mb) = ctx.store.run(move |s| s.mailbox(&f2)).await? else { return Ok(false) };
-    if crate::mail::outbox::reply_server(&mb, &cfg).is_none() {
-        tracing::warn!(
-            mailbox = from,
-            "reply by e-mail needs an SMTP server: set [delivery] smtp_url or the mailbox's --smtp"
-        );
-        return Ok(false);
-    }
-    let (f2, domain) = (from.to_string(), cfg.from_domain.clone());
-    let queued = ctx
-        .store
-        .run(move |s| {
-            let original = s.message(id)?.ok_or_else(|| anyhow::anyhow!("message {id} is gone"))?;
-            let (rel, _) = s.write_recording(&f2, "reply-", &pcm)?;
-            let subject = original.subject.clone().unwrap_or_default();
-            let subject =
-                if subject.to_ascii_lowercase().starts_with("re:") { subject } else { format!("Re: {subject}") };
-            s.insert_reply(&crate::store::outgoing::NewReply {
-                mailbox: f2.clone(),
-                rcpt: caller.clone(),
-                message_id: crate::mail::compose::new_message_id(&domain),
-                subject,
-                in_reply_to: Some(original.message_id.clone()),
-                media_path: rel,
-                duration_ms: (pcm.len() / 8) as i64,
-            })
-        })
-        .await?;
-    tracing::info!(mailbox = from, reply = queued, "voice reply queued for SMTP");
-    ctx.outbox_wake.notify_one();
-    Ok(true)
 }
 
 /// Hands the session's outputs to the socket and the menu.
@@ -375,14 +271,18 @@ fn drain(session: &mut RtpSession, app: &mut Menu, socket: &tokio::net::UdpSocke
 fn spawn_writer(ctx: Arc<CallCtx>, mailbox: String) -> mpsc::UnboundedSender<(i64, MarkAction)> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(i64, MarkAction)>();
     tokio::spawn(async move {
-        while let Some((id, act)) = rx.recv().await {
-            let mb = mailbox.clone();
-            match ctx.store.run(move |s| s.mark(&mb, id, act)).await {
-                Ok(state) => tracing::info!(mailbox, message = id, ?act, ?state, "message changed by phone"),
-                Err(e) => tracing::warn!(mailbox, message = id, error = %format!("{e:#}"), "cannot change message"),
+        while let Some(first) = rx.recv().await {
+            // What queued up meanwhile goes in the same batch: one announcement.
+            let mut batch = vec![first];
+            while let Ok(next) = rx.try_recv() {
+                batch.push(next);
             }
-            if rx.is_empty() {
-                ctx.changes.changed(&mailbox, Origin::Phone);
+            let results = ctx.messages.mark(&mailbox, batch.clone()).await;
+            for ((id, act), r) in batch.into_iter().zip(results) {
+                match r {
+                    Ok(state) => tracing::info!(mailbox, message = id, ?act, ?state, "message changed by phone"),
+                    Err(e) => tracing::warn!(mailbox, message = id, error = %format!("{e:#}"), "cannot change message"),
+                }
             }
         }
     });

@@ -73,6 +73,14 @@ pub async fn serve(cfg: Config) -> Result<()> {
         outbox_wake: wake.clone(),
         totals: CallTotals::default(),
         changes: changes.clone(),
+        messages: crate::services::messages::Messages {
+            store: store.clone(),
+            changes: changes.clone(),
+            delivery: cfg.delivery.clone(),
+            lists: cfg.menu.list.clone(),
+            tts_voice: cfg.prompts.voice.clone(),
+            outbox_wake: wake.clone(),
+        },
         mwi: Some(mwi.clone()),
     });
 

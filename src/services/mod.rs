@@ -4,4 +4,5 @@
 //! or the CLI.
 
 pub mod deposit;
+pub mod messages;
 pub mod time;

@@ -101,34 +101,31 @@ impl Dovecot {
         std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         std::fs::create_dir_all(d.join("mail")).unwrap();
         std::os::unix::fs::chown(d.join("mail"), Some(uid), Some(gid)).unwrap();
-        let (imap, pop3, lmtp) = (free_port(), free_port(), free_port());
-        let conf = include_str!("dovecot.conf.in")
-            .replace("@DIR@", d.to_str().unwrap())
-            .replace("@IMAP@", &imap.to_string())
-            .replace("@POP3@", &pop3.to_string())
-            .replace("@LMTP@", &lmtp.to_string())
-            + extra_conf;
-        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
-        let mut dv = Dovecot { dir, imap, pop3, lmtp, child: None };
-        dv.restart();
-        dv
+        // A port found free may be taken by another test's socket before Dovecot binds
+        // it (Dovecot then exits): a few tries, each with fresh ports.
+        let mut last = String::new();
+        for _ in 0..4 {
+            let (imap, pop3, lmtp) = (free_port(), free_port(), free_port());
+            let conf = include_str!("dovecot.conf.in")
+                .replace("@DIR@", d.to_str().unwrap())
+                .replace("@IMAP@", &imap.to_string())
+                .replace("@POP3@", &pop3.to_string())
+                .replace("@LMTP@", &lmtp.to_string())
+                + extra_conf;
+            std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+            match spawn_dovecot(d, [imap, pop3, lmtp]) {
+                Ok(child) => return Dovecot { dir, imap, pop3, lmtp, child: Some(child) },
+                Err(e) => last = e,
+            }
+        }
+        panic!("dovecot did not start: {last}");
     }
 
     pub fn restart(&mut self) {
-        let d = self.dir.path();
-        // Its own process group, so that kill_hard reaches every process of it.
-        let child = std::os::unix::process::CommandExt::process_group(
-            Command::new("dovecot").args(["-F", "-c"]).arg(d.join("dovecot.conf")),
-            0,
-        )
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
-        .spawn()
-        .expect("start dovecot");
-        self.child = Some(child);
-        wait_tcp(self.imap, "dovecot IMAP");
-        wait_tcp(self.pop3, "dovecot POP3");
-        wait_tcp(self.lmtp, "dovecot LMTP");
+        match spawn_dovecot(self.dir.path(), [self.imap, self.pop3, self.lmtp]) {
+            Ok(child) => self.child = Some(child),
+            Err(e) => panic!("dovecot did not start again: {e}"),
+        }
     }
 
     pub fn stop(&mut self) {
@@ -177,6 +174,46 @@ impl Dovecot {
         }
         let st = Command::new("chown").args(["-R", "vbmail:vbmail"]).arg(&root).status().unwrap();
         assert!(st.success(), "chown {root:?}");
+    }
+}
+
+/// Starts the Dovecot configured in `d` (its own process group, so that kill_hard
+/// reaches every process of it); an error if it exits or does not listen on `ports`.
+fn spawn_dovecot(d: &Path, ports: [u16; 3]) -> Result<Child, String> {
+    let mut child = std::os::unix::process::CommandExt::process_group(
+        Command::new("dovecot").args(["-F", "-c"]).arg(d.join("dovecot.conf")),
+        0,
+    )
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
+    .spawn()
+    .expect("start dovecot");
+    let exited = |child: &mut Child| -> Option<String> {
+        let st = child.try_wait().ok().flatten()?;
+        let err = std::fs::read_to_string(d.join("dovecot.stderr")).unwrap_or_default();
+        Some(format!("dovecot exited ({st}): {err}"))
+    };
+    let start = Instant::now();
+    for port in ports {
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            // Exited: a port was taken meanwhile (its stderr says which).
+            if let Some(e) = exited(&mut child) {
+                return Err(e);
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                let _ = Command::new("kill").args(["-9", "--", &format!("-{}", child.id())]).status();
+                let _ = child.wait();
+                return Err(format!("dovecot did not start listening on {port}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Another test's listener on one of our ports answers too: Dovecot itself must still
+    // be running once all three answer.
+    std::thread::sleep(Duration::from_millis(50));
+    match exited(&mut child) {
+        Some(e) => Err(e),
+        None => Ok(child),
     }
 }
 

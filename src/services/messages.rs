@@ -1,0 +1,208 @@
+//! What a subscriber does with messages, whoever asks (the phone menu today, the CLI and
+//! the web later): send a recording to mailboxes, forward a message, reply to it, change
+//! its state. Every change is durable before it is reported, and announced on the change
+//! hub once.
+
+use crate::config::{DeliveryConfig, DistributionList};
+use crate::model::{MarkAction, State};
+use crate::notify::{Hub, Origin};
+use crate::store::menu::MessageAudio;
+use crate::store::Store;
+use anyhow::Result;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// The message services and what they need.
+#[derive(Clone)]
+pub struct Messages {
+    pub store: Store,
+    pub changes: Hub,
+    pub delivery: DeliveryConfig,
+    /// Distribution lists (`[[menu.list]]`).
+    pub lists: Vec<DistributionList>,
+    /// espeak-ng voice for messages read out (e-mails, faxes).
+    pub tts_voice: String,
+    /// Wakes the outbox when something waits for delivery.
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl Messages {
+    /// The services for a process without the server's tasks (a CLI command): nobody
+    /// listens on its change hub — the running server's next pass or poll sees the
+    /// change in the store — and no outbox waits on its wake-up.
+    pub fn standalone(store: Store, cfg: &crate::config::Config) -> Messages {
+        Messages {
+            store,
+            changes: Hub::new(),
+            delivery: cfg.delivery.clone(),
+            lists: cfg.menu.list.clone(),
+            tts_voice: cfg.prompts.voice.clone(),
+            outbox_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Whether `number` can receive: a mailbox or a distribution list.
+    pub async fn is_target(&self, number: &str) -> bool {
+        if self.lists.iter().any(|l| l.number == number) {
+            return true;
+        }
+        let n = number.to_string();
+        self.store.run(move |s| s.mailbox(&n)).await.ok().flatten().is_some()
+    }
+
+    /// Changes messages' states as the subscriber asked (by phone, by CLI), in order, and
+    /// announces the change once: the lamps and the sync engine hear of it. Per message
+    /// its new state (None: removed at once, it existed only here) or why it failed.
+    pub async fn mark(&self, mailbox: &str, changes: Vec<(i64, MarkAction)>) -> Vec<Result<Option<State>>> {
+        let mb = mailbox.to_string();
+        let n = changes.len();
+        let results = self
+            .store
+            .run(move |s| Ok(changes.into_iter().map(|(id, act)| s.mark(&mb, id, act)).collect::<Vec<_>>()))
+            .await
+            .unwrap_or_else(|e| (0..n).map(|_| Err(anyhow::anyhow!("{e:#}"))).collect());
+        if results.iter().any(Result::is_ok) {
+            self.changes.changed(mailbox, Origin::Phone);
+        }
+        results
+    }
+
+    /// The audio of a message as PCM (e-mails and faxes read out).
+    pub async fn message_pcm(&self, id: i64) -> Result<Vec<i16>> {
+        let voice = self.tts_voice.clone();
+        self.store
+            .run(move |s| match s.message_audio(id)? {
+                MessageAudio::Pcm(pcm) => Ok(pcm),
+                MessageAudio::Text(text) => crate::media::tts::synthesize(&text, &voice, 150),
+            })
+            .await
+    }
+
+    /// Saves `pcm` as a new voice message from `from` in every target mailbox, all in one
+    /// transaction (through the deposit path: durable, then the outbox delivers them), and
+    /// lights their lamps.
+    pub async fn send_voice(&self, from: &str, targets: &[String], pcm: Vec<i16>) -> Result<()> {
+        let (domain, f, t) = (self.delivery.from_domain.clone(), from.to_string(), targets.to_vec());
+        let ids = self
+            .store
+            .run(move |s| {
+                let ms = t
+                    .iter()
+                    .map(|to| crate::services::deposit::new_voice_message(s, &domain, to, Some(f.clone()), None, &pcm))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                s.insert_voice_messages(&ms)
+            })
+            .await?;
+        for (to, id) in targets.iter().zip(ids) {
+            tracing::info!(from, to = %to, message = id, "voice message sent by phone");
+            self.changes.changed(to, Origin::Deposit);
+        }
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// Forward: the comment, a short pause, then the original message.
+    pub async fn forward(&self, from: &str, id: i64, to: &str, comment: Vec<i16>) -> Result<bool> {
+        let targets: Vec<String> = match self.lists.iter().find(|l| l.number == to) {
+            Some(list) => list.members.iter().filter(|m| m.as_str() != from).cloned().collect(),
+            None => vec![to.to_string()],
+        };
+        let mut pcm = comment;
+        if !pcm.is_empty() {
+            pcm.extend(std::iter::repeat_n(0, 3200));
+        }
+        pcm.extend(self.message_pcm(id).await?);
+        self.send_voice(from, &targets, pcm).await?;
+        Ok(true)
+    }
+
+    /// Reply: to the sender's mailbox when the message came from one.
+    pub async fn reply(&self, from: &str, id: i64, pcm: Vec<i16>) -> Result<bool> {
+        let caller = self.store.run(move |s| Ok(s.message(id)?.and_then(|m| m.caller))).await?;
+        let Some(caller) = caller else { return Ok(false) };
+        let c2 = caller.clone();
+        if self.store.run(move |s| s.mailbox(&c2)).await?.is_some() {
+            self.send_voice(from, &[caller], pcm).await?;
+            return Ok(true);
+        }
+        // The address came from a mail's From header: only a well-formed one is written
+        // into the reply's headers and the SMTP envelope.
+        if caller.parse::<lettre::Address>().is_err() {
+            tracing::info!(mailbox = from, to = %caller, "reply: the caller has no mailbox here and no usable e-mail address");
+            return Ok(false);
+        }
+        // An e-mail sender: a voice reply by SMTP, through the reply queue.
+        let (f2, cfg) = (from.to_string(), self.delivery.clone());
+        let Some(mb) = self.store.run(move |s| s.mailbox(&f2)).await? else { return Ok(false) };
+        if crate::mail::outbox::reply_server(&mb, &cfg).is_none() {
+            tracing::warn!(
+                mailbox = from,
+                "reply by e-mail needs an SMTP server: set [delivery] smtp_url or the mailbox's --smtp"
+            );
+            return Ok(false);
+        }
+        let (f2, domain) = (from.to_string(), cfg.from_domain.clone());
+        let queued = self
+            .store
+            .run(move |s| {
+                let original = s.message(id)?.ok_or_else(|| anyhow::anyhow!("message {id} is gone"))?;
+                let (rel, _) = s.write_recording(&f2, "reply-", &pcm)?;
+                let subject = original.subject.clone().unwrap_or_default();
+                let subject =
+                    if subject.to_ascii_lowercase().starts_with("re:") { subject } else { format!("Re: {subject}") };
+                s.insert_reply(&crate::store::outgoing::NewReply {
+                    mailbox: f2.clone(),
+                    rcpt: caller.clone(),
+                    message_id: crate::mail::compose::new_message_id(&domain),
+                    subject,
+                    in_reply_to: Some(original.message_id.clone()),
+                    media_path: rel,
+                    duration_ms: (pcm.len() / 8) as i64,
+                })
+            })
+            .await?;
+        tracing::info!(mailbox = from, reply = queued, "voice reply queued for SMTP");
+        self.outbox_wake.notify_one();
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewMailbox, NewVoiceMessage};
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn a_batch_of_changes_is_durable_then_announced_once() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        store.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let voice = |n: u32| NewVoiceMessage {
+            mailbox: "100".into(),
+            caller: None,
+            caller_name: None,
+            received_at: 1,
+            duration_ms: 1000,
+            media_path: format!("recordings/100/{n}.wav"),
+            media_bytes: 44,
+            message_id: format!("<m{n}@x>"),
+            subject: "Voice message".into(),
+        };
+        let ids = store.insert_voice_messages(&[voice(1), voice(2)]).unwrap();
+        let cfg = crate::config::Config::default();
+        let svc = Messages::standalone(store.clone(), &cfg);
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h2 = heard.clone();
+        svc.changes.add_sink(move |c| h2.lock().unwrap().push((c.mailbox.clone(), c.origin)));
+        let r = svc
+            .mark("100", vec![(ids[0], MarkAction::Read), (ids[1], MarkAction::Delete), (999, MarkAction::Read)])
+            .await;
+        assert_eq!(r[0].as_ref().unwrap(), &Some(State::R));
+        assert_eq!(r[1].as_ref().unwrap(), &Some(State::M));
+        assert!(r[2].is_err(), "no such message");
+        assert_eq!(*heard.lock().unwrap(), [("100".to_string(), Origin::Phone)], "announced once, after the writes");
+        let states: Vec<State> = store.messages("100").unwrap().iter().map(|m| m.state).collect();
+        assert_eq!(states, [State::R, State::M]);
+    }
+}
