@@ -129,25 +129,24 @@ pub async fn run(
     Ok(())
 }
 
-/// The greeting for a deposit: the temporary greeting while one is set, else the busy
-/// greeting for a call diverted on busy, else the unavailable greeting, else "The
-/// person at extension <recorded name, or digits> is not available…".
+/// The greeting for a deposit as clips: the first readable recording of the plan
+/// ([`crate::services::calls::greeting_plan`]), else "The person at extension
+/// <recorded name, or digits> is not available…".
 async fn greeting_clips(ctx: &Arc<CallCtx>, mb: &crate::store::Mailbox, busy: bool) -> Vec<Arc<Clip>> {
-    let recorded =
-        [mb.temp_greeting_path.as_ref(), mb.busy_greeting_path.as_ref().filter(|_| busy), mb.greeting_path.as_ref()];
-    for rel in recorded.into_iter().flatten() {
+    let plan = crate::services::calls::greeting_plan(mb, busy);
+    for rel in &plan.recorded {
         if let Some(clip) = read_clip(ctx, rel).await {
             return vec![clip];
         }
     }
     let mut clips = ctx.prompts.sequence(&["vm-intro-person".to_string()]);
-    let name = match mb.name_path.as_ref() {
+    let name = match plan.name.as_ref() {
         Some(rel) => read_clip(ctx, rel).await,
         None => None,
     };
     match name {
         Some(name) => clips.push(name),
-        None => clips.extend(ctx.prompts.sequence(&prompts::digits(&mb.number))),
+        None => clips.extend(ctx.prompts.sequence(&prompts::digits(&plan.number))),
     }
     clips.extend(ctx.prompts.sequence(&["vm-unavailable".to_string()]));
     clips

@@ -3,9 +3,9 @@
 
 use super::call::{CallCtx, Media};
 use super::channels::{CallEvent, SipCommand};
-use crate::ivr::dialplan::Decision;
 use crate::rtp::session::RtpSession;
 use crate::sdp::{self, SdpError};
+use crate::services::calls::CallRoute;
 use crate::sip::endpoint::IncomingCall;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,32 +44,16 @@ async fn run_call(
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<()> {
-    let app = match ctx.dialplan.route(&inc.dialled) {
-        Decision::NoRoute => return reject(cmd, inc, 404, "Not Found").await,
-        Decision::Menu { keys } => App::Menu(keys),
-        Decision::Deposit { mailbox } => {
-            let number = mailbox.clone();
-            match ctx.store.run(move |s| s.mailbox(&number)).await {
-                Ok(Some(m)) => App::Deposit(Box::new(m)),
-                Ok(None) => return reject(cmd, inc, 404, "Not Found").await,
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "store unavailable");
-                    return reject(cmd, inc, 500, "Server Internal Error").await;
-                }
-            }
-        }
-    };
-    let Some(media) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
-    match app {
-        App::Deposit(mailbox) => super::deposit_call::run(ctx, inc, cmd, events, media, *mailbox).await,
-        App::Menu(keys) => super::menu_call::run(ctx, inc, cmd, events, media, keys).await,
+    let route = crate::services::calls::route(&ctx.store, &ctx.dialplan, &inc.dialled).await;
+    if let CallRoute::Refuse(code, reason) = route {
+        return reject(cmd, inc, code, reason).await;
     }
-}
-
-/// The application a call was routed to.
-enum App {
-    Deposit(Box<crate::store::Mailbox>),
-    Menu(crate::ivr::keys::MenuKeys),
+    let Some(media) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
+    match route {
+        CallRoute::Deposit(mailbox) => super::deposit_call::run(ctx, inc, cmd, events, media, *mailbox).await,
+        CallRoute::Menu(keys) => super::menu_call::run(ctx, inc, cmd, events, media, keys).await,
+        CallRoute::Refuse(..) => Ok(()), // answered above
+    }
 }
 
 /// Negotiates media, rings for `[sip] ring_ms`, answers. `None` when the call was

@@ -3,6 +3,7 @@
 //! call these. Services use the store, mail composition and the model; never a driver
 //! or the CLI.
 
+pub mod calls;
 pub mod deposit;
 pub mod messages;
 pub mod time;

@@ -1,0 +1,107 @@
+//! What an incoming call is for, and what its caller hears first — decided here, once,
+//! for every way a call can arrive (a SIP trunk today; an SMDI call detail later).
+
+use crate::ivr::dialplan::{Decision, Dialplan};
+use crate::ivr::keys::MenuKeys;
+use crate::store::{Mailbox, Store};
+
+/// Where a call goes.
+#[derive(Debug)]
+pub enum CallRoute {
+    /// Refused with this status and reason (no route, no such mailbox, store down).
+    Refuse(u16, &'static str),
+    /// Leave a message in this mailbox.
+    Deposit(Box<Mailbox>),
+    /// The mailbox menu, with these keys.
+    Menu(MenuKeys),
+}
+
+/// Routes a call to `dialled` through the dialplan and the store.
+pub async fn route(store: &Store, dialplan: &Dialplan, dialled: &str) -> CallRoute {
+    match dialplan.route(dialled) {
+        Decision::NoRoute => CallRoute::Refuse(404, "Not Found"),
+        Decision::Menu { keys } => CallRoute::Menu(keys),
+        Decision::Deposit { mailbox } => match store.run(move |s| s.mailbox(&mailbox)).await {
+            Ok(Some(m)) => CallRoute::Deposit(Box::new(m)),
+            Ok(None) => CallRoute::Refuse(404, "Not Found"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "store unavailable");
+                CallRoute::Refuse(500, "Server Internal Error")
+            }
+        },
+    }
+}
+
+/// What a caller leaving a message hears before the beep, as files to try in order —
+/// a recording may be unreadable, then the next one plays — and what to say when none
+/// plays: "The person at extension <name, or the number's digits> is not available".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GreetingPlan {
+    pub recorded: Vec<String>,
+    /// The recorded name for the default greeting.
+    pub name: Option<String>,
+    pub number: String,
+}
+
+/// The temporary greeting while one is set, else the busy greeting for a call diverted
+/// on busy, else the unavailable greeting, else the default one.
+pub fn greeting_plan(mb: &Mailbox, busy: bool) -> GreetingPlan {
+    let recorded =
+        [mb.temp_greeting_path.as_ref(), mb.busy_greeting_path.as_ref().filter(|_| busy), mb.greeting_path.as_ref()]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+    GreetingPlan { recorded, name: mb.name_path.clone(), number: mb.number.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox() -> Mailbox {
+        Mailbox {
+            number: "100".into(),
+            name: None,
+            email: None,
+            imap_url: None,
+            pop3_url: None,
+            smtp_url: None,
+            greeting_path: None,
+            busy_greeting_path: None,
+            name_path: None,
+            temp_greeting_path: None,
+            timezone: None,
+        }
+    }
+
+    #[test]
+    fn the_temporary_greeting_wins_then_busy_on_busy_then_unavailable() {
+        let none = greeting_plan(&mailbox(), true);
+        assert_eq!(none, GreetingPlan { recorded: vec![], name: None, number: "100".into() });
+        let mb = Mailbox {
+            greeting_path: Some("u.wav".into()),
+            busy_greeting_path: Some("b.wav".into()),
+            name_path: Some("n.wav".into()),
+            ..mailbox()
+        };
+        assert_eq!(greeting_plan(&mb, false).recorded, ["u.wav"], "busy greeting only for calls diverted on busy");
+        assert_eq!(greeting_plan(&mb, true).recorded, ["b.wav", "u.wav"]);
+        let mb = Mailbox { temp_greeting_path: Some("t.wav".into()), ..mb };
+        assert_eq!(greeting_plan(&mb, true).recorded, ["t.wav", "b.wav", "u.wav"]);
+        assert_eq!(greeting_plan(&mb, true).name.as_deref(), Some("n.wav"));
+    }
+
+    #[tokio::test]
+    async fn calls_go_where_the_dialplan_and_the_store_say() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        store
+            .add_mailbox(&crate::store::NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() })
+            .unwrap();
+        let plan = Dialplan::parse(include_str!("../../dialplans/default.toml")).unwrap();
+        assert!(matches!(route(&store, &plan, "100").await, CallRoute::Deposit(m) if m.number == "100"));
+        assert!(matches!(route(&store, &plan, "101").await, CallRoute::Refuse(404, _)), "no such mailbox");
+        assert!(matches!(route(&store, &plan, "*98").await, CallRoute::Menu(_)));
+    }
+}
