@@ -13,7 +13,7 @@ use crate::model::State;
 use crate::rtp::session::{Output, RtpSession};
 use crate::rtp::FRAME;
 use crate::sip::endpoint::IncomingCall;
-use crate::store::menu::{LoginPolicy, MessageAudio};
+use crate::store::menu::LoginPolicy;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -117,18 +117,12 @@ pub async fn run(
                     });
                 }
                 Action::LoadAudio { id } => {
-                    let (st, tx, voice) = (ctx.store.clone(), reply_tx.clone(), ctx.cfg.prompts.voice.clone());
+                    let (svc, tx) = (ctx.messages.clone(), reply_tx.clone());
                     tokio::spawn(async move {
-                        let clip = st
-                            .run(move |s| {
-                                let pcm = match s.message_audio(id)? {
-                                    MessageAudio::Pcm(pcm) => pcm,
-                                    MessageAudio::Text(text) => crate::media::tts::synthesize(&text, &voice, 150)?,
-                                };
-                                Ok(Arc::new(Clip::from_pcm(pcm, format!("message {id}"))))
-                            })
-                            .await;
-                        let clip = clip
+                        let clip = svc
+                            .message_pcm(id)
+                            .await
+                            .map(|pcm| Arc::new(Clip::from_pcm(pcm, format!("message {id}"))))
                             .map_err(
                                 |e| tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable"),
                             )

@@ -4,13 +4,23 @@
 //! hub once.
 
 use crate::config::{DeliveryConfig, DistributionList};
-use crate::model::{MarkAction, State};
+use crate::model::{MarkAction, MessageKind, State};
 use crate::notify::{Hub, Origin};
 use crate::store::menu::MessageAudio;
 use crate::store::Store;
 use anyhow::Result;
 use std::sync::Arc;
 use tokio::sync::Notify;
+
+/// What the caller hears of a message without audio: "An e-mail from Ann. Subject: …".
+pub fn description(kind: MessageKind, from: Option<&str>, subject: Option<&str>) -> String {
+    let what = match kind {
+        MessageKind::Fax => "A fax",
+        MessageKind::Email => "An e-mail",
+        MessageKind::Voice => "A voice message without playable audio",
+    };
+    format!("{what} from {}. Subject: {}.", from.unwrap_or("an unknown sender"), subject.unwrap_or_default())
+}
 
 /// The message services and what they need.
 #[derive(Clone)]
@@ -73,7 +83,9 @@ impl Messages {
         self.store
             .run(move |s| match s.message_audio(id)? {
                 MessageAudio::Pcm(pcm) => Ok(pcm),
-                MessageAudio::Text(text) => crate::media::tts::synthesize(&text, &voice, 150),
+                MessageAudio::Describe { kind, from, subject } => {
+                    crate::media::tts::synthesize(&description(kind, from.as_deref(), subject.as_deref()), &voice, 150)
+                }
             })
             .await
     }
@@ -172,6 +184,12 @@ mod tests {
     use super::*;
     use crate::store::{NewMailbox, NewVoiceMessage};
     use std::sync::Mutex;
+
+    #[test]
+    fn a_message_without_audio_is_described() {
+        assert_eq!(description(MessageKind::Email, Some("Ann"), Some("Lunch")), "An e-mail from Ann. Subject: Lunch.");
+        assert_eq!(description(MessageKind::Fax, None, None), "A fax from an unknown sender. Subject: .");
+    }
 
     #[tokio::test]
     async fn a_batch_of_changes_is_durable_then_announced_once() {

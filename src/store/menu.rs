@@ -19,8 +19,14 @@ pub struct LoginPolicy {
 pub enum MessageAudio {
     /// 8 kHz mono samples.
     Pcm(Vec<i16>),
-    /// No audio: an e-mail or fax, read out from this text instead.
-    Text(String),
+    /// No audio (an e-mail, a fax, a voice mail whose attachment does not play): what
+    /// the message is, to be described to the caller instead.
+    Describe {
+        kind: crate::model::MessageKind,
+        /// The sender's name, else address or number.
+        from: Option<String>,
+        subject: Option<String>,
+    },
 }
 
 impl Store {
@@ -89,14 +95,7 @@ impl Store {
         if let Some(pcm) = raw.as_deref().and_then(audio_attachment) {
             return Ok(MessageAudio::Pcm(pcm));
         }
-        let subject = m.subject.unwrap_or_default();
-        let what = match m.kind {
-            crate::model::MessageKind::Fax => "A fax",
-            crate::model::MessageKind::Email => "An e-mail",
-            crate::model::MessageKind::Voice => "A voice message without playable audio",
-        };
-        let from = m.caller_name.or(m.caller).unwrap_or_else(|| "an unknown sender".into());
-        Ok(MessageAudio::Text(format!("{what} from {from}. Subject: {subject}.")))
+        Ok(MessageAudio::Describe { kind: m.kind, from: m.caller_name.or(m.caller), subject: m.subject })
     }
 }
 
