@@ -11,7 +11,6 @@ use crate::rtp::session::RtpSession;
 use crate::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// Totals over all calls since start-up, logged at shutdown and by the load benchmark.
 #[derive(Debug, Default)]
@@ -32,12 +31,10 @@ pub struct CallCtx {
     pub prompts: Arc<Prompts>,
     pub dialplan: Dialplan,
     pub ports: PortPool,
-    pub outbox_wake: Arc<Notify>,
     pub beep: Arc<Clip>,
     pub totals: CallTotals,
-    /// Where every change a call makes is announced (deposits, changes by phone).
-    pub changes: crate::notify::Hub,
-    /// What a subscriber does with messages (forward, reply, mark).
+    /// What a caller or subscriber does with messages (deposit, forward, reply, mark):
+    /// each announces its change on the change hub and wakes the outbox.
     pub messages: crate::services::messages::Messages,
     /// The message-waiting task, for the SIP task's subscription events.
     pub mwi: Option<super::channels::MwiPoke>,

@@ -4,7 +4,6 @@ use super::call::{caller_leaving, clip, record_totals, CallCtx, Media};
 use super::channels::{CallEvent, SipCommand};
 use crate::ivr::deposit::{Action, Deposit, DepositClips, DepositParams};
 use crate::media::prompts::{self, Clip};
-use crate::notify::Origin;
 use crate::rtp::session::Output;
 use crate::rtp::FRAME;
 use crate::sip::endpoint::IncomingCall;
@@ -56,14 +55,11 @@ pub async fn run(
                         inc.caller_name.clone(),
                         mailbox.number.clone(),
                     );
-                    let mb2 = mb.clone();
                     tokio::spawn(async move {
-                        let ok = match save_recording(&ctx2, mb, caller, name, pcm).await {
+                        let ok = match ctx2.messages.deposit(&mb, caller, name, pcm).await {
                             Ok(id) => {
                                 tracing::info!(message = id, "message saved");
                                 ctx2.totals.messages_saved.fetch_add(1, Ordering::Relaxed);
-                                ctx2.outbox_wake.notify_one();
-                                ctx2.changes.changed(&mb2, Origin::Deposit);
                                 true
                             }
                             Err(e) => {
@@ -166,27 +162,4 @@ async fn read_clip(ctx: &Arc<CallCtx>, rel: &str) -> Option<Arc<Clip>> {
             None
         }
     }
-}
-
-/// Writes the recording durably, then commits its row (and outbox row) in state U.
-pub async fn save_recording(
-    ctx: &Arc<CallCtx>,
-    mailbox: String,
-    caller: Option<String>,
-    caller_name: Option<String>,
-    pcm: Vec<i16>,
-) -> anyhow::Result<i64> {
-    let domain = ctx.cfg.delivery.from_domain.clone();
-    ctx.store
-        .run(move |s| {
-            s.insert_voice_message(&crate::services::deposit::new_voice_message(
-                s,
-                &domain,
-                &mailbox,
-                caller,
-                caller_name,
-                &pcm,
-            )?)
-        })
-        .await
 }

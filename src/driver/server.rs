@@ -70,9 +70,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             p
         }),
         dialplan,
-        outbox_wake: wake.clone(),
         totals: CallTotals::default(),
-        changes: changes.clone(),
         messages: crate::services::messages::Messages {
             store: store.clone(),
             changes: changes.clone(),

@@ -41,7 +41,7 @@ pub async fn login(acct: &Account) -> Result<ImapSession> {
 /// An IMAP error as the server worded it: async-imap renders a NO or BAD answer as
 /// `code: …, info: Some("…")`; an admin wants the server's own text ("NO
 /// [AUTHENTICATIONFAILED] Authentication failed.").
-pub(crate) fn server_says(e: &async_imap::error::Error) -> String {
+fn server_says(e: &async_imap::error::Error) -> String {
     use async_imap::error::Error;
     let (status, detail) = match e {
         Error::No(d) => ("NO", d),
@@ -246,7 +246,7 @@ pub struct Selected {
     pub changed: Vec<Flags>,
 }
 
-/// SELECT (or, `read_only`, EXAMINE) `folder`; UIDVALIDITY is mandatory in the answer
+/// SELECT `folder` as `how` says; UIDVALIDITY is mandatory in the answer
 /// (RFC 3501), so an answer without it is an error.
 pub async fn select(s: &mut ImapSession, folder: &str, how: Select) -> Result<Selected> {
     let arg = match how {

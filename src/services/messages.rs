@@ -90,27 +90,66 @@ impl Messages {
             .await
     }
 
+    /// Saves a caller's recording as a new voice message in `mailbox` (durable first: the
+    /// caller hears "saved" only after this returns), lights its lamp and wakes the
+    /// outbox. Returns the message's row.
+    pub async fn deposit(
+        &self,
+        mailbox: &str,
+        caller: Option<String>,
+        caller_name: Option<String>,
+        pcm: Vec<i16>,
+    ) -> Result<i64> {
+        let ids = self.commit_voice(vec![mailbox.to_string()], caller, caller_name, pcm).await?;
+        ids.first().copied().ok_or_else(|| anyhow::anyhow!("no message stored"))
+    }
+
     /// Saves `pcm` as a new voice message from `from` in every target mailbox, all in one
-    /// transaction (through the deposit path: durable, then the outbox delivers them), and
-    /// lights their lamps.
+    /// transaction, and lights their lamps.
     pub async fn send_voice(&self, from: &str, targets: &[String], pcm: Vec<i16>) -> Result<()> {
-        let (domain, f, t) = (self.delivery.from_domain.clone(), from.to_string(), targets.to_vec());
+        let ids = self.commit_voice(targets.to_vec(), Some(from.to_string()), None, pcm).await?;
+        for (to, id) in targets.iter().zip(ids) {
+            tracing::info!(from, to = %to, message = id, "voice message sent by phone");
+        }
+        Ok(())
+    }
+
+    /// The deposit path for one recording and its mailboxes: the file written durably,
+    /// the rows and their deliveries committed in one transaction (all or none, so a
+    /// repeated forward never leaves some mailboxes with two copies), then announced and
+    /// the outbox woken.
+    async fn commit_voice(
+        &self,
+        mailboxes: Vec<String>,
+        caller: Option<String>,
+        caller_name: Option<String>,
+        pcm: Vec<i16>,
+    ) -> Result<Vec<i64>> {
+        let (domain, to) = (self.delivery.from_domain.clone(), mailboxes.clone());
         let ids = self
             .store
             .run(move |s| {
-                let ms = t
+                let ms = to
                     .iter()
-                    .map(|to| crate::services::deposit::new_voice_message(s, &domain, to, Some(f.clone()), None, &pcm))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
+                    .map(|mb| {
+                        crate::services::deposit::new_voice_message(
+                            s,
+                            &domain,
+                            mb,
+                            caller.clone(),
+                            caller_name.clone(),
+                            &pcm,
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?;
                 s.insert_voice_messages(&ms)
             })
             .await?;
-        for (to, id) in targets.iter().zip(ids) {
-            tracing::info!(from, to = %to, message = id, "voice message sent by phone");
-            self.changes.changed(to, Origin::Deposit);
+        for mb in &mailboxes {
+            self.changes.changed(mb, Origin::Deposit);
         }
         self.outbox_wake.notify_one();
-        Ok(())
+        Ok(ids)
     }
 
     /// Forward: the comment, a short pause, then the original message.

@@ -26,12 +26,11 @@ pub use report::SyncReport;
 /// `--confirm-removals`). The caller holds the account lock.
 pub async fn pass(store: &Store, mailbox: &str, brake: brake::Brake, confirm_removals: bool) -> Result<SyncReport> {
     let mb = mailbox.to_string();
-    let Some(m) = store.run(move |s| s.mailbox(&mb)).await? else { bail!("no mailbox {mailbox}") };
-    let mb = mailbox.to_string();
-    let known = store.run(move |s| s.sync_state(&mb)).await?;
+    let (m, known) = store.run(move |s| Ok((s.mailbox(&mb)?, s.sync_state(&mb)?))).await?;
+    let Some(m) = m else { bail!("no mailbox {mailbox}") };
     let removals = gone::Removals { brake, confirmed: confirm_removals, held_since: known.held_since };
     let started = std::time::Instant::now();
-    let result = match (&m.imap_url, &m.pop3_url) {
+    let mut result = match (&m.imap_url, &m.pop3_url) {
         (Some(url), _) => match Account::parse(url, &[Scheme::Imap, Scheme::Imaps]) {
             Ok(acct) => imap::sync_imap(store, mailbox, &acct, &known, &removals).await,
             Err(e) => Err(e),
@@ -44,30 +43,27 @@ pub async fn pass(store: &Store, mailbox: &str, brake: brake::Brake, confirm_rem
             bail!("mailbox {mailbox} has no mail account to synchronize with (add one with --imap or --pop3)")
         }
     };
-    let mut result = result;
-    let (mb, summary, error) = match &result {
-        Ok(r) => (mailbox.to_string(), r.summary(), None),
-        Err(e) => (mailbox.to_string(), format!("failed: {e:#}"), Some(format!("{e:#}"))),
+    // Recorded whatever the outcome; the next pass starts from what a complete one left.
+    let (error, summary) = match &result {
+        Ok(r) => (None, r.summary()),
+        Err(e) => (Some(format!("{e:#}")), format!("failed: {e:#}")),
     };
-    let rec = result.as_ref().ok().map(|r| {
-        (
+    let (complete, uidvalidity, highestmodseq, held) = match &result {
+        Ok(r) => (
             r.complete(),
             Some(r.uidvalidity).filter(|v| *v != 0),
             r.highestmodseq,
             r.held.map(|h| (h.since, h.rows, h.of)),
-        )
-    });
+        ),
+        Err(_) => (false, None, None, None),
+    };
+    let mb = mailbox.to_string();
     store
         .run(move |st| {
-            let (complete, uidvalidity, highestmodseq, held) = rec.unwrap_or((false, None, None, None));
-            st.record_sync(
-                &mb,
-                &PassRecord { error: error.as_deref(), complete, uidvalidity, highestmodseq, held, summary: &summary },
-            )
+            let error = error.as_deref();
+            st.record_sync(&mb, &PassRecord { error, complete, uidvalidity, highestmodseq, held, summary: &summary })
         })
         .await?;
-    // The pass is complete once its HIGHESTMODSEQ (the next pass's starting point) is
-    // recorded.
     if let Ok(r) = &mut result {
         r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     }
