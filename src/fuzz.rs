@@ -55,7 +55,7 @@ pub fn mail_message(data: &[u8]) {
 
 pub fn sdp_offer(data: &[u8]) {
     if let Ok((n, lines)) = crate::sdp::negotiate(data) {
-        let _ = crate::sdp::answer(&n, &lines, "127.0.0.1".parse().expect("literal"), 20000, 1);
+        let _ = crate::sdp::answer(&n, &lines, "127.0.0.1".parse().expect("literal"), 20000, 1, 1);
     }
 }
 

@@ -32,6 +32,7 @@ pub mod notify;
 pub mod rtp;
 pub mod sdp;
 pub mod services;
+pub mod session;
 pub mod sip;
 pub mod store;
 pub mod sync;

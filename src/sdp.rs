@@ -149,9 +149,23 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
     Ok((n, answer_lines))
 }
 
-fn session_header(local_ip: IpAddr, session_id: u64) -> String {
+fn session_header(local_ip: IpAddr, session_id: u64, version: u64) -> String {
     let ipv = if local_ip.is_ipv4() { "IP4" } else { "IP6" };
-    format!("v=0\r\no=voxbridge {session_id} {session_id} IN {ipv} {local_ip}\r\ns=voxbridge\r\nc=IN {ipv} {local_ip}\r\nt=0 0\r\n")
+    format!("v=0\r\no=voxbridge {session_id} {version} IN {ipv} {local_ip}\r\ns=voxbridge\r\nc=IN {ipv} {local_ip}\r\nt=0 0\r\n")
+}
+
+/// Whether an offer has a T.38 fax stream (`m=image … udptl t38`, port not 0), alone
+/// or beside audio: the application decides (a fax application can take it).
+pub fn offers_t38(offer: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(offer) else { return false };
+    text.lines().filter_map(|l| l.trim_end_matches('\r').strip_prefix("m=")).any(|m| {
+        let f: Vec<&str> = m.split_whitespace().collect();
+        f.len() >= 4
+            && f[0].eq_ignore_ascii_case("image")
+            && f[1] != "0"
+            && f[2].to_ascii_lowercase().contains("udptl")
+            && f[3..].iter().any(|x| x.eq_ignore_ascii_case("t38"))
+    })
 }
 
 /// Payload type of telephone-event in our own offers (the usual dynamic choice).
@@ -161,7 +175,7 @@ pub const OFFER_DTMF_PT: u8 = 101;
 /// and the caller answers in the ACK): PCMU, PCMA and telephone-event.
 pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64) -> Vec<u8> {
     let d = OFFER_DTMF_PT;
-    let mut s = session_header(local_ip, session_id);
+    let mut s = session_header(local_ip, session_id, session_id);
     s.push_str(&format!(
         "m=audio {local_port} RTP/AVP 0 8 {d}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
          a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
@@ -175,14 +189,17 @@ pub fn read_answer(answer: &[u8]) -> Result<Negotiated, SdpError> {
 }
 
 /// Builds our answer: one m= line per offered one, ours accepted, the rest port 0.
+/// `version` is the o= line's session version: the first answer has the session id,
+/// and each changed description after it one more (RFC 3264 §8).
 pub fn answer(
     n: &Negotiated,
     rejected_lines: &[String],
     local_ip: IpAddr,
     local_port: u16,
     session_id: u64,
+    version: u64,
 ) -> Vec<u8> {
-    let mut s = session_header(local_ip, session_id);
+    let mut s = session_header(local_ip, session_id, version);
     for line in rejected_lines {
         if line.is_empty() {
             let pt = n.codec.payload_type();
@@ -238,7 +255,7 @@ m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
     fn picks_first_g711_and_dtmf_and_keeps_line_count() {
         let (n, lines) = negotiate(OFFER.as_bytes()).unwrap();
         assert_eq!(n, Negotiated { remote: "127.0.0.1:6000".parse().unwrap(), codec: Codec::Pcma, dtmf_pt: Some(101) });
-        let a = String::from_utf8(answer(&n, &lines, "127.0.0.1".parse().unwrap(), 20000, 7)).unwrap();
+        let a = String::from_utf8(answer(&n, &lines, "127.0.0.1".parse().unwrap(), 20000, 7, 7)).unwrap();
         assert!(a.contains("m=video 0 RTP/AVP 96\r\n"));
         assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"));
         assert!(a.find("m=video").unwrap() < a.find("m=audio").unwrap(), "order kept");
@@ -253,5 +270,21 @@ m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
         assert!(matches!(negotiate(b"v=0\r\nc=IN IP4 nonsense\r\n"), Err(SdpError::Malformed(_))));
         assert!(matches!(negotiate(b"v=0\r\nm=audio x RTP/AVP 0\r\n"), Err(SdpError::Malformed(_))));
         assert!(matches!(negotiate(b"\xff"), Err(SdpError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_t38_stream_is_seen_alone_or_beside_audio_and_not_when_refused() {
+        let t38 = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=image 7000 udptl t38\r\na=T38FaxVersion:0\r\n";
+        assert!(offers_t38(t38.as_bytes()));
+        assert!(offers_t38(format!("{OFFER}m=image 7000 UDPTL T38\r\n").as_bytes()));
+        assert!(!offers_t38(OFFER.as_bytes()), "audio and video only");
+        assert!(!offers_t38(b"m=image 0 udptl t38\r\n"), "port 0: refused stream");
+        assert!(!offers_t38(b"m=image 7000 udptl\r\n"), "no format");
+        assert!(!offers_t38(&[0xff, 0xfe]), "not text");
+        // The audio beside it is still negotiated for an application that keeps audio.
+        let both = format!("{OFFER}m=image 7000 udptl t38\r\n");
+        let (n, lines) = negotiate(both.as_bytes()).unwrap();
+        assert_eq!(n.codec, Codec::Pcma);
+        assert_eq!(lines.last().unwrap(), "m=image 0 udptl t38");
     }
 }

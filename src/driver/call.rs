@@ -1,13 +1,13 @@
 //! What every call task shares: the context (configuration, store, prompts, ports, the
-//! change hub), an answered call's media, and the pieces every application's loop
-//! uses (what a SIP event means, the RTP totals, prompt lookup).
+//! services), and the pieces every call uses (what a SIP event means, the RTP totals,
+//! prompt lookup).
 
 use super::channels::CallEvent;
 use super::ports::PortPool;
 use crate::config::Config;
 use crate::ivr::dialplan::Dialplan;
 use crate::media::prompts::{Clip, Prompts};
-use crate::rtp::session::RtpSession;
+use crate::rtp::session::SessionStats;
 use crate::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,18 +40,14 @@ pub struct CallCtx {
     pub mwi: Option<super::channels::MwiPoke>,
 }
 
-/// An answered call's media: the RTP socket and session.
-pub struct Media {
-    pub rtp: super::ports::RtpPort,
-    pub session: RtpSession,
-}
-
 /// What a SIP event means for the application: `None` nothing (the ACK), `Some(true)`
 /// the server is shutting down (end the application, then send BYE), `Some(false)` the
 /// caller is gone.
 pub fn caller_leaving(ev: Option<CallEvent>) -> Option<bool> {
     match ev {
-        Some(CallEvent::Confirmed(_)) => None,
+        // A late ACK, or a re-INVITE outside an application's loop (the call loop
+        // hands those to the application before asking this).
+        Some(CallEvent::Confirmed(_)) | Some(CallEvent::Reoffer(_)) => None,
         Some(CallEvent::Shutdown) => Some(true),
         Some(CallEvent::Gone(why)) => {
             tracing::info!(reason = %why, "caller gone");
@@ -62,8 +58,7 @@ pub fn caller_leaving(ev: Option<CallEvent>) -> Option<bool> {
 }
 
 /// Adds the call's RTP counters to the totals and logs them.
-pub fn record_totals(ctx: &CallCtx, session: &RtpSession, send_dropped: u64) {
-    let st = session.stats();
+pub fn record_totals(ctx: &CallCtx, st: SessionStats, send_dropped: u64) {
     let t = &ctx.totals;
     t.rtp_received.fetch_add(st.jitter.received, Ordering::Relaxed);
     t.rtp_lost.fetch_add(st.jitter.lost, Ordering::Relaxed);

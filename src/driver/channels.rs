@@ -2,7 +2,7 @@
 //! of the SIP task and hears from it, what the message-waiting task is told, and the
 //! handle that asks the sync task for a pass.
 
-use crate::sip::endpoint::CallHandle;
+use crate::sip::endpoint::{CallHandle, ReofferAnswer};
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
@@ -15,6 +15,8 @@ pub enum SipCommand {
     Hangup(CallHandle),
     /// Blind transfer to a SIP URI (REFER), then hang up.
     Transfer(CallHandle, String),
+    /// The application's answer to a re-INVITE ([`CallEvent::Reoffer`]).
+    AnswerReoffer(CallHandle, ReofferAnswer),
     /// Message-waiting state to a subscriber (RFC 3842 body).
     Notify(CallHandle, String),
     /// Unsolicited message-waiting state to a configured phone.
@@ -30,6 +32,8 @@ pub enum SipCommand {
 pub enum CallEvent {
     /// The ACK arrived, with its body (the SDP answer of a delayed-offer call).
     Confirmed(Vec<u8>),
+    /// A re-INVITE with this offer: answer with [`SipCommand::AnswerReoffer`].
+    Reoffer(Vec<u8>),
     /// The caller is gone (BYE, CANCEL, or a SIP timeout), with the reason.
     Gone(String),
     /// The server is shutting down: finish (save what was recorded) and hang up.

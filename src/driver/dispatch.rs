@@ -1,11 +1,15 @@
 //! One task per call: routes it through the dialplan, negotiates media and answers, then
-//! hands the call to its application's loop (`deposit_call`, `menu_call`).
+//! runs its application on the call loop (`call_loop`) — and the next one, when an
+//! application hands the call on.
 
-use super::call::{CallCtx, Media};
+use super::call::CallCtx;
+use super::call_loop::{self, CallIo, Ended};
 use super::channels::{CallEvent, SipCommand};
-use crate::rtp::session::RtpSession;
+use super::ports::RtpPort;
 use crate::sdp::{self, SdpError};
 use crate::services::calls::CallRoute;
+use crate::session::app::AppKind;
+use crate::session::media::MediaSession;
 use crate::sip::endpoint::IncomingCall;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -48,22 +52,60 @@ async fn run_call(
     if let CallRoute::Refuse(code, reason) = route {
         return reject(cmd, inc, code, reason).await;
     }
-    let Some(media) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
-    match route {
-        CallRoute::Deposit(mailbox) => super::deposit_call::run(ctx, inc, cmd, events, media, *mailbox).await,
-        CallRoute::Menu(keys) => super::menu_call::run(ctx, inc, cmd, events, media, keys).await,
-        CallRoute::Refuse(..) => Ok(()), // answered above
+    let Some((mut media, rtp)) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
+    let mut io = CallIo { call: inc.call, cmd, rtp: &rtp, send_dropped: 0 };
+    let mut next = match &route {
+        CallRoute::Deposit(_) => AppKind::Deposit,
+        CallRoute::Menu(_) => AppKind::Menu,
+        CallRoute::Refuse(..) => return Ok(()), // answered above
+    };
+    let mut reoffer = None;
+    loop {
+        let ended = match (next, &route) {
+            (AppKind::Deposit, CallRoute::Deposit(mailbox)) => {
+                let (app, saver) = super::deposit_call::start(ctx, inc, mailbox).await;
+                call_loop::run(&mut io, &mut events, media, app, reoffer.take(), saver).await
+            }
+            (AppKind::Menu, CallRoute::Menu(keys)) => {
+                let (app, requests) = super::menu_call::start(ctx, inc, keys.clone()).await;
+                call_loop::run(&mut io, &mut events, media, app, reoffer.take(), requests).await
+            }
+            (to, _) => {
+                // Only reachable once an application hands over to one this route
+                // cannot start (fax reception before it exists): end the call cleanly.
+                tracing::error!(?to, "no such application for this call; hanging up");
+                if reoffer.is_some() {
+                    let refuse = crate::sip::endpoint::ReofferAnswer::Refuse(488, "Not Acceptable Here".into());
+                    cmd.send(SipCommand::AnswerReoffer(inc.call, refuse)).await.ok();
+                }
+                cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                break;
+            }
+        };
+        match ended {
+            Ended::Done(m) => {
+                media = m;
+                break;
+            }
+            Ended::HandOver { to, reoffer: offer, media: m } => {
+                tracing::info!(from = ?next, ?to, "call handed over");
+                (next, reoffer, media) = (to, offer, m);
+            }
+        }
     }
+    super::call::record_totals(ctx, media.rtp_stats(), io.send_dropped);
+    Ok(())
 }
 
 /// Negotiates media, rings for `[sip] ring_ms`, answers. `None` when the call was
-/// refused or the caller left first.
+/// refused or the caller left first. The media port stays with the caller of this:
+/// it outlives every application the call is handed to.
 async fn answer_call(
     ctx: &Arc<CallCtx>,
     inc: &IncomingCall,
     cmd: &mpsc::Sender<SipCommand>,
     events: &mut mpsc::Receiver<CallEvent>,
-) -> anyhow::Result<Option<Media>> {
+) -> anyhow::Result<Option<(MediaSession, RtpPort)>> {
     // An INVITE without SDP is a delayed offer (RFC 3261 §13.2.1): our offer goes in the
     // 200 OK and the caller's answer comes in the ACK.
     let delayed = inc.offer.iter().all(u8::is_ascii_whitespace);
@@ -94,7 +136,7 @@ async fn answer_call(
             tokio::select! {
                 _ = &mut until => break,
                 ev = events.recv() => match ev {
-                    Some(CallEvent::Confirmed(_)) => {}
+                    Some(CallEvent::Confirmed(_) | CallEvent::Reoffer(_)) => {}
                     Some(CallEvent::Shutdown) => {
                         reject(cmd, inc, 503, "Service Unavailable").await?;
                         return Ok(None);
@@ -109,6 +151,7 @@ async fn answer_call(
         }
     }
     let session_id = rand::random::<u32>() as u64;
+    let local = std::net::SocketAddr::new(ctx.cfg.media_ip(), rtp.port);
     let Some((neg, lines)) = early else {
         cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
         let neg = match events.recv().await {
@@ -121,7 +164,7 @@ async fn answer_call(
                     return Ok(None);
                 }
             },
-            Some(CallEvent::Shutdown) => {
+            Some(CallEvent::Shutdown | CallEvent::Reoffer(_)) => {
                 cmd.send(SipCommand::Hangup(inc.call)).await.ok();
                 return Ok(None);
             }
@@ -132,10 +175,10 @@ async fn answer_call(
             None => return Ok(None),
         };
         tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
-        return Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }));
+        return Ok(Some((MediaSession::new(neg, local, session_id, ctx.cfg.rtp.jitter_frames), rtp)));
     };
-    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id);
+    let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id, session_id);
     cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
     tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
-    Ok(Some(Media { session: RtpSession::new(&neg, ctx.cfg.rtp.jitter_frames), rtp }))
+    Ok(Some((MediaSession::new(neg, local, session_id, ctx.cfg.rtp.jitter_frames), rtp)))
 }

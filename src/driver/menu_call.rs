@@ -1,41 +1,23 @@
-//! The mailbox menu's call loop: runs [`Menu`] on the 20 ms tick and performs its
-//! requests — PIN check, message list, audio, state changes — on the store. State
-//! changes go through one ordered writer per call and trigger the sync engine, so a
-//! message heard or deleted by phone reaches the mail server at once.
+//! The mailbox menu on the call loop: its start (the caller's own mailbox, the menu's
+//! parameters) and its requests — PIN check, message list, audio, state changes,
+//! greetings, PIN, forward, reply — performed on the store and the services. State
+//! changes go through one ordered writer per call and are announced on the change hub,
+//! so a message heard or deleted by phone reaches the mail server at once.
 
-use super::call::{caller_leaving, record_totals, CallCtx, Media};
-use super::channels::{CallEvent, SipCommand};
-use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams};
+use super::call::CallCtx;
+use super::call_loop::Performer;
+use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams, Reply};
 use crate::ivr::speech::Say;
 use crate::media::prompts::Clip;
 use crate::model::MarkAction;
 use crate::model::State;
-use crate::rtp::session::{Output, RtpSession};
-use crate::rtp::FRAME;
 use crate::sip::endpoint::IncomingCall;
 use crate::store::menu::LoginPolicy;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Answers from the store to the menu.
-enum Reply {
-    Login(LoginResult),
-    /// The mailbox's messages and its own time zone, if it has one.
-    Messages(Vec<MenuMessage>, Option<String>),
-    Audio(i64, Option<Arc<Clip>>),
-    Target(bool),
-    Done(bool),
-}
-
-pub async fn run(
-    ctx: &Arc<CallCtx>,
-    inc: &IncomingCall,
-    cmd: &mpsc::Sender<SipCommand>,
-    mut events: mpsc::Receiver<CallEvent>,
-    media: Media,
-    keys: crate::ivr::keys::MenuKeys,
-) -> anyhow::Result<()> {
-    let Media { rtp, mut session } = media;
+/// The menu for this call, ready for the call loop, and what performs its requests.
+pub async fn start(ctx: &Arc<CallCtx>, inc: &IncomingCall, keys: crate::ivr::keys::MenuKeys) -> (Menu, MenuRequests) {
     // A caller ID that is a mailbox number skips the number prompt (never the PIN).
     let own = match inc.caller.clone() {
         Some(c) => ctx.store.run(move |s| Ok(s.mailbox(&c)?.map(|m| m.number))).await.unwrap_or(None),
@@ -61,150 +43,117 @@ pub async fn run(
         window_secs: m.lockout_window_secs as i64,
         lock_secs: m.lockout_secs as i64,
     };
-    let mut app = Menu::new(params, Say(ctx.prompts.clone()), own);
-    let (reply_tx, mut replies) = mpsc::channel::<Reply>(8);
-    let mut writer: Option<mpsc::UnboundedSender<(i64, MarkAction)>> = None;
-    let mut logged_in: Option<String> = None;
-    let mut tick = tokio::time::interval(FRAME);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut pcm = Vec::with_capacity(crate::rtp::FRAME_SAMPLES);
-    let mut rbuf = [0u8; 2048];
-    let mut gone = false;
-    let mut send_dropped = 0u64;
+    let app = Menu::new(params, Say(ctx.prompts.clone()), own);
+    (app, MenuRequests { ctx: ctx.clone(), policy, writer: None, logged_in: None })
+}
 
-    loop {
-        while let Some(action) = app.poll_action() {
-            match action {
-                Action::Play(cs) => cs.iter().for_each(|c| session.play(c.encoded(session.codec()))),
-                Action::PlayFrom(c, offset) => session.play(&c.encoded(session.codec())[offset..]),
-                Action::StopPlayback => session.stop_playback(),
-                Action::CheckPin { mailbox, pin } => {
-                    let (st, tx) = (ctx.store.clone(), reply_tx.clone());
-                    tokio::spawn(async move {
-                        let now = crate::store::now_secs();
-                        let mb = mailbox.clone();
-                        let r = st.run(move |s| s.check_login(&mb, &pin, now, policy)).await.unwrap_or_else(|e| {
-                            tracing::error!(error = %format!("{e:#}"), "login check failed: the caller is asked to try again later");
-                            LoginResult::Unavailable
-                        });
-                        tracing::info!(mailbox, result = ?r, "login");
-                        let _ = tx.send(Reply::Login(r)).await;
+/// Performs the menu's requests; answers go back as [`Reply`].
+pub struct MenuRequests {
+    ctx: Arc<CallCtx>,
+    policy: LoginPolicy,
+    /// The ordered writer of state changes, once logged in.
+    writer: Option<mpsc::UnboundedSender<(i64, MarkAction)>>,
+    logged_in: Option<String>,
+}
+
+impl Performer<Menu> for MenuRequests {
+    fn perform(&mut self, action: Action, replies: &mpsc::Sender<Reply>) -> bool {
+        let ctx = &self.ctx;
+        let tx = replies.clone();
+        match action {
+            Action::CheckPin { mailbox, pin } => {
+                let (st, policy) = (ctx.store.clone(), self.policy);
+                tokio::spawn(async move {
+                    let now = crate::store::now_secs();
+                    let mb = mailbox.clone();
+                    let r = st.run(move |s| s.check_login(&mb, &pin, now, policy)).await.unwrap_or_else(|e| {
+                        tracing::error!(error = %format!("{e:#}"), "login check failed: the caller is asked to try again later");
+                        LoginResult::Unavailable
                     });
-                }
-                Action::LoadMessages { mailbox } => {
-                    logged_in = Some(mailbox.clone());
-                    writer = Some(spawn_writer(ctx.clone(), mailbox.clone()));
-                    let (st, tx) = (ctx.store.clone(), reply_tx.clone());
-                    tokio::spawn(async move {
-                        let mb = mailbox.clone();
-                        let zone = st.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.timezone))).await.unwrap_or(None);
-                        let list = st.run(move |s| s.messages(&mailbox)).await.unwrap_or_else(|e| {
-                            tracing::error!(error = %format!("{e:#}"), "cannot list messages");
-                            Vec::new()
-                        });
-                        let list = list
-                            .into_iter()
-                            .map(|m| MenuMessage {
-                                id: m.id,
-                                kind: m.kind,
-                                state: m.state,
-                                caller: m.caller,
-                                received_at: m.received_at,
-                                duration_ms: m.duration_ms,
-                            })
-                            .collect();
-                        let _ = tx.send(Reply::Messages(list, zone)).await;
+                    tracing::info!(mailbox, result = ?r, "login");
+                    let _ = tx.send(Reply::Login(r)).await;
+                });
+                true
+            }
+            Action::LoadMessages { mailbox } => {
+                self.logged_in = Some(mailbox.clone());
+                self.writer = Some(spawn_writer(ctx.clone(), mailbox.clone()));
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let (st, mb) = (ctx.store.clone(), mailbox.clone());
+                    let zone = st.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.timezone))).await.unwrap_or(None);
+                    let zone = crate::services::time::mailbox_zone(zone.as_deref(), &ctx.cfg.mailbox.time_zone());
+                    let list = st.run(move |s| s.messages(&mailbox)).await.unwrap_or_else(|e| {
+                        tracing::error!(error = %format!("{e:#}"), "cannot list messages");
+                        Vec::new()
                     });
+                    let list = list
+                        .into_iter()
+                        .map(|m| MenuMessage {
+                            id: m.id,
+                            kind: m.kind,
+                            state: m.state,
+                            caller: m.caller,
+                            received_at: m.received_at,
+                            duration_ms: m.duration_ms,
+                        })
+                        .collect();
+                    let _ = tx.send(Reply::Messages(list, zone)).await;
+                });
+                true
+            }
+            Action::LoadAudio { id } => {
+                let svc = ctx.messages.clone();
+                tokio::spawn(async move {
+                    let clip = svc
+                        .message_pcm(id)
+                        .await
+                        .map(|pcm| Arc::new(Clip::from_pcm(pcm, format!("message {id}"))))
+                        .map_err(
+                            |e| tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable"),
+                        )
+                        .ok();
+                    let _ = tx.send(Reply::Audio(id, clip)).await;
+                });
+                true
+            }
+            Action::SetState { id, state } => {
+                let act = match state {
+                    State::U => MarkAction::Unread,
+                    State::R => MarkAction::Read,
+                    State::M => MarkAction::Delete,
+                    State::D => MarkAction::Purge,
+                };
+                if let Some(w) = &self.writer {
+                    let _ = w.send((id, act));
                 }
-                Action::LoadAudio { id } => {
-                    let (svc, tx) = (ctx.messages.clone(), reply_tx.clone());
-                    tokio::spawn(async move {
-                        let clip = svc
-                            .message_pcm(id)
-                            .await
-                            .map(|pcm| Arc::new(Clip::from_pcm(pcm, format!("message {id}"))))
-                            .map_err(
-                                |e| tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable"),
-                            )
-                            .ok();
-                        let _ = tx.send(Reply::Audio(id, clip)).await;
-                    });
-                }
-                Action::SetState { id, state } => {
-                    let act = match state {
-                        State::U => MarkAction::Unread,
-                        State::R => MarkAction::Read,
-                        State::M => MarkAction::Delete,
-                        State::D => MarkAction::Purge,
-                    };
-                    if let Some(w) = &writer {
-                        let _ = w.send((id, act));
+                false
+            }
+            Action::Purge { ids } => {
+                if let Some(w) = &self.writer {
+                    for id in ids {
+                        let _ = w.send((id, MarkAction::Purge));
                     }
                 }
-                Action::Purge { ids } => {
-                    if let Some(w) = &writer {
-                        for id in ids {
-                            let _ = w.send((id, MarkAction::Purge));
-                        }
-                    }
-                }
-                Action::Hangup => {
-                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
-                }
-                Action::SaveGreeting { .. }
-                | Action::DeleteGreeting { .. }
-                | Action::ChangePin { .. }
-                | Action::LookupTarget { .. }
-                | Action::Forward { .. }
-                | Action::Reply { .. } => {
-                    let (ctx2, tx, mb) = (ctx.clone(), reply_tx.clone(), logged_in.clone().unwrap_or_default());
-                    tokio::spawn(async move {
-                        let reply = perform(&ctx2, &mb, action).await;
-                        let _ = tx.send(reply).await;
-                    });
-                }
+                false
             }
-        }
-        if app.is_done() {
-            break;
-        }
-        tokio::select! {
-            r = rtp.socket.recv_from(&mut rbuf) => {
-                if let Ok((n, from)) = r {
-                    session.handle_input(from, &rbuf[..n]);
-                    // A key press reaches the menu at once, not at the next tick: the
-                    // answer's first frame then goes out on the next tick (≤ 20 ms).
-                    drain(&mut session, &mut app, &rtp.socket, &mut send_dropped);
-                }
+            // The loop plays and hangs up itself; these never come as requests.
+            Action::Play(_) | Action::PlayFrom(..) | Action::StopPlayback | Action::Hangup => false,
+            Action::SaveGreeting { .. }
+            | Action::DeleteGreeting { .. }
+            | Action::ChangePin { .. }
+            | Action::LookupTarget { .. }
+            | Action::Forward { .. }
+            | Action::Reply { .. } => {
+                let (ctx, mb) = (ctx.clone(), self.logged_in.clone().unwrap_or_default());
+                tokio::spawn(async move {
+                    let reply = perform(&ctx, &mb, action).await;
+                    let _ = tx.send(reply).await;
+                });
+                true
             }
-            _ = tick.tick() => {
-                session.handle_tick(&mut pcm);
-                app.handle_frame(&pcm);
-                drain(&mut session, &mut app, &rtp.socket, &mut send_dropped);
-            }
-            ev = events.recv(), if !gone => {
-                if let Some(send_bye) = caller_leaving(ev) {
-                    gone = true;
-                    app.handle_hangup();
-                    if send_bye {
-                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
-                    }
-                }
-            }
-            Some(reply) = replies.recv() => match reply {
-                Reply::Login(r) => app.handle_login(r),
-                Reply::Messages(list, zone) => {
-                    app.set_time_zone(crate::services::time::mailbox_zone(zone.as_deref(), &ctx.cfg.mailbox.time_zone()));
-                    app.handle_messages(list)
-                }
-                Reply::Audio(id, clip) => app.handle_audio(id, clip),
-                Reply::Target(exists) => app.handle_target(exists),
-                Reply::Done(ok) => app.handle_done(ok),
-            },
         }
     }
-    record_totals(ctx, &session, send_dropped);
-    Ok(())
 }
 
 /// The menu's requests that write: greetings, PIN, forward, reply. Each answers once
@@ -239,24 +188,6 @@ async fn perform(ctx: &Arc<CallCtx>, mailbox: &str, action: Action) -> Reply {
         tracing::error!(mailbox, error = %format!("{e:#}"), "menu request failed");
         false
     }))
-}
-
-/// Hands the session's outputs to the socket and the menu.
-fn drain(session: &mut RtpSession, app: &mut Menu, socket: &tokio::net::UdpSocket, send_dropped: &mut u64) {
-    while let Some(out) = session.poll_output() {
-        match out {
-            Output::Transmit { to, bytes } => {
-                if socket.try_send_to(&bytes, to).is_err() {
-                    *send_dropped += 1;
-                }
-            }
-            Output::Dtmf(d) => {
-                tracing::debug!(digit = %d, "DTMF");
-                app.handle_dtmf(d);
-            }
-            Output::PlaybackDone => app.handle_playback_done(),
-        }
-    }
 }
 
 /// One ordered writer of state changes per call (delete then undelete must not swap),

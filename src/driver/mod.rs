@@ -11,6 +11,7 @@
 //! - [`server`]: start-up, wiring (the change hub's sinks) and graceful shutdown.
 
 pub mod call;
+pub mod call_loop;
 pub mod channels;
 pub mod deposit_call;
 pub mod dispatch;

@@ -3,7 +3,7 @@
 
 use super::call::CallCtx;
 use super::channels::{CallEvent, MwiEvent, MwiPoke, SipCommand};
-use crate::sip::endpoint::{CallHandle, Endpoint, Event};
+use crate::sip::endpoint::{CallHandle, Endpoint, Event, ReofferAnswer};
 use crate::sip::frame::TcpFramer;
 use crate::sip::txn::{Peer, Transport};
 use std::collections::HashMap;
@@ -109,6 +109,7 @@ pub async fn run(
                     SipCommand::Reject(c, code, reason) => { endpoint.reject(now, c, code, &reason); calls.remove(&c); }
                     SipCommand::Hangup(c) => endpoint.hangup(now, c),
                     SipCommand::Transfer(c, target) => endpoint.refer(now, c, &target),
+                    SipCommand::AnswerReoffer(c, answer) => endpoint.answer_reoffer(now, c, answer),
                     SipCommand::Notify(sub, body) => endpoint.notify(now, sub, &body),
                     SipCommand::NotifyPhone { uri, addr, body } => {
                         endpoint.notify_unsolicited(now, &uri, Peer { addr, transport: Transport::Udp }, &body)
@@ -162,6 +163,22 @@ pub async fn run(
                         let _ = tx.try_send(CallEvent::Confirmed(answer));
                     }
                 }
+                Event::Reoffer { call, offer } => {
+                    // A call task that is gone or cannot take it now: the re-INVITE
+                    // still gets its final answer (the session stays as it was).
+                    let delivered = calls.get(&call).is_some_and(|tx| tx.try_send(CallEvent::Reoffer(offer)).is_ok());
+                    if !delivered {
+                        endpoint.answer_reoffer(
+                            Instant::now(),
+                            call,
+                            ReofferAnswer::Refuse(500, "Server Internal Error".into()),
+                        );
+                    }
+                }
+                // Calls we place: nothing places one yet (fax sending will).
+                Event::Progress { call, status } => tracing::debug!(call, status, "outgoing call progress"),
+                Event::Answered { call, .. } => tracing::info!(call, "outgoing call answered"),
+                Event::Failed { call, status, reason } => tracing::info!(call, status, %reason, "outgoing call failed"),
                 Event::Cancelled(c) => {
                     if let Some(tx) = calls.remove(&c) {
                         let _ = tx.try_send(CallEvent::Gone("cancelled".into()));

@@ -9,6 +9,8 @@
 
 use crate::media::prompts::Clip;
 use crate::rtp::FRAME_SAMPLES;
+use crate::session::app::{AppKind, Application, Effect, ReofferChoice};
+use crate::session::media::Reoffer;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -18,6 +20,10 @@ pub struct DepositParams {
     pub silence_frames: usize,
     pub silence_level: u32,
     pub operator: Option<String>,
+    /// Whether a T.38 re-INVITE hands the call to fax reception; until that
+    /// application exists (the fax issue) such an offer is refused with 488 and the
+    /// deposit goes on.
+    pub fax_handover: bool,
 }
 
 impl DepositParams {
@@ -29,6 +35,7 @@ impl DepositParams {
             silence_frames: frames(c.silence_secs).max(1),
             silence_level: c.silence_level as u32,
             operator: c.operator.clone(),
+            fax_handover: false,
         }
     }
 }
@@ -66,6 +73,56 @@ pub enum Action {
     /// Send the caller to this SIP URI.
     Transfer(String),
     Hangup,
+}
+
+/// The deposit's one request of the driver: store this recording durably and commit
+/// its row; the answer (saved or not) goes to [`Deposit::handle_saved`].
+#[derive(Debug)]
+pub struct SaveRecording {
+    pub pcm: Vec<i16>,
+    pub reason: StopReason,
+}
+
+/// The deposit on the shared call loop.
+impl Application for Deposit {
+    type Request = SaveRecording;
+    type Reply = bool;
+
+    fn on_frame(&mut self, pcm: &[i16]) {
+        self.handle_frame(pcm)
+    }
+    fn on_dtmf(&mut self, digit: char) {
+        self.handle_dtmf(digit)
+    }
+    fn on_playback_done(&mut self) {
+        self.handle_playback_done()
+    }
+    fn on_hangup(&mut self) {
+        self.handle_hangup()
+    }
+    fn on_reply(&mut self, saved: bool) {
+        self.handle_saved(saved)
+    }
+    /// Audio changes are taken; a fax (T.38) goes to fax reception when there is one.
+    fn on_reoffer(&mut self, offer: &Reoffer) -> ReofferChoice {
+        match offer {
+            Reoffer::Audio(..) => ReofferChoice::Accept,
+            Reoffer::Fax if self.params.fax_handover => ReofferChoice::HandOver(AppKind::FaxReceive),
+            Reoffer::Fax | Reoffer::Unusable(_) => ReofferChoice::Refuse,
+        }
+    }
+    fn poll(&mut self) -> Option<Effect<SaveRecording>> {
+        Some(match self.poll_action()? {
+            Action::Play(clips) => Effect::Play(clips),
+            Action::StopPlayback => Effect::StopPlayback,
+            Action::Save { pcm, reason } => Effect::Request(SaveRecording { pcm, reason }),
+            Action::Transfer(to) => Effect::Transfer(to),
+            Action::Hangup => Effect::Hangup,
+        })
+    }
+    fn is_done(&self) -> bool {
+        Deposit::is_done(self)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -237,7 +294,14 @@ mod tests {
     }
 
     fn params() -> DepositParams {
-        DepositParams { min_frames: 50, max_frames: 500, silence_frames: 100, silence_level: 200, operator: None }
+        DepositParams {
+            min_frames: 50,
+            max_frames: 500,
+            silence_frames: 100,
+            silence_level: 200,
+            operator: None,
+            fax_handover: false,
+        }
     }
 
     fn app(p: DepositParams) -> Deposit {

@@ -16,10 +16,70 @@ use super::speech::{self, Say};
 use crate::media::prompts::Clip;
 pub use crate::model::{GreetingKind, LoginResult, MenuMessage, State};
 use crate::rtp::FRAME_SAMPLES;
+use crate::session::app::{Application, Effect};
 use std::sync::Arc;
 
 /// Samples per second of the call audio.
 const RATE: usize = 8000;
+
+/// The driver's answers to the menu's requests.
+#[derive(Debug)]
+pub enum Reply {
+    /// To [`Action::CheckPin`].
+    Login(LoginResult),
+    /// To [`Action::LoadMessages`]: the list and the zone its dates are spoken in.
+    Messages(Vec<MenuMessage>, jiff::tz::TimeZone),
+    /// To [`Action::LoadAudio`].
+    Audio(i64, Option<Arc<Clip>>),
+    /// To [`Action::LookupTarget`].
+    Target(bool),
+    /// To a request that writes (greeting, PIN, forward, reply): it worked.
+    Done(bool),
+}
+
+/// The menu on the shared call loop: playback and hang-up are the loop's; every other
+/// action is a request for the driver.
+impl Application for Menu {
+    type Request = Action;
+    type Reply = Reply;
+
+    fn on_frame(&mut self, pcm: &[i16]) {
+        self.handle_frame(pcm)
+    }
+    fn on_dtmf(&mut self, digit: char) {
+        self.handle_dtmf(digit)
+    }
+    fn on_playback_done(&mut self) {
+        self.handle_playback_done()
+    }
+    fn on_hangup(&mut self) {
+        self.handle_hangup()
+    }
+    fn on_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Login(r) => self.handle_login(r),
+            Reply::Messages(list, zone) => {
+                self.set_time_zone(zone);
+                self.handle_messages(list)
+            }
+            Reply::Audio(id, clip) => self.handle_audio(id, clip),
+            Reply::Target(exists) => self.handle_target(exists),
+            Reply::Done(ok) => self.handle_done(ok),
+        }
+    }
+    fn poll(&mut self) -> Option<Effect<Action>> {
+        Some(match self.poll_action()? {
+            Action::Play(clips) => Effect::Play(clips),
+            Action::PlayFrom(clip, offset) => Effect::PlayFrom(clip, offset),
+            Action::StopPlayback => Effect::StopPlayback,
+            Action::Hangup => Effect::Hangup,
+            request => Effect::Request(request),
+        })
+    }
+    fn is_done(&self) -> bool {
+        Menu::is_done(self)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct MenuParams {

@@ -43,6 +43,11 @@ pub struct JitterBuffer {
 }
 
 impl JitterBuffer {
+    /// The playout delay in frames it was made with.
+    pub fn delay(&self) -> usize {
+        self.delay
+    }
+
     pub fn new(delay: usize) -> JitterBuffer {
         JitterBuffer {
             slots: BTreeMap::new(),

@@ -95,6 +95,30 @@ impl RtpSession {
         self.talking = false;
     }
 
+    /// The far end changed the session (a re-INVITE): a new address, codec or DTMF
+    /// payload type. A new address is latched again from the first packet that comes
+    /// from it; audio still queued is re-encoded in the new codec.
+    pub fn retarget(&mut self, n: &Negotiated) {
+        if n.remote != self.remote {
+            self.remote = n.remote;
+            self.latched = false;
+        }
+        if n.codec != self.codec {
+            let queued: Vec<u8> = self.playback.drain(..).collect();
+            let mut pcm = Vec::with_capacity(queued.len());
+            g711::decode_into(self.codec, &queued, &mut pcm);
+            self.playback.extend(g711::encode(n.codec, &pcm));
+            self.codec = n.codec;
+            // The caller's audio in the old codec cannot be decoded in the new one.
+            let stats = self.jitter.stats;
+            self.jitter = JitterBuffer::new(self.jitter.delay());
+            self.jitter.stats = stats;
+            self.seq_ext = SeqExtender::default();
+            self.audio_ssrc = None;
+        }
+        self.dtmf_pt = n.dtmf_pt;
+    }
+
     pub fn is_playing(&self) -> bool {
         !self.playback.is_empty()
     }
@@ -252,5 +276,34 @@ mod tests {
         s.play(&[0; 160]);
         s.handle_tick(&mut pcm);
         assert!(matches!(s.poll_output(), Some(Output::Transmit { to, .. }) if to == src), "symmetric RTP");
+    }
+
+    #[test]
+    fn retarget_moves_the_stream_and_re_encodes_what_is_queued() {
+        let mut s = RtpSession::new(&neg(), 1);
+        let src: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        s.handle_input(src, &pkt(0, 1, 0, &[0xff; 160]));
+        s.play(&g711::encode(Codec::Pcmu, &[1000; 320]));
+        let moved = Negotiated { remote: "127.0.0.1:7100".parse().unwrap(), codec: Codec::Pcma, dtmf_pt: None };
+        s.retarget(&moved);
+        assert_eq!(s.codec(), Codec::Pcma);
+        let mut pcm = Vec::new();
+        s.handle_tick(&mut pcm);
+        let Some(Output::Transmit { to, bytes }) = s.poll_output() else { panic!("a packet") };
+        assert_eq!(to, moved.remote, "the new address until the caller's audio comes from it");
+        let r = rtp_rs::RtpReader::new(&bytes).unwrap();
+        assert_eq!(r.payload_type(), 8);
+        assert_eq!(r.payload(), &g711::encode(Codec::Pcma, &g711_round_trip(1000))[..160]);
+        // Now PCMU packets are foreign, PCMA ones are heard; DTMF is off.
+        s.handle_input(moved.remote, &pkt(0, 2, 160, &[0xff; 160]));
+        s.handle_input(moved.remote, &pkt(101, 3, 320, &[1, 0x8a, 0, 160]));
+        assert_eq!(s.stats().foreign_pt, 2);
+    }
+
+    /// A µ-law round trip of one sample value, as a frame.
+    fn g711_round_trip(v: i16) -> Vec<i16> {
+        let mut out = Vec::new();
+        g711::decode_into(Codec::Pcmu, &g711::encode(Codec::Pcmu, &[v]), &mut out);
+        vec![out[0]; 160]
     }
 }

@@ -3,14 +3,16 @@
 //!
 //! Run loop (the driver in `driver/sip_io.rs` does exactly this):
 //! 1. feed every received message with [`Endpoint::handle_input`], every application
-//!    decision with [`Endpoint::answer`] / [`Endpoint::reject`] / [`Endpoint::hangup`];
+//!    decision with [`Endpoint::answer`] / [`Endpoint::reject`] / [`Endpoint::hangup`] /
+//!    [`Endpoint::answer_reoffer`], every call to place with [`Endpoint::place_call`];
 //! 2. drain [`Endpoint::poll_transmit`] to the sockets and [`Endpoint::poll_event`] to the
 //!    applications;
 //! 3. sleep until [`Endpoint::poll_timeout`] and call [`Endpoint::handle_timeout`].
 //!
 //! The endpoint never reads the clock and never touches a socket.
 
-use super::msg::{self, build_request, build_response, header_param, random_token, Message, Request};
+use super::invite_client::InviteClientTx;
+use super::msg::{self, build_request, build_response, random_token, Message, Request};
 use super::subscriptions::{unsolicited_notify, Subscribe, Subscriptions};
 use super::txn::{ClientOutput, ClientTx, Peer, ServerTx, Transport, TxKey, T1, T2};
 use std::collections::{HashMap, VecDeque};
@@ -58,6 +60,31 @@ pub enum Event {
         call: CallHandle,
         answer: Vec<u8>,
     },
+    /// A re-INVITE with a new offer (hold, a codec change, T.38 for a fax): answer it
+    /// with [`Endpoint::answer_reoffer`] — accept with an SDP answer, or refuse (488),
+    /// and the call goes on as it was. A re-INVITE without an offer (a session refresh)
+    /// is answered by the endpoint with the last description and never comes here.
+    Reoffer {
+        call: CallHandle,
+        offer: Vec<u8>,
+    },
+    /// A call we placed ([`Endpoint::place_call`]) got a provisional answer (180, 183).
+    Progress {
+        call: CallHandle,
+        status: u16,
+    },
+    /// A call we placed was answered (2xx, ACKed): `answer` is the SDP answer.
+    Answered {
+        call: CallHandle,
+        answer: Vec<u8>,
+    },
+    /// A call we placed failed: a 3xx–6xx (487 after our CANCEL), or 408 when nothing
+    /// answered (Timer B). Redirections (3xx) are not followed.
+    Failed {
+        call: CallHandle,
+        status: u16,
+        reason: String,
+    },
     /// The caller cancelled before we answered (487 was sent).
     Cancelled(CallHandle),
     /// The caller hung up (BYE, answered 200).
@@ -100,18 +127,115 @@ enum CallState {
     Terminating,
 }
 
+/// What the application says to a re-INVITE's offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReofferAnswer {
+    /// 200 OK with this SDP answer; the media changes as it describes.
+    Accept(Vec<u8>),
+    /// A final error (488 Not Acceptable Here for an offer it cannot serve); the
+    /// session stays as it was (§14.2).
+    Refuse(u16, String),
+}
+
+/// A call to place.
+#[derive(Debug, Clone)]
+pub struct OutgoingCall {
+    /// The Request-URI and To, e.g. `sip:5551234@trunk.example`.
+    pub target: String,
+    /// Where the INVITE goes (the trunk).
+    pub peer: Peer,
+    /// The user part of our From (the number we call from).
+    pub from_user: String,
+    /// Our SDP offer.
+    pub offer: Vec<u8>,
+}
+
+/// What a placed call's CANCEL and ACKs are built from.
+#[derive(Debug)]
+struct Placed {
+    request_uri: String,
+    branch: String,
+    cseq: u32,
+    /// The INVITE's To (without a tag), as sent.
+    to: String,
+    cancel: Cancel,
+    /// The ACK of the 2xx, sent again for each retransmission of it.
+    ack: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    No,
+    /// Asked before any provisional answer: sent when one comes (§9.1).
+    Wanted,
+    Sent,
+}
+
+/// One dialog's identity and route, whichever side began it (RFC 3261 §12).
+#[derive(Debug)]
+struct Dialog {
+    call_id: String,
+    local_tag: String,
+    /// Our side, as it goes in the From of our requests (with our tag).
+    local: String,
+    /// The far side, as it goes in the To of our requests (with its tag once known).
+    remote: String,
+    /// Where our in-dialog requests go: the far end's Contact.
+    remote_target: String,
+    /// The Route headers of our in-dialog requests (§12.1.1 and §12.1.2).
+    route: Vec<String>,
+}
+
+/// A 2xx to an INVITE, retransmitted until its ACK (RFC 3261 §13.3.1.4).
+#[derive(Debug)]
+struct OkRetransmit {
+    bytes: Vec<u8>,
+    at: Instant,
+    interval: std::time::Duration,
+    give_up: Instant,
+    /// The INVITE's CSeq: only its ACK stops the retransmissions.
+    cseq: u32,
+}
+
+impl OkRetransmit {
+    fn new(now: Instant, peer: Peer, bytes: Vec<u8>, cseq: u32) -> OkRetransmit {
+        // Over TCP the transport is reliable; only the give-up timer remains.
+        let at = if peer.transport.reliable() { now + 64 * T1 } else { now + T1 };
+        OkRetransmit { bytes, at, interval: T1, give_up: now + 64 * T1, cseq }
+    }
+}
+
+/// The URI of a Contact (or Record-Route) value: inside `<>`, else up to the first `;`.
+fn contact_uri(v: &str) -> String {
+    match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
+        _ => v.split(';').next().unwrap_or(v).trim().to_string(),
+    }
+}
+
+/// A re-INVITE handed to the application and not answered yet.
+#[derive(Debug)]
+struct PendingReoffer {
+    key: TxKey,
+    request: msg::RawMessage,
+    cseq: u32,
+}
+
 #[derive(Debug)]
 struct Call {
     state: CallState,
-    invite: msg::Request,
-    invite_key: TxKey,
     peer: Peer,
-    local_tag: String,
+    dialog: Dialog,
     local_cseq: u32,
-    /// The 2xx and its retransmission schedule (RFC 3261 13.3.1.4): next send,
-    /// interval, give-up time.
-    ok_retransmit: Option<(Vec<u8>, Instant, std::time::Duration, Instant)>,
-    ok_response: Option<Vec<u8>>,
+    /// A call to us: the INVITE and its server transaction. `None` for a call we placed.
+    incoming: Option<(msg::Request, TxKey)>,
+    /// A call we placed: what its CANCEL and ACKs are built from.
+    placed: Option<Placed>,
+    ok_retransmit: Option<OkRetransmit>,
+    /// The session description we gave last (answer or offer), for a re-INVITE
+    /// without an offer (a session refresh).
+    local_sdp: Vec<u8>,
+    reoffer: Option<PendingReoffer>,
 }
 
 /// The SIP user-agent core.
@@ -120,6 +244,9 @@ pub struct Endpoint {
     server_txs: HashMap<TxKey, ServerTx>,
     /// Our requests in progress, by branch: the call and the method.
     client_txs: HashMap<String, (CallHandle, &'static str, ClientTx)>,
+    /// The INVITEs of calls we placed, by branch. Apart from the calls: a transaction
+    /// outlives a failed call (Timer D absorbs the error's retransmissions).
+    invite_txs: HashMap<String, (CallHandle, InviteClientTx)>,
     calls: HashMap<CallHandle, Call>,
     /// (Call-ID, remote tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
@@ -137,6 +264,7 @@ impl Endpoint {
             cfg,
             server_txs: HashMap::new(),
             client_txs: HashMap::new(),
+            invite_txs: HashMap::new(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             subscriptions: Subscriptions::default(),
@@ -185,7 +313,13 @@ impl Endpoint {
     }
 
     fn handle_response(&mut self, now: Instant, r: msg::Response) {
-        let Some((call, method, tx)) = self.client_txs.get_mut(&r.branch) else {
+        if r.cseq_method == "INVITE" {
+            self.invite_response(now, r);
+            return;
+        }
+        // A CANCEL shares its INVITE's branch; its transaction is keyed apart.
+        let key = if r.cseq_method == "CANCEL" { format!("{}/CANCEL", r.branch) } else { r.branch.clone() };
+        let Some((call, method, tx)) = self.client_txs.get_mut(&key) else {
             tracing::debug!(branch = %r.branch, "stray response dropped");
             return;
         };
@@ -203,6 +337,8 @@ impl Endpoint {
                     self.notify_failed(call, &format!("NOTIFY answered {status}"));
                 }
             }
+            // The INVITE's final answer (487, or a 2xx we then end) says how it went.
+            "CANCEL" => {}
             _ => {
                 // REFER: accepted or not, our part of the call is over (blind transfer).
                 if (200..300).contains(&status) {
@@ -257,9 +393,13 @@ impl Endpoint {
             let dialog = (r.call_id.clone(), r.from_tag.clone().unwrap_or_default());
             if let Some(&call) = self.dialogs.get(&dialog) {
                 if let Some(c) = self.calls.get_mut(&call) {
+                    // Only the ACK of the INVITE being answered stops its 2xx: a late
+                    // copy of an earlier ACK must not silence a re-INVITE's answer.
+                    if c.ok_retransmit.as_ref().is_some_and(|ok| ok.cseq == r.cseq) {
+                        c.ok_retransmit = None;
+                    }
                     if c.state == CallState::Answered {
                         c.state = CallState::Confirmed;
-                        c.ok_retransmit = None;
                         self.events.push_back(Event::Confirmed { call, answer: r.raw.body.clone() });
                     }
                 }
@@ -284,15 +424,15 @@ impl Endpoint {
             let call = self
                 .calls
                 .iter()
-                .find(|(_, c)| c.invite_key == invite_key)
+                .find(|(_, c)| c.incoming.as_ref().is_some_and(|(_, k)| *k == invite_key))
                 .map(|(h, c)| (*h, c.state == CallState::Early));
             match call {
                 None => self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None),
                 Some((call, early)) => {
-                    let local_tag = self.calls[&call].local_tag.clone();
+                    let local_tag = self.calls[&call].dialog.local_tag.clone();
                     self.respond(now, &key, &r.raw, 200, "OK", &local_tag, &[], None);
                     if early {
-                        let invite = self.calls[&call].invite.raw.clone();
+                        let invite = self.calls[&call].incoming.as_ref().expect("matched above").0.raw.clone();
                         self.respond(now, &invite_key, &invite, 487, "Request Terminated", &local_tag, &[], None);
                         self.calls.remove(&call);
                         self.forget_dialog(call);
@@ -310,8 +450,11 @@ impl Endpoint {
 
         if let Some(to_tag) = r.to_tag.clone() {
             let dialog = (r.call_id.clone(), r.from_tag.clone().unwrap_or_default());
-            let call =
-                self.dialogs.get(&dialog).copied().filter(|c| self.calls.get(c).is_some_and(|c| c.local_tag == to_tag));
+            let call = self
+                .dialogs
+                .get(&dialog)
+                .copied()
+                .filter(|c| self.calls.get(c).is_some_and(|c| c.dialog.local_tag == to_tag));
             let Some(call) = call else {
                 self.respond(now, &key, &r.raw, 481, "Call/Transaction Does Not Exist", &tag, &[], None);
                 return;
@@ -323,29 +466,7 @@ impl Endpoint {
                     self.forget_dialog(call);
                     self.events.push_back(Event::RemoteHangup(call));
                 }
-                "INVITE" => {
-                    // A re-INVITE (session refresh, hold): we keep the session as it is
-                    // and answer with the same description.
-                    let body = self.calls[&call]
-                        .ok_response
-                        .as_ref()
-                        .and_then(|ok| msg::RawMessage::parse(ok).ok())
-                        .map(|m| m.body);
-                    let contact = self.contact(peer.transport);
-                    match body {
-                        Some(b) if !b.is_empty() => self.respond(
-                            now,
-                            &key,
-                            &r.raw,
-                            200,
-                            "OK",
-                            &to_tag,
-                            &[("Contact", contact)],
-                            Some(("application/sdp", &b)),
-                        ),
-                        _ => self.respond(now, &key, &r.raw, 491, "Request Pending", &to_tag, &[], None),
-                    }
-                }
+                "INVITE" => self.handle_reinvite(now, key, r, call, to_tag),
                 "OPTIONS" => self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[("Allow", ALLOW.into())], None),
                 // Progress reports of a transfer we asked for (RFC 3515 implicit subscription).
                 "NOTIFY" => self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[], None),
@@ -414,17 +535,29 @@ impl Endpoint {
                 || r.raw.headers_named("History-Info").any(|h| h.contains("cause=486")),
         };
         self.dialogs.insert((r.call_id.clone(), from_tag), handle);
+        // We are the UAS: our requests go to the caller's Contact, along its
+        // Record-Route in order (RFC 3261 §12.1.1).
+        let to = r.raw.header("To").unwrap_or_default();
+        let dialog = Dialog {
+            call_id: r.call_id.clone(),
+            local: format!("{to};tag={tag}"),
+            remote: from.to_string(),
+            remote_target: r.raw.header("Contact").map(contact_uri).unwrap_or_else(|| r.parsed.uri.to_string()),
+            route: r.raw.headers_named("Record-Route").map(str::to_string).collect(),
+            local_tag: tag,
+        };
         self.calls.insert(
             handle,
             Call {
                 state: CallState::Early,
-                invite: r,
-                invite_key: key,
                 peer,
-                local_tag: tag,
+                dialog,
                 local_cseq: rand::random::<u16>() as u32 + 1,
+                incoming: Some((r, key)),
+                placed: None,
                 ok_retransmit: None,
-                ok_response: None,
+                local_sdp: Vec::new(),
+                reoffer: None,
             },
         );
         self.events.push_back(Event::IncomingCall(incoming));
@@ -440,7 +573,8 @@ impl Endpoint {
     /// The INVITE transaction, request, local tag and peer of a call not answered yet.
     fn unanswered(&self, call: CallHandle) -> Option<(TxKey, msg::RawMessage, String, Peer)> {
         let c = self.calls.get(&call).filter(|c| c.state == CallState::Early)?;
-        Some((c.invite_key.clone(), c.invite.raw.clone(), c.local_tag.clone(), c.peer))
+        let (invite, key) = c.incoming.as_ref()?;
+        Some((key.clone(), invite.raw.clone(), c.dialog.local_tag.clone(), c.peer))
     }
 
     /// Sends a provisional response (180 Ringing, 183 Session Progress).
@@ -466,10 +600,9 @@ impl Endpoint {
         }
         let c = self.calls.get_mut(&call).expect("checked above");
         c.state = CallState::Answered;
-        c.ok_response = Some(bytes.clone());
-        // Over TCP the transport is reliable; only the give-up timer remains.
-        let first = if peer.transport.reliable() { now + 64 * T1 } else { now + T1 };
-        c.ok_retransmit = Some((bytes, first, T1, now + 64 * T1));
+        c.local_sdp = sdp.to_vec();
+        let cseq = c.incoming.as_ref().map_or(0, |(r, _)| r.cseq);
+        c.ok_retransmit = Some(OkRetransmit::new(now, peer, bytes, cseq));
     }
 
     /// Refuses the call with a final non-2xx response.
@@ -486,6 +619,7 @@ impl Endpoint {
             return;
         };
         match c.state {
+            CallState::Early if c.placed.is_some() => self.cancel(now, call),
             CallState::Early => {
                 self.reject(now, call, 480, "Temporarily Unavailable");
                 self.events.push_back(Event::Ended { call, reason: "hung up before answer".into() });
@@ -517,37 +651,25 @@ impl Endpoint {
         );
     }
 
-    /// Sends an in-dialog request from us (UAS side of the dialog) in a new client
-    /// transaction, to the address the INVITE came from.
+    /// Sends an in-dialog request from us in a new client transaction, to the far
+    /// end's Contact along the dialog's route.
     fn send_in_dialog(&mut self, now: Instant, call: CallHandle, method: &'static str, extra: Vec<(&str, String)>) {
         let Some(c) = self.calls.get_mut(&call) else { return };
         c.local_cseq += 1;
         let branch = format!("z9hG4bK{}", random_token());
-        let inv = &c.invite.raw;
-        let target = inv
-            .header("Contact")
-            .map(|v| match (v.find('<'), v.find('>')) {
-                (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
-                _ => v.split(';').next().unwrap_or(v).trim().to_string(),
-            })
-            .unwrap_or_else(|| c.invite.parsed.uri.to_string());
-        let to = inv.header("To").unwrap_or_default();
-        let local =
-            if header_param(to, "tag").is_some() { to.to_string() } else { format!("{to};tag={}", c.local_tag) };
+        let d = &c.dialog;
         let mut headers: Vec<(&str, String)> = vec![
             ("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local)),
             ("Max-Forwards", "70".into()),
-            ("From", local),
-            ("To", inv.header("From").unwrap_or_default().to_string()),
-            ("Call-ID", c.invite.call_id.clone()),
+            ("From", d.local.clone()),
+            ("To", d.remote.clone()),
+            ("Call-ID", d.call_id.clone()),
             ("CSeq", format!("{} {method}", c.local_cseq)),
             ("User-Agent", self.cfg.user_agent.clone()),
         ];
-        for rr in inv.headers_named("Record-Route") {
-            headers.push(("Route", rr.to_string()));
-        }
+        headers.extend(d.route.iter().map(|r| ("Route", r.clone())));
         headers.extend(extra);
-        let bytes = build_request(method, &target, &headers, None);
+        let bytes = build_request(method, &d.remote_target, &headers, None);
         let peer = c.peer;
         self.client_txs.insert(branch, (call, method, ClientTx::new(now, peer, bytes.clone())));
         self.send(peer, bytes);
@@ -565,13 +687,13 @@ impl Endpoint {
 
         let mut no_ack = Vec::new();
         for (h, c) in self.calls.iter_mut() {
-            if let Some((bytes, at, interval, give_up)) = &mut c.ok_retransmit {
-                if now >= *give_up {
+            if let Some(ok) = &mut c.ok_retransmit {
+                if now >= ok.give_up {
                     no_ack.push(*h);
-                } else if now >= *at {
-                    resend.push((c.peer, bytes.clone()));
-                    *interval = (*interval * 2).min(T2);
-                    *at = now + *interval;
+                } else if now >= ok.at {
+                    resend.push((c.peer, ok.bytes.clone()));
+                    ok.interval = (ok.interval * 2).min(T2);
+                    ok.at = now + ok.interval;
                 }
             }
         }
@@ -596,6 +718,8 @@ impl Endpoint {
         for (call, method) in failed {
             if method == "NOTIFY" {
                 self.notify_failed(call, "NOTIFY timed out");
+            } else if method == "CANCEL" {
+                tracing::debug!(call, "CANCEL timed out; Timer B ends the INVITE");
             } else if method == "BYE" {
                 if self.calls.remove(&call).is_some() {
                     self.forget_dialog(call);
@@ -609,6 +733,7 @@ impl Endpoint {
         for (peer, bytes) in resend {
             self.send(peer, bytes);
         }
+        self.invite_timeouts(now);
         self.expire_subscriptions(now);
     }
 
@@ -616,8 +741,9 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let s = self.server_txs.values().filter_map(ServerTx::poll_timeout);
         let c = self.client_txs.values().filter_map(|(_, _, t)| t.poll_timeout());
-        let a = self.calls.values().filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.1.min(r.3)));
-        s.chain(c).chain(a).chain(self.next_subscription_timeout()).min()
+        let a = self.calls.values().filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.at.min(r.give_up)));
+        let i = self.invite_txs.values().filter_map(|(_, t)| t.poll_timeout());
+        s.chain(c).chain(a).chain(i).chain(self.next_subscription_timeout()).min()
     }
 }
 
@@ -702,6 +828,9 @@ impl Endpoint {
         self.subscriptions.len()
     }
 }
+
+mod outgoing;
+mod reoffer;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Endpoint tests on a virtual clock: no sockets, no sleeps.
 
 use super::*;
+use crate::sip::msg::header_param;
 use std::time::Duration;
 
 fn ep() -> Endpoint {

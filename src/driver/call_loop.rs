@@ -1,0 +1,125 @@
+//! The tokio task side of [`CallLoop`]: the RTP socket, the 20 ms clock, the call's SIP
+//! events and the application's requests — moved, never decided. One loop for every
+//! application; what an application's requests mean is its [`Performer`]'s.
+
+use super::channels::{CallEvent, SipCommand};
+use super::ports::RtpPort;
+use crate::rtp::FRAME;
+use crate::session::app::{AppKind, Application};
+use crate::session::call::{CallLoop, LoopOutput, SipAction};
+use crate::session::media::MediaSession;
+use crate::sip::endpoint::{CallHandle, ReofferAnswer};
+use tokio::sync::mpsc;
+
+/// Carries out an application's requests off the media clock (store, disk, mail).
+pub trait Performer<A: Application> {
+    /// Starts the work `request` asks for; its answer, if it has one, goes to
+    /// `replies`. Returns whether an answer will come (the loop waits for those
+    /// before it ends: a recording being saved at hang-up is saved before the task
+    /// ends, and a shutdown waits for it).
+    fn perform(&mut self, request: A::Request, replies: &mpsc::Sender<A::Reply>) -> bool;
+}
+
+/// A call's fixed parts for its loops: its handle, the SIP task, the media port.
+pub struct CallIo<'a> {
+    pub call: CallHandle,
+    pub cmd: &'a mpsc::Sender<SipCommand>,
+    pub rtp: &'a RtpPort,
+    /// Packets the socket would not take (its buffer full), over the whole call.
+    pub send_dropped: u64,
+}
+
+/// How an application's loop ended.
+pub enum Ended {
+    /// The application is done (hung up, caller gone, transferred).
+    Done(MediaSession),
+    /// It gave the call to another application; `reoffer` is the re-INVITE offer that
+    /// one answers first.
+    HandOver { to: AppKind, reoffer: Option<Vec<u8>>, media: MediaSession },
+}
+
+/// Runs `app` on `media` until it is done or hands the call on.
+pub async fn run<A, P>(
+    io: &mut CallIo<'_>,
+    events: &mut mpsc::Receiver<CallEvent>,
+    media: MediaSession,
+    app: A,
+    reoffer: Option<Vec<u8>>,
+    mut performer: P,
+) -> Ended
+where
+    A: Application,
+    P: Performer<A>,
+{
+    let mut call = CallLoop::new(media, app);
+    if let Some(offer) = reoffer {
+        call.handle_reoffer(&offer);
+    }
+    let (reply_tx, mut replies) = mpsc::channel::<A::Reply>(8);
+    let mut pending = 0usize;
+    let mut gone = false;
+    let mut tick = tokio::time::interval(FRAME);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut rbuf = [0u8; 2048];
+    loop {
+        while let Some(out) = call.poll_output() {
+            match out {
+                LoopOutput::Transmit { to, bytes } => {
+                    if io.rtp.socket.try_send_to(&bytes, to).is_err() {
+                        io.send_dropped += 1;
+                    }
+                }
+                LoopOutput::Sip(action) => {
+                    let c = io.call;
+                    let cmd = match action {
+                        SipAction::Hangup => SipCommand::Hangup(c),
+                        SipAction::Transfer(to) => {
+                            tracing::info!(target = %to, "transferring the caller");
+                            SipCommand::Transfer(c, to)
+                        }
+                        SipAction::AcceptReoffer(sdp) => SipCommand::AnswerReoffer(c, ReofferAnswer::Accept(sdp)),
+                        SipAction::RefuseReoffer(code, why) => {
+                            SipCommand::AnswerReoffer(c, ReofferAnswer::Refuse(code, why))
+                        }
+                    };
+                    io.cmd.send(cmd).await.ok();
+                }
+                LoopOutput::Request(r) => {
+                    if performer.perform(r, &reply_tx) {
+                        pending += 1;
+                    }
+                }
+                LoopOutput::HandOver { to, reoffer } => {
+                    return Ended::HandOver { to, reoffer, media: call.into_media() }
+                }
+            }
+        }
+        if call.is_done() && pending == 0 {
+            return Ended::Done(call.into_media());
+        }
+        tokio::select! {
+            r = io.rtp.socket.recv_from(&mut rbuf) => {
+                if let Ok((n, from)) = r {
+                    call.handle_datagram(from, &rbuf[..n]);
+                }
+            }
+            _ = tick.tick() => call.handle_tick(),
+            ev = events.recv(), if !gone => match ev {
+                Some(CallEvent::Reoffer(offer)) => call.handle_reoffer(&offer),
+                other => {
+                    if let Some(send_bye) = super::call::caller_leaving(other) {
+                        gone = true;
+                        call.handle_hangup();
+                        if send_bye {
+                            io.cmd.send(SipCommand::Hangup(io.call)).await.ok();
+                        }
+                    }
+                }
+            },
+            Some(reply) = replies.recv() => {
+                pending = pending.saturating_sub(1);
+                call.handle_reply(reply);
+            }
+        }
+    }
+}

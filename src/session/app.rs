@@ -1,0 +1,75 @@
+//! What an application is to the call loop: it hears the caller's audio frame by frame,
+//! key presses, the end of playback, the caller leaving, a re-INVITE's offer and the
+//! answers to its own requests; it says what to play, which work to start (saving a
+//! recording, a PIN check), when to hang up, transfer, or hand the call on.
+
+use super::media::Reoffer;
+use crate::media::prompts::Clip;
+use std::sync::Arc;
+
+/// The applications a call can be handed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    Deposit,
+    Menu,
+    /// Fax reception (T.38 or G.711): the target of a deposit that hears a fax.
+    FaxReceive,
+}
+
+/// What an application asks of the loop.
+#[derive(Debug)]
+pub enum Effect<R> {
+    /// Queue these clips after whatever is queued.
+    Play(Vec<Arc<Clip>>),
+    /// Play `clip` from sample `offset` on.
+    PlayFrom(Arc<Clip>, usize),
+    /// Drop whatever is still queued (barge-in).
+    StopPlayback,
+    Hangup,
+    /// Blind transfer to a SIP URI.
+    Transfer(String),
+    /// End this application and give the call, media as it is, to another one.
+    HandOver(AppKind),
+    /// Work the driver performs off the media clock (disk, store, mail); its answer
+    /// comes back through [`Application::on_reply`].
+    Request(R),
+}
+
+/// An application's decision on a re-INVITE's offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReofferChoice {
+    /// Take the audio offered (refresh, new address or codec); the session layer answers.
+    Accept,
+    /// Answer with this description (an application with media of its own: T.38).
+    Answer(Vec<u8>),
+    /// 488 Not Acceptable Here; the call goes on as it was.
+    Refuse,
+    /// Give the call to another application, which then answers the same offer.
+    HandOver(AppKind),
+}
+
+/// An application on the call loop. Sans-IO: every input is a method call, every
+/// output an [`Effect`] drained with [`Application::poll`].
+pub trait Application {
+    /// The work it asks the driver for, and the driver's answers.
+    type Request;
+    type Reply;
+
+    /// One 20 ms frame of the caller's audio (silence when nothing arrived).
+    fn on_frame(&mut self, pcm: &[i16]);
+    fn on_dtmf(&mut self, digit: char);
+    /// The playback queue ran empty.
+    fn on_playback_done(&mut self);
+    /// The caller is gone (or the server is shutting down): finish, save what matters.
+    fn on_hangup(&mut self);
+    fn on_reply(&mut self, reply: Self::Reply);
+    /// A re-INVITE's offer. By default audio is taken and anything else refused.
+    fn on_reoffer(&mut self, offer: &Reoffer) -> ReofferChoice {
+        match offer {
+            Reoffer::Audio(..) => ReofferChoice::Accept,
+            Reoffer::Fax | Reoffer::Unusable(_) => ReofferChoice::Refuse,
+        }
+    }
+    fn poll(&mut self) -> Option<Effect<Self::Request>>;
+    fn is_done(&self) -> bool;
+}

@@ -1,0 +1,73 @@
+//! One answered call's media: its RTP session, our media address and the SDP origin
+//! (RFC 4566 `o=`, whose version moves on with each changed description, RFC 3264 §8).
+
+use crate::rtp::session::RtpSession;
+use crate::sdp::{self, Negotiated, SdpError};
+use std::net::SocketAddr;
+
+/// What a re-INVITE's offer asks for, as the session layer reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reoffer {
+    /// Audio we can serve (PCMU/PCMA): the same as now (a refresh), or a new address,
+    /// codec or DTMF payload type. The lines are the answer's m= lines (see
+    /// [`sdp::negotiate`]).
+    Audio(Negotiated, Vec<String>),
+    /// A T.38 fax stream (`m=image … udptl t38`), with or without audio beside it: only
+    /// a fax application can take it.
+    Fax,
+    /// Nothing this session can serve.
+    Unusable(SdpError),
+}
+
+impl Reoffer {
+    pub fn read(offer: &[u8]) -> Reoffer {
+        if sdp::offers_t38(offer) {
+            return Reoffer::Fax;
+        }
+        match sdp::negotiate(offer) {
+            Ok((n, lines)) => Reoffer::Audio(n, lines),
+            Err(e) => Reoffer::Unusable(e),
+        }
+    }
+}
+
+/// An answered call's media.
+pub struct MediaSession {
+    rtp: RtpSession,
+    local: SocketAddr,
+    session_id: u64,
+    version: u64,
+    /// The negotiation in force, to tell a changed offer from a refresh.
+    current: Negotiated,
+}
+
+impl MediaSession {
+    /// `local` is our media address (the RTP port's); `session_id` the `o=` id our first
+    /// description carried (its version too).
+    pub fn new(current: Negotiated, local: SocketAddr, session_id: u64, jitter_frames: usize) -> MediaSession {
+        MediaSession { rtp: RtpSession::new(&current, jitter_frames), local, session_id, version: session_id, current }
+    }
+
+    pub fn rtp(&mut self) -> &mut RtpSession {
+        &mut self.rtp
+    }
+
+    pub fn rtp_stats(&self) -> crate::rtp::session::SessionStats {
+        self.rtp.stats()
+    }
+
+    pub fn current(&self) -> &Negotiated {
+        &self.current
+    }
+
+    /// Accepts an audio re-offer: the RTP session follows it, and the answer says so —
+    /// the same version for a refresh, the next one for a change.
+    pub fn accept_audio(&mut self, n: &Negotiated, lines: &[String]) -> Vec<u8> {
+        if *n != self.current {
+            self.version += 1;
+            self.rtp.retarget(n);
+            self.current = n.clone();
+        }
+        sdp::answer(n, lines, self.local.ip(), self.local.port(), self.session_id, self.version)
+    }
+}
