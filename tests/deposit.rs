@@ -246,3 +246,29 @@ fn shutdown_during_recording_saves_the_message() {
     assert_eq!(imap_messages(&dv, "eve").len(), 1);
     assert_eq!(row["state"], "U");
 }
+
+#[test]
+fn re_invites_during_a_deposit_are_answered_and_the_message_is_whole() {
+    let dv = Dovecot::start();
+    let server = Server::start("[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "1007", "--pin", "1111", "--imap", &dv.imap_url("fay")]);
+    // 1.5 s of speech, a T.38 re-INVITE (refused), 1 s, an audio re-INVITE (accepted),
+    // 1.5 s, then #.
+    let pause = greeting_ms("1007") + 1500;
+    let run = sipp(&server, "uac_reinvite.xml", &[], "1007", pause, "udp");
+    assert!(run.ok, "sipp failed:\n{}\n{}\nserver log:\n{}", run.output, run.messages, server.log());
+    assert!(run.messages.contains("488 Not Acceptable Here (no fax reception on this call)"), "{}", run.messages);
+    // The refresh is answered with our description, same version (nothing changed).
+    let cseq3 = run.messages.rfind("CSeq: 3 INVITE").expect("the refresh and its answer");
+    let refresh = run.messages[..cseq3].rfind("SIP/2.0 200 OK").expect("a 200 to the refresh");
+    let body = &run.messages[refresh..];
+    let body = &body[..body.find("CSeq: 3 ACK").unwrap_or(body.len())];
+    assert!(body.contains("m=audio ") && body.contains("RTP/AVP 0 96"), "{body}");
+    let row = wait_delivered(&server, "1007");
+    let dur = row["duration_ms"].as_i64().unwrap();
+    assert!((3700..=4800).contains(&dur), "the whole 4 s of speech recorded across both re-INVITEs, got {dur} ms");
+    let log = server.log();
+    assert!(log.contains("re-INVITE refused") && log.contains("re-INVITE accepted"), "{log}");
+    assert!(log.contains("rtp_lost=0"), "no RTP loss across the re-INVITEs:\n{log}");
+    assert_eq!(imap_messages(&dv, "fay").len(), 1);
+}

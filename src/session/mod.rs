@@ -14,3 +14,6 @@
 pub mod app;
 pub mod call;
 pub mod media;
+
+#[cfg(test)]
+mod tests;

@@ -833,4 +833,6 @@ mod outgoing;
 mod reoffer;
 
 #[cfg(test)]
+mod call_tests;
+#[cfg(test)]
 mod tests;
