@@ -48,7 +48,7 @@ async fn run_call(
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<()> {
-    let route = crate::services::calls::route(&ctx.store, &ctx.dialplan, &inc.dialled).await;
+    let route = crate::services::calls::route(&ctx.messages.store, &ctx.dialplan, &inc.dialled).await;
     if let CallRoute::Refuse(code, reason) = route {
         return reject(cmd, inc, code, reason).await;
     }

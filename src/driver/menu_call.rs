@@ -6,11 +6,12 @@
 
 use super::call::CallCtx;
 use super::call_loop::Performer;
-use crate::ivr::menu::{Action, LoginResult, Menu, MenuMessage, MenuParams, Reply};
+use crate::ivr::menu::{Action, Menu, MenuMessage, MenuParams, Reply};
 use crate::ivr::speech::Say;
 use crate::media::prompts::Clip;
 use crate::model::MarkAction;
 use crate::model::State;
+use crate::services::settings::Settings;
 use crate::sip::endpoint::IncomingCall;
 use crate::store::menu::LoginPolicy;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tokio::sync::mpsc;
 pub async fn start(ctx: &Arc<CallCtx>, inc: &IncomingCall, keys: crate::ivr::keys::MenuKeys) -> (Menu, MenuRequests) {
     // A caller ID that is a mailbox number skips the number prompt (never the PIN).
     let own = match inc.caller.clone() {
-        Some(c) => ctx.store.run(move |s| Ok(s.mailbox(&c)?.map(|m| m.number))).await.unwrap_or(None),
+        Some(c) => ctx.messages.store.run(move |s| Ok(s.mailbox(&c)?.map(|m| m.number))).await.unwrap_or(None),
         None => None,
     };
     tracing::info!(caller_mailbox = own.as_deref().unwrap_or("-"), "mailbox menu");
@@ -44,12 +45,14 @@ pub async fn start(ctx: &Arc<CallCtx>, inc: &IncomingCall, keys: crate::ivr::key
         lock_secs: m.lockout_secs as i64,
     };
     let app = Menu::new(params, Say(ctx.prompts.clone()), own);
-    (app, MenuRequests { ctx: ctx.clone(), policy, writer: None, logged_in: None })
+    let settings = Settings::new(ctx.messages.store.clone());
+    (app, MenuRequests { ctx: ctx.clone(), settings, policy, writer: None, logged_in: None })
 }
 
 /// Performs the menu's requests; answers go back as [`Reply`].
 pub struct MenuRequests {
     ctx: Arc<CallCtx>,
+    settings: Settings,
     policy: LoginPolicy,
     /// The ordered writer of state changes, once logged in.
     writer: Option<mpsc::UnboundedSender<(i64, MarkAction)>>,
@@ -62,15 +65,9 @@ impl Performer<Menu> for MenuRequests {
         let tx = replies.clone();
         match action {
             Action::CheckPin { mailbox, pin } => {
-                let (st, policy) = (ctx.store.clone(), self.policy);
+                let (settings, policy) = (self.settings.clone(), self.policy);
                 tokio::spawn(async move {
-                    let now = crate::store::now_secs();
-                    let mb = mailbox.clone();
-                    let r = st.run(move |s| s.check_login(&mb, &pin, now, policy)).await.unwrap_or_else(|e| {
-                        tracing::error!(error = %format!("{e:#}"), "login check failed: the caller is asked to try again later");
-                        LoginResult::Unavailable
-                    });
-                    tracing::info!(mailbox, result = ?r, "login");
+                    let r = settings.check_pin(&mailbox, pin, policy).await;
                     let _ = tx.send(Reply::Login(r)).await;
                 });
                 true
@@ -78,12 +75,11 @@ impl Performer<Menu> for MenuRequests {
             Action::LoadMessages { mailbox } => {
                 self.logged_in = Some(mailbox.clone());
                 self.writer = Some(spawn_writer(ctx.clone(), mailbox.clone()));
-                let ctx = ctx.clone();
+                let (ctx, settings) = (ctx.clone(), self.settings.clone());
                 tokio::spawn(async move {
-                    let (st, mb) = (ctx.store.clone(), mailbox.clone());
-                    let zone = st.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.timezone))).await.unwrap_or(None);
+                    let zone = settings.time_zone(&mailbox).await.unwrap_or(None);
                     let zone = crate::services::time::mailbox_zone(zone.as_deref(), &ctx.cfg.mailbox.time_zone());
-                    let list = st.run(move |s| s.messages(&mailbox)).await.unwrap_or_else(|e| {
+                    let list = ctx.messages.list(&mailbox).await.unwrap_or_else(|e| {
                         tracing::error!(error = %format!("{e:#}"), "cannot list messages");
                         Vec::new()
                     });
@@ -145,9 +141,10 @@ impl Performer<Menu> for MenuRequests {
             | Action::LookupTarget { .. }
             | Action::Forward { .. }
             | Action::Reply { .. } => {
-                let (ctx, mb) = (ctx.clone(), self.logged_in.clone().unwrap_or_default());
+                let (ctx, settings, mb) =
+                    (ctx.clone(), self.settings.clone(), self.logged_in.clone().unwrap_or_default());
                 tokio::spawn(async move {
-                    let reply = perform(&ctx, &mb, action).await;
+                    let reply = perform(&ctx, &settings, &mb, action).await;
                     let _ = tx.send(reply).await;
                 });
                 true
@@ -158,27 +155,11 @@ impl Performer<Menu> for MenuRequests {
 
 /// The menu's requests that write: greetings, PIN, forward, reply. Each answers once
 /// the result is durable (or failed), so the caller never hears "saved" too early.
-async fn perform(ctx: &Arc<CallCtx>, mailbox: &str, action: Action) -> Reply {
-    let store = ctx.store.clone();
-    let mb = mailbox.to_string();
+async fn perform(ctx: &Arc<CallCtx>, settings: &Settings, mailbox: &str, action: Action) -> Reply {
     let result: anyhow::Result<bool> = match action {
-        Action::SaveGreeting { kind, pcm } => {
-            store
-                .run(move |s| {
-                    s.save_greeting(&mb, kind, &pcm)?;
-                    tracing::info!(mailbox = %mb, kind = kind.as_str(), secs = pcm.len() as f64 / 8000.0, "greeting recorded by phone");
-                    Ok(true)
-                })
-                .await
-        }
-        Action::DeleteGreeting { kind } => store.run(move |s| s.set_greeting_of(&mb, kind, None).map(|_| true)).await,
-        Action::ChangePin { pin } => store
-            .run(move |s| {
-                s.set_pin(&mb, &pin)?;
-                tracing::info!(mailbox = %mb, "PIN changed by phone");
-                Ok(true)
-            })
-            .await,
+        Action::SaveGreeting { kind, pcm } => settings.save_greeting(mailbox, kind, pcm).await.map(|_| true),
+        Action::DeleteGreeting { kind } => settings.remove_greeting(mailbox, kind).await.map(|_| true),
+        Action::ChangePin { pin } => settings.change_pin(mailbox, pin).await.map(|_| true),
         Action::LookupTarget { number } => return Reply::Target(ctx.messages.is_target(&number).await),
         Action::Forward { id, to, comment } => ctx.messages.forward(mailbox, id, &to, comment).await,
         Action::Reply { id, pcm } => ctx.messages.reply(mailbox, id, pcm).await,

@@ -72,7 +72,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
         dialplan,
         totals: CallTotals::default(),
         messages: crate::services::messages::Messages {
-            store: store.clone(),
+            store: store.clone().into(),
             changes: changes.clone(),
             delivery: cfg.delivery.clone(),
             lists: cfg.menu.list.clone(),

@@ -3,7 +3,8 @@
 
 use crate::ivr::dialplan::{Decision, Dialplan};
 use crate::ivr::keys::MenuKeys;
-use crate::store::{Mailbox, Store};
+use crate::store::api::SharedStore;
+use crate::store::Mailbox;
 
 /// Where a call goes.
 #[derive(Debug)]
@@ -17,7 +18,7 @@ pub enum CallRoute {
 }
 
 /// Routes a call to `dialled` through the dialplan and the store.
-pub async fn route(store: &Store, dialplan: &Dialplan, dialled: &str) -> CallRoute {
+pub async fn route(store: &SharedStore, dialplan: &Dialplan, dialled: &str) -> CallRoute {
     match dialplan.route(dialled) {
         Decision::NoRoute => CallRoute::Refuse(404, "Not Found"),
         Decision::Menu { keys } => CallRoute::Menu(keys),
@@ -58,6 +59,7 @@ pub fn greeting_plan(mb: &Mailbox, busy: bool) -> GreetingPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     fn mailbox() -> Mailbox {
         Mailbox {
@@ -100,6 +102,7 @@ mod tests {
             .add_mailbox(&crate::store::NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() })
             .unwrap();
         let plan = Dialplan::parse(include_str!("../../dialplans/default.toml")).unwrap();
+        let store = SharedStore::from(store);
         assert!(matches!(route(&store, &plan, "100").await, CallRoute::Deposit(m) if m.number == "100"));
         assert!(matches!(route(&store, &plan, "101").await, CallRoute::Refuse(404, _)), "no such mailbox");
         assert!(matches!(route(&store, &plan, "*98").await, CallRoute::Menu(_)));

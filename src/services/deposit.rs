@@ -2,14 +2,15 @@
 //! message, ready to be committed with its delivery.
 
 use crate::mail::compose::{new_message_id, voice_subject};
-use crate::store::{now_secs, NewVoiceMessage, Store};
+use crate::store::api::Messages;
+use crate::store::{now_secs, NewVoiceMessage};
 use anyhow::Result;
 
 /// Writes `pcm` durably as a new recording of `mailbox` and describes it as a new voice
 /// message (state U, a fresh Message-ID of `domain`, the subject its mail will carry),
-/// not yet committed: [`Store::insert_voice_message`] commits it with its delivery.
+/// not yet committed: [`Messages::insert_voice_messages`] commits it with its delivery.
 pub fn new_voice_message(
-    store: &Store,
+    store: &dyn Messages,
     domain: &str,
     mailbox: &str,
     caller: Option<String>,

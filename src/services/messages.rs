@@ -6,8 +6,9 @@
 use crate::config::{DeliveryConfig, DistributionList};
 use crate::model::{MarkAction, MessageKind, State};
 use crate::notify::{Hub, Origin};
+use crate::store::api::SharedStore;
 use crate::store::menu::MessageAudio;
-use crate::store::Store;
+use crate::store::MessageRow;
 use anyhow::Result;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -25,7 +26,7 @@ pub fn description(kind: MessageKind, from: Option<&str>, subject: Option<&str>)
 /// The message services and what they need.
 #[derive(Clone)]
 pub struct Messages {
-    pub store: Store,
+    pub store: SharedStore,
     pub changes: Hub,
     pub delivery: DeliveryConfig,
     /// Distribution lists (`[[menu.list]]`).
@@ -40,9 +41,9 @@ impl Messages {
     /// The services for a process without the server's tasks (a CLI command): nobody
     /// listens on its change hub — the running server's next pass or poll sees the
     /// change in the store — and no outbox waits on its wake-up.
-    pub fn standalone(store: Store, cfg: &crate::config::Config) -> Messages {
+    pub fn standalone(store: impl Into<SharedStore>, cfg: &crate::config::Config) -> Messages {
         Messages {
-            store,
+            store: store.into(),
             changes: Hub::new(),
             delivery: cfg.delivery.clone(),
             lists: cfg.menu.list.clone(),
@@ -58,6 +59,12 @@ impl Messages {
         }
         let n = number.to_string();
         self.store.run(move |s| s.mailbox(&n)).await.ok().flatten().is_some()
+    }
+
+    /// A mailbox's messages, in the order they arrived.
+    pub async fn list(&self, mailbox: &str) -> Result<Vec<MessageRow>> {
+        let mb = mailbox.to_string();
+        self.store.run(move |s| s.messages(&mb)).await
     }
 
     /// Changes messages' states as the subscriber asked (by phone, by CLI), in order, and
@@ -221,7 +228,7 @@ impl Messages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewMailbox, NewVoiceMessage};
+    use crate::store::{NewMailbox, NewVoiceMessage, Store};
     use std::sync::Mutex;
 
     #[test]

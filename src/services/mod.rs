@@ -6,4 +6,5 @@
 pub mod calls;
 pub mod deposit;
 pub mod messages;
+pub mod settings;
 pub mod time;

@@ -1,0 +1,123 @@
+//! The store as the services use it: one trait per concern, and [`Backend`] for all of
+//! them. SQLite ([`Store`]) is the only backend today; another (PostgreSQL) implements
+//! these traits and no service changes. The services hold a [`SharedStore`], whose
+//! [`SharedStore::run`] moves each blocking call off the async threads.
+
+use super::menu::{LoginPolicy, MessageAudio};
+use super::outgoing::NewReply;
+use super::db::Store;
+use super::mailboxes::Mailbox;
+use super::messages::{MessageRow, NewVoiceMessage};
+use crate::model::{GreetingKind, LoginResult, MarkAction, State};
+use anyhow::{Context, Result};
+use std::sync::Arc;
+
+/// Who has a mailbox here.
+pub trait Mailboxes {
+    fn mailbox(&self, number: &str) -> Result<Option<Mailbox>>;
+}
+
+/// Messages: read, their audio, state changes, new voice messages and their files.
+pub trait Messages {
+    fn message(&self, id: i64) -> Result<Option<MessageRow>>;
+    fn messages(&self, mailbox: &str) -> Result<Vec<MessageRow>>;
+    /// A message's audio, or what it is when it has none.
+    fn message_audio(&self, id: i64) -> Result<MessageAudio>;
+    fn mark(&self, mailbox: &str, id: i64, action: MarkAction) -> Result<Option<State>>;
+    /// Writes a recording durably; the one place recordings' file names are decided.
+    fn write_recording(&self, mailbox: &str, prefix: &str, pcm: &[i16]) -> Result<(String, u64)>;
+    /// Commits messages and their deliveries in one transaction.
+    fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>>;
+}
+
+/// Voice replies to e-mail senders, waiting for SMTP.
+pub trait Replies {
+    fn insert_reply(&self, r: &NewReply) -> Result<i64>;
+}
+
+/// A subscriber's own settings: PIN check with lockout, PIN, greetings.
+pub trait Settings {
+    fn check_login(&self, mailbox: &str, pin: &str, now: i64, policy: LoginPolicy) -> Result<LoginResult>;
+    fn set_pin(&self, mailbox: &str, pin: &str) -> Result<()>;
+    fn save_greeting(&self, mailbox: &str, kind: GreetingKind, pcm: &[i16]) -> Result<()>;
+    fn remove_greeting(&self, mailbox: &str, kind: GreetingKind) -> Result<()>;
+}
+
+/// Everything the services use of a store.
+pub trait Backend: Mailboxes + Messages + Replies + Settings + Send + Sync + 'static {}
+impl<T: Mailboxes + Messages + Replies + Settings + Send + Sync + 'static> Backend for T {}
+
+/// A backend shared by the services.
+#[derive(Clone)]
+pub struct SharedStore(Arc<dyn Backend>);
+
+impl SharedStore {
+    pub fn new(backend: impl Backend) -> SharedStore {
+        SharedStore(Arc::new(backend))
+    }
+
+    /// Runs `f` on the blocking pool: no async task waits on disk.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
+    {
+        let b = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&*b)).await.context("store task panicked")?
+    }
+}
+
+impl From<Store> for SharedStore {
+    fn from(s: Store) -> SharedStore {
+        SharedStore::new(s)
+    }
+}
+
+// The SQLite store: each trait method is the inherent method of the same name.
+impl Mailboxes for Store {
+    fn mailbox(&self, number: &str) -> Result<Option<Mailbox>> {
+        Store::mailbox(self, number)
+    }
+}
+
+impl Messages for Store {
+    fn message(&self, id: i64) -> Result<Option<MessageRow>> {
+        Store::message(self, id)
+    }
+    fn messages(&self, mailbox: &str) -> Result<Vec<MessageRow>> {
+        Store::messages(self, mailbox)
+    }
+    fn message_audio(&self, id: i64) -> Result<MessageAudio> {
+        Store::message_audio(self, id)
+    }
+    fn mark(&self, mailbox: &str, id: i64, action: MarkAction) -> Result<Option<State>> {
+        Store::mark(self, mailbox, id, action)
+    }
+    fn write_recording(&self, mailbox: &str, prefix: &str, pcm: &[i16]) -> Result<(String, u64)> {
+        Store::write_recording(self, mailbox, prefix, pcm)
+    }
+    fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>> {
+        Store::insert_voice_messages(self, ms)
+    }
+}
+
+impl Replies for Store {
+    fn insert_reply(&self, r: &NewReply) -> Result<i64> {
+        Store::insert_reply(self, r)
+    }
+}
+
+impl Settings for Store {
+    fn check_login(&self, mailbox: &str, pin: &str, now: i64, policy: LoginPolicy) -> Result<LoginResult> {
+        Store::check_login(self, mailbox, pin, now, policy)
+    }
+    fn set_pin(&self, mailbox: &str, pin: &str) -> Result<()> {
+        Store::set_pin(self, mailbox, pin)
+    }
+    fn save_greeting(&self, mailbox: &str, kind: GreetingKind, pcm: &[i16]) -> Result<()> {
+        Store::save_greeting(self, mailbox, kind, pcm)
+    }
+    fn remove_greeting(&self, mailbox: &str, kind: GreetingKind) -> Result<()> {
+        Store::set_greeting_of(self, mailbox, kind, None)
+    }
+}

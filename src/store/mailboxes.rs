@@ -1,0 +1,206 @@
+//! Mailboxes: numbers, owners, mail accounts, greetings, time zones.
+
+use super::db::{now_secs, Commit, Store};
+use super::pin;
+use anyhow::{bail, Result};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+/// A mailbox as the CLI creates it.
+#[derive(Debug, Clone, Default)]
+pub struct NewMailbox {
+    pub number: String,
+    pub pin: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub imap_url: Option<String>,
+    pub pop3_url: Option<String>,
+    pub smtp_url: Option<String>,
+    /// IANA time zone for the dates the menu speaks (None: the server's).
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mailbox {
+    pub number: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub imap_url: Option<String>,
+    pub pop3_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub greeting_path: Option<String>,
+    pub busy_greeting_path: Option<String>,
+    pub name_path: Option<String>,
+    pub temp_greeting_path: Option<String>,
+    /// IANA time zone for the dates the menu speaks (None: the server's).
+    pub timezone: Option<String>,
+}
+
+impl Mailbox {
+    /// Where a new message for this mailbox is delivered, if anywhere. IMAP wins: it
+    /// lets us place the message directly and learn its UID.
+    pub fn delivery_target(&self) -> Option<&'static str> {
+        if self.imap_url.is_some() {
+            Some("imap")
+        } else if self.smtp_url.is_some() && self.email.is_some() {
+            Some("smtp")
+        } else {
+            None
+        }
+    }
+}
+
+impl Store {
+    pub fn add_mailbox(&self, m: &NewMailbox) -> Result<()> {
+        let conn = self.conn();
+        let exists: bool = conn
+            .query_row("SELECT 1 FROM mailbox WHERE number = ?1", [&m.number], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if exists {
+            bail!("mailbox {} already exists", m.number);
+        }
+        conn.execute(
+            "INSERT INTO mailbox (number, pin_hash, name, email, imap_url, pop3_url, smtp_url, created_at, timezone)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                m.number,
+                pin::hash(&m.pin)?,
+                m.name,
+                m.email,
+                m.imap_url,
+                m.pop3_url,
+                m.smtp_url,
+                now_secs(),
+                m.timezone
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a mailbox's name, address and accounts as `m` has them (greetings and PIN
+    /// are not touched). With `other_account` (another user, host, port or folder, not
+    /// just another password) its rows are unlinked from the old account's UIDs and keys
+    /// and the account's sync state is forgotten, so the next pass is a full one that
+    /// links our own messages there by Message-ID.
+    pub fn update_mailbox(&self, m: &Mailbox, other_account: bool) -> Result<()> {
+        self.transact(Commit::Durable, |tx| {
+            let n = tx.execute(
+                "UPDATE mailbox SET name = ?2, email = ?3, imap_url = ?4, pop3_url = ?5, smtp_url = ?6, timezone = ?7
+                 WHERE number = ?1",
+                params![m.number, m.name, m.email, m.imap_url, m.pop3_url, m.smtp_url, m.timezone],
+            )?;
+            if n == 0 {
+                bail!("no mailbox {}", m.number);
+            }
+            if other_account {
+                tx.execute(
+                    "UPDATE message SET server_uid = NULL, uidvalidity = NULL, server_key = NULL, synced_state = NULL
+                     WHERE mailbox = ?1",
+                    [&m.number],
+                )?;
+                tx.execute(
+                    "UPDATE sync_account SET uidvalidity = NULL, highestmodseq = NULL WHERE mailbox = ?1",
+                    [&m.number],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// (messages, of them not yet delivered to the mail account) of a mailbox.
+    pub fn mailbox_contents(&self, number: &str) -> Result<(i64, i64)> {
+        Ok(self.conn().query_row(
+            "SELECT count(*), (SELECT count(*) FROM outbox o JOIN message m ON m.id = o.message
+                               WHERE m.mailbox = ?1 AND o.delivered_at IS NULL)
+             FROM message WHERE mailbox = ?1",
+            [number],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// Removes a mailbox with everything it has here (rows go by cascade; bodies are
+    /// reclaimed later), then its files. Returns how many files were removed.
+    pub fn remove_mailbox(&self, number: &str) -> Result<usize> {
+        let files: Vec<String> = self.transact(Commit::Durable, |tx| {
+            let mut files: Vec<String> = tx
+                .prepare(
+                    "SELECT media_path FROM message WHERE mailbox = ?1 AND media_path IS NOT NULL
+                     UNION ALL SELECT media_path FROM outgoing WHERE mailbox = ?1
+                     UNION ALL SELECT media_path FROM trash WHERE mailbox = ?1 AND media_path IS NOT NULL
+                     UNION ALL SELECT p FROM (SELECT greeting_path AS p FROM mailbox WHERE number = ?1
+                         UNION ALL SELECT busy_greeting_path FROM mailbox WHERE number = ?1
+                         UNION ALL SELECT name_path FROM mailbox WHERE number = ?1
+                         UNION ALL SELECT temp_greeting_path FROM mailbox WHERE number = ?1) WHERE p IS NOT NULL",
+                )?
+                .query_map([number], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            files.sort();
+            files.dedup();
+            // Raw mails kept for the trash entries, which go by cascade.
+            tx.execute(
+                "INSERT OR IGNORE INTO body_garbage (message) SELECT message FROM trash WHERE mailbox = ?1",
+                [number],
+            )?;
+            if tx.execute("DELETE FROM mailbox WHERE number = ?1", [number])? == 0 {
+                bail!("no mailbox {number}");
+            }
+            // Tables that name a mailbox without a foreign key.
+            tx.execute("DELETE FROM sync_log WHERE mailbox = ?1", [number])?;
+            tx.execute("DELETE FROM login_failure WHERE mailbox = ?1", [number])?;
+            Ok(files)
+        })?;
+        // Files only once the rows are durably gone: a row never points to a missing file.
+        Ok(files.iter().filter(|p| std::fs::remove_file(self.root.join(p)).is_ok()).count())
+    }
+
+    pub fn mailbox(&self, number: &str) -> Result<Option<Mailbox>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
+                        busy_greeting_path, name_path, temp_greeting_path, timezone
+                 FROM mailbox WHERE number = ?1",
+                [number],
+                mailbox_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn mailboxes(&self) -> Result<Vec<Mailbox>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
+                        busy_greeting_path, name_path, temp_greeting_path, timezone
+             FROM mailbox ORDER BY number",
+        )?;
+        let rows = st.query_map([], mailbox_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Counts of (unread, total) messages per mailbox.
+    pub fn message_counts(&self, number: &str) -> Result<(i64, i64)> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT COALESCE(SUM(state = 'U'), 0), COUNT(*) FROM message WHERE mailbox = ?1",
+            [number],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+}
+
+pub(super) fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
+    Ok(Mailbox {
+        number: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        imap_url: r.get(3)?,
+        pop3_url: r.get(4)?,
+        smtp_url: r.get(5)?,
+        greeting_path: r.get(6)?,
+        busy_greeting_path: r.get(7)?,
+        name_path: r.get(8)?,
+        temp_greeting_path: r.get(9)?,
+        timezone: r.get(10)?,
+    })
+}

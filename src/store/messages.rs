@@ -1,0 +1,165 @@
+//! Messages: voice messages committed with their delivery, the rows as the menu, the
+//! CLI and the outbox read them, and where recordings' files are written.
+
+use super::db::{now_millis, now_secs, Store};
+use crate::model::{MessageKind, State};
+use anyhow::{Context, Result};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+/// A recorded voice message ready to be committed.
+#[derive(Debug, Clone)]
+pub struct NewVoiceMessage {
+    pub mailbox: String,
+    pub caller: Option<String>,
+    pub caller_name: Option<String>,
+    pub received_at: i64,
+    pub duration_ms: i64,
+    pub media_path: String,
+    pub media_bytes: i64,
+    pub message_id: String,
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub mailbox: String,
+    pub kind: MessageKind,
+    pub state: State,
+    pub caller: Option<String>,
+    pub caller_name: Option<String>,
+    pub received_at: i64,
+    pub duration_ms: Option<i64>,
+    pub pages: Option<i64>,
+    pub media_path: Option<String>,
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub server_uid: Option<i64>,
+    /// "delivered", "pending", "local" (no mail account), with detail.
+    pub delivery: String,
+}
+
+impl Store {
+    /// Commits a voice message and, in the same transaction, its outbox row, so a
+    /// message can never exist without its pending delivery (or the reverse).
+    pub fn insert_voice_message(&self, m: &NewVoiceMessage) -> Result<i64> {
+        Ok(self.insert_voice_messages(std::slice::from_ref(m))?[0])
+    }
+
+    /// Several voice messages (a message forwarded to a distribution list) in one
+    /// transaction: all of them or none, so a failed forward repeated by the caller never
+    /// leaves some mailboxes with two copies.
+    pub fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>> {
+        // Where each goes is its mailbox's rule (Mailbox::delivery_target); read before
+        // the transaction, which holds the connection.
+        let mut targets = Vec::with_capacity(ms.len());
+        for m in ms {
+            targets.push(
+                self.mailbox(&m.mailbox)?
+                    .with_context(|| format!("mailbox {} does not exist", m.mailbox))?
+                    .delivery_target(),
+            );
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut ids = Vec::with_capacity(ms.len());
+        for (m, target) in ms.iter().zip(targets) {
+            // A deposit's Message-ID is new; the same one again (a save repeated before
+            // the first copy reached the mail server) would double the message.
+            let again: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM message WHERE mailbox = ?1 AND message_id = ?2
+                               AND server_uid IS NULL AND server_key IS NULL)",
+                params![m.mailbox, m.message_id],
+                |r| r.get(0),
+            )?;
+            anyhow::ensure!(!again, "message {} is already stored in mailbox {}", m.message_id, m.mailbox);
+            tx.execute(
+                "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at,
+                                      duration_ms, media_path, media_bytes, message_id, subject)
+                 VALUES (?1, 'voice', 'U', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    m.mailbox,
+                    m.caller,
+                    m.caller_name,
+                    m.received_at,
+                    m.duration_ms,
+                    m.media_path,
+                    m.media_bytes,
+                    m.message_id,
+                    m.subject
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            if let Some(target) = target {
+                tx.execute(
+                    "INSERT INTO outbox (message, target, next_attempt_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![id, target, now_millis(), now_secs()],
+                )?;
+            }
+            ids.push(id);
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Writes `pcm` durably as a new recording of `mailbox`:
+    /// `recordings/<mailbox>/<prefix><unix time>-<random>.wav` — the one place where
+    /// recordings' file names are decided. Returns its path below the store and its size.
+    pub fn write_recording(&self, mailbox: &str, prefix: &str, pcm: &[i16]) -> Result<(String, u64)> {
+        let safe_mb: String = mailbox.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let rel = format!("recordings/{safe_mb}/{prefix}{}-{:08x}.wav", now_secs(), rand::random::<u32>());
+        let bytes = crate::media::wav::write_durable(&self.root().join(&rel), pcm)?;
+        Ok((rel, bytes))
+    }
+
+    pub fn messages(&self, number: &str) -> Result<Vec<MessageRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!("{MESSAGE_SELECT} WHERE m.mailbox = ?1 ORDER BY m.id"))?;
+        let rows = st.query_map([number], message_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn message(&self, id: i64) -> Result<Option<MessageRow>> {
+        let conn = self.conn();
+        Ok(conn.query_row(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"), [id], message_from_row).optional()?)
+    }
+}
+
+pub(super) const MESSAGE_SELECT: &str = "
+    SELECT m.id, m.mailbox, m.kind, m.state, m.caller, m.caller_name, m.received_at,
+           m.duration_ms, m.pages, m.media_path, m.message_id, m.subject, m.server_uid,
+           o.target, o.delivered_at, o.attempts, o.last_error
+    FROM message m LEFT JOIN outbox o ON o.message = m.id";
+
+pub(super) fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    let target: Option<String> = r.get(13)?;
+    let delivered_at: Option<i64> = r.get(14)?;
+    let attempts: Option<i64> = r.get(15)?;
+    let last_error: Option<String> = r.get(16)?;
+    let delivery = match (target, delivered_at) {
+        (None, _) => "local".to_string(),
+        (Some(t), Some(_)) => format!("delivered ({t})"),
+        (Some(t), None) => match last_error {
+            Some(e) => format!("pending ({t}, {} attempts, last error: {e})", attempts.unwrap_or(0)),
+            None => format!("pending ({t})"),
+        },
+    };
+    Ok(MessageRow {
+        id: r.get(0)?,
+        mailbox: r.get(1)?,
+        kind: r.get(2)?,
+        state: r.get(3)?,
+        caller: r.get(4)?,
+        caller_name: r.get(5)?,
+        received_at: r.get(6)?,
+        duration_ms: r.get(7)?,
+        pages: r.get(8)?,
+        media_path: r.get(9)?,
+        message_id: r.get(10)?,
+        subject: r.get(11)?,
+        server_uid: r.get(12)?,
+        delivery,
+    })
+}
