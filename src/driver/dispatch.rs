@@ -6,10 +6,10 @@ use super::call::CallCtx;
 use super::call_loop::{self, CallIo, Ended};
 use super::channels::{CallEvent, SipCommand};
 use super::ports::RtpPort;
-use crate::sdp::{self, SdpError};
+use crate::sdp;
 use crate::services::calls::CallRoute;
 use crate::session::app::AppKind;
-use crate::session::media::MediaSession;
+use crate::session::media::{FirstOffer, MediaSession, Refusal};
 use crate::sip::endpoint::IncomingCall;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,6 +40,13 @@ async fn reject(cmd: &mpsc::Sender<SipCommand>, inc: &IncomingCall, code: u16, r
     tracing::info!(code, reason, "call refused");
     cmd.send(SipCommand::Reject(inc.call, code, reason.into())).await.ok();
     Ok(())
+}
+
+/// Refuses a call not answered yet, with the status that says why.
+async fn refuse<T>(cmd: &mpsc::Sender<SipCommand>, inc: &IncomingCall, why: Refusal) -> anyhow::Result<Option<T>> {
+    let (code, reason) = why.status();
+    reject(cmd, inc, code, &reason).await?;
+    Ok(None)
 }
 
 async fn run_call(
@@ -106,25 +113,14 @@ async fn answer_call(
     cmd: &mpsc::Sender<SipCommand>,
     events: &mut mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<Option<(MediaSession, RtpPort)>> {
-    // An INVITE without SDP is a delayed offer (RFC 3261 §13.2.1): our offer goes in the
-    // 200 OK and the caller's answer comes in the ACK.
-    let delayed = inc.offer.iter().all(u8::is_ascii_whitespace);
-    let early = if delayed {
-        None
-    } else {
-        match sdp::negotiate(&inc.offer) {
-            Ok(n) => Some(n),
-            // 488 for every offer we cannot serve; the reason phrase says which problem it was.
-            Err(e @ (SdpError::NoCommonCodec | SdpError::Empty | SdpError::Malformed(_))) => {
-                reject(cmd, inc, 488, &format!("Not Acceptable Here ({e})")).await?;
-                return Ok(None);
-            }
-        }
+    let early = match FirstOffer::read(&inc.offer) {
+        Ok(FirstOffer::Delayed) => None,
+        Ok(FirstOffer::Audio(n, lines)) => Some((n, lines)),
+        Err(why) => return refuse(cmd, inc, why).await,
     };
     let Some(rtp) = ctx.ports.bind(ctx.cfg.media_ip()) else {
         tracing::error!("no free RTP port in the configured range");
-        reject(cmd, inc, 503, "No Media Ports Available").await?;
-        return Ok(None);
+        return refuse(cmd, inc, Refusal::NoMediaPorts).await;
     };
     cmd.send(SipCommand::Ringing(inc.call)).await.ok();
 
@@ -137,10 +133,7 @@ async fn answer_call(
                 _ = &mut until => break,
                 ev = events.recv() => match ev {
                     Some(CallEvent::Confirmed(_) | CallEvent::Reoffer(_)) => {}
-                    Some(CallEvent::Shutdown) => {
-                        reject(cmd, inc, 503, "Service Unavailable").await?;
-                        return Ok(None);
-                    }
+                    Some(CallEvent::Shutdown) => return refuse(cmd, inc, Refusal::ShuttingDown).await,
                     Some(CallEvent::Gone(why)) => {
                         tracing::info!(reason = %why, "caller left before answer");
                         return Ok(None);

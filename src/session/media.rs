@@ -31,6 +31,45 @@ impl Reoffer {
     }
 }
 
+/// How a new call's offer is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstOffer {
+    /// No offer (RFC 3261 §13.2.1): ours goes in the 2xx, the answer comes in the ACK.
+    Delayed,
+    /// Audio we serve; the lines are the answer's m= lines.
+    Audio(Negotiated, Vec<String>),
+}
+
+impl FirstOffer {
+    pub fn read(offer: &[u8]) -> Result<FirstOffer, Refusal> {
+        if offer.iter().all(u8::is_ascii_whitespace) {
+            return Ok(FirstOffer::Delayed);
+        }
+        sdp::negotiate(offer).map(|(n, lines)| FirstOffer::Audio(n, lines)).map_err(Refusal::Media)
+    }
+}
+
+/// Why a call is refused before it is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing in the offer we can serve.
+    Media(SdpError),
+    /// Every RTP port of the configured range is in use.
+    NoMediaPorts,
+    ShuttingDown,
+}
+
+impl Refusal {
+    /// The status and reason phrase that say it (the phrase names the problem).
+    pub fn status(&self) -> (u16, String) {
+        match self {
+            Refusal::Media(e) => (488, format!("Not Acceptable Here ({e})")),
+            Refusal::NoMediaPorts => (503, "No Media Ports Available".into()),
+            Refusal::ShuttingDown => (503, "Service Unavailable".into()),
+        }
+    }
+}
+
 /// An answered call's media.
 pub struct MediaSession {
     rtp: RtpSession,
@@ -69,5 +108,22 @@ impl MediaSession {
             self.current = n.clone();
         }
         sdp::answer(n, lines, self.local.ip(), self.local.port(), self.session_id, self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_offer_is_delayed_served_or_refused_with_its_status() {
+        assert_eq!(FirstOffer::read(b" \r\n"), Ok(FirstOffer::Delayed));
+        let audio = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 8\r\n";
+        assert!(matches!(FirstOffer::read(audio), Ok(FirstOffer::Audio(n, _)) if n.codec == sdp::Codec::Pcma));
+        let g729 = FirstOffer::read(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 18\r\n").unwrap_err();
+        assert_eq!(g729.status(), (488, "Not Acceptable Here (no audio stream with PCMU or PCMA offered)".into()));
+        assert_eq!(FirstOffer::read(b"garbage").unwrap_err().status().0, 488);
+        assert_eq!(Refusal::NoMediaPorts.status(), (503, "No Media Ports Available".into()));
+        assert_eq!(Refusal::ShuttingDown.status().0, 503);
     }
 }

@@ -3,11 +3,11 @@
 //! these traits and no service changes. The services hold a [`SharedStore`], whose
 //! [`SharedStore::run`] moves each blocking call off the async threads.
 
-use super::menu::{LoginPolicy, MessageAudio};
-use super::outgoing::NewReply;
 use super::db::Store;
 use super::mailboxes::Mailbox;
+use super::menu::{LoginPolicy, MessageAudio};
 use super::messages::{MessageRow, NewVoiceMessage};
+use super::outgoing::NewReply;
 use crate::model::{GreetingKind, LoginResult, MarkAction, State};
 use anyhow::{Context, Result};
 use std::sync::Arc;
