@@ -157,9 +157,21 @@ impl Performer<Menu> for MenuRequests {
 /// the result is durable (or failed), so the caller never hears "saved" too early.
 async fn perform(ctx: &Arc<CallCtx>, settings: &Settings, mailbox: &str, action: Action) -> Reply {
     let result: anyhow::Result<bool> = match action {
-        Action::SaveGreeting { kind, pcm } => settings.save_greeting(mailbox, kind, pcm).await.map(|_| true),
-        Action::DeleteGreeting { kind } => settings.remove_greeting(mailbox, kind).await.map(|_| true),
-        Action::ChangePin { pin } => settings.change_pin(mailbox, pin).await.map(|_| true),
+        Action::SaveGreeting { kind, pcm } => {
+            let secs = pcm.len() as f64 / 8000.0;
+            settings.save_greeting(mailbox, kind, pcm).await.map(|_| {
+                tracing::info!(mailbox, kind = kind.as_str(), secs, "greeting recorded by phone");
+                true
+            })
+        }
+        Action::DeleteGreeting { kind } => settings.remove_greeting(mailbox, kind).await.map(|_| {
+            tracing::info!(mailbox, kind = kind.as_str(), "greeting removed by phone");
+            true
+        }),
+        Action::ChangePin { pin } => settings.change_pin(mailbox, pin).await.map(|_| {
+            tracing::info!(mailbox, "PIN changed by phone");
+            true
+        }),
         Action::LookupTarget { number } => return Reply::Target(ctx.messages.is_target(&number).await),
         Action::Forward { id, to, comment } => ctx.messages.forward(mailbox, id, &to, comment).await,
         Action::Reply { id, pcm } => ctx.messages.reply(mailbox, id, pcm).await,

@@ -30,24 +30,19 @@ impl Settings {
 
     pub async fn change_pin(&self, mailbox: &str, pin: String) -> Result<()> {
         let mb = mailbox.to_string();
-        self.store.run(move |s| s.set_pin(&mb, &pin)).await?;
-        tracing::info!(mailbox, "PIN changed");
-        Ok(())
+        // The caller logs it, saying who changed it (by phone, by the CLI).
+        self.store.run(move |s| s.set_pin(&mb, &pin)).await
     }
 
     /// Stores a greeting durably (the file fsynced before the row points at it).
     pub async fn save_greeting(&self, mailbox: &str, kind: GreetingKind, pcm: Vec<i16>) -> Result<()> {
-        let (mb, secs) = (mailbox.to_string(), pcm.len() as f64 / 8000.0);
-        self.store.run(move |s| s.save_greeting(&mb, kind, &pcm)).await?;
-        tracing::info!(mailbox, kind = kind.as_str(), secs, "greeting recorded");
-        Ok(())
+        let mb = mailbox.to_string();
+        self.store.run(move |s| s.save_greeting(&mb, kind, &pcm)).await
     }
 
     pub async fn remove_greeting(&self, mailbox: &str, kind: GreetingKind) -> Result<()> {
         let mb = mailbox.to_string();
-        self.store.run(move |s| s.remove_greeting(&mb, kind)).await?;
-        tracing::info!(mailbox, kind = kind.as_str(), "greeting removed");
-        Ok(())
+        self.store.run(move |s| s.remove_greeting(&mb, kind)).await
     }
 
     /// The mailbox's own time zone, if it has one.
