@@ -13,11 +13,12 @@ use tokio::sync::mpsc;
 
 /// Carries out an application's requests off the media clock (store, disk, mail).
 pub trait Performer<A: Application> {
-    /// Starts the work `request` asks for; its answer, if it has one, goes to
-    /// `replies`. Returns whether an answer will come (the loop waits for those
-    /// before it ends: a recording being saved at hang-up is saved before the task
-    /// ends, and a shutdown waits for it).
-    fn perform(&mut self, request: A::Request, replies: &mpsc::Sender<A::Reply>) -> bool;
+    /// Starts the work `request` asks for; a task that answers holds a clone of
+    /// `replies` until it has. The loop ends only when every such clone is gone: a
+    /// recording being saved at hang-up is saved before the call task ends (and a
+    /// shutdown waits for it), and a task that fails without answering does not hold
+    /// the call open.
+    fn perform(&mut self, request: A::Request, replies: &mpsc::Sender<A::Reply>);
 }
 
 /// A call's fixed parts for its loops: its handle, the SIP task, the media port.
@@ -55,8 +56,10 @@ where
     if let Some(offer) = reoffer {
         call.handle_reoffer(&offer);
     }
-    let (reply_tx, mut replies) = mpsc::channel::<A::Reply>(8);
-    let mut pending = 0usize;
+    let (tx, mut replies) = mpsc::channel::<A::Reply>(8);
+    // Dropped once the application is done: the replies channel then closes when the
+    // last request in flight has answered (or its task has died).
+    let mut reply_tx = Some(tx);
     let mut gone = false;
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -84,18 +87,17 @@ where
                     };
                     io.cmd.send(cmd).await.ok();
                 }
-                LoopOutput::Request(r) => {
-                    if performer.perform(r, &reply_tx) {
-                        pending += 1;
-                    }
-                }
+                LoopOutput::Request(r) => match &reply_tx {
+                    Some(tx) => performer.perform(r, tx),
+                    None => tracing::warn!("a finished application asked for more work; ignored"),
+                },
                 LoopOutput::HandOver { to, reoffer } => {
                     return Ended::HandOver { to, reoffer, media: call.into_media() }
                 }
             }
         }
-        if call.is_done() && pending == 0 {
-            return Ended::Done(call.into_media());
+        if call.is_done() {
+            reply_tx = None;
         }
         tokio::select! {
             r = io.rtp.socket.recv_from(&mut rbuf) => {
@@ -116,10 +118,11 @@ where
                     }
                 }
             },
-            Some(reply) = replies.recv() => {
-                pending = pending.saturating_sub(1);
-                call.handle_reply(reply);
-            }
+            reply = replies.recv() => match reply {
+                Some(reply) => call.handle_reply(reply),
+                // Only once `reply_tx` is dropped (done) and no request is in flight.
+                None => return Ended::Done(call.into_media()),
+            },
         }
     }
 }

@@ -45,7 +45,7 @@ pub struct SaveRecordings {
 }
 
 impl Performer<Deposit> for SaveRecordings {
-    fn perform(&mut self, SaveRecording { pcm, reason }: SaveRecording, replies: &mpsc::Sender<bool>) -> bool {
+    fn perform(&mut self, SaveRecording { pcm, reason }: SaveRecording, replies: &mpsc::Sender<bool>) {
         tracing::info!(?reason, secs = pcm.len() as f64 / 8000.0, "recording stopped");
         let (ctx, tx, caller, name, mb) =
             (self.ctx.clone(), replies.clone(), self.caller.clone(), self.caller_name.clone(), self.mailbox.clone());
@@ -63,7 +63,6 @@ impl Performer<Deposit> for SaveRecordings {
             };
             let _ = tx.send(ok).await;
         });
-        true
     }
 }
 

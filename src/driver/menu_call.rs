@@ -6,11 +6,10 @@
 
 use super::call::CallCtx;
 use super::call_loop::Performer;
-use crate::ivr::menu::{Action, Menu, MenuMessage, MenuParams, Reply};
+use crate::ivr::menu::{Action, Menu, MenuParams, Reply};
 use crate::ivr::speech::Say;
 use crate::media::prompts::Clip;
 use crate::model::MarkAction;
-use crate::model::State;
 use crate::services::settings::Settings;
 use crate::sip::endpoint::IncomingCall;
 use crate::store::menu::LoginPolicy;
@@ -60,7 +59,7 @@ pub struct MenuRequests {
 }
 
 impl Performer<Menu> for MenuRequests {
-    fn perform(&mut self, action: Action, replies: &mpsc::Sender<Reply>) -> bool {
+    fn perform(&mut self, action: Action, replies: &mpsc::Sender<Reply>) {
         let ctx = &self.ctx;
         let tx = replies.clone();
         match action {
@@ -70,7 +69,6 @@ impl Performer<Menu> for MenuRequests {
                     let r = settings.check_pin(&mailbox, pin, policy).await;
                     let _ = tx.send(Reply::Login(r)).await;
                 });
-                true
             }
             Action::LoadMessages { mailbox } => {
                 self.logged_in = Some(mailbox.clone());
@@ -79,24 +77,12 @@ impl Performer<Menu> for MenuRequests {
                 tokio::spawn(async move {
                     let zone = settings.time_zone(&mailbox).await.unwrap_or(None);
                     let zone = crate::services::time::mailbox_zone(zone.as_deref(), &ctx.cfg.mailbox.time_zone());
-                    let list = ctx.messages.list(&mailbox).await.unwrap_or_else(|e| {
+                    let list = ctx.messages.menu_list(&mailbox).await.unwrap_or_else(|e| {
                         tracing::error!(error = %format!("{e:#}"), "cannot list messages");
                         Vec::new()
                     });
-                    let list = list
-                        .into_iter()
-                        .map(|m| MenuMessage {
-                            id: m.id,
-                            kind: m.kind,
-                            state: m.state,
-                            caller: m.caller,
-                            received_at: m.received_at,
-                            duration_ms: m.duration_ms,
-                        })
-                        .collect();
                     let _ = tx.send(Reply::Messages(list, zone)).await;
                 });
-                true
             }
             Action::LoadAudio { id } => {
                 let svc = ctx.messages.clone();
@@ -111,19 +97,11 @@ impl Performer<Menu> for MenuRequests {
                         .ok();
                     let _ = tx.send(Reply::Audio(id, clip)).await;
                 });
-                true
             }
             Action::SetState { id, state } => {
-                let act = match state {
-                    State::U => MarkAction::Unread,
-                    State::R => MarkAction::Read,
-                    State::M => MarkAction::Delete,
-                    State::D => MarkAction::Purge,
-                };
                 if let Some(w) = &self.writer {
-                    let _ = w.send((id, act));
+                    let _ = w.send((id, MarkAction::to(state)));
                 }
-                false
             }
             Action::Purge { ids } => {
                 if let Some(w) = &self.writer {
@@ -131,10 +109,9 @@ impl Performer<Menu> for MenuRequests {
                         let _ = w.send((id, MarkAction::Purge));
                     }
                 }
-                false
             }
             // The loop plays and hangs up itself; these never come as requests.
-            Action::Play(_) | Action::PlayFrom(..) | Action::StopPlayback | Action::Hangup => false,
+            Action::Play(_) | Action::PlayFrom(..) | Action::StopPlayback | Action::Hangup => {}
             Action::SaveGreeting { .. }
             | Action::DeleteGreeting { .. }
             | Action::ChangePin { .. }
@@ -147,7 +124,6 @@ impl Performer<Menu> for MenuRequests {
                     let reply = perform(&ctx, &settings, &mb, action).await;
                     let _ = tx.send(reply).await;
                 });
-                true
             }
         }
     }

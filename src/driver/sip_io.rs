@@ -175,9 +175,13 @@ pub async fn run(
                         );
                     }
                 }
-                // Calls we place: nothing places one yet (fax sending will).
+                // Calls we place: nothing places one yet (fax sending will). One answered
+                // with no task to take it is ended, never left open.
                 Event::Progress { call, status } => tracing::debug!(call, status, "outgoing call progress"),
-                Event::Answered { call, .. } => tracing::info!(call, "outgoing call answered"),
+                Event::Answered { call, .. } => {
+                    tracing::warn!(call, "outgoing call answered with nobody to take it; hanging up");
+                    endpoint.hangup(Instant::now(), call);
+                }
                 Event::Failed { call, status, reason } => tracing::info!(call, status, %reason, "outgoing call failed"),
                 Event::Cancelled(c) => {
                     if let Some(tx) = calls.remove(&c) {

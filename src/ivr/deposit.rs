@@ -59,21 +59,9 @@ pub enum StopReason {
     Operator,
 }
 
-#[derive(Debug)]
-pub enum Action {
-    /// Queue these clips for playback, after anything already queued.
-    Play(Vec<Arc<Clip>>),
-    /// Drop whatever is still queued.
-    StopPlayback,
-    /// Store the recording durably and commit its row, then call `handle_saved`.
-    Save {
-        pcm: Vec<i16>,
-        reason: StopReason,
-    },
-    /// Send the caller to this SIP URI.
-    Transfer(String),
-    Hangup,
-}
+/// What the deposit asks of the call loop: play, stop, hang up, transfer, or its one
+/// request, [`SaveRecording`].
+pub type Action = Effect<SaveRecording>;
 
 /// The deposit's one request of the driver: store this recording durably and commit
 /// its row; the answer (saved or not) goes to [`Deposit::handle_saved`].
@@ -111,14 +99,8 @@ impl Application for Deposit {
             Reoffer::Fax | Reoffer::Unusable(_) => ReofferChoice::Refuse,
         }
     }
-    fn poll(&mut self) -> Option<Effect<SaveRecording>> {
-        Some(match self.poll_action()? {
-            Action::Play(clips) => Effect::Play(clips),
-            Action::StopPlayback => Effect::StopPlayback,
-            Action::Save { pcm, reason } => Effect::Request(SaveRecording { pcm, reason }),
-            Action::Transfer(to) => Effect::Transfer(to),
-            Action::Hangup => Effect::Hangup,
-        })
+    fn poll(&mut self) -> Option<Action> {
+        self.poll_action()
     }
     fn is_done(&self) -> bool {
         Deposit::is_done(self)
@@ -258,7 +240,7 @@ impl Deposit {
             return;
         }
         self.state = State::Saving;
-        self.actions.push_back(Action::Save { pcm, reason });
+        self.actions.push_back(Action::Request(SaveRecording { pcm, reason }));
     }
 
     fn close(&mut self, clips: Vec<Arc<Clip>>) {
@@ -332,7 +314,7 @@ mod tests {
         }
         d.handle_dtmf('#');
         let acts = drain(&mut d);
-        let [Action::Save { pcm, reason: StopReason::Key }] = &acts[..] else { panic!("{acts:?}") };
+        let [Action::Request(SaveRecording { pcm, reason: StopReason::Key })] = &acts[..] else { panic!("{acts:?}") };
         assert_eq!(pcm.len(), 200 * 160, "exactly the frames after the beep");
         assert!(drain(&mut d).is_empty(), "nothing is said before the save is confirmed");
         d.handle_saved(true);
@@ -355,7 +337,7 @@ mod tests {
         }
         let acts = drain(&mut d);
         assert!(
-            matches!(&acts[..], [Action::Save { pcm, reason: StopReason::Silence }] if pcm.len() == 60 * 160),
+            matches!(&acts[..], [Action::Request(SaveRecording { pcm, reason: StopReason::Silence })] if pcm.len() == 60 * 160),
             "{acts:?}"
         );
 
@@ -379,7 +361,9 @@ mod tests {
             d.handle_frame(&[5; 160]);
         }
         d.handle_dtmf('#');
-        assert!(matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::Key }] if pcm.len() == 70 * 160));
+        assert!(
+            matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { pcm, reason: StopReason::Key })] if pcm.len() == 70 * 160)
+        );
     }
 
     #[test]
@@ -391,7 +375,7 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         assert!(
-            matches!(&drain(&mut d)[..], [Action::Save { pcm, reason: StopReason::MaxLength }] if pcm.len() == 100 * 160)
+            matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { pcm, reason: StopReason::MaxLength })] if pcm.len() == 100 * 160)
         );
 
         let mut d = app(params());
@@ -401,7 +385,7 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_hangup();
-        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Hangup, .. }]));
+        assert!(matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { reason: StopReason::Hangup, .. })]));
         d.handle_saved(true);
         assert!(drain(&mut d).is_empty(), "nobody to talk to");
         assert!(d.is_done());
@@ -420,7 +404,7 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_dtmf('0');
-        assert!(matches!(&drain(&mut d)[..], [Action::Save { reason: StopReason::Operator, .. }]));
+        assert!(matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { reason: StopReason::Operator, .. })]));
         d.handle_saved(true);
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c.len() == 2));
         d.handle_playback_done();

@@ -16,6 +16,17 @@ pub enum MarkAction {
 }
 
 impl MarkAction {
+    /// The action that puts a message in `state` (the menu asks for states).
+    pub fn to(state: super::state::State) -> MarkAction {
+        use super::state::State;
+        match state {
+            State::U => MarkAction::Unread,
+            State::R => MarkAction::Read,
+            State::M => MarkAction::Delete,
+            State::D => MarkAction::Purge,
+        }
+    }
+
     /// The new state of a message in `state` (D: deleted from the mail server, then
     /// from the store, at the next pass).
     pub fn apply(self, state: super::state::State) -> super::state::State {
@@ -42,5 +53,8 @@ mod tests {
             assert_eq!((Read.apply(s), Unread.apply(s), Delete.apply(s), Purge.apply(s)), (R, U, M, D));
         }
         assert_eq!((Undelete.apply(M), Undelete.apply(U), Undelete.apply(R), Undelete.apply(D)), (R, U, R, D));
+        for s in [U, R, M, D] {
+            assert_eq!(super::MarkAction::to(s).apply(R), s, "to({s:?}) puts a message in {s:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! hub once.
 
 use crate::config::{DeliveryConfig, DistributionList};
-use crate::model::{MarkAction, MessageKind, State};
+use crate::model::{MarkAction, MenuMessage, MessageKind, State};
 use crate::notify::{Hub, Origin};
 use crate::store::api::SharedStore;
 use crate::store::menu::MessageAudio;
@@ -61,10 +61,21 @@ impl Messages {
         self.store.run(move |s| s.mailbox(&n)).await.ok().flatten().is_some()
     }
 
-    /// A mailbox's messages, in the order they arrived.
-    pub async fn list(&self, mailbox: &str) -> Result<Vec<MessageRow>> {
+    /// A mailbox's messages as the phone menu lists them, in the order they arrived.
+    pub async fn menu_list(&self, mailbox: &str) -> Result<Vec<MenuMessage>> {
         let mb = mailbox.to_string();
-        self.store.run(move |s| s.messages(&mb)).await
+        let rows = self.store.run(move |s| s.messages(&mb)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|m: MessageRow| MenuMessage {
+                id: m.id,
+                kind: m.kind,
+                state: m.state,
+                caller: m.caller,
+                received_at: m.received_at,
+                duration_ms: m.duration_ms,
+            })
+            .collect())
     }
 
     /// Changes messages' states as the subscriber asked (by phone, by CLI), in order, and

@@ -151,10 +151,6 @@ impl<A: Application> CallLoop<A> {
         self.handed_over || self.app.is_done()
     }
 
-    pub fn media(&self) -> &MediaSession {
-        &self.media
-    }
-
     pub fn app(&self) -> &A {
         &self.app
     }

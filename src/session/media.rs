@@ -95,10 +95,6 @@ impl MediaSession {
         self.rtp.stats()
     }
 
-    pub fn current(&self) -> &Negotiated {
-        &self.current
-    }
-
     /// Accepts an audio re-offer: the RTP session follows it, and the answer says so —
     /// the same version for a refresh, the next one for a change.
     pub fn accept_audio(&mut self, n: &Negotiated, lines: &[String]) -> Vec<u8> {

@@ -102,13 +102,24 @@ fn deposit(fax_handover: bool) -> Deposit {
     Deposit::new(params, clips)
 }
 
-/// An application that plays one long clip and takes every audio re-offer.
-struct Player {
+/// A stand-in application: plays one clip of `clip` samples, counts frames, and
+/// answers re-offers with `answer` (its own description: a fax application) or, without
+/// one, takes audio and refuses the rest.
+struct Stub {
+    clip: usize,
     started: bool,
     frames: usize,
+    offers: Vec<Reoffer>,
+    answer: Option<Vec<u8>>,
 }
 
-impl Application for Player {
+impl Stub {
+    fn new(clip: usize, answer: Option<&[u8]>) -> Stub {
+        Stub { clip, started: false, frames: 0, offers: vec![], answer: answer.map(<[u8]>::to_vec) }
+    }
+}
+
+impl Application for Stub {
     type Request = ();
     type Reply = ();
     fn on_frame(&mut self, _: &[i16]) {
@@ -118,12 +129,20 @@ impl Application for Player {
     fn on_playback_done(&mut self) {}
     fn on_hangup(&mut self) {}
     fn on_reply(&mut self, _: ()) {}
+    fn on_reoffer(&mut self, offer: &Reoffer) -> ReofferChoice {
+        self.offers.push(offer.clone());
+        match (&self.answer, offer) {
+            (Some(answer), _) => ReofferChoice::Answer(answer.clone()),
+            (None, Reoffer::Audio(..)) => ReofferChoice::Accept,
+            (None, _) => ReofferChoice::Refuse,
+        }
+    }
     fn poll(&mut self) -> Option<Effect<()>> {
         if self.started {
             return None;
         }
         self.started = true;
-        Some(Effect::Play(vec![clip(8000)]))
+        Some(Effect::Play(vec![clip(self.clip)]))
     }
     fn is_done(&self) -> bool {
         false
@@ -132,7 +151,7 @@ impl Application for Player {
 
 #[test]
 fn an_application_takes_an_audio_reoffer_and_the_media_follows_it() {
-    let mut l = CallLoop::new(media(), Player { started: false, frames: 0 });
+    let mut l = CallLoop::new(media(), Stub::new(8000, None));
     let before = ticks(&mut l, 2);
     assert!(before.packets.iter().all(|(to, _)| to.to_string() == CALLER));
     // Same media again (a refresh): the same description version.
@@ -184,39 +203,6 @@ fn the_deposit_refuses_a_fax_reoffer_with_488_and_the_message_is_still_left() {
     assert!(l.is_done());
 }
 
-/// A stand-in fax application: answers the T.38 offer with its own description.
-struct FaxStub {
-    frames: usize,
-    offers: Vec<Reoffer>,
-    greeted: bool,
-}
-
-impl Application for FaxStub {
-    type Request = ();
-    type Reply = ();
-    fn on_frame(&mut self, _: &[i16]) {
-        self.frames += 1;
-    }
-    fn on_dtmf(&mut self, _: char) {}
-    fn on_playback_done(&mut self) {}
-    fn on_hangup(&mut self) {}
-    fn on_reply(&mut self, _: ()) {}
-    fn on_reoffer(&mut self, offer: &Reoffer) -> ReofferChoice {
-        self.offers.push(offer.clone());
-        ReofferChoice::Answer(b"v=0\r\nm=image 30000 udptl t38\r\n".to_vec())
-    }
-    fn poll(&mut self) -> Option<Effect<()>> {
-        if self.greeted {
-            return None;
-        }
-        self.greeted = true;
-        Some(Effect::Play(vec![clip(160)]))
-    }
-    fn is_done(&self) -> bool {
-        false
-    }
-}
-
 #[test]
 fn the_deposit_hands_a_fax_call_over_with_its_media() {
     let mut l = CallLoop::new(media(), deposit(true));
@@ -233,7 +219,7 @@ fn the_deposit_hands_a_fax_call_over_with_its_media() {
     assert!(l.poll_output().is_none());
 
     let media = l.into_media();
-    let mut fax = CallLoop::new(media, FaxStub { frames: 0, offers: vec![], greeted: false });
+    let mut fax = CallLoop::new(media, Stub::new(160, Some(b"v=0\r\nm=image 30000 udptl t38\r\n")));
     fax.handle_reoffer(&t38_offer());
     let d = drain(&mut fax);
     assert_eq!(d.sip, [SipAction::AcceptReoffer(b"v=0\r\nm=image 30000 udptl t38\r\n".to_vec())]);

@@ -231,6 +231,8 @@ struct Call {
     incoming: Option<(msg::Request, TxKey)>,
     /// A call we placed: what its CANCEL and ACKs are built from.
     placed: Option<Placed>,
+    /// Its key in `Endpoint::dialogs` (Call-ID, remote tag), once it has a dialog.
+    dialog_key: Option<(String, String)>,
     ok_retransmit: Option<OkRetransmit>,
     /// The session description we gave last (answer or offer), for a re-INVITE
     /// without an offer (a session refresh).
@@ -327,8 +329,7 @@ impl Endpoint {
         let Some(status) = tx.handle_response(now, r.status) else { return };
         match method {
             "BYE" => {
-                if self.calls.remove(&call).is_some() {
-                    self.forget_dialog(call);
+                if self.end_call(now, call) {
                     self.events.push_back(Event::Ended { call, reason: format!("BYE answered {status}") });
                 }
             }
@@ -351,8 +352,17 @@ impl Endpoint {
         }
     }
 
-    fn forget_dialog(&mut self, call: CallHandle) {
-        self.dialogs.retain(|_, c| *c != call);
+    /// Removes a call and its dialog; a re-INVITE still waiting for the application is
+    /// answered 487 (the call it would change is gone). Whether the call existed.
+    fn end_call(&mut self, now: Instant, call: CallHandle) -> bool {
+        let Some(mut c) = self.calls.remove(&call) else { return false };
+        if let Some(key) = c.dialog_key.take() {
+            self.dialogs.remove(&key);
+        }
+        if let Some(p) = c.reoffer.take() {
+            self.respond(now, &p.key, &p.request, 487, "Request Terminated", &c.dialog.local_tag, &[], None);
+        }
+        true
     }
 
     /// Sends a response through the server transaction `key`.
@@ -434,8 +444,7 @@ impl Endpoint {
                     if early {
                         let invite = self.calls[&call].incoming.as_ref().expect("matched above").0.raw.clone();
                         self.respond(now, &invite_key, &invite, 487, "Request Terminated", &local_tag, &[], None);
-                        self.calls.remove(&call);
-                        self.forget_dialog(call);
+                        self.end_call(now, call);
                         self.events.push_back(Event::Cancelled(call));
                     }
                 }
@@ -462,8 +471,7 @@ impl Endpoint {
             match r.method.as_str() {
                 "BYE" => {
                     self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[], None);
-                    self.calls.remove(&call);
-                    self.forget_dialog(call);
+                    self.end_call(now, call);
                     self.events.push_back(Event::RemoteHangup(call));
                 }
                 "INVITE" => self.handle_reinvite(now, key, r, call, to_tag),
@@ -534,7 +542,8 @@ impl Endpoint {
             busy: r.raw.headers_named("Diversion").any(|d| d.to_ascii_lowercase().contains("reason=user-busy"))
                 || r.raw.headers_named("History-Info").any(|h| h.contains("cause=486")),
         };
-        self.dialogs.insert((r.call_id.clone(), from_tag), handle);
+        let dialog_key = (r.call_id.clone(), from_tag);
+        self.dialogs.insert(dialog_key.clone(), handle);
         // We are the UAS: our requests go to the caller's Contact, along its
         // Record-Route in order (RFC 3261 §12.1.1).
         let to = r.raw.header("To").unwrap_or_default();
@@ -555,6 +564,7 @@ impl Endpoint {
                 local_cseq: rand::random::<u16>() as u32 + 1,
                 incoming: Some((r, key)),
                 placed: None,
+                dialog_key: Some(dialog_key),
                 ok_retransmit: None,
                 local_sdp: Vec::new(),
                 reoffer: None,
@@ -609,8 +619,7 @@ impl Endpoint {
     pub fn reject(&mut self, now: Instant, call: CallHandle, status: u16, reason: &str) {
         let Some((key, raw, tag, _)) = self.unanswered(call) else { return };
         self.respond(now, &key, &raw, status, reason, &tag, &[], None);
-        self.calls.remove(&call);
-        self.forget_dialog(call);
+        self.end_call(now, call);
     }
 
     /// Ends the call from our side: BYE for an answered call, 480 for one not yet answered.
@@ -721,8 +730,7 @@ impl Endpoint {
             } else if method == "CANCEL" {
                 tracing::debug!(call, "CANCEL timed out; Timer B ends the INVITE");
             } else if method == "BYE" {
-                if self.calls.remove(&call).is_some() {
-                    self.forget_dialog(call);
+                if self.end_call(now, call) {
                     self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
                 }
             } else {

@@ -320,3 +320,21 @@ fn an_error_or_silence_fails_the_placed_call() {
     assert!(invite.header("Via").unwrap().starts_with("SIP/2.0/TCP"));
     assert_eq!(e.poll_timeout(), Some(t0 + 64 * T1));
 }
+
+#[test]
+fn a_reoffer_still_waiting_when_the_caller_hangs_up_gets_487() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    let (call, tag) = confirmed(&mut e, t0);
+    e.handle_input(t0, udp(), from_caller("INVITE", "z9hG4bK3", 2, &tag, SDP).as_bytes());
+    sent(&mut e);
+    assert!(matches!(e.poll_event(), Some(Event::Reoffer { .. })));
+    e.handle_input(t0, udp(), from_caller("BYE", "z9hG4bK4", 3, &tag, "").as_bytes());
+    let out = sent(&mut e);
+    assert_eq!(lines(&out), ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]);
+    assert_eq!(out[1].header("CSeq"), Some("2 INVITE"), "the re-INVITE gets its final answer");
+    assert!(matches!(e.poll_event(), Some(Event::RemoteHangup(c)) if c == call));
+    // The application's late answer finds nothing to answer.
+    e.answer_reoffer(t0, call, ReofferAnswer::Accept(b"late".to_vec()));
+    assert!(sent(&mut e).is_empty());
+}

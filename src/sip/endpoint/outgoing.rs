@@ -53,6 +53,7 @@ impl Endpoint {
                 local_cseq: cseq,
                 incoming: None,
                 placed: Some(placed),
+                dialog_key: None,
                 ok_retransmit: None,
                 local_sdp: out.offer,
                 reoffer: None,
@@ -117,6 +118,8 @@ impl Endpoint {
         let outputs = tx.handle_response(now, r.status, || error_ack.unwrap_or_default());
         for out in outputs {
             match out {
+                // Empty only when the call was gone before its error came: no ACK to send.
+                InviteOutput::Transmit(bytes) if bytes.is_empty() => {}
                 InviteOutput::Transmit(bytes) => self.send(peer, bytes),
                 InviteOutput::Provisional(status) => {
                     let wanted = self.calls.get(&call).and_then(|c| c.placed.as_ref()).map(|p| p.cancel);
@@ -127,8 +130,7 @@ impl Endpoint {
                 }
                 InviteOutput::Answered(_) => self.answered(now, call, &r),
                 InviteOutput::Failed(status) => {
-                    if self.calls.remove(&call).is_some() {
-                        self.forget_dialog(call);
+                    if self.end_call(now, call) {
                         let reason = r.raw.start_line.splitn(3, ' ').nth(2).unwrap_or("").to_string();
                         self.events.push_back(Event::Failed { call, status, reason });
                     }
@@ -187,7 +189,9 @@ impl Endpoint {
         p.ack = Some(ack.clone());
         let cancelled = p.cancel != Cancel::No;
         let peer = c.peer;
-        self.dialogs.insert((c.dialog.call_id.clone(), remote_tag), call);
+        let key = (c.dialog.call_id.clone(), remote_tag);
+        c.dialog_key = Some(key.clone());
+        self.dialogs.insert(key, call);
         self.send(peer, ack);
         if cancelled {
             // The 2xx crossed our CANCEL: the call exists now, so it is ended (§9.1).
@@ -216,8 +220,7 @@ impl Endpoint {
             self.send(peer, bytes);
         }
         for call in timed_out {
-            if self.calls.remove(&call).is_some() {
-                self.forget_dialog(call);
+            if self.end_call(now, call) {
                 self.events.push_back(Event::Failed { call, status: 408, reason: "no answer (Timer B)".into() });
             }
         }
