@@ -144,11 +144,7 @@ impl Store {
     /// new greeting never leaves the old one behind.
     pub fn save_greeting(&self, number: &str, kind: crate::model::GreetingKind, pcm: &[i16]) -> Result<()> {
         anyhow::ensure!(self.mailbox(number)?.is_some(), "no mailbox {number}");
-        let safe: String = number.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        let rel = match kind {
-            crate::model::GreetingKind::Unavailable => format!("greetings/{safe}.wav"),
-            other => format!("greetings/{safe}-{}.wav", other.as_str()),
-        };
+        let rel = super::files::greeting(number, kind);
         crate::media::wav::write_durable(&self.root().join(&rel), pcm)?;
         self.set_greeting_of(number, kind, Some(&rel))
     }

@@ -104,12 +104,10 @@ impl Store {
         Ok(ids)
     }
 
-    /// Writes `pcm` durably as a new recording of `mailbox`:
-    /// `recordings/<mailbox>/<prefix><unix time>-<random>.wav` — the one place where
-    /// recordings' file names are decided. Returns its path below the store and its size.
+    /// Writes `pcm` durably as a new recording of `mailbox` (named by
+    /// [`super::files::recording`]). Returns its path below the store and its size.
     pub fn write_recording(&self, mailbox: &str, prefix: &str, pcm: &[i16]) -> Result<(String, u64)> {
-        let safe_mb: String = mailbox.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        let rel = format!("recordings/{safe_mb}/{prefix}{}-{:08x}.wav", now_secs(), rand::random::<u32>());
+        let rel = super::files::recording(mailbox, prefix, now_secs());
         let bytes = crate::media::wav::write_durable(&self.root().join(&rel), pcm)?;
         Ok((rel, bytes))
     }

@@ -6,6 +6,7 @@
 
 pub mod api;
 mod db;
+mod files;
 mod mailboxes;
 pub mod menu;
 mod messages;
