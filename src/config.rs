@@ -128,12 +128,27 @@ pub struct RtpConfig {
     pub port_range: PortRange,
     /// Playout delay of the receive jitter buffer, in 20 ms frames.
     pub jitter_frames: usize,
+    /// A call whose caller sent neither RTP nor RTCP this long is ended (0: never).
+    pub timeout_secs: u64,
+    /// Which SDP addresses are sent to before the caller's own RTP proves them:
+    /// "unicast", "public" or "learned" (see [`crate::rtp::address::RemotePolicy`]).
+    #[serde(deserialize_with = "remote_policy")]
+    pub sdp_addresses: crate::rtp::address::RemotePolicy,
 }
 
 impl Default for RtpConfig {
     fn default() -> Self {
-        RtpConfig { port_range: PortRange(20000..=20999), jitter_frames: 3 }
+        RtpConfig {
+            port_range: PortRange(20000..=20999),
+            jitter_frames: 3,
+            timeout_secs: 60,
+            sdp_addresses: crate::rtp::address::RemotePolicy::Unicast,
+        }
     }
+}
+
+fn remote_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::rtp::address::RemotePolicy, D::Error> {
+    String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
 }
 
 /// An inclusive port range written as `"LOW-HIGH"`.
@@ -397,6 +412,9 @@ impl Config {
         }
         if self.rtp.jitter_frames == 0 || self.rtp.jitter_frames > 50 {
             return Err("rtp.jitter_frames must be between 1 and 50".into());
+        }
+        if self.rtp.timeout_secs > 86_400 {
+            return Err("rtp.timeout_secs must be at most 86400 (a day); 0 turns the timeout off".into());
         }
         let dl = &self.delivery;
         if !positive(dl.retry_initial_secs) || dl.retry_max_secs < dl.retry_initial_secs {

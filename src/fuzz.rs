@@ -65,11 +65,16 @@ pub fn rtp_session(data: &[u8]) {
         remote: "127.0.0.1:6000".parse().expect("literal"),
         codec: crate::sdp::Codec::Pcma,
         dtmf_pt: Some(101),
+        direction: crate::sdp::Direction::SendRecv,
+        rtcp_mux: true,
     };
-    let mut s = crate::rtp::session::RtpSession::new(&n, 2);
+    let mut s = crate::rtp::session::RtpSession::new(&n, &crate::rtp::session::SessionParams::new(2));
     let mut pcm = Vec::new();
+    let now = std::time::Instant::now();
     for chunk in data.split(|&b| b == 0xAA) {
-        s.handle_input("127.0.0.1:7000".parse().expect("literal"), chunk);
+        // From the SDP address (learned at once) and from a stranger.
+        s.handle_input("127.0.0.1:6000".parse().expect("literal"), chunk, now);
+        s.handle_input("127.0.0.1:7000".parse().expect("literal"), chunk, now);
         s.handle_tick(&mut pcm);
         while s.poll_output().is_some() {}
     }

@@ -26,6 +26,64 @@ impl Codec {
     }
 }
 
+/// Which way media flows (RFC 3264 §5.1, §6.1), always from our side: `SendOnly` means
+/// we send and the far end only listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn parse(attr: &str) -> Option<Direction> {
+        Some(match attr {
+            "sendrecv" => Direction::SendRecv,
+            "sendonly" => Direction::SendOnly,
+            "recvonly" => Direction::RecvOnly,
+            "inactive" => Direction::Inactive,
+            _ => return None,
+        })
+    }
+
+    /// The other side's view of the same stream: an offer to send only is answered by
+    /// receiving only (RFC 3264 §6.1), and so on.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        }
+    }
+
+    pub fn sends(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    pub fn receives(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    fn without_send(self) -> Direction {
+        match self {
+            Direction::SendRecv => Direction::RecvOnly,
+            Direction::SendOnly => Direction::Inactive,
+            d => d,
+        }
+    }
+
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+}
+
 /// What was agreed for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
@@ -33,6 +91,11 @@ pub struct Negotiated {
     pub codec: Codec,
     /// Payload type the offerer chose for telephone-event, if it offered one.
     pub dtmf_pt: Option<u8>,
+    /// Our direction: a hold offer (`a=sendonly`, or the old `c=0.0.0.0`) leaves us
+    /// receiving only; `a=inactive` neither way.
+    pub direction: Direction,
+    /// RTCP on the RTP port (RFC 5761), when the other side offered or accepted it.
+    pub rtcp_mux: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +106,21 @@ pub enum SdpError {
     Malformed(&'static str),
     #[error("no audio stream with PCMU or PCMA offered")]
     NoCommonCodec,
+    #[error("media address {0} cannot be reached from this server's {1} media address")]
+    AddressFamily(IpAddr, &'static str),
+}
+
+/// Refuses a negotiation whose media address our socket cannot send to (an IPv6
+/// address for an IPv4 media address, or the other way round): silence both ways
+/// otherwise, for the whole call.
+pub fn check_family(n: &Negotiated, local_ip: IpAddr) -> Result<(), SdpError> {
+    let remote = n.remote.ip();
+    let mapped = matches!(remote, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
+    match (local_ip, remote) {
+        (IpAddr::V4(_), IpAddr::V6(_)) if !mapped => Err(SdpError::AddressFamily(remote, "IPv4")),
+        (IpAddr::V6(_), IpAddr::V4(_)) => Err(SdpError::AddressFamily(remote, "IPv6")),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug)]
@@ -53,6 +131,8 @@ struct Media {
     fmts: Vec<String>,
     addr: Option<IpAddr>,
     rtpmaps: Vec<(u8, String)>,
+    direction: Option<Direction>,
+    rtcp_mux: bool,
 }
 
 fn parse_c(value: &str) -> Result<IpAddr, SdpError> {
@@ -71,6 +151,7 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
         return Err(SdpError::Empty);
     }
     let mut session_addr = None;
+    let mut session_direction = None;
     let mut media: Vec<Media> = Vec::new();
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
@@ -94,9 +175,17 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
                     fmts: it.map(str::to_string).collect(),
                     addr: None,
                     rtpmaps: vec![],
+                    direction: None,
+                    rtcp_mux: false,
                 });
             }
+            ("a", None) => session_direction = Direction::parse(v.trim()).or(session_direction),
             ("a", Some(m)) => {
+                let v = v.trim();
+                if let Some(d) = Direction::parse(v) {
+                    m.direction = Some(d);
+                }
+                m.rtcp_mux |= v == "rtcp-mux";
                 if let Some(rest) = v.strip_prefix("rtpmap:") {
                     let (pt, enc) = rest.split_once(' ').ok_or(SdpError::Malformed("bad rtpmap"))?;
                     let pt: u8 = pt.trim().parse().map_err(|_| SdpError::Malformed("bad rtpmap payload type"))?;
@@ -136,7 +225,11 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
         }
         match (codec, m.addr.or(session_addr)) {
             (Some(codec), Some(ip)) => {
-                chosen = Some(Negotiated { remote: SocketAddr::new(ip, m.port), codec, dtmf_pt });
+                let theirs = m.direction.or(session_direction).unwrap_or_default();
+                // RFC 2543 hold: "c=0.0.0.0" means "do not send to me".
+                let direction = if ip.is_unspecified() { theirs.reverse().without_send() } else { theirs.reverse() };
+                let remote = SocketAddr::new(ip, m.port);
+                chosen = Some(Negotiated { remote, codec, dtmf_pt, direction, rtcp_mux: m.rtcp_mux });
                 answer_lines.push(String::new()); // placeholder for our accepted stream
             }
             (Some(_), None) => return Err(SdpError::Malformed("audio stream without c= address")),
@@ -178,7 +271,7 @@ pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64) -> Vec<u8> {
     let mut s = session_header(local_ip, session_id, session_id);
     s.push_str(&format!(
         "m=audio {local_port} RTP/AVP 0 8 {d}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
-         a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
+         a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\na=ptime:20\r\na=rtcp-mux\r\na=sendrecv\r\n"
     ));
     s.into_bytes()
 }
@@ -211,7 +304,11 @@ pub fn answer(
             if let Some(d) = n.dtmf_pt {
                 s.push_str(&format!("a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\n"));
             }
-            s.push_str("a=ptime:20\r\na=sendrecv\r\n");
+            s.push_str("a=ptime:20\r\n");
+            if n.rtcp_mux {
+                s.push_str("a=rtcp-mux\r\n");
+            }
+            s.push_str(&format!("a={}\r\n", n.direction.attribute()));
         } else {
             s.push_str(line);
             s.push_str("\r\n");
@@ -234,16 +331,13 @@ a=rtpmap:101 telephone-event/8000\r\n";
         let text = String::from_utf8(o.clone()).unwrap();
         assert!(text.contains("m=audio 20002 RTP/AVP 0 8 101\r\n"), "{text}");
         let (n, _) = negotiate(&o).unwrap();
-        assert_eq!(
-            n,
-            Negotiated { remote: "127.0.0.1:20002".parse().unwrap(), codec: Codec::Pcmu, dtmf_pt: Some(101) }
-        );
+        assert_eq!((n.remote, n.codec, n.dtmf_pt), ("127.0.0.1:20002".parse().unwrap(), Codec::Pcmu, Some(101)));
+        assert!(n.rtcp_mux, "we offer RTCP multiplexing");
         let answer = b"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
 m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-        assert_eq!(
-            read_answer(answer).unwrap(),
-            Negotiated { remote: "127.0.0.1:7000".parse().unwrap(), codec: Codec::Pcma, dtmf_pt: Some(101) }
-        );
+        let a = read_answer(answer).unwrap();
+        assert_eq!((a.remote, a.codec, a.dtmf_pt), ("127.0.0.1:7000".parse().unwrap(), Codec::Pcma, Some(101)));
+        assert_eq!((a.direction, a.rtcp_mux), (Direction::SendRecv, false), "they did not accept multiplexing");
         assert_eq!(read_answer(b""), Err(SdpError::Empty));
         assert_eq!(
             read_answer(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 7000 RTP/AVP 18\r\n"),
@@ -254,12 +348,43 @@ m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
     #[test]
     fn picks_first_g711_and_dtmf_and_keeps_line_count() {
         let (n, lines) = negotiate(OFFER.as_bytes()).unwrap();
-        assert_eq!(n, Negotiated { remote: "127.0.0.1:6000".parse().unwrap(), codec: Codec::Pcma, dtmf_pt: Some(101) });
+        assert_eq!((n.remote, n.codec, n.dtmf_pt), ("127.0.0.1:6000".parse().unwrap(), Codec::Pcma, Some(101)));
         let a = String::from_utf8(answer(&n, &lines, "127.0.0.1".parse().unwrap(), 20000, 7, 7)).unwrap();
         assert!(a.contains("m=video 0 RTP/AVP 96\r\n"));
         assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"));
         assert!(a.find("m=video").unwrap() < a.find("m=audio").unwrap(), "order kept");
         assert!(a.contains("a=rtpmap:101 telephone-event/8000"));
+    }
+
+    #[test]
+    fn hold_and_resume_directions_are_answered_per_rfc_3264() {
+        let dir = |offer: &str| negotiate(offer.as_bytes()).unwrap().0.direction;
+        assert_eq!(dir(OFFER), Direction::SendRecv);
+        assert_eq!(dir(&format!("{OFFER}a=sendonly\r\n")), Direction::RecvOnly, "hold: we only listen");
+        assert_eq!(dir(&format!("{OFFER}a=inactive\r\n")), Direction::Inactive);
+        assert_eq!(dir(&format!("{OFFER}a=recvonly\r\n")), Direction::SendOnly);
+        // A session-level attribute applies unless the stream has its own.
+        let session_level = OFFER.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n");
+        assert_eq!(dir(&session_level), Direction::RecvOnly);
+        assert_eq!(dir(&format!("{session_level}a=sendrecv\r\n")), Direction::SendRecv);
+        // RFC 2543 hold.
+        assert_eq!(dir(&OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0")), Direction::RecvOnly);
+        let (n, lines) = negotiate(format!("{OFFER}a=sendonly\r\na=rtcp-mux\r\n").as_bytes()).unwrap();
+        let a = String::from_utf8(answer(&n, &lines, "127.0.0.1".parse().unwrap(), 20000, 7, 8)).unwrap();
+        assert!(a.contains("a=recvonly\r\n") && !a.contains("sendrecv"), "{a}");
+        assert!(a.contains("a=rtcp-mux\r\n"), "{a}");
+    }
+
+    #[test]
+    fn an_address_family_the_socket_cannot_reach_is_refused() {
+        let v6 = OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP6 ::1");
+        let (n, _) = negotiate(v6.as_bytes()).unwrap();
+        let e = check_family(&n, "127.0.0.1".parse().unwrap()).unwrap_err();
+        assert_eq!(e.to_string(), "media address ::1 cannot be reached from this server's IPv4 media address");
+        assert!(check_family(&n, "::1".parse().unwrap()).is_ok());
+        let (n4, _) = negotiate(OFFER.as_bytes()).unwrap();
+        assert!(check_family(&n4, "127.0.0.1".parse().unwrap()).is_ok());
+        assert!(check_family(&n4, "::1".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -64,6 +64,7 @@ where
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut rbuf = [0u8; 2048];
+    let mut cbuf = [0u8; 1500];
     loop {
         while let Some(out) = call.poll_output() {
             match out {
@@ -71,6 +72,10 @@ where
                     if io.rtp.socket.try_send_to(&bytes, to).is_err() {
                         io.send_dropped += 1;
                     }
+                }
+                LoopOutput::Rtcp { to, bytes, muxed } => {
+                    let socket = if muxed { &io.rtp.socket } else { &io.rtp.rtcp };
+                    let _ = socket.try_send_to(&bytes, to);
                 }
                 LoopOutput::Sip(action) => {
                     let c = io.call;
@@ -102,12 +107,18 @@ where
         tokio::select! {
             r = io.rtp.socket.recv_from(&mut rbuf) => {
                 if let Ok((n, from)) = r {
-                    call.handle_datagram(from, &rbuf[..n]);
+                    call.handle_datagram(from, &rbuf[..n], std::time::Instant::now());
+                }
+            }
+            r = io.rtp.rtcp.recv_from(&mut cbuf) => {
+                if let Ok((n, from)) = r {
+                    call.handle_rtcp(from, &cbuf[..n]);
                 }
             }
             _ = tick.tick() => call.handle_tick(),
             ev = events.recv(), if !gone => match ev {
                 Some(CallEvent::Reoffer(offer)) => call.handle_reoffer(&offer),
+                Some(CallEvent::Confirmed(_)) => call.handle_confirmed(),
                 other => {
                     if let Some(send_bye) = super::call::caller_leaving(other) {
                         gone = true;

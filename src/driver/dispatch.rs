@@ -6,6 +6,7 @@ use super::call::CallCtx;
 use super::call_loop::{self, CallIo, Ended};
 use super::channels::{CallEvent, SipCommand};
 use super::ports::RtpPort;
+use crate::rtp::session::SessionParams;
 use crate::sdp;
 use crate::services::calls::CallRoute;
 use crate::session::app::AppKind;
@@ -113,7 +114,7 @@ async fn answer_call(
     cmd: &mpsc::Sender<SipCommand>,
     events: &mut mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<Option<(MediaSession, RtpPort)>> {
-    let early = match FirstOffer::read(&inc.offer) {
+    let early = match FirstOffer::read(&inc.offer, ctx.cfg.media_ip()) {
         Ok(FirstOffer::Delayed) => None,
         Ok(FirstOffer::Audio(n, lines)) => Some((n, lines)),
         Err(why) => return refuse(cmd, inc, why).await,
@@ -148,15 +149,17 @@ async fn answer_call(
     let Some((neg, lines)) = early else {
         cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
         let neg = match events.recv().await {
-            Some(CallEvent::Confirmed(answer)) => match sdp::read_answer(&answer) {
-                Ok(n) => n,
-                Err(e) => {
-                    // The session cannot start: end the dialog the ACK confirmed.
-                    tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
-                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
-                    return Ok(None);
+            Some(CallEvent::Confirmed(answer)) => {
+                match sdp::read_answer(&answer).and_then(|n| sdp::check_family(&n, ctx.cfg.media_ip()).map(|()| n)) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        // The session cannot start: end the dialog the ACK confirmed.
+                        tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
+                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                        return Ok(None);
+                    }
                 }
-            },
+            }
             Some(CallEvent::Shutdown | CallEvent::Reoffer(_)) => {
                 cmd.send(SipCommand::Hangup(inc.call)).await.ok();
                 return Ok(None);
@@ -168,10 +171,24 @@ async fn answer_call(
             None => return Ok(None),
         };
         tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
-        return Ok(Some((MediaSession::new(neg, local, session_id, ctx.cfg.rtp.jitter_frames), rtp)));
+        // The ACK carried the answer: the call is confirmed from the start.
+        let params = session_params(ctx, true);
+        return Ok(Some((MediaSession::new(neg, local, session_id, &params), rtp)));
     };
     let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id, session_id);
     cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
     tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
-    Ok(Some((MediaSession::new(neg, local, session_id, ctx.cfg.rtp.jitter_frames), rtp)))
+    Ok(Some((MediaSession::new(neg, local, session_id, &session_params(ctx, false)), rtp)))
+}
+
+fn session_params(ctx: &CallCtx, confirmed: bool) -> SessionParams {
+    let r = &ctx.cfg.rtp;
+    SessionParams {
+        jitter_frames: r.jitter_frames,
+        timeout_ticks: (r.timeout_secs * 1000 / crate::rtp::FRAME.as_millis() as u64).min(u32::MAX as u64) as u32,
+        policy: r.sdp_addresses,
+        cname: format!("voxbridge@{}", ctx.cfg.media_ip()),
+        wallclock: std::time::SystemTime::now(),
+        confirmed,
+    }
 }

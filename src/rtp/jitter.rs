@@ -1,16 +1,26 @@
 //! Receive-side reorder/jitter buffer, paced by the 20 ms playout clock.
 //!
-//! Packets are keyed by their widened sequence number. Playout starts once `delay`
-//! frames are buffered; each tick takes the next sequence number: present → frame,
-//! missing while later ones wait → lost (concealed by silence), buffer empty → underrun
-//! (silence, and buffering starts again, so a sender that pauses is not counted as loss).
+//! Packets are keyed by their widened RTP timestamp — the sampling instant of their
+//! first sample — not by sequence number: a sender may put other packets in the same
+//! sequence space (baresip sends RFC 4733 events between audio packets), and a gap in
+//! sequence numbers is then no gap in the audio. Playout starts once `delay` frames of
+//! audio are buffered; each tick takes the next 160 samples wherever they come from
+//! (any packet size): covered → frame, nothing while later audio waits → lost (silence),
+//! buffer empty → underrun (silence, and buffering starts again, so a sender that
+//! pauses is not counted as loss). G.711 only: one byte is one sample.
 
+use super::FRAME_SAMPLES;
 use std::collections::BTreeMap;
 
-/// Packets further ahead than this reset the buffer (a new stream or a sender jump).
-const MAX_AHEAD: u64 = 500;
-/// Above this depth the oldest frames are dropped so latency cannot grow without bound.
-const MAX_DEPTH: usize = 100;
+const FRAME: u64 = FRAME_SAMPLES as u64;
+/// A packet this far from the playout position (10 s), ahead or behind, restarts the
+/// buffer: a new stream or a sender that jumped, not jitter.
+const MAX_JUMP: u64 = 500 * FRAME;
+/// Above this much buffered audio (2 s) the oldest is dropped so latency cannot grow
+/// without bound.
+const MAX_DEPTH: u64 = 100 * FRAME;
+/// Payloads longer than this are not G.711 packets we offered (ptime ≤ 200 ms).
+const MAX_PACKET: usize = 10 * FRAME_SAMPLES;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JitterStats {
@@ -20,13 +30,14 @@ pub struct JitterStats {
     pub late: u64,
     /// Dropped because the buffer was too deep.
     pub overflow: u64,
-    /// Never arrived by their playout time.
+    /// Frames with no audio at their playout time while later audio waited.
     pub lost: u64,
     pub underruns: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Playout {
+    /// One frame; samples no packet covered are the fill byte.
     Frame(Vec<u8>),
     Lost,
     /// Nothing to play (not started, or the sender paused).
@@ -35,82 +46,123 @@ pub enum Playout {
 
 #[derive(Debug)]
 pub struct JitterBuffer {
-    slots: BTreeMap<u64, Vec<u8>>,
+    /// Payloads by the timestamp of their first sample.
+    packets: BTreeMap<u64, Vec<u8>>,
+    /// The next sample to play: everything before it has been played or given up.
     next: Option<u64>,
     delay: usize,
     playing: bool,
+    /// The codec's silence, for samples inside a frame that no packet covered.
+    fill: u8,
     pub stats: JitterStats,
 }
 
 impl JitterBuffer {
+    pub fn new(delay: usize, fill: u8) -> JitterBuffer {
+        JitterBuffer {
+            packets: BTreeMap::new(),
+            next: None,
+            delay: delay.max(1),
+            playing: false,
+            fill,
+            stats: JitterStats::default(),
+        }
+    }
+
     /// The playout delay in frames it was made with.
     pub fn delay(&self) -> usize {
         self.delay
     }
 
-    pub fn new(delay: usize) -> JitterBuffer {
-        JitterBuffer {
-            slots: BTreeMap::new(),
-            next: None,
-            delay: delay.max(1),
-            playing: false,
-            stats: JitterStats::default(),
-        }
-    }
-
-    pub fn push(&mut self, seq: u64, payload: &[u8]) {
+    /// `ts` is the packet's widened timestamp.
+    pub fn push(&mut self, ts: u64, payload: &[u8]) {
         self.stats.received += 1;
+        if payload.is_empty() || payload.len() > MAX_PACKET {
+            self.stats.late += 1;
+            return;
+        }
+        let end = ts + payload.len() as u64;
         match self.next {
-            Some(n) if seq < n => {
+            Some(n) if ts > n + MAX_JUMP || end + MAX_JUMP < n => self.restart_at(ts),
+            Some(n) if end <= n => {
                 self.stats.late += 1;
                 return;
             }
-            Some(n) if seq > n + MAX_AHEAD => {
-                self.slots.clear();
-                self.next = Some(seq);
-                self.playing = false;
-            }
-            None => self.next = Some(seq),
-            _ => {}
+            Some(_) => {}
+            None => self.next = Some(ts),
         }
-        if self.slots.insert(seq, payload.to_vec()).is_some() {
+        if self.packets.insert(ts, payload.to_vec()).is_some() {
             self.stats.duplicates += 1;
         }
-        while self.slots.len() > MAX_DEPTH {
-            if let Some((&k, _)) = self.slots.iter().next() {
-                self.slots.remove(&k);
-                self.stats.overflow += 1;
-                self.next = Some(k + 1);
-            }
+        while self.buffered_samples() > MAX_DEPTH {
+            let Some((first, p)) = self.packets.pop_first() else { break };
+            self.stats.overflow += 1;
+            self.next = Some(first + p.len() as u64);
         }
+    }
+
+    fn restart_at(&mut self, ts: u64) {
+        self.packets.clear();
+        self.next = Some(ts);
+        self.playing = false;
+    }
+
+    /// From the playout position (or the first packet) to the end of the last packet.
+    fn buffered_samples(&self) -> u64 {
+        let (Some((&first, _)), Some((&last, p))) = (self.packets.first_key_value(), self.packets.last_key_value())
+        else {
+            return 0;
+        };
+        let from = self.next.map_or(first, |n| n.min(first));
+        (last + p.len() as u64).saturating_sub(from)
     }
 
     /// One playout tick.
     pub fn pop(&mut self) -> Playout {
-        let Some(n) = self.next else {
+        let Some(mut n) = self.next else {
             return Playout::Silence;
         };
         if !self.playing {
-            if self.slots.len() < self.delay {
+            let Some((&first, _)) = self.packets.first_key_value() else {
+                return Playout::Silence;
+            };
+            // A sender that paused resumes at a later timestamp: start where it did.
+            n = n.max(first);
+            let (&last, p) = self.packets.last_key_value().expect("not empty");
+            if last + p.len() as u64 - n < self.delay as u64 * FRAME {
                 return Playout::Silence;
             }
             self.playing = true;
-            // Start at the oldest buffered packet (reordering may have put one before `n`).
-            if let Some((&first, _)) = self.slots.iter().next() {
-                self.next = Some(first.min(n));
+        }
+        let until = n + FRAME;
+        let mut frame = vec![self.fill; FRAME_SAMPLES];
+        let mut covered = false;
+        // The packet that starts at or before `n` may reach into this frame.
+        let from = self.packets.range(..=n).next_back().map_or(n, |(&k, _)| k);
+        for (&start, p) in self.packets.range(from..until) {
+            let (s, e) = (start.max(n), (start + p.len() as u64).min(until));
+            if s < e {
+                let src = &p[(s - start) as usize..(e - start) as usize];
+                frame[(s - n) as usize..(e - n) as usize].copy_from_slice(src);
+                covered = true;
             }
         }
-        let n = self.next.expect("set above");
-        if let Some(p) = self.slots.remove(&n) {
-            self.next = Some(n + 1);
-            return Playout::Frame(p);
+        // Drop what is now fully played.
+        while let Some((&k, p)) = self.packets.first_key_value() {
+            if k + p.len() as u64 > until {
+                break;
+            }
+            self.packets.pop_first();
         }
-        if self.slots.is_empty() {
+        self.next = Some(until);
+        if covered {
+            return Playout::Frame(frame);
+        }
+        if self.packets.is_empty() {
             self.stats.underruns += 1;
             self.playing = false;
             return Playout::Silence;
         }
-        self.next = Some(n + 1);
         self.stats.lost += 1;
         Playout::Lost
     }
@@ -118,7 +170,7 @@ impl JitterBuffer {
     /// Remaining buffered packets are counted at the end of a call: if the call ended
     /// with packets still waiting, they were not lost, just not yet played.
     pub fn buffered(&self) -> usize {
-        self.slots.len()
+        self.packets.len()
     }
 }
 
@@ -126,42 +178,96 @@ impl JitterBuffer {
 mod tests {
     use super::*;
 
+    /// A packet of `frames` frames whose bytes say which frame of the stream they are.
+    fn audio(frame_no: u8, frames: usize) -> Vec<u8> {
+        (0..frames).flat_map(|i| vec![frame_no + i as u8; FRAME_SAMPLES]).collect()
+    }
+
+    fn at(frame_no: u64) -> u64 {
+        1_000_000 + frame_no * FRAME
+    }
+
     #[test]
     fn reorders_and_conceals() {
-        let mut j = JitterBuffer::new(2);
-        j.push(10, &[10]);
+        let mut j = JitterBuffer::new(2, 0xff);
+        j.push(at(10), &audio(10, 1));
         assert_eq!(j.pop(), Playout::Silence, "waits for the playout delay");
-        j.push(12, &[12]);
-        j.push(11, &[11]);
-        assert_eq!(j.pop(), Playout::Frame(vec![10]));
-        assert_eq!(j.pop(), Playout::Frame(vec![11]));
-        assert_eq!(j.pop(), Playout::Frame(vec![12]));
-        j.push(15, &[15]);
-        j.push(16, &[16]);
+        j.push(at(12), &audio(12, 1));
+        j.push(at(11), &audio(11, 1));
+        assert_eq!(j.pop(), Playout::Frame(audio(10, 1)));
+        assert_eq!(j.pop(), Playout::Frame(audio(11, 1)));
+        assert_eq!(j.pop(), Playout::Frame(audio(12, 1)));
+        j.push(at(15), &audio(15, 1));
+        j.push(at(16), &audio(16, 1));
         assert_eq!(j.pop(), Playout::Lost);
         assert_eq!(j.pop(), Playout::Lost);
-        assert_eq!(j.pop(), Playout::Frame(vec![15]));
-        j.push(13, &[13]);
+        assert_eq!(j.pop(), Playout::Frame(audio(15, 1)));
+        j.push(at(13), &audio(13, 1));
         assert_eq!(j.stats.late, 1);
-        j.push(16, &[16]);
+        j.push(at(16), &audio(16, 1));
         assert_eq!(j.stats.duplicates, 1);
-        assert_eq!(j.pop(), Playout::Frame(vec![16]));
+        assert_eq!(j.pop(), Playout::Frame(audio(16, 1)));
         assert_eq!(j.pop(), Playout::Silence);
         assert_eq!((j.stats.lost, j.stats.underruns), (2, 1));
     }
 
     #[test]
     fn sender_pause_is_not_loss_and_jump_resets() {
-        let mut j = JitterBuffer::new(1);
-        j.push(1, &[1]);
-        assert_eq!(j.pop(), Playout::Frame(vec![1]));
+        let mut j = JitterBuffer::new(1, 0xff);
+        j.push(at(1), &audio(1, 1));
+        assert_eq!(j.pop(), Playout::Frame(audio(1, 1)));
         for _ in 0..10 {
             assert_eq!(j.pop(), Playout::Silence);
         }
-        j.push(2, &[2]);
-        assert_eq!(j.pop(), Playout::Frame(vec![2]));
-        j.push(100_000, &[9]);
-        assert_eq!(j.pop(), Playout::Frame(vec![9]));
+        // The sender paused 30 frames (its clock ran on): no loss, no delay on resume.
+        j.push(at(31), &audio(31, 1));
+        assert_eq!(j.pop(), Playout::Frame(audio(31, 1)));
+        j.push(at(100_000), &audio(9, 1));
+        assert_eq!(j.pop(), Playout::Frame(audio(9, 1)));
+        // A sender that restarted its clock far back is a new stream, not late.
+        j.push(at(5), &audio(5, 1));
+        assert_eq!(j.pop(), Playout::Frame(audio(5, 1)));
+        assert_eq!((j.stats.lost, j.stats.late), (0, 0));
+    }
+
+    #[test]
+    fn any_packet_size_plays_as_20_ms_frames() {
+        // 30 ms packets (240 samples) and one 10 ms packet: the frames are cut from them.
+        let mut j = JitterBuffer::new(1, 0xff);
+        let stream: Vec<u8> = (0..600u32).map(|i| (i / 7) as u8).collect();
+        j.push(at(0), &stream[..240]);
+        j.push(at(0) + 240, &stream[240..480]);
+        j.push(at(0) + 480, &stream[480..560]);
+        j.push(at(0) + 560, &stream[560..600]);
+        let mut played = Vec::new();
+        while let Playout::Frame(f) = j.pop() {
+            played.extend(f);
+        }
+        assert_eq!(&played[..600], &stream[..]);
+        assert!(played[600..].iter().all(|&b| b == 0xff), "the last frame's rest is silence");
         assert_eq!(j.stats.lost, 0);
+    }
+
+    #[test]
+    fn a_packet_that_covers_part_of_a_frame_is_played_with_the_rest_silent() {
+        let mut j = JitterBuffer::new(1, 0xff);
+        j.push(at(0), &audio(1, 1));
+        j.push(at(1) + 80, &[7; 80]);
+        assert_eq!(j.pop(), Playout::Frame(audio(1, 1)));
+        let Playout::Frame(f) = j.pop() else { panic!("a frame") };
+        assert_eq!((&f[..80], &f[80..]), (&[0xff; 80][..], &[7; 80][..]));
+    }
+
+    #[test]
+    fn depth_is_bounded_and_hostile_sizes_are_refused() {
+        let mut j = JitterBuffer::new(1, 0xff);
+        for i in 0..150 {
+            j.push(at(i), &audio(i as u8, 1));
+        }
+        assert_eq!(j.stats.overflow, 50);
+        assert_eq!(j.pop(), Playout::Frame(audio(50, 1)), "the oldest were dropped");
+        j.push(at(200), &[]);
+        j.push(at(201), &vec![0; 100_000]);
+        assert_eq!(j.buffered(), 99, "empty and oversized payloads not kept");
     }
 }

@@ -1,8 +1,11 @@
 //! RTP (RFC 3550) for G.711 calls: packet classification, sequence widening, the
-//! receive jitter buffer, RFC 4733 telephone events, and the per-call session.
+//! receive jitter buffer, RFC 4733 telephone events, RTCP reports, which addresses
+//! media may go to, and the per-call session.
 
+pub mod address;
 pub mod dtmf;
 pub mod jitter;
+pub mod rtcp;
 pub mod session;
 
 /// Samples per 20 ms G.711 frame at 8 kHz.
@@ -53,24 +56,32 @@ pub fn classify(buf: &[u8]) -> Datagram<'_> {
     }
 }
 
-/// Widens 16-bit sequence numbers to 64 bits (as str0m does), so nothing downstream
-/// thinks about wrap-around.
+/// Widens wrapping counters — 16-bit sequence numbers, 32-bit timestamps — to 64 bits
+/// (as str0m does), so nothing downstream thinks about wrap-around.
 #[derive(Debug, Default, Clone)]
-pub struct SeqExtender {
+pub struct Unwrapper<const BITS: u32> {
     last: Option<u64>,
 }
 
-impl SeqExtender {
-    pub fn extend(&mut self, seq: u16) -> u64 {
+/// RTP sequence numbers.
+pub type SeqExtender = Unwrapper<16>;
+/// RTP timestamps.
+pub type TsExtender = Unwrapper<32>;
+
+impl<const BITS: u32> Unwrapper<BITS> {
+    const SPAN: u64 = 1 << BITS;
+
+    pub fn extend(&mut self, value: u32) -> u64 {
+        let value = value as u64 & (Self::SPAN - 1);
         let Some(last) = self.last else {
-            // Start far from zero so a slightly older packet cannot underflow.
-            let v = (1u64 << 32) + seq as u64;
+            // Start far from zero so a slightly older value cannot underflow.
+            let v = (1u64 << 40) + value;
             self.last = Some(v);
             return v;
         };
-        let base = last & !0xffff;
-        let candidates = [base.wrapping_sub(0x10000) + seq as u64, base + seq as u64, base + 0x10000 + seq as u64];
-        let v = *candidates.iter().min_by_key(|c| (**c as i64 - last as i64).unsigned_abs()).expect("three candidates");
+        let base = last & !(Self::SPAN - 1);
+        let candidates = [base - Self::SPAN + value, base + value, base + Self::SPAN + value];
+        let v = *candidates.iter().min_by_key(|c| c.abs_diff(last)).expect("three candidates");
         if v > last {
             self.last = Some(v);
         }
@@ -114,5 +125,9 @@ mod tests {
         assert_eq!(e.extend(0), a + 2);
         assert_eq!(e.extend(65535), a + 1, "late packet from before the wrap");
         assert_eq!(e.extend(1), a + 3);
+        let mut t = TsExtender::default();
+        let b = t.extend(u32::MAX - 159);
+        assert_eq!(t.extend(0), b + 160, "timestamps wrap at 2^32");
+        assert_eq!(t.extend(u32::MAX - 319), b - 160);
     }
 }

@@ -14,6 +14,7 @@ use super::media::{MediaSession, Reoffer};
 use crate::rtp::session::Output;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 /// What the loop asks of the SIP side of the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,12 @@ pub enum LoopOutput<R> {
     Transmit {
         to: SocketAddr,
         bytes: Vec<u8>,
+    },
+    /// RTCP: from the RTP port when `muxed`, else from the RTCP port.
+    Rtcp {
+        to: SocketAddr,
+        bytes: Vec<u8>,
+        muxed: bool,
     },
     Sip(SipAction),
     /// Work for the driver; its answer goes to [`CallLoop::handle_reply`].
@@ -66,15 +73,25 @@ impl<A: Application> CallLoop<A> {
         l
     }
 
-    /// One datagram from the media port. A key press reaches the application at once,
-    /// not at the next tick.
-    pub fn handle_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
+    /// One datagram from the media port, arrived at `now`. A key press reaches the
+    /// application at once, not at the next tick.
+    pub fn handle_datagram(&mut self, from: SocketAddr, bytes: &[u8], now: Instant) {
         if self.handed_over {
             return;
         }
-        self.media.rtp().handle_input(from, bytes);
+        self.media.rtp().handle_input(from, bytes, now);
         self.drain_media();
         self.pump();
+    }
+
+    /// One datagram from the RTCP port.
+    pub fn handle_rtcp(&mut self, from: SocketAddr, bytes: &[u8]) {
+        self.media.rtp().handle_rtcp(from, bytes);
+    }
+
+    /// The caller's ACK arrived: media may go to the address its SDP named.
+    pub fn handle_confirmed(&mut self) {
+        self.media.rtp().confirm();
     }
 
     /// The 20 ms tick: one frame of the caller's audio to the application, one frame
@@ -96,7 +113,7 @@ impl<A: Application> CallLoop<A> {
         if self.handed_over {
             return;
         }
-        let reoffer = Reoffer::read(offer);
+        let reoffer = Reoffer::read(offer, self.media.local().ip());
         match self.app.on_reoffer(&reoffer) {
             ReofferChoice::Accept => match &reoffer {
                 Reoffer::Audio(n, lines) => {
@@ -164,6 +181,12 @@ impl<A: Application> CallLoop<A> {
         while let Some(o) = self.media.rtp().poll_output() {
             match o {
                 Output::Transmit { to, bytes } => self.out.push_back(LoopOutput::Transmit { to, bytes }),
+                Output::Rtcp { to, bytes, muxed } => self.out.push_back(LoopOutput::Rtcp { to, bytes, muxed }),
+                Output::MediaTimeout => {
+                    tracing::warn!("no RTP or RTCP from the caller for the configured timeout; ending the call");
+                    self.out.push_back(LoopOutput::Sip(SipAction::Hangup));
+                    self.handle_hangup();
+                }
                 Output::Dtmf(d) => {
                     tracing::debug!(digit = %d, "DTMF");
                     self.app.on_dtmf(d);

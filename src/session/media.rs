@@ -1,9 +1,10 @@
 //! One answered call's media: its RTP session, our media address and the SDP origin
 //! (RFC 4566 `o=`, whose version moves on with each changed description, RFC 3264 §8).
 
-use crate::rtp::session::RtpSession;
+use crate::rtp::address;
+use crate::rtp::session::{RtpSession, SessionParams};
 use crate::sdp::{self, Negotiated, SdpError};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What a re-INVITE's offer asks for, as the session layer reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +21,12 @@ pub enum Reoffer {
 }
 
 impl Reoffer {
-    pub fn read(offer: &[u8]) -> Reoffer {
+    /// `local` is our media address: an offer whose address it cannot reach is unusable.
+    pub fn read(offer: &[u8], local: IpAddr) -> Reoffer {
         if sdp::offers_t38(offer) {
             return Reoffer::Fax;
         }
-        match sdp::negotiate(offer) {
+        match sdp::negotiate(offer).and_then(|(n, lines)| sdp::check_family(&n, local).map(|()| (n, lines))) {
             Ok((n, lines)) => Reoffer::Audio(n, lines),
             Err(e) => Reoffer::Unusable(e),
         }
@@ -41,11 +43,14 @@ pub enum FirstOffer {
 }
 
 impl FirstOffer {
-    pub fn read(offer: &[u8]) -> Result<FirstOffer, Refusal> {
+    /// `local` is our media address: an offer whose address it cannot reach is refused.
+    pub fn read(offer: &[u8], local: IpAddr) -> Result<FirstOffer, Refusal> {
         if offer.iter().all(u8::is_ascii_whitespace) {
             return Ok(FirstOffer::Delayed);
         }
-        sdp::negotiate(offer).map(|(n, lines)| FirstOffer::Audio(n, lines)).map_err(Refusal::Media)
+        let (n, lines) = sdp::negotiate(offer).map_err(Refusal::Media)?;
+        sdp::check_family(&n, local).map_err(Refusal::Media)?;
+        Ok(FirstOffer::Audio(n, lines))
     }
 }
 
@@ -83,12 +88,20 @@ pub struct MediaSession {
 impl MediaSession {
     /// `local` is our media address (the RTP port's); `session_id` the `o=` id our first
     /// description carried (its version too).
-    pub fn new(current: Negotiated, local: SocketAddr, session_id: u64, jitter_frames: usize) -> MediaSession {
-        MediaSession { rtp: RtpSession::new(&current, jitter_frames), local, session_id, version: session_id, current }
+    pub fn new(current: Negotiated, local: SocketAddr, session_id: u64, params: &SessionParams) -> MediaSession {
+        if let Some(why) = address::check(current.remote, params.policy).err() {
+            tracing::warn!(address = %current.remote, reason = why, "SDP media address not used until the caller's own RTP proves one");
+        }
+        MediaSession { rtp: RtpSession::new(&current, params), local, session_id, version: session_id, current }
     }
 
     pub fn rtp(&mut self) -> &mut RtpSession {
         &mut self.rtp
+    }
+
+    /// Our media address.
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     pub fn rtp_stats(&self) -> crate::rtp::session::SessionStats {
@@ -113,12 +126,22 @@ mod tests {
 
     #[test]
     fn a_first_offer_is_delayed_served_or_refused_with_its_status() {
-        assert_eq!(FirstOffer::read(b" \r\n"), Ok(FirstOffer::Delayed));
+        let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(FirstOffer::read(b" \r\n", v4), Ok(FirstOffer::Delayed));
         let audio = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 8\r\n";
-        assert!(matches!(FirstOffer::read(audio), Ok(FirstOffer::Audio(n, _)) if n.codec == sdp::Codec::Pcma));
-        let g729 = FirstOffer::read(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 18\r\n").unwrap_err();
+        assert!(matches!(FirstOffer::read(audio, v4), Ok(FirstOffer::Audio(n, _)) if n.codec == sdp::Codec::Pcma));
+        let g729 = FirstOffer::read(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 18\r\n", v4).unwrap_err();
         assert_eq!(g729.status(), (488, "Not Acceptable Here (no audio stream with PCMU or PCMA offered)".into()));
-        assert_eq!(FirstOffer::read(b"garbage").unwrap_err().status().0, 488);
+        assert_eq!(FirstOffer::read(b"garbage", v4).unwrap_err().status().0, 488);
+        let v6 = FirstOffer::read(b"v=0\r\nc=IN IP6 2001:db8::5\r\nm=audio 6000 RTP/AVP 0\r\n", v4).unwrap_err();
+        assert_eq!(
+            v6.status(),
+            (488, "Not Acceptable Here (media address 2001:db8::5 cannot be reached from this server's IPv4 media address)".into())
+        );
+        assert!(matches!(
+            Reoffer::read(b"v=0\r\nc=IN IP6 ::1\r\nm=audio 6000 RTP/AVP 0\r\n", v4),
+            Reoffer::Unusable(sdp::SdpError::AddressFamily(..))
+        ));
         assert_eq!(Refusal::NoMediaPorts.status(), (503, "No Media Ports Available".into()));
         assert_eq!(Refusal::ShuttingDown.status().0, 503);
     }
