@@ -71,6 +71,10 @@ pub fn record_totals(ctx: &CallCtx, st: SessionStats, send_dropped: u64) {
         rtp_late = st.jitter.late,
         rtp_overflow = st.jitter.overflow,
         rtp_sent = st.sent,
+        rtp_withheld = st.withheld,
+        rtp_foreign_source = st.foreign_source,
+        rtcp_sent = st.rtcp_sent,
+        rtcp_received = st.rtcp_received,
         send_dropped,
         "call ended"
     );

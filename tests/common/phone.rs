@@ -41,10 +41,23 @@ fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// How [`Phone::dial`] calls.
+pub struct Dial<'a> {
+    /// The address the INVITE's SDP names for our media (`c=`); ours is 127.0.0.1.
+    pub sdp_ip: &'a str,
+    /// Whether the 200 OK is ACKed at once (else [`Phone::ack`] does it).
+    pub ack: bool,
+}
+
 impl Phone {
     /// Calls `dialled` at the server's SIP port from caller ID `caller` and waits for the
     /// answer (200 OK, ACKed).
     pub fn call(sip_port: u16, caller: &str, dialled: &str) -> Phone {
+        Phone::dial(sip_port, caller, dialled, Dial { sdp_ip: "127.0.0.1", ack: true })
+    }
+
+    /// [`Phone::call`], with the SDP address and the ACK chosen.
+    pub fn dial(sip_port: u16, caller: &str, dialled: &str, how: Dial<'_>) -> Phone {
         let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
         sip.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let rtp = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
@@ -53,9 +66,10 @@ impl Phone {
         let call_id = format!("phone-{}-{}", std::process::id(), lrtp.port());
         let from_tag = format!("t{}", lrtp.port());
         let sdp = format!(
-            "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+            "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {}\r\nt=0 0\r\n\
              m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-             a=fmtp:101 0-15\r\na=ptime:20\r\n",
+             a=fmtp:101 0-15\r\na=ptime:20\r\na=rtcp-mux\r\n",
+            how.sdp_ip,
             lrtp.port()
         );
         let invite = format!(
@@ -97,12 +111,15 @@ impl Phone {
             audio_ts: 90_000,
             received: Arc::new(Mutex::new(Vec::new())),
         };
-        p.send_in_dialog("ACK", 1);
+        if how.ack {
+            p.ack();
+        }
         let (sock, rec) = (p.rtp.clone(), p.received.clone());
         std::thread::spawn(move || {
             let mut b = [0u8; 2048];
             while let Ok((n, _)) = sock.recv_from(&mut b) {
-                if n < 12 {
+                // RTCP comes here too (we offer rtcp-mux): only RTP is kept.
+                if n < 12 || (192..=223).contains(&b[1]) {
                     continue;
                 }
                 let r = Received { at: Instant::now(), marker: b[1] & 0x80 != 0, payload: b[12..n].to_vec() };
@@ -110,6 +127,56 @@ impl Phone {
             }
         });
         p
+    }
+
+    /// ACKs the 200 OK (for a [`Phone::dial`] that did not).
+    pub fn ack(&mut self) {
+        self.send_in_dialog("ACK", 1);
+    }
+
+    /// Re-INVITEs with our media `a=<direction>` (hold: `sendonly`, resume: `sendrecv`),
+    /// waits for the 200 OK and ACKs it. Returns the server's answer.
+    pub fn reinvite(&mut self, direction: &str, cseq: u32) -> String {
+        let (lsip, lrtp) = (self.sip.local_addr().unwrap(), self.rtp.local_addr().unwrap());
+        let sdp = format!(
+            "v=0\r\no=phone 1 {cseq} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+             a=fmtp:101 0-15\r\na=ptime:20\r\na=rtcp-mux\r\na={direction}\r\n",
+            lrtp.port()
+        );
+        let invite = format!(
+            "INVITE sip:{}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bKre{cseq}{}\r\n\
+             From: <sip:{}@127.0.0.1>;tag={}\r\nTo: <sip:{}@{}>;tag={}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\n\
+             Contact: <sip:{}@{lsip}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            self.dialled,
+            self.server_sip,
+            self.from_tag,
+            self.caller,
+            self.from_tag,
+            self.dialled,
+            self.server_sip,
+            self.to_tag,
+            self.call_id,
+            self.caller,
+            sdp.len()
+        );
+        self.sip.send_to(invite.as_bytes(), &self.server_sip).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let ok = loop {
+            let (n, _) = self.sip.recv_from(&mut buf).expect("an answer to the re-INVITE");
+            let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+            if msg.starts_with("SIP/2.0 2") && msg.contains(&format!("CSeq: {cseq} INVITE")) {
+                break msg;
+            }
+            assert!(!msg.starts_with("SIP/2.0 4") && !msg.starts_with("SIP/2.0 5"), "re-INVITE refused: {msg}");
+        };
+        self.send_in_dialog("ACK", cseq);
+        ok
+    }
+
+    /// The server's media address for this call.
+    pub fn server_rtp(&self) -> std::net::SocketAddr {
+        self.server_rtp
     }
 
     fn send_in_dialog(&mut self, method: &str, cseq: u32) {
@@ -220,12 +287,49 @@ impl Phone {
         }
     }
 
+    /// Sends µ-law audio as [`Phone::send_audio`] does, and presses `key` at each of
+    /// `at` (frame indexes) without pausing the audio: the event's packets take
+    /// sequence numbers from the audio's own space, as baresip's do.
+    pub fn send_audio_pressing(&mut self, pcmu: &[u8], key: char, at: &[usize]) {
+        let event = match key {
+            '0'..='9' => key as u8 - b'0',
+            _ => panic!("digits only"),
+        };
+        let start = Instant::now();
+        for (i, frame) in pcmu.chunks(160).enumerate() {
+            let ts = self.audio_ts;
+            let mut p = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+            p.extend(self.audio_seq.to_be_bytes());
+            p.extend(ts.to_be_bytes());
+            p.extend(0x5eed_u32.to_be_bytes());
+            p.extend(frame);
+            self.rtp.send_to(&p, self.server_rtp).unwrap();
+            self.audio_seq = self.audio_seq.wrapping_add(1);
+            if at.contains(&i) {
+                for (marker, end) in [(true, false), (false, true), (false, true), (false, true)] {
+                    let mut e = vec![0x80, if marker { 0x80 | 101 } else { 101 }];
+                    e.extend(self.audio_seq.to_be_bytes());
+                    e.extend(ts.to_be_bytes());
+                    e.extend(0x5eed_u32.to_be_bytes());
+                    e.extend([event, if end { 0x80 | 10 } else { 10 }]);
+                    e.extend(800u16.to_be_bytes());
+                    self.rtp.send_to(&e, self.server_rtp).unwrap();
+                    self.audio_seq = self.audio_seq.wrapping_add(1);
+                }
+            }
+            self.audio_ts = self.audio_ts.wrapping_add(160);
+            let next = start + Duration::from_millis(20 * (i as u64 + 1));
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+    }
+
     /// Everything received so far, as one byte string of payloads.
     pub fn all_audio(&self) -> Vec<u8> {
         self.received.lock().unwrap().iter().flat_map(|r| r.payload.clone()).collect()
     }
 
     pub fn hang_up(mut self) {
-        self.send_in_dialog("BYE", 2);
+        // Above any re-INVITE's CSeq.
+        self.send_in_dialog("BYE", 100);
     }
 }
