@@ -295,6 +295,12 @@ impl Endpoint {
 
     /// Handles one received message (a UDP datagram or a framed TCP message).
     pub fn handle_input(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
+        // A datagram of line ends (or NULs) is a NAT keep-alive (RFC 5626 §3.5 uses
+        // CRLF on streams; phones send it over UDP too): nothing to answer, nothing wrong.
+        if bytes.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | 0)) {
+            tracing::trace!(from = %peer.addr, "keep-alive");
+            return;
+        }
         match msg::parse(bytes) {
             Err(rej) => {
                 self.rejected += 1;
@@ -391,7 +397,7 @@ impl Endpoint {
     }
 
     fn handle_request(&mut self, now: Instant, peer: Peer, r: Request) {
-        let key = TxKey::new(&r.branch, &r.sent_by, &r.method);
+        let key = TxKey::new(&r.branch, &r.sent_by, &r.method, peer.addr);
 
         if r.method == "ACK" {
             if let Some(tx) = self.server_txs.get_mut(&key) {
@@ -429,8 +435,24 @@ impl Endpoint {
         self.server_txs.insert(key.clone(), ServerTx::new(r.method == "INVITE", peer));
         let tag = random_token();
 
+        // We support no SIP extensions: anything required of us is refused, whatever
+        // the method (§8.2.2.3; CANCEL is exempt, ACK never reaches here).
+        if r.method != "CANCEL" {
+            if let Some(list) = required_extensions(&r.raw) {
+                let to_tag = r.to_tag.clone().unwrap_or(tag);
+                self.respond(now, &key, &r.raw, 420, "Bad Extension", &to_tag, &[("Unsupported", list)], None);
+                return;
+            }
+        }
+        // A body we cannot read (§8.2.3): 415 with what we accept.
+        if let Some((reason, extra)) = unreadable_body(&r) {
+            let to_tag = r.to_tag.clone().unwrap_or(tag);
+            self.respond(now, &key, &r.raw, 415, reason, &to_tag, &[extra], None);
+            return;
+        }
+
         if r.method == "CANCEL" {
-            let invite_key = TxKey::new(&r.branch, &r.sent_by, "INVITE");
+            let invite_key = TxKey::new(&r.branch, &r.sent_by, "INVITE", peer.addr);
             let call = self
                 .calls
                 .iter()
@@ -510,15 +532,6 @@ impl Endpoint {
     }
 
     fn new_call(&mut self, now: Instant, peer: Peer, key: TxKey, r: Request, tag: String) {
-        // We support no SIP extensions; anything required of us is refused (8.2.2.3).
-        if let Some(req) = r.raw.header("Require") {
-            let unsupported: Vec<&str> = req.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
-            if !unsupported.is_empty() {
-                let list = unsupported.join(", ");
-                self.respond(now, &key, &r.raw, 420, "Bad Extension", &tag, &[("Unsupported", list)], None);
-                return;
-            }
-        }
         let Some(dialled) = r.parsed.uri.user().map(str::to_string) else {
             self.respond(now, &key, &r.raw, 404, "Not Found", &tag, &[], None);
             return;
@@ -756,6 +769,30 @@ impl Endpoint {
 }
 
 pub use super::subscriptions::{MWI_CONTENT_TYPE, MWI_EVENT};
+
+/// The option tags of every `Require` header, if there are any (we support none).
+fn required_extensions(raw: &msg::RawMessage) -> Option<String> {
+    let tags: Vec<&str> =
+        raw.headers_named("Require").flat_map(|v| v.split(',')).map(str::trim).filter(|o| !o.is_empty()).collect();
+    (!tags.is_empty()).then(|| tags.join(", "))
+}
+
+/// Why a request's body cannot be read, and the header that says what can: an INVITE's
+/// offer is SDP, uncompressed; other requests' bodies are not read at all.
+fn unreadable_body(r: &Request) -> Option<(&'static str, (&'static str, String))> {
+    if r.method != "INVITE" || r.raw.body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let encoding = r.raw.header("Content-Encoding").map(str::trim).unwrap_or("identity");
+    if !encoding.eq_ignore_ascii_case("identity") {
+        return Some(("Unsupported Media Type (Content-Encoding)", ("Accept-Encoding", "identity".into())));
+    }
+    let ctype = r.raw.header("Content-Type").unwrap_or("").split(';').next().unwrap_or("").trim();
+    if !ctype.eq_ignore_ascii_case("application/sdp") {
+        return Some(("Unsupported Media Type", ("Accept", "application/sdp".into())));
+    }
+    None
+}
 
 /// Event subscriptions (RFC 6665, `message-summary`): the endpoint's side — answers and
 /// events — of [`Subscriptions`].

@@ -141,9 +141,48 @@ impl RawMessage {
 }
 
 /// Splits a TCP byte stream into messages by Content-Length (RFC 3261 18.3).
+/// The double CRLFs (pings) in a run of line ends, and where the last one ends.
+fn pings_in(b: &[u8]) -> (usize, usize) {
+    let (mut pings, mut cut, mut i) = (0, 0, 0);
+    while i + 4 <= b.len() {
+        if &b[i..i + 4] == b"\r\n\r\n" {
+            pings += 1;
+            i += 4;
+            cut = i;
+        } else {
+            i += 1;
+        }
+    }
+    (pings, cut)
+}
+
+/// The body length the headers declare (`Content-Length` or compact `l`), the one rule
+/// for the parser and the TCP framer: repeated with different values is an error (a
+/// message whose end two readers could disagree on).
+pub fn declared_length<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Option<usize>, &'static str> {
+    let mut found: Option<usize> = None;
+    for (n, v) in headers {
+        if n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("l") {
+            let v: usize = v.trim().parse().map_err(|_| "Bad Content-Length")?;
+            if found.is_some_and(|f| f != v) {
+                return Err("Conflicting Content-Length Headers");
+            }
+            found = Some(v);
+        }
+    }
+    Ok(found)
+}
+
+/// Splits a TCP byte stream into messages. Incremental: each byte is scanned for the
+/// end of the header section once, however the stream is cut into reads (a peer
+/// writing one byte at a time costs linear time, not quadratic).
 #[derive(Debug, Default)]
 pub struct TcpFramer {
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no end of the header section.
+    scanned: usize,
+    /// RFC 5626 §4.4.1 keep-alive pings (a double CRLF between messages) not yet answered.
+    pings: usize,
 }
 
 impl TcpFramer {
@@ -151,28 +190,46 @@ impl TcpFramer {
         self.buf.extend_from_slice(data);
     }
 
+    /// Bytes held for a message not complete yet.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Keep-alive pings seen since the last call: each is answered with one CRLF (pong).
+    pub fn take_pings(&mut self) -> usize {
+        std::mem::take(&mut self.pings)
+    }
+
     /// Next complete message, `Ok(None)` if more bytes are needed, or an error after
     /// which the connection should be closed (the stream cannot be resynchronized).
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        // Keep-alive CRLFs between messages (RFC 5626) are skipped.
-        let skip = self.buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(self.buf.len());
-        self.buf.drain(..skip);
-        let Some((head_len, sep)) = find_head_end(&self.buf) else {
+        if self.scanned == 0 {
+            // Between messages CRLFs are keep-alives (RFC 5626 §4.4.1): each double CRLF
+            // is a ping. A lone CRLF at the end waits for the rest of its ping.
+            let skip = self.buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(self.buf.len());
+            let (pings, cut) = pings_in(&self.buf[..skip]);
+            self.pings += pings;
+            if skip == self.buf.len() {
+                // Only line ends so far: what follows the last ping may begin the next
+                // one (at most 3 bytes of it are kept).
+                let cut = cut.max(skip.saturating_sub(3));
+                self.buf.drain(..cut);
+                return Ok(None);
+            }
+            self.buf.drain(..skip);
+        }
+        // The end of the head may straddle what was scanned before and what is new.
+        let from = self.scanned.saturating_sub(3);
+        let Some((head_len, sep)) = find_head_end(&self.buf[from..]).map(|(p, sep)| (p + from, sep)) else {
             if self.buf.len() > MAX_MESSAGE {
                 return Err(FrameError::TooLarge);
             }
+            self.scanned = self.buf.len();
             return Ok(None);
         };
         let head = String::from_utf8_lossy(&self.buf[..head_len]);
-        let mut content_length: Option<usize> = None;
-        for line in head.split('\n') {
-            if let Some((n, v)) = line.split_once(':') {
-                let n = n.trim();
-                if n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("l") {
-                    content_length = Some(v.trim().parse().map_err(|_| FrameError::Garbage("bad Content-Length"))?);
-                }
-            }
-        }
+        let headers = head.split('\n').filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim(), v));
+        let content_length = declared_length(headers).map_err(FrameError::Garbage)?;
         // On a stream, Content-Length is mandatory; without it we assume no body.
         let total = head_len + sep + content_length.unwrap_or(0);
         if total > MAX_MESSAGE {
@@ -182,6 +239,7 @@ impl TcpFramer {
             return Ok(None);
         }
         let msg: Vec<u8> = self.buf.drain(..total).collect();
+        self.scanned = 0;
         Ok(Some(msg))
     }
 }
@@ -221,5 +279,35 @@ mod tests {
         assert_eq!(f.next_message().unwrap(), None);
         f.push(&vec![b'a'; MAX_MESSAGE + 1]);
         assert_eq!(f.next_message(), Err(FrameError::TooLarge));
+    }
+
+    #[test]
+    fn one_byte_at_a_time_frames_the_same_and_pings_are_counted() {
+        let stream =
+            b"\r\n\r\nOPTIONS sip:y SIP/2.0\r\nl: 2\r\n\r\nhi\r\n\r\nBYE sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+        let mut f = TcpFramer::default();
+        let mut got = Vec::new();
+        for b in stream {
+            f.push(&[*b]);
+            while let Some(m) = f.next_message().unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert!(got[0].starts_with(b"OPTIONS") && got[0].ends_with(b"\r\n\r\nhi"));
+        assert!(got[1].starts_with(b"BYE"));
+        assert_eq!(f.take_pings(), 2, "one before each message");
+        assert_eq!((f.take_pings(), f.buffered()), (0, 0));
+    }
+
+    #[test]
+    fn conflicting_content_lengths_are_an_error_for_framer_and_parser_alike() {
+        let two = b"OPTIONS sip:y SIP/2.0\r\nContent-Length: 0\r\nl: 5\r\n\r\nhello";
+        let mut f = TcpFramer::default();
+        f.push(two);
+        assert_eq!(f.next_message(), Err(FrameError::Garbage("Conflicting Content-Length Headers")));
+        let same = [("Content-Length", "3"), ("l", " 3")];
+        assert_eq!(declared_length(same.into_iter()), Ok(Some(3)));
+        assert_eq!(declared_length([("content-length", "x")].into_iter()), Err("Bad Content-Length"));
     }
 }

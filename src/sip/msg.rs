@@ -91,9 +91,9 @@ pub fn header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
 /// The user part of a SIP URI inside a header value or Request-URI, e.g.
 /// `"Bob" <sip:5551234@host;user=phone>` → `5551234`.
 pub fn uri_user(value: &str) -> Option<&str> {
-    let uri = match (value.find('<'), value.find('>')) {
-        (Some(a), Some(b)) if a < b => &value[a + 1..b],
-        _ => value.split(';').next().unwrap_or(value),
+    let uri = match name_addr_start(value).and_then(|a| value[a..].find('>').map(|b| (a, a + b))) {
+        Some((a, b)) => &value[a + 1..b],
+        None => value.split(';').next().unwrap_or(value),
     };
     let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:")).or_else(|| uri.strip_prefix("tel:"))?;
     if uri.starts_with("tel:") {
@@ -105,11 +105,61 @@ pub fn uri_user(value: &str) -> Option<&str> {
     (!user.is_empty()).then_some(user)
 }
 
-/// The display name of a From header value, without quotes.
+/// Where the `<` of a name-addr is: the first one outside the quoted display name.
+fn name_addr_start(value: &str) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The display name of a From header value, without quotes and escapes.
 pub fn display_name(value: &str) -> Option<String> {
-    let lt = value.find('<')?;
-    let name = value[..lt].trim().trim_matches('"').trim();
+    let lt = name_addr_start(value)?;
+    let name = value[..lt].trim();
+    let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                out.push(if c == '\\' { chars.next().unwrap_or(c) } else { c });
+            }
+            out
+        }
+        None => name.to_string(),
+    };
+    let name = name.trim();
     (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The value with its quoted strings taken out (RFC 3261 §25.1: `\"` and `\\` are
+/// escapes inside them), or `None` when a quoted string is not closed.
+fn outside_quotes(v: &str) -> Option<String> {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        loop {
+            match chars.next()? {
+                '\\' => {
+                    chars.next()?;
+                }
+                '"' => break,
+                _ => {}
+            }
+        }
+    }
+    Some(out)
 }
 
 fn valid_token(s: &str) -> bool {
@@ -121,11 +171,10 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
     let mut raw = RawMessage::parse(bytes).map_err(|e| Rejected::drop(e.to_string()))?;
 
     // Content-Length against the body (RFC 3261 18.3): more declared than present is an
-    // error; extra bytes after the declared length are discarded.
-    if let Some(cl) = raw.header("Content-Length") {
-        let Ok(cl) = cl.parse::<usize>() else {
-            return Err(Rejected::reply(&raw, 400, "Bad Content-Length"));
-        };
+    // error; extra bytes after the declared length are discarded. The TCP framer reads
+    // the same headers by the same rule, so both agree where a message ends.
+    let declared = super::frame::declared_length(raw.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    if let Some(cl) = declared.map_err(|why| Rejected::reply(&raw, 400, why))? {
         if cl > raw.body.len() {
             return Err(Rejected::reply(&raw, 400, "Content-Length Larger Than Body"));
         }
@@ -169,10 +218,10 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
     }
     for h in ["From", "To"] {
         let v = raw.header(h).unwrap_or_default();
-        if v.matches('"').count() % 2 != 0 {
+        let Some(outside) = outside_quotes(v) else {
             return Err(Rejected::reply(&raw, 400, format!("Unbalanced Quotes In {h}")));
-        }
-        if v.contains('<') != v.contains('>') {
+        };
+        if outside.contains('<') != outside.contains('>') {
             return Err(Rejected::reply(&raw, 400, format!("Malformed {h} Header")));
         }
     }

@@ -50,12 +50,17 @@ pub struct TxKey {
     pub branch: String,
     pub sent_by: String,
     pub method: String,
+    /// Where the request came from. Not in RFC 3261's match (§17.2.3), but a
+    /// retransmission comes from where the original did: a request that reuses an older
+    /// transaction's branch from elsewhere is someone else's new request, and must not
+    /// be answered by sending the old response to the old sender.
+    pub source: std::net::SocketAddr,
 }
 
 impl TxKey {
-    pub fn new(branch: &str, sent_by: &str, method: &str) -> TxKey {
+    pub fn new(branch: &str, sent_by: &str, method: &str, source: std::net::SocketAddr) -> TxKey {
         let method = if method == "ACK" { "INVITE" } else { method };
-        TxKey { branch: branch.to_string(), sent_by: sent_by.to_ascii_lowercase(), method: method.to_string() }
+        TxKey { branch: branch.to_string(), sent_by: sent_by.to_ascii_lowercase(), method: method.to_string(), source }
     }
 }
 

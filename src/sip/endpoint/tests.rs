@@ -335,3 +335,72 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
     e.handle_input(t0, udp(), ack.as_bytes());
     assert!(e.poll_event().is_none());
 }
+
+fn udp_from(addr: &str) -> Peer {
+    Peer { addr: addr.parse().unwrap(), transport: Transport::Udp }
+}
+
+fn options(branch: &str, extra: &str) -> String {
+    format!(
+        "OPTIONS sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+From: <sip:a@127.0.0.1>;tag=o1\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: opt-{branch}\r\nCSeq: 1 OPTIONS\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn requires_types_quotes_and_lengths_are_checked_on_every_request() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    // Require on a request other than INVITE: 420 with the tags we do not support.
+    e.handle_input(t0, udp(), options("z9hG4bKq1", "Require: timer, 100rel\r\n").as_bytes());
+    let t = e.poll_transmit().unwrap();
+    let text = String::from_utf8_lossy(&t.bytes).to_string();
+    assert!(text.starts_with("SIP/2.0 420 Bad Extension") && text.contains("Unsupported: timer, 100rel"), "{text}");
+    // An INVITE whose body is not SDP, or is compressed: 415 saying what we read.
+    let plain = invite("z9hG4bKq2", "q2").replace("application/sdp", "text/plain");
+    e.handle_input(t0, udp(), plain.as_bytes());
+    let text = String::from_utf8_lossy(&e.poll_transmit().unwrap().bytes).to_string();
+    assert!(
+        text.starts_with("SIP/2.0 415 Unsupported Media Type") && text.contains("Accept: application/sdp"),
+        "{text}"
+    );
+    let gz = invite("z9hG4bKq3", "q3").replace("Max-Forwards", "Content-Encoding: gzip\r\nMax-Forwards");
+    e.handle_input(t0, udp(), gz.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 415 Unsupported Media Type (Content-Encoding)"]);
+    assert!(e.poll_event().is_none(), "no call for the application");
+    // Escaped quotes in a display name are valid (RFC 3261 §25.1).
+    let quoted = invite("z9hG4bKq4", "q4").replace("\"Al\"", "\"Al \\\"the pal\\\" <x>\"");
+    e.handle_input(t0, udp(), quoted.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying"]);
+    let call = incoming(&mut e);
+    assert_eq!(call.caller.as_deref(), Some("5551234"));
+    assert_eq!(call.caller_name.as_deref(), Some("Al \"the pal\" <x>"));
+    // Two different Content-Lengths: where the message ends is ambiguous.
+    e.handle_input(t0, udp(), options("z9hG4bKq5", "Content-Length: 4\r\n").as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 400 Conflicting Content-Length Headers"]);
+    // Keep-alives are neither answered nor counted as refused.
+    let before = e.rejected;
+    e.handle_input(t0, udp(), b"\r\n\r\n");
+    e.handle_input(t0, udp(), b"\r\n");
+    assert!(status_lines(&mut e).is_empty());
+    assert_eq!(e.rejected, before);
+}
+
+#[test]
+fn a_branch_reused_from_another_source_is_a_new_transaction() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), options("z9hG4bKsame", "").as_bytes());
+    let first = e.poll_transmit().unwrap();
+    assert_eq!(first.peer, udp());
+    // The same request again from the first source: the stored response, to it.
+    e.handle_input(t0, udp(), options("z9hG4bKsame", "").as_bytes());
+    assert_eq!(e.poll_transmit().unwrap().peer, udp());
+    // From a stranger: its own answer, to the stranger — never the old one to the old sender.
+    let stranger = udp_from("127.0.0.1:6666");
+    e.handle_input(t0, stranger, options("z9hG4bKsame", "").as_bytes());
+    let t = e.poll_transmit().unwrap();
+    assert_eq!(t.peer, stranger);
+    assert!(e.poll_transmit().is_none());
+}
