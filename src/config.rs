@@ -108,6 +108,14 @@ pub struct SipConfig {
     pub user_agent: String,
     /// How long a call rings (180 Ringing) before it is answered, in milliseconds.
     pub ring_ms: u64,
+    /// Requests per second one source address may send (token bucket); 0: no limit.
+    pub rate_limit: f64,
+    /// How many requests above the rate a source may send at once.
+    pub rate_burst: f64,
+    /// What a source over its limit gets: `"drop"` (silence) or `"503"` (503 with
+    /// Retry-After, which well-behaved clients honour).
+    pub rate_limit_action: RateLimitAction,
+    pub tcp: SipTcpConfig,
 }
 
 impl Default for SipConfig {
@@ -117,7 +125,42 @@ impl Default for SipConfig {
             public_ip: None,
             user_agent: format!("voxbridge/{}", env!("CARGO_PKG_VERSION")),
             ring_ms: 0,
+            rate_limit: 500.0,
+            rate_burst: 1000.0,
+            rate_limit_action: RateLimitAction::Drop,
+            tcp: SipTcpConfig::default(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RateLimitAction {
+    #[serde(rename = "drop")]
+    Drop,
+    #[serde(rename = "503")]
+    Refuse,
+}
+
+/// Limits of SIP over TCP: what one peer (or many) can hold of the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipTcpConfig {
+    /// Connections open at once, in all; more are closed at accept.
+    pub max_connections: usize,
+    /// Connections open at once from one address.
+    pub max_per_source: usize,
+    /// A connection that carries nothing (not even a keep-alive) this long is closed.
+    pub idle_secs: u64,
+    /// A message must arrive whole within this long of its first byte (slow-loris).
+    pub message_secs: u64,
+    /// Bytes of incomplete messages held for all connections together, in MiB; the
+    /// connection that would go over it is closed.
+    pub buffer_mib: usize,
+}
+
+impl Default for SipTcpConfig {
+    fn default() -> Self {
+        SipTcpConfig { max_connections: 1024, max_per_source: 32, idle_secs: 600, message_secs: 10, buffer_mib: 32 }
     }
 }
 
@@ -412,6 +455,21 @@ impl Config {
         }
         if self.rtp.jitter_frames == 0 || self.rtp.jitter_frames > 50 {
             return Err("rtp.jitter_frames must be between 1 and 50".into());
+        }
+        if !(self.sip.rate_limit >= 0.0 && self.sip.rate_limit.is_finite()) {
+            return Err("sip.rate_limit must be a number of requests per second, 0 for no limit".into());
+        }
+        if self.sip.rate_limit > 0.0 && !(self.sip.rate_burst >= 1.0 && self.sip.rate_burst.is_finite()) {
+            return Err("sip.rate_burst must be at least 1".into());
+        }
+        let t = &self.sip.tcp;
+        if t.max_connections == 0
+            || t.max_per_source == 0
+            || t.idle_secs == 0
+            || t.message_secs == 0
+            || t.buffer_mib == 0
+        {
+            return Err("sip.tcp limits must all be positive".into());
         }
         if self.rtp.timeout_secs > 86_400 {
             return Err("rtp.timeout_secs must be at most 86400 (a day); 0 turns the timeout off".into());

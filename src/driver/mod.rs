@@ -1,7 +1,8 @@
 //! The tokio side: tasks that only move bytes and fire timers for the sans-IO cores.
 //!
 //! - [`sip_io`]: one task owning the SIP [`crate::sip::endpoint::Endpoint`], the UDP
-//!   socket and the TCP connections;
+//!   socket, the per-source rate limit and the TCP listener; [`sip_tcp`]: each TCP
+//!   connection's reader and writer, under the connection and buffer limits;
 //! - [`dispatch`]: one task per call — route, negotiate, answer — handing the call to its
 //!   application's loop: [`deposit_call`] or [`menu_call`], each owning its RTP socket,
 //!   [`crate::rtp::session::RtpSession`] and application ([`call`]: what they share);
@@ -20,4 +21,5 @@ pub mod mwi_io;
 pub mod ports;
 pub mod server;
 pub mod sip_io;
+pub mod sip_tcp;
 pub mod sync_io;

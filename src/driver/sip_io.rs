@@ -1,25 +1,24 @@
-//! The SIP transport task: UDP socket, TCP listener and connections, the endpoint's
-//! timers, and the channels to the call tasks.
+//! The SIP transport task: UDP socket, TCP listener (connections in `sip_tcp`), the
+//! per-source rate limit, the endpoint's timers, and the channels to the call tasks.
 
 use super::call::CallCtx;
 use super::channels::{CallEvent, MwiEvent, MwiPoke, SipCommand};
+use super::sip_tcp::{self, TcpIn, TcpLimits};
+use crate::config::RateLimitAction;
 use crate::sip::endpoint::{CallHandle, Endpoint, Event, ReofferAnswer};
-use crate::sip::frame::TcpFramer;
+use crate::sip::limits::{RateLimiter, Verdict};
 use crate::sip::txn::{Peer, Transport};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-enum TcpIn {
-    Message(u64, SocketAddr, Vec<u8>),
-    Closed(u64),
-}
+/// The first and the longest pause of accepting after running out of descriptors.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// How long a shutdown waits for calls to finish and BYEs to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -41,64 +40,80 @@ pub async fn run(
     let mut next_conn: u64 = 1;
     let mut buf = vec![0u8; 65536];
     let mut shutdown_deadline: Option<tokio::time::Instant> = None;
+    let sip_cfg = &ctx.cfg.sip;
+    let mut limiter = RateLimiter::new(sip_cfg.rate_limit, sip_cfg.rate_burst);
+    let refuse_over_limit = sip_cfg.rate_limit_action == RateLimitAction::Refuse;
+    let tcp_limits = TcpLimits::new(sip_cfg.tcp.clone());
+    // Accepting paused after running out of file descriptors: until when, how long the
+    // next pause is, and how many accepts failed in this episode.
+    let mut accept_paused: Option<tokio::time::Instant> = None;
+    let mut accept_backoff = ACCEPT_BACKOFF_MIN;
+    let mut accept_failures = 0u64;
+    let mut tcp_refusals_logged: Option<Instant> = None;
 
     loop {
         let timeout = endpoint.poll_timeout().map(tokio::time::Instant::from_std);
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        // One received message, through the source's rate limit.
+        let mut input = |endpoint: &mut Endpoint, peer: Peer, bytes: &[u8]| {
+            let now = Instant::now();
+            match limiter.check(now, peer.addr.ip()) {
+                Verdict::Pass => endpoint.handle_input(now, peer, bytes),
+                Verdict::Limited { log, since_last_log } => {
+                    if log {
+                        tracing::warn!(source = %peer.addr.ip(), limited = since_last_log, "SIP rate limit: source over its limit");
+                    }
+                    if refuse_over_limit {
+                        let retry = [("Retry-After", limiter.retry_after(peer.addr.ip()).to_string())];
+                        endpoint.reply_stateless(peer, bytes, 503, "Service Unavailable", &retry);
+                    }
+                }
+            }
+        };
         tokio::select! {
             r = udp.recv_from(&mut buf) => match r {
-                Ok((n, from)) => endpoint.handle_input(Instant::now(), Peer { addr: from, transport: Transport::Udp }, &buf[..n]),
+                Ok((n, from)) => input(&mut endpoint, Peer { addr: from, transport: Transport::Udp }, &buf[..n]),
                 // ICMP port unreachable from an earlier send shows up here on Linux; harmless.
                 Err(e) => tracing::debug!(error = %e, "UDP receive error"),
             },
-            r = tcp.accept(), if shutdown_deadline.is_none() => match r {
+            r = tcp.accept(), if shutdown_deadline.is_none() && accept_paused.is_none() => match r {
                 Ok((stream, addr)) => {
-                    let id = next_conn;
-                    next_conn += 1;
-                    stream.set_nodelay(true).ok();
-                    let (mut rd, mut wr) = stream.into_split();
-                    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(64);
-                    conns.insert(id, wtx);
-                    tokio::spawn(async move {
-                        while let Some(b) = wrx.recv().await {
-                            if wr.write_all(&b).await.is_err() {
-                                break;
+                    if accept_failures > 0 {
+                        tracing::info!(failed = accept_failures, "accepting SIP TCP connections again");
+                        (accept_failures, accept_backoff) = (0, ACCEPT_BACKOFF_MIN);
+                    }
+                    match tcp_limits.admit(addr.ip()) {
+                        Ok(admission) => {
+                            let id = next_conn;
+                            next_conn += 1;
+                            conns.insert(id, sip_tcp::spawn(id, stream, addr, admission, tcp_tx.clone()));
+                        }
+                        Err(why) => {
+                            // Closed at once (the stream drops); logged at most every 10 s.
+                            if tcp_refusals_logged.is_none_or(|t| t.elapsed() >= crate::sip::limits::LOG_EVERY) {
+                                tcp_refusals_logged = Some(Instant::now());
+                                tracing::warn!(
+                                    peer = %addr, limit = ?why, open = tcp_limits.open(),
+                                    "SIP TCP connection refused: over the connection limit"
+                                );
                             }
                         }
-                    });
-                    let tx = tcp_tx.clone();
-                    tokio::spawn(async move {
-                        let mut framer = TcpFramer::default();
-                        let mut rbuf = vec![0u8; 16384];
-                        'conn: loop {
-                            match rd.read(&mut rbuf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    framer.push(&rbuf[..n]);
-                                    loop {
-                                        match framer.next_message() {
-                                            Ok(Some(m)) => {
-                                                if tx.send(TcpIn::Message(id, addr, m)).await.is_err() {
-                                                    break 'conn;
-                                                }
-                                            }
-                                            Ok(None) => break,
-                                            Err(e) => {
-                                                tracing::info!(peer = %addr, error = %e, "closing SIP TCP connection: unframeable stream");
-                                                break 'conn;
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        let _ = tx.send(TcpIn::Closed(id)).await;
-                    });
+                    }
+                }
+                Err(e) if sip_tcp::is_resource_exhaustion(&e) => {
+                    // Retrying at once would spin (and log) at full speed: pause accepting.
+                    if accept_failures == 0 {
+                        tracing::error!(error = %e, "cannot accept SIP TCP connections (out of file descriptors?); pausing accept — raise `ulimit -n` or lower sip.tcp.max_connections");
+                    }
+                    accept_failures += 1;
+                    accept_paused = Some(tokio::time::Instant::now() + accept_backoff);
+                    accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
                 Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
             },
+            _ = tokio::time::sleep_until(accept_paused.unwrap_or(far)), if accept_paused.is_some() => accept_paused = None,
             Some(m) = tcp_rx.recv() => match m {
-                TcpIn::Message(id, addr, bytes) => endpoint.handle_input(Instant::now(), Peer { addr, transport: Transport::Tcp(id) }, &bytes),
+                TcpIn::Message(id, addr, bytes) => input(&mut endpoint, Peer { addr, transport: Transport::Tcp(id) }, &bytes),
                 TcpIn::Closed(id) => { conns.remove(&id); }
             },
             Some(cmd) = cmd_rx.recv() => {

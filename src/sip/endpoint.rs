@@ -320,6 +320,19 @@ impl Endpoint {
         }
     }
 
+    /// Answers a request with `status` without parsing it further or keeping any
+    /// state (a source over its rate limit): nothing for a response or an ACK.
+    pub fn reply_stateless(&mut self, peer: Peer, bytes: &[u8], status: u16, reason: &str, extra: &[(&str, String)]) {
+        let Ok(raw) = msg::RawMessage::parse(bytes) else { return };
+        if !raw.is_request() || raw.start_line.starts_with("ACK ") || raw.header("Via").is_none() {
+            return;
+        }
+        let mut headers: Vec<(&str, String)> = vec![("Server", self.cfg.user_agent.clone())];
+        headers.extend_from_slice(extra);
+        let resp = build_response(&raw, status, reason, Some(&random_token()), &headers, None);
+        self.send(peer, resp);
+    }
+
     fn handle_response(&mut self, now: Instant, r: msg::Response) {
         if r.cseq_method == "INVITE" {
             self.invite_response(now, r);

@@ -1,10 +1,11 @@
 //! SIP: framing ([`frame`]), validated messages ([`msg`]), transactions ([`txn`]) and the
-//! user-agent core with dialogs ([`endpoint`]). All sans-IO; the sockets live in
+//! user-agent core with dialogs ([`endpoint`]); per-source limits ([`limits`]). All sans-IO; the sockets live in
 //! `crate::driver::sip_io`.
 
 pub mod endpoint;
 pub mod frame;
 pub mod invite_client;
+pub mod limits;
 pub mod msg;
 pub mod subscriptions;
 pub mod txn;
