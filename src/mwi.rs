@@ -2,7 +2,7 @@
 //! `application/simple-message-summary` body, and which subscribers must hear of a change.
 //! Pure data; the driver (`driver/mwi_io.rs`) reads counts from the store and sends.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// New and old (heard/read) messages of one kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,31 +58,41 @@ impl Counts {
     }
 }
 
-/// Subscriptions by mailbox and the last counts each mailbox announced.
+/// Subscriptions by mailbox and the last counts each mailbox announced. Indexed both
+/// ways: a change reaches its mailbox's subscribers without a scan of everyone's.
 #[derive(Debug, Default)]
 pub struct Registry {
     subs: HashMap<u64, String>,
+    by_mailbox: HashMap<String, BTreeSet<u64>>,
     last: HashMap<String, Counts>,
 }
 
 impl Registry {
     pub fn subscribe(&mut self, sub: u64, mailbox: &str) {
+        self.unsubscribe(sub);
         self.subs.insert(sub, mailbox.to_string());
+        self.by_mailbox.entry(mailbox.to_string()).or_default().insert(sub);
     }
 
     pub fn unsubscribe(&mut self, sub: u64) -> Option<String> {
-        self.subs.remove(&sub)
+        let mailbox = self.subs.remove(&sub)?;
+        if let Some(set) = self.by_mailbox.get_mut(&mailbox) {
+            set.remove(&sub);
+            if set.is_empty() {
+                self.by_mailbox.remove(&mailbox);
+            }
+        }
+        Some(mailbox)
     }
 
     pub fn is_watched(&self, mailbox: &str) -> bool {
-        self.subs.values().any(|m| m == mailbox)
+        self.by_mailbox.contains_key(mailbox)
     }
 
     /// Mailboxes someone listens to.
     pub fn watched(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.subs.values().cloned().collect();
+        let mut v: Vec<String> = self.by_mailbox.keys().cloned().collect();
         v.sort();
-        v.dedup();
         v
     }
 
@@ -97,9 +107,7 @@ impl Registry {
             return None;
         }
         self.last.insert(mailbox.to_string(), counts);
-        let mut subs: Vec<u64> = self.subs.iter().filter(|(_, m)| m.as_str() == mailbox).map(|(s, _)| *s).collect();
-        subs.sort_unstable();
-        Some(subs)
+        Some(self.by_mailbox.get(mailbox).map(|s| s.iter().copied().collect()).unwrap_or_default())
     }
 }
 

@@ -14,6 +14,7 @@
 use super::invite_client::InviteClientTx;
 use super::msg::{self, build_request, build_response, random_token, Message, Request};
 use super::subscriptions::{unsolicited_notify, Subscribe, Subscriptions};
+use super::timers::TimerQueue;
 use super::txn::{ClientOutput, ClientTx, Peer, ServerTx, Transport, TxKey, T1, T2};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -240,6 +241,19 @@ struct Call {
     reoffer: Option<PendingReoffer>,
 }
 
+/// What a deadline belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TimerKey {
+    Server(TxKey),
+    /// A client transaction by its key in `client_txs`.
+    Client(String),
+    /// A call's 2xx retransmission and give-up.
+    Ok(CallHandle),
+    /// One of our INVITEs, by branch.
+    Invite(String),
+    Subscription(CallHandle),
+}
+
 /// The SIP user-agent core.
 pub struct Endpoint {
     cfg: EndpointConfig,
@@ -253,6 +267,10 @@ pub struct Endpoint {
     /// (Call-ID, remote tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
     subscriptions: Subscriptions,
+    /// Every deadline of the above, by what it belongs to.
+    timers: TimerQueue<TimerKey>,
+    /// What changed since the deadlines were last read from it.
+    dirty: Vec<TimerKey>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_handle: CallHandle,
@@ -270,6 +288,8 @@ impl Endpoint {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             subscriptions: Subscriptions::default(),
+            timers: TimerQueue::default(),
+            dirty: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_handle: 1,
@@ -345,7 +365,9 @@ impl Endpoint {
             return;
         };
         let (call, method) = (*call, *method);
-        let Some(status) = tx.handle_response(now, r.status) else { return };
+        let answered = tx.handle_response(now, r.status);
+        self.dirty.push(TimerKey::Client(key));
+        let Some(status) = answered else { return };
         match method {
             "BYE" => {
                 if self.end_call(now, call) {
@@ -407,6 +429,7 @@ impl Endpoint {
                 self.send(peer, bytes);
             }
         }
+        self.dirty.push(TimerKey::Server(key.clone()));
     }
 
     fn handle_request(&mut self, now: Instant, peer: Peer, r: Request) {
@@ -415,6 +438,7 @@ impl Endpoint {
         if r.method == "ACK" {
             if let Some(tx) = self.server_txs.get_mut(&key) {
                 if tx.handle_ack(now) {
+                    self.dirty.push(TimerKey::Server(key));
                     return;
                 }
             }
@@ -426,6 +450,7 @@ impl Endpoint {
                     // copy of an earlier ACK must not silence a re-INVITE's answer.
                     if c.ok_retransmit.as_ref().is_some_and(|ok| ok.cseq == r.cseq) {
                         c.ok_retransmit = None;
+                        self.dirty.push(TimerKey::Ok(call));
                     }
                     if c.state == CallState::Answered {
                         c.state = CallState::Confirmed;
@@ -446,6 +471,7 @@ impl Endpoint {
         }
 
         self.server_txs.insert(key.clone(), ServerTx::new(r.method == "INVITE", peer));
+        self.dirty.push(TimerKey::Server(key.clone()));
         let tag = random_token();
 
         // We support no SIP extensions: anything required of us is refused, whatever
@@ -639,6 +665,7 @@ impl Endpoint {
         c.local_sdp = sdp.to_vec();
         let cseq = c.incoming.as_ref().map_or(0, |(r, _)| r.cseq);
         c.ok_retransmit = Some(OkRetransmit::new(now, peer, bytes, cseq));
+        self.dirty.extend([TimerKey::Server(key), TimerKey::Ok(call)]);
     }
 
     /// Refuses the call with a final non-2xx response.
@@ -663,6 +690,7 @@ impl Endpoint {
             CallState::Answered | CallState::Confirmed => {
                 c.state = CallState::Terminating;
                 c.ok_retransmit = None;
+                self.dirty.push(TimerKey::Ok(call));
                 self.send_in_dialog(now, call, "BYE", vec![]);
             }
         }
@@ -677,6 +705,7 @@ impl Endpoint {
         }
         c.state = CallState::Confirmed;
         c.ok_retransmit = None;
+        self.dirty.push(TimerKey::Ok(call));
         let referred_by = format!("<sip:voxbridge@{}>", self.cfg.local);
         self.send_in_dialog(
             now,
@@ -706,78 +735,130 @@ impl Endpoint {
         headers.extend(extra);
         let bytes = build_request(method, &d.remote_target, &headers, None);
         let peer = c.peer;
-        self.client_txs.insert(branch, (call, method, ClientTx::new(now, peer, bytes.clone())));
+        self.client_txs.insert(branch.clone(), (call, method, ClientTx::new(now, peer, bytes.clone())));
+        self.dirty.push(TimerKey::Client(branch));
         self.send(peer, bytes);
     }
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut resend = Vec::new();
-        for tx in self.server_txs.values_mut() {
-            if let Some(b) = tx.handle_timeout(now) {
-                resend.push((tx.peer, b));
-            }
-        }
-        self.server_txs.retain(|_, tx| !tx.is_terminated());
-
-        let mut no_ack = Vec::new();
-        for (h, c) in self.calls.iter_mut() {
-            if let Some(ok) = &mut c.ok_retransmit {
-                if now >= ok.give_up {
-                    no_ack.push(*h);
-                } else if now >= ok.at {
-                    resend.push((c.peer, ok.bytes.clone()));
-                    ok.interval = (ok.interval * 2).min(T2);
-                    ok.at = now + ok.interval;
+        self.flush_timers();
+        for key in self.timers.pop_due(now) {
+            match key.clone() {
+                TimerKey::Server(k) => {
+                    if let Some(tx) = self.server_txs.get_mut(&k) {
+                        if let Some(b) = tx.handle_timeout(now) {
+                            let peer = tx.peer;
+                            self.send(peer, b);
+                        }
+                    }
+                }
+                TimerKey::Ok(call) => self.ok_timeout(now, call),
+                TimerKey::Client(b) => self.client_timeout(now, &b),
+                TimerKey::Invite(b) => self.invite_timeout(now, &b),
+                TimerKey::Subscription(sub) => {
+                    if self.subscriptions.expire(now, sub) {
+                        tracing::info!(sub, "subscription expired");
+                        self.events.push_back(Event::Unsubscribed(sub));
+                    }
                 }
             }
+            self.dirty.push(key);
         }
-        for call in no_ack {
-            // 13.3.1.4: no ACK within 64*T1 — confirm the session and end it with BYE.
-            if let Some(c) = self.calls.get_mut(&call) {
-                c.state = CallState::Confirmed;
-            }
-            self.hangup(now, call);
-            self.events.push_back(Event::Ended { call, reason: "no ACK for 200 OK".into() });
-        }
-
-        let mut failed = Vec::new();
-        for (call, method, tx) in self.client_txs.values_mut() {
-            match tx.handle_timeout(now) {
-                Some(ClientOutput::Retransmit(b)) => resend.push((tx.peer, b)),
-                Some(ClientOutput::TimedOut) => failed.push((*call, *method)),
-                None => {}
-            }
-        }
-        self.client_txs.retain(|_, (_, _, tx)| !tx.is_terminated());
-        for (call, method) in failed {
-            if method == "NOTIFY" {
-                self.notify_failed(call, "NOTIFY timed out");
-            } else if method == "CANCEL" {
-                tracing::debug!(call, "CANCEL timed out; Timer B ends the INVITE");
-            } else if method == "BYE" {
-                if self.end_call(now, call) {
-                    self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
-                }
-            } else {
-                tracing::warn!(call, "transfer request timed out; hanging up");
-                self.hangup(now, call);
-            }
-        }
-        for (peer, bytes) in resend {
-            self.send(peer, bytes);
-        }
-        self.invite_timeouts(now);
-        self.expire_subscriptions(now);
+        self.flush_timers();
     }
 
-    /// The earliest instant at which [`Endpoint::handle_timeout`] has work.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let s = self.server_txs.values().filter_map(ServerTx::poll_timeout);
-        let c = self.client_txs.values().filter_map(|(_, _, t)| t.poll_timeout());
-        let a = self.calls.values().filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.at.min(r.give_up)));
-        let i = self.invite_txs.values().filter_map(|(_, t)| t.poll_timeout());
-        s.chain(c).chain(a).chain(i).chain(self.next_subscription_timeout()).min()
+    /// A 2xx not ACKed yet: sent again, or — no ACK within 64*T1 — the session is
+    /// confirmed and ended with BYE (§13.3.1.4).
+    fn ok_timeout(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(ok) = &mut c.ok_retransmit else { return };
+        if now >= ok.give_up {
+            c.state = CallState::Confirmed;
+            self.hangup(now, call);
+            self.events.push_back(Event::Ended { call, reason: "no ACK for 200 OK".into() });
+        } else if now >= ok.at {
+            let (peer, bytes) = (c.peer, ok.bytes.clone());
+            ok.interval = (ok.interval * 2).min(T2);
+            ok.at = now + ok.interval;
+            self.send(peer, bytes);
+        }
+    }
+
+    fn client_timeout(&mut self, now: Instant, key: &str) {
+        let Some((call, method, tx)) = self.client_txs.get_mut(key) else { return };
+        let (call, method) = (*call, *method);
+        match tx.handle_timeout(now) {
+            Some(ClientOutput::Retransmit(b)) => {
+                let peer = tx.peer;
+                self.send(peer, b);
+            }
+            Some(ClientOutput::TimedOut) => {
+                if method == "NOTIFY" {
+                    self.notify_failed(call, "NOTIFY timed out");
+                } else if method == "CANCEL" {
+                    tracing::debug!(call, "CANCEL timed out; Timer B ends the INVITE");
+                } else if method == "BYE" {
+                    if self.end_call(now, call) {
+                        self.events.push_back(Event::Ended { call, reason: "BYE timed out".into() });
+                    }
+                } else {
+                    tracing::warn!(call, "transfer request timed out; hanging up");
+                    self.hangup(now, call);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Reads the deadlines of what changed into the timer queue, and forgets the
+    /// transactions that are over.
+    fn flush_timers(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            let at = match &key {
+                TimerKey::Server(k) => match self.server_txs.get(k) {
+                    Some(tx) if tx.is_terminated() => {
+                        self.server_txs.remove(k);
+                        None
+                    }
+                    Some(tx) => tx.poll_timeout(),
+                    None => None,
+                },
+                TimerKey::Client(b) => match self.client_txs.get(b) {
+                    Some((_, _, tx)) if tx.is_terminated() => {
+                        self.client_txs.remove(b);
+                        None
+                    }
+                    Some((_, _, tx)) => tx.poll_timeout(),
+                    None => None,
+                },
+                TimerKey::Invite(b) => match self.invite_txs.get(b) {
+                    Some((_, tx)) if tx.is_terminated() => {
+                        self.invite_txs.remove(b);
+                        None
+                    }
+                    Some((_, tx)) => tx.poll_timeout(),
+                    None => None,
+                },
+                TimerKey::Ok(call) => {
+                    self.calls.get(call).and_then(|c| c.ok_retransmit.as_ref()).map(|r| r.at.min(r.give_up))
+                }
+                TimerKey::Subscription(sub) => self.subscriptions.deadline(*sub),
+            };
+            self.timers.set(key, at);
+        }
+    }
+
+    /// The earliest instant at which [`Endpoint::handle_timeout`] may have work (an
+    /// early wake-up finds nothing due and costs nothing).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.flush_timers();
+        self.timers.next()
+    }
+
+    /// Transactions and deadlines held, for the status report and tests.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
     }
 }
 
@@ -822,6 +903,7 @@ impl Endpoint {
                 self.respond(now, &key, &r.raw, code, reason, &tag, &extra, None);
             }
             Subscribe::Refreshed { sub, to_tag, expires } => {
+                self.dirty.push(TimerKey::Subscription(sub));
                 self.respond(now, &key, &r.raw, 200, "OK", &to_tag, &[("Expires", expires.to_string())], None);
                 if expires == 0 {
                     self.subscriptions.end(now, sub);
@@ -834,6 +916,7 @@ impl Endpoint {
                 }
             }
             Subscribe::New { sub, account, expires } => {
+                self.dirty.push(TimerKey::Subscription(sub));
                 let extra = [("Expires", expires.to_string()), ("Contact", self.contact(peer.transport))];
                 self.respond(now, &key, &r.raw, 200, "OK", &tag, &extra, None);
                 self.events.push_back(Event::Subscribed { sub, account });
@@ -846,7 +929,8 @@ impl Endpoint {
     /// subscription is gone.
     pub fn notify(&mut self, now: Instant, sub: CallHandle, body: &str) {
         if let Some(n) = self.subscriptions.notify(now, sub, body, self.cfg.local, &self.cfg.user_agent) {
-            self.client_txs.insert(n.branch, (sub, "NOTIFY", ClientTx::new(now, n.peer, n.bytes.clone())));
+            self.client_txs.insert(n.branch.clone(), (sub, "NOTIFY", ClientTx::new(now, n.peer, n.bytes.clone())));
+            self.dirty.extend([TimerKey::Client(n.branch), TimerKey::Subscription(sub)]);
             self.send(n.peer, n.bytes);
         }
     }
@@ -855,7 +939,8 @@ impl Endpoint {
     pub fn notify_unsolicited(&mut self, now: Instant, target: &str, peer: Peer, body: &str) {
         let n = unsolicited_notify(target, peer, body, self.cfg.local, &self.cfg.user_agent);
         // Handle 0: no dialog; the answer is only logged.
-        self.client_txs.insert(n.branch, (0, "NOTIFY", ClientTx::new(now, n.peer, n.bytes.clone())));
+        self.client_txs.insert(n.branch.clone(), (0, "NOTIFY", ClientTx::new(now, n.peer, n.bytes.clone())));
+        self.dirty.push(TimerKey::Client(n.branch));
         self.send(n.peer, n.bytes);
     }
 
@@ -869,17 +954,6 @@ impl Endpoint {
             tracing::info!(sub, reason = why, "subscription ended by the subscriber");
             self.events.push_back(Event::Unsubscribed(sub));
         }
-    }
-
-    fn expire_subscriptions(&mut self, now: Instant) {
-        for sub in self.subscriptions.expire(now) {
-            tracing::info!(sub, "subscription expired");
-            self.events.push_back(Event::Unsubscribed(sub));
-        }
-    }
-
-    fn next_subscription_timeout(&self) -> Option<Instant> {
-        self.subscriptions.next_timeout()
     }
 
     pub fn subscription_count(&self) -> usize {

@@ -1,5 +1,5 @@
 //! SIP: framing ([`frame`]), validated messages ([`msg`]), transactions ([`txn`]) and the
-//! user-agent core with dialogs ([`endpoint`]); per-source limits ([`limits`]). All sans-IO; the sockets live in
+//! user-agent core with dialogs ([`endpoint`]); per-source limits ([`limits`]); deadlines in a priority queue ([`timers`]). All sans-IO; the sockets live in
 //! `crate::driver::sip_io`.
 
 pub mod endpoint;
@@ -8,4 +8,5 @@ pub mod invite_client;
 pub mod limits;
 pub mod msg;
 pub mod subscriptions;
+pub mod timers;
 pub mod txn;

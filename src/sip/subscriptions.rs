@@ -64,6 +64,9 @@ pub struct Notify {
 #[derive(Debug, Default)]
 pub struct Subscriptions {
     by_handle: HashMap<Handle, Subscription>,
+    /// (Call-ID, the subscriber's tag, our tag) → handle: a refresh is found at once,
+    /// however many subscriptions there are.
+    by_dialog: HashMap<(String, String, String), Handle>,
 }
 
 impl Subscriptions {
@@ -90,13 +93,11 @@ impl Subscriptions {
 
         // A refresh (or an unsubscribe) within an existing subscription.
         if let Some(to_tag) = r.to_tag.clone() {
-            let found = self
-                .by_handle
-                .iter_mut()
-                .find(|(_, s)| s.call_id == r.call_id && s.remote_tag == remote_tag && s.local_tag == to_tag);
+            let key = (r.call_id.clone(), remote_tag, to_tag.clone());
+            let found = self.by_dialog.get(&key).and_then(|h| self.by_handle.get_mut(h).map(|s| (*h, s)));
             let Some((sub, s)) = found else { return Subscribe::Refuse(481, "Subscription Does Not Exist", vec![]) };
             s.expires_at = now + std::time::Duration::from_secs(expires.into());
-            return Subscribe::Refreshed { sub: *sub, to_tag, expires };
+            return Subscribe::Refreshed { sub, to_tag, expires };
         }
 
         let account = r.parsed.uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
@@ -115,6 +116,7 @@ impl Subscriptions {
             cseq: 0,
             expires_at: now + std::time::Duration::from_secs(expires.into()),
         };
+        self.by_dialog.insert((s.call_id.clone(), s.remote_tag.clone(), s.local_tag.clone()), sub);
         self.by_handle.insert(sub, s);
         // With Expires: 0 this is a one-time fetch: the NOTIFY the application sends
         // now says "terminated" and ends it.
@@ -156,7 +158,7 @@ impl Subscriptions {
         let bytes = build_request("NOTIFY", &s.target, &headers, body);
         let peer = s.peer;
         if left == 0 {
-            self.by_handle.remove(&sub);
+            self.remove(sub);
         }
         Some(Notify { branch, peer, bytes })
     }
@@ -170,22 +172,21 @@ impl Subscriptions {
 
     /// Forgets `sub` (its NOTIFY failed); whether it existed.
     pub fn remove(&mut self, sub: Handle) -> bool {
-        self.by_handle.remove(&sub).is_some()
+        let Some(s) = self.by_handle.remove(&sub) else { return false };
+        self.by_dialog.remove(&(s.call_id, s.remote_tag, s.local_tag));
+        true
     }
 
-    /// Drops subscriptions not refreshed in time, [`EXPIRY_GRACE`] after their expiry
-    /// (room for the final NOTIFY of an unsubscribe); returns them.
-    pub fn expire(&mut self, now: Instant) -> Vec<Handle> {
-        let due: Vec<Handle> =
-            self.by_handle.iter().filter(|(_, s)| s.expires_at + EXPIRY_GRACE <= now).map(|(h, _)| *h).collect();
-        for sub in &due {
-            self.by_handle.remove(sub);
-        }
-        due
+    /// Drops `sub` if it was not refreshed in time, [`EXPIRY_GRACE`] after its expiry
+    /// (room for the final NOTIFY of an unsubscribe); whether it did.
+    pub fn expire(&mut self, now: Instant, sub: Handle) -> bool {
+        let due = self.by_handle.get(&sub).is_some_and(|s| s.expires_at + EXPIRY_GRACE <= now);
+        due && self.remove(sub)
     }
 
-    pub fn next_timeout(&self) -> Option<Instant> {
-        self.by_handle.values().map(|s| s.expires_at + EXPIRY_GRACE).min()
+    /// When `sub` is dropped unless refreshed.
+    pub fn deadline(&self, sub: Handle) -> Option<Instant> {
+        self.by_handle.get(&sub).map(|s| s.expires_at + EXPIRY_GRACE)
     }
 
     pub fn len(&self) -> usize {

@@ -59,7 +59,8 @@ impl Endpoint {
                 reoffer: None,
             },
         );
-        self.invite_txs.insert(branch, (handle, InviteClientTx::new(now, out.peer, invite.clone())));
+        self.invite_txs.insert(branch.clone(), (handle, InviteClientTx::new(now, out.peer, invite.clone())));
+        self.dirty.push(super::TimerKey::Invite(branch));
         self.send(out.peer, invite);
         handle
     }
@@ -100,8 +101,9 @@ impl Endpoint {
         let bytes = build_request("CANCEL", &p.request_uri, &headers, None);
         let peer = c.peer;
         // Keyed apart from the INVITE (same branch): responses are told apart by method.
-        self.client_txs
-            .insert(format!("{}/CANCEL", p.branch), (call, "CANCEL", ClientTx::new(now, peer, bytes.clone())));
+        let key = format!("{}/CANCEL", p.branch);
+        self.client_txs.insert(key.clone(), (call, "CANCEL", ClientTx::new(now, peer, bytes.clone())));
+        self.dirty.push(super::TimerKey::Client(key));
         self.send(peer, bytes);
     }
 
@@ -116,6 +118,7 @@ impl Endpoint {
         let (_, tx) = self.invite_txs.get_mut(&r.branch).expect("looked up above");
         let peer = tx.peer;
         let outputs = tx.handle_response(now, r.status, || error_ack.unwrap_or_default());
+        self.dirty.push(super::TimerKey::Invite(r.branch.clone()));
         for out in outputs {
             match out {
                 // Empty only when the call was gone before its error came: no ACK to send.
@@ -202,27 +205,21 @@ impl Endpoint {
         }
     }
 
-    /// Timers of our INVITEs: retransmissions, and Timer B (no answer at all).
-    pub(super) fn invite_timeouts(&mut self, now: Instant) {
-        let mut sends = Vec::new();
-        let mut timed_out = Vec::new();
-        for (call, tx) in self.invite_txs.values_mut() {
-            if tx.poll_timeout().is_some_and(|at| at <= now) {
-                match tx.handle_timeout(now) {
-                    Some(InviteOutput::Transmit(bytes)) => sends.push((tx.peer, bytes)),
-                    Some(InviteOutput::TimedOut) => timed_out.push(*call),
-                    _ => {}
+    /// A timer of one of our INVITEs: a retransmission, or Timer B (no answer at all).
+    pub(super) fn invite_timeout(&mut self, now: Instant, branch: &str) {
+        let Some((call, tx)) = self.invite_txs.get_mut(branch) else { return };
+        let call = *call;
+        match tx.handle_timeout(now) {
+            Some(InviteOutput::Transmit(bytes)) => {
+                let peer = tx.peer;
+                self.send(peer, bytes);
+            }
+            Some(InviteOutput::TimedOut) => {
+                if self.end_call(now, call) {
+                    self.events.push_back(Event::Failed { call, status: 408, reason: "no answer (Timer B)".into() });
                 }
             }
-        }
-        self.invite_txs.retain(|_, (_, tx)| !tx.is_terminated());
-        for (peer, bytes) in sends {
-            self.send(peer, bytes);
-        }
-        for call in timed_out {
-            if self.end_call(now, call) {
-                self.events.push_back(Event::Failed { call, status: 408, reason: "no answer (Timer B)".into() });
-            }
+            _ => {}
         }
     }
 }

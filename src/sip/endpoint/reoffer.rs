@@ -89,5 +89,6 @@ impl Endpoint {
         let c = self.calls.get_mut(&call).expect("looked up above");
         c.local_sdp = sdp.to_vec();
         c.ok_retransmit = Some(OkRetransmit::new(now, peer, bytes, cseq));
+        self.dirty.extend([super::TimerKey::Server(key), super::TimerKey::Ok(call)]);
     }
 }

@@ -404,3 +404,38 @@ fn a_branch_reused_from_another_source_is_a_new_transaction() {
     assert_eq!(t.peer, stranger);
     assert!(e.poll_transmit().is_none());
 }
+
+#[test]
+fn finished_transactions_and_expired_subscriptions_go_on_their_own_deadlines() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    for i in 0..100 {
+        e.handle_input(t0, udp(), options(&format!("z9hG4bKt{i}"), "").as_bytes());
+    }
+    // Two subscriptions (different dialogs) for 60 s and 120 s.
+    for (i, secs) in [(1, 60), (2, 120)] {
+        let sub = subscribe(&format!("z9hG4bKe{i}"), "message-summary", Some(secs), None)
+            .replace("Call-ID: s1", &format!("Call-ID: exp{i}"));
+        e.handle_input(t0, udp(), sub.as_bytes());
+    }
+    while e.poll_transmit().is_some() {}
+    let subs: Vec<CallHandle> = std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| if let Event::Subscribed { sub, .. } = ev { Some(sub) } else { None })
+        .collect();
+    assert_eq!((e.server_txs.len(), subs.len()), (102, 2));
+    // Timer J (64*T1 over UDP): every answered transaction is forgotten, nothing else.
+    e.handle_timeout(t0 + 64 * T1);
+    assert_eq!(e.server_txs.len(), 0);
+    assert!(e.poll_event().is_none());
+    assert_eq!(e.pending_timers(), 2, "only the subscriptions' deadlines are left");
+    // Each subscription goes at its own expiry (plus the grace for a final NOTIFY).
+    let first = e.poll_timeout().unwrap();
+    assert_eq!(first, t0 + Duration::from_secs(60 + 32));
+    e.handle_timeout(first);
+    assert!(matches!(e.poll_event(), Some(Event::Unsubscribed(s)) if s == subs[0]));
+    assert_eq!(e.subscription_count(), 1);
+    e.handle_timeout(t0 + Duration::from_secs(120 + 32));
+    assert!(matches!(e.poll_event(), Some(Event::Unsubscribed(s)) if s == subs[1]));
+    assert_eq!((e.subscription_count(), e.pending_timers()), (0, 0));
+    assert_eq!(e.poll_timeout(), None);
+}
