@@ -214,10 +214,8 @@ impl Endpoint {
                 let peer = tx.peer;
                 self.send(peer, bytes);
             }
-            Some(InviteOutput::TimedOut) => {
-                if self.end_call(now, call) {
-                    self.events.push_back(Event::Failed { call, status: 408, reason: "no answer (Timer B)".into() });
-                }
+            Some(InviteOutput::TimedOut) if self.end_call(now, call) => {
+                self.events.push_back(Event::Failed { call, status: 408, reason: "no answer (Timer B)".into() });
             }
             _ => {}
         }
