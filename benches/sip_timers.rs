@@ -8,6 +8,7 @@
 //! Run: `cargo bench --bench sip_timers` (`cargo test --all-targets` runs a small smoke pass).
 
 use std::time::{Duration, Instant};
+use voxbridge::sip::access::Trunk;
 use voxbridge::sip::endpoint::{Endpoint, EndpointConfig};
 use voxbridge::sip::txn::{Peer, Transport};
 
@@ -48,7 +49,15 @@ fn thread_cpu() -> Duration {
 }
 
 fn run(subscriptions: usize, requests: usize) -> Duration {
-    let mut ep = Endpoint::new(EndpointConfig { local: "127.0.0.1:5060".parse().unwrap(), user_agent: "bench".into() });
+    // The phones sit behind a trusted PBX (10.0.0.0/8): no digest round per subscription.
+    let mut cfg = EndpointConfig::new("127.0.0.1:5060".parse().unwrap(), "bench");
+    cfg.access.trunks.push(Trunk {
+        name: "pbx".into(),
+        networks: vec!["10.0.0.0/8".parse().unwrap()],
+        credentials: None,
+        trusted: true,
+    });
+    let mut ep = Endpoint::new(cfg);
     let t0 = Instant::now();
     for i in 0..subscriptions {
         let peer =

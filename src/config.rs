@@ -116,6 +116,42 @@ pub struct SipConfig {
     /// Retry-After, which well-behaved clients honour).
     pub rate_limit_action: RateLimitAction,
     pub tcp: SipTcpConfig,
+    /// Digest realm of our challenges; SIP passwords are stored for it (set them again
+    /// after changing it).
+    pub realm: String,
+    /// How long a digest nonce is good for.
+    pub nonce_secs: u64,
+    /// Digest algorithms offered, in order of preference (RFC 8760): `["SHA-256",
+    /// "MD5"]`; `["MD5"]` for phones that take only the first challenge and know only MD5.
+    pub digest_algorithms: Vec<String>,
+    /// `"any"`: calls from any source (a public voice-mail number; the PIN guards the
+    /// menu); `"trunks"`: only from `[[sip.trunk]]` networks.
+    pub calls_from: CallsFrom,
+    pub trunk: Vec<TrunkConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum CallsFrom {
+    #[serde(rename = "any")]
+    Any,
+    #[serde(rename = "trunks")]
+    Trunks,
+}
+
+/// `[[sip.trunk]]`: a PBX, carrier or SBC this server works with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    /// Source addresses or networks, `["10.0.0.0/8", "192.0.2.7"]`.
+    pub networks: Vec<String>,
+    /// Digest user name its calls must authenticate with (with `password_file`).
+    pub username: Option<String>,
+    /// File holding that password (first line).
+    pub password_file: Option<std::path::PathBuf>,
+    /// Requests about mailboxes from it (SUBSCRIBE) need no digest of their own.
+    #[serde(default)]
+    pub trusted: bool,
 }
 
 impl Default for SipConfig {
@@ -129,6 +165,11 @@ impl Default for SipConfig {
             rate_burst: 1000.0,
             rate_limit_action: RateLimitAction::Drop,
             tcp: SipTcpConfig::default(),
+            realm: "voxbridge".into(),
+            nonce_secs: 300,
+            digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
+            calls_from: CallsFrom::Any,
+            trunk: vec![],
         }
     }
 }
@@ -471,6 +512,13 @@ impl Config {
         {
             return Err("sip.tcp limits must all be positive".into());
         }
+        if self.sip.realm.is_empty() || self.sip.realm.contains('"') {
+            return Err("sip.realm must be a non-empty name without quotes".into());
+        }
+        if self.sip.nonce_secs < 10 {
+            return Err("sip.nonce_secs must be at least 10".into());
+        }
+        self.sip_access()?;
         if self.rtp.timeout_secs > 86_400 {
             return Err("rtp.timeout_secs must be at most 86400 (a day); 0 turns the timeout off".into());
         }
@@ -516,6 +564,53 @@ impl Config {
     }
 
     /// The address that goes into SDP `c=` lines and Contact headers.
+    /// `[sip]`'s access rules for the endpoint; reads the trunks' password files.
+    pub fn sip_access(&self) -> Result<crate::sip::access::AccessPolicy, String> {
+        use crate::sip::access::{AccessPolicy, Network, Trunk};
+        let mut trunks = Vec::new();
+        for t in &self.sip.trunk {
+            let networks = t
+                .networks
+                .iter()
+                .map(|n| n.parse::<Network>().map_err(|e| format!("sip.trunk {:?}: {e}", t.name)))
+                .collect::<Result<Vec<_>, _>>()?;
+            if networks.is_empty() {
+                return Err(format!("sip.trunk {:?}: networks must name at least one address", t.name));
+            }
+            let credentials = match (&t.username, &t.password_file) {
+                (None, None) => None,
+                (Some(user), Some(file)) => {
+                    let text = std::fs::read_to_string(file).map_err(|e| {
+                        format!("sip.trunk {:?}: cannot read password_file {}: {e}", t.name, file.display())
+                    })?;
+                    let password = text.lines().next().unwrap_or("").to_string();
+                    if password.is_empty() {
+                        return Err(format!("sip.trunk {:?}: password_file {} is empty", t.name, file.display()));
+                    }
+                    Some((user.clone(), crate::sip::digest::Ha1::new(user, &self.sip.realm, &password)))
+                }
+                _ => return Err(format!("sip.trunk {:?}: username and password_file go together", t.name)),
+            };
+            trunks.push(Trunk { name: t.name.clone(), networks, credentials, trusted: t.trusted });
+        }
+        let algorithms = self
+            .sip
+            .digest_algorithms
+            .iter()
+            .map(|a| a.parse().map_err(|e| format!("sip.digest_algorithms: {e}")))
+            .collect::<Result<Vec<crate::sip::digest::Algorithm>, String>>()?;
+        if algorithms.is_empty() {
+            return Err("sip.digest_algorithms must name at least one of \"SHA-256\", \"MD5\"".into());
+        }
+        Ok(AccessPolicy {
+            realm: self.sip.realm.clone(),
+            algorithms,
+            nonce_secs: self.sip.nonce_secs,
+            calls_from_trunks_only: self.sip.calls_from == CallsFrom::Trunks,
+            trunks,
+        })
+    }
+
     pub fn media_ip(&self) -> std::net::IpAddr {
         self.sip.public_ip.unwrap_or(self.sip.listen.ip())
     }

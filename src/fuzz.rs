@@ -6,10 +6,33 @@ use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::txn::{Peer, Transport};
 use std::time::{Duration, Instant};
 
+/// An endpoint that trusts the fuzz peer for requests about mailboxes (a trusted
+/// trunk), so SUBSCRIBE mutations reach the subscription code, not only the challenge.
+fn fuzz_endpoint() -> Endpoint {
+    let mut cfg = EndpointConfig::new("127.0.0.1:5060".parse().expect("literal"), "fuzz");
+    cfg.access.trunks.push(crate::sip::access::Trunk {
+        name: "fuzz".into(),
+        networks: vec!["127.0.0.0/8".parse().expect("literal")],
+        credentials: None,
+        trusted: true,
+    });
+    Endpoint::new(cfg)
+}
+
+/// An `Authorization` value through the digest parser and check.
+pub fn digest_authorization(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = crate::sip::digest::parse_authorization(text);
+    let t0 = Instant::now();
+    let algorithms = [crate::sip::digest::Algorithm::Sha256, crate::sip::digest::Algorithm::Md5];
+    let mut auth = crate::sip::digest::DigestAuth::new("voxbridge", &algorithms, Duration::from_secs(60), t0);
+    let _ = auth
+        .verify(t0, "SUBSCRIBE", Some(text), |u| Some(crate::sip::digest::Ha1::new(u, "voxbridge", "fuzz-password")));
+}
+
 /// SIP bytes through the whole UA core: parse, validate, transactions, dialogs, timers.
 pub fn sip_endpoint(data: &[u8]) {
-    let mut ep =
-        Endpoint::new(EndpointConfig { local: "127.0.0.1:5060".parse().expect("literal"), user_agent: "fuzz".into() });
+    let mut ep = fuzz_endpoint();
     let peer = Peer { addr: "127.0.0.1:5070".parse().expect("literal"), transport: Transport::Udp };
     let t0 = Instant::now();
     ep.handle_input(t0, peer, data);
@@ -91,6 +114,7 @@ mod tests {
         b"SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs\r\nFrom: <sip:1000@b>;tag=p\r\nTo: <sip:1000@b>\r\nCall-ID: s\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:p@127.0.0.1:5070>\r\nEvent: message-summary\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
         b"From: A <a@b.c>\r\nMessage-ID: <m@b.c>\r\nMessage-Context: voice-message\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: audio/wav\r\nContent-Duration: 1\r\nContent-Transfer-Encoding: base64\r\n\r\nUklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQgAAAAAAAEAAgADAA==\r\n--x--\r\n",
         b"\x52\x49\x46\x46\x2c\x00\x00\x00\x57\x41\x56\x45\x66\x6d\x74\x20\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00\x64\x61\x74\x61\x08\x00\x00\x00\x00\x00\xe8\x03\x18\xfc\x05\x00",
+        b"Digest username=\"1000\", realm=\"voxbridge\", nonce=\"1a.00112233445566778899aabbccddeeff\", uri=\"sip:1000@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5, cnonce=\"c\", nc=00000001, qop=auth",
     ];
 
     fn mutate(rng: &mut rand::rngs::StdRng, seed: &[u8]) -> Vec<u8> {
@@ -128,10 +152,7 @@ mod tests {
     fn seeds_reach_deep_into_the_stack() {
         // The INVITE seed is a valid call with a usable offer, so mutations of it start
         // from the far end of the pipeline, not from the first parse error.
-        let mut ep = crate::sip::endpoint::Endpoint::new(crate::sip::endpoint::EndpointConfig {
-            local: "127.0.0.1:5060".parse().unwrap(),
-            user_agent: "t".into(),
-        });
+        let mut ep = super::fuzz_endpoint();
         let peer = crate::sip::txn::Peer {
             addr: "127.0.0.1:5070".parse().unwrap(),
             transport: crate::sip::txn::Transport::Udp,
@@ -161,6 +182,7 @@ mod tests {
             super::sdp_offer(&input);
             super::rtp_session(&input);
             super::mail_message(&input);
+            super::digest_authorization(&input);
         }
     }
 }

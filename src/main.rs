@@ -26,7 +26,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(voxbridge::driver::server::serve(cfg)),
-        Command::Mailbox(c) => voxbridge::cli::mailbox::run(&Store::open(&cfg.store.path)?, c),
+        Command::Mailbox(c) => voxbridge::cli::mailbox::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Messages(c) => voxbridge::cli::messages::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Sync { number: Some(number), json, each_line, confirm_removals, .. } => {
             let opts = voxbridge::cli::sync::Options { brake: cfg.sync.brake(), confirm_removals, json };

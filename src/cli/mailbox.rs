@@ -3,7 +3,7 @@
 use crate::mail::account::{Account, Scheme};
 use crate::model::GreetingKind;
 use crate::store::{NewMailbox, Store};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +68,15 @@ pub enum MailboxCmd {
         /// server's).
         #[arg(long, value_name = "ZONE")]
         timezone: Option<String>,
+        /// SIP password of the mailbox, read from the first line of FILE ("-": standard
+        /// input): phones that SUBSCRIBE to its message-waiting state authenticate with
+        /// the mailbox number and this password (SIP digest, realm `[sip] realm`). Only
+        /// its digest hashes are stored. Without one, subscriptions are refused.
+        #[arg(long, value_name = "FILE")]
+        sip_password_file: Option<std::path::PathBuf>,
+        /// Remove the SIP password: subscriptions to this mailbox are refused.
+        #[arg(long, conflicts_with = "sip_password_file")]
+        no_sip_password: bool,
     },
     /// Set the greeting callers hear before the beep, from a WAV file (any rate, mono
     /// or stereo PCM; converted to 8 kHz). Without a greeting, callers hear "The person
@@ -154,7 +163,27 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
+/// A password from the first line of `file` ("-": standard input).
+fn read_password(file: &std::path::Path) -> Result<String> {
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s).context("reading the SIP password from standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the SIP password file {}", file.display()))?
+    };
+    let password = text.lines().next().unwrap_or("").to_string();
+    if password.is_empty() {
+        bail!("the SIP password file {} is empty", file.display());
+    }
+    if password.len() < 8 {
+        bail!("a SIP password needs at least 8 characters (phones store it; it guards the mailbox's counts)");
+    }
+    Ok(password)
+}
+
+pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Result<()> {
     match cmd {
         MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp, timezone } => {
             if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
@@ -182,8 +211,21 @@ pub fn run(store: &Store, cmd: MailboxCmd) -> Result<()> {
             };
             println!("mailbox {number} created; {how}");
         }
-        MailboxCmd::Set { number, name, email, imap, pop3, smtp, timezone } => {
+        MailboxCmd::Set { number, name, email, imap, pop3, smtp, timezone, sip_password_file, no_sip_password } => {
             let Some(old) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
+            let only_sip = [&name, &email, &imap, &pop3, &smtp, &timezone].iter().all(|o| o.is_none());
+            if let Some(file) = &sip_password_file {
+                let password = read_password(file)?;
+                let realm = &cfg.sip.realm;
+                store.set_sip_secret(&number, Some(&crate::sip::digest::Ha1::new(&number, realm, &password)))?;
+                println!("mailbox {number}: SIP password set (user {number}, realm {realm:?}); the server takes it within seconds");
+            } else if no_sip_password {
+                store.set_sip_secret(&number, None)?;
+                println!("mailbox {number}: SIP password removed; subscriptions to it are refused");
+            }
+            if only_sip && (sip_password_file.is_some() || no_sip_password) {
+                return Ok(());
+            }
             // Given and empty: removed; given: replaced; not given: kept.
             let pick = |new: Option<String>, old: &Option<String>| match new {
                 Some(v) if v.is_empty() => None,

@@ -25,6 +25,8 @@ pub enum SipCommand {
         addr: SocketAddr,
         body: String,
     },
+    /// The mailboxes' SIP digest secrets changed (`voxbridge mailbox set --sip-password-file`).
+    Credentials(std::collections::HashMap<String, crate::sip::digest::Ha1>),
 }
 
 /// What the SIP layer tells a call task.

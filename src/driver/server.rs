@@ -2,6 +2,7 @@
 //! sockets, and runs the SIP task and the outbox until SIGINT/SIGTERM.
 
 use super::call::{CallCtx, CallTotals};
+use super::channels::SipCommand;
 use super::channels::{MwiPoke, SyncTrigger};
 use super::ports::PortPool;
 use crate::config::Config;
@@ -9,9 +10,11 @@ use crate::ivr::dialplan::Dialplan;
 use crate::mail::outbox::Outbox;
 use crate::media::prompts::{Clip, Prompts};
 use crate::notify::{Hub, Origin};
+use crate::sip::digest::Ha1;
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::store::Store;
 use anyhow::{Context, Result};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -96,7 +99,9 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, changes };
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
 
-    let endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone() });
+    let access = cfg.sip_access().map_err(|e| anyhow::anyhow!(e))?;
+    let mut endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone(), access });
+    endpoint.set_credentials(load_sip_secrets(&store).await);
     let (sip_tx, sip_rx) = tokio::sync::mpsc::channel(1024);
     let mwi_task = tokio::spawn(super::mwi_io::run(
         store.clone(),
@@ -106,6 +111,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
         mwi_rx,
         stop.clone(),
     ));
+    tokio::spawn(watch_sip_secrets(store.clone(), sip_tx.clone(), stop.clone()));
     let sip_task = tokio::spawn(super::sip_io::run(
         endpoint,
         udp,
@@ -142,6 +148,43 @@ pub async fn serve(cfg: Config) -> Result<()> {
         "voxbridge stopped"
     );
     Ok(())
+}
+
+/// The mailboxes' SIP digest secrets, by number (none when the store cannot be read:
+/// every SUBSCRIBE is then refused, never let through).
+async fn load_sip_secrets(store: &Store) -> HashMap<String, Ha1> {
+    let s = store.clone();
+    match tokio::task::spawn_blocking(move || s.sip_secrets()).await {
+        Ok(Ok(v)) => v.into_iter().collect(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot read SIP credentials");
+            HashMap::new()
+        }
+        Err(_) => HashMap::new(),
+    }
+}
+
+/// How often the store is read for changed SIP credentials: the CLI that sets them is
+/// another process, and a new password should work within seconds.
+const SIP_SECRETS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+async fn watch_sip_secrets(store: Store, sip: tokio::sync::mpsc::Sender<SipCommand>, stop: CancellationToken) {
+    let mut last = load_sip_secrets(&store).await;
+    let mut tick = tokio::time::interval(SIP_SECRETS_EVERY);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = load_sip_secrets(&store).await;
+        if now != last {
+            if sip.send(SipCommand::Credentials(now.clone())).await.is_err() {
+                return;
+            }
+            last = now;
+        }
+    }
 }
 
 async fn shutdown_signal() {

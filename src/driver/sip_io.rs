@@ -129,6 +129,10 @@ pub async fn run(
                     SipCommand::NotifyPhone { uri, addr, body } => {
                         endpoint.notify_unsolicited(now, &uri, Peer { addr, transport: Transport::Udp }, &body)
                     }
+                    SipCommand::Credentials(users) => {
+                        tracing::info!(mailboxes = users.len(), "SIP credentials reloaded");
+                        endpoint.set_credentials(users);
+                    }
                 }
             },
             _ = tokio::time::sleep_until(timeout.unwrap_or(far)) => endpoint.handle_timeout(Instant::now()),

@@ -11,6 +11,8 @@
 //!
 //! The endpoint never reads the clock and never touches a socket.
 
+use super::access::AccessPolicy;
+use super::digest::{DigestAuth, Ha1, Verdict};
 use super::invite_client::InviteClientTx;
 use super::msg::{self, build_request, build_response, random_token, Message, Request};
 use super::subscriptions::{unsolicited_notify, Subscribe, Subscriptions};
@@ -109,12 +111,20 @@ pub enum Event {
     Unsubscribed(CallHandle),
 }
 
-/// Identity of this endpoint on the wire.
+/// Identity of this endpoint on the wire, and who may do what.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
     /// Address used in Via and Contact.
     pub local: SocketAddr,
     pub user_agent: String,
+    pub access: AccessPolicy,
+}
+
+impl EndpointConfig {
+    /// Calls from anyone, SUBSCRIBE with digest credentials only, no trunks.
+    pub fn new(local: SocketAddr, user_agent: &str) -> EndpointConfig {
+        EndpointConfig { local, user_agent: user_agent.to_string(), access: AccessPolicy::default() }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -267,6 +277,10 @@ pub struct Endpoint {
     /// (Call-ID, remote tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
     subscriptions: Subscriptions,
+    /// Digest challenges and checks; made at the first request (it needs a time).
+    auth: Option<DigestAuth>,
+    /// Mailboxes' SIP secrets by number ([`Endpoint::set_credentials`]).
+    users: HashMap<String, Ha1>,
     /// Every deadline of the above, by what it belongs to.
     timers: TimerQueue<TimerKey>,
     /// What changed since the deadlines were last read from it.
@@ -288,6 +302,8 @@ impl Endpoint {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             subscriptions: Subscriptions::default(),
+            auth: None,
+            users: HashMap::new(),
             timers: TimerQueue::default(),
             dirty: Vec::new(),
             transmits: VecDeque::new(),
@@ -295,6 +311,11 @@ impl Endpoint {
             next_handle: 1,
             rejected: 0,
         }
+    }
+
+    /// The mailboxes' SIP digest secrets, by number: replaces what was set before.
+    pub fn set_credentials(&mut self, users: HashMap<String, Ha1>) {
+        self.users = users;
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -514,6 +535,13 @@ impl Endpoint {
         }
 
         if r.method == "SUBSCRIBE" {
+            // A new subscription reveals a mailbox's counts: it needs that mailbox's
+            // credentials. A refresh is inside the dialog the first one authorized.
+            let account = r.parsed.uri.user().map(str::to_string);
+            let checked = super::subscriptions::refusal(&r).is_some();
+            if r.to_tag.is_none() && !checked && !self.authorized(now, peer, &key, &r, &tag, account.as_deref(), None) {
+                return;
+            }
             self.handle_subscribe(now, peer, key, r, tag);
             return;
         }
@@ -571,6 +599,23 @@ impl Endpoint {
     }
 
     fn new_call(&mut self, now: Instant, peer: Peer, key: TxKey, r: Request, tag: String) {
+        let trunk = self.cfg.access.trunk(peer.addr.ip()).cloned();
+        match trunk {
+            None if self.cfg.access.calls_from_trunks_only => {
+                tracing::info!(from = %peer.addr, "call refused: not from a configured trunk");
+                let reason = "Forbidden (calls are taken from configured trunks only)";
+                self.respond(now, &key, &r.raw, 403, reason, &tag, &[], None);
+                return;
+            }
+            Some(t) if t.credentials.is_some() => {
+                let creds = t.credentials.clone();
+                let user = creds.as_ref().map(|(u, _)| u.clone());
+                if !self.authorized(now, peer, &key, &r, &tag, user.as_deref(), creds) {
+                    return;
+                }
+            }
+            _ => {}
+        }
         let Some(dialled) = r.parsed.uri.user().map(str::to_string) else {
             self.respond(now, &key, &r.raw, 404, "Not Found", &tag, &[], None);
             return;
@@ -623,6 +668,57 @@ impl Endpoint {
             },
         );
         self.events.push_back(Event::IncomingCall(incoming));
+    }
+
+    /// Whether `r` carries digest credentials of `user` (a mailbox's, or the trunk's
+    /// given in `trunk`); answers 401 (challenge) or 403 itself when not. Requests from a
+    /// trusted trunk about mailboxes need none. Unknown users are answered exactly as
+    /// wrong passwords are: a mailbox's existence is not revealed.
+    // The parts of one request's check; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    fn authorized(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        key: &TxKey,
+        r: &Request,
+        tag: &str,
+        user: Option<&str>,
+        trunk: Option<(String, Ha1)>,
+    ) -> bool {
+        if trunk.is_none() && self.cfg.access.trunk(peer.addr.ip()).is_some_and(|t| t.trusted) {
+            return true;
+        }
+        let access = &self.cfg.access;
+        let auth = self.auth.get_or_insert_with(|| {
+            DigestAuth::new(&access.realm, &access.algorithms, std::time::Duration::from_secs(access.nonce_secs), now)
+        });
+        let users = &self.users;
+        let lookup = |u: &str| match &trunk {
+            Some((name, ha1)) => (name == u).then(|| ha1.clone()),
+            None => users.get(u).cloned(),
+        };
+        let verdict = auth.verify(now, &r.method, r.raw.header("Authorization"), lookup);
+        let challenge = |stale| auth.challenges(now, stale);
+        let (status, reason, extra): (u16, &str, Vec<(&str, String)>) = match verdict {
+            Verdict::Ok(u) if Some(u.as_str()) == user => return true,
+            Verdict::Ok(u) => {
+                tracing::info!(from = %peer.addr, user = %u, method = %r.method, "SIP credentials of another user; refused");
+                (403, "Forbidden", vec![])
+            }
+            Verdict::Challenge => {
+                (401, "Unauthorized", challenge(false).into_iter().map(|c| ("WWW-Authenticate", c)).collect())
+            }
+            Verdict::Stale => {
+                (401, "Unauthorized", challenge(true).into_iter().map(|c| ("WWW-Authenticate", c)).collect())
+            }
+            Verdict::Forbidden(why) => {
+                tracing::info!(from = %peer.addr, reason = why, method = %r.method, "SIP authentication failed");
+                (403, "Forbidden", vec![])
+            }
+        };
+        self.respond(now, key, &r.raw, status, reason, tag, &extra, None);
+        false
     }
 
     fn contact(&self, transport: Transport) -> String {

@@ -1,7 +1,9 @@
 //! SIP: framing ([`frame`]), validated messages ([`msg`]), transactions ([`txn`]) and the
-//! user-agent core with dialogs ([`endpoint`]); per-source limits ([`limits`]); deadlines in a priority queue ([`timers`]). All sans-IO; the sockets live in
+//! user-agent core with dialogs ([`endpoint`]); per-source limits ([`limits`]); digest authentication ([`digest`]) and who may do what ([`access`]); deadlines in a priority queue ([`timers`]). All sans-IO; the sockets live in
 //! `crate::driver::sip_io`.
 
+pub mod access;
+pub mod digest;
 pub mod endpoint;
 pub mod frame;
 pub mod invite_client;

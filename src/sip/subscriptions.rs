@@ -80,14 +80,10 @@ impl Subscriptions {
         tag: &str,
         handle: impl FnOnce() -> Handle,
     ) -> Subscribe {
-        let event = r.raw.header("Event").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if event != MWI_EVENT {
-            return Subscribe::Refuse(489, "Bad Event", vec![("Allow-Events", MWI_EVENT.to_string())]);
+        if let Some(refusal) = refusal(r) {
+            return refusal;
         }
         let asked: Option<u32> = r.raw.header("Expires").and_then(|v| v.trim().parse().ok());
-        if asked.is_some_and(|e| e > 0 && e < MIN_EXPIRES) {
-            return Subscribe::Refuse(423, "Interval Too Brief", vec![("Min-Expires", MIN_EXPIRES.to_string())]);
-        }
         let expires = asked.unwrap_or(DEFAULT_EXPIRES).min(DEFAULT_EXPIRES);
         let remote_tag = r.from_tag.clone().unwrap_or_default();
 
@@ -196,6 +192,20 @@ impl Subscriptions {
     pub fn is_empty(&self) -> bool {
         self.by_handle.is_empty()
     }
+}
+
+/// Why a SUBSCRIBE is refused whoever sends it (another event package, too short an
+/// interval), checked before credentials: the answer reveals nothing of a mailbox.
+pub fn refusal(r: &Request) -> Option<Subscribe> {
+    let event = r.raw.header("Event").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if event != MWI_EVENT {
+        return Some(Subscribe::Refuse(489, "Bad Event", vec![("Allow-Events", MWI_EVENT.to_string())]));
+    }
+    let asked: Option<u32> = r.raw.header("Expires").and_then(|v| v.trim().parse().ok());
+    if asked.is_some_and(|e| e > 0 && e < MIN_EXPIRES) {
+        return Some(Subscribe::Refuse(423, "Interval Too Brief", vec![("Min-Expires", MIN_EXPIRES.to_string())]));
+    }
+    None
 }
 
 /// An unsolicited NOTIFY (outside any dialog) to a phone configured for a mailbox.

@@ -9,12 +9,15 @@ use super::menu::{LoginPolicy, MessageAudio};
 use super::messages::{MessageRow, NewVoiceMessage};
 use super::outgoing::NewReply;
 use crate::model::{GreetingKind, LoginResult, MarkAction, State};
+use crate::sip::digest::Ha1;
 use anyhow::{Context, Result};
 use std::sync::Arc;
 
 /// Who has a mailbox here.
 pub trait Mailboxes {
     fn mailbox(&self, number: &str) -> Result<Option<Mailbox>>;
+    /// Every mailbox's SIP digest secrets (HA1), for requests about it outside calls.
+    fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>>;
 }
 
 /// Messages: read, their audio, state changes, new voice messages and their files.
@@ -77,6 +80,9 @@ impl From<Store> for SharedStore {
 impl Mailboxes for Store {
     fn mailbox(&self, number: &str) -> Result<Option<Mailbox>> {
         Store::mailbox(self, number)
+    }
+    fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>> {
+        Store::sip_secrets(self)
     }
 }
 

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/014_sync_log_retention.sql"),
     include_str!("../../sql/015_removal_safety.sql"),
     include_str!("../../sql/016_timezone.sql"),
+    include_str!("../../sql/017_sip_credentials.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

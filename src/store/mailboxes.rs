@@ -2,6 +2,7 @@
 
 use super::db::{now_secs, Commit, Store};
 use super::pin;
+use crate::sip::digest::Ha1;
 use anyhow::{bail, Result};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -76,6 +77,38 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) a mailbox's SIP digest secrets.
+    pub fn set_sip_secret(&self, number: &str, secret: Option<&Ha1>) -> Result<()> {
+        self.transact(Commit::Durable, |tx| {
+            let n = tx.execute(
+                "UPDATE mailbox SET sip_realm = ?2, sip_ha1_md5 = ?3, sip_ha1_sha256 = ?4 WHERE number = ?1",
+                params![
+                    number,
+                    secret.map(|s| s.realm.as_str()),
+                    secret.map(|s| s.md5.as_str()),
+                    secret.map(|s| s.sha256.as_str())
+                ],
+            )?;
+            if n == 0 {
+                bail!("no mailbox {number}");
+            }
+            Ok(())
+        })
+    }
+
+    /// Every mailbox's SIP digest secrets, for the SIP endpoint.
+    pub fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT number, sip_realm, sip_ha1_md5, sip_ha1_sha256 FROM mailbox
+             WHERE sip_realm IS NOT NULL AND sip_ha1_md5 IS NOT NULL AND sip_ha1_sha256 IS NOT NULL",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, Ha1 { realm: r.get(1)?, md5: r.get(2)?, sha256: r.get(3)? }))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Stores a mailbox's name, address and accounts as `m` has them (greetings and PIN

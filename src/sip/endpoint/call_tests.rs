@@ -5,7 +5,7 @@ use crate::sip::msg::header_param;
 use std::time::Duration;
 
 fn ep() -> Endpoint {
-    Endpoint::new(EndpointConfig { local: "127.0.0.1:5060".parse().unwrap(), user_agent: "test".into() })
+    Endpoint::new(EndpointConfig::new("127.0.0.1:5060".parse().unwrap(), "test"))
 }
 
 fn udp() -> Peer {

@@ -5,7 +5,20 @@ use crate::sip::msg::header_param;
 use std::time::Duration;
 
 fn ep() -> Endpoint {
-    Endpoint::new(EndpointConfig { local: "127.0.0.1:5060".parse().unwrap(), user_agent: "test".into() })
+    Endpoint::new(EndpointConfig::new("127.0.0.1:5060".parse().unwrap(), "test"))
+}
+
+/// An endpoint that takes requests about mailboxes from 127.0.0.0/8 without digest
+/// (a trusted trunk), for the tests of what comes after authentication.
+fn ep_trusting_loopback() -> Endpoint {
+    let mut cfg = EndpointConfig::new("127.0.0.1:5060".parse().unwrap(), "test");
+    cfg.access.trunks.push(crate::sip::access::Trunk {
+        name: "lo".into(),
+        networks: vec!["127.0.0.0/8".parse().unwrap()],
+        credentials: None,
+        trusted: true,
+    });
+    Endpoint::new(cfg)
 }
 
 fn udp() -> Peer {
@@ -233,7 +246,7 @@ Contact: <sip:phone@127.0.0.1:5070>\r\nEvent: {event}\r\n{}Max-Forwards: 70\r\nC
 #[test]
 fn subscribe_to_message_summary_then_notify_refresh_unsubscribe() {
     let t0 = Instant::now();
-    let mut e = ep();
+    let mut e = ep_trusting_loopback();
     e.handle_input(t0, udp(), subscribe("z9hG4bKs1", "presence", Some(600), None).as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 489 Bad Event"]);
     e.handle_input(t0, udp(), subscribe("z9hG4bKs2", "message-summary", Some(10), None).as_bytes());
@@ -279,7 +292,7 @@ fn subscribe_to_message_summary_then_notify_refresh_unsubscribe() {
 #[test]
 fn subscriptions_expire_and_a_refused_notify_ends_one() {
     let t0 = Instant::now();
-    let mut e = ep();
+    let mut e = ep_trusting_loopback();
     e.handle_input(t0, udp(), subscribe("z9hG4bKx1", "message-summary", Some(60), None).as_bytes());
     status_lines(&mut e);
     let Some(Event::Subscribed { sub, .. }) = e.poll_event() else { panic!() };
@@ -408,7 +421,7 @@ fn a_branch_reused_from_another_source_is_a_new_transaction() {
 #[test]
 fn finished_transactions_and_expired_subscriptions_go_on_their_own_deadlines() {
     let t0 = Instant::now();
-    let mut e = ep();
+    let mut e = ep_trusting_loopback();
     for i in 0..100 {
         e.handle_input(t0, udp(), options(&format!("z9hG4bKt{i}"), "").as_bytes());
     }
@@ -438,4 +451,91 @@ fn finished_transactions_and_expired_subscriptions_go_on_their_own_deadlines() {
     assert!(matches!(e.poll_event(), Some(Event::Unsubscribed(s)) if s == subs[1]));
     assert_eq!((e.subscription_count(), e.pending_timers()), (0, 0));
     assert_eq!(e.poll_timeout(), None);
+}
+
+/// A SUBSCRIBE as a phone sends it, with `auth` as its Authorization (if any).
+fn subscribe_as(mailbox: &str, branch: &str, auth: Option<&str>) -> String {
+    format!(
+        "SUBSCRIBE sip:{mailbox}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+From: <sip:{mailbox}@127.0.0.1>;tag=pt\r\nTo: <sip:{mailbox}@127.0.0.1>\r\nCall-ID: auth-{branch}\r\nCSeq: 1 SUBSCRIBE\r\n\
+Contact: <sip:phone@127.0.0.1:5070>\r\nEvent: message-summary\r\nExpires: 600\r\n{}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
+    )
+}
+
+fn response(e: &mut Endpoint) -> crate::sip::frame::RawMessage {
+    crate::sip::frame::RawMessage::parse(&e.poll_transmit().expect("a response").bytes).unwrap()
+}
+
+#[test]
+fn a_subscription_needs_the_mailboxs_digest_credentials_and_reveals_nothing_without() {
+    use crate::sip::digest::{answer, Ha1};
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.set_credentials([("1000".to_string(), Ha1::new("1000", "voxbridge", "lamp-secret"))].into());
+    // No credentials: 401 with a SHA-256 and an MD5 challenge, and no subscription.
+    e.handle_input(t0, udp(), subscribe_as("1000", "z9hG4bKa1", None).as_bytes());
+    let r = response(&mut e);
+    assert!(r.start_line.starts_with("SIP/2.0 401"), "{}", r.start_line);
+    let ch: Vec<&str> = r.headers_named("WWW-Authenticate").collect();
+    assert!(ch.len() == 2 && ch[0].contains("SHA-256") && ch[1].contains("MD5"), "{ch:?}");
+    assert!(e.poll_event().is_none() && e.subscription_count() == 0);
+    // A mailbox that does not exist looks the same.
+    e.handle_input(t0, udp(), subscribe_as("9999", "z9hG4bKa2", None).as_bytes());
+    assert!(response(&mut e).start_line.starts_with("SIP/2.0 401"));
+    // Wrong password; another mailbox's right password; an unknown mailbox: all 403.
+    let uri = "sip:1000@127.0.0.1";
+    let wrong = answer(ch[0], "SUBSCRIBE", uri, "1000", "guess", 1).unwrap();
+    e.handle_input(t0, udp(), subscribe_as("1000", "z9hG4bKa3", Some(&wrong)).as_bytes());
+    assert!(response(&mut e).start_line.starts_with("SIP/2.0 403"));
+    let own = answer(ch[0], "SUBSCRIBE", "sip:2000@127.0.0.1", "1000", "lamp-secret", 2).unwrap();
+    e.handle_input(t0, udp(), subscribe_as("2000", "z9hG4bKa4", Some(&own)).as_bytes());
+    assert!(response(&mut e).start_line.starts_with("SIP/2.0 403"), "1000's credentials for 2000");
+    let ghost = answer(ch[0], "SUBSCRIBE", "sip:9999@127.0.0.1", "9999", "lamp-secret", 3).unwrap();
+    e.handle_input(t0, udp(), subscribe_as("9999", "z9hG4bKa5", Some(&ghost)).as_bytes());
+    assert!(response(&mut e).start_line.starts_with("SIP/2.0 403"));
+    assert_eq!(e.subscription_count(), 0);
+    // The right password, by SHA-256 and by MD5: subscribed.
+    for (i, c) in ch.iter().enumerate() {
+        let ok = answer(c, "SUBSCRIBE", uri, "1000", "lamp-secret", 10 + i as u32).unwrap();
+        e.handle_input(t0, udp(), subscribe_as("1000", &format!("z9hG4bKok{i}"), Some(&ok)).as_bytes());
+        assert!(response(&mut e).start_line.starts_with("SIP/2.0 200"), "{c}");
+        assert!(matches!(e.poll_event(), Some(Event::Subscribed { account, .. }) if account == "1000"));
+    }
+    // Another event package is refused as before, without a challenge.
+    let presence = subscribe_as("1000", "z9hG4bKa6", None).replace("message-summary", "presence");
+    e.handle_input(t0, udp(), presence.as_bytes());
+    assert!(response(&mut e).start_line.starts_with("SIP/2.0 489"));
+}
+
+#[test]
+fn calls_can_be_taken_from_trunks_only_and_a_trunk_can_require_digest() {
+    use crate::sip::access::Trunk;
+    use crate::sip::digest::{answer, Ha1};
+    let t0 = Instant::now();
+    let mut cfg = EndpointConfig::new("127.0.0.1:5060".parse().unwrap(), "test");
+    cfg.access.calls_from_trunks_only = true;
+    cfg.access.trunks.push(Trunk {
+        name: "pbx".into(),
+        networks: vec!["127.0.0.2".parse().unwrap()],
+        credentials: Some(("pbx".into(), Ha1::new("pbx", "voxbridge", "trunk-secret"))),
+        trusted: false,
+    });
+    let mut e = Endpoint::new(cfg);
+    // Not a trunk: 403.
+    e.handle_input(t0, udp(), invite("z9hG4bKc1", "tc1").as_bytes());
+    let r = response(&mut e);
+    assert_eq!(r.start_line, "SIP/2.0 403 Forbidden (calls are taken from configured trunks only)");
+    // The trunk without credentials: challenged; with them: the call comes in.
+    let pbx = udp_from("127.0.0.2:5070");
+    e.handle_input(t0, pbx, invite("z9hG4bKc2", "tc2").as_bytes());
+    let r = response(&mut e);
+    assert!(r.start_line.starts_with("SIP/2.0 401"));
+    let auth =
+        answer(r.header("WWW-Authenticate").unwrap(), "INVITE", "sip:100@127.0.0.1", "pbx", "trunk-secret", 1).unwrap();
+    let with =
+        invite("z9hG4bKc3", "tc2").replace("CSeq: 1 INVITE", &format!("CSeq: 2 INVITE\r\nAuthorization: {auth}"));
+    e.handle_input(t0, pbx, with.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying"]);
+    assert_eq!(incoming(&mut e).dialled, "100");
 }
