@@ -59,21 +59,40 @@ pub enum StopReason {
     Operator,
 }
 
-/// What the deposit asks of the call loop: play, stop, hang up, transfer, or its one
-/// request, [`SaveRecording`].
-pub type Action = Effect<SaveRecording>;
+/// What the deposit asks of the call loop: play, stop, hang up, transfer, or a
+/// [`DepositRequest`] about its recording.
+pub type Action = Effect<DepositRequest>;
 
-/// The deposit's one request of the driver: store this recording durably and commit
-/// its row; the answer (saved or not) goes to [`Deposit::handle_saved`].
+/// Recorded audio goes to disk while the caller speaks: memory holds at most
+/// [`FLUSH_FRAMES`] of it, however long the message.
+pub const FLUSH_FRAMES: usize = 50;
+
+/// The deposit's requests of the driver, about the one recording of the call, in order.
+#[derive(Debug)]
+pub enum DepositRequest {
+    /// More of the recording, to append to it on disk (no answer).
+    Append(Vec<i16>),
+    /// The recording is over: keep it as a message. The answer (saved or not) goes to
+    /// [`Deposit::handle_saved`].
+    Save(SaveRecording),
+    /// The recording is over and too short to keep: throw away what was appended (no
+    /// answer).
+    Discard,
+}
+
+/// The end of a recording: `tail` is appended, then the first `samples` of all that
+/// was appended are kept (trailing silence is cut after the fact), made durable, and
+/// committed with the message's row.
 #[derive(Debug)]
 pub struct SaveRecording {
-    pub pcm: Vec<i16>,
+    pub tail: Vec<i16>,
+    pub samples: usize,
     pub reason: StopReason,
 }
 
 /// The deposit on the shared call loop.
 impl Application for Deposit {
-    type Request = SaveRecording;
+    type Request = DepositRequest;
     type Reply = bool;
 
     fn on_frame(&mut self, pcm: &[i16]) {
@@ -188,6 +207,9 @@ impl Deposit {
             return;
         }
         self.recording.push(pcm, self.params.silence_level);
+        if self.recording.pending_frames() >= FLUSH_FRAMES {
+            self.actions.push_back(Action::Request(DepositRequest::Append(self.recording.take())));
+        }
         let frames = self.recording.frames();
         if self.recording.trailing_silence() >= self.params.silence_frames {
             self.stop(StopReason::Silence);
@@ -227,9 +249,15 @@ impl Deposit {
 
     fn stop(&mut self, reason: StopReason) {
         // Trailing silence is not part of the message, whatever ended it.
-        let pcm = self.recording.finish();
-        let frames = pcm.len() / FRAME_SAMPLES;
+        let samples = self.recording.kept_samples();
+        let appended = self.recording.frames() > self.recording.pending_frames();
+        let tail = self.recording.take();
+        self.recording.clear();
+        let frames = samples / FRAME_SAMPLES;
         if frames < self.params.min_frames || frames == 0 {
+            if appended {
+                self.actions.push_back(Action::Request(DepositRequest::Discard));
+            }
             let mut clips = vec![];
             if !self.transfer_after {
                 clips.push(self.clips.too_short.clone());
@@ -240,7 +268,7 @@ impl Deposit {
             return;
         }
         self.state = State::Saving;
-        self.actions.push_back(Action::Request(SaveRecording { pcm, reason }));
+        self.actions.push_back(Action::Request(DepositRequest::Save(SaveRecording { tail, samples, reason })));
     }
 
     fn close(&mut self, clips: Vec<Arc<Clip>>) {
@@ -301,6 +329,25 @@ mod tests {
         std::iter::from_fn(|| d.poll_action()).collect()
     }
 
+    /// The recording's requests folded: the samples appended in chunks (and as the
+    /// tail), and what is kept, why — checking no chunk was larger than a second.
+    fn saved(acts: Vec<Action>) -> Option<(usize, usize, StopReason)> {
+        let mut appended = 0;
+        for a in acts {
+            match a {
+                Action::Request(DepositRequest::Append(pcm)) => {
+                    assert!(pcm.len() <= FLUSH_FRAMES * FRAME_SAMPLES, "a chunk of {} samples", pcm.len());
+                    appended += pcm.len();
+                }
+                Action::Request(DepositRequest::Save(s)) => {
+                    return Some((appended + s.tail.len(), s.samples, s.reason))
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
     const LOUD: [i16; 160] = [3000; 160];
 
     #[test]
@@ -314,8 +361,12 @@ mod tests {
         }
         d.handle_dtmf('#');
         let acts = drain(&mut d);
-        let [Action::Request(SaveRecording { pcm, reason: StopReason::Key })] = &acts[..] else { panic!("{acts:?}") };
-        assert_eq!(pcm.len(), 200 * 160, "exactly the frames after the beep");
+        assert_eq!(
+            acts.iter().filter(|a| matches!(a, Action::Request(DepositRequest::Append(_)))).count(),
+            4,
+            "written while recorded, a second at a time"
+        );
+        assert_eq!(saved(acts), Some((200 * 160, 200 * 160, StopReason::Key)), "exactly the frames after the beep");
         assert!(drain(&mut d).is_empty(), "nothing is said before the save is confirmed");
         d.handle_saved(true);
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 2));
@@ -335,11 +386,9 @@ mod tests {
         for _ in 0..100 {
             d.handle_frame(&[0; 160]);
         }
-        let acts = drain(&mut d);
-        assert!(
-            matches!(&acts[..], [Action::Request(SaveRecording { pcm, reason: StopReason::Silence })] if pcm.len() == 60 * 160),
-            "{acts:?}"
-        );
+        let (written, kept, why) = saved(drain(&mut d)).expect("saved");
+        assert_eq!((kept, why), (60 * 160, StopReason::Silence), "the silence is cut");
+        assert_eq!(written, 160 * 160, "it was written before it was known to be silence");
 
         let mut d = app(params());
         drain(&mut d);
@@ -349,6 +398,26 @@ mod tests {
         }
         d.handle_dtmf('#');
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 3), "too short");
+
+        // Too short once the silence is cut, though a chunk was written: it is discarded.
+        let mut d = app(params());
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..10 {
+            d.handle_frame(&LOUD);
+        }
+        for _ in 0..60 {
+            d.handle_frame(&[0; 160]);
+        }
+        d.handle_dtmf('#');
+        let acts = drain(&mut d);
+        assert!(
+            matches!(
+                &acts[..],
+                [Action::Request(DepositRequest::Append(_)), Action::Request(DepositRequest::Discard), Action::Play(_)]
+            ),
+            "{acts:?}"
+        );
 
         // A pause before # is trimmed too.
         let mut d = app(params());
@@ -361,9 +430,7 @@ mod tests {
             d.handle_frame(&[5; 160]);
         }
         d.handle_dtmf('#');
-        assert!(
-            matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { pcm, reason: StopReason::Key })] if pcm.len() == 70 * 160)
-        );
+        assert_eq!(saved(drain(&mut d)).map(|s| (s.1, s.2)), Some((70 * 160, StopReason::Key)));
     }
 
     #[test]
@@ -374,9 +441,7 @@ mod tests {
         for _ in 0..150 {
             d.handle_frame(&LOUD);
         }
-        assert!(
-            matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { pcm, reason: StopReason::MaxLength })] if pcm.len() == 100 * 160)
-        );
+        assert_eq!(saved(drain(&mut d)).map(|s| (s.1, s.2)), Some((100 * 160, StopReason::MaxLength)));
 
         let mut d = app(params());
         drain(&mut d);
@@ -385,7 +450,7 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_hangup();
-        assert!(matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { reason: StopReason::Hangup, .. })]));
+        assert_eq!(saved(drain(&mut d)).map(|s| s.2), Some(StopReason::Hangup));
         d.handle_saved(true);
         assert!(drain(&mut d).is_empty(), "nobody to talk to");
         assert!(d.is_done());
@@ -404,7 +469,7 @@ mod tests {
             d.handle_frame(&LOUD);
         }
         d.handle_dtmf('0');
-        assert!(matches!(&drain(&mut d)[..], [Action::Request(SaveRecording { reason: StopReason::Operator, .. })]));
+        assert_eq!(saved(drain(&mut d)).map(|s| s.2), Some(StopReason::Operator));
         d.handle_saved(true);
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c.len() == 2));
         d.handle_playback_done();

@@ -33,7 +33,10 @@ pub fn mean_level(pcm: &[i16]) -> u32 {
 /// dead air to the listener.
 #[derive(Debug, Default)]
 pub struct Recorder {
+    /// Recorded and not yet taken ([`Recorder::take`]).
     pcm: Vec<i16>,
+    /// Samples taken so far (written elsewhere, a file).
+    taken: usize,
     silent_run: usize,
 }
 
@@ -48,8 +51,13 @@ impl Recorder {
         }
     }
 
-    /// Frames recorded so far.
+    /// Frames recorded so far, taken or not.
     pub fn frames(&self) -> usize {
+        (self.taken + self.pcm.len()) / crate::rtp::FRAME_SAMPLES
+    }
+
+    /// Frames recorded and not yet taken.
+    pub fn pending_frames(&self) -> usize {
         self.pcm.len() / crate::rtp::FRAME_SAMPLES
     }
 
@@ -58,17 +66,32 @@ impl Recorder {
         self.silent_run
     }
 
-    /// The recording without its trailing silence; the recorder starts over empty.
+    /// What was recorded since the last call, for a writer that keeps the recording on
+    /// disk while it is made; what is kept in the end is [`Recorder::kept_samples`].
+    pub fn take(&mut self) -> Vec<i16> {
+        self.taken += self.pcm.len();
+        std::mem::take(&mut self.pcm)
+    }
+
+    /// Samples of the recording without its trailing silence.
+    pub fn kept_samples(&self) -> usize {
+        self.frames().saturating_sub(self.silent_run) * crate::rtp::FRAME_SAMPLES
+    }
+
+    /// The recording without its trailing silence (as far as it was not taken); the
+    /// recorder starts over empty.
     pub fn finish(&mut self) -> Vec<i16> {
-        let keep = self.frames().saturating_sub(self.silent_run);
+        let keep = self.kept_samples().saturating_sub(self.taken);
         let mut pcm = std::mem::take(&mut self.pcm);
-        pcm.truncate(keep * crate::rtp::FRAME_SAMPLES);
+        pcm.truncate(keep);
         self.silent_run = 0;
+        self.taken = 0;
         pcm
     }
 
     pub fn clear(&mut self) {
         self.pcm.clear();
         self.silent_run = 0;
+        self.taken = 0;
     }
 }

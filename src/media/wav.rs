@@ -28,6 +28,59 @@ pub fn encode(pcm: &[i16]) -> Result<Vec<u8>> {
     Ok(out.into_inner())
 }
 
+/// The 44-byte header of an 8 kHz 16-bit mono PCM WAV file of `samples` samples.
+pub fn header(samples: u64) -> [u8; 44] {
+    let data = (samples * 2).min(u32::MAX as u64 - 36) as u32;
+    let mut h = [0u8; 44];
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&(36 + data).to_le_bytes());
+    h[8..16].copy_from_slice(b"WAVEfmt ");
+    h[16..20].copy_from_slice(&16u32.to_le_bytes());
+    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
+    h[22..24].copy_from_slice(&1u16.to_le_bytes()); // mono
+    h[24..28].copy_from_slice(&8000u32.to_le_bytes());
+    h[28..32].copy_from_slice(&16000u32.to_le_bytes()); // bytes per second
+    h[32..34].copy_from_slice(&2u16.to_le_bytes()); // block align
+    h[34..36].copy_from_slice(&16u16.to_le_bytes());
+    h[36..40].copy_from_slice(b"data");
+    h[40..44].copy_from_slice(&data.to_le_bytes());
+    h
+}
+
+/// A recording written to disk while it is made: memory holds only what has not been
+/// appended yet, however long the caller speaks. [`WavStream::finish`] keeps the first
+/// samples (trailing silence is cut after the fact) and makes the file durable.
+pub struct WavStream {
+    file: crate::durable::StreamingFile,
+    samples: u64,
+}
+
+impl WavStream {
+    pub fn create(path: &Path) -> Result<WavStream> {
+        Ok(WavStream { file: crate::durable::StreamingFile::create(path, &header(0))?, samples: 0 })
+    }
+
+    pub fn append(&mut self, pcm: &[i16]) -> Result<()> {
+        let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
+        self.file.append(&bytes)?;
+        self.samples += pcm.len() as u64;
+        Ok(())
+    }
+
+    /// Samples appended so far.
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// Keeps the first `keep` samples and puts the file in place durably; its size.
+    pub fn finish(self, keep: u64) -> Result<u64> {
+        let keep = keep.min(self.samples);
+        let len = 44 + keep * 2;
+        self.file.finish(len, &header(keep))?;
+        Ok(len)
+    }
+}
+
 /// Reads a WAV file as mono 16-bit PCM at 8 kHz, converting as needed.
 pub fn read_8k_mono(path: &Path) -> Result<Vec<i16>> {
     let r = hound::WavReader::open(path).with_context(|| format!("cannot read WAV {}", path.display()))?;

@@ -147,6 +147,14 @@ impl JitterBuffer {
                 covered = true;
             }
         }
+        if !covered && self.packets.is_empty() {
+            // Underrun: the position stays, so the frame that is merely late (the
+            // sender's clock or the network hiccuped) is still played when it comes;
+            // a sender that paused resumes at its later timestamp (see above).
+            self.stats.underruns += 1;
+            self.playing = false;
+            return Playout::Silence;
+        }
         // Drop what is now fully played.
         while let Some((&k, p)) = self.packets.first_key_value() {
             if k + p.len() as u64 > until {
@@ -157,11 +165,6 @@ impl JitterBuffer {
         self.next = Some(until);
         if covered {
             return Playout::Frame(frame);
-        }
-        if self.packets.is_empty() {
-            self.stats.underruns += 1;
-            self.playing = false;
-            return Playout::Silence;
         }
         self.stats.lost += 1;
         Playout::Lost
@@ -228,6 +231,19 @@ mod tests {
         j.push(at(5), &audio(5, 1));
         assert_eq!(j.pop(), Playout::Frame(audio(5, 1)));
         assert_eq!((j.stats.lost, j.stats.late), (0, 0));
+    }
+
+    #[test]
+    fn a_frame_late_after_an_underrun_is_still_played() {
+        let mut j = JitterBuffer::new(1, 0xff);
+        j.push(at(0), &audio(0, 1));
+        assert_eq!(j.pop(), Playout::Frame(audio(0, 1)));
+        assert_eq!(j.pop(), Playout::Silence, "frame 1 is late: underrun");
+        j.push(at(1), &audio(1, 1));
+        j.push(at(2), &audio(2, 1));
+        assert_eq!(j.pop(), Playout::Frame(audio(1, 1)), "played, not dropped as late");
+        assert_eq!(j.pop(), Playout::Frame(audio(2, 1)));
+        assert_eq!((j.stats.late, j.stats.lost, j.stats.underruns), (0, 0, 1));
     }
 
     #[test]

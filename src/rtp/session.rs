@@ -36,6 +36,11 @@ use std::time::{Instant, SystemTime};
 /// In-sequence packets from one source before a caller behind NAT is believed.
 pub const PROBATION: u8 = 4;
 
+/// While nothing is queued, a silence frame goes out every this many ticks (200 ms):
+/// enough for phones that hang up without RTP and for NAT bindings, a tenth of the
+/// packets of a full stream.
+pub const IDLE_EVERY: u64 = 10;
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
     Transmit {
@@ -137,6 +142,8 @@ pub struct RtpSession {
     timestamp: u32,
     playback: VecDeque<u8>,
     talking: bool,
+    /// Ticks since playback last ran dry (the silence frames' cadence).
+    idle_ticks: u64,
     jitter: JitterBuffer,
     seq_ext: SeqExtender,
     ts_ext: TsExtender,
@@ -177,6 +184,7 @@ impl RtpSession {
             timestamp: rand::random(),
             playback: VecDeque::new(),
             talking: false,
+            idle_ticks: 0,
             jitter: JitterBuffer::new(p.jitter_frames, g711::silence_byte(n.codec)),
             seq_ext: SeqExtender::default(),
             ts_ext: TsExtender::default(),
@@ -418,11 +426,17 @@ impl RtpSession {
 
     fn send_frame(&mut self, to: SocketAddr) {
         let (payload, marker, done) = if self.playback.is_empty() {
-            // Silence keeps the stream going (no-RTP timeouts, NAT bindings); the audio
-            // after it is still a new talkspurt for the receiver's playout.
+            // Silence keeps the stream going (no-RTP timeouts, NAT bindings): one frame
+            // every IDLE_EVERY ticks, each a talkspurt of its own (its timestamp jumps
+            // with the clock, RFC 3551 §4.1), like comfort-noise updates.
             self.talking = false;
-            (vec![g711::silence_byte(self.codec); FRAME_SAMPLES], false, false)
+            self.idle_ticks += 1;
+            if self.idle_ticks % IDLE_EVERY != 1 && IDLE_EVERY > 1 {
+                return;
+            }
+            (vec![g711::silence_byte(self.codec); FRAME_SAMPLES], true, false)
         } else {
+            self.idle_ticks = 0;
             let n = FRAME_SAMPLES.min(self.playback.len());
             let mut payload: Vec<u8> = self.playback.drain(..n).collect();
             payload.resize(FRAME_SAMPLES, g711::silence_byte(self.codec));
@@ -558,22 +572,28 @@ mod tests {
     }
 
     #[test]
-    fn playback_is_paced_with_seq_ts_and_marker_and_silence_fills_the_gaps() {
+    fn playback_is_paced_with_seq_ts_and_marker_and_silence_keeps_the_stream_alive() {
         let mut s = session();
         s.play(&vec![0x11u8; 400]);
-        let (sent, other) = run(&mut s, 5);
-        assert_eq!(sent.len(), 5, "a packet every tick");
+        let (sent, other) = run(&mut s, 3 + 2 * IDLE_EVERY as usize);
         assert!(sent[0].1 && !sent[1].1, "marker on the first packet only");
         assert_eq!(sent[1].2, sent[0].2.wrapping_add(1));
         assert_eq!(sent[1].3, sent[0].3.wrapping_add(160));
         assert_eq!(&sent[2].4[..80], &[0x11; 80][..], "400 bytes: the third frame padded with silence");
-        assert!(sent[2].4[80..].iter().chain(&sent[3].4).all(|&b| b == 0xff), "then µ-law silence");
+        assert!(sent[2].4[80..].iter().all(|&b| b == 0xff));
         assert_eq!(other.iter().filter(|o| **o == Output::PlaybackDone).count(), 1);
-        // After the silence the timestamp has moved on with the clock and the marker is set.
+        // Then a µ-law silence frame every IDLE_EVERY ticks, each marked, sequence
+        // numbers consecutive, timestamps with the clock.
+        let idle = &sent[3..];
+        assert_eq!(idle.len(), 2, "{idle:?}");
+        assert!(idle.iter().all(|p| p.1 && p.4.iter().all(|&b| b == 0xff)));
+        assert_eq!(idle[0].2, sent[2].2.wrapping_add(1));
+        assert_eq!(idle[1].3, idle[0].3.wrapping_add(160 * IDLE_EVERY as u32));
+        // Audio again: a new talkspurt at the clock's timestamp.
         s.play(&[0x22; 160]);
         let (sent2, _) = run(&mut s, 1);
         assert!(sent2[0].1, "a new talkspurt");
-        assert_eq!(sent2[0].3, sent[0].3.wrapping_add(160 * 5));
+        assert_eq!(sent2[0].3, sent[0].3.wrapping_add(160 * (3 + 2 * IDLE_EVERY as u32)));
         assert_eq!(s.stats().sent, 6);
     }
 

@@ -17,18 +17,36 @@ pub fn new_voice_message(
     caller_name: Option<String>,
     pcm: &[i16],
 ) -> Result<NewVoiceMessage> {
-    let received_at = now_secs();
     let (media_path, bytes) = store.write_recording(mailbox, "", pcm)?;
-    let duration_ms = (pcm.len() / 8) as i64;
-    Ok(NewVoiceMessage {
-        subject: voice_subject(caller.as_deref(), duration_ms),
+    let recorded = Recorded { media_path, bytes, duration_ms: (pcm.len() / 8) as i64 };
+    Ok(voice_message(domain, mailbox, caller, caller_name, recorded))
+}
+
+/// A recording already on disk (written while it was made): where, how big, how long.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub media_path: String,
+    pub bytes: u64,
+    pub duration_ms: i64,
+}
+
+/// Describes a recording on disk as a new voice message of `mailbox`, not yet committed.
+pub fn voice_message(
+    domain: &str,
+    mailbox: &str,
+    caller: Option<String>,
+    caller_name: Option<String>,
+    r: Recorded,
+) -> NewVoiceMessage {
+    NewVoiceMessage {
+        subject: voice_subject(caller.as_deref(), r.duration_ms),
         mailbox: mailbox.to_string(),
         caller,
         caller_name,
-        received_at,
-        duration_ms,
-        media_path,
-        media_bytes: bytes as i64,
+        received_at: now_secs(),
+        duration_ms: r.duration_ms,
+        media_path: r.media_path,
+        media_bytes: r.bytes as i64,
         message_id: new_message_id(domain),
-    })
+    }
 }

@@ -108,17 +108,31 @@ impl Messages {
             .await
     }
 
-    /// Saves a caller's recording as a new voice message in `mailbox` (durable first: the
-    /// caller hears "saved" only after this returns), lights its lamp and wakes the
-    /// outbox. Returns the message's row.
-    pub async fn deposit(
+    /// Starts the recording of a deposit for `mailbox`, written while the caller speaks.
+    pub async fn start_recording(&self, mailbox: &str) -> Result<(String, crate::media::wav::WavStream)> {
+        let mb = mailbox.to_string();
+        self.store.run(move |s| s.start_recording(&mb, "")).await
+    }
+
+    /// Commits a deposit whose recording is already on disk (durable) as a new message
+    /// with its delivery, then announces it and wakes the outbox.
+    pub async fn deposit_recorded(
         &self,
         mailbox: &str,
         caller: Option<String>,
         caller_name: Option<String>,
-        pcm: Vec<i16>,
+        recorded: crate::services::deposit::Recorded,
     ) -> Result<i64> {
-        let ids = self.commit_voice(vec![mailbox.to_string()], caller, caller_name, pcm).await?;
+        let (domain, mb) = (self.delivery.from_domain.clone(), mailbox.to_string());
+        let ids = self
+            .store
+            .run(move |s| {
+                let m = crate::services::deposit::voice_message(&domain, &mb, caller, caller_name, recorded);
+                s.insert_voice_messages(&[m])
+            })
+            .await?;
+        self.changes.changed(mailbox, Origin::Deposit);
+        self.outbox_wake.notify_one();
         ids.first().copied().ok_or_else(|| anyhow::anyhow!("no message stored"))
     }
 

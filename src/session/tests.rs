@@ -4,7 +4,7 @@
 use super::app::{AppKind, Application, Effect, ReofferChoice};
 use super::call::{CallLoop, LoopOutput, SipAction};
 use super::media::{MediaSession, Reoffer};
-use crate::ivr::deposit::{Deposit, DepositClips, DepositParams, SaveRecording, StopReason};
+use crate::ivr::deposit::{Deposit, DepositClips, DepositParams, DepositRequest, SaveRecording, StopReason};
 use crate::media::prompts::Clip;
 use crate::rtp::session::SessionParams;
 use crate::sdp::{Codec, Direction, Negotiated};
@@ -200,15 +200,15 @@ fn the_deposit_refuses_a_fax_reoffer_with_488_and_the_message_is_still_left() {
     assert!(rec.requests.is_empty());
     hash_key(&mut l, 100);
     let d = drain(&mut l);
-    let [SaveRecording { pcm, reason: StopReason::Key }] = &d.requests[..] else {
+    let [DepositRequest::Save(SaveRecording { tail, samples, reason: StopReason::Key })] = &d.requests[..] else {
         panic!("a save, got {:?}", d.requests)
     };
-    assert!(pcm.len() >= 10 * 160, "the frames after the refused re-INVITE are in it");
+    assert!(*samples >= 10 * 160 && tail.len() >= 10 * 160, "the frames after the refused re-INVITE are in it");
     l.handle_reply(true);
     let closing = ticks(&mut l, 3);
     let marked = |b: &Vec<u8>| rtp_rs::RtpReader::new(b).unwrap().mark();
     assert!(marked(&closing.packets[0].1), "\"saved\" starts at once");
-    assert_eq!(closing.packets.len(), 3, "\"saved\" (one frame), then silence until the hang-up");
+    assert_eq!(closing.packets.len(), 2, "\"saved\" (one frame), then a silence frame until the hang-up");
     assert_eq!(closing.sip, [SipAction::Hangup]);
     assert!(l.is_done());
 }

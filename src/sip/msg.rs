@@ -202,6 +202,13 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
             return Err(Rejected::reply(&raw, 400, format!("Missing {h} Header")));
         }
     }
+    // Headers that hold one value (RFC 3261 §7.3.1): two of them, and which one counts
+    // is anyone's guess (RFC 4475 §3.1.2.19).
+    for h in ["From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Type"] {
+        if raw.headers_named(h).nth(1).is_some() {
+            return Err(Rejected::reply(&raw, 400, format!("Multiple {h} Headers")));
+        }
+    }
     let cseq_value = raw.header("CSeq").unwrap_or_default();
     let mut cs = cseq_value.split_whitespace();
     let (Some(num), Some(cseq_method), None) = (cs.next(), cs.next(), cs.next()) else {

@@ -29,6 +29,8 @@ pub trait Messages {
     fn mark(&self, mailbox: &str, id: i64, action: MarkAction) -> Result<Option<State>>;
     /// Writes a recording durably; the one place recordings' file names are decided.
     fn write_recording(&self, mailbox: &str, prefix: &str, pcm: &[i16]) -> Result<(String, u64)>;
+    /// Starts a recording written while it is made; the same naming.
+    fn start_recording(&self, mailbox: &str, prefix: &str) -> Result<(String, crate::media::wav::WavStream)>;
     /// Commits messages and their deliveries in one transaction.
     fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>>;
 }
@@ -101,6 +103,9 @@ impl Messages for Store {
     }
     fn write_recording(&self, mailbox: &str, prefix: &str, pcm: &[i16]) -> Result<(String, u64)> {
         Store::write_recording(self, mailbox, prefix, pcm)
+    }
+    fn start_recording(&self, mailbox: &str, prefix: &str) -> Result<(String, crate::media::wav::WavStream)> {
+        Store::start_recording(self, mailbox, prefix)
     }
     fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>> {
         Store::insert_voice_messages(self, ms)

@@ -112,6 +112,14 @@ impl Store {
         Ok((rel, bytes))
     }
 
+    /// Starts a new recording of `mailbox` written while it is made (named like
+    /// [`Store::write_recording`]'s). Returns its path below the store and the writer.
+    pub fn start_recording(&self, mailbox: &str, prefix: &str) -> Result<(String, crate::media::wav::WavStream)> {
+        let rel = super::files::recording(mailbox, prefix, now_secs());
+        let w = crate::media::wav::WavStream::create(&self.root().join(&rel))?;
+        Ok((rel, w))
+    }
+
     pub fn messages(&self, number: &str) -> Result<Vec<MessageRow>> {
         let conn = self.conn();
         let mut st = conn.prepare(&format!("{MESSAGE_SELECT} WHERE m.mailbox = ?1 ORDER BY m.id"))?;

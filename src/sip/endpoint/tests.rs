@@ -392,6 +392,10 @@ fn requires_types_quotes_and_lengths_are_checked_on_every_request() {
     // Two different Content-Lengths: where the message ends is ambiguous.
     e.handle_input(t0, udp(), options("z9hG4bKq5", "Content-Length: 4\r\n").as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 400 Conflicting Content-Length Headers"]);
+    // A header that holds one value, twice.
+    let two_from = options("z9hG4bKq6", "From: <sip:b@127.0.0.1>;tag=o2\r\n");
+    e.handle_input(t0, udp(), two_from.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 400 Multiple From Headers"]);
     // Keep-alives are neither answered nor counted as refused.
     let before = e.rejected;
     e.handle_input(t0, udp(), b"\r\n\r\n");
