@@ -504,10 +504,11 @@ impl Endpoint {
                 return;
             }
         }
-        // A body we cannot read (§8.2.3): 415 with what we accept.
-        if let Some((reason, extra)) = unreadable_body(&r) {
+        // A body we cannot read (§8.2.3): 415 with what we accept; an answer the caller
+        // cannot read: 406.
+        if let Some((status, reason, extra)) = unreadable_body(&r) {
             let to_tag = r.to_tag.clone().unwrap_or(tag);
-            self.respond(now, &key, &r.raw, 415, reason, &to_tag, &[extra], None);
+            self.respond(now, &key, &r.raw, status, reason, &to_tag, &[extra], None);
             return;
         }
 
@@ -967,19 +968,34 @@ fn required_extensions(raw: &msg::RawMessage) -> Option<String> {
     (!tags.is_empty()).then(|| tags.join(", "))
 }
 
-/// Why a request's body cannot be read, and the header that says what can: an INVITE's
-/// offer is SDP, uncompressed; other requests' bodies are not read at all.
-fn unreadable_body(r: &Request) -> Option<(&'static str, (&'static str, String))> {
-    if r.method != "INVITE" || r.raw.body.iter().all(u8::is_ascii_whitespace) {
+/// Why a request's body cannot be read (or ours would not be), and the header that
+/// says what can: an INVITE's offer is SDP, uncompressed, and so is our answer; other
+/// requests' bodies are not read at all.
+fn unreadable_body(r: &Request) -> Option<(u16, &'static str, (&'static str, String))> {
+    if r.method != "INVITE" {
+        return None;
+    }
+    // Accept lists what the caller can read of our answer (RFC 3261 §8.2.3): SDP or
+    // nothing useful (RFC 4475 §3.3.15).
+    if let Some(accept) = r.raw.header("Accept") {
+        let sdp = accept
+            .split(',')
+            .map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .any(|t| t == "application/sdp" || t == "application/*" || t == "*/*");
+        if !sdp && !accept.trim().is_empty() {
+            return Some((406, "Not Acceptable", ("Accept", "application/sdp".into())));
+        }
+    }
+    if r.raw.body.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
     let encoding = r.raw.header("Content-Encoding").map(str::trim).unwrap_or("identity");
     if !encoding.eq_ignore_ascii_case("identity") {
-        return Some(("Unsupported Media Type (Content-Encoding)", ("Accept-Encoding", "identity".into())));
+        return Some((415, "Unsupported Media Type (Content-Encoding)", ("Accept-Encoding", "identity".into())));
     }
     let ctype = r.raw.header("Content-Type").unwrap_or("").split(';').next().unwrap_or("").trim();
     if !ctype.eq_ignore_ascii_case("application/sdp") {
-        return Some(("Unsupported Media Type", ("Accept", "application/sdp".into())));
+        return Some((415, "Unsupported Media Type", ("Accept", "application/sdp".into())));
     }
     None
 }

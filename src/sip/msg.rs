@@ -186,10 +186,15 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
     }
 
     let mut parts = raw.start_line.split(' ').filter(|s| !s.is_empty());
-    let (Some(method), Some(_uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Rejected::reply(&raw, 400, "Malformed Request Line"));
     };
+    // A Request-URI scheme we cannot serve (RFC 3261 §8.2.2.1, RFC 4475 §3.3.2).
+    let scheme = uri.split(':').next().unwrap_or("").to_ascii_lowercase();
+    if uri.contains(':') && !["sip", "sips", "tel"].contains(&scheme.as_str()) {
+        return Err(Rejected::reply(&raw, 416, "Unsupported URI Scheme"));
+    }
     let method = method.to_string();
     if !valid_token(&method) {
         return Err(Rejected::reply(&raw, 400, "Malformed Method"));

@@ -392,6 +392,19 @@ fn requires_types_quotes_and_lengths_are_checked_on_every_request() {
     // Two different Content-Lengths: where the message ends is ambiguous.
     e.handle_input(t0, udp(), options("z9hG4bKq5", "Content-Length: 4\r\n").as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 400 Conflicting Content-Length Headers"]);
+    // An INVITE that accepts no SDP in our answer: 406 (RFC 4475 §3.3.15).
+    let nobody = invite("z9hG4bKq7", "q7").replace("Max-Forwards", "Accept: text/nobodyKnowsThis\r\nMax-Forwards");
+    e.handle_input(t0, udp(), nobody.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 406 Not Acceptable"]);
+    let fine = invite("z9hG4bKq8", "q8").replace("Max-Forwards", "Accept: application/sdp, text/plain\r\nMax-Forwards");
+    e.handle_input(t0, udp(), fine.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying"]);
+    let _ = e.poll_event();
+    // A Request-URI scheme we cannot serve: 416 (RFC 4475 §3.3.2).
+    let opaque = options("z9hG4bKq9", "")
+        .replace("OPTIONS sip:100@127.0.0.1", "OPTIONS nobodyKnowsThisScheme:totallyopaquecontent");
+    e.handle_input(t0, udp(), opaque.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 416 Unsupported URI Scheme"]);
     // A header that holds one value, twice.
     let two_from = options("z9hG4bKq6", "From: <sip:b@127.0.0.1>;tag=o2\r\n");
     e.handle_input(t0, udp(), two_from.as_bytes());
