@@ -33,17 +33,32 @@ fn wait_call_ended(server: &Server, calls: usize) {
     wait_until(Duration::from_secs(10), "the call to end", || server.log().matches("call ended").count() >= calls);
 }
 
+/// A server with mailbox `mailbox` and a phone calling it from `caller`, past the
+/// greeting and the beep: what the phone sends now is recorded.
+fn recording_call(mailbox: &str, caller: &str) -> (Server, Phone) {
+    let server = Server::start("");
+    server.cli_ok(&["mailbox", "add", mailbox, "--pin", "1234"]);
+    let phone = Phone::call(server.sip_port, caller, mailbox);
+    std::thread::sleep(Duration::from_millis(greeting_ms(mailbox) + 300));
+    (server, phone)
+}
+
+/// Ends the recording with `#`, waits for the message, hangs up.
+fn end_message(server: &Server, mut phone: Phone, mailbox: &str) {
+    phone.press('#');
+    wait_until(Duration::from_secs(10), "the message saved", || server.messages(mailbox).len() == 1);
+    phone.hang_up();
+    wait_call_ended(server, 1);
+}
+
 fn peak(pcm: &[i16]) -> i16 {
     pcm.iter().map(|s| s.saturating_abs()).max().unwrap_or(0)
 }
 
 #[test]
 fn a_strangers_rtp_during_a_call_reaches_nobody_and_is_not_recorded() {
-    let server = Server::start("");
-    server.cli_ok(&["mailbox", "add", "4601", "--pin", "1234"]);
-    let mut phone = Phone::call(server.sip_port, "5550001", "4601");
+    let (server, mut phone) = recording_call("4601", "5550001");
     let target = phone.server_rtp();
-    std::thread::sleep(Duration::from_millis(greeting_ms("4601") + 300));
 
     // While the caller speaks softly, a stranger who found the port sends loud audio and
     // a `#` (which would end the recording) from its own socket.
@@ -72,10 +87,7 @@ fn a_strangers_rtp_during_a_call_reaches_nobody_and_is_not_recorded() {
     });
     phone.send_audio(&ulaw_tone(440.0, 3000, 0.2));
     attack.join().unwrap();
-    phone.press('#');
-    wait_until(Duration::from_secs(10), "the message saved", || server.messages("4601").len() == 1);
-    phone.hang_up();
-    wait_call_ended(&server, 1);
+    end_message(&server, phone, "4601");
 
     let mut buf = [0u8; 2048];
     assert!(stranger.recv_from(&mut buf).is_err(), "the stranger received media");
@@ -115,17 +127,12 @@ fn nothing_is_sent_before_the_ack_nor_to_an_address_the_sdp_names_for_someone_el
 
 #[test]
 fn a_60_second_recording_keeps_rtp_flowing_to_the_caller() {
-    let server = Server::start("");
-    server.cli_ok(&["mailbox", "add", "4603", "--pin", "1234"]);
-    let mut phone = Phone::call(server.sip_port, "5550003", "4603");
-    std::thread::sleep(Duration::from_millis(greeting_ms("4603") + 500));
+    let (server, mut phone) = recording_call("4603", "5550003");
     let start = Instant::now();
     phone.send_audio(&ulaw_tone(440.0, 60_000, 0.3));
     let end = Instant::now();
-    phone.press('#');
-    wait_until(Duration::from_secs(10), "the message saved", || server.messages("4603").len() == 1);
     let received = phone.received.clone();
-    phone.hang_up();
+    end_message(&server, phone, "4603");
 
     let rec = received.lock().unwrap();
     let during: Vec<Instant> = rec.iter().map(|r| r.at).filter(|t| *t > start && *t < end).collect();
@@ -139,10 +146,7 @@ fn a_60_second_recording_keeps_rtp_flowing_to_the_caller() {
 
 #[test]
 fn audio_during_key_presses_in_one_sequence_space_is_recorded_without_delay_or_loss() {
-    let server = Server::start("");
-    server.cli_ok(&["mailbox", "add", "4604", "--pin", "1234"]);
-    let mut phone = Phone::call(server.sip_port, "5550004", "4604");
-    std::thread::sleep(Duration::from_millis(greeting_ms("4604") + 300));
+    let (server, mut phone) = recording_call("4604", "5550004");
     // 3 s of soft audio with ten presses of 5 (ignored while recording) in the middle of
     // it, then 0.5 s of loud audio, then #. Four event packets per press: had they been
     // counted as lost audio, playout would run 800 ms behind and the loud end be cut.
@@ -150,10 +154,7 @@ fn audio_during_key_presses_in_one_sequence_space_is_recorded_without_delay_or_l
     audio.extend(ulaw_tone(1000.0, 500, 0.8));
     let presses: Vec<usize> = (0..10).map(|i| 20 + i * 12).collect();
     phone.send_audio_pressing(&audio, '5', &presses);
-    phone.press('#');
-    wait_until(Duration::from_secs(10), "the message saved", || server.messages("4604").len() == 1);
-    phone.hang_up();
-    wait_call_ended(&server, 1);
+    end_message(&server, phone, "4604");
 
     let pcm = recording(&server, "4604");
     let tail = &pcm[pcm.len().saturating_sub(8000 * 3 / 10)..];
@@ -236,10 +237,7 @@ fn recording_files(server: &Server, mailbox: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn a_recording_is_written_to_disk_while_the_caller_speaks() {
-    let server = Server::start("");
-    server.cli_ok(&["mailbox", "add", "4608", "--pin", "1234"]);
-    let mut phone = Phone::call(server.sip_port, "5550008", "4608");
-    std::thread::sleep(Duration::from_millis(greeting_ms("4608") + 300));
+    let (server, mut phone) = recording_call("4608", "5550008");
     phone.send_audio(&ulaw_tone(440.0, 4000, 0.3));
     // Before the end: a temporary file already holds most of what was said.
     let during = recording_files(&server, "4608");
@@ -247,9 +245,7 @@ fn a_recording_is_written_to_disk_while_the_caller_speaks() {
         during.len() == 1 && during[0].0.ends_with(".tmp") && during[0].1 >= 44 + 2 * 8000 * 3,
         "no growing temporary file while recording: {during:?}"
     );
-    phone.press('#');
-    wait_until(Duration::from_secs(10), "the message saved", || server.messages("4608").len() == 1);
-    phone.hang_up();
+    end_message(&server, phone, "4608");
     let after = recording_files(&server, "4608");
     assert!(after.len() == 1 && after[0].0.ends_with(".wav"), "{after:?}");
     let pcm = recording(&server, "4608");

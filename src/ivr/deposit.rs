@@ -350,6 +350,21 @@ mod tests {
 
     const LOUD: [i16; 160] = [3000; 160];
 
+    /// A deposit past its greeting that heard `loud` loud frames, then `quiet` frames of
+    /// `level` (silence, or a pause above nothing).
+    fn recorded(p: DepositParams, loud: usize, quiet: usize, level: i16) -> Deposit {
+        let mut d = app(p);
+        drain(&mut d);
+        d.handle_playback_done();
+        for _ in 0..loud {
+            d.handle_frame(&LOUD);
+        }
+        for _ in 0..quiet {
+            d.handle_frame(&[level; 160]);
+        }
+        d
+    }
+
     #[test]
     fn records_until_pound_then_saves_and_hangs_up() {
         let mut d = app(params());
@@ -377,38 +392,17 @@ mod tests {
 
     #[test]
     fn silence_stops_and_is_trimmed_short_is_discarded() {
-        let mut d = app(params());
-        drain(&mut d);
-        d.handle_playback_done();
-        for _ in 0..60 {
-            d.handle_frame(&LOUD);
-        }
-        for _ in 0..100 {
-            d.handle_frame(&[0; 160]);
-        }
+        let mut d = recorded(params(), 60, 100, 0);
         let (written, kept, why) = saved(drain(&mut d)).expect("saved");
         assert_eq!((kept, why), (60 * 160, StopReason::Silence), "the silence is cut");
         assert_eq!(written, 160 * 160, "it was written before it was known to be silence");
 
-        let mut d = app(params());
-        drain(&mut d);
-        d.handle_playback_done();
-        for _ in 0..10 {
-            d.handle_frame(&LOUD);
-        }
+        let mut d = recorded(params(), 10, 0, 0);
         d.handle_dtmf('#');
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c[0].pcm.len() == 3), "too short");
 
         // Too short once the silence is cut, though a chunk was written: it is discarded.
-        let mut d = app(params());
-        drain(&mut d);
-        d.handle_playback_done();
-        for _ in 0..10 {
-            d.handle_frame(&LOUD);
-        }
-        for _ in 0..60 {
-            d.handle_frame(&[0; 160]);
-        }
+        let mut d = recorded(params(), 10, 60, 0);
         d.handle_dtmf('#');
         let acts = drain(&mut d);
         assert!(
@@ -420,15 +414,7 @@ mod tests {
         );
 
         // A pause before # is trimmed too.
-        let mut d = app(params());
-        drain(&mut d);
-        d.handle_playback_done();
-        for _ in 0..70 {
-            d.handle_frame(&LOUD);
-        }
-        for _ in 0..40 {
-            d.handle_frame(&[5; 160]);
-        }
+        let mut d = recorded(params(), 70, 40, 5);
         d.handle_dtmf('#');
         assert_eq!(saved(drain(&mut d)).map(|s| (s.1, s.2)), Some((70 * 160, StopReason::Key)));
     }

@@ -49,6 +49,15 @@ pub struct Dial<'a> {
     pub ack: bool,
 }
 
+/// The phone's SDP offer: PCMU and telephone-event at `ip`:`port`, RTCP multiplexed.
+fn offer(ip: &str, port: u16, version: u32, direction: &str) -> String {
+    format!(
+        "v=0\r\no=phone 1 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+         a=fmtp:101 0-15\r\na=ptime:20\r\na=rtcp-mux\r\na={direction}\r\n"
+    )
+}
+
 impl Phone {
     /// Calls `dialled` at the server's SIP port from caller ID `caller` and waits for the
     /// answer (200 OK, ACKed).
@@ -65,13 +74,7 @@ impl Phone {
         let server_sip = format!("127.0.0.1:{sip_port}");
         let call_id = format!("phone-{}-{}", std::process::id(), lrtp.port());
         let from_tag = format!("t{}", lrtp.port());
-        let sdp = format!(
-            "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {}\r\nt=0 0\r\n\
-             m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-             a=fmtp:101 0-15\r\na=ptime:20\r\na=rtcp-mux\r\n",
-            how.sdp_ip,
-            lrtp.port()
-        );
+        let sdp = offer(how.sdp_ip, lrtp.port(), 1, "sendrecv");
         let invite = format!(
             "INVITE sip:{dialled}@{server_sip} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bKinv{from_tag}\r\n\
              From: <sip:{caller}@127.0.0.1>;tag={from_tag}\r\nTo: <sip:{dialled}@{server_sip}>\r\nCall-ID: {call_id}\r\n\
@@ -138,27 +141,13 @@ impl Phone {
     /// waits for the 200 OK and ACKs it. Returns the server's answer.
     pub fn reinvite(&mut self, direction: &str, cseq: u32) -> String {
         let (lsip, lrtp) = (self.sip.local_addr().unwrap(), self.rtp.local_addr().unwrap());
-        let sdp = format!(
-            "v=0\r\no=phone 1 {cseq} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-             a=fmtp:101 0-15\r\na=ptime:20\r\na=rtcp-mux\r\na={direction}\r\n",
-            lrtp.port()
-        );
-        let invite = format!(
-            "INVITE sip:{}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bKre{cseq}{}\r\n\
-             From: <sip:{}@127.0.0.1>;tag={}\r\nTo: <sip:{}@{}>;tag={}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\n\
-             Contact: <sip:{}@{lsip}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-            self.dialled,
-            self.server_sip,
-            self.from_tag,
-            self.caller,
-            self.from_tag,
-            self.dialled,
-            self.server_sip,
-            self.to_tag,
-            self.call_id,
-            self.caller,
-            sdp.len()
+        let sdp = offer("127.0.0.1", lrtp.port(), cseq, direction);
+        let invite = self.in_dialog(
+            "INVITE",
+            cseq,
+            &format!("re{cseq}"),
+            &format!("Contact: <sip:{}@{lsip}>\r\n", self.caller),
+            Some(&sdp),
         );
         self.sip.send_to(invite.as_bytes(), &self.server_sip).unwrap();
         let mut buf = vec![0u8; 65536];
@@ -180,11 +169,20 @@ impl Phone {
     }
 
     fn send_in_dialog(&mut self, method: &str, cseq: u32) {
+        let msg = self.in_dialog(method, cseq, method, "", None);
+        self.sip.send_to(msg.as_bytes(), &self.server_sip).unwrap();
+    }
+
+    /// A request in this call's dialog; `branch` makes its Via branch, `extra` holds
+    /// more header lines, `sdp` a body.
+    fn in_dialog(&self, method: &str, cseq: u32, branch: &str, extra: &str, sdp: Option<&str>) -> String {
         let lsip = self.sip.local_addr().unwrap();
-        let msg = format!(
-            "{method} sip:{}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bK{method}{}\r\n\
+        let body = sdp.unwrap_or("");
+        let ctype = if sdp.is_some() { "Content-Type: application/sdp\r\n" } else { "" };
+        format!(
+            "{method} sip:{}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bK{branch}{}\r\n\
              From: <sip:{}@127.0.0.1>;tag={}\r\nTo: <sip:{}@{}>;tag={}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
-             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+             {extra}Max-Forwards: 70\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
             self.dialled,
             self.server_sip,
             self.from_tag,
@@ -193,9 +191,9 @@ impl Phone {
             self.dialled,
             self.server_sip,
             self.to_tag,
-            self.call_id
-        );
-        self.sip.send_to(msg.as_bytes(), &self.server_sip).unwrap();
+            self.call_id,
+            body.len()
+        )
     }
 
     /// One key press (RFC 4733, payload type 101): a start packet, then three end
