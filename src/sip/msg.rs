@@ -190,9 +190,16 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
     else {
         return Err(Rejected::reply(&raw, 400, "Malformed Request Line"));
     };
-    // A Request-URI scheme we cannot serve (RFC 3261 §8.2.2.1, RFC 4475 §3.3.2).
+    // A Request-URI is an addr-spec, never a name-addr (RFC 4475 §3.1.2.7).
+    if uri.starts_with('<') || uri.ends_with('>') {
+        return Err(Rejected::reply(&raw, 400, "Malformed Request-URI"));
+    }
+    // A well-formed Request-URI of a scheme we cannot serve (RFC 3261 §8.2.2.1, RFC
+    // 4475 §3.3.2); a malformed one (`<sip:…>`) is a 400 below.
     let scheme = uri.split(':').next().unwrap_or("").to_ascii_lowercase();
-    if uri.contains(':') && !["sip", "sips", "tel"].contains(&scheme.as_str()) {
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if uri.contains(':') && is_scheme && !["sip", "sips", "tel"].contains(&scheme.as_str()) {
         return Err(Rejected::reply(&raw, 416, "Unsupported URI Scheme"));
     }
     let method = method.to_string();

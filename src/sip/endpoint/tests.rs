@@ -405,6 +405,9 @@ fn requires_types_quotes_and_lengths_are_checked_on_every_request() {
         .replace("OPTIONS sip:100@127.0.0.1", "OPTIONS nobodyKnowsThisScheme:totallyopaquecontent");
     e.handle_input(t0, udp(), opaque.as_bytes());
     assert_eq!(status_lines(&mut e), ["SIP/2.0 416 Unsupported URI Scheme"]);
+    let bracketed = options("z9hG4bKq10", "").replace("OPTIONS sip:100@127.0.0.1", "OPTIONS <sip:100@127.0.0.1>");
+    e.handle_input(t0, udp(), bracketed.as_bytes());
+    assert!(status_lines(&mut e)[0].starts_with("SIP/2.0 400"), "a malformed Request-URI is a 400 (RFC 4475 §3.1.2.7)");
     // A header that holds one value, twice.
     let two_from = options("z9hG4bKq6", "From: <sip:b@127.0.0.1>;tag=o2\r\n");
     e.handle_input(t0, udp(), two_from.as_bytes());
