@@ -103,6 +103,47 @@ pub fn rtp_session(data: &[u8]) {
     }
 }
 
+/// The compare agent on lists made from the bytes (sorted by UID, as the callers
+/// guarantee), with the safety properties of its plan checked: a row is removed only if
+/// it was in the store list, and only for a D or a UID gone from the server; what is
+/// retrieved is on the server and not in the store.
+pub fn compare_agent(data: &[u8]) {
+    use crate::model::State;
+    use crate::sync::compare::{compare, ServerMsg, StoreMsg};
+    let state = |b: u8| [State::U, State::R, State::M, State::D][(b & 3) as usize];
+    let mut store: Vec<StoreMsg> = Vec::new();
+    let mut server: Vec<ServerMsg> = Vec::new();
+    for (i, c) in data.chunks(3).enumerate() {
+        let [uid, a, b] = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let uid = uid as u32 % 64 + 1;
+        if a & 0x80 == 0 {
+            let synced = (a & 0x40 != 0).then(|| state(a >> 2));
+            store.push(StoreMsg { id: i as i64 + 1, uid, state: state(a), synced });
+        }
+        if b & 0x80 == 0 {
+            server.push(ServerMsg { uid, state: (b & 0x40 == 0).then(|| state(b)) });
+        }
+    }
+    store.sort_by_key(|m| m.uid);
+    store.dedup_by_key(|m| m.uid);
+    server.sort_by_key(|m| m.uid);
+    server.dedup_by_key(|m| m.uid);
+    let plan = compare(&store, &server);
+    let row = |id: i64| store.iter().find(|m| m.id == id).expect("a planned row is a store row");
+    for &id in &plan.gone {
+        assert!(!server.iter().any(|m| m.uid == row(id).uid), "row {id} removed though its UID is on the server");
+    }
+    for &(id, uid) in &plan.delete {
+        assert_eq!(row(id).uid, uid);
+    }
+    for uid in &plan.retrieve {
+        assert!(server.iter().any(|m| m.uid == *uid) && !store.iter().any(|m| m.uid == *uid));
+    }
+    for (id, _) in plan.to_store.iter().chain(&plan.synced) {
+        row(*id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::{Rng, SeedableRng};
@@ -183,6 +224,7 @@ mod tests {
             super::rtp_session(&input);
             super::mail_message(&input);
             super::digest_authorization(&input);
+            super::compare_agent(&input);
         }
     }
 }
