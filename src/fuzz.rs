@@ -144,19 +144,34 @@ pub fn compare_agent(data: &[u8]) {
     }
 }
 
+/// Every fuzz body by name, for the coverage-guided fuzzer (`tools/fuzz`).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("sip_endpoint", sip_endpoint),
+    ("sip_tcp_stream", sip_tcp_stream),
+    ("sdp_offer", sdp_offer),
+    ("rtp_session", rtp_session),
+    ("mail_message", mail_message),
+    ("digest_authorization", digest_authorization),
+    ("compare_agent", compare_agent),
+];
+
+/// Seed inputs: valid messages of every kind, so mutations start deep in the stack
+/// (the mutation test below and the coverage-guided fuzzer's corpora in `fuzz/`).
+pub const SEEDS: &[&[u8]] = &[
+    b"INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: 88\r\n\r\nv=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>;tag=2\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+    b"\x80\x00\x00\x01\x00\x00\x00\xa0\x00\x00\x00\x05\xff\xff\xaa\x80\x65\x00\x02\x00\x00\x01\x00\x00\x00\x00\x05\x0b\x8a\x00\xa0",
+    b"SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs\r\nFrom: <sip:1000@b>;tag=p\r\nTo: <sip:1000@b>\r\nCall-ID: s\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:p@127.0.0.1:5070>\r\nEvent: message-summary\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
+    b"From: A <a@b.c>\r\nMessage-ID: <m@b.c>\r\nMessage-Context: voice-message\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: audio/wav\r\nContent-Duration: 1\r\nContent-Transfer-Encoding: base64\r\n\r\nUklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQgAAAAAAAEAAgADAA==\r\n--x--\r\n",
+    b"\x52\x49\x46\x46\x2c\x00\x00\x00\x57\x41\x56\x45\x66\x6d\x74\x20\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00\x64\x61\x74\x61\x08\x00\x00\x00\x00\x00\xe8\x03\x18\xfc\x05\x00",
+    b"Digest username=\"1000\", realm=\"voxbridge\", nonce=\"1a.00112233445566778899aabbccddeeff\", uri=\"sip:1000@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5, cnonce=\"c\", nc=00000001, qop=auth",
+];
+
 #[cfg(test)]
 mod tests {
+    use super::SEEDS;
     use rand::{Rng, SeedableRng};
 
-    const SEEDS: &[&[u8]] = &[
-        b"INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: 88\r\n\r\nv=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
-        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>;tag=2\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-        b"\x80\x00\x00\x01\x00\x00\x00\xa0\x00\x00\x00\x05\xff\xff\xaa\x80\x65\x00\x02\x00\x00\x01\x00\x00\x00\x00\x05\x0b\x8a\x00\xa0",
-        b"SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs\r\nFrom: <sip:1000@b>;tag=p\r\nTo: <sip:1000@b>\r\nCall-ID: s\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:p@127.0.0.1:5070>\r\nEvent: message-summary\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
-        b"From: A <a@b.c>\r\nMessage-ID: <m@b.c>\r\nMessage-Context: voice-message\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: audio/wav\r\nContent-Duration: 1\r\nContent-Transfer-Encoding: base64\r\n\r\nUklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQgAAAAAAAEAAgADAA==\r\n--x--\r\n",
-        b"\x52\x49\x46\x46\x2c\x00\x00\x00\x57\x41\x56\x45\x66\x6d\x74\x20\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00\x64\x61\x74\x61\x08\x00\x00\x00\x00\x00\xe8\x03\x18\xfc\x05\x00",
-        b"Digest username=\"1000\", realm=\"voxbridge\", nonce=\"1a.00112233445566778899aabbccddeeff\", uri=\"sip:1000@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5, cnonce=\"c\", nc=00000001, qop=auth",
-    ];
 
     fn mutate(rng: &mut rand::rngs::StdRng, seed: &[u8]) -> Vec<u8> {
         let mut v = seed.to_vec();
