@@ -144,8 +144,11 @@ pub fn compare_agent(data: &[u8]) {
     }
 }
 
+/// A fuzz body: one input, any bytes.
+pub type Body = fn(&[u8]);
+
 /// Every fuzz body by name, for the coverage-guided fuzzer (`tools/fuzz`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("sip_endpoint", sip_endpoint),
     ("sip_tcp_stream", sip_tcp_stream),
     ("sdp_offer", sdp_offer),
@@ -171,7 +174,6 @@ pub const SEEDS: &[&[u8]] = &[
 mod tests {
     use super::SEEDS;
     use rand::{Rng, SeedableRng};
-
 
     fn mutate(rng: &mut rand::rngs::StdRng, seed: &[u8]) -> Vec<u8> {
         let mut v = seed.to_vec();

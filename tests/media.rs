@@ -136,10 +136,10 @@ fn a_60_second_recording_keeps_rtp_flowing_to_the_caller() {
 
     let rec = received.lock().unwrap();
     let during: Vec<Instant> = rec.iter().map(|r| r.at).filter(|t| *t > start && *t < end).collect();
-    // A silence frame every 200 ms while the caller speaks (none at all before).
-    assert!(during.len() >= 280, "{} packets to the caller in 60 s of recording", during.len());
+    // A silence frame every second while the caller speaks (none at all before).
+    assert!(during.len() >= 55, "{} packets to the caller in 60 s of recording", during.len());
     let gap = during.windows(2).map(|w| w[1] - w[0]).max().unwrap();
-    assert!(gap < Duration::from_secs(1), "a {gap:?} gap without RTP");
+    assert!(gap < Duration::from_millis(1500), "a {gap:?} gap without RTP");
     let m = server.messages("4603");
     assert!(m[0]["duration_ms"].as_i64().unwrap() >= 59_000, "{m:?}");
 }

@@ -154,3 +154,23 @@ fn running_out_of_file_descriptors_pauses_accept_without_spinning() {
     });
     assert_eq!(answered.as_deref(), Some("SIP/2.0 200 OK"));
 }
+
+#[test]
+fn a_trunk_is_not_held_to_the_per_source_limit() {
+    let server = Server::start(
+        "[sip]\nrate_limit = 20.0\nrate_burst = 20.0\n[[sip.trunk]]\nname = \"pbx\"\nnetworks = [\"127.0.0.2\"]\n",
+    );
+    let count_answers = |from: &str| {
+        let s = UdpSocket::bind((from, 0)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        for i in 0..200 {
+            s.send_to(options(&format!("t{from}{i}"), "UDP").as_bytes(), ("127.0.0.1", server.sip_port)).unwrap();
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let mut buf = [0u8; 4096];
+        std::iter::from_fn(|| s.recv_from(&mut buf).ok()).count()
+    };
+    assert_eq!(count_answers("127.0.0.2"), 200, "the trunk's requests are all answered");
+    let phone = count_answers("127.0.0.3");
+    assert!(phone < 100, "another address is limited: {phone} of 200 answered");
+}

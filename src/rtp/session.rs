@@ -36,10 +36,11 @@ use std::time::{Instant, SystemTime};
 /// In-sequence packets from one source before a caller behind NAT is believed.
 pub const PROBATION: u8 = 4;
 
-/// While nothing is queued, a silence frame goes out every this many ticks (200 ms):
-/// enough for phones that hang up without RTP and for NAT bindings, a tenth of the
-/// packets of a full stream.
-pub const IDLE_EVERY: u64 = 10;
+/// While nothing is queued, a silence frame goes out every this many ticks (1 s), the
+/// first a second after playback ran dry: enough for phones that hang up after seconds
+/// without RTP and for NAT bindings, a fiftieth of a full stream's packets — and never
+/// in the short pauses between a key press and the prompt that answers it.
+pub const IDLE_EVERY: u64 = 50;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
@@ -431,7 +432,7 @@ impl RtpSession {
             // with the clock, RFC 3551 §4.1), like comfort-noise updates.
             self.talking = false;
             self.idle_ticks += 1;
-            if self.idle_ticks % IDLE_EVERY != 1 && IDLE_EVERY > 1 {
+            if !self.idle_ticks.is_multiple_of(IDLE_EVERY) {
                 return;
             }
             (vec![g711::silence_byte(self.codec); FRAME_SAMPLES], true, false)
@@ -582,10 +583,11 @@ mod tests {
         assert_eq!(&sent[2].4[..80], &[0x11; 80][..], "400 bytes: the third frame padded with silence");
         assert!(sent[2].4[80..].iter().all(|&b| b == 0xff));
         assert_eq!(other.iter().filter(|o| **o == Output::PlaybackDone).count(), 1);
-        // Then a µ-law silence frame every IDLE_EVERY ticks, each marked, sequence
-        // numbers consecutive, timestamps with the clock.
+        // Then, from a second on, a µ-law silence frame every IDLE_EVERY ticks, each
+        // marked, sequence numbers consecutive, timestamps with the clock.
         let idle = &sent[3..];
         assert_eq!(idle.len(), 2, "{idle:?}");
+        assert_eq!(idle[0].3, sent[2].3.wrapping_add(160 * IDLE_EVERY as u32), "the first after a second");
         assert!(idle.iter().all(|p| p.1 && p.4.iter().all(|&b| b == 0xff)));
         assert_eq!(idle[0].2, sent[2].2.wrapping_add(1));
         assert_eq!(idle[1].3, idle[0].3.wrapping_add(160 * IDLE_EVERY as u32));
@@ -690,6 +692,7 @@ mod tests {
         // Before the ACK, the caller's own RTP proves its address.
         let mut early = RtpSession::new(&neg(), &p);
         input(&mut early, CALLER, &pkt(0, 1, 0, &[0x80; 160]));
+        early.play(&[0x11; 160]);
         assert_eq!(run(&mut early, 1).0.len(), 1);
     }
 

@@ -61,8 +61,10 @@ pub fn classify(raw: &[u8], fallback_id: &str) -> Retrieved {
                     kind = Kind::Voice;
                 }
                 let d = att.headers().iter().find(|h| h.name.as_str().eq_ignore_ascii_case("Content-Duration"));
-                if let Some(secs) = d.and_then(|h| h.value.as_text()).and_then(|t| t.trim().parse::<i64>().ok()) {
-                    duration_ms = Some(secs * 1000);
+                // RFC 3803: a count of seconds; anything else (negative, absurdly long)
+                // is no duration at all.
+                if let Some(secs) = d.and_then(|h| h.value.as_text()).and_then(|t| t.trim().parse::<u32>().ok()) {
+                    duration_ms = Some(secs as i64 * 1000);
                 }
             }
             Some(("image", "tiff")) if context.is_none() => kind = Kind::Fax,
@@ -124,6 +126,11 @@ mod tests {
         assert_eq!((r.kind, r.from.as_deref(), r.date), (Kind::Email, Some("b@x.test"), Some(1_700_000_000)));
         let audio = b"Subject: v\r\nContent-Type: audio/wav\r\nContent-Duration: 7\r\nContent-Transfer-Encoding: base64\r\n\r\nUklGRg==\r\n";
         assert_eq!(classify(audio, "<f>").kind, Kind::Voice);
+        // A hostile duration (found by tools/fuzz: it overflowed) is no duration.
+        for d in ["99999999999999999", "-5", "7.5"] {
+            let text = String::from_utf8_lossy(audio).replace("Content-Duration: 7", &format!("Content-Duration: {d}"));
+            assert_eq!(classify(text.as_bytes(), "<f>").duration_ms, None, "{d}");
+        }
         let context = b"Subject: v\r\nMessage-Context: fax-message\r\n\r\nsee attached\r\n";
         assert_eq!(classify(context, "<f>").kind, Kind::Fax);
         let r = classify(b"\xff\xfe garbage without headers", "<imap.1.2@local>");
