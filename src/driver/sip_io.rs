@@ -42,9 +42,6 @@ pub async fn run(
     let mut shutdown_deadline: Option<tokio::time::Instant> = None;
     let sip_cfg = &ctx.cfg.sip;
     let mut limiter = RateLimiter::new(sip_cfg.rate_limit, sip_cfg.rate_burst);
-    // Trunks carry many callers' requests from one address: the per-source limit is for
-    // everyone else.
-    let trunks = ctx.cfg.sip_access().map(|a| a.trunks).unwrap_or_default();
     let refuse_over_limit = sip_cfg.rate_limit_action == RateLimitAction::Refuse;
     let tcp_limits = TcpLimits::new(sip_cfg.tcp.clone());
     // Accepting paused after running out of file descriptors: until when, how long the
@@ -60,7 +57,9 @@ pub async fn run(
         // One received message, through the source's rate limit.
         let mut input = |endpoint: &mut Endpoint, peer: Peer, bytes: &[u8]| {
             let now = Instant::now();
-            if trunks.iter().any(|t| t.networks.iter().any(|n| n.contains(peer.addr.ip()))) {
+            // Trunks carry many callers' requests from one address: the per-source limit
+            // is for everyone else.
+            if endpoint.is_trunk(peer.addr.ip()) {
                 return endpoint.handle_input(now, peer, bytes);
             }
             match limiter.check(now, peer.addr.ip()) {

@@ -1,7 +1,6 @@
 //! One answered call's media: its RTP session, our media address and the SDP origin
 //! (RFC 4566 `o=`, whose version moves on with each changed description, RFC 3264 §8).
 
-use crate::rtp::address;
 use crate::rtp::session::{RtpSession, SessionParams};
 use crate::sdp::{self, Negotiated, SdpError};
 use std::net::{IpAddr, SocketAddr};
@@ -89,10 +88,11 @@ impl MediaSession {
     /// `local` is our media address (the RTP port's); `session_id` the `o=` id our first
     /// description carried (its version too).
     pub fn new(current: Negotiated, local: SocketAddr, session_id: u64, params: &SessionParams) -> MediaSession {
-        if let Some(why) = address::check(current.remote, params.policy).err() {
+        let rtp = RtpSession::new(&current, params);
+        if let Some(why) = rtp.unproven_address() {
             tracing::warn!(address = %current.remote, reason = why, "SDP media address not used until the caller's own RTP proves one");
         }
-        MediaSession { rtp: RtpSession::new(&current, params), local, session_id, version: session_id, current }
+        MediaSession { rtp, local, session_id, version: session_id, current }
     }
 
     pub fn rtp(&mut self) -> &mut RtpSession {

@@ -313,6 +313,11 @@ impl Endpoint {
         }
     }
 
+    /// Whether `ip` belongs to a configured trunk.
+    pub fn is_trunk(&self, ip: std::net::IpAddr) -> bool {
+        self.cfg.access.trunk(ip).is_some()
+    }
+
     /// The mailboxes' SIP digest secrets, by number: replaces what was set before.
     pub fn set_credentials(&mut self, users: HashMap<String, Ha1>) {
         self.users = users;
