@@ -183,3 +183,53 @@ fn malformed_sip_gets_400_or_is_dropped_and_the_server_survives() {
     assert!(udp_exchange(&sock, p, request("OPTIONS", "11", "", "").as_bytes()).unwrap().starts_with("SIP/2.0 200 OK"));
     assert!(server.stop(), "graceful stop on SIGTERM");
 }
+
+/// Everything the server sends on `t` until it closes the connection or `within` passes.
+fn read_until_closed(t: &mut std::net::TcpStream, within: Duration) -> (String, bool) {
+    use std::io::Read;
+    let end = std::time::Instant::now() + within;
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    while std::time::Instant::now() < end {
+        t.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        match t.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    (String::from_utf8_lossy(&got).into(), false)
+}
+
+#[test]
+fn over_tcp_an_undelimitable_message_is_answered_and_a_half_closed_caller_still_hears_back() {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpStream};
+    let server = Server::start("");
+    let connect = || TcpStream::connect(("127.0.0.1", server.sip_port)).unwrap();
+    // Two Content-Lengths: where the message ends is unknowable, so the head is answered
+    // and the stream closed (RFC 4475 §3.3.9; it used to close without a word).
+    let mut t = connect();
+    t.write_all(
+        request("OPTIONS", "tcp1", "Content-Length: 13\r\n", "")
+            .replace("Via: SIP/2.0/UDP", "Via: SIP/2.0/TCP")
+            .as_bytes(),
+    )
+    .unwrap();
+    let (got, closed) = read_until_closed(&mut t, Duration::from_secs(3));
+    assert!(got.starts_with("SIP/2.0 400 Conflicting Content-Length Headers\r\n") && closed, "{got:?} closed={closed}");
+    // A head without its blank line, then the caller shuts its side: answered all the same.
+    let mut t = connect();
+    let head = request("OPTIONS", "tcp2", "", "");
+    t.write_all(head.strip_suffix("\r\n").unwrap().as_bytes()).unwrap();
+    t.shutdown(Shutdown::Write).unwrap();
+    let (got, _) = read_until_closed(&mut t, Duration::from_secs(3));
+    assert!(got.starts_with("SIP/2.0 200 OK\r\n"), "{got:?}");
+    // An INVITE and a half-close at once: the final answer comes after routing, and still
+    // reaches the caller (here 404: there is no such mailbox).
+    let mut t = connect();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+    t.write_all(request("INVITE", "tcp3", "Content-Type: application/sdp\r\n", sdp).as_bytes()).unwrap();
+    t.shutdown(Shutdown::Write).unwrap();
+    let (got, _) = read_until_closed(&mut t, Duration::from_secs(5));
+    assert!(got.contains("SIP/2.0 404 "), "{got:?}\n{}", server.log());
+}

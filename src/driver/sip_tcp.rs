@@ -112,6 +112,9 @@ impl TcpLimits {
     }
 }
 
+/// How long a connection the peer shut stays writable for the answers still due.
+const HALF_CLOSED_LINGER: Duration = Duration::from_secs(4);
+
 /// Starts the tasks of one accepted connection; returns the sender of its writer.
 pub fn spawn(
     id: u64,
@@ -141,6 +144,8 @@ pub fn spawn(
         // When the first byte of the message now incomplete arrived.
         let mut partial_since: Option<Instant> = None;
         let mut last_read = Instant::now();
+        // When the last complete message arrived.
+        let mut last_message: Option<Instant> = None;
         let why = 'conn: loop {
             let deadline = match partial_since {
                 Some(t) => (t + whole_within).min(last_read + idle),
@@ -168,6 +173,7 @@ pub fn spawn(
                 match framer.next_message() {
                     Ok(Some(m)) => {
                         completed = true;
+                        last_message = Some(Instant::now());
                         if to_sip.send(TcpIn::Message(id, addr, m)).await.is_err() {
                             break 'conn "server stopping";
                         }
@@ -194,7 +200,19 @@ pub fn spawn(
                 _ => Some(last_read),
             };
         };
+        // A message cut short by the end of the stream is still answered when its head is
+        // all there (a 400 that says what was wrong beats silence); the reply is queued
+        // before the connection is forgotten, so the writer still sends it.
+        if let Some(rest) = framer.take_rest() {
+            let _ = to_sip.send(TcpIn::Message(id, addr, rest)).await;
+        }
         limits.rebuffer(held, 0);
+        if why == "closed by the peer" && last_message.is_some_and(|t| t.elapsed() < HALF_CLOSED_LINGER) {
+            // Perhaps only its sending side (a half-close) right after a request: answers
+            // still in the making, such as an INVITE's final response after routing, can
+            // still reach it. Its admission is held meanwhile, so the caps stay true.
+            tokio::time::sleep(HALF_CLOSED_LINGER).await;
+        }
         tracing::debug!(peer = %addr, reason = why, "SIP TCP connection closed");
         drop(admission);
         let _ = to_sip.send(TcpIn::Closed(id)).await;

@@ -543,7 +543,7 @@ impl Endpoint {
         if r.method == "SUBSCRIBE" {
             // A new subscription reveals a mailbox's counts: it needs that mailbox's
             // credentials. A refresh is inside the dialog the first one authorized.
-            let account = r.parsed.uri.user().map(str::to_string);
+            let account = r.user().map(str::to_string);
             let checked = super::subscriptions::refusal(&r).is_some();
             if r.to_tag.is_none() && !checked && !self.authorized(now, peer, &key, &r, &tag, account.as_deref(), None) {
                 return;
@@ -622,14 +622,13 @@ impl Endpoint {
             }
             _ => {}
         }
-        let Some(dialled) = r.parsed.uri.user().map(str::to_string) else {
+        let Some(dialled) = r.user().map(str::to_string) else {
             self.respond(now, &key, &r.raw, 404, "Not Found", &tag, &[], None);
             return;
         };
-        let Some(from_tag) = r.from_tag.clone() else {
-            self.respond(now, &key, &r.raw, 400, "Missing From Tag", &tag, &[], None);
-            return;
-        };
+        // An RFC 2543 caller sends no From tag (RFC 4475 §3.4.1): its dialog is keyed
+        // by the Call-ID alone, as the other lookups do.
+        let from_tag = r.from_tag.clone().unwrap_or_default();
         self.respond(now, &key, &r.raw, 100, "Trying", &tag, &[], None);
         let handle = self.next_handle;
         self.next_handle += 1;

@@ -78,10 +78,16 @@ impl RawMessage {
         // RFC 3261 7.5: tolerate leading CRLFs.
         let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
         let buf = &buf[start..];
-        let (head_len, sep) = find_head_end(buf).ok_or(FrameError::Incomplete)?;
+        // A datagram whose header section ends at its last line end, without the blank
+        // line (RFC 4475's baddn arrives so): it holds all there is, no body.
+        let (head_len, body_at) = match find_head_end(buf) {
+            Some((head, sep)) => (head, head + sep),
+            None if buf.ends_with(b"\n") => (buf.len() - if buf.ends_with(b"\r\n") { 2 } else { 1 }, buf.len()),
+            None => return Err(FrameError::Incomplete),
+        };
         let head =
             std::str::from_utf8(&buf[..head_len]).map_err(|_| FrameError::Garbage("header section is not UTF-8"))?;
-        let body = buf[head_len + sep..].to_vec();
+        let body = buf[body_at..].to_vec();
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let start_line = lines.next().unwrap_or("").trim().to_string();
         if start_line.is_empty() {
@@ -183,6 +189,9 @@ pub struct TcpFramer {
     scanned: usize,
     /// RFC 5626 §4.4.1 keep-alive pings (a double CRLF between messages) not yet answered.
     pings: usize,
+    /// Set when a head declared no usable Content-Length: that head was handed out (the
+    /// parser answers it 400), and the stream ends here, as it cannot be resynchronized.
+    broken: Option<&'static str>,
 }
 
 impl TcpFramer {
@@ -195,6 +204,16 @@ impl TcpFramer {
         self.buf.len()
     }
 
+    /// What is buffered of a message that never completed, when the stream ends (the
+    /// peer closed it, or its deadline passed): handed to the parser, which answers a
+    /// head that is all there (RFC 4475's baddn lacks its blank line). `None` when only
+    /// line ends are left.
+    pub fn take_rest(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.buf);
+        self.scanned = 0;
+        (self.broken.is_none() && rest.iter().any(|&b| b != b'\r' && b != b'\n')).then_some(rest)
+    }
+
     /// Keep-alive pings seen since the last call: each is answered with one CRLF (pong).
     pub fn take_pings(&mut self) -> usize {
         std::mem::take(&mut self.pings)
@@ -203,6 +222,9 @@ impl TcpFramer {
     /// Next complete message, `Ok(None)` if more bytes are needed, or an error after
     /// which the connection should be closed (the stream cannot be resynchronized).
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        if let Some(why) = self.broken {
+            return Err(FrameError::Garbage(why));
+        }
         if self.scanned == 0 {
             // Between messages CRLFs are keep-alives (RFC 5626 §4.4.1): each double CRLF
             // is a ping. A lone CRLF at the end waits for the rest of its ping.
@@ -229,7 +251,14 @@ impl TcpFramer {
         };
         let head = String::from_utf8_lossy(&self.buf[..head_len]);
         let headers = head.split('\n').filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim(), v));
-        let content_length = declared_length(headers).map_err(FrameError::Garbage)?;
+        let content_length = match declared_length(headers) {
+            Ok(cl) => cl,
+            Err(why) => {
+                // The head alone, so that the sender hears why (RFC 4475 §3.1.2.3, §3.3.9).
+                self.broken = Some(why);
+                return Ok(Some(self.buf.drain(..head_len + sep).collect()));
+            }
+        };
         // On a stream, Content-Length is mandatory; without it we assume no body.
         let total = head_len + sep + content_length.unwrap_or(0);
         if total > MAX_MESSAGE {
@@ -305,7 +334,11 @@ mod tests {
         let two = b"OPTIONS sip:y SIP/2.0\r\nContent-Length: 0\r\nl: 5\r\n\r\nhello";
         let mut f = TcpFramer::default();
         f.push(two);
+        let head = f.next_message().unwrap().unwrap();
+        assert!(head.ends_with(b"l: 5\r\n\r\n"), "the head is handed out to be answered");
         assert_eq!(f.next_message(), Err(FrameError::Garbage("Conflicting Content-Length Headers")));
+        let parsed = super::super::msg::parse(&head).unwrap_err();
+        assert_eq!((parsed.status, parsed.reason.as_str()), (400, "Conflicting Content-Length Headers"));
         let same = [("Content-Length", "3"), ("l", " 3")];
         assert_eq!(declared_length(same.into_iter()), Ok(Some(3)));
         assert_eq!(declared_length([("content-length", "x")].into_iter()), Err("Bad Content-Length"));

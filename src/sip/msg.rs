@@ -3,6 +3,7 @@
 //! answered carries the status code and a reason phrase that says what was wrong.
 
 pub use super::frame::RawMessage;
+use super::grammar::{self, valid_token};
 use rsip::headers::Header;
 
 /// Methods this stack recognizes; anything else is answered 501 (RFC 3261 8.2.1).
@@ -36,6 +37,14 @@ pub struct Request {
     /// Top Via branch and sent-by: the transaction key (RFC 3261 17.2.3).
     pub branch: String,
     pub sent_by: String,
+}
+
+impl Request {
+    /// The user part of the Request-URI as sent, without user parameters
+    /// (`sip:5551234;phone-context=x@host` → `5551234`): the number dialled.
+    pub fn user(&self) -> Option<&str> {
+        uri_user(self.raw.start_line.split_whitespace().nth(1)?)
+    }
 }
 
 /// A response that passed validation (responses only ever match our client transactions).
@@ -93,7 +102,8 @@ pub fn header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
 pub fn uri_user(value: &str) -> Option<&str> {
     let uri = match name_addr_start(value).and_then(|a| value[a..].find('>').map(|b| (a, a + b))) {
         Some((a, b)) => &value[a + 1..b],
-        None => value.split(';').next().unwrap_or(value),
+        // An addr-spec: header parameters follow the host, user parameters precede `@`.
+        None => value.trim(),
     };
     let rest = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:")).or_else(|| uri.strip_prefix("tel:"))?;
     if uri.starts_with("tel:") {
@@ -137,33 +147,6 @@ pub fn display_name(value: &str) -> Option<String> {
     };
     let name = name.trim();
     (!name.is_empty()).then(|| name.to_string())
-}
-
-/// The value with its quoted strings taken out (RFC 3261 §25.1: `\"` and `\\` are
-/// escapes inside them), or `None` when a quoted string is not closed.
-fn outside_quotes(v: &str) -> Option<String> {
-    let mut out = String::with_capacity(v.len());
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '"' {
-            out.push(c);
-            continue;
-        }
-        loop {
-            match chars.next()? {
-                '\\' => {
-                    chars.next()?;
-                }
-                '"' => break,
-                _ => {}
-            }
-        }
-    }
-    Some(out)
-}
-
-fn valid_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
 /// Parses and validates one complete message.
@@ -236,21 +219,24 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         return Err(Rejected::reply(&raw, 501, "Not Implemented"));
     }
     for h in ["From", "To"] {
-        let v = raw.header(h).unwrap_or_default();
-        let Some(outside) = outside_quotes(v) else {
-            return Err(Rejected::reply(&raw, 400, format!("Unbalanced Quotes In {h}")));
-        };
-        if outside.contains('<') != outside.contains('>') {
-            return Err(Rejected::reply(&raw, 400, format!("Malformed {h} Header")));
+        match grammar::check_address(raw.header(h).unwrap_or_default()) {
+            Err("unbalanced quotes") => return Err(Rejected::reply(&raw, 400, format!("Unbalanced Quotes In {h}"))),
+            Err(why) => return Err(Rejected::reply(&raw, 400, format!("Malformed {h} Header ({why})"))),
+            Ok(()) => {}
         }
     }
-    let via = raw.header("Via").unwrap_or_default().to_string();
-    let via = via.split(',').next().unwrap_or("").trim().to_string();
-    let sent_by = via
-        .split_whitespace()
-        .nth(1)
-        .map(|s| s.split(';').next().unwrap_or(s).to_string())
-        .ok_or_else(|| Rejected::reply(&raw, 400, "Malformed Via"))?;
+    for c in raw.headers_named("Contact").flat_map(grammar::split_list).filter(|c| c.trim() != "*") {
+        if let Err(why) = grammar::check_address(c) {
+            return Err(Rejected::reply(&raw, 400, format!("Malformed Contact Header ({why})")));
+        }
+    }
+    // Every Via element must parse (RFC 4475 §3.1.2.1: `;;,;,,`); the top one is ours.
+    let vias: Vec<_> = raw.headers_named("Via").flat_map(grammar::split_list).map(grammar::parse_via).collect();
+    let sent_by = match vias.first() {
+        Some(Ok(top)) if vias.iter().all(Result::is_ok) => top.sent_by.clone(),
+        _ => return Err(Rejected::reply(&raw, 400, "Malformed Via")),
+    };
+    let via = grammar::split_list(raw.header("Via").unwrap_or_default())[0].to_string();
     // Without an RFC 3261 branch, fall back to an RFC 2543-style key (17.2.3).
     let branch = match header_param(&via, "branch") {
         Some(b) if b.starts_with("z9hG4bK") => b.to_string(),
@@ -262,7 +248,15 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         ),
     };
 
-    let parsed = match rsip::Request::try_from(raw.to_bytes().as_slice()) {
+    let for_rsip = match escaped_user_semicolons(uri) {
+        Some(escaped) => {
+            let mut copy = raw.clone();
+            copy.start_line = format!("{method} {escaped} {version}");
+            copy.to_bytes()
+        }
+        None => raw.to_bytes(),
+    };
+    let parsed = match rsip::Request::try_from(for_rsip.as_slice()) {
         Ok(r) => r,
         Err(e) => {
             let why: String = e.to_string().chars().filter(|c| !c.is_control()).take(60).collect();
@@ -281,6 +275,16 @@ pub fn parse(bytes: &[u8]) -> Result<Message, Rejected> {
         raw,
         parsed,
     })))
+}
+
+/// `sip:user;par=u%40example.net@example.com` with the `;` of the user part escaped
+/// (`%3B`), which `rsip` would otherwise take for the start of URI parameters; `None`
+/// when the user part has none. (The user is read from the original: [`Request::user`].)
+fn escaped_user_semicolons(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let at = rest.find('@')?;
+    let user = &rest[..at];
+    user.contains(';').then(|| format!("{scheme}:{}{}", user.replace(';', "%3B"), &rest[at..]))
 }
 
 fn parse_response(raw: RawMessage) -> Result<Message, Rejected> {

@@ -96,7 +96,7 @@ impl Subscriptions {
             return Subscribe::Refreshed { sub, to_tag, expires };
         }
 
-        let account = r.parsed.uri.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default();
+        let account = r.user().unwrap_or_default().to_string();
         let contact = r.raw.header("Contact").map(angle_uri).unwrap_or_else(|| r.parsed.uri.to_string());
         let to = r.raw.header("To").unwrap_or_default();
         let sub = handle();

@@ -421,6 +421,56 @@ fn requires_types_quotes_and_lengths_are_checked_on_every_request() {
 }
 
 #[test]
+fn addresses_vias_and_old_syntax_as_the_torture_tests_probe_them() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    let answer = |e: &mut Endpoint, msg: &str| {
+        e.handle_input(t0, udp(), msg.as_bytes());
+        status_lines(e).into_iter().next().unwrap_or_default()
+    };
+    // Malformed name-addrs and Vias are 400s that say which header (RFC 4475 §3.1.2.1,
+    // §3.1.2.13–15), on any method — REGISTER included, before it is refused as such.
+    for (from, to, why) in [
+        ("To: <sip:100@127.0.0.1>", "To: \"Watson, T\" < sip:100@127.0.0.1 >", "400 Malformed To Header"),
+        (
+            "From: <sip:a@127.0.0.1>;tag=o1",
+            "From: Bell, Alexander <sip:a@127.0.0.1>;tag=o1",
+            "400 Malformed From Header",
+        ),
+        (
+            "Content-Length",
+            "Contact: \"Joe\" <sip:joe@example.org>;;;;\r\nContent-Length",
+            "400 Malformed Contact Header",
+        ),
+        ("127.0.0.1:5070;branch=z9hG4bKb4", "127.0.0.1:5070;;,;,,", "400 Malformed Via"),
+    ] {
+        let msg = options("z9hG4bKb4", "").replace(from, to);
+        assert!(answer(&mut e, &msg).starts_with(&format!("SIP/2.0 {why}")), "{msg}");
+    }
+    let register =
+        options("z9hG4bKb5", "Contact: sip:user@example.com?Route=%3Csip:x%3E\r\n").replace("OPTIONS", "REGISTER");
+    assert!(answer(&mut e, &register).starts_with("SIP/2.0 400 Malformed Contact Header"));
+    // What the grammar allows: spaces around `/` and `;` in a Via, a user part with `;`.
+    let spaced = options("z9hG4bKb6", "").replace("SIP/2.0/UDP 127.0.0.1:5070;", "SIP  /  2.0 /UDP 127.0.0.1:5070 ;");
+    assert_eq!(answer(&mut e, &spaced), "SIP/2.0 200 OK");
+    let semi = options("z9hG4bKb7", "").replace("OPTIONS sip:100@", "OPTIONS sip:100;par=u%40example.net@");
+    assert_eq!(answer(&mut e, &semi), "SIP/2.0 200 OK");
+    // An RFC 2543 INVITE (§3.4.1): no branch, no From tag, no Max-Forwards, no
+    // Content-Length (the body is the rest of the datagram). It is a call like any other.
+    let old = invite("x", "old").replace(";branch=x", "").replace(";tag=ft", "").replace("Max-Forwards: 70\r\n", "");
+    let old = old.split("Content-Length").next().unwrap().to_string() + "\r\n" + old.split("\r\n\r\n").nth(1).unwrap();
+    assert_eq!(
+        answer(&mut e, &old.replacen("INVITE sip:100@", "INVITE sip:100;phone-context=x@", 1)),
+        "SIP/2.0 100 Trying"
+    );
+    assert_eq!(incoming(&mut e).dialled, "100", "the user part without its parameters");
+    // A datagram whose head ends without the blank line is all the message there is.
+    let unterminated = options("z9hG4bKb8", "").replace("From: <sip:a@127.0.0.1>", "From: Bell, A <sip:a@127.0.0.1>");
+    let unterminated = unterminated.strip_suffix("\r\n").unwrap();
+    assert!(answer(&mut e, unterminated).starts_with("SIP/2.0 400 Malformed From Header"));
+}
+
+#[test]
 fn a_branch_reused_from_another_source_is_a_new_transaction() {
     let t0 = Instant::now();
     let mut e = ep();
