@@ -172,16 +172,16 @@ async fn answer_call(
         };
         tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
         // The ACK carried the answer: the call is confirmed from the start.
-        let params = session_params(ctx, true);
+        let params = session_params(ctx, inc, true);
         return Ok(Some((MediaSession::new(neg, local, session_id, &params), rtp)));
     };
     let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id, session_id);
     cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
     tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
-    Ok(Some((MediaSession::new(neg, local, session_id, &session_params(ctx, false)), rtp)))
+    Ok(Some((MediaSession::new(neg, local, session_id, &session_params(ctx, inc, false)), rtp)))
 }
 
-fn session_params(ctx: &CallCtx, confirmed: bool) -> SessionParams {
+fn session_params(ctx: &CallCtx, inc: &IncomingCall, confirmed: bool) -> SessionParams {
     let r = &ctx.cfg.rtp;
     SessionParams {
         jitter_frames: r.jitter_frames,
@@ -190,5 +190,6 @@ fn session_params(ctx: &CallCtx, confirmed: bool) -> SessionParams {
         cname: format!("voxbridge@{}", ctx.cfg.media_ip()),
         wallclock: std::time::SystemTime::now(),
         confirmed,
+        signalling: Some(inc.peer.addr.ip()),
     }
 }

@@ -30,7 +30,7 @@ use super::{classify, Datagram, SeqExtender, TsExtender, FRAME, FRAME_SAMPLES};
 use crate::media::g711;
 use crate::sdp::{Codec, Direction, Negotiated};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
 /// In-sequence packets from one source before a caller behind NAT is believed.
@@ -94,6 +94,11 @@ pub struct SessionParams {
     pub wallclock: SystemTime,
     /// Whether the call is confirmed already (our offer was answered in the ACK).
     pub confirmed: bool,
+    /// The host the call's signalling came from. Behind NAT the caller's media comes
+    /// from there (or from the SDP's host on another port); a third host is a stranger
+    /// racing the caller's first packet, and passing probation does not make it the
+    /// caller — unless `policy` is `Learned`. `None`: any host (tests, fuzzing).
+    pub signalling: Option<IpAddr>,
 }
 
 impl SessionParams {
@@ -105,6 +110,7 @@ impl SessionParams {
             cname: "voxbridge".into(),
             wallclock: SystemTime::UNIX_EPOCH,
             confirmed: true,
+            signalling: None,
         }
     }
 }
@@ -138,6 +144,7 @@ pub struct RtpSession {
     rtcp_mux: bool,
     confirmed: bool,
     policy: RemotePolicy,
+    signalling: Option<IpAddr>,
     ssrc: u32,
     seq: u16,
     timestamp: u32,
@@ -180,6 +187,7 @@ impl RtpSession {
             rtcp_mux: n.rtcp_mux,
             confirmed: p.confirmed,
             policy: p.policy,
+            signalling: p.signalling,
             ssrc: rand::random(),
             seq: rand::random(),
             timestamp: rand::random(),
@@ -306,6 +314,7 @@ impl RtpSession {
                 self.latch(from);
                 true
             }
+            Source::Learning(_) if !self.may_learn(from.ip()) => false,
             Source::Learning(p) => {
                 let count = match p {
                     Some(p) if p.from == from && p.ssrc == ssrc && seq == p.seq.wrapping_add(1) => p.count + 1,
@@ -320,6 +329,11 @@ impl RtpSession {
                 }
             }
         }
+    }
+
+    /// Whether a source on host `ip` may become the caller's by probation.
+    fn may_learn(&self, ip: IpAddr) -> bool {
+        self.policy == RemotePolicy::Learned || ip == self.expected.ip() || self.signalling.is_none_or(|s| s == ip)
     }
 
     fn latch(&mut self, from: SocketAddr) {
@@ -662,6 +676,35 @@ mod tests {
         s.play(&[0; 160]);
         let (sent, _) = run(&mut s, 1);
         assert_eq!(sent[0].0, nat.parse::<SocketAddr>().unwrap(), "symmetric RTP");
+    }
+
+    #[test]
+    fn a_third_host_cannot_pass_probation_before_the_callers_first_packet() {
+        // The SIP came from 127.0.0.1 (the SDP's host too). A stranger on another host
+        // that finds the port before the caller speaks sends a perfect stream: it stays
+        // a stranger, and our audio does not go to it.
+        let mut p = SessionParams::new(1);
+        p.signalling = Some("127.0.0.1".parse().unwrap());
+        let mut s = RtpSession::new(&neg(), &p);
+        for seq in 10..10 + 3 * PROBATION as u16 {
+            input(&mut s, "198.51.100.7:40000", &pkt(0, seq, seq as u32 * 160, &[0x80; 160]));
+        }
+        assert_eq!(s.source(), None, "the stranger was learned");
+        s.play(&[0; 160]);
+        let (sent, _) = run(&mut s, 1);
+        assert_eq!(sent[0].0, CALLER.parse::<SocketAddr>().unwrap(), "our audio goes to the SDP address");
+        // The caller behind NAT, on its signalling host but another port, is learned.
+        for seq in 10..10 + PROBATION as u16 {
+            input(&mut s, "127.0.0.1:41000", &pkt(0, seq, seq as u32 * 160, &[0x80; 160]));
+        }
+        assert_eq!(s.source(), Some("127.0.0.1:41000".parse().unwrap()));
+        // With `sdp_addresses = "learned"` the admin said no address is known: any host.
+        p.policy = RemotePolicy::Learned;
+        let mut s = RtpSession::new(&neg(), &p);
+        for seq in 10..10 + PROBATION as u16 {
+            input(&mut s, "198.51.100.7:40000", &pkt(0, seq, seq as u32 * 160, &[0x80; 160]));
+        }
+        assert_eq!(s.source(), Some("198.51.100.7:40000".parse().unwrap()));
     }
 
     #[test]
