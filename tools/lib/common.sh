@@ -22,7 +22,7 @@ ensure_packages() {
 BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
 RUN_PACKAGES=(espeak-ng)
 # The real peers the tests talk to.
-TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox)
+TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2)
 # What the benchmarks compare against (tools/bench-sync runs mbsync side by side).
 BENCH_PACKAGES=(isync)
 
