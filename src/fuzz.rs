@@ -145,6 +145,16 @@ pub fn compare_agent(data: &[u8]) {
     }
 }
 
+/// Text through the English reader with its rule file: money, dates, links… never panic.
+pub fn reading_en(data: &[u8]) {
+    static READER: std::sync::LazyLock<crate::reading::Reader> = std::sync::LazyLock::new(|| {
+        let rules = crate::reading::Rules::parse(include_str!("../prompts/en/substitutions.toml"));
+        crate::reading::Reader::new(rules.unwrap_or_default())
+    });
+    let text = String::from_utf8_lossy(data);
+    let _ = READER.paragraphs(&text);
+}
+
 /// A fuzz body: one input, any bytes.
 pub type Body = fn(&[u8]);
 
@@ -157,6 +167,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("mail_message", mail_message),
     ("digest_authorization", digest_authorization),
     ("compare_agent", compare_agent),
+    ("reading_en", reading_en),
 ];
 
 /// Seed inputs: valid messages of every kind, so mutations start deep in the stack
@@ -168,6 +179,7 @@ pub const SEEDS: &[&[u8]] = &[
     b"SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs\r\nFrom: <sip:1000@b>;tag=p\r\nTo: <sip:1000@b>\r\nCall-ID: s\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:p@127.0.0.1:5070>\r\nEvent: message-summary\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
     b"From: A <a@b.c>\r\nMessage-ID: <m@b.c>\r\nMessage-Context: voice-message\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: audio/wav\r\nContent-Duration: 1\r\nContent-Transfer-Encoding: base64\r\n\r\nUklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQgAAAAAAAEAAgADAA==\r\n--x--\r\n",
     b"\x52\x49\x46\x46\x2c\x00\x00\x00\x57\x41\x56\x45\x66\x6d\x74\x20\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00\x64\x61\x74\x61\x08\x00\x00\x00\x00\x00\xe8\x03\x18\xfc\x05\x00",
+    "Dear Dr. Smith, the $1,234.56 invoice (due 12/25/2024 at 10:30 a.m. EST) is 45% paid. Call (555) 123-4567 ext. 89 or mail ann.lee@example.com; see https://example.com/x?y=1. FYI: 5 km, 20°C, Chapter IV, the 1990s, 3/4, 21st :) 👍 PLEASE REPLY ASAP!!!".as_bytes(),
     b"Digest username=\"1000\", realm=\"voxbridge\", nonce=\"1a.00112233445566778899aabbccddeeff\", uri=\"sip:1000@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5, cnonce=\"c\", nc=00000001, qop=auth",
 ];
 

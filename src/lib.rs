@@ -29,6 +29,7 @@ pub mod media;
 pub mod model;
 pub mod mwi;
 pub mod notify;
+pub mod reading;
 pub mod rtp;
 pub mod sdp;
 pub mod services;
