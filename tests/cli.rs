@@ -212,3 +212,28 @@ fn a_mailbox_time_zone_is_checked_set_and_removed() {
     let o = bad.cli(&["mailbox", "list"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("mailbox.timezone"), "{o:?}");
 }
+
+#[test]
+fn tts_preview_prints_what_will_be_spoken_and_a_bad_rule_file_is_named() {
+    let (ok, out, err) =
+        run(&["tts", "preview", "--text", "Hi Bob,\n\nCall (555) 123-4567 by Fri. The bill is $20.50!"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "Hi Bob,\n\nCall five five five, one two three, four five six seven by Friday.\nThe bill is twenty dollars and fifty cents!\n"
+    );
+    // The admin's own rule file for a language: used, and when wrong, named with its rule.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("xx")).unwrap();
+    std::fs::write(d.path().join("xx/substitutions.toml"), "[[rule]]\nfind = \"Bob\"\nsay = \"Robert\"\n").unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, format!("[prompts]\ndir = \"{}\"\n", d.path().display())).unwrap();
+    let c = cfg.to_str().unwrap();
+    let (ok, out, err) = run(&["--config", c, "tts", "preview", "--lang", "xx", "--text", "Hi Bob"]);
+    assert!(ok && out == "Hi Robert\n", "{out}{err}");
+    std::fs::write(d.path().join("xx/substitutions.toml"), "[[rule]]\nregex = \"(\"\nsay = \"x\"\n").unwrap();
+    let (ok, _, err) = run(&["--config", c, "tts", "preview", "--lang", "xx", "--text", "Hi"]);
+    assert!(!ok && err.contains("xx/substitutions.toml") && err.contains("rule 1"), "{err}");
+    let (ok, _, err) = run(&["tts", "preview"]);
+    assert!(!ok && err.contains("--text"), "{err}");
+}

@@ -5,6 +5,7 @@
 pub mod mailbox;
 pub mod messages;
 pub mod sync;
+pub mod tts;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Show messages and change their state.
     #[command(subcommand)]
     Messages(messages::MessagesCmd),
+    /// What a text is read aloud as (`preview`), and how it sounds (`say`).
+    #[command(subcommand)]
+    Tts(tts::TtsCmd),
     /// Synchronize a mailbox (or --all) with its mail account now, and print what changed each way.
     Sync {
         /// Mailbox number.

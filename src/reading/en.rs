@@ -169,7 +169,10 @@ fn am_pm(s: &str) -> &'static str {
 }
 
 // "a.m." keeps its dots when a sentence starts after it; "am." leaves its dot alone.
-re!(TIME, r"(?i)\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?([ap])(\.m\.|m\b))?(\s+[A-Z])?");
+re!(
+    TIME,
+    r"\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?([aApP])(\.[mM]\.|[mM]\b))?(?:\s+\(?(EST|EDT|CST|CDT|MST|MDT|PST|PDT|GMT|UTC|CET|CEST|BST|IST|JST|AEST)\)?)?(\s+[A-Z])?"
+);
 fn time_words(h: u32, m: u32, ampm: Option<&str>) -> String {
     let hour = cardinal(h as u64);
     let mins = match (m, ampm) {
@@ -192,22 +195,28 @@ fn sentence_after(dotted: Option<regex::Match>, next: Option<regex::Match>) -> S
         _ => String::new(),
     }
 }
+fn zone(z: Option<regex::Match>) -> String {
+    z.map(|z| format!(" {}", spell(z.as_str()))).unwrap_or_default()
+}
 fn time(c: &Captures) -> String {
     let h: u32 = c[1].parse().unwrap_or(0);
     let m: u32 = c[2].parse().unwrap_or(0);
-    let after = sentence_after(c.get(5), c.get(6));
+    let dots = if c.get(6).is_some() { None } else { c.get(5) };
+    let after = sentence_after(dots, c.get(7));
     let pad = if after.is_empty() { " " } else { "" };
-    format!(" {}{after}{pad}", time_words(h, m, c.get(4).map(|x| x.as_str())))
+    format!(" {}{}{after}{pad}", time_words(h, m, c.get(4).map(|x| x.as_str())), zone(c.get(6)))
 }
 
-re!(HOUR_AMPM, r"(?i)\b(1[0-2]|0?[1-9])\s?([ap])(\.m\.|m\b)(\s+[A-Z])?");
+re!(
+    HOUR_AMPM,
+    r"\b(1[0-2]|0?[1-9])\s?([aApP])(\.[mM]\.|[mM]\b)(?:\s+\(?(EST|EDT|CST|CDT|MST|MDT|PST|PDT|GMT|UTC|CET|CEST|BST|IST|JST|AEST)\)?)?(\s+[A-Z])?"
+);
 fn hour_ampm(c: &Captures) -> String {
-    let after = sentence_after(c.get(3), c.get(4));
+    let dots = if c.get(4).is_some() { None } else { c.get(3) };
+    let after = sentence_after(dots, c.get(5));
     let pad = if after.is_empty() { " " } else { "" };
-    format!(" {} {}{after}{pad}", cardinal(c[1].parse().unwrap_or(0)), am_pm(&c[2]))
+    format!(" {} {}{}{after}{pad}", cardinal(c[1].parse().unwrap_or(0)), am_pm(&c[2]), zone(c.get(4)))
 }
-
-re!(ZONE_AFTER, r"(ehM|PM|eh M|P M)\s+\(?(EST|EDT|CST|CDT|MST|MDT|PST|PDT|GMT|UTC|CET|CEST|BST|IST|JST|AEST)\)?");
 
 re!(ISO_DATE, r"\b(\d{4})-(\d{2})-(\d{2})\b");
 fn iso_date(c: &Captures) -> String {
@@ -287,6 +296,14 @@ fn phone(c: &Captures) -> String {
         groups.push(digits(g, false));
     }
     if let Some(x) = c.get(6) {
+        groups.push(format!("extension {}", digits(x.as_str(), false)));
+    }
+    format!(" {} ", groups.join(", "))
+}
+re!(LOCAL_PHONE, r"(?i)\b(\d{3})[.-](\d{4})\b(?:\s?(?:ext\.?|x|extension)\s?(\d{1,6})\b)?");
+fn local_phone(c: &Captures) -> String {
+    let mut groups = vec![digits(&c[1], false), digits(&c[2], false)];
+    if let Some(x) = c.get(3) {
         groups.push(format!("extension {}", digits(x.as_str(), false)));
     }
     format!(" {} ", groups.join(", "))
@@ -619,12 +636,19 @@ fn repeated(c: &Captures) -> String {
 }
 
 re!(SPACES, r"[ \t]+");
-re!(SPACE_BEFORE_PUNCT, r" ([,.!?;:])");
+re!(SPACE_BEFORE_PUNCT, r" ([,.!?;:)])");
+re!(SPACE_AFTER_PAREN, r"\( ");
 
 /// How ambiguous numeric dates are read: US month-first unless `day_first`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub day_first: bool,
+}
+
+/// Runs of three or more words in capitals are shouting, read as words: before the
+/// substitution rules, which would break the run ("CALL ME ASAP" → "call me ASAP").
+pub fn calm_shouting(text: &str) -> String {
+    SHOUTING.replace_all(text, shouting).into_owned()
 }
 
 /// The built-in English passes, in order.
@@ -640,9 +664,9 @@ pub fn normalize(text: &str, o: Options) -> String {
     let t = NUMERIC_DATE.replace_all(&t, |c: &Captures| numeric_date(c, o.day_first));
     let t = PHONE.replace_all(&t, phone);
     let t = INTL_PHONE.replace_all(&t, intl_phone);
+    let t = LOCAL_PHONE.replace_all(&t, local_phone);
     let t = TIME.replace_all(&t, time);
     let t = HOUR_AMPM.replace_all(&t, hour_ampm);
-    let t = zone_letters(&t);
     let t = NAMED_DATE.replace_all(&t, named_date);
     let t = DAY_FIRST_DATE.replace_all(&t, day_first_date);
     let t = DECADE.replace_all(&t, decade);
@@ -657,13 +681,13 @@ pub fn normalize(text: &str, o: Options) -> String {
     let t = NUMBER.replace_all(&t, number);
     let t = ROMAN_COUNTED.replace_all(&t, roman_counted);
     let t = ROMAN_NAME.replace_all(&t, roman_name);
-    let t = SHOUTING.replace_all(&t, shouting);
     let t = MIXED_INITIALISM.replace_all(&t, |c: &Captures| spell_mixed(&c[1]));
     let t = ACRONYM.replace_all(&t, acronym);
     let t = REPEATED.replace_all(&t, repeated);
     let t = symbols(&t);
     let t = SPACES.replace_all(&t, " ");
     let t = SPACE_BEFORE_PUNCT.replace_all(&t, "$1");
+    let t = SPACE_AFTER_PAREN.replace_all(&t, "(");
     t.trim().to_string()
 }
 
@@ -675,11 +699,6 @@ fn spell_mixed(w: &str) -> String {
         w if w.ends_with('s') && w.len() > 2 => format!("{}'s", spell(&w[..w.len() - 1])),
         w => spell(w),
     }
-}
-
-/// Time zones after a time: "9 P M EST" → "9 P M E S T".
-fn zone_letters(t: &str) -> String {
-    ZONE_AFTER.replace_all(t, |c: &Captures| format!("{} {}", &c[1], spell(&c[2]))).into_owned()
 }
 
 fn symbols(t: &str) -> String {

@@ -28,7 +28,7 @@ impl Reader {
     /// One paragraph (or sentence) made speakable.
     pub fn normalize(&self, text: &str) -> String {
         let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        en::normalize(&self.rules.apply(&t), self.options)
+        en::normalize(&self.rules.apply(&en::calm_shouting(&t)), self.options)
     }
 
     /// The text as paragraphs of sentences, each ready for speech.

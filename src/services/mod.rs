@@ -6,5 +6,6 @@
 pub mod calls;
 pub mod deposit;
 pub mod messages;
+pub mod reading;
 pub mod settings;
 pub mod time;

@@ -1,0 +1,82 @@
+//! `voxbridge tts preview|say`: what a text will be read as, and how it sounds.
+
+use crate::config::Config;
+use crate::services::reading;
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum TtsCmd {
+    /// Print exactly the text that will be spoken, one sentence a line, paragraphs
+    /// apart: after the substitution rules and the written-form families (money,
+    /// dates, phone numbers, links…).
+    ///
+    /// Example: voxbridge tts preview --text "Call (555) 123-4567 by 5 p.m. re: the $20 bill"
+    Preview {
+        /// The text; `-` reads standard input.
+        #[arg(long, required_unless_present = "file")]
+        text: Option<String>,
+        /// Read the text from this file instead.
+        #[arg(long, conflicts_with = "text")]
+        file: Option<PathBuf>,
+        /// Language of the rules (default: [prompts] language).
+        #[arg(long)]
+        lang: Option<String>,
+    },
+    /// Speak a text (after the same rules) into an 8 kHz mono WAV file.
+    ///
+    /// Example: voxbridge tts say "Your meeting is at 10:30 a.m." --out meeting.wav
+    Say {
+        /// The text to speak.
+        text: String,
+        /// Where to write the WAV file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Language of the rules (default: [prompts] language).
+        #[arg(long)]
+        lang: Option<String>,
+        /// espeak-ng voice (default: [prompts] voice).
+        #[arg(long)]
+        voice: Option<String>,
+    },
+}
+
+fn input(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
+    match (text.as_deref(), file) {
+        (Some("-"), _) => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+            Ok(s)
+        }
+        (Some(t), _) => Ok(t.to_string()),
+        (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display())),
+        (None, None) => bail!("give --text or --file"),
+    }
+}
+
+pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
+    match cmd {
+        TtsCmd::Preview { text, file, lang } => {
+            let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
+            let text = input(text, file)?;
+            let paragraphs = reading::preview(&reader, &text);
+            let blocks: Vec<String> = paragraphs.iter().map(|p| p.join("\n")).collect();
+            println!("{}", blocks.join("\n\n"));
+            Ok(())
+        }
+        TtsCmd::Say { text, out, lang, voice } => {
+            let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
+            let spoken: Vec<String> = reading::preview(&reader, &text).into_iter().flatten().collect();
+            if spoken.is_empty() {
+                bail!("nothing to say: the text has no words");
+            }
+            let pcm =
+                crate::media::tts::synthesize(&spoken.join(" "), voice.as_deref().unwrap_or(&cfg.prompts.voice), 150)?;
+            crate::media::wav::write_durable(&out, &pcm).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{} ({:.1} s of audio)", out.display(), pcm.len() as f64 / 8000.0);
+            Ok(())
+        }
+    }
+}
