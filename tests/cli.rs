@@ -236,4 +236,9 @@ fn tts_preview_prints_what_will_be_spoken_and_a_bad_rule_file_is_named() {
     assert!(!ok && err.contains("xx/substitutions.toml") && err.contains("rule 1"), "{err}");
     let (ok, _, err) = run(&["tts", "preview"]);
     assert!(!ok && err.contains("--text"), "{err}");
+    let (ok, out, err) = run(&["tts", "preview", "--mail", "tests/fixtures/mail/thunderbird_bottom_posting.eml"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "An e-mail from Bob.\nSubject: Reply: Project plan.\n\nYes, the fifteenth works.\n\nI will.\n");
+    let (ok, _, err) = run(&["tts", "preview", "--mail", "/nonexistent.eml"]);
+    assert!(!ok && err.contains("cannot read /nonexistent.eml"), "{err}");
 }

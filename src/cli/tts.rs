@@ -16,11 +16,16 @@ pub enum TtsCmd {
     /// Example: voxbridge tts preview --text "Call (555) 123-4567 by 5 p.m. re: the $20 bill"
     Preview {
         /// The text; `-` reads standard input.
-        #[arg(long, required_unless_present = "file")]
+        #[arg(long, required_unless_present_any = ["file", "mail"])]
         text: Option<String>,
         /// Read the text from this file instead.
-        #[arg(long, conflicts_with = "text")]
+        #[arg(long, conflicts_with_all = ["text", "mail"])]
         file: Option<PathBuf>,
+        /// A whole e-mail (an .eml file, RFC 5322): read as the menu reads it — sender and
+        /// subject, what the sender wrote (no quoted history, signature, disclaimer or list
+        /// footer), the attachments by kind and name.
+        #[arg(long, conflicts_with_all = ["text", "file"])]
+        mail: Option<PathBuf>,
         /// Language of the rules (default: [prompts] language).
         #[arg(long)]
         lang: Option<String>,
@@ -58,10 +63,15 @@ fn input(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
 
 pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
     match cmd {
-        TtsCmd::Preview { text, file, lang } => {
+        TtsCmd::Preview { text, file, mail, lang } => {
             let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
-            let text = input(text, file)?;
-            let paragraphs = reading::preview(&reader, &text);
+            let paragraphs = match mail {
+                Some(path) => {
+                    let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    reader.mail(&raw)
+                }
+                None => reading::preview(&reader, &input(text, file)?),
+            };
             let blocks: Vec<String> = paragraphs.iter().map(|p| p.join("\n")).collect();
             println!("{}", blocks.join("\n\n"));
             Ok(())

@@ -6,6 +6,7 @@
 //! numbers…). Paragraphs are kept apart, and each is split into sentences so speech can
 //! be rendered and skipped sentence by sentence.
 
+pub mod cleanup;
 pub mod en;
 pub mod numbers;
 pub mod rules;
@@ -29,6 +30,28 @@ impl Reader {
     pub fn normalize(&self, text: &str) -> String {
         let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
         en::normalize(&self.rules.apply(&en::calm_shouting(&t)), self.options)
+    }
+
+    /// A raw e-mail as it is read: who and what first ("An e-mail from Ann Lee.
+    /// Subject: …"), then what the sender wrote, then its attachments.
+    pub fn mail(&self, raw: &[u8]) -> Vec<Vec<String>> {
+        let m = cleanup::clean(raw);
+        let mut text = match &m.from {
+            Some(from) => format!("An e-mail from {from}."),
+            None => "An e-mail.".to_string(),
+        };
+        if let Some(subject) = &m.subject {
+            text.push_str(&format!(" Subject: {}.", subject.trim_end_matches(['.', '!', '?'])));
+        }
+        if !m.body.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(&m.body);
+        }
+        if let Some(a) = cleanup::announce(&m.attachments) {
+            text.push_str("\n\n");
+            text.push_str(&a);
+        }
+        self.paragraphs(&text)
     }
 
     /// The text as paragraphs of sentences, each ready for speech.

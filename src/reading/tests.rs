@@ -69,3 +69,54 @@ fn hostile_text_never_panics() {
         let _ = r.normalize(s);
     }
 }
+
+fn mail(name: &str) -> String {
+    let raw = std::fs::read(format!("{}/tests/fixtures/mail/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    english().mail(&raw).iter().map(|p| p.join("\n")).collect::<Vec<_>>().join("\n\n")
+}
+
+#[test]
+fn real_world_mails_read_only_what_the_sender_wrote() {
+    assert_eq!(
+        mail("gmail_top_posting.eml"),
+        "An e-mail from Ann Lee.\nSubject: Reply: Lunch on Friday.\n\nSounds good!\nLet's meet at twelve thirty at the café on Main Street.\n\nSee you then,"
+    );
+    assert_eq!(
+        mail("outlook_html_reply.eml"),
+        "An e-mail from Smith, John.\nSubject: Reply: Q4 budget.\n\nHi Bob,\n\nThe Q4 budget is approved: one point two million dollars, up fifteen percent.\n\nThanks,"
+    );
+    assert_eq!(
+        mail("thunderbird_bottom_posting.eml"),
+        "An e-mail from Bob.\nSubject: Reply: Project plan.\n\nYes, the fifteenth works.\n\nI will."
+    );
+    assert_eq!(
+        mail("latin1_signature.eml"),
+        "An e-mail from Jürgen Müller.\nSubject: Café tomorrow.\n\nHi Bob,\n\nthe café opens at nine eh M.\nI'll bring the three reports.\n\nThanks,"
+    );
+    assert_eq!(
+        mail("newsletter.eml"),
+        "An e-mail from Acme News.\nSubject: Your December update.\n\nDecember update\n\nOur sale ends on December twenty-fourth.\nSave twenty percent with code X M eh S.\n\nNew app for I O S\n\nFree shipping over fifty dollars\n\nStore, Hours\n\nDowntown, nine eh M to six P M\n\nRead more on our blog."
+    );
+    assert_eq!(
+        mail("three_attachments.eml"),
+        "An e-mail from carol at example dot com.\nSubject: Files for the meeting.\n\nHere are the files.\nCall me at five five five, one two three, four five six seven if anything is missing.\n\nThree attachments: a P D F document, budget dot P D F; an image, team photo dot J P G; a spreadsheet, Q3 report dot X L S X."
+    );
+}
+
+#[test]
+fn attachments_are_announced_by_kind_and_name() {
+    use super::cleanup::{announce, spoken_file_name, Attachment};
+    assert_eq!(announce(&[]), None);
+    let one = [Attachment { name: Some("budget.pdf".into()), kind: "a PDF document" }];
+    assert_eq!(announce(&one).as_deref(), Some("One attachment: a PDF document, budget dot P D F."));
+    assert_eq!(spoken_file_name("Q3_report-final.xlsx"), "Q3 report final dot X L S X");
+    assert_eq!(spoken_file_name("README"), "README");
+}
+
+#[test]
+fn html_is_rendered_as_paragraphs_without_what_is_not_read() {
+    use super::cleanup::html_to_text;
+    let html = "<html><head><style>p{x:1}</style></head><body><p>One &amp; two</p><!-- hidden --><script>x()</script>\
+<blockquote><p>quoted</p><blockquote>deeper</blockquote><p>still quoted</p></blockquote><p>After &#233;t&eacute; &#x41;</p></body></html>";
+    assert_eq!(html_to_text(html), "One & two\n\nAfter été A");
+}
