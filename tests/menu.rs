@@ -456,3 +456,32 @@ fn a_retrieved_voice_mail_in_mu_law_wav_or_mp3_plays_to_the_caller() {
         assert!(heard.windows(want.len()).any(|w| w == want), "the {what} recording was not played");
     }
 }
+
+#[test]
+fn an_email_is_read_to_the_caller_exactly_as_its_preview_says() {
+    let dv = Dovecot::start();
+    let server = Server::start("[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "4602", "--pin", "1234", "--imap", &dv.imap_url("ivy")]);
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail/thunderbird_bottom_posting.eml");
+    let mut client = MailClient::connect(&dv, "ivy", "INBOX");
+    client.append_raw("INBOX", &std::fs::read(&fixture).unwrap());
+    server.cli_ok(&["sync", "4602"]);
+    // What `tts preview` says will be spoken: the sender's answers, not the quotes.
+    let preview = server.cli_ok(&["tts", "preview", "--mail", fixture.to_str().unwrap()]);
+    assert!(preview.contains("Yes, the fifteenth works.") && !preview.contains("ship"), "{preview}");
+    let text = preview.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    let pcm = voxbridge::media::tts::synthesize(&text, "en-us", 150).unwrap();
+    let sent: Vec<u8> = pcm.iter().map(|s| voxbridge::media::g711::ulaw_encode(*s)).collect();
+
+    let mut p = log_in(&server, "4602", "1234");
+    p.press('1'); // the first new message: envelope, then the e-mail read out
+                  // 30 frames from three quarters in (the body, past the sender and subject that a
+                  // description would say too), byte for byte: the rendering of the preview's text.
+    let from = sent.len() * 3 / 4 / 160 * 160;
+    let want = &sent[from..(from + 30 * 160).min(sent.len())];
+    wait_until(Duration::from_secs(40), "the e-mail read as its preview says", || {
+        p.all_audio().windows(want.len()).any(|w| w == want)
+    });
+    p.hang_up();
+}

@@ -80,6 +80,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             delivery: cfg.delivery.clone(),
             lists: cfg.menu.list.clone(),
             tts_voice: cfg.prompts.voice.clone(),
+            reader: Arc::new(crate::services::reading::reader(&cfg, &cfg.prompts.language)?),
             outbox_wake: wake.clone(),
         },
         mwi: Some(mwi.clone()),

@@ -23,6 +23,11 @@ pub fn description(kind: MessageKind, from: Option<&str>, subject: Option<&str>)
     format!("{what} from {}. Subject: {}.", from.unwrap_or("an unknown sender"), subject.unwrap_or_default())
 }
 
+/// An e-mail as the text spoken for it, sentence after sentence.
+pub fn spoken_mail(reader: &crate::reading::Reader, raw: &[u8]) -> String {
+    reader.mail(raw).into_iter().flatten().collect::<Vec<_>>().join(" ")
+}
+
 /// The message services and what they need.
 #[derive(Clone)]
 pub struct Messages {
@@ -33,6 +38,8 @@ pub struct Messages {
     pub lists: Vec<DistributionList>,
     /// espeak-ng voice for messages read out (e-mails, faxes).
     pub tts_voice: String,
+    /// What an e-mail is read as (the language's substitution rules and written forms).
+    pub reader: Arc<crate::reading::Reader>,
     /// Wakes the outbox when something waits for delivery.
     pub outbox_wake: Arc<Notify>,
 }
@@ -48,6 +55,10 @@ impl Messages {
             delivery: cfg.delivery.clone(),
             lists: cfg.menu.list.clone(),
             tts_voice: cfg.prompts.voice.clone(),
+            reader: Arc::new(crate::services::reading::reader(cfg, &cfg.prompts.language).unwrap_or_else(|e| {
+                tracing::warn!(error = %format!("{e:#}"), "substitution rules not loaded; e-mails are read without them");
+                crate::reading::Reader::default()
+            })),
             outbox_wake: Arc::new(Notify::new()),
         }
     }
@@ -95,13 +106,18 @@ impl Messages {
         results
     }
 
-    /// The audio of a message as PCM (e-mails and faxes read out).
+    /// The audio of a message as PCM: a recording as it is; an e-mail read out — sender,
+    /// subject, what the sender wrote, its attachments (`reading::Reader::mail`); a fax or
+    /// an e-mail not stored whole, described.
     pub async fn message_pcm(&self, id: i64) -> Result<Vec<i16>> {
-        let voice = self.tts_voice.clone();
+        let (voice, reader) = (self.tts_voice.clone(), self.reader.clone());
         self.store
             .run(move |s| match s.message_audio(id)? {
                 MessageAudio::Pcm(pcm) => Ok(pcm),
-                MessageAudio::Describe { kind, from, subject } => {
+                MessageAudio::Describe { kind: MessageKind::Email, raw: Some(raw), .. } => {
+                    crate::media::tts::synthesize(&spoken_mail(&reader, &raw), &voice, 150)
+                }
+                MessageAudio::Describe { kind, from, subject, .. } => {
                     crate::media::tts::synthesize(&description(kind, from.as_deref(), subject.as_deref()), &voice, 150)
                 }
             })

@@ -26,6 +26,9 @@ pub enum MessageAudio {
         /// The sender's name, else address or number.
         from: Option<String>,
         subject: Option<String>,
+        /// The message as retrieved (RFC 5322), when it is stored: an e-mail is read out
+        /// from it.
+        raw: Option<Vec<u8>>,
     },
 }
 
@@ -95,7 +98,7 @@ impl Store {
         if let Some(pcm) = raw.as_deref().and_then(audio_attachment) {
             return Ok(MessageAudio::Pcm(pcm));
         }
-        Ok(MessageAudio::Describe { kind: m.kind, from: m.caller_name.or(m.caller), subject: m.subject })
+        Ok(MessageAudio::Describe { kind: m.kind, from: m.caller_name.or(m.caller), subject: m.subject, raw })
     }
 }
 
