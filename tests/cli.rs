@@ -242,3 +242,35 @@ fn tts_preview_prints_what_will_be_spoken_and_a_bad_rule_file_is_named() {
     let (ok, _, err) = run(&["tts", "preview", "--mail", "/nonexistent.eml"]);
     assert!(!ok && err.contains("cannot read /nonexistent.eml"), "{err}");
 }
+
+#[test]
+fn substitutions_of_the_admin_and_of_a_mailbox_run_before_the_language_file() {
+    let s = Server::configure("");
+    s.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let added = s.cli_ok(&["substitutions", "add", "--find", "ACME", "--say", "the Acme company"]);
+    assert!(added.starts_with("rule ") && added.trim_end().ends_with(" added"), "{added}");
+    s.cli_ok(&["substitutions", "add", "--mailbox", "1001", "--find", "ACME", "--say", "our client"]);
+    assert_eq!(s.cli_ok(&["substitutions", "test", "ACME called"]), "the Acme company called\n");
+    assert_eq!(s.cli_ok(&["substitutions", "test", "ACME called", "--mailbox", "1001"]), "our client called\n");
+    // The seed's example, overridden by the admin ahead of the English file's rule.
+    assert_eq!(s.cli_ok(&["substitutions", "test", "ATT"]), "eh T and T\n");
+    s.cli_ok(&["substitutions", "add", "--find", "att", "--say", "attention", "--any-case"]);
+    assert_eq!(s.cli_ok(&["substitutions", "test", "ATT: Bob"]), "attention: Bob\n");
+    let list = s.cli_ok(&["substitutions", "list", "--mailbox", "1001"]);
+    assert!(list.contains("mailbox 1001") && list.contains("admin") && list.contains("rules from"), "{list}");
+    let json: Vec<serde_json::Value> = serde_json::from_str(&s.cli_ok(&["substitutions", "list", "--json"])).unwrap();
+    assert_eq!(json.len(), 2, "the admin's two rules");
+    let id = json[0]["id"].as_i64().unwrap().to_string();
+    s.cli_ok(&["substitutions", "remove", &id]);
+    assert_eq!(s.cli_ok(&["substitutions", "test", "ACME called"]), "ACME called\n".replace("ACME", "eh C M E"));
+    // Clear errors, non-zero exits.
+    for (args, want) in [
+        (vec!["substitutions", "add", "--regex", "(", "--say", "x"], "regex"),
+        (vec!["substitutions", "add", "--mailbox", "9999", "--find", "x", "--say", "y"], "no mailbox 9999"),
+        (vec!["substitutions", "remove", "99999"], "no rule 99999"),
+    ] {
+        let o = s.cli(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+    }
+}

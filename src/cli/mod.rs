@@ -4,6 +4,7 @@
 
 pub mod mailbox;
 pub mod messages;
+pub mod substitutions;
 pub mod sync;
 pub mod tts;
 
@@ -41,6 +42,10 @@ pub enum Command {
     /// What a text is read aloud as (`preview`), and how it sounds (`say`).
     #[command(subcommand)]
     Tts(tts::TtsCmd),
+    /// The pre-processing rules e-mails are read with ("ATT" → "eh T and T"): the
+    /// admin's, each mailbox's, the language file's.
+    #[command(subcommand)]
+    Substitutions(substitutions::SubstitutionsCmd),
     /// Synchronize a mailbox (or --all) with its mail account now, and print what changed each way.
     Sync {
         /// Mailbox number.

@@ -81,6 +81,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             lists: cfg.menu.list.clone(),
             tts_voice: cfg.prompts.voice.clone(),
             reader: Arc::new(crate::services::reading::reader(&cfg, &cfg.prompts.language)?),
+            lang: cfg.prompts.language.clone(),
             outbox_wake: wake.clone(),
         },
         mwi: Some(mwi.clone()),

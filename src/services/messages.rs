@@ -40,6 +40,8 @@ pub struct Messages {
     pub tts_voice: String,
     /// What an e-mail is read as (the language's substitution rules and written forms).
     pub reader: Arc<crate::reading::Reader>,
+    /// The language e-mails are read in (`[prompts] language`).
+    pub lang: String,
     /// Wakes the outbox when something waits for delivery.
     pub outbox_wake: Arc<Notify>,
 }
@@ -59,6 +61,7 @@ impl Messages {
                 tracing::warn!(error = %format!("{e:#}"), "substitution rules not loaded; e-mails are read without them");
                 crate::reading::Reader::default()
             })),
+            lang: cfg.prompts.language.clone(),
             outbox_wake: Arc::new(Notify::new()),
         }
     }
@@ -110,11 +113,13 @@ impl Messages {
     /// subject, what the sender wrote, its attachments (`reading::Reader::mail`); a fax or
     /// an e-mail not stored whole, described.
     pub async fn message_pcm(&self, id: i64) -> Result<Vec<i16>> {
-        let (voice, reader) = (self.tts_voice.clone(), self.reader.clone());
+        let (voice, reader, lang) = (self.tts_voice.clone(), self.reader.clone(), self.lang.clone());
         self.store
             .run(move |s| match s.message_audio(id)? {
                 MessageAudio::Pcm(pcm) => Ok(pcm),
-                MessageAudio::Describe { kind: MessageKind::Email, raw: Some(raw), .. } => {
+                MessageAudio::Describe { kind: MessageKind::Email, raw: Some(raw), mailbox, .. } => {
+                    let stored = s.substitutions(Some(&mailbox), &lang)?;
+                    let reader = crate::services::reading::with_stored(&reader, &stored);
                     crate::media::tts::synthesize(&spoken_mail(&reader, &raw), &voice, 150)
                 }
                 MessageAudio::Describe { kind, from, subject, .. } => {

@@ -46,6 +46,8 @@ pub trait Settings {
     fn set_pin(&self, mailbox: &str, pin: &str) -> Result<()>;
     fn save_greeting(&self, mailbox: &str, kind: GreetingKind, pcm: &[i16]) -> Result<()>;
     fn remove_greeting(&self, mailbox: &str, kind: GreetingKind) -> Result<()>;
+    /// Substitution rules for reading `mailbox`'s e-mail in `lang`: its own, then the admin's.
+    fn substitutions(&self, mailbox: Option<&str>, lang: &str) -> Result<Vec<crate::store::Substitution>>;
 }
 
 /// Everything the services use of a store.
@@ -130,5 +132,8 @@ impl Settings for Store {
     }
     fn remove_greeting(&self, mailbox: &str, kind: GreetingKind) -> Result<()> {
         Store::set_greeting_of(self, mailbox, kind, None)
+    }
+    fn substitutions(&self, mailbox: Option<&str>, lang: &str) -> Result<Vec<crate::store::Substitution>> {
+        Store::substitutions(self, mailbox, lang)
     }
 }

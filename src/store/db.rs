@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/015_removal_safety.sql"),
     include_str!("../../sql/016_timezone.sql"),
     include_str!("../../sql/017_sip_credentials.sql"),
+    include_str!("../../sql/018_substitutions.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

@@ -29,6 +29,8 @@ pub enum MessageAudio {
         /// The message as retrieved (RFC 5322), when it is stored: an e-mail is read out
         /// from it.
         raw: Option<Vec<u8>>,
+        /// Whose message it is (whose substitution rules apply).
+        mailbox: String,
     },
 }
 
@@ -98,7 +100,13 @@ impl Store {
         if let Some(pcm) = raw.as_deref().and_then(audio_attachment) {
             return Ok(MessageAudio::Pcm(pcm));
         }
-        Ok(MessageAudio::Describe { kind: m.kind, from: m.caller_name.or(m.caller), subject: m.subject, raw })
+        Ok(MessageAudio::Describe {
+            kind: m.kind,
+            from: m.caller_name.or(m.caller),
+            subject: m.subject,
+            raw,
+            mailbox: m.mailbox,
+        })
     }
 }
 

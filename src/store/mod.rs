@@ -14,6 +14,7 @@ mod outbox;
 pub mod outgoing;
 pub mod pin;
 pub mod server_lock;
+mod substitutions;
 mod sync;
 pub mod trash;
 mod values;
@@ -26,6 +27,7 @@ pub use db::{now_millis, now_secs, Commit, Store};
 pub use mailboxes::{Mailbox, NewMailbox};
 pub use messages::{MessageRow, NewVoiceMessage};
 pub use outbox::OutboxItem;
+pub use substitutions::Substitution;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,67 @@
+//! The admin's and the mailboxes' own substitution rules (`voxbridge substitutions`).
+
+use super::{Commit, Store};
+use anyhow::{bail, Result};
+use rusqlite::params;
+
+/// One stored rule; `mailbox` `None` is the admin's, for every mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Substitution {
+    pub id: i64,
+    pub mailbox: Option<String>,
+    pub lang: String,
+    pub is_regex: bool,
+    pub pattern: String,
+    pub say: String,
+    pub whole_word: bool,
+    pub any_case: bool,
+}
+
+impl Store {
+    /// Adds a rule (checked by the caller: it compiles); returns its id.
+    pub fn add_substitution(&self, s: &Substitution) -> Result<i64> {
+        self.transact(Commit::Durable, |tx| {
+            if let Some(m) = &s.mailbox {
+                let known: i64 = tx.query_row("SELECT COUNT(*) FROM mailbox WHERE number = ?1", [m], |r| r.get(0))?;
+                if known == 0 {
+                    bail!("no mailbox {m}");
+                }
+            }
+            tx.execute(
+                "INSERT INTO substitution (mailbox, lang, is_regex, pattern, say, whole_word, any_case)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![s.mailbox, s.lang, s.is_regex, s.pattern, s.say, s.whole_word, s.any_case],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Removes rule `id`; false when there was none.
+    pub fn remove_substitution(&self, id: i64) -> Result<bool> {
+        self.transact(Commit::Durable, |tx| Ok(tx.execute("DELETE FROM substitution WHERE id = ?1", [id])? > 0))
+    }
+
+    /// The rules that apply to `mailbox` in `lang`, in the order they run: the
+    /// mailbox's own, then the admin's. `None`: the admin's alone.
+    pub fn substitutions(&self, mailbox: Option<&str>, lang: &str) -> Result<Vec<Substitution>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, mailbox, lang, is_regex, pattern, say, whole_word, any_case FROM substitution
+             WHERE lang = ?2 AND (mailbox IS NULL OR mailbox = ?1)
+             ORDER BY mailbox IS NULL, id",
+        )?;
+        let rows = stmt.query_map(params![mailbox, lang], |r| {
+            Ok(Substitution {
+                id: r.get(0)?,
+                mailbox: r.get(1)?,
+                lang: r.get(2)?,
+                is_regex: r.get(3)?,
+                pattern: r.get(4)?,
+                say: r.get(5)?,
+                whole_word: r.get(6)?,
+                any_case: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
