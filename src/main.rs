@@ -29,6 +29,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mailbox(c) => voxbridge::cli::mailbox::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Messages(c) => voxbridge::cli::messages::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Tts(c) => voxbridge::cli::tts::run(&cfg, c),
+        Command::Filters(c) => voxbridge::cli::filters::run(&Store::open(&cfg.store.path)?, c),
         Command::Substitutions(c) => voxbridge::cli::substitutions::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Sync { number: Some(number), json, each_line, confirm_removals, .. } => {
             let opts = voxbridge::cli::sync::Options { brake: cfg.sync.brake(), confirm_removals, json };

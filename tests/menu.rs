@@ -485,3 +485,49 @@ fn an_email_is_read_to_the_caller_exactly_as_its_preview_says() {
     });
     p.hang_up();
 }
+
+#[test]
+fn filters_keep_a_mailing_list_back_from_the_phone_but_it_still_syncs() {
+    let dv = Dovecot::start();
+    let server = Server::start("[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "4603", "--pin", "1234", "--imap", &dv.imap_url("ivy")]);
+    let mut client = MailClient::connect(&dv, "ivy", "INBOX");
+    let newsletter = "From: Acme News <news@acme.example>\r\nTo: ivy@example.test\r\nSubject: Weekly digest\r\n\
+        Date: Tue, 24 Nov 2026 09:00:00 +0000\r\nMessage-ID: <n@acme.example>\r\nList-Id: <news.acme.example>\r\n\r\nAll the news.\r\n";
+    let boss = "From: Boss <boss@corp.example>\r\nTo: ivy@example.test\r\nSubject: Budget\r\n\
+        Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <b@corp.example>\r\n\r\nThe budget is approved.\r\n";
+    client.append_raw("INBOX", newsletter.as_bytes());
+    client.append_raw("INBOX", boss.as_bytes());
+    server.cli_ok(&["sync", "4603"]);
+    let o = server.cli(&["filters", "add", "4603", "block from x"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("starts with allow, deny or only"));
+    server.cli_ok(&["filters", "add", "4603", "deny header List-Id"]);
+    assert!(server.cli_ok(&["filters", "list", "4603"]).contains("deny header List-Id"));
+    let verdicts: Vec<serde_json::Value> =
+        serde_json::from_str(&server.cli_ok(&["filters", "test", "4603", "--json"])).unwrap();
+    let offered: Vec<(String, bool)> = verdicts
+        .iter()
+        .map(|v| (v["subject"].as_str().unwrap().to_string(), v["offered"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(offered, [("Weekly digest".to_string(), false), ("Budget".to_string(), true)]);
+    assert_eq!(server.messages("4603").len(), 2, "the filtered mail is still in the store and syncs");
+
+    // By phone the first new message is the boss's: the digest is not offered.
+    let preview = server.cli_ok(&[
+        "tts",
+        "preview",
+        "--text",
+        "An e-mail from Boss. Subject: Budget.\n\nThe budget is approved.",
+    ]);
+    let text = preview.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    let pcm = voxbridge::media::tts::synthesize(&text, "en-us", 150).unwrap();
+    let sent: Vec<u8> = pcm.iter().map(|s| voxbridge::media::g711::ulaw_encode(*s)).collect();
+    let from = sent.len() * 3 / 4 / 160 * 160;
+    let want = &sent[from..(from + 25 * 160).min(sent.len())];
+    let mut p = log_in(&server, "4603", "1234");
+    p.press('1');
+    wait_until(Duration::from_secs(40), "the boss's e-mail as the first message", || {
+        p.all_audio().windows(want.len()).any(|w| w == want)
+    });
+    p.hang_up();
+}

@@ -2,6 +2,7 @@
 //! global `--config FILE` before or after the subcommand, and works while the server
 //! runs (same database, WAL mode).
 
+pub mod filters;
 pub mod mailbox;
 pub mod messages;
 pub mod substitutions;
@@ -42,6 +43,9 @@ pub enum Command {
     /// What a text is read aloud as (`preview`), and how it sounds (`say`).
     #[command(subcommand)]
     Tts(tts::TtsCmd),
+    /// Which e-mails the phone menu offers (per mailbox: allow, deny, only).
+    #[command(subcommand)]
+    Filters(filters::FiltersCmd),
     /// The pre-processing rules e-mails are read with ("ATT" → "eh T and T"): the
     /// admin's, each mailbox's, the language file's.
     #[command(subcommand)]

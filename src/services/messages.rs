@@ -75,10 +75,36 @@ impl Messages {
         self.store.run(move |s| s.mailbox(&n)).await.ok().flatten().is_some()
     }
 
-    /// A mailbox's messages as the phone menu lists them, in the order they arrived.
+    /// A mailbox's messages as the phone menu lists them, in the order they arrived:
+    /// e-mails its filters keep back are not among them (`services::filters`).
     pub async fn menu_list(&self, mailbox: &str) -> Result<Vec<MenuMessage>> {
         let mb = mailbox.to_string();
-        let rows = self.store.run(move |s| s.messages(&mb)).await?;
+        let rows = self
+            .store
+            .run(move |s| {
+                let rows = s.messages(&mb)?;
+                let filters = crate::services::filters::parse_stored(&s.filters(&mb)?);
+                if filters.is_empty() {
+                    return Ok(rows);
+                }
+                let now = crate::store::now_secs();
+                let mut kept = Vec::with_capacity(rows.len());
+                for m in rows {
+                    if m.kind == MessageKind::Email {
+                        let facts = crate::services::filters::MailFacts::read(
+                            &s.message_raw(m.id)?.unwrap_or_default(),
+                            (now - m.received_at) as f64 / 86_400.0,
+                            m.state == State::U,
+                        );
+                        if crate::services::filters::offered(&filters, &facts).is_err() {
+                            continue;
+                        }
+                    }
+                    kept.push(m);
+                }
+                Ok(kept)
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|m: MessageRow| MenuMessage {

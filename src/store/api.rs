@@ -48,6 +48,10 @@ pub trait Settings {
     fn remove_greeting(&self, mailbox: &str, kind: GreetingKind) -> Result<()>;
     /// Substitution rules for reading `mailbox`'s e-mail in `lang`: its own, then the admin's.
     fn substitutions(&self, mailbox: Option<&str>, lang: &str) -> Result<Vec<crate::store::Substitution>>;
+    /// `mailbox`'s e-mail filter rules (id, text).
+    fn filters(&self, mailbox: &str) -> Result<Vec<(i64, String)>>;
+    /// A message as retrieved, when its body is stored.
+    fn message_raw(&self, id: i64) -> Result<Option<Vec<u8>>>;
 }
 
 /// Everything the services use of a store.
@@ -135,5 +139,11 @@ impl Settings for Store {
     }
     fn substitutions(&self, mailbox: Option<&str>, lang: &str) -> Result<Vec<crate::store::Substitution>> {
         Store::substitutions(self, mailbox, lang)
+    }
+    fn filters(&self, mailbox: &str) -> Result<Vec<(i64, String)>> {
+        Store::filters(self, mailbox)
+    }
+    fn message_raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        Store::message_raw(self, id)
     }
 }

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/016_timezone.sql"),
     include_str!("../../sql/017_sip_credentials.sql"),
     include_str!("../../sql/018_substitutions.sql"),
+    include_str!("../../sql/019_email_filters.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

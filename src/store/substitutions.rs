@@ -1,6 +1,8 @@
-//! The admin's and the mailboxes' own substitution rules (`voxbridge substitutions`).
+//! What decides how a mailbox's e-mail is offered and read by phone: the admin's and the
+//! mailboxes' own substitution rules (`voxbridge substitutions`) and each mailbox's
+//! e-mail filters (`voxbridge filters`).
 
-use super::{Commit, Store};
+use super::db::{Commit, Store};
 use anyhow::{bail, Result};
 use rusqlite::params;
 
@@ -63,5 +65,39 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl Store {
+    /// Adds an e-mail filter rule (already parsed by the caller) to `mailbox`.
+    pub fn add_filter(&self, mailbox: &str, rule: &str) -> Result<i64> {
+        self.transact(Commit::Durable, |tx| {
+            let known: i64 = tx.query_row("SELECT COUNT(*) FROM mailbox WHERE number = ?1", [mailbox], |r| r.get(0))?;
+            if known == 0 {
+                bail!("no mailbox {mailbox}");
+            }
+            tx.execute("INSERT INTO email_filter (mailbox, rule) VALUES (?1, ?2)", params![mailbox, rule])?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    pub fn remove_filter(&self, mailbox: &str, id: i64) -> Result<bool> {
+        self.transact(Commit::Durable, |tx| {
+            Ok(tx.execute("DELETE FROM email_filter WHERE id = ?1 AND mailbox = ?2", params![id, mailbox])? > 0)
+        })
+    }
+
+    /// `mailbox`'s filter rules (id, text), oldest first.
+    pub fn filters(&self, mailbox: &str) -> Result<Vec<(i64, String)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, rule FROM email_filter WHERE mailbox = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([mailbox], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// A message as retrieved (RFC 5322), when its body is stored.
+    pub fn message_raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        use rusqlite::OptionalExtension;
+        Ok(self.conn().query_row("SELECT raw FROM message_body WHERE message = ?1", [id], |r| r.get(0)).optional()?)
     }
 }
