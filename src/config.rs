@@ -420,11 +420,21 @@ pub struct PromptsConfig {
     pub voice: String,
     /// Where generated prompt audio is cached; default `<store.path>/prompt-cache`.
     pub cache: Option<PathBuf>,
+    /// espeak-ng voice per language for e-mails written in another language than
+    /// `language` (detected per mail; a language is read when `<dir>/<lang>/
+    /// substitutions.toml` exists).
+    pub voices: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for PromptsConfig {
     fn default() -> Self {
-        PromptsConfig { dir: PathBuf::from("prompts"), language: "en".into(), voice: "en-us".into(), cache: None }
+        PromptsConfig {
+            dir: PathBuf::from("prompts"),
+            language: "en".into(),
+            voice: "en-us".into(),
+            cache: None,
+            voices: [("de".to_string(), "de".to_string()), ("en".to_string(), "en-us".to_string())].into(),
+        }
     }
 }
 

@@ -145,14 +145,21 @@ pub fn compare_agent(data: &[u8]) {
     }
 }
 
-/// Text through the English reader with its rule file: money, dates, links… never panic.
+/// Text through the English and German readers with their rule files, and the bytes as
+/// a mail through the clean-up: money, dates, links, HTML… never panic.
 pub fn reading_en(data: &[u8]) {
-    static READER: std::sync::LazyLock<crate::reading::Reader> = std::sync::LazyLock::new(|| {
-        let rules = crate::reading::Rules::parse(include_str!("../prompts/en/substitutions.toml"));
-        crate::reading::Reader::new(rules.unwrap_or_default())
+    use crate::reading::{Lang, Reader, Rules};
+    static READERS: std::sync::LazyLock<[Reader; 2]> = std::sync::LazyLock::new(|| {
+        let en = Rules::parse(include_str!("../prompts/en/substitutions.toml")).unwrap_or_default();
+        let de = Rules::parse(include_str!("../prompts/de/substitutions.toml")).unwrap_or_default();
+        [Reader::new(en), Reader { lang: Lang::De, ..Reader::new(de) }]
     });
     let text = String::from_utf8_lossy(data);
-    let _ = READER.paragraphs(&text);
+    for r in READERS.iter() {
+        let _ = r.paragraphs(&text);
+    }
+    let _ = READERS[0].mail(data);
+    let _ = crate::reading::cleanup::html_to_text(&text);
 }
 
 /// A fuzz body: one input, any bytes.

@@ -274,3 +274,18 @@ fn substitutions_of_the_admin_and_of_a_mailbox_run_before_the_language_file() {
         assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_german_mail_is_read_with_the_german_rules_and_voice() {
+    let (ok, out, err) = run(&["tts", "preview", "--mail", "tests/fixtures/mail/german.eml"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "Eine E-Mail von Anna Berg.\nBetreff: Antwort: Termin am Freitag.\n\nHallo Bob,\n\n\
+der Termin ist am vierundzwanzigsten Dezember zweitausendvierundzwanzig um vierzehn Uhr dreißig.\n\
+Die Rechnung über zwölf Euro fünfzig ist bezahlt und wir sind nicht im Büro.\n\nViele Grüße\n"
+    );
+    // Forced to English, the same mail is read with the English forms.
+    let (ok, out, _) = run(&["tts", "preview", "--mail", "tests/fixtures/mail/german.eml", "--lang", "en"]);
+    assert!(ok && out.starts_with("An e-mail from Anna Berg."), "{out}");
+}

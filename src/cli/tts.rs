@@ -64,13 +64,24 @@ fn input(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
 pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
     match cmd {
         TtsCmd::Preview { text, file, mail, lang } => {
-            let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
             let paragraphs = match mail {
                 Some(path) => {
                     let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    reader.mail(&raw)
+                    // As the menu does: the mail's own language when there is a reader for it.
+                    let lang = match lang {
+                        Some(l) => l,
+                        None => {
+                            let others = reading::other_readers(cfg)?;
+                            let codes: Vec<&str> = others.iter().map(|(l, _, _)| l.as_str()).collect();
+                            reading::mail_language(&raw, &codes, &cfg.prompts.language).to_string()
+                        }
+                    };
+                    reading::reader(cfg, &lang)?.mail(&raw)
                 }
-                None => reading::preview(&reader, &input(text, file)?),
+                None => {
+                    let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
+                    reading::preview(&reader, &input(text, file)?)
+                }
             };
             let blocks: Vec<String> = paragraphs.iter().map(|p| p.join("\n")).collect();
             println!("{}", blocks.join("\n\n"));

@@ -82,6 +82,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             tts_voice: cfg.prompts.voice.clone(),
             reader: Arc::new(crate::services::reading::reader(&cfg, &cfg.prompts.language)?),
             lang: cfg.prompts.language.clone(),
+            other_readers: Arc::new(crate::services::reading::other_readers(&cfg)?),
             outbox_wake: wake.clone(),
         },
         mwi: Some(mwi.clone()),

@@ -7,11 +7,57 @@
 //! be rendered and skipped sentence by sentence.
 
 pub mod cleanup;
+pub mod de;
 pub mod en;
 pub mod numbers;
 pub mod rules;
 
 pub use rules::Rules;
+
+/// The languages with built-in written forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    De,
+}
+
+impl Lang {
+    /// From a language code (`en`, `en-US`, `de`, `de-AT`); other languages read with
+    /// the English forms and their own rule file.
+    pub fn from_code(code: &str) -> Lang {
+        if code.to_ascii_lowercase().starts_with("de") {
+            Lang::De
+        } else {
+            Lang::En
+        }
+    }
+}
+
+/// The language a text is written in, of those with built-in forms, by its most common
+/// words; `None` when too short or undecided. Two languages need no statistical model.
+pub fn detect(text: &str) -> Option<Lang> {
+    const EN: &[&str] = &[
+        "the", "and", "is", "to", "of", "you", "that", "it", "for", "are", "with", "we", "this", "have", "be", "will",
+        "not", "at", "on", "your",
+    ];
+    const DE: &[&str] = &[
+        "der", "die", "das", "und", "ist", "nicht", "ich", "sie", "wir", "mit", "zu", "den", "ein", "eine", "auf",
+        "für", "es", "auch", "dem", "bitte",
+    ];
+    let (mut en, mut de) = (0, 0);
+    for w in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).take(400) {
+        let w = w.to_lowercase();
+        en += EN.contains(&w.as_str()) as u32;
+        de += DE.contains(&w.as_str()) as u32;
+    }
+    match (en, de) {
+        (e, d) if e + d < 3 => None,
+        (e, d) if d > e * 2 => Some(Lang::De),
+        (e, d) if e > d * 2 => Some(Lang::En),
+        _ => None,
+    }
+}
 
 /// How one language's text is made speakable.
 #[derive(Debug, Clone, Default)]
@@ -19,35 +65,43 @@ pub struct Reader {
     /// Admin and mailbox rules first, then the language file's.
     pub rules: Rules,
     pub options: en::Options,
+    pub lang: Lang,
 }
 
 impl Reader {
     pub fn new(rules: Rules) -> Reader {
-        Reader { rules, options: en::Options::default() }
+        Reader { rules, options: en::Options::default(), lang: Lang::En }
     }
 
     /// One paragraph (or sentence) made speakable.
     pub fn normalize(&self, text: &str) -> String {
         let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        en::normalize(&self.rules.apply(&en::calm_shouting(&t)), self.options)
+        match self.lang {
+            Lang::En => en::normalize(&self.rules.apply(&en::calm_shouting(&t)), self.options),
+            Lang::De => de::normalize(&self.rules.apply(&t)),
+        }
     }
 
     /// A raw e-mail as it is read: who and what first ("An e-mail from Ann Lee.
     /// Subject: …"), then what the sender wrote, then its attachments.
     pub fn mail(&self, raw: &[u8]) -> Vec<Vec<String>> {
         let m = cleanup::clean(raw);
+        let (mail, from_word, subject_word) = match self.lang {
+            Lang::En => ("An e-mail", "from", "Subject"),
+            Lang::De => ("Eine E-Mail", "von", "Betreff"),
+        };
         let mut text = match &m.from {
-            Some(from) => format!("An e-mail from {from}."),
-            None => "An e-mail.".to_string(),
+            Some(from) => format!("{mail} {from_word} {from}."),
+            None => format!("{mail}."),
         };
         if let Some(subject) = &m.subject {
-            text.push_str(&format!(" Subject: {}.", subject.trim_end_matches(['.', '!', '?'])));
+            text.push_str(&format!(" {subject_word}: {}.", subject.trim_end_matches(['.', '!', '?'])));
         }
         if !m.body.is_empty() {
             text.push_str("\n\n");
             text.push_str(&m.body);
         }
-        if let Some(a) = cleanup::announce(&m.attachments) {
+        if let Some(a) = cleanup::announce(&m.attachments).filter(|_| self.lang == Lang::En) {
             text.push_str("\n\n");
             text.push_str(&a);
         }

@@ -120,3 +120,30 @@ fn html_is_rendered_as_paragraphs_without_what_is_not_read() {
 <blockquote><p>quoted</p><blockquote>deeper</blockquote><p>still quoted</p></blockquote><p>After &#233;t&eacute; &#x41;</p></body></html>";
     assert_eq!(html_to_text(html), "One & two\n\nAfter été A");
 }
+
+#[test]
+fn the_german_table() {
+    let rules = Rules::parse(include_str!("../../prompts/de/substitutions.toml")).expect("the German rule file parses");
+    let r = Reader { lang: Lang::De, ..Reader::new(rules) };
+    let mut wrong = Vec::new();
+    let mut n = 0;
+    for line in include_str!("../../tests/fixtures/reading/de.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (input, want) = line.split_once('\t').unwrap_or_else(|| panic!("no tab in {line:?}"));
+        n += 1;
+        let got = r.normalize(input);
+        if got != want {
+            wrong.push(format!("{input:?}\n   want {want:?}\n    got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {n} cases wrong:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+#[test]
+fn the_language_of_a_text_is_told_by_its_common_words() {
+    assert_eq!(detect("Hallo Anna, die Besprechung ist morgen und wir sind nicht im Büro."), Some(Lang::De));
+    assert_eq!(detect("Hi Ann, the meeting is tomorrow and we are not in the office."), Some(Lang::En));
+    assert_eq!(detect("OK 12:30"), None);
+}

@@ -42,6 +42,8 @@ pub struct Messages {
     pub reader: Arc<crate::reading::Reader>,
     /// The language e-mails are read in (`[prompts] language`).
     pub lang: String,
+    /// Readers (with their voices) for e-mails written in another language.
+    pub other_readers: Arc<Vec<(String, crate::reading::Reader, String)>>,
     /// Wakes the outbox when something waits for delivery.
     pub outbox_wake: Arc<Notify>,
 }
@@ -62,6 +64,7 @@ impl Messages {
                 crate::reading::Reader::default()
             })),
             lang: cfg.prompts.language.clone(),
+            other_readers: Arc::new(crate::services::reading::other_readers(cfg).unwrap_or_default()),
             outbox_wake: Arc::new(Notify::new()),
         }
     }
@@ -140,12 +143,20 @@ impl Messages {
     /// an e-mail not stored whole, described.
     pub async fn message_pcm(&self, id: i64) -> Result<Vec<i16>> {
         let (voice, reader, lang) = (self.tts_voice.clone(), self.reader.clone(), self.lang.clone());
+        let others = self.other_readers.clone();
         self.store
             .run(move |s| match s.message_audio(id)? {
                 MessageAudio::Pcm(pcm) => Ok(pcm),
                 MessageAudio::Describe { kind: MessageKind::Email, raw: Some(raw), mailbox, .. } => {
-                    let stored = s.substitutions(Some(&mailbox), &lang)?;
-                    let reader = crate::services::reading::with_stored(&reader, &stored);
+                    // The mail's own language when a reader exists for it.
+                    let codes: Vec<&str> = others.iter().map(|(l, _, _)| l.as_str()).collect();
+                    let code = crate::services::reading::mail_language(&raw, &codes, &lang).to_string();
+                    let (base, voice) = match others.iter().find(|(l, _, _)| *l == code) {
+                        Some((_, r, v)) => (r, v.clone()),
+                        None => (&*reader, voice),
+                    };
+                    let stored = s.substitutions(Some(&mailbox), &code)?;
+                    let reader = crate::services::reading::with_stored(base, &stored);
                     crate::media::tts::synthesize(&spoken_mail(&reader, &raw), &voice, 150)
                 }
                 MessageAudio::Describe { kind, from, subject, .. } => {

@@ -22,7 +22,20 @@ pub fn reader(cfg: &Config, lang: &str) -> Result<Reader> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Rules::default(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    Ok(Reader::new(rules))
+    Ok(Reader { lang: crate::reading::Lang::from_code(lang), ..Reader::new(rules) })
+}
+
+/// The language code a raw e-mail is read in: the one its text is written in when
+/// `available` has a reader for it, else `fallback` (the mailbox's or the server's).
+pub fn mail_language<'a>(raw: &[u8], available: &[&'a str], fallback: &'a str) -> &'a str {
+    let body = crate::reading::cleanup::clean(raw);
+    let sample = format!("{} {}", body.subject.unwrap_or_default(), body.body);
+    let code = match crate::reading::detect(&sample) {
+        Some(crate::reading::Lang::De) => "de",
+        Some(crate::reading::Lang::En) => "en",
+        None => return fallback,
+    };
+    available.iter().find(|a| a.starts_with(code)).copied().unwrap_or(fallback)
 }
 
 /// The text as it will be spoken: paragraphs of sentences.
@@ -51,5 +64,19 @@ pub fn with_stored(base: &Reader, stored: &[Substitution]) -> Reader {
             Err(e) => tracing::warn!(id = s.id, error = %e, "substitution rule skipped"),
         }
     }
-    Reader { rules: rules.then(&base.rules), options: base.options }
+    Reader { rules: rules.then(&base.rules), ..base.clone() }
+}
+
+/// The readers of the other languages e-mails may be written in: every language in
+/// `[prompts] voices` but the main one whose rule file exists, with its voice. A broken
+/// file is an error (named), a missing one means the language is not offered.
+pub fn other_readers(cfg: &Config) -> Result<Vec<(String, Reader, String)>> {
+    let mut out = Vec::new();
+    for (lang, voice) in &cfg.prompts.voices {
+        if *lang == cfg.prompts.language || !rules_file(cfg, lang).exists() {
+            continue;
+        }
+        out.push((lang.clone(), reader(cfg, lang)?, voice.clone()));
+    }
+    Ok(out)
 }
