@@ -40,4 +40,23 @@ fn main() {
         best * 1e3,
         first * 1e3
     );
+
+    // Rendering with espeak-ng (8 kHz): audio seconds per wall second, for a short and a
+    // long mail, and how long the first sentence takes alone.
+    for n in if full { vec![50, 5000] } else { vec![50] } {
+        let sentences: Vec<String> = reader.paragraphs(&mail(n)).into_iter().flatten().collect();
+        let text = sentences.join(" ");
+        let t = Instant::now();
+        let pcm = voxbridge::media::tts::synthesize(&text, "en-us", 150).expect("espeak-ng");
+        let wall = t.elapsed().as_secs_f64();
+        let secs = pcm.len() as f64 / 8000.0;
+        let t = Instant::now();
+        let _ = voxbridge::media::tts::synthesize(&sentences[0], "en-us", 150).expect("espeak-ng");
+        println!(
+            "rendering {n} words: {secs:.1} s of audio in {:.0} ms ({:.0}x real time); the first sentence alone {:.1} ms",
+            wall * 1e3,
+            secs / wall,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
 }
