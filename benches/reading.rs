@@ -59,4 +59,22 @@ fn main() {
             t.elapsed().as_secs_f64() * 1e3
         );
     }
+
+    // Streamed as the phone does it (services::messages::render_in_parts): when the first
+    // part is ready to play, whatever the mail's length.
+    for n in if full { vec![50, 5000] } else { vec![50] } {
+        let sentences: Vec<String> = reader.paragraphs(&mail(n)).into_iter().flatten().collect();
+        let t = Instant::now();
+        let mut first_part = None;
+        voxbridge::services::messages::render_in_parts(&sentences, "en-us", |_, _| {
+            first_part.get_or_insert(t.elapsed().as_secs_f64());
+            true
+        })
+        .expect("espeak-ng");
+        println!(
+            "streamed {n} words: first part ready after {:.1} ms, all in {:.0} ms",
+            first_part.unwrap_or(0.0) * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
 }

@@ -35,7 +35,11 @@ pub enum TtsCmd {
     /// Example: voxbridge tts say "Your meeting is at 10:30 a.m." --out meeting.wav
     Say {
         /// The text to speak.
-        text: String,
+        #[arg(required_unless_present = "mail")]
+        text: Option<String>,
+        /// A whole e-mail (.eml) instead, spoken as the menu speaks it.
+        #[arg(long, conflicts_with = "text")]
+        mail: Option<PathBuf>,
         /// Where to write the WAV file.
         #[arg(long)]
         out: PathBuf,
@@ -87,14 +91,26 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             println!("{}", blocks.join("\n\n"));
             Ok(())
         }
-        TtsCmd::Say { text, out, lang, voice } => {
+        TtsCmd::Say { text, mail, out, lang, voice } => {
             let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
-            let spoken: Vec<String> = reading::preview(&reader, &text).into_iter().flatten().collect();
+            let spoken: Vec<String> = match (text, mail) {
+                (_, Some(path)) => {
+                    let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    reader.mail(&raw).into_iter().flatten().collect()
+                }
+                (Some(text), None) => reading::preview(&reader, &text).into_iter().flatten().collect(),
+                (None, None) => bail!("give a text or --mail"),
+            };
             if spoken.is_empty() {
                 bail!("nothing to say: the text has no words");
             }
-            let pcm =
-                crate::media::tts::synthesize(&spoken.join(" "), voice.as_deref().unwrap_or(&cfg.prompts.voice), 150)?;
+            // Sentence by sentence, as the phone renders it: the same audio.
+            let mut pcm = Vec::new();
+            let voice = voice.as_deref().unwrap_or(&cfg.prompts.voice);
+            crate::services::messages::render_in_parts(&spoken, voice, |all, _| {
+                pcm = all.to_vec();
+                true
+            })?;
             crate::media::wav::write_durable(&out, &pcm).with_context(|| format!("cannot write {}", out.display()))?;
             println!("{} ({:.1} s of audio)", out.display(), pcm.len() as f64 / 8000.0);
             Ok(())

@@ -45,7 +45,10 @@ pub async fn start(ctx: &Arc<CallCtx>, inc: &IncomingCall, keys: crate::ivr::key
     };
     let app = Menu::new(params, Say(ctx.prompts.clone()), own);
     let settings = Settings::new(ctx.messages.store.clone());
-    (app, MenuRequests { ctx: ctx.clone(), settings, policy, writer: None, logged_in: None })
+    (
+        app,
+        MenuRequests { ctx: ctx.clone(), settings, policy, writer: None, logged_in: None, wanted: Default::default() },
+    )
 }
 
 /// Performs the menu's requests; answers go back as [`Reply`].
@@ -56,6 +59,8 @@ pub struct MenuRequests {
     /// The ordered writer of state changes, once logged in.
     writer: Option<mpsc::UnboundedSender<(i64, MarkAction)>>,
     logged_in: Option<String>,
+    /// The message whose audio is wanted now: a rendering for another one stops.
+    wanted: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Performer<Menu> for MenuRequests {
@@ -86,16 +91,39 @@ impl Performer<Menu> for MenuRequests {
             }
             Action::LoadAudio { id } => {
                 let svc = ctx.messages.clone();
+                let wanted = self.wanted.clone();
+                wanted.store(id, std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(async move {
-                    let clip = svc
-                        .message_pcm(id)
-                        .await
-                        .map(|pcm| Arc::new(Clip::from_pcm(pcm, format!("message {id}"))))
-                        .map_err(
-                            |e| tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable"),
-                        )
-                        .ok();
-                    let _ = tx.send(Reply::Audio(id, clip)).await;
+                    use crate::services::messages::{render_in_parts, Speech};
+                    let unreadable = |e: anyhow::Error| tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable");
+                    match svc.message_speech(id).await {
+                        Ok(Speech::Pcm(pcm)) => {
+                            let clip = Arc::new(Clip::from_pcm(pcm, format!("message {id}")));
+                            let _ = tx.send(Reply::Audio(id, Some(clip), true)).await;
+                        }
+                        // Speech streams: the first sentence plays while the rest renders.
+                        Ok(Speech::Text { sentences, voice }) => {
+                            let after = tx.clone();
+                            let rendered = tokio::task::spawn_blocking(move || {
+                                render_in_parts(&sentences, &voice, |pcm, complete| {
+                                    if wanted.load(std::sync::atomic::Ordering::Relaxed) != id {
+                                        return false;
+                                    }
+                                    let clip = Arc::new(Clip::from_pcm(pcm.to_vec(), format!("message {id}")));
+                                    tx.blocking_send(Reply::Audio(id, Some(clip), complete)).is_ok()
+                                })
+                            })
+                            .await;
+                            if let Ok(Err(e)) = rendered {
+                                unreadable(e);
+                                let _ = after.send(Reply::Audio(id, None, true)).await;
+                            }
+                        }
+                        Err(e) => {
+                            unreadable(e);
+                            let _ = tx.send(Reply::Audio(id, None, true)).await;
+                        }
+                    }
                 });
             }
             Action::SetState { id, state } => {

@@ -29,8 +29,10 @@ pub enum Reply {
     Login(LoginResult),
     /// To [`Action::LoadMessages`]: the list and the zone its dates are spoken in.
     Messages(Vec<MenuMessage>, jiff::tz::TimeZone),
-    /// To [`Action::LoadAudio`].
-    Audio(i64, Option<Arc<Clip>>),
+    /// To [`Action::LoadAudio`]. Speech comes in growing parts (the first sentence as
+    /// soon as it is rendered, then longer and longer prefixes of the whole, each a
+    /// whole number of frames): `true` with the last, or with a recording's only part.
+    Audio(i64, Option<Arc<Clip>>, bool),
     /// To [`Action::LookupTarget`].
     Target(bool),
     /// To a request that writes (greeting, PIN, forward, reply): it worked.
@@ -62,7 +64,7 @@ impl Application for Menu {
                 self.set_time_zone(zone);
                 self.handle_messages(list)
             }
-            Reply::Audio(id, clip) => self.handle_audio(id, clip),
+            Reply::Audio(id, clip, complete) => self.handle_audio_part(id, clip, complete),
             Reply::Target(exists) => self.handle_target(exists),
             Reply::Done(ok) => self.handle_done(ok),
         }
@@ -210,6 +212,12 @@ pub struct Menu {
     current: usize,
     /// The current message's audio, once loaded.
     audio: Option<(i64, Arc<Clip>)>,
+    /// Whether `audio` is all of the message (speech still rendering: not yet).
+    audio_complete: bool,
+    /// Playback ran past what was rendered: where to go on when the next part comes.
+    resume_at: Option<usize>,
+    /// The length of the audio part playing now: where it ends.
+    audio_end: usize,
     /// Sample offset of the audio at `audio_frame`, and the tick it was (re)started.
     audio_offset: usize,
     audio_frame: u64,
@@ -246,6 +254,9 @@ impl Menu {
             audio: None,
             audio_offset: 0,
             audio_frame: 0,
+            audio_complete: true,
+            resume_at: None,
+            audio_end: 0,
             frames: 0,
             deleted_here: Vec::new(),
             typeahead: Vec::new(),
@@ -317,6 +328,15 @@ impl Menu {
         match self.phase {
             Phase::Closing => self.finish(true),
             Phase::Envelope => self.start_audio(),
+            Phase::Audio if !self.audio_complete => {
+                // The part that played is all that is rendered yet: go on with a longer
+                // one if it came meanwhile, else when it comes.
+                let at = self.audio_end;
+                match self.audio.clone() {
+                    Some((_, clip)) if at < clip.pcm.len() => self.play_audio_from(clip, at),
+                    _ => self.resume_at = Some(at),
+                }
+            }
             Phase::Audio => {
                 self.phase = Phase::Options;
                 self.play_ids(&["vm-message-options"]);
@@ -538,15 +558,37 @@ impl Menu {
 
     /// The answer to [`Action::LoadAudio`] (`None`: the audio could not be read).
     pub fn handle_audio(&mut self, id: i64, clip: Option<Arc<Clip>>) {
+        self.handle_audio_part(id, clip, true)
+    }
+
+    /// A part of a message's audio: the first starts it (after the envelope), a later
+    /// one replaces what was rendered so far by a longer prefix; playback that ran out
+    /// goes on where it stopped.
+    pub fn handle_audio_part(&mut self, id: i64, clip: Option<Arc<Clip>>, complete: bool) {
         if self.messages.get(self.current).map(|m| m.id) != Some(id) {
             return; // the caller moved on
         }
+        let first = self.audio.as_ref().map(|a| a.0) != Some(id);
         let clip = clip.unwrap_or_else(|| {
             self.say.clips(["vm-unplayable".to_string()]).into_iter().next().unwrap_or_else(|| Arc::new(silence()))
         });
-        self.audio = Some((id, clip));
-        if self.phase == Phase::Audio && !self.playing {
-            self.start_audio();
+        self.audio = Some((id, clip.clone()));
+        self.audio_complete = complete;
+        if first {
+            self.resume_at = None;
+            if self.phase == Phase::Audio && !self.playing {
+                self.start_audio();
+            }
+        } else if let Some(at) = self.resume_at.take() {
+            if self.phase == Phase::Audio && !self.playing {
+                if at < clip.pcm.len() {
+                    self.play_audio_from(clip, at);
+                } else if complete {
+                    self.handle_playback_done();
+                } else {
+                    self.resume_at = Some(at);
+                }
+            }
         }
     }
 
@@ -566,6 +608,7 @@ impl Menu {
 
     fn play_audio_from(&mut self, clip: Arc<Clip>, offset: usize) {
         let offset = offset.min(clip.pcm.len());
+        self.audio_end = clip.pcm.len();
         self.audio_offset = offset;
         self.audio_frame = self.frames;
         self.playing = true;

@@ -23,6 +23,37 @@ pub fn description(kind: MessageKind, from: Option<&str>, subject: Option<&str>)
     format!("{what} from {}. Subject: {}.", from.unwrap_or("an unknown sender"), subject.unwrap_or_default())
 }
 
+/// A message for the phone: a recording, or text to speak sentence by sentence.
+pub enum Speech {
+    Pcm(Vec<i16>),
+    Text { sentences: Vec<String>, voice: String },
+}
+
+/// Renders `sentences` with espeak-ng, calling `part(all_so_far, complete)` after the
+/// first sentence and then whenever what is rendered has doubled since the last call —
+/// so the first audio is ready after one sentence whatever the length, and the copies
+/// the parts cost stay linear. Every part but the last is a whole number of 20 ms
+/// frames (playback goes on at its end without a seam). `part` returns false to stop
+/// (the caller moved on or hung up).
+pub fn render_in_parts(sentences: &[String], voice: &str, mut part: impl FnMut(&[i16], bool) -> bool) -> Result<()> {
+    const FRAME: usize = crate::rtp::FRAME_SAMPLES;
+    let mut all: Vec<i16> = Vec::new();
+    let mut sent = 0usize;
+    for (i, s) in sentences.iter().enumerate() {
+        all.extend(crate::media::tts::synthesize(s, voice, 150)?);
+        let last = i + 1 == sentences.len();
+        let whole = all.len() / FRAME * FRAME;
+        if !last && whole > 0 && (sent == 0 || whole >= 2 * sent) {
+            if !part(&all[..whole], false) {
+                return Ok(());
+            }
+            sent = whole;
+        }
+    }
+    part(&all, true);
+    Ok(())
+}
+
 /// An e-mail as the text spoken for it, sentence after sentence.
 pub fn spoken_mail(reader: &crate::reading::Reader, raw: &[u8]) -> String {
     reader.mail(raw).into_iter().flatten().collect::<Vec<_>>().join(" ")
@@ -140,13 +171,30 @@ impl Messages {
 
     /// The audio of a message as PCM: a recording as it is; an e-mail read out — sender,
     /// subject, what the sender wrote, its attachments (`reading::Reader::mail`); a fax or
-    /// an e-mail not stored whole, described.
+    /// an e-mail not stored whole, described. All of it rendered: for the phone, which
+    /// starts playing at the first sentence, see [`Messages::message_speech`].
     pub async fn message_pcm(&self, id: i64) -> Result<Vec<i16>> {
+        match self.message_speech(id).await? {
+            Speech::Pcm(pcm) => Ok(pcm),
+            Speech::Text { sentences, voice } => {
+                let mut all = Vec::new();
+                render_in_parts(&sentences, &voice, |pcm, _| {
+                    all = pcm.to_vec();
+                    true
+                })?;
+                Ok(all)
+            }
+        }
+    }
+
+    /// What a message is to the phone: a recording, or the sentences to speak (and the
+    /// voice), rendered by the caller part by part.
+    pub async fn message_speech(&self, id: i64) -> Result<Speech> {
         let (voice, reader, lang) = (self.tts_voice.clone(), self.reader.clone(), self.lang.clone());
         let others = self.other_readers.clone();
         self.store
             .run(move |s| match s.message_audio(id)? {
-                MessageAudio::Pcm(pcm) => Ok(pcm),
+                MessageAudio::Pcm(pcm) => Ok(Speech::Pcm(pcm)),
                 MessageAudio::Describe { kind: MessageKind::Email, raw: Some(raw), mailbox, .. } => {
                     // The mail's own language when a reader exists for it.
                     let codes: Vec<&str> = others.iter().map(|(l, _, _)| l.as_str()).collect();
@@ -157,10 +205,10 @@ impl Messages {
                     };
                     let stored = s.substitutions(Some(&mailbox), &code)?;
                     let reader = crate::services::reading::with_stored(base, &stored);
-                    crate::media::tts::synthesize(&spoken_mail(&reader, &raw), &voice, 150)
+                    Ok(Speech::Text { sentences: reader.mail(&raw).into_iter().flatten().collect(), voice })
                 }
                 MessageAudio::Describe { kind, from, subject, .. } => {
-                    crate::media::tts::synthesize(&description(kind, from.as_deref(), subject.as_deref()), &voice, 150)
+                    Ok(Speech::Text { sentences: vec![description(kind, from.as_deref(), subject.as_deref())], voice })
                 }
             })
             .await

@@ -406,3 +406,39 @@ fn a_login_the_store_could_not_check_asks_to_try_again_later_not_wrong_pin() {
     m.handle_playback_done();
     assert!(matches!(&drain(&mut m)[..], [Action::Hangup]));
 }
+
+#[test]
+fn speech_that_is_still_rendering_plays_on_seamlessly_part_after_part() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(5, State::U, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    let part = |frames: usize| Arc::new(Clip::from_pcm(vec![7; frames * FRAME_SAMPLES], "speech"));
+    // The first sentence arrives during the envelope and plays after it.
+    m.handle_audio_part(5, Some(part(10)), false);
+    m.handle_playback_done();
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[0], Action::PlayFrom(c, 0) if c.pcm.len() == 10 * FRAME_SAMPLES), "{acts:?}");
+    // A longer part while the first plays: nothing changes now…
+    m.handle_audio_part(5, Some(part(30)), false);
+    assert!(drain(&mut m).is_empty());
+    // …and when the first ends, playback goes on exactly where it stopped.
+    m.handle_playback_done();
+    let acts = drain(&mut m);
+    assert!(
+        matches!(&acts[..], [Action::PlayFrom(c, o)] if c.pcm.len() == 30 * FRAME_SAMPLES && *o == 10 * FRAME_SAMPLES),
+        "{acts:?}"
+    );
+    // Played past what is rendered: it waits (no options prompt) and resumes with the next.
+    m.handle_playback_done();
+    assert!(drain(&mut m).is_empty(), "waiting for the rest");
+    m.handle_audio_part(5, Some(part(50)), true);
+    let acts = drain(&mut m);
+    assert!(
+        matches!(&acts[..], [Action::PlayFrom(c, o)] if c.pcm.len() == 50 * FRAME_SAMPLES && *o == 30 * FRAME_SAMPLES),
+        "{acts:?}"
+    );
+    // The last part ended: now the message options.
+    m.handle_playback_done();
+    assert_eq!(said(&drain(&mut m)), ["vm-message-options"]);
+}
