@@ -66,7 +66,7 @@ fn main() {
         let sentences: Vec<String> = reader.paragraphs(&mail(n)).into_iter().flatten().collect();
         let t = Instant::now();
         let mut first_part = None;
-        voxbridge::services::messages::render_in_parts(&sentences, "en-us", |_, _| {
+        voxbridge::services::messages::render_in_parts(&sentences, "en-us", |_, _, _| {
             first_part.get_or_insert(t.elapsed().as_secs_f64());
             true
         })

@@ -107,7 +107,7 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             // Sentence by sentence, as the phone renders it: the same audio.
             let mut pcm = Vec::new();
             let voice = voice.as_deref().unwrap_or(&cfg.prompts.voice);
-            crate::services::messages::render_in_parts(&spoken, voice, |all, _| {
+            crate::services::messages::render_in_parts(&spoken, voice, |all, _, _| {
                 pcm = all.to_vec();
                 true
             })?;

@@ -99,29 +99,29 @@ impl Performer<Menu> for MenuRequests {
                     match svc.message_speech(id).await {
                         Ok(Speech::Pcm(pcm)) => {
                             let clip = Arc::new(Clip::from_pcm(pcm, format!("message {id}")));
-                            let _ = tx.send(Reply::Audio(id, Some(clip), true)).await;
+                            let _ = tx.send(Reply::Audio(id, Some(clip), true, Vec::new())).await;
                         }
                         // Speech streams: the first sentence plays while the rest renders.
                         Ok(Speech::Text { sentences, voice }) => {
                             let after = tx.clone();
                             let rendered = tokio::task::spawn_blocking(move || {
-                                render_in_parts(&sentences, &voice, |pcm, complete| {
+                                render_in_parts(&sentences, &voice, |pcm, starts, complete| {
                                     if wanted.load(std::sync::atomic::Ordering::Relaxed) != id {
                                         return false;
                                     }
                                     let clip = Arc::new(Clip::from_pcm(pcm.to_vec(), format!("message {id}")));
-                                    tx.blocking_send(Reply::Audio(id, Some(clip), complete)).is_ok()
+                                    tx.blocking_send(Reply::Audio(id, Some(clip), complete, starts.to_vec())).is_ok()
                                 })
                             })
                             .await;
                             if let Ok(Err(e)) = rendered {
                                 unreadable(e);
-                                let _ = after.send(Reply::Audio(id, None, true)).await;
+                                let _ = after.send(Reply::Audio(id, None, true, Vec::new())).await;
                             }
                         }
                         Err(e) => {
                             unreadable(e);
-                            let _ = tx.send(Reply::Audio(id, None, true)).await;
+                            let _ = tx.send(Reply::Audio(id, None, true, Vec::new())).await;
                         }
                     }
                 });

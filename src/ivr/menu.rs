@@ -31,8 +31,9 @@ pub enum Reply {
     Messages(Vec<MenuMessage>, jiff::tz::TimeZone),
     /// To [`Action::LoadAudio`]. Speech comes in growing parts (the first sentence as
     /// soon as it is rendered, then longer and longer prefixes of the whole, each a
-    /// whole number of frames): `true` with the last, or with a recording's only part.
-    Audio(i64, Option<Arc<Clip>>, bool),
+    /// whole number of frames): `true` with the last, or with a recording's only part;
+    /// then where each sentence rendered so far starts (samples; empty for a recording).
+    Audio(i64, Option<Arc<Clip>>, bool, Vec<usize>),
     /// To [`Action::LookupTarget`].
     Target(bool),
     /// To a request that writes (greeting, PIN, forward, reply): it worked.
@@ -64,7 +65,10 @@ impl Application for Menu {
                 self.set_time_zone(zone);
                 self.handle_messages(list)
             }
-            Reply::Audio(id, clip, complete) => self.handle_audio_part(id, clip, complete),
+            Reply::Audio(id, clip, complete, starts) => {
+                self.handle_audio_part(id, clip, complete);
+                self.set_sentences(id, starts);
+            }
             Reply::Target(exists) => self.handle_target(exists),
             Reply::Done(ok) => self.handle_done(ok),
         }
@@ -218,6 +222,9 @@ pub struct Menu {
     resume_at: Option<usize>,
     /// The length of the audio part playing now: where it ends.
     audio_end: usize,
+    /// Where the sentences of spoken audio start (samples); empty for a recording, whose
+    /// skips go by `skip_samples`.
+    sentences: Vec<usize>,
     /// Sample offset of the audio at `audio_frame`, and the tick it was (re)started.
     audio_offset: usize,
     audio_frame: u64,
@@ -257,6 +264,7 @@ impl Menu {
             audio_complete: true,
             resume_at: None,
             audio_end: 0,
+            sentences: Vec::new(),
             frames: 0,
             deleted_here: Vec::new(),
             typeahead: Vec::new(),
@@ -549,6 +557,7 @@ impl Menu {
         self.phase = Phase::Envelope;
         if self.audio.as_ref().map(|a| a.0) != Some(m.id) {
             self.audio = None;
+            self.sentences.clear();
             self.actions.push_back(Action::LoadAudio { id: m.id });
         }
         let ids = speech::envelope(self.current + 1, &m, self.params.now_unix, &self.params.time_zone);
@@ -559,6 +568,32 @@ impl Menu {
     /// The answer to [`Action::LoadAudio`] (`None`: the audio could not be read).
     pub fn handle_audio(&mut self, id: i64, clip: Option<Arc<Clip>>) {
         self.handle_audio_part(id, clip, true)
+    }
+
+    /// Where the sentences of message `id`'s spoken audio start.
+    pub fn set_sentences(&mut self, id: i64, starts: Vec<usize>) {
+        if self.audio.as_ref().map(|a| a.0) == Some(id) {
+            self.sentences = starts;
+        }
+    }
+
+    /// Where a skip from `pos` lands: for speech the next sentence, or back to the start of
+    /// this one (the one before when this one just began, under a second in); for a
+    /// recording `skip_samples` either way.
+    fn skip_target(&self, pos: usize, forward: bool) -> usize {
+        if self.sentences.is_empty() {
+            let step = self.params.skip_samples;
+            return if forward { pos + step } else { pos.saturating_sub(step) };
+        }
+        if forward {
+            return self.sentences.iter().copied().find(|&s| s > pos + FRAME_SAMPLES).unwrap_or(usize::MAX);
+        }
+        let current = self.sentences.iter().rposition(|&s| s <= pos).unwrap_or(0);
+        if pos - self.sentences[current].min(pos) < RATE && current > 0 {
+            self.sentences[current - 1]
+        } else {
+            self.sentences[current]
+        }
     }
 
     /// A part of a message's audio: the first starts it (after the envelope), a later
@@ -626,8 +661,7 @@ impl Menu {
             Some(k @ (MessageKey::Rewind | MessageKey::FastForward)) => {
                 let Some((_, clip)) = self.audio.clone() else { return };
                 let pos = self.audio_position();
-                let step = self.params.skip_samples;
-                let to = if k == MessageKey::Rewind { pos.saturating_sub(step) } else { pos + step };
+                let to = self.skip_target(pos, k == MessageKey::FastForward);
                 self.interrupt();
                 if to >= clip.pcm.len() {
                     self.handle_playback_done();

@@ -6,12 +6,6 @@
 use regex::{Captures, Regex};
 use std::sync::LazyLock;
 
-macro_rules! re {
-    ($name:ident, $pat:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($pat).expect("a valid pattern"));
-    };
-}
-
 const ONES: [&str; 20] = [
     "null",
     "eins",

@@ -10,12 +10,6 @@ use super::numbers::{cardinal, decimal, digits, house, ordinal, plural_decade, y
 use regex::{Captures, Regex};
 use std::sync::LazyLock;
 
-macro_rules! re {
-    ($name:ident, $pat:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($pat).expect("a valid pattern"));
-    };
-}
-
 const MONTHS: [&str; 12] = [
     "January",
     "February",

@@ -6,6 +6,13 @@
 //! numbers…). Paragraphs are kept apart, and each is split into sentences so speech can
 //! be rendered and skipped sentence by sentence.
 
+/// A pattern compiled once, on first use (for the written-form passes of each language).
+macro_rules! re {
+    ($name:ident, $pat:expr) => {
+        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($pat).expect("a valid pattern"));
+    };
+}
+
 pub mod cleanup;
 pub mod de;
 pub mod en;

@@ -29,28 +29,36 @@ pub enum Speech {
     Text { sentences: Vec<String>, voice: String },
 }
 
-/// Renders `sentences` with espeak-ng, calling `part(all_so_far, complete)` after the
-/// first sentence and then whenever what is rendered has doubled since the last call —
+/// Renders `sentences` with espeak-ng, calling `part(all_so_far, sentence_starts,
+/// complete)` after the first sentence and then whenever what is rendered has doubled
+/// since the last call (`sentence_starts`: where each sentence rendered so far begins, in
+/// samples, for skipping by sentence) —
 /// so the first audio is ready after one sentence whatever the length, and the copies
 /// the parts cost stay linear. Every part but the last is a whole number of 20 ms
 /// frames (playback goes on at its end without a seam). `part` returns false to stop
 /// (the caller moved on or hung up).
-pub fn render_in_parts(sentences: &[String], voice: &str, mut part: impl FnMut(&[i16], bool) -> bool) -> Result<()> {
+pub fn render_in_parts(
+    sentences: &[String],
+    voice: &str,
+    mut part: impl FnMut(&[i16], &[usize], bool) -> bool,
+) -> Result<()> {
     const FRAME: usize = crate::rtp::FRAME_SAMPLES;
     let mut all: Vec<i16> = Vec::new();
+    let mut starts: Vec<usize> = Vec::new();
     let mut sent = 0usize;
     for (i, s) in sentences.iter().enumerate() {
+        starts.push(all.len());
         all.extend(crate::media::tts::synthesize(s, voice, 150)?);
         let last = i + 1 == sentences.len();
         let whole = all.len() / FRAME * FRAME;
         if !last && whole > 0 && (sent == 0 || whole >= 2 * sent) {
-            if !part(&all[..whole], false) {
+            if !part(&all[..whole], &starts, false) {
                 return Ok(());
             }
             sent = whole;
         }
     }
-    part(&all, true);
+    part(&all, &starts, true);
     Ok(())
 }
 
@@ -178,7 +186,7 @@ impl Messages {
             Speech::Pcm(pcm) => Ok(pcm),
             Speech::Text { sentences, voice } => {
                 let mut all = Vec::new();
-                render_in_parts(&sentences, &voice, |pcm, _| {
+                render_in_parts(&sentences, &voice, |pcm, _, _| {
                     all = pcm.to_vec();
                     true
                 })?;

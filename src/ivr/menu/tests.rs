@@ -442,3 +442,35 @@ fn speech_that_is_still_rendering_plays_on_seamlessly_part_after_part() {
     m.handle_playback_done();
     assert_eq!(said(&drain(&mut m)), ["vm-message-options"]);
 }
+
+#[test]
+fn in_spoken_e_mail_the_skip_keys_go_by_sentence() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(5, State::U, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    // Three sentences: at 0, 2 s and 5 s of a 9 s rendering.
+    m.handle_audio_part(5, Some(audio(9)), true);
+    m.set_sentences(5, vec![0, 2 * RATE, 5 * RATE]);
+    m.handle_playback_done();
+    drain(&mut m);
+    for _ in 0..150 {
+        m.handle_frame(&[0; FRAME_SAMPLES]); // 3 s in: the second sentence
+    }
+    m.handle_dtmf('#');
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[1], Action::PlayFrom(_, o) if *o == 5 * RATE), "the next sentence: {acts:?}");
+    for _ in 0..100 {
+        m.handle_frame(&[0; FRAME_SAMPLES]); // 2 s into the third
+    }
+    m.handle_dtmf('*');
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[1], Action::PlayFrom(_, o) if *o == 5 * RATE), "back to this sentence's start: {acts:?}");
+    m.handle_dtmf('*');
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[1], Action::PlayFrom(_, o) if *o == 2 * RATE), "just begun: the one before: {acts:?}");
+    m.handle_dtmf('#');
+    m.handle_dtmf('#');
+    let acts = drain(&mut m);
+    assert_eq!(said(&acts), ["vm-message-options"], "past the last sentence: {acts:?}");
+}
