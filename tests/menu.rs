@@ -484,6 +484,13 @@ fn an_email_is_read_to_the_caller_exactly_as_its_preview_says() {
     // What `tts preview` says will be spoken: the sender's answers, not the quotes.
     let preview = server.cli_ok(&["tts", "preview", "--mail", fixture.to_str().unwrap()]);
     assert!(preview.contains("Yes, the fifteenth works.") && !preview.contains("ship"), "{preview}");
+    // The stored message previews the same, through the phone's own service path.
+    let id = server.messages("4602")[0]["id"].as_i64().unwrap().to_string();
+    let stored = server.cli_ok(&["tts", "preview", "4602", &id]);
+    let lines = |t: &str| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(lines(&stored), lines(&preview));
+    let o = server.cli(&["tts", "preview", "4699", &id]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("mailbox 4699 has no message"));
     let sent = spoken(&server, &["--mail", fixture.to_str().unwrap()]);
 
     let mut p = log_in(&server, "4602", "1234");

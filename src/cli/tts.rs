@@ -15,8 +15,14 @@ pub enum TtsCmd {
     ///
     /// Example: voxbridge tts preview --text "Call (555) 123-4567 by 5 p.m. re: the $20 bill"
     Preview {
+        /// A stored message: the mailbox number…
+        #[arg(requires = "id")]
+        number: Option<String>,
+        /// …and the message id (`voxbridge messages list NUMBER`): exactly what the phone
+        /// says for it, with that mailbox's substitutions and the mail's language.
+        id: Option<i64>,
         /// The text; `-` reads standard input.
-        #[arg(long, required_unless_present_any = ["file", "mail"])]
+        #[arg(long, required_unless_present_any = ["file", "mail", "id"])]
         text: Option<String>,
         /// Read the text from this file instead.
         #[arg(long, conflicts_with_all = ["text", "mail"])]
@@ -67,7 +73,23 @@ fn input(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
 
 pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
     match cmd {
-        TtsCmd::Preview { text, file, mail, lang } => {
+        TtsCmd::Preview { number: Some(number), id: Some(id), .. } => {
+            let store = crate::store::Store::open(&cfg.store.path)?;
+            match store.message(id)? {
+                Some(m) if m.mailbox == number => {}
+                _ => bail!("mailbox {number} has no message {id}"),
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let svc = crate::services::messages::Messages::standalone(store, cfg);
+            match rt.block_on(svc.message_speech(id))? {
+                crate::services::messages::Speech::Text { sentences, .. } => println!("{}", sentences.join("\n")),
+                crate::services::messages::Speech::Pcm(pcm) => {
+                    println!("(a recording: {:.1} s of audio)", pcm.len() as f64 / 8000.0)
+                }
+            }
+            Ok(())
+        }
+        TtsCmd::Preview { text, file, mail, lang, .. } => {
             let paragraphs = match mail {
                 Some(path) => {
                     let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
