@@ -93,16 +93,16 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             let paragraphs = match mail {
                 Some(path) => {
                     let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    // As the menu does: the mail's own language when there is a reader for it.
-                    let lang = match lang {
-                        Some(l) => l,
+                    match lang {
+                        Some(l) => reading::reader(cfg, &l)?.mail(&raw),
+                        // As the menu does: the mail's own language when there is a reader for it.
                         None => {
-                            let others = reading::other_readers(cfg)?;
-                            let codes: Vec<&str> = others.iter().map(|(l, _, _)| l.as_str()).collect();
-                            reading::mail_language(&raw, &codes, &cfg.prompts.language).to_string()
+                            let (main, others) =
+                                (reading::reader(cfg, &cfg.prompts.language)?, reading::other_readers(cfg)?);
+                            let main = (cfg.prompts.language.as_str(), &main, cfg.prompts.voice.as_str());
+                            reading::for_mail(&raw, main, &others).1.mail(&raw)
                         }
-                    };
-                    reading::reader(cfg, &lang)?.mail(&raw)
+                    }
                 }
                 None => {
                     let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;

@@ -62,11 +62,6 @@ pub fn render_in_parts(
     Ok(())
 }
 
-/// An e-mail as the text spoken for it, sentence after sentence.
-pub fn spoken_mail(reader: &crate::reading::Reader, raw: &[u8]) -> String {
-    reader.mail(raw).into_iter().flatten().collect::<Vec<_>>().join(" ")
-}
-
 /// The message services and what they need.
 #[derive(Clone)]
 pub struct Messages {
@@ -204,16 +199,12 @@ impl Messages {
             .run(move |s| match s.message_audio(id)? {
                 MessageAudio::Pcm(pcm) => Ok(Speech::Pcm(pcm)),
                 MessageAudio::Describe { kind: MessageKind::Email, raw: Some(raw), mailbox, .. } => {
-                    // The mail's own language when a reader exists for it.
-                    let codes: Vec<&str> = others.iter().map(|(l, _, _)| l.as_str()).collect();
-                    let code = crate::services::reading::mail_language(&raw, &codes, &lang).to_string();
-                    let (base, voice) = match others.iter().find(|(l, _, _)| *l == code) {
-                        Some((_, r, v)) => (r, v.clone()),
-                        None => (&*reader, voice),
-                    };
-                    let stored = s.substitutions(Some(&mailbox), &code)?;
+                    let (code, base, voice) =
+                        crate::services::reading::for_mail(&raw, (&lang, &reader, &voice), &others);
+                    let stored = s.substitutions(Some(&mailbox), code)?;
                     let reader = crate::services::reading::with_stored(base, &stored);
-                    Ok(Speech::Text { sentences: reader.mail(&raw).into_iter().flatten().collect(), voice })
+                    let sentences = reader.mail(&raw).into_iter().flatten().collect();
+                    Ok(Speech::Text { sentences, voice: voice.to_string() })
                 }
                 MessageAudio::Describe { kind, from, subject, .. } => {
                     Ok(Speech::Text { sentences: vec![description(kind, from.as_deref(), subject.as_deref())], voice })

@@ -80,3 +80,19 @@ pub fn other_readers(cfg: &Config) -> Result<Vec<(String, Reader, String)>> {
     }
     Ok(out)
 }
+
+/// Which language, reader and voice an e-mail is read with: its own language's when
+/// `others` has a reader for it, else the main ones. The one choice for the menu and
+/// `tts preview --mail`.
+pub fn for_mail<'a>(
+    raw: &[u8],
+    main: (&'a str, &'a Reader, &'a str),
+    others: &'a [(String, Reader, String)],
+) -> (&'a str, &'a Reader, &'a str) {
+    let codes: Vec<&str> = others.iter().map(|(l, _, _)| l.as_str()).collect();
+    let code = mail_language(raw, &codes, main.0);
+    match others.iter().find(|(l, _, _)| l == code) {
+        Some((l, r, v)) => (l.as_str(), r, v.as_str()),
+        None => main,
+    }
+}
