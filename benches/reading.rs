@@ -63,13 +63,19 @@ fn main() {
     // Streamed as the phone does it (services::messages::render_in_parts): when the first
     // part is ready to play, whatever the mail's length.
     for n in if full { vec![50, 5000] } else { vec![50] } {
-        let sentences: Vec<String> = reader.paragraphs(&mail(n)).into_iter().flatten().collect();
+        let paragraphs = reader.paragraphs(&mail(n));
         let t = Instant::now();
         let mut first_part = None;
-        voxbridge::services::messages::render_in_parts(&sentences, "en-us", |_, _, _| {
-            first_part.get_or_insert(t.elapsed().as_secs_f64());
-            true
-        })
+        voxbridge::services::messages::render_in_parts(
+            &paragraphs,
+            "en-us",
+            150,
+            || true,
+            |_, _, _| {
+                first_part.get_or_insert(t.elapsed().as_secs_f64());
+                true
+            },
+        )
         .expect("espeak-ng");
         println!(
             "streamed {n} words: first part ready after {:.1} ms, all in {:.0} ms",

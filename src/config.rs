@@ -321,6 +321,9 @@ pub struct MenuConfig {
     /// Messages deleted by phone are purged (D, expunged) when the call ends; false
     /// leaves them marked for deletion (M, `\Deleted`) for the mail client to expunge.
     pub purge_on_hangup: bool,
+    /// E-mails rendered to speech are kept in the store for the next listen, up to this
+    /// many MiB in all (least recently heard dropped first); 0 keeps none.
+    pub speech_cache_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -343,6 +346,7 @@ impl Default for MenuConfig {
             silence_secs: 5.0,
             list: Vec::new(),
             purge_on_hangup: true,
+            speech_cache_mb: 256,
         }
     }
 }
@@ -424,7 +428,20 @@ pub struct PromptsConfig {
     /// `language` (detected per mail; a language is read when `<dir>/<lang>/
     /// substitutions.toml` exists).
     pub voices: std::collections::BTreeMap<String, String>,
+    /// Speaking rate of e-mails read out, in words per minute, per language (espeak-ng
+    /// takes 80–450); a language not named is read at 150.
+    pub rates: std::collections::BTreeMap<String, u32>,
 }
+
+impl PromptsConfig {
+    /// Words per minute for e-mails read in `lang`.
+    pub fn rate(&self, lang: &str) -> u32 {
+        self.rates.get(lang).copied().unwrap_or(DEFAULT_SPEECH_RATE)
+    }
+}
+
+/// espeak-ng's own default rate, words per minute.
+pub const DEFAULT_SPEECH_RATE: u32 = 150;
 
 impl Default for PromptsConfig {
     fn default() -> Self {
@@ -434,6 +451,7 @@ impl Default for PromptsConfig {
             voice: "en-us".into(),
             cache: None,
             voices: [("de".to_string(), "de".to_string()), ("en".to_string(), "en-us".to_string())].into(),
+            rates: Default::default(),
         }
     }
 }
@@ -481,6 +499,11 @@ impl Config {
         }
         if self.mwi.recheck_secs.is_nan() || self.mwi.recheck_secs <= 0.0 {
             return Err("mwi.recheck_secs must be positive".into());
+        }
+        for (lang, rate) in &self.prompts.rates {
+            if !(80..=450).contains(rate) {
+                return Err(format!("prompts.rates.{lang} = {rate}: a speaking rate is 80 to 450 words per minute"));
+            }
         }
         let m = &self.menu;
         for l in &m.list {
@@ -669,6 +692,10 @@ mod tests {
         }
         let e = Config::parse("[store]\ntrash_days = -2.0\n").unwrap_err();
         assert!(e.contains("trash_days"), "{e}");
+        let e = Config::parse("[prompts.rates]\nde = 1000\n").unwrap_err();
+        assert!(e.contains("prompts.rates.de"), "{e}");
+        let c = Config::parse("[prompts.rates]\nde = 130\n").unwrap();
+        assert_eq!((c.prompts.rate("de"), c.prompts.rate("en")), (130, DEFAULT_SPEECH_RATE));
     }
 
     #[test]

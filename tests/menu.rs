@@ -344,6 +344,8 @@ fn a_voice_reply_to_an_email_reaches_the_senders_mailbox_by_smtp() {
     p.keys("1", gap);
     std::thread::sleep(Duration::from_millis(500));
     p.keys("3", gap); // reply, during the envelope
+    std::thread::sleep(Duration::from_millis(300));
+    p.keys("1", gap); // to the sender (2: to all)
     let t = p.press('9'); // skip to the beep
     p.first_marker_after(t, Duration::from_secs(5)).expect("the beep");
     std::thread::sleep(Duration::from_millis(400));
@@ -376,6 +378,68 @@ fn a_voice_reply_to_an_email_reaches_the_senders_mailbox_by_smtp() {
 }
 
 #[test]
+fn a_voice_reply_to_all_reaches_every_recipient_but_the_subscriber_once_each() {
+    let dv = Dovecot::start();
+    let smtp = SmtpRelay::start(&dv);
+    let server = Server::start(&format!("[delivery]\nsmtp_url = \"{}\"\n[sync]\npoll_secs = 3600.0\n", smtp.url()));
+    server.cli_ok(&[
+        "mailbox",
+        "add",
+        "4603",
+        "--pin",
+        "1234",
+        "--email",
+        "ivy@example.test",
+        "--imap",
+        &dv.imap_url("ivy"),
+    ]);
+    let mut client = MailClient::connect(&dv, "ivy", "INBOX");
+    client.append_raw(
+        "INBOX",
+        b"From: Ann <ann@example.test>\r\nTo: Ivy <IVY@example.test>, bob@example.test\r\n\
+          Cc: carol@example.test, ann@example.test\r\nSubject: Offsite\r\nMessage-ID: <offsite@example.test>\r\n\
+          Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nWho is in?\r\n",
+    );
+    server.cli_ok(&["sync", "4603"]);
+
+    let gap = Duration::from_millis(80);
+    let mut p = log_in(&server, "4603", "1234");
+    p.keys("1", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = p.press('3');
+    let said = p.audio_after(t, 25, Duration::from_secs(5));
+    assert!(said == prompt_audio(&["vm-reply-choice"])[..25 * 160], "the reply choice was not asked");
+    p.keys("2", gap); // to all
+    let t = p.press('9'); // skip to the beep
+    p.first_marker_after(t, Duration::from_secs(5)).expect("the beep");
+    std::thread::sleep(Duration::from_millis(400));
+    p.send_audio(&chirp());
+    let t = p.press('#');
+    let said = p.audio_after(t, 25, Duration::from_secs(10));
+    assert!(said == prompt_audio(&["vm-reply-sent"])[..25 * 160], "no confirmation of the reply");
+    p.hang_up();
+
+    for user in ["ann", "bob", "carol"] {
+        let mut got = Vec::new();
+        wait_until(Duration::from_secs(20), &format!("the reply in {user}'s mailbox"), || {
+            got = imap_messages(&dv, user);
+            !got.is_empty()
+        });
+        assert_eq!(got.len(), 1, "exactly one reply for {user}");
+        let msg = mail_parser::MessageParser::default().parse(&got[0].1).unwrap();
+        let addrs = |a: Option<&mail_parser::Address>| -> Vec<String> {
+            a.into_iter().flat_map(|l| l.iter()).filter_map(|x| x.address.as_deref().map(str::to_string)).collect()
+        };
+        assert_eq!(addrs(msg.to()), ["ann@example.test"]);
+        assert_eq!(addrs(msg.cc()), ["bob@example.test", "carol@example.test"]);
+        assert_eq!(msg.in_reply_to().as_text(), Some("offsite@example.test"));
+    }
+    // Ivy's own INBOX holds the original only: no copy back to the subscriber.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(imap_messages(&dv, "ivy").len(), 1);
+}
+
+#[test]
 fn sipp_caller_forwards_an_email_and_replies_to_it_by_voice() {
     let dv = Dovecot::start();
     let smtp = SmtpRelay::start(&dv);
@@ -394,7 +458,8 @@ fn sipp_caller_forwards_an_email_and_replies_to_it_by_voice() {
         ("8", 500),
         ("4802#", 1500),
         ("#", 2500),
-        ("3", 0),
+        ("3", 300),
+        ("1", 0),    // to the sender only
         ("9", 1000), // skips to the beep
         ("<audio>", 3000),
         ("</audio>", 0),

@@ -82,7 +82,10 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let svc = crate::services::messages::Messages::standalone(store, cfg);
             match rt.block_on(svc.message_speech(id))? {
-                crate::services::messages::Speech::Text { sentences, .. } => println!("{}", sentences.join("\n")),
+                crate::services::messages::Speech::Text { paragraphs, .. } => {
+                    let blocks: Vec<String> = paragraphs.iter().map(|p| p.join("\n")).collect();
+                    println!("{}", blocks.join("\n\n"))
+                }
                 crate::services::messages::Speech::Pcm(pcm) => {
                     println!("(a recording: {:.1} s of audio)", pcm.len() as f64 / 8000.0)
                 }
@@ -115,12 +118,12 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
         }
         TtsCmd::Say { text, mail, out, lang, voice } => {
             let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
-            let spoken: Vec<String> = match (text, mail) {
+            let spoken: Vec<Vec<String>> = match (text, mail) {
                 (_, Some(path)) => {
                     let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    reader.mail(&raw).into_iter().flatten().collect()
+                    reader.mail(&raw)
                 }
-                (Some(text), None) => reading::preview(&reader, &text).into_iter().flatten().collect(),
+                (Some(text), None) => reading::preview(&reader, &text),
                 (None, None) => bail!("give a text or --mail"),
             };
             if spoken.is_empty() {
@@ -129,10 +132,17 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             // Sentence by sentence, as the phone renders it: the same audio.
             let mut pcm = Vec::new();
             let voice = voice.as_deref().unwrap_or(&cfg.prompts.voice);
-            crate::services::messages::render_in_parts(&spoken, voice, |all, _, _| {
-                pcm = all.to_vec();
-                true
-            })?;
+            let rate = cfg.prompts.rate(lang.as_deref().unwrap_or(&cfg.prompts.language));
+            crate::services::messages::render_in_parts(
+                &spoken,
+                voice,
+                rate,
+                || true,
+                |all, _, _| {
+                    pcm = all.to_vec();
+                    true
+                },
+            )?;
             crate::media::wav::write_durable(&out, &pcm).with_context(|| format!("cannot write {}", out.display()))?;
             println!("{} ({:.1} s of audio)", out.display(), pcm.len() as f64 / 8000.0);
             Ok(())

@@ -94,35 +94,22 @@ impl Performer<Menu> for MenuRequests {
                 let wanted = self.wanted.clone();
                 wanted.store(id, std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(async move {
-                    use crate::services::messages::{render_in_parts, Speech};
-                    let unreadable = |e: anyhow::Error| tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable");
-                    match svc.message_speech(id).await {
-                        Ok(Speech::Pcm(pcm)) => {
-                            let clip = Arc::new(Clip::from_pcm(pcm, format!("message {id}")));
-                            let _ = tx.send(Reply::Audio(id, Some(clip), true, Vec::new())).await;
-                        }
-                        // Speech streams: the first sentence plays while the rest renders.
-                        Ok(Speech::Text { sentences, voice }) => {
-                            let after = tx.clone();
-                            let rendered = tokio::task::spawn_blocking(move || {
-                                render_in_parts(&sentences, &voice, |pcm, starts, complete| {
-                                    if wanted.load(std::sync::atomic::Ordering::Relaxed) != id {
-                                        return false;
-                                    }
-                                    let clip = Arc::new(Clip::from_pcm(pcm.to_vec(), format!("message {id}")));
-                                    tx.blocking_send(Reply::Audio(id, Some(clip), complete, starts.to_vec())).is_ok()
-                                })
-                            })
-                            .await;
-                            if let Ok(Err(e)) = rendered {
-                                unreadable(e);
-                                let _ = after.send(Reply::Audio(id, None, true, Vec::new())).await;
+                    // Speech streams: the first sentence plays while the rest renders.
+                    let parts = tx.clone();
+                    let still = wanted.clone();
+                    let go_on = move || still.load(std::sync::atomic::Ordering::Relaxed) == id;
+                    let spoken = svc
+                        .speak(id, go_on, move |pcm, marks, complete| {
+                            if wanted.load(std::sync::atomic::Ordering::Relaxed) != id {
+                                return false;
                             }
-                        }
-                        Err(e) => {
-                            unreadable(e);
-                            let _ = tx.send(Reply::Audio(id, None, true, Vec::new())).await;
-                        }
+                            let clip = Arc::new(Clip::from_pcm(pcm.to_vec(), format!("message {id}")));
+                            parts.blocking_send(Reply::Audio(id, Some(clip), complete, marks.clone())).is_ok()
+                        })
+                        .await;
+                    if let Err(e) = spoken {
+                        tracing::warn!(message = id, error = %format!("{e:#}"), "message audio unreadable");
+                        let _ = tx.send(Reply::Audio(id, None, true, Default::default())).await;
                     }
                 });
             }
@@ -178,7 +165,7 @@ async fn perform(ctx: &Arc<CallCtx>, settings: &Settings, mailbox: &str, action:
         }),
         Action::LookupTarget { number } => return Reply::Target(ctx.messages.is_target(&number).await),
         Action::Forward { id, to, comment } => ctx.messages.forward(mailbox, id, &to, comment).await,
-        Action::Reply { id, pcm } => ctx.messages.reply(mailbox, id, pcm).await,
+        Action::Reply { id, pcm, all } => ctx.messages.reply(mailbox, id, pcm, all).await,
         _ => Ok(false),
     };
     Reply::Done(result.unwrap_or_else(|e| {

@@ -84,6 +84,8 @@ pub async fn serve(cfg: Config) -> Result<()> {
             lang: cfg.prompts.language.clone(),
             other_readers: Arc::new(crate::services::reading::other_readers(&cfg)?),
             outbox_wake: wake.clone(),
+            speech_rates: Arc::new(cfg.prompts.rates.clone()),
+            speech_cache_bytes: cfg.menu.speech_cache_mb * 1024 * 1024,
         },
         mwi: Some(mwi.clone()),
     });

@@ -21,10 +21,16 @@ pub struct MenuKeys {
     pub save: char,
     pub forward: char,
     pub reply: char,
+    pub mark_unread: char,
     pub main_menu: char,
-    // While a message plays.
+    // While a message plays (fast-forward also skips the envelope).
     pub rewind: char,
     pub fast_forward: char,
+    pub pause: char,
+    // While an e-mail is read out: whole paragraphs. They take the keys of replay_also
+    // and reply only then; paused, those keys mean what they always do.
+    pub paragraph_back: char,
+    pub paragraph_forward: char,
 }
 
 impl Default for MenuKeys {
@@ -42,9 +48,13 @@ impl Default for MenuKeys {
             save: '9',
             forward: '8',
             reply: '3',
+            mark_unread: '0',
             main_menu: '#',
             rewind: '*',
             fast_forward: '#',
+            pause: '2',
+            paragraph_back: '1',
+            paragraph_forward: '3',
         }
     }
 }
@@ -66,9 +76,13 @@ pub enum MessageKey {
     Save,
     Forward,
     Reply,
+    MarkUnread,
     MainMenu,
     Rewind,
     FastForward,
+    Pause,
+    ParagraphBack,
+    ParagraphForward,
 }
 
 impl MenuKeys {
@@ -84,14 +98,26 @@ impl MenuKeys {
         .map(|(_, a)| a)
     }
 
-    /// While the audio plays, rewind and fast-forward come first.
-    pub fn message(&self, key: char, in_audio: bool) -> Option<MessageKey> {
-        if in_audio {
-            if key == self.rewind {
-                return Some(MessageKey::Rewind);
+    /// While the audio plays, the playback keys come first, and while speech with
+    /// paragraphs plays (an e-mail), the paragraph keys before those.
+    pub fn message(&self, key: char, in_audio: bool, in_paragraphs: bool) -> Option<MessageKey> {
+        if in_paragraphs {
+            if key == self.paragraph_back {
+                return Some(MessageKey::ParagraphBack);
             }
-            if key == self.fast_forward {
-                return Some(MessageKey::FastForward);
+            if key == self.paragraph_forward {
+                return Some(MessageKey::ParagraphForward);
+            }
+        }
+        if in_audio {
+            for (k, action) in [
+                (self.rewind, MessageKey::Rewind),
+                (self.fast_forward, MessageKey::FastForward),
+                (self.pause, MessageKey::Pause),
+            ] {
+                if key == k {
+                    return Some(action);
+                }
             }
         }
         [
@@ -103,6 +129,7 @@ impl MenuKeys {
             (self.save, MessageKey::Save),
             (self.forward, MessageKey::Forward),
             (self.reply, MessageKey::Reply),
+            (self.mark_unread, MessageKey::MarkUnread),
             (self.main_menu, MessageKey::MainMenu),
         ]
         .into_iter()
@@ -125,10 +152,11 @@ impl MenuKeys {
                     self.save,
                     self.forward,
                     self.reply,
+                    self.mark_unread,
                     self.main_menu,
                 ],
             ),
-            ("playback", vec![self.rewind, self.fast_forward]),
+            ("playback", vec![self.rewind, self.fast_forward, self.pause, self.paragraph_back, self.paragraph_forward]),
         ];
         for (name, keys) in groups {
             for (i, k) in keys.iter().enumerate() {
@@ -153,8 +181,17 @@ mod tests {
         let k = MenuKeys::default();
         assert_eq!(k.validate(), Ok(()));
         assert_eq!(k.main('1'), Some(MainKey::Listen));
-        assert_eq!(k.message('#', true), Some(MessageKey::FastForward));
-        assert_eq!(k.message('#', false), Some(MessageKey::MainMenu));
+        assert_eq!(k.message('#', true, false), Some(MessageKey::FastForward));
+        assert_eq!(k.message('#', false, false), Some(MessageKey::MainMenu));
+        // 1 and 3 skip paragraphs only while an e-mail is read; else replay and reply.
+        assert_eq!(k.message('3', true, true), Some(MessageKey::ParagraphForward));
+        assert_eq!(k.message('3', true, false), Some(MessageKey::Reply));
+        assert_eq!(k.message('1', true, true), Some(MessageKey::ParagraphBack));
+        assert_eq!(k.message('1', false, false), Some(MessageKey::Replay));
+        assert_eq!(k.message('2', true, false), Some(MessageKey::Pause));
+        assert_eq!(k.message('2', false, false), None);
+        let bad = MenuKeys { pause: '#', ..MenuKeys::default() };
+        assert!(bad.validate().unwrap_err().contains("two meanings in the playback"));
         let bad = MenuKeys { save: '7', ..MenuKeys::default() };
         assert!(bad.validate().unwrap_err().contains("two meanings in the message options"));
         let bad = MenuKeys { help: 'x', ..MenuKeys::default() };

@@ -7,14 +7,15 @@
 //!
 //! Flow: mailbox number (skipped when the caller ID is a mailbox) → PIN → counts →
 //! main menu (1 listen, 0 options, * help, # exit) → per message: envelope, audio,
-//! options (5 replay, 4 previous, 6 next, 7 delete/undelete, 9 save; * / # rewind and
-//! fast-forward during the audio). A key press always cuts the prompt playing (barge-in),
-//! so the answer to a key starts on the next frame.
+//! options (5 replay, 4 previous, 6 next, 7 delete/undelete, 9 save, 0 mark new; * / # rewind and
+//! fast-forward during the audio, # also skipping the envelope, 2 pause; in an e-mail read
+//! out * / # go by sentence and 1 / 3 by paragraph). A key press always cuts the prompt
+//! playing (barge-in), so the answer to a key starts on the next frame.
 
 use super::keys::{MainKey, MenuKeys, MessageKey};
 use super::speech::{self, Say};
 use crate::media::prompts::Clip;
-pub use crate::model::{GreetingKind, LoginResult, MenuMessage, State};
+pub use crate::model::{GreetingKind, LoginResult, MenuMessage, SpeechMarks, State};
 use crate::rtp::FRAME_SAMPLES;
 use crate::session::app::{Application, Effect};
 use std::sync::Arc;
@@ -32,8 +33,9 @@ pub enum Reply {
     /// To [`Action::LoadAudio`]. Speech comes in growing parts (the first sentence as
     /// soon as it is rendered, then longer and longer prefixes of the whole, each a
     /// whole number of frames): `true` with the last, or with a recording's only part;
-    /// then where each sentence rendered so far starts (samples; empty for a recording).
-    Audio(i64, Option<Arc<Clip>>, bool, Vec<usize>),
+    /// then where the sentences and paragraphs rendered so far start (none for a
+    /// recording).
+    Audio(i64, Option<Arc<Clip>>, bool, SpeechMarks),
     /// To [`Action::LookupTarget`].
     Target(bool),
     /// To a request that writes (greeting, PIN, forward, reply): it worked.
@@ -65,9 +67,9 @@ impl Application for Menu {
                 self.set_time_zone(zone);
                 self.handle_messages(list)
             }
-            Reply::Audio(id, clip, complete, starts) => {
+            Reply::Audio(id, clip, complete, marks) => {
+                self.set_marks(id, marks);
                 self.handle_audio_part(id, clip, complete);
-                self.set_sentences(id, starts);
             }
             Reply::Target(exists) => self.handle_target(exists),
             Reply::Done(ok) => self.handle_done(ok),
@@ -168,11 +170,13 @@ pub enum Action {
         to: String,
         comment: Vec<i16>,
     },
-    /// Reply to the sender of message `id` with this recording; answer with
-    /// [`Menu::handle_done`] (false: no address to reply to, or it failed).
+    /// Reply to the sender of message `id` with this recording (`all`: and to the
+    /// e-mail's other recipients); answer with [`Menu::handle_done`] (false: no address
+    /// to reply to, or it failed).
     Reply {
         id: i64,
         pcm: Vec<i16>,
+        all: bool,
     },
     Hangup,
 }
@@ -194,6 +198,8 @@ enum Phase {
     NewPin,
     ConfirmPin,
     ForwardTo,
+    /// An e-mail's reply: to the sender or to all.
+    ReplyChoice,
     /// Waiting for the driver (a lookup or a save).
     Busy,
     Closing,
@@ -222,9 +228,11 @@ pub struct Menu {
     resume_at: Option<usize>,
     /// The length of the audio part playing now: where it ends.
     audio_end: usize,
-    /// Where the sentences of spoken audio start (samples); empty for a recording, whose
-    /// skips go by `skip_samples`.
-    sentences: Vec<usize>,
+    /// Where the sentences and paragraphs of spoken audio start; none for a recording,
+    /// whose skips go by `skip_samples`.
+    marks: SpeechMarks,
+    /// Paused by the caller: where the audio goes on.
+    paused_at: Option<usize>,
     /// Sample offset of the audio at `audio_frame`, and the tick it was (re)started.
     audio_offset: usize,
     audio_frame: u64,
@@ -264,7 +272,8 @@ impl Menu {
             audio_complete: true,
             resume_at: None,
             audio_end: 0,
-            sentences: Vec::new(),
+            marks: SpeechMarks::default(),
+            paused_at: None,
             frames: 0,
             deleted_here: Vec::new(),
             typeahead: Vec::new(),
@@ -410,6 +419,7 @@ impl Menu {
             Phase::NewPin => self.play_ids(&["vm-new-pin"]),
             Phase::ConfirmPin => self.play_ids(&["vm-reenter-pin"]),
             Phase::ForwardTo => self.play_ids(&["vm-forward-to"]),
+            Phase::ReplyChoice => self.play_ids(&["vm-reply-choice"]),
             _ => {}
         }
     }
@@ -435,6 +445,7 @@ impl Menu {
             Phase::Setup => self.setup_key(key),
             Phase::Recording => self.recording_key(key),
             Phase::Review => self.review_key(key),
+            Phase::ReplyChoice => self.reply_choice_key(key),
             // Callers type ahead (the next mailbox number, "1" to listen) while the
             // store answers; nothing typed is lost.
             Phase::Checking | Phase::Loading if self.typeahead.len() < 32 => self.typeahead.push(key),
@@ -557,7 +568,7 @@ impl Menu {
         self.phase = Phase::Envelope;
         if self.audio.as_ref().map(|a| a.0) != Some(m.id) {
             self.audio = None;
-            self.sentences.clear();
+            self.marks = SpeechMarks::default();
             self.actions.push_back(Action::LoadAudio { id: m.id });
         }
         let ids = speech::envelope(self.current + 1, &m, self.params.now_unix, &self.params.time_zone);
@@ -570,29 +581,46 @@ impl Menu {
         self.handle_audio_part(id, clip, true)
     }
 
-    /// Where the sentences of message `id`'s spoken audio start.
-    pub fn set_sentences(&mut self, id: i64, starts: Vec<usize>) {
-        if self.audio.as_ref().map(|a| a.0) == Some(id) {
-            self.sentences = starts;
+    /// Where the sentences and paragraphs of message `id`'s spoken audio start.
+    pub fn set_marks(&mut self, id: i64, marks: SpeechMarks) {
+        if self.audio.as_ref().map(|a| a.0) == Some(id) || self.messages.get(self.current).map(|m| m.id) == Some(id) {
+            self.marks = marks;
         }
     }
 
-    /// Where a skip from `pos` lands: for speech the next sentence, or back to the start of
-    /// this one (the one before when this one just began, under a second in); for a
-    /// recording `skip_samples` either way.
-    fn skip_target(&self, pos: usize, forward: bool) -> usize {
-        if self.sentences.is_empty() {
+    /// Where a skip from `pos` lands: for speech the next sentence (or paragraph), or back
+    /// to the start of this one (the one before when this one just began, under a second
+    /// in); for a recording `skip_samples` either way. Forward past every start known:
+    /// `usize::MAX`.
+    fn skip_target(&self, pos: usize, forward: bool, paragraph: bool) -> usize {
+        let starts = if paragraph { &self.marks.paragraphs } else { &self.marks.sentences };
+        if starts.is_empty() {
             let step = self.params.skip_samples;
             return if forward { pos + step } else { pos.saturating_sub(step) };
         }
         if forward {
-            return self.sentences.iter().copied().find(|&s| s > pos + FRAME_SAMPLES).unwrap_or(usize::MAX);
+            return starts.iter().copied().find(|&s| s > pos + FRAME_SAMPLES).unwrap_or(usize::MAX);
         }
-        let current = self.sentences.iter().rposition(|&s| s <= pos).unwrap_or(0);
-        if pos - self.sentences[current].min(pos) < RATE && current > 0 {
-            self.sentences[current - 1]
+        let current = starts.iter().rposition(|&s| s <= pos).unwrap_or(0);
+        if pos - starts[current].min(pos) < RATE && current > 0 {
+            starts[current - 1]
         } else {
-            self.sentences[current]
+            starts[current]
+        }
+    }
+
+    /// Plays the current message's audio from `at`: past the end of a complete one the
+    /// message options follow; past what is rendered so far of speech, it goes on there
+    /// when the next part comes.
+    fn go_to(&mut self, at: usize) {
+        let Some((_, clip)) = self.audio.clone() else { return };
+        if at < clip.pcm.len() {
+            self.play_audio_from(clip, at);
+        } else if self.audio_complete {
+            self.handle_playback_done();
+        } else {
+            // The next sentence starts where the rendered part ends.
+            self.resume_at = Some(at.min(clip.pcm.len()));
         }
     }
 
@@ -656,18 +684,44 @@ impl Menu {
     }
 
     fn message_key(&mut self, key: char) {
+        let keys = &self.params.keys;
+        // Fast-forward during the envelope: straight to the message itself.
+        if self.phase == Phase::Envelope && self.playing && key == keys.fast_forward {
+            self.interrupt();
+            self.start_audio();
+            return;
+        }
+        // Paused: the pause key goes on where it stopped; any other key means what it
+        // means after a message (3 replies, 7 deletes).
+        if let Some(at) = self.paused_at.take() {
+            if key == keys.pause && self.phase == Phase::Audio {
+                self.go_to(at);
+                return;
+            }
+        }
         let in_audio = self.phase == Phase::Audio && self.playing;
-        match self.params.keys.message(key, in_audio) {
-            Some(k @ (MessageKey::Rewind | MessageKey::FastForward)) => {
-                let Some((_, clip)) = self.audio.clone() else { return };
+        let in_paragraphs = in_audio && !self.marks.paragraphs.is_empty();
+        match keys.message(key, in_audio, in_paragraphs) {
+            Some(MessageKey::Pause) => {
                 let pos = self.audio_position();
-                let to = self.skip_target(pos, k == MessageKey::FastForward);
                 self.interrupt();
-                if to >= clip.pcm.len() {
-                    self.handle_playback_done();
-                } else {
-                    self.play_audio_from(clip, to);
-                }
+                self.paused_at = Some(pos);
+            }
+            Some(
+                k @ (MessageKey::Rewind
+                | MessageKey::FastForward
+                | MessageKey::ParagraphBack
+                | MessageKey::ParagraphForward),
+            ) => {
+                let pos = self.audio_position();
+                let forward = matches!(k, MessageKey::FastForward | MessageKey::ParagraphForward);
+                let to = self.skip_target(
+                    pos,
+                    forward,
+                    matches!(k, MessageKey::ParagraphBack | MessageKey::ParagraphForward),
+                );
+                self.interrupt();
+                self.go_to(to);
             }
             Some(MessageKey::Replay) => {
                 self.interrupt();
@@ -719,6 +773,19 @@ impl Menu {
                 let clips = self.say.clips(["vm-message-saved".to_string()]);
                 self.play(clips);
                 self.present();
+            }
+            Some(MessageKey::MarkUnread) => {
+                // New again: listed with the new ones next time, unread in the mail client.
+                self.interrupt();
+                let Some(m) = self.messages.get_mut(self.current) else { return };
+                if m.state != State::U {
+                    m.state = State::U;
+                    let id = m.id;
+                    self.actions.push_back(Action::SetState { id, state: State::U });
+                    self.deleted_here.retain(|d| *d != id);
+                }
+                self.phase = Phase::Options;
+                self.play_ids(&["vm-marked-new", "vm-message-options"]);
             }
             Some(MessageKey::Forward) => {
                 self.interrupt();

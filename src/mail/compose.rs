@@ -163,6 +163,8 @@ pub struct VoiceReply<'a> {
     pub mailbox_name: Option<&'a str>,
     pub from_addr: &'a str,
     pub rcpt: &'a str,
+    /// Copies (a reply to all).
+    pub cc: &'a [String],
     pub subject: &'a str,
     pub in_reply_to: Option<&'a str>,
     pub date: i64,
@@ -177,6 +179,11 @@ pub fn voice_reply(r: &VoiceReply<'_>) -> Vec<u8> {
     let mut m = String::new();
     m += &address_header("From", Some(&display), r.from_addr);
     m += &address_header("To", None, r.rcpt);
+    if !r.cc.is_empty() {
+        use mail_builder::headers::address::Address;
+        let list = r.cc.iter().map(|a| Address::new_address(None::<&str>, a.as_str())).collect();
+        m += &header("Cc", &Address::new_list(list));
+    }
     m += &text_header("Subject", r.subject);
     m += &format!("Date: {}\r\n", rfc5322_date(r.date));
     m += &format!("Message-ID: {}\r\n", r.message_id);
@@ -257,6 +264,7 @@ mod tests {
             mailbox_name: Some(name),
             from_addr: "voicemail@example.test",
             rcpt: "sender@example.test",
+            cc: &[],
             subject,
             in_reply_to: Some("<orig@example.test>"),
             date: 1795996800,
@@ -281,5 +289,32 @@ mod tests {
         let bytes = voice_reply(&short);
         let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
         assert_eq!(msg.subject(), Some("Re: Grüße — Übergabe"));
+    }
+
+    #[test]
+    fn a_reply_to_all_names_the_copies_in_cc() {
+        let cc = vec!["bob@example.test".to_string(), "carol@example.test".to_string()];
+        let r = VoiceReply {
+            message_id: "<vb.3@example.test>",
+            mailbox: "1001",
+            mailbox_name: None,
+            from_addr: "voicemail@example.test",
+            rcpt: "ann@example.test",
+            cc: &cc,
+            subject: "Re: Plans",
+            in_reply_to: Some("<orig@example.test>"),
+            date: 1795996800,
+            duration_ms: 2000,
+            wav: &[0u8; 64],
+        };
+        let bytes = voice_reply(&r);
+        let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let addrs = |a: Option<&mail_parser::Address>| -> Vec<String> {
+            a.into_iter().flat_map(|l| l.iter()).filter_map(|x| x.address.as_deref().map(str::to_string)).collect()
+        };
+        assert_eq!(addrs(msg.to()), ["ann@example.test"]);
+        assert_eq!(addrs(msg.cc()), ["bob@example.test", "carol@example.test"]);
+        let none = VoiceReply { cc: &[], ..r };
+        assert!(!String::from_utf8_lossy(&voice_reply(&none)).contains("Cc:"));
     }
 }

@@ -91,7 +91,7 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8], retry
 }
 
 /// Sends `message` by SMTP to `to`.
-pub async fn smtp_send(acct: &Account, from: &str, to: &str, message: &[u8]) -> Result<()> {
+pub async fn smtp_send(acct: &Account, from: &str, to: &[&str], message: &[u8]) -> Result<()> {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
     let mut b = if acct.scheme == Scheme::Smtps {
         AsyncSmtpTransport::<Tokio1Executor>::relay(&acct.host)?
@@ -108,7 +108,9 @@ pub async fn smtp_send(acct: &Account, from: &str, to: &str, message: &[u8]) -> 
     let mailer = b.build();
     let env = lettre::address::Envelope::new(
         Some(from.parse().context("bad envelope sender")?),
-        vec![to.parse().with_context(|| format!("bad recipient address {to:?}"))?],
+        to.iter()
+            .map(|a| a.parse().with_context(|| format!("bad recipient address {a:?}")))
+            .collect::<Result<Vec<_>>>()?,
     )?;
     mailer
         .send_raw(&env, message)

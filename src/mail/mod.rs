@@ -8,3 +8,4 @@ pub mod imap;
 pub mod net;
 pub mod outbox;
 pub mod pop3;
+pub mod reply_to;

@@ -62,7 +62,7 @@ pub async fn deliver(store: &Store, item: &OutboxItem, domain: &str) -> Result<O
             let url = item.mailbox.smtp_url.as_deref().ok_or_else(|| anyhow!("mailbox has no SMTP URL any more"))?;
             let acct = Account::parse(url, &[Scheme::Smtp, Scheme::Smtps])?;
             let to = item.mailbox.email.as_deref().ok_or_else(|| anyhow!("mailbox has no e-mail address"))?;
-            deliver::smtp_send(&acct, &format!("voicemail@{domain}"), to, &bytes).await?;
+            deliver::smtp_send(&acct, &format!("voicemail@{domain}"), &[to], &bytes).await?;
             Ok(None)
         }
         other => Err(anyhow!("unknown delivery target {other:?}")),
@@ -200,13 +200,15 @@ async fn send_reply(store: &Store, cfg: &DeliveryConfig, o: &crate::store::outgo
         mailbox_name: mb.name.as_deref(),
         from_addr: &from_addr,
         rcpt: &r.rcpt,
+        cc: &r.cc,
         subject: &r.subject,
         in_reply_to: r.in_reply_to.as_deref(),
         date: o.created_at,
         duration_ms: r.duration_ms,
         wav: &wav,
     });
-    deliver::smtp_send(&acct, &from_addr, &r.rcpt, &bytes).await
+    let to: Vec<&str> = std::iter::once(r.rcpt.as_str()).chain(r.cc.iter().map(String::as_str)).collect();
+    deliver::smtp_send(&acct, &from_addr, &to, &bytes).await
 }
 
 #[cfg(test)]

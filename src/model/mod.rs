@@ -7,6 +7,7 @@ mod greeting;
 mod kind;
 mod login;
 mod mark;
+mod marks;
 mod message;
 mod state;
 
@@ -14,5 +15,6 @@ pub use greeting::GreetingKind;
 pub use kind::MessageKind;
 pub use login::LoginResult;
 pub use mark::MarkAction;
+pub use marks::SpeechMarks;
 pub use message::{MenuMessage, StoreMsg};
 pub use state::State;

@@ -74,32 +74,73 @@ fn kind_of(ctype: &str, name: &str) -> &'static str {
 
 const COUNT: [&str; 10] = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"];
 
-/// "One attachment: a PDF document, budget dot P D F." — `None` without attachments.
-pub fn announce(attachments: &[Attachment]) -> Option<String> {
+/// "One attachment: a PDF document, budget dot P D F." (German: "Ein Anhang: ein P D F
+/// Dokument, budget Punkt P D F.") — `None` without attachments.
+pub fn announce(attachments: &[Attachment], lang: super::Lang) -> Option<String> {
     if attachments.is_empty() {
         return None;
     }
     let n = attachments.len();
-    let count = COUNT.get(n).map(|s| s.to_string()).unwrap_or_else(|| super::numbers::cardinal(n as u64));
     let each: Vec<String> = attachments
         .iter()
-        .map(|a| match a.name.as_deref().map(spoken_file_name) {
-            Some(name) if !name.is_empty() => format!("{}, {name}", a.kind),
-            _ => a.kind.to_string(),
+        .map(|a| {
+            let kind = if lang == super::Lang::De { kind_de(a.kind) } else { a.kind };
+            match a.name.as_deref().map(|f| spoken_file_name(f, lang)) {
+                Some(name) if !name.is_empty() => format!("{kind}, {name}"),
+                _ => kind.to_string(),
+            }
         })
         .collect();
-    Some(format!("{count} attachment{}: {}.", if n == 1 { "" } else { "s" }, each.join("; ")))
+    Some(match lang {
+        super::Lang::En => {
+            let count = COUNT.get(n).map(|s| s.to_string()).unwrap_or_else(|| super::numbers::cardinal(n as u64));
+            format!("{count} attachment{}: {}.", if n == 1 { "" } else { "s" }, each.join("; "))
+        }
+        super::Lang::De => {
+            let count = if n == 1 { "Ein".to_string() } else { capitalized(&super::de::cardinal(n as u64)) };
+            format!("{count} {}: {}.", if n == 1 { "Anhang" } else { "Anhänge" }, each.join("; "))
+        }
+    })
 }
 
-/// "budget.pdf" → "budget dot P D F"; "Q3_report-final.xlsx" → "Q3 report final dot X L S X".
-pub fn spoken_file_name(name: &str) -> String {
+fn capitalized(word: &str) -> String {
+    let mut c = word.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// The German for a kind of attachment ([`kind_of`]'s words).
+fn kind_de(kind: &str) -> &'static str {
+    match kind {
+        "a PDF document" => "ein P D F Dokument",
+        "a text document" => "ein Textdokument",
+        "a spreadsheet" => "eine Tabelle",
+        "a presentation" => "eine Präsentation",
+        "a compressed archive" => "ein komprimiertes Archiv",
+        "a calendar invitation" => "eine Kalendereinladung",
+        "a contact card" => "eine Visitenkarte",
+        "an image" => "ein Bild",
+        "a sound recording" => "eine Tonaufnahme",
+        "a video" => "ein Video",
+        "a forwarded message" => "eine weitergeleitete Nachricht",
+        "a text file" => "eine Textdatei",
+        _ => "eine Datei",
+    }
+}
+
+/// "budget.pdf" → "budget dot P D F"; "Q3_report-final.xlsx" → "Q3 report final dot X L S X"
+/// (German: "Punkt").
+pub fn spoken_file_name(name: &str, lang: super::Lang) -> String {
     let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
     let stem: String = stem.chars().map(|c| if matches!(c, '_' | '-' | '.') { ' ' } else { c }).collect();
     let stem = stem.split_whitespace().collect::<Vec<_>>().join(" ");
     if ext.is_empty() || ext.len() > 5 {
         return stem;
     }
-    format!("{stem} dot {}", super::en::spell(ext))
+    let dot = if lang == super::Lang::De { "Punkt" } else { "dot" };
+    let letters: Vec<String> =
+        ext.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase().to_string()).collect();
+    let spelled = if lang == super::Lang::De { letters.join(" ") } else { super::en::spell(ext) };
+    format!("{stem} {dot} {spelled}")
 }
 
 /// Where a table cell ended: a comma between cells, nothing after the last.

@@ -108,7 +108,7 @@ impl Reader {
             text.push_str("\n\n");
             text.push_str(&m.body);
         }
-        if let Some(a) = cleanup::announce(&m.attachments).filter(|_| self.lang == Lang::En) {
+        if let Some(a) = cleanup::announce(&m.attachments, self.lang) {
             text.push_str("\n\n");
             text.push_str(&a);
         }

@@ -106,11 +106,21 @@ fn real_world_mails_read_only_what_the_sender_wrote() {
 #[test]
 fn attachments_are_announced_by_kind_and_name() {
     use super::cleanup::{announce, spoken_file_name, Attachment};
-    assert_eq!(announce(&[]), None);
+    assert_eq!(announce(&[], Lang::En), None);
     let one = [Attachment { name: Some("budget.pdf".into()), kind: "a PDF document" }];
-    assert_eq!(announce(&one).as_deref(), Some("One attachment: a PDF document, budget dot P D F."));
-    assert_eq!(spoken_file_name("Q3_report-final.xlsx"), "Q3 report final dot X L S X");
-    assert_eq!(spoken_file_name("README"), "README");
+    assert_eq!(announce(&one, Lang::En).as_deref(), Some("One attachment: a PDF document, budget dot P D F."));
+    assert_eq!(announce(&one, Lang::De).as_deref(), Some("Ein Anhang: ein P D F Dokument, budget Punkt P D F."));
+    let three = [
+        Attachment { name: Some("Plan.xlsx".into()), kind: "a spreadsheet" },
+        Attachment { name: None, kind: "an image" },
+        Attachment { name: Some("notiz.txt".into()), kind: "a text file" },
+    ];
+    assert_eq!(
+        announce(&three, Lang::De).as_deref(),
+        Some("Drei Anhänge: eine Tabelle, Plan Punkt X L S X; ein Bild; eine Textdatei, notiz Punkt T X T.")
+    );
+    assert_eq!(spoken_file_name("Q3_report-final.xlsx", Lang::En), "Q3 report final dot X L S X");
+    assert_eq!(spoken_file_name("README", Lang::En), "README");
 }
 
 #[test]

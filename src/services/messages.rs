@@ -4,7 +4,7 @@
 //! hub once.
 
 use crate::config::{DeliveryConfig, DistributionList};
-use crate::model::{MarkAction, MenuMessage, MessageKind, State};
+use crate::model::{MarkAction, MenuMessage, MessageKind, SpeechMarks, State};
 use crate::notify::{Hub, Origin};
 use crate::store::api::SharedStore;
 use crate::store::menu::MessageAudio;
@@ -26,41 +26,82 @@ pub fn description(kind: MessageKind, from: Option<&str>, subject: Option<&str>)
 /// A message for the phone: a recording, or text to speak sentence by sentence.
 pub enum Speech {
     Pcm(Vec<i16>),
-    Text { sentences: Vec<String>, voice: String },
+    /// Paragraphs of sentences, the voice and its rate (words per minute), and the key
+    /// the rendering is cached under (a digest of all three: other rules, another voice
+    /// or rate make another key).
+    Text {
+        paragraphs: Vec<Vec<String>>,
+        voice: String,
+        rate: u32,
+        key: String,
+    },
 }
 
-/// Renders `sentences` with espeak-ng, calling `part(all_so_far, sentence_starts,
-/// complete)` after the first sentence and then whenever what is rendered has doubled
-/// since the last call (`sentence_starts`: where each sentence rendered so far begins, in
-/// samples, for skipping by sentence) —
-/// so the first audio is ready after one sentence whatever the length, and the copies
-/// the parts cost stay linear. Every part but the last is a whole number of 20 ms
-/// frames (playback goes on at its end without a seam). `part` returns false to stop
-/// (the caller moved on or hung up).
+impl Speech {
+    fn text(paragraphs: Vec<Vec<String>>, voice: String, rate: u32) -> Speech {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(voice.as_bytes());
+        h.update(rate.to_le_bytes());
+        for p in &paragraphs {
+            h.update(b"\x00p");
+            for s in p {
+                h.update(b"\x00s");
+                h.update(s.as_bytes());
+            }
+        }
+        let key = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Speech::Text { paragraphs, voice, rate, key }
+    }
+}
+
+/// Renders `paragraphs` with espeak-ng, calling `part(all_so_far, marks, complete)` after
+/// the first sentence and then whenever what is rendered has doubled since the last call
+/// (`marks`: where each sentence and paragraph rendered so far begins, in samples, for
+/// skipping) — so the first audio is ready after one sentence whatever the length, and
+/// the copies the parts cost stay linear. Every part but the last is a whole number of
+/// 20 ms frames (playback goes on at its end without a seam). It stops, without a last
+/// part, as soon as `go_on` says no before a sentence (the caller moved on or hung up:
+/// a 5,000-word mail is 17 s of a core) or `part` returns false.
 pub fn render_in_parts(
-    sentences: &[String],
+    paragraphs: &[Vec<String>],
     voice: &str,
-    mut part: impl FnMut(&[i16], &[usize], bool) -> bool,
+    rate: u32,
+    go_on: impl Fn() -> bool,
+    mut part: impl FnMut(&[i16], &SpeechMarks, bool) -> bool,
 ) -> Result<()> {
     const FRAME: usize = crate::rtp::FRAME_SAMPLES;
     let mut all: Vec<i16> = Vec::new();
-    let mut starts: Vec<usize> = Vec::new();
+    let mut marks = SpeechMarks::default();
     let mut sent = 0usize;
-    for (i, s) in sentences.iter().enumerate() {
-        starts.push(all.len());
-        all.extend(crate::media::tts::synthesize(s, voice, 150)?);
-        let last = i + 1 == sentences.len();
-        let whole = all.len() / FRAME * FRAME;
-        if !last && whole > 0 && (sent == 0 || whole >= 2 * sent) {
-            if !part(&all[..whole], &starts, false) {
+    let total: usize = paragraphs.iter().map(Vec::len).sum();
+    let mut done = 0;
+    for p in paragraphs {
+        for (i, s) in p.iter().enumerate() {
+            if !go_on() {
                 return Ok(());
             }
-            sent = whole;
+            if i == 0 {
+                marks.paragraphs.push(all.len());
+            }
+            marks.sentences.push(all.len());
+            all.extend(crate::media::tts::synthesize(s, voice, rate)?);
+            done += 1;
+            let whole = all.len() / FRAME * FRAME;
+            if done < total && whole > 0 && (sent == 0 || whole >= 2 * sent) {
+                if !part(&all[..whole], &marks, false) {
+                    return Ok(());
+                }
+                sent = whole;
+            }
         }
     }
-    part(&all, &starts, true);
+    part(&all, &marks, true);
     Ok(())
 }
+
+/// How much of a cached rendering is handed over first: 30 s (whole frames).
+const CACHE_HEAD_SAMPLES: usize = 30 * 8000;
 
 /// The message services and what they need.
 #[derive(Clone)]
@@ -80,6 +121,10 @@ pub struct Messages {
     pub other_readers: Arc<Vec<(String, crate::reading::Reader, String)>>,
     /// Wakes the outbox when something waits for delivery.
     pub outbox_wake: Arc<Notify>,
+    /// Words per minute per language (`[prompts] rates`).
+    pub speech_rates: Arc<std::collections::BTreeMap<String, u32>>,
+    /// Bytes of rendered speech the store keeps (`[menu] speech_cache_mb`).
+    pub speech_cache_bytes: u64,
 }
 
 impl Messages {
@@ -100,6 +145,8 @@ impl Messages {
             lang: cfg.prompts.language.clone(),
             other_readers: Arc::new(crate::services::reading::other_readers(cfg).unwrap_or_default()),
             outbox_wake: Arc::new(Notify::new()),
+            speech_rates: Arc::new(cfg.prompts.rates.clone()),
+            speech_cache_bytes: cfg.menu.speech_cache_mb * 1024 * 1024,
         }
     }
 
@@ -177,17 +224,91 @@ impl Messages {
     /// an e-mail not stored whole, described. All of it rendered: for the phone, which
     /// starts playing at the first sentence, see [`Messages::message_speech`].
     pub async fn message_pcm(&self, id: i64) -> Result<Vec<i16>> {
-        match self.message_speech(id).await? {
-            Speech::Pcm(pcm) => Ok(pcm),
-            Speech::Text { sentences, voice } => {
-                let mut all = Vec::new();
-                render_in_parts(&sentences, &voice, |pcm, _, _| {
-                    all = pcm.to_vec();
-                    true
-                })?;
-                Ok(all)
+        let mut all = Vec::new();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let speaking = self.speak(
+            id,
+            || true,
+            move |pcm, _, complete| {
+                if complete {
+                    let _ = tx.blocking_send(pcm.to_vec());
+                }
+                true
+            },
+        );
+        let (spoken, _) = tokio::join!(speaking, async {
+            if let Some(pcm) = rx.recv().await {
+                all = pcm;
+            }
+        });
+        spoken?;
+        Ok(all)
+    }
+
+    /// A message's audio for the phone, handed to `part` as it becomes ready (see
+    /// [`render_in_parts`]; `part` runs on a blocking thread, returns false to stop): a
+    /// recording whole; an e-mail from the speech cache when it was heard before with
+    /// the same text and voice, else rendered part by part (while `go_on`) and cached
+    /// once complete.
+    pub async fn speak(
+        &self,
+        id: i64,
+        go_on: impl Fn() -> bool + Send + 'static,
+        mut part: impl FnMut(&[i16], &SpeechMarks, bool) -> bool + Send + 'static,
+    ) -> Result<()> {
+        let (paragraphs, voice, rate, key) = match self.message_speech(id).await? {
+            Speech::Pcm(pcm) => {
+                tokio::task::spawn_blocking(move || part(&pcm, &SpeechMarks::default(), true)).await?;
+                return Ok(());
+            }
+            Speech::Text { paragraphs, voice, rate, key } => (paragraphs, voice, rate, key),
+        };
+        let now = jiff::Timestamp::now().as_second();
+        // Heard before: its first seconds at once, then all of it (reading and encoding
+        // 50 MB of a long mail took 120 ms before the first packet).
+        let k2 = key.clone();
+        let head = self.store.run(move |s| s.cached_speech_head(id, &k2, now, CACHE_HEAD_SAMPLES)).await?;
+        if let Some((head, marks, total)) = head {
+            if head.len() == total {
+                tokio::task::spawn_blocking(move || part(&head, &marks, true)).await?;
+                return Ok(());
+            }
+            let (back, more) = tokio::task::spawn_blocking(move || {
+                let more = part(&head, &marks, false);
+                (part, more)
+            })
+            .await?;
+            part = back;
+            if !more {
+                return Ok(());
+            }
+            let k2 = key.clone();
+            if let Some((pcm, marks)) = self.store.run(move |s| s.cached_speech(id, &k2, now)).await? {
+                tokio::task::spawn_blocking(move || part(&pcm, &marks, true)).await?;
+                return Ok(());
+            }
+            // Gone between the two reads (deleted, evicted): rendered as if never heard.
+        }
+        let cap = self.speech_cache_bytes;
+        let rendered = tokio::task::spawn_blocking(move || {
+            let mut whole = None;
+            render_in_parts(&paragraphs, &voice, rate, go_on, |pcm, marks, complete| {
+                let go_on = part(pcm, marks, complete);
+                if complete {
+                    whole = Some((pcm.to_vec(), marks.clone()));
+                }
+                go_on
+            })?;
+            Ok::<_, anyhow::Error>(whole)
+        })
+        .await??;
+        if let (Some((pcm, marks)), true) = (rendered, cap > 0) {
+            let kept = self.store.run(move |s| s.cache_speech(id, &key, &pcm, &marks, now, cap)).await;
+            if let Err(e) = kept {
+                tracing::warn!(message = id, error = %format!("{e:#}"), "rendered speech not cached");
             }
         }
+        Ok(())
     }
 
     /// What a message is to the phone: a recording, or the sentences to speak (and the
@@ -195,6 +316,8 @@ impl Messages {
     pub async fn message_speech(&self, id: i64) -> Result<Speech> {
         let (voice, reader, lang) = (self.tts_voice.clone(), self.reader.clone(), self.lang.clone());
         let others = self.other_readers.clone();
+        let rates = self.speech_rates.clone();
+        let rate = move |lang: &str| rates.get(lang).copied().unwrap_or(crate::config::DEFAULT_SPEECH_RATE);
         self.store
             .run(move |s| match s.message_audio(id)? {
                 MessageAudio::Pcm(pcm) => Ok(Speech::Pcm(pcm)),
@@ -203,11 +326,11 @@ impl Messages {
                         crate::services::reading::for_mail(&raw, (&lang, &reader, &voice), &others);
                     let stored = s.substitutions(Some(&mailbox), code)?;
                     let reader = crate::services::reading::with_stored(base, &stored);
-                    let sentences = reader.mail(&raw).into_iter().flatten().collect();
-                    Ok(Speech::Text { sentences, voice: voice.to_string() })
+                    Ok(Speech::text(reader.mail(&raw), voice.to_string(), rate(code)))
                 }
                 MessageAudio::Describe { kind, from, subject, .. } => {
-                    Ok(Speech::Text { sentences: vec![description(kind, from.as_deref(), subject.as_deref())], voice })
+                    let rate = rate(&lang);
+                    Ok(Speech::text(vec![vec![description(kind, from.as_deref(), subject.as_deref())]], voice, rate))
                 }
             })
             .await
@@ -304,8 +427,10 @@ impl Messages {
         Ok(true)
     }
 
-    /// Reply: to the sender's mailbox when the message came from one.
-    pub async fn reply(&self, from: &str, id: i64, pcm: Vec<i16>) -> Result<bool> {
+    /// Reply: to the sender's mailbox when the message came from one; to an e-mail's
+    /// sender (its Reply-To, else From) by SMTP — with `all`, to its other recipients too
+    /// (To and Cc, not the subscriber's own address).
+    pub async fn reply(&self, from: &str, id: i64, pcm: Vec<i16>, all: bool) -> Result<bool> {
         let caller = self.store.run(move |s| Ok(s.message(id)?.and_then(|m| m.caller))).await?;
         let Some(caller) = caller else { return Ok(false) };
         let c2 = caller.clone();
@@ -313,15 +438,21 @@ impl Messages {
             self.send_voice(from, &[caller], pcm).await?;
             return Ok(true);
         }
-        // The address came from a mail's From header: only a well-formed one is written
-        // into the reply's headers and the SMTP envelope.
-        if caller.parse::<lettre::Address>().is_err() {
-            tracing::info!(mailbox = from, to = %caller, "reply: the caller has no mailbox here and no usable e-mail address");
-            return Ok(false);
-        }
-        // An e-mail sender: a voice reply by SMTP, through the reply queue.
         let (f2, cfg) = (from.to_string(), self.delivery.clone());
         let Some(mb) = self.store.run(move |s| s.mailbox(&f2)).await? else { return Ok(false) };
+        // Who it goes to, from the mail's own headers when it is stored; else the
+        // sender's address as the store has it. Only well-formed addresses are written
+        // into the reply's headers and the SMTP envelope.
+        let own: Vec<String> = mb.email.iter().cloned().chain([format!("{from}@{}", cfg.from_domain)]).collect();
+        let raw = self.store.run(move |s| s.message_raw(id)).await?;
+        let to = match raw.as_deref().and_then(|r| crate::mail::reply_to::reply_recipients(r, all, &own)) {
+            Some(to) => to,
+            None if caller.parse::<lettre::Address>().is_ok() => (caller.clone(), Vec::new()),
+            None => {
+                tracing::info!(mailbox = from, to = %caller, "reply: the caller has no mailbox here and no usable e-mail address");
+                return Ok(false);
+            }
+        };
         if crate::mail::outbox::reply_server(&mb, &cfg).is_none() {
             tracing::warn!(
                 mailbox = from,
@@ -330,6 +461,8 @@ impl Messages {
             return Ok(false);
         }
         let (f2, domain) = (from.to_string(), cfg.from_domain.clone());
+        let (rcpt, cc) = to;
+        let copies = cc.len();
         let queued = self
             .store
             .run(move |s| {
@@ -340,7 +473,8 @@ impl Messages {
                     if subject.to_ascii_lowercase().starts_with("re:") { subject } else { format!("Re: {subject}") };
                 s.insert_reply(&crate::store::outgoing::NewReply {
                     mailbox: f2.clone(),
-                    rcpt: caller.clone(),
+                    rcpt,
+                    cc,
                     message_id: crate::mail::compose::new_message_id(&domain),
                     subject,
                     in_reply_to: Some(original.message_id.clone()),
@@ -349,7 +483,7 @@ impl Messages {
                 })
             })
             .await?;
-        tracing::info!(mailbox = from, reply = queued, "voice reply queued for SMTP");
+        tracing::info!(mailbox = from, reply = queued, copies, "voice reply queued for SMTP");
         self.outbox_wake.notify_one();
         Ok(true)
     }
@@ -398,5 +532,67 @@ mod tests {
         assert_eq!(*heard.lock().unwrap(), [("100".to_string(), Origin::Phone)], "announced once, after the writes");
         let states: Vec<State> = store.messages("100").unwrap().iter().map(|m| m.state).collect();
         assert_eq!(states, [State::R, State::M]);
+    }
+
+    /// Everything `speak` hands over: (samples, marks, complete) per part.
+    async fn spoken(svc: &Messages, id: i64) -> Vec<(Vec<i16>, SpeechMarks, bool)> {
+        let parts = Arc::new(Mutex::new(Vec::new()));
+        let p2 = parts.clone();
+        svc.speak(
+            id,
+            || true,
+            move |pcm, marks, complete| {
+                p2.lock().unwrap().push((pcm.to_vec(), marks.clone(), complete));
+                true
+            },
+        )
+        .await
+        .unwrap();
+        let v = parts.lock().unwrap().clone();
+        v
+    }
+
+    #[tokio::test]
+    async fn an_e_mail_is_rendered_once_and_replayed_from_the_speech_cache() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        store.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let mut row = crate::store::RetrievedRow::sample(1, MessageKind::Email);
+        row.raw = b"From: Ann <ann@example.com>\r\nSubject: Plans\r\nContent-Type: text/plain\r\n\r\n\
+            Hello Bob. The meeting moved.\r\n\r\nSee you on Monday.\r\n"
+            .to_vec();
+        let id = store.store_retrieved("100", &[row]).unwrap()[0].0;
+        let svc = Messages::standalone(store.clone(), &crate::config::Config::default());
+        let first = spoken(&svc, id).await;
+        let (pcm, marks, complete) = first.last().unwrap().clone();
+        assert!(complete && pcm.len() > 8000, "rendered: {} samples", pcm.len());
+        // Header, then two paragraphs: three paragraph starts, four sentences or more.
+        assert_eq!(marks.paragraphs.len(), 3, "{marks:?}");
+        assert!(marks.sentences.len() >= 4 && marks.paragraphs.iter().all(|p| marks.sentences.contains(p)));
+        assert_eq!(store.speech_cache_size().unwrap().0, 1, "kept for the next listen");
+        // The next listen comes from the cache, whole: plant a rendering under the same
+        // key and that is what is heard.
+        let Speech::Text { key, .. } = svc.message_speech(id).await.unwrap() else { panic!("text") };
+        store.cache_speech(id, &key, &[42, 42], &marks, 5, 1 << 20).unwrap();
+        let again = spoken(&svc, id).await;
+        assert_eq!(again, vec![(vec![42, 42], marks.clone(), true)]);
+        // A long one: its first 30 s at once, then all of it.
+        let long: Vec<i16> = (0..40 * 8000).map(|i| (i % 1000) as i16).collect();
+        store.cache_speech(id, &key, &long, &marks, 6, 1 << 30).unwrap();
+        let parts = spoken(&svc, id).await;
+        assert_eq!(parts.len(), 2);
+        assert_eq!((&parts[0].0[..], parts[0].2), (&long[..CACHE_HEAD_SAMPLES], false));
+        assert_eq!((&parts[1].0, parts[1].2), (&long, true));
+        // Another voice is another key: rendered anew.
+        let other = Messages { tts_voice: "en-gb".into(), ..svc.clone() };
+        let Speech::Text { key: key2, .. } = other.message_speech(id).await.unwrap() else { panic!("text") };
+        assert_ne!(key, key2);
+        // So is another rate, and it is the rate espeak-ng renders at: slower is longer.
+        let slow = Messages { speech_rates: Arc::new([("en".to_string(), 100)].into()), ..svc.clone() };
+        let Speech::Text { key: key3, rate, .. } = slow.message_speech(id).await.unwrap() else { panic!("text") };
+        assert_ne!(key, key3);
+        assert_eq!(rate, 100);
+        let (slower, _, _) = spoken(&slow, id).await.pop().unwrap();
+        assert!(slower.len() > pcm.len() * 5 / 4, "{} vs {}", slower.len(), pcm.len());
     }
 }

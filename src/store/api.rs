@@ -8,7 +8,7 @@ use super::mailboxes::Mailbox;
 use super::menu::{LoginPolicy, MessageAudio};
 use super::messages::{MessageRow, NewVoiceMessage};
 use super::outgoing::NewReply;
-use crate::model::{GreetingKind, LoginResult, MarkAction, State};
+use crate::model::{GreetingKind, LoginResult, MarkAction, SpeechMarks, State};
 use crate::sip::digest::Ha1;
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -54,9 +54,33 @@ pub trait Settings {
     fn message_raw(&self, id: i64) -> Result<Option<Vec<u8>>>;
 }
 
+/// E-mails rendered to speech, kept for the next listen.
+pub trait SpeechCache {
+    /// What message `id` was rendered to from the text `key` names, if kept.
+    fn cached_speech(&self, id: i64, key: &str, now: i64) -> Result<Option<(Vec<i16>, SpeechMarks)>>;
+    /// Its first `max_samples`, its marks and its whole length, if kept.
+    fn cached_speech_head(
+        &self,
+        id: i64,
+        key: &str,
+        now: i64,
+        max_samples: usize,
+    ) -> Result<Option<(Vec<i16>, SpeechMarks, usize)>>;
+    /// Keeps a rendering, within `cap_bytes` for all of them.
+    fn cache_speech(
+        &self,
+        id: i64,
+        key: &str,
+        pcm: &[i16],
+        marks: &SpeechMarks,
+        now: i64,
+        cap_bytes: u64,
+    ) -> Result<()>;
+}
+
 /// Everything the services use of a store.
-pub trait Backend: Mailboxes + Messages + Replies + Settings + Send + Sync + 'static {}
-impl<T: Mailboxes + Messages + Replies + Settings + Send + Sync + 'static> Backend for T {}
+pub trait Backend: Mailboxes + Messages + Replies + Settings + SpeechCache + Send + Sync + 'static {}
+impl<T: Mailboxes + Messages + Replies + Settings + SpeechCache + Send + Sync + 'static> Backend for T {}
 
 /// A backend shared by the services.
 #[derive(Clone)]
@@ -145,5 +169,31 @@ impl Settings for Store {
     }
     fn message_raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
         Store::message_raw(self, id)
+    }
+}
+
+impl SpeechCache for Store {
+    fn cached_speech(&self, id: i64, key: &str, now: i64) -> Result<Option<(Vec<i16>, SpeechMarks)>> {
+        Store::cached_speech(self, id, key, now)
+    }
+    fn cached_speech_head(
+        &self,
+        id: i64,
+        key: &str,
+        now: i64,
+        max_samples: usize,
+    ) -> Result<Option<(Vec<i16>, SpeechMarks, usize)>> {
+        Store::cached_speech_head(self, id, key, now, max_samples)
+    }
+    fn cache_speech(
+        &self,
+        id: i64,
+        key: &str,
+        pcm: &[i16],
+        marks: &SpeechMarks,
+        now: i64,
+        cap_bytes: u64,
+    ) -> Result<()> {
+        Store::cache_speech(self, id, key, pcm, marks, now, cap_bytes)
     }
 }

@@ -36,6 +36,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/017_sip_credentials.sql"),
     include_str!("../../sql/018_substitutions.sql"),
     include_str!("../../sql/019_email_filters.sql"),
+    include_str!("../../sql/020_speech_cache.sql"),
+    include_str!("../../sql/021_reply_all.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

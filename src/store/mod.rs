@@ -14,6 +14,7 @@ mod outbox;
 pub mod outgoing;
 pub mod pin;
 pub mod server_lock;
+mod speech_cache;
 mod substitutions;
 mod sync;
 pub mod trash;

@@ -9,6 +9,8 @@ use rusqlite::{params, OptionalExtension};
 pub struct NewReply {
     pub mailbox: String,
     pub rcpt: String,
+    /// Copies: the other recipients of a reply to all.
+    pub cc: Vec<String>,
     pub message_id: String,
     pub subject: String,
     pub in_reply_to: Option<String>,
@@ -31,8 +33,8 @@ impl Store {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO outgoing (mailbox, rcpt, message_id, subject, in_reply_to, media_path, duration_ms,
-                                   next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                   next_attempt_at, created_at, cc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 r.mailbox,
                 r.rcpt,
@@ -42,7 +44,8 @@ impl Store {
                 r.media_path,
                 r.duration_ms,
                 now_millis(),
-                now_secs()
+                now_secs(),
+                serde_json::to_string(&r.cc)?
             ],
         )?;
         Ok(conn.last_insert_rowid())
@@ -51,7 +54,7 @@ impl Store {
     pub fn outgoing_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Outgoing>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
-            "SELECT id, mailbox, rcpt, message_id, subject, in_reply_to, media_path, duration_ms, attempts, created_at
+            "SELECT id, mailbox, rcpt, message_id, subject, in_reply_to, media_path, duration_ms, attempts, created_at, cc
              FROM outgoing WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
         )?;
         let rows = st
@@ -61,6 +64,8 @@ impl Store {
                     reply: NewReply {
                         mailbox: r.get(1)?,
                         rcpt: r.get(2)?,
+                        // Written by insert_reply; a row that does not parse has no copies.
+                        cc: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
                         message_id: r.get(3)?,
                         subject: r.get(4)?,
                         in_reply_to: r.get(5)?,

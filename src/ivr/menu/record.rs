@@ -3,6 +3,7 @@
 //! comment, and replying to its sender.
 
 use super::*;
+use crate::model::MessageKind;
 
 /// What a recording is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,7 +11,8 @@ pub(super) enum Purpose {
     Greeting(GreetingKind),
     /// A comment for a message forwarded to this mailbox or list.
     Forward(String),
-    Reply,
+    /// A reply to the sender, or (true) to all of an e-mail's recipients too.
+    Reply(bool),
 }
 
 impl Menu {
@@ -48,7 +50,7 @@ impl Menu {
             Purpose::Greeting(GreetingKind::Name) => "vm-record-name",
             Purpose::Greeting(_) => "vm-record-greeting",
             Purpose::Forward(_) => "vm-record-comment",
-            Purpose::Reply => "vm-record-reply",
+            Purpose::Reply(_) => "vm-record-reply",
         };
         self.purpose = Some(purpose);
         self.recorder.clear();
@@ -148,20 +150,38 @@ impl Menu {
                 self.phase = Phase::Busy;
                 self.actions.push_back(Action::Forward { id, to, comment: pcm });
             }
-            Some(Purpose::Reply) if pcm.is_empty() => self.after_send_or_cancel(&["vm-nothing-recorded"]),
-            Some(Purpose::Reply) => {
+            Some(Purpose::Reply(_)) if pcm.is_empty() => self.after_send_or_cancel(&["vm-nothing-recorded"]),
+            Some(Purpose::Reply(all)) => {
                 self.phase = Phase::Busy;
-                self.actions.push_back(Action::Reply { id, pcm });
+                self.actions.push_back(Action::Reply { id, pcm, all });
             }
             _ => {}
         }
     }
 
+    /// A reply: for an e-mail, to the sender or to all first (the menu does not read
+    /// every mail's headers to know whether there are others: the list stays cheap).
     pub(super) fn start_reply(&mut self) {
         match self.current_message() {
-            Some(m) if m.caller.as_deref().is_some_and(|c| !c.is_empty()) => self.start_recording(Purpose::Reply),
+            Some(m) if m.kind == MessageKind::Email && m.caller.as_deref().is_some_and(|c| !c.is_empty()) => {
+                self.ask(Phase::ReplyChoice, &["vm-reply-choice"])
+            }
+            Some(m) if m.caller.as_deref().is_some_and(|c| !c.is_empty()) => {
+                self.start_recording(Purpose::Reply(false))
+            }
             Some(_) => self.play_ids(&["vm-no-reply-address", "vm-message-options"]),
             None => {}
+        }
+    }
+
+    /// 1 the sender, 2 all, * back to the message options.
+    pub(super) fn reply_choice_key(&mut self, key: char) {
+        self.interrupt();
+        match key {
+            '1' => self.start_recording(Purpose::Reply(false)),
+            '2' => self.start_recording(Purpose::Reply(true)),
+            '*' => self.ask(Phase::Options, &["vm-message-options"]),
+            _ => self.play_ids(&["vm-invalid", "vm-reply-choice"]),
         }
     }
 
@@ -225,18 +245,18 @@ impl Menu {
         self.recording.clear();
         if !ok {
             let back: &[&str] = match purpose {
-                Some(Purpose::Reply) => &["vm-reply-failed"],
+                Some(Purpose::Reply(_)) => &["vm-reply-failed"],
                 _ => &["vm-failed"],
             };
             match purpose {
-                Some(Purpose::Forward(_)) | Some(Purpose::Reply) => self.after_send_or_cancel(back),
+                Some(Purpose::Forward(_)) | Some(Purpose::Reply(_)) => self.after_send_or_cancel(back),
                 _ => self.ask(Phase::Setup, &[back[0], "vm-setup-menu"]),
             }
             return;
         }
         match purpose {
             Some(Purpose::Forward(_)) => self.after_send_or_cancel(&["vm-forwarded"]),
-            Some(Purpose::Reply) => self.after_send_or_cancel(&["vm-reply-sent"]),
+            Some(Purpose::Reply(_)) => self.after_send_or_cancel(&["vm-reply-sent"]),
             Some(Purpose::Greeting(_)) => self.ask(Phase::Setup, &["vm-greeting-saved", "vm-setup-menu"]),
             // PIN change or greeting deleted.
             None => self.ask(Phase::Setup, &["vm-setup-done", "vm-setup-menu"]),

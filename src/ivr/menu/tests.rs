@@ -347,7 +347,9 @@ fn forward_checks_the_target_then_sends_with_a_comment() {
         m.handle_frame(&LOUD);
     }
     m.handle_dtmf('#');
-    assert!(matches!(drain(&mut m).last(), Some(Action::Reply { id: 7, pcm }) if pcm.len() == 30 * FRAME_SAMPLES));
+    assert!(
+        matches!(drain(&mut m).last(), Some(Action::Reply { id: 7, pcm, all: false }) if pcm.len() == 30 * FRAME_SAMPLES)
+    );
     m.handle_done(false);
     assert_eq!(said(&drain(&mut m)), ["vm-reply-failed", "vm-message-options"]);
 }
@@ -450,8 +452,8 @@ fn in_spoken_e_mail_the_skip_keys_go_by_sentence() {
     m.handle_dtmf('1');
     drain(&mut m);
     // Three sentences: at 0, 2 s and 5 s of a 9 s rendering.
+    m.set_marks(5, SpeechMarks { sentences: vec![0, 2 * RATE, 5 * RATE], paragraphs: vec![0] });
     m.handle_audio_part(5, Some(audio(9)), true);
-    m.set_sentences(5, vec![0, 2 * RATE, 5 * RATE]);
     m.handle_playback_done();
     drain(&mut m);
     for _ in 0..150 {
@@ -473,4 +475,148 @@ fn in_spoken_e_mail_the_skip_keys_go_by_sentence() {
     m.handle_dtmf('#');
     let acts = drain(&mut m);
     assert_eq!(said(&acts), ["vm-message-options"], "past the last sentence: {acts:?}");
+}
+
+/// A spoken e-mail of four paragraphs (at 0, 4, 8 and 12 s of 16 s), playing from its start.
+fn reading_paragraphs() -> Menu {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(5, State::U, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    let sentences = (0..8).map(|i| i * 2 * RATE).collect();
+    m.set_marks(5, SpeechMarks { sentences, paragraphs: vec![0, 4 * RATE, 8 * RATE, 12 * RATE] });
+    m.handle_audio_part(5, Some(audio(16)), true);
+    m.handle_playback_done();
+    drain(&mut m);
+    m
+}
+
+fn frames(m: &mut Menu, n: usize) {
+    for _ in 0..n {
+        m.handle_frame(&[0; FRAME_SAMPLES]);
+    }
+}
+
+fn played_from(acts: &[Action]) -> Option<usize> {
+    acts.iter().find_map(|a| match a {
+        Action::PlayFrom(_, o) => Some(*o),
+        _ => None,
+    })
+}
+
+#[test]
+fn in_spoken_e_mail_1_and_3_go_by_paragraph_and_mean_replay_and_reply_otherwise() {
+    let mut m = reading_paragraphs();
+    frames(&mut m, 50); // 1 s in: the first paragraph
+    m.handle_dtmf('3');
+    assert_eq!(played_from(&drain(&mut m)), Some(4 * RATE), "the next paragraph");
+    m.handle_dtmf('3');
+    assert_eq!(played_from(&drain(&mut m)), Some(8 * RATE), "and the one after");
+    frames(&mut m, 150); // 3 s into the third paragraph
+    m.handle_dtmf('1');
+    assert_eq!(played_from(&drain(&mut m)), Some(8 * RATE), "back to its start");
+    m.handle_dtmf('1');
+    assert_eq!(played_from(&drain(&mut m)), Some(4 * RATE), "just begun: the one before");
+    m.handle_dtmf('#');
+    assert_eq!(played_from(&drain(&mut m)), Some(6 * RATE), "# still goes by sentence");
+    // A recording has no paragraphs: 3 is reply, as always.
+    let t = params().now_unix;
+    let mut v = logged_in(vec![msg(6, State::U, t)]);
+    v.handle_dtmf('1');
+    v.handle_audio(6, Some(audio(10)));
+    v.handle_playback_done();
+    drain(&mut v);
+    v.handle_dtmf('3');
+    assert_eq!(played_from(&drain(&mut v)), None, "a voice message is not skipped by 3");
+}
+
+#[test]
+fn pause_holds_the_place_and_the_message_keys_work_while_paused() {
+    let mut m = reading_paragraphs();
+    frames(&mut m, 125); // 2.5 s in
+    m.handle_dtmf('2');
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[..], [Action::StopPlayback]), "paused: {acts:?}");
+    frames(&mut m, 2000); // 40 s of thinking: no time-out, no prompt
+    assert!(drain(&mut m).is_empty());
+    m.handle_dtmf('2');
+    assert_eq!(played_from(&drain(&mut m)), Some(125 * FRAME_SAMPLES), "on where it stopped");
+    // Paused again, 3 is reply (not the next paragraph): the reply prompt plays.
+    m.handle_dtmf('2');
+    drain(&mut m);
+    m.handle_dtmf('3');
+    let acts = drain(&mut m);
+    assert_eq!(played_from(&acts), None, "{acts:?}");
+    assert!(!said(&acts).is_empty(), "the reply is asked for: {acts:?}");
+}
+
+#[test]
+fn fast_forward_during_the_envelope_goes_straight_to_the_message() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(5, State::U, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    // Pressed before the first part is rendered: it plays as soon as it comes.
+    m.handle_dtmf('#');
+    let acts = drain(&mut m);
+    assert!(matches!(&acts[..], [Action::StopPlayback]), "the envelope is cut: {acts:?}");
+    m.handle_audio_part(5, Some(audio(3)), false);
+    assert_eq!(played_from(&drain(&mut m)), Some(0), "the message, without the rest of the envelope");
+    // Once rendered, # in the envelope plays the message at once.
+    let mut m = logged_in(vec![msg(5, State::U, t)]);
+    m.handle_dtmf('1');
+    m.handle_audio_part(5, Some(audio(3)), true);
+    drain(&mut m);
+    m.handle_dtmf('#');
+    assert_eq!(played_from(&drain(&mut m)), Some(0));
+}
+
+#[test]
+fn an_e_mail_is_replied_to_the_sender_or_to_all_as_the_caller_chooses() {
+    let t = params().now_unix;
+    let mail = |id| MenuMessage {
+        kind: crate::model::MessageKind::Email,
+        caller: Some("ann@example.com".into()),
+        ..msg(id, State::U, t)
+    };
+    let mut m = logged_in(vec![mail(8)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    m.handle_dtmf('3');
+    assert_eq!(said(&drain(&mut m)), ["vm-reply-choice"]);
+    m.handle_dtmf('5');
+    assert_eq!(said(&drain(&mut m)), ["vm-invalid", "vm-reply-choice"], "only 1, 2 or star");
+    m.handle_dtmf('*');
+    assert_eq!(said(&drain(&mut m)), ["vm-message-options"], "cancelled");
+    for (key, all) in [('1', false), ('2', true)] {
+        m.handle_dtmf('3');
+        drain(&mut m);
+        m.handle_dtmf(key);
+        assert_eq!(said(&drain(&mut m)), ["vm-record-reply", "beep"]);
+        m.handle_playback_done();
+        for _ in 0..30 {
+            m.handle_frame(&LOUD);
+        }
+        m.handle_dtmf('#');
+        let acts = drain(&mut m);
+        assert!(matches!(acts.last(), Some(Action::Reply { id: 8, all: a, .. }) if *a == all), "{acts:?}");
+        m.handle_done(true);
+        assert_eq!(said(&drain(&mut m)), ["vm-reply-sent", "vm-message-options"]);
+    }
+}
+
+#[test]
+fn a_heard_message_is_marked_new_again_with_0() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(9, State::U, t)]);
+    m.handle_dtmf('1');
+    m.handle_audio(9, Some(audio(2)));
+    m.handle_playback_done();
+    let acts = drain(&mut m);
+    assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 9, state: State::R })), "listening reads it");
+    m.handle_dtmf('0');
+    let acts = drain(&mut m);
+    assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 9, state: State::U })), "{acts:?}");
+    assert_eq!(said(&acts), ["vm-marked-new", "vm-message-options"]);
+    assert_eq!(m.messages()[0].state, State::U);
 }
