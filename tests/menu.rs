@@ -377,6 +377,100 @@ fn a_voice_reply_to_an_email_reaches_the_senders_mailbox_by_smtp() {
     assert!((1.8..=2.4).contains(&secs), "the reply is {secs} s long");
 }
 
+/// Where the audio `want` (µ-law) begins among the packets received after `t`: the
+/// arrival of its first packet.
+fn heard_at(p: &phone::Phone, t: std::time::Instant, want: &[u8], timeout: Duration) -> Option<std::time::Instant> {
+    let until = std::time::Instant::now() + timeout;
+    loop {
+        {
+            let rec = p.received.lock().unwrap();
+            let after: Vec<&phone::Received> = rec.iter().filter(|r| r.at > t).collect();
+            let frames = want.len() / 160;
+            for i in 0..after.len().saturating_sub(frames - 1) {
+                if (0..frames).all(|k| after[i + k].payload == want[k * 160..(k + 1) * 160]) {
+                    return Some(after[i].at);
+                }
+            }
+        }
+        if std::time::Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn in_a_call_the_skip_keys_land_on_the_next_sentence_and_paragraph() {
+    let dv = Dovecot::start();
+    let server = Server::start("[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "4604", "--pin", "1234", "--imap", &dv.imap_url("ivy")]);
+    let para = |topic: &str| {
+        format!(
+            "The {topic} plan for next week needs a final decision from the whole team. \
+             Please read the attached notes carefully before our meeting on Thursday. \
+             We will collect every open question and answer them one by one."
+        )
+    };
+    let raw = format!(
+        "From: Ann Lee <ann@example.test>\r\nTo: ivy@example.test\r\nSubject: Plans\r\n\
+         Message-ID: <plans@example.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\n{}\r\n\r\n{}\r\n\r\n{}\r\n",
+        para("travel"),
+        para("budget"),
+        para("hiring")
+    );
+    let mail = server.store_dir().join("plans.eml");
+    std::fs::write(&mail, &raw).unwrap();
+    let mut client = MailClient::connect(&dv, "ivy", "INBOX");
+    client.append_raw("INBOX", raw.as_bytes());
+    server.cli_ok(&["sync", "4604"]);
+    // The rendering and where its sentences and paragraphs start, as `tts say` says.
+    let wav = server.store_dir().join("plans.wav");
+    let out =
+        server.cli_ok(&["tts", "say", "--mail", mail.to_str().unwrap(), "--timings", "--out", wav.to_str().unwrap()]);
+    let sent: Vec<u8> = voxbridge::media::wav::read_8k_mono(&wav)
+        .unwrap()
+        .iter()
+        .map(|s| voxbridge::media::g711::ulaw_encode(*s))
+        .collect();
+    let marks: Vec<(usize, bool)> = out
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some((f.next()?.parse().ok()?, f.nth(1)?.starts_with('¶')))
+        })
+        .collect();
+    let sentences: Vec<usize> = marks.iter().map(|m| m.0).collect();
+    let paragraphs: Vec<usize> = marks.iter().filter(|m| m.1).map(|m| m.0).collect();
+    assert!(sentences.len() >= 10 && paragraphs.len() == 4, "{out}");
+    let at = |s: usize| &sent[s..s + 10 * 160];
+
+    let mut p = log_in(&server, "4604", "1234");
+    let t = p.press('1');
+    p.first_marker_after(t, Duration::from_secs(5)).expect("the envelope");
+    let t = p.press('#'); // skip the envelope
+    let body = heard_at(&p, t, at(0), Duration::from_secs(10)).expect("the mail from its start");
+    // Halfway through the fourth sentence (the second paragraph's first): # → the fifth.
+    let k = 3;
+    let mid = |a: usize, b: usize| Duration::from_secs_f64((a + b) as f64 / 2.0 / 8000.0);
+    std::thread::sleep(
+        (body + mid(sentences[k], sentences[k + 1])).saturating_duration_since(std::time::Instant::now()),
+    );
+    let t = p.press('#');
+    let landed = heard_at(&p, t, at(sentences[k + 1]), Duration::from_secs(5)).expect("the next sentence's audio");
+    // Halfway between there and the next paragraph: 3 → that paragraph.
+    let next_para = *paragraphs.iter().find(|&&q| q > sentences[k + 1]).unwrap();
+    std::thread::sleep(
+        (landed + mid(0, next_para - sentences[k + 1])).saturating_duration_since(std::time::Instant::now()),
+    );
+    let t = p.press('3');
+    let landed = heard_at(&p, t, at(next_para), Duration::from_secs(5)).expect("the next paragraph's audio");
+    // Two seconds into it: 1 → back to its start.
+    std::thread::sleep((landed + Duration::from_secs(2)).saturating_duration_since(std::time::Instant::now()));
+    let t = p.press('1');
+    heard_at(&p, t, at(next_para), Duration::from_secs(5)).expect("back to this paragraph's start");
+    p.hang_up();
+}
+
 #[test]
 fn a_voice_reply_to_all_reaches_every_recipient_but_the_subscriber_once_each() {
     let dv = Dovecot::start();

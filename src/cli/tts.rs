@@ -55,6 +55,10 @@ pub enum TtsCmd {
         /// espeak-ng voice (default: [prompts] voice).
         #[arg(long)]
         voice: Option<String>,
+        /// Also print where each sentence starts in the audio (sample at 8 kHz, seconds,
+        /// ¶ for a paragraph's first), as the phone's skip keys see it.
+        #[arg(long)]
+        timings: bool,
     },
 }
 
@@ -116,7 +120,7 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             println!("{}", blocks.join("\n\n"));
             Ok(())
         }
-        TtsCmd::Say { text, mail, out, lang, voice } => {
+        TtsCmd::Say { text, mail, out, lang, voice, timings } => {
             let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
             let spoken: Vec<Vec<String>> = match (text, mail) {
                 (_, Some(path)) => {
@@ -130,7 +134,7 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
                 bail!("nothing to say: the text has no words");
             }
             // Sentence by sentence, as the phone renders it: the same audio.
-            let mut pcm = Vec::new();
+            let (mut pcm, mut marks) = (Vec::new(), crate::model::SpeechMarks::default());
             let voice = voice.as_deref().unwrap_or(&cfg.prompts.voice);
             let rate = cfg.prompts.rate(lang.as_deref().unwrap_or(&cfg.prompts.language));
             crate::services::messages::render_in_parts(
@@ -138,13 +142,20 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
                 voice,
                 rate,
                 || true,
-                |all, _, _| {
+                |all, m, _| {
                     pcm = all.to_vec();
+                    marks = m.clone();
                     true
                 },
             )?;
             crate::media::wav::write_durable(&out, &pcm).with_context(|| format!("cannot write {}", out.display()))?;
             println!("{} ({:.1} s of audio)", out.display(), pcm.len() as f64 / 8000.0);
+            if timings {
+                for (start, sentence) in marks.sentences.iter().zip(spoken.iter().flatten()) {
+                    let para = if marks.paragraphs.contains(start) { "¶" } else { " " };
+                    println!("{start}\t{:.2}\t{para} {sentence}", *start as f64 / 8000.0);
+                }
+            }
             Ok(())
         }
     }

@@ -345,18 +345,19 @@ impl Menu {
         match self.phase {
             Phase::Closing => self.finish(true),
             Phase::Envelope => self.start_audio(),
-            Phase::Audio if !self.audio_complete => {
-                // The part that played is all that is rendered yet: go on with a longer
-                // one if it came meanwhile, else when it comes.
+            Phase::Audio => {
+                // The part that played ended: go on with a longer one if it came
+                // meanwhile (perhaps the last, complete one), else wait for the next,
+                // else the message is over.
                 let at = self.audio_end;
                 match self.audio.clone() {
                     Some((_, clip)) if at < clip.pcm.len() => self.play_audio_from(clip, at),
-                    _ => self.resume_at = Some(at),
+                    _ if !self.audio_complete => self.resume_at = Some(at),
+                    _ => {
+                        self.phase = Phase::Options;
+                        self.play_ids(&["vm-message-options"]);
+                    }
                 }
-            }
-            Phase::Audio => {
-                self.phase = Phase::Options;
-                self.play_ids(&["vm-message-options"]);
             }
             Phase::Recording => self.recording_started(),
             _ => {}

@@ -57,7 +57,13 @@ impl Store {
         let mut head = vec![0u8; (bytes as usize).min(max_samples * 2)];
         blob.read_exact(&mut head)?;
         drop(blob);
-        conn.execute("UPDATE speech_cache SET used_at = ?2 WHERE message = ?1", params![id, now])?;
+        drop(conn);
+        // Without an fsync (a durable commit here cost the first packet 20 ms): a lost
+        // use only makes this rendering a little likelier to be evicted.
+        self.transact(Commit::Redoable, |tx| {
+            tx.execute("UPDATE speech_cache SET used_at = ?2 WHERE message = ?1", params![id, now])?;
+            Ok(())
+        })?;
         let pcm = head.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
         Ok(Some((pcm, marks, bytes as usize / 2)))
     }

@@ -446,6 +446,28 @@ fn speech_that_is_still_rendering_plays_on_seamlessly_part_after_part() {
 }
 
 #[test]
+fn the_last_part_arriving_while_the_first_plays_is_played_on_to_its_end() {
+    let t = params().now_unix;
+    let mut m = logged_in(vec![msg(5, State::U, t)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    let part = |frames: usize| Arc::new(Clip::from_pcm(vec![7; frames * FRAME_SAMPLES], "speech"));
+    m.handle_audio_part(5, Some(part(10)), false);
+    m.handle_playback_done(); // the envelope
+    drain(&mut m);
+    // A short mail: all of it is rendered while its first sentence plays.
+    m.handle_audio_part(5, Some(part(30)), true);
+    m.handle_playback_done();
+    let acts = drain(&mut m);
+    assert!(
+        matches!(&acts[..], [Action::PlayFrom(c, o)] if c.pcm.len() == 30 * FRAME_SAMPLES && *o == 10 * FRAME_SAMPLES),
+        "the rest, not the options: {acts:?}"
+    );
+    m.handle_playback_done();
+    assert_eq!(said(&drain(&mut m)), ["vm-message-options"]);
+}
+
+#[test]
 fn in_spoken_e_mail_the_skip_keys_go_by_sentence() {
     let t = params().now_unix;
     let mut m = logged_in(vec![msg(5, State::U, t)]);
