@@ -8,12 +8,21 @@
 CREATE TABLE speech_cache (
     message  INTEGER PRIMARY KEY,
     text_key TEXT    NOT NULL,
-    pcm      BLOB    NOT NULL,
     marks    TEXT    NOT NULL,
     bytes    INTEGER NOT NULL,
     used_at  INTEGER NOT NULL
 );
+-- The samples in a table of their own: a row is read and updated (used_at) without
+-- walking, or rewriting, the overflow pages of 50 MB of audio.
+CREATE TABLE speech_audio (
+    message INTEGER PRIMARY KEY,
+    pcm     BLOB NOT NULL
+);
 CREATE INDEX speech_cache_by_use ON speech_cache (used_at);
+CREATE TRIGGER speech_cache_row_removed AFTER DELETE ON speech_cache
+BEGIN
+    DELETE FROM speech_audio WHERE message = old.message;
+END;
 CREATE TRIGGER speech_cache_message_removed AFTER DELETE ON message
 BEGIN
     DELETE FROM speech_cache WHERE message = old.id;

@@ -16,7 +16,8 @@ impl Store {
         let row: Option<(Vec<u8>, String)> = self
             .conn()
             .query_row(
-                "SELECT pcm, marks FROM speech_cache WHERE message = ?1 AND text_key = ?2",
+                "SELECT a.pcm, c.marks FROM speech_cache AS c JOIN speech_audio AS a ON a.message = c.message
+                 WHERE c.message = ?1 AND c.text_key = ?2",
                 params![id, key],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -53,7 +54,7 @@ impl Store {
             .optional()?;
         let Some((marks, bytes)) = row else { return Ok(None) };
         let marks: SpeechMarks = serde_json::from_str(&marks).context("speech cache marks")?;
-        let mut blob = conn.blob_open(rusqlite::MAIN_DB, "speech_cache", "pcm", id, true)?;
+        let mut blob = conn.blob_open(rusqlite::MAIN_DB, "speech_audio", "pcm", id, true)?;
         let mut head = vec![0u8; (bytes as usize).min(max_samples * 2)];
         blob.read_exact(&mut head)?;
         drop(blob);
@@ -93,10 +94,11 @@ impl Store {
                 return Ok(());
             }
             tx.execute(
-                "INSERT OR REPLACE INTO speech_cache (message, text_key, pcm, marks, bytes, used_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, key, bytes, marks, bytes.len() as i64, now],
+                "INSERT OR REPLACE INTO speech_cache (message, text_key, marks, bytes, used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, key, marks, bytes.len() as i64, now],
             )?;
+            tx.execute("INSERT OR REPLACE INTO speech_audio (message, pcm) VALUES (?1, ?2)", params![id, bytes])?;
             let mut total: i64 = tx.query_row("SELECT coalesce(sum(bytes), 0) FROM speech_cache", [], |r| r.get(0))?;
             while total as u64 > cap_bytes {
                 let Some((oldest, size)) = tx
@@ -179,6 +181,8 @@ mod tests {
         assert_eq!(s.speech_cache_size().unwrap().0, 1);
         s.conn().execute("DELETE FROM message WHERE id = ?1", [ids[1]]).unwrap();
         assert_eq!(s.speech_cache_size().unwrap(), (0, 0));
+        let audio: i64 = s.conn().query_row("SELECT count(*) FROM speech_audio", [], |r| r.get(0)).unwrap();
+        assert_eq!(audio, 0, "the samples go with their row");
     }
 
     #[test]
@@ -191,6 +195,8 @@ mod tests {
         assert!(s.cached_speech(ids[0], "k", 10).unwrap().is_some(), "heard again: now the most recent");
         s.cache_speech(ids[3], "k", &pcm, &marks(), 11, 3_000).unwrap();
         assert_eq!(s.speech_cache_size().unwrap(), (3, 3_000));
+        let audio: i64 = s.conn().query_row("SELECT count(*) FROM speech_audio", [], |r| r.get(0)).unwrap();
+        assert_eq!(audio, 3, "evicted samples go too");
         assert!(s.cached_speech(ids[1], "k", 12).unwrap().is_none(), "the least recently heard left");
         assert!(s.cached_speech(ids[0], "k", 12).unwrap().is_some());
         // A rendering larger than the whole cache is not kept (and evicts nothing).
