@@ -162,6 +162,29 @@ pub fn reading_en(data: &[u8]) {
     let _ = crate::reading::cleanup::html_to_text(&text);
 }
 
+/// Datagrams through a UDPTL receiver: any bytes as one datagram and, split at its
+/// first octet, as a stream of them (redundancy, FEC repair, wrap-around, restarts).
+pub fn udptl_datagram(data: &[u8]) {
+    let mut rx = crate::udptl::Receiver::new(crate::udptl::MAX_IFP);
+    let _ = rx.receive(data);
+    let step = data.first().map_or(1, |b| (*b as usize % 24) + 1);
+    for chunk in data.chunks(step) {
+        let _ = rx.receive(chunk);
+    }
+    // What parses encodes back to itself (an empty IFP excepted: it is sent as one
+    // zero octet, X.691 §10.1).
+    use crate::udptl::{Packet, Recovery, MAX_IFP};
+    if let Ok(p) = Packet::parse(data, MAX_IFP) {
+        let others = match &p.recovery {
+            Recovery::Redundancy(v) => v,
+            Recovery::Fec { entries, .. } => entries,
+        };
+        if !p.primary.is_empty() && others.iter().all(|o| !o.is_empty()) {
+            assert_eq!(Packet::parse(&p.encode(), MAX_IFP).as_ref(), Ok(&p), "re-encoding changes nothing");
+        }
+    }
+}
+
 /// A fuzz body: one input, any bytes.
 pub type Body = fn(&[u8]);
 
@@ -175,6 +198,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("digest_authorization", digest_authorization),
     ("compare_agent", compare_agent),
     ("reading_en", reading_en),
+    ("udptl_datagram", udptl_datagram),
 ];
 
 /// Seed inputs: valid messages of every kind, so mutations start deep in the stack
@@ -188,6 +212,8 @@ pub const SEEDS: &[&[u8]] = &[
     b"\x52\x49\x46\x46\x2c\x00\x00\x00\x57\x41\x56\x45\x66\x6d\x74\x20\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00\x64\x61\x74\x61\x08\x00\x00\x00\x00\x00\xe8\x03\x18\xfc\x05\x00",
     "Dear Dr. Smith, the $1,234.56 invoice (due 12/25/2024 at 10:30 a.m. EST) is 45% paid. Call (555) 123-4567 ext. 89 or mail ann.lee@example.com; see https://example.com/x?y=1. FYI: 5 km, 20°C, Chapter IV, the 1990s, 3/4, 21st :) 👍 PLEASE REPLY ASAP!!!".as_bytes(),
     b"Digest username=\"1000\", realm=\"voxbridge\", nonce=\"1a.00112233445566778899aabbccddeeff\", uri=\"sip:1000@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5, cnonce=\"c\", nc=00000001, qop=auth",
+    b"\x00\x05\x02\xaa\xbb\x00\x01\x01\xcc",
+    b"\x00\x09\x01\x01\x80\x01\x03\x02\x01\x02\x02\x03\x04",
 ];
 
 #[cfg(test)]

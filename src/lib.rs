@@ -37,3 +37,4 @@ pub mod session;
 pub mod sip;
 pub mod store;
 pub mod sync;
+pub mod udptl;

@@ -3,6 +3,8 @@
 //! Parsing never panics; an offer we cannot serve yields [`SdpError`], which the call
 //! layer answers with 488 Not Acceptable Here.
 
+pub mod t38;
+
 use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
