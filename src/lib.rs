@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod durable;
+pub mod fax;
 pub mod fuzz;
 pub mod ivr;
 pub mod mail;

@@ -8,6 +8,7 @@
 
 pub mod fault_proxy;
 pub mod phone;
+pub mod tiff;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};

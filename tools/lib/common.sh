@@ -18,11 +18,12 @@ ensure_packages() {
 
 # What building voxbridge needs (native-tls links OpenSSL; espeakng-sys runs bindgen
 # over the espeak-ng headers), and what it runs with (libespeak-ng, opened on first
-# speech, comes with espeak-ng).
+# speech, comes with espeak-ng; libspandsp2, the fax engine, opened on the first fax).
 BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
-RUN_PACKAGES=(espeak-ng)
+RUN_PACKAGES=(espeak-ng libspandsp2)
 # The real peers the tests talk to.
-TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2)
+# libtiff-tools: tiffcp decodes received faxes to compare their pixels.
+TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2 libtiff-tools)
 # What the benchmarks compare against (tools/bench-sync runs mbsync side by side).
 BENCH_PACKAGES=(isync)
 
