@@ -136,3 +136,38 @@ fn a_file_that_cannot_be_sent_ends_the_fax_with_the_reason_and_no_pages() {
         assert_eq!(r.pages_received, 0, "{r:?}");
     }
 }
+
+#[test]
+fn the_fax_application_receives_a_call_frame_by_frame() {
+    use voxbridge::session::app::{Application, Effect};
+    let dir = tempfile::tempdir().unwrap();
+    let (src, pages) = source(dir.path());
+    let dst = dir.path().join("received.tif");
+    let mut caller = AudioFax::new(true, Job::Send(&src), "+1 555 0100").unwrap();
+    let mut app = voxbridge::ivr::fax::FaxReceive::new(dst.clone(), "voxbridge", 300).unwrap();
+    let mut frame = [0i16; 160];
+    let mut finished = None;
+    let mut hung_up = false;
+    // The call loop's part: a frame of the caller's audio in, what the app plays out.
+    for _ in 0..15_000 {
+        let n = caller.transmit(&mut frame);
+        frame[n..].fill(0);
+        app.on_frame(&frame);
+        while let Some(e) = app.poll() {
+            match e {
+                Effect::Play(clips) => clips.iter().for_each(|c| caller.receive(&c.pcm)),
+                Effect::Request(f) => finished = Some(f),
+                Effect::Hangup => hung_up = true,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        if finished.is_some() {
+            break;
+        }
+    }
+    let f = finished.expect("the fax finished");
+    assert!(hung_up && app.is_done());
+    assert_eq!(f.path, dst);
+    assert!(f.frames > 100, "{} frames", f.frames);
+    assert_same_pages(&dst, &pages, f.outcome.as_ref().expect("T.30 ended"));
+}

@@ -2,6 +2,7 @@
 
 pub mod deposit;
 pub mod dialplan;
+pub mod fax;
 pub mod keys;
 pub mod menu;
 pub mod speech;
