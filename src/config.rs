@@ -23,6 +23,23 @@ pub struct Config {
     pub dialplan: DialplanConfig,
     pub sync: SyncConfig,
     pub mailbox: MailboxConfig,
+    pub fax: FaxConfig,
+}
+
+/// Fax reception (`[fax]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaxConfig {
+    /// Our ident (CSI) sent to the far machine: up to 20 printable characters.
+    pub ident: String,
+    /// Longest fax call before it is given up (a machine that never starts or ends).
+    pub max_call_secs: u64,
+}
+
+impl Default for FaxConfig {
+    fn default() -> Self {
+        FaxConfig { ident: "voxbridge".into(), max_call_secs: 1200 }
+    }
 }
 
 /// Defaults for mailboxes.

@@ -37,6 +37,16 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Makes a file another writer finished (the fax engine's TIFF, written through
+/// libtiff) durable where it is: fsync of the file, then of its directory.
+pub fn sync_file_and_dir(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .sync_all()
+        .context("fsync failed")?;
+    sync_dir(path.parent().context("path has no directory")?)
+}
+
 /// A file written piece by piece while it is made (a recording), made durable and put
 /// in place at the end ([`StreamingFile::finish`]), or thrown away — dropping it
 /// unfinished removes the temporary file too.

@@ -65,6 +65,7 @@ async fn run_call(
     let mut next = match &route {
         CallRoute::Deposit(_) => AppKind::Deposit,
         CallRoute::Menu(_) => AppKind::Menu,
+        CallRoute::Fax(_) => AppKind::FaxReceive,
         CallRoute::Refuse(..) => return Ok(()), // answered above
     };
     let mut reoffer = None;
@@ -77,6 +78,16 @@ async fn run_call(
             (AppKind::Menu, CallRoute::Menu(keys)) => {
                 let (app, requests) = super::menu_call::start(ctx, inc, keys.clone()).await;
                 call_loop::run(&mut io, &mut events, media, app, reoffer.take(), requests).await
+            }
+            (AppKind::FaxReceive, CallRoute::Fax(mailbox)) if reoffer.is_none() => {
+                match super::fax_call::start(ctx, inc, mailbox).await {
+                    Ok((app, store)) => call_loop::run(&mut io, &mut events, media, app, None, store).await,
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "cannot receive a fax; hanging up");
+                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                        break;
+                    }
+                }
             }
             (to, _) => {
                 // Only reachable once an application hands over to one this route

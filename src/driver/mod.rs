@@ -16,6 +16,7 @@ pub mod call_loop;
 pub mod channels;
 pub mod deposit_call;
 pub mod dispatch;
+pub mod fax_call;
 pub mod menu_call;
 pub mod mwi_io;
 pub mod ports;

@@ -3,3 +3,4 @@
 //! tests.
 
 pub mod spandsp;
+pub mod tiff;

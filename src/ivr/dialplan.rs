@@ -23,7 +23,7 @@ pub struct Dialplan {
 pub struct Route {
     pub pattern: String,
     pub app: App,
-    /// Mailbox for `deposit`; `${EXTEN}` is the dialled number (the default).
+    /// Mailbox for `deposit` and `fax`; `${EXTEN}` is the dialled number (the default).
     #[serde(default)]
     pub mailbox: Option<String>,
     /// Keys of the `menu` application (`[route.keys]`); unset keys keep their defaults.
@@ -37,12 +37,15 @@ pub enum App {
     Deposit,
     /// The mailbox menu: a subscriber listens to and manages their messages.
     Menu,
+    /// Fax reception into the mailbox (`mailbox`, default the dialled number).
+    Fax,
 }
 
 /// What the dialplan decided for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Deposit { mailbox: String },
+    Fax { mailbox: String },
     Menu { keys: super::keys::MenuKeys },
     NoRoute,
 }
@@ -131,6 +134,9 @@ impl Dialplan {
                         mailbox: r.mailbox.as_deref().unwrap_or("${EXTEN}").replace("${EXTEN}", dialled),
                     },
                     App::Menu => Decision::Menu { keys: r.keys.clone().unwrap_or_default() },
+                    App::Fax => Decision::Fax {
+                        mailbox: r.mailbox.as_deref().unwrap_or("${EXTEN}").replace("${EXTEN}", dialled),
+                    },
                 };
             }
         }
@@ -169,6 +175,8 @@ mod tests {
             Dialplan::parse("[[route]]\npattern = \"9\"\napp = \"menu\"\n[route.keys]\nsave = \"7\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("two meanings"), "{e:#}");
         assert_eq!(d.route("abc"), Decision::NoRoute);
+        let d = Dialplan::parse("[[route]]\npattern = \"_7XXX\"\napp = \"fax\"\nmailbox = \"1${EXTEN}\"\n").unwrap();
+        assert_eq!(d.route("7001"), Decision::Fax { mailbox: "17001".into() });
         let e = Dialplan::parse("[[route]]\npattern = \"_X.\"\napp = \"dance\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("dance"));
     }

@@ -1,6 +1,7 @@
 //! The homogenized message: a voice message as an ordinary internet mail (RFC 5322 +
 //! MIME) with `Message-Context: voice-message` (RFC 3458), the recording as an
-//! `audio/wav` attachment with `Content-Duration` (RFC 3803).
+//! `audio/wav` attachment with `Content-Duration` (RFC 3803); a fax the same way with
+//! `Message-Context: fax-message` and its TIFF-F as `image/tiff`.
 //!
 //! Composition is a pure function of the store row and the audio, so a retried
 //! delivery sends byte-for-byte the same message with the same Message-ID.
@@ -154,6 +155,82 @@ fn voice_body(boundary: &str, text: &str, wav: &[u8], secs: i64) -> String {
     }
     m += &format!("--{boundary}--\r\n");
     m
+}
+
+/// Everything a received fax's mail is made of.
+#[derive(Debug, Clone)]
+pub struct FaxMail<'a> {
+    pub message_id: &'a str,
+    pub mailbox: &'a str,
+    pub mailbox_name: Option<&'a str>,
+    pub to_addr: Option<&'a str>,
+    /// The sender's number (caller ID) and the machine's ident (TSI).
+    pub caller: Option<&'a str>,
+    pub remote_ident: Option<&'a str>,
+    pub received_at: i64,
+    pub pages: i64,
+    pub domain: &'a str,
+    pub tiff: &'a [u8],
+}
+
+/// "Fax from +1 555 0100 (ACME SALES), 3 pages".
+pub fn fax_subject(caller: Option<&str>, remote_ident: Option<&str>, pages: i64) -> String {
+    let from = match (caller.filter(|c| !c.is_empty()), remote_ident.filter(|i| !i.is_empty())) {
+        (Some(c), Some(i)) if c != i => format!("{c} ({i})"),
+        (Some(c), _) => c.to_string(),
+        (None, Some(i)) => i.to_string(),
+        (None, None) => "an unknown sender".to_string(),
+    };
+    format!("Fax from {from}, {pages} page{}", if pages == 1 { "" } else { "s" })
+}
+
+/// A received fax as mail: `Message-Context: fax-message` (RFC 3458), the TIFF-F as an
+/// `image/tiff` attachment. Deterministic like [`voice_message`].
+pub fn fax_message(f: &FaxMail<'_>) -> Vec<u8> {
+    let caller = f.caller.filter(|c| !c.is_empty());
+    let from_display = match (f.remote_ident.filter(|i| !i.is_empty()), caller) {
+        (Some(i), Some(c)) if i != c => format!("{i} ({c})"),
+        (_, Some(c)) => c.to_string(),
+        (Some(i), None) => i.to_string(),
+        (None, None) => "Unknown sender".to_string(),
+    };
+    let from_addr = format!("fax-{}@{}", local_part(caller.unwrap_or("unknown")), f.domain);
+    let to = match f.to_addr {
+        Some(a) => address_header("To", f.mailbox_name, a),
+        None => address_header("To", None, &format!("{}@{}", local_part(f.mailbox), f.domain)),
+    };
+    let boundary = format!("=_vb_{}", local_part(f.message_id.trim_matches(['<', '>'])));
+    let mut m = String::with_capacity(f.tiff.len() * 4 / 3 + 2048);
+    m += &address_header("From", Some(&from_display), &from_addr);
+    m += &to;
+    m += &text_header("Subject", &fax_subject(caller, f.remote_ident, f.pages));
+    m += &format!("Date: {}\r\n", rfc5322_date(f.received_at));
+    m += &format!("Message-ID: {}\r\n", f.message_id);
+    m += "MIME-Version: 1.0\r\n";
+    m += "Message-Context: fax-message\r\n";
+    m += &format!("X-Voxbridge-Mailbox: {}\r\n", local_part(f.mailbox));
+    m += &format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n");
+    m += "This is a fax message in MIME format.\r\n";
+    m += &format!("--{boundary}\r\n");
+    m += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    m += &format!(
+        "You have a new fax from {from_display} in mailbox {}, received {}: {} page{}.\r\nThe fax is attached as a TIFF image.\r\n",
+        f.mailbox,
+        rfc5322_date(f.received_at),
+        f.pages,
+        if f.pages == 1 { "" } else { "s" }
+    );
+    m += &format!("--{boundary}\r\n");
+    m += "Content-Type: image/tiff; name=\"fax.tif\"\r\n";
+    m += "Content-Transfer-Encoding: base64\r\n";
+    m += "Content-Disposition: attachment; filename=\"fax.tif\"\r\n\r\n";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(f.tiff);
+    for chunk in b64.as_bytes().chunks(76) {
+        m += std::str::from_utf8(chunk).expect("base64 is ASCII");
+        m += "\r\n";
+    }
+    m += &format!("--{boundary}--\r\n");
+    m.into_bytes()
 }
 
 /// A voice reply recorded by phone, to the sender of an e-mail.
@@ -316,5 +393,32 @@ mod tests {
         assert_eq!(addrs(msg.cc()), ["bob@example.test", "carol@example.test"]);
         let none = VoiceReply { cc: &[], ..r };
         assert!(!String::from_utf8_lossy(&voice_reply(&none)).contains("Cc:"));
+    }
+
+    #[test]
+    fn a_fax_is_a_mail_with_its_tiff_and_its_context() {
+        let tiff = b"II*\0fake tiff bytes".to_vec();
+        let f = FaxMail {
+            message_id: "<vb.fax1@example.test>",
+            mailbox: "1001",
+            mailbox_name: Some("Ann"),
+            to_addr: Some("ann@example.test"),
+            caller: Some("+15550100"),
+            remote_ident: Some("ACME SALES"),
+            received_at: 1795996800,
+            pages: 3,
+            domain: "example.test",
+            tiff: &tiff,
+        };
+        let bytes = fax_message(&f);
+        assert_eq!(bytes, fax_message(&f), "deterministic");
+        let msg = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(msg.subject(), Some("Fax from +15550100 (ACME SALES), 3 pages"));
+        assert_eq!(msg.header_raw("Message-Context").map(str::trim), Some("fax-message"));
+        let a = msg.attachments().next().expect("the TIFF");
+        assert_eq!(a.contents(), &tiff[..]);
+        use mail_parser::MimeHeaders;
+        assert_eq!(a.content_type().map(|c| (c.ctype(), c.subtype())), Some(("image", Some("tiff"))));
+        assert_eq!(fax_subject(None, None, 1), "Fax from an unknown sender, 1 page");
     }
 }

@@ -27,11 +27,27 @@ pub fn backoff(cfg: &DeliveryConfig, attempts: i64) -> Duration {
     Duration::from_secs_f64(secs.min(cfg.retry_max_secs))
 }
 
-/// Composes the message for an outbox item from the store row and the audio file.
+/// Composes the message for an outbox item from the store row and its file (the
+/// recording, or a fax's TIFF).
 pub fn compose(store: &Store, item: &OutboxItem, domain: &str) -> Result<Vec<u8>> {
     let m = &item.message;
     let path = store.root().join(m.media_path.as_deref().ok_or_else(|| anyhow!("message {} has no media file", m.id))?);
-    let wav = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let media = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    if m.kind == crate::model::MessageKind::Fax {
+        return Ok(super::compose::fax_message(&super::compose::FaxMail {
+            message_id: &m.message_id,
+            mailbox: &item.mailbox.number,
+            mailbox_name: item.mailbox.name.as_deref(),
+            to_addr: item.mailbox.email.as_deref(),
+            caller: m.caller.as_deref(),
+            remote_ident: m.caller_name.as_deref(),
+            received_at: m.received_at,
+            pages: m.pages.unwrap_or(0),
+            domain,
+            tiff: &media,
+        }));
+    }
+    let wav = media;
     Ok(voice_message(&VoiceMail {
         message_id: &m.message_id,
         mailbox: &item.mailbox.number,

@@ -15,6 +15,8 @@ pub enum CallRoute {
     Deposit(Box<Mailbox>),
     /// The mailbox menu, with these keys.
     Menu(MenuKeys),
+    /// Receive a fax into this mailbox.
+    Fax(Box<Mailbox>),
 }
 
 /// Routes a call to `dialled` through the dialplan and the store.
@@ -22,14 +24,26 @@ pub async fn route(store: &SharedStore, dialplan: &Dialplan, dialled: &str) -> C
     match dialplan.route(dialled) {
         Decision::NoRoute => CallRoute::Refuse(404, "Not Found"),
         Decision::Menu { keys } => CallRoute::Menu(keys),
-        Decision::Deposit { mailbox } => match store.run(move |s| s.mailbox(&mailbox)).await {
-            Ok(Some(m)) => CallRoute::Deposit(Box::new(m)),
-            Ok(None) => CallRoute::Refuse(404, "Not Found"),
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "store unavailable");
-                CallRoute::Refuse(500, "Server Internal Error")
-            }
+        Decision::Deposit { mailbox } => match known(store, mailbox).await {
+            Ok(m) => CallRoute::Deposit(m),
+            Err(refusal) => refusal,
         },
+        Decision::Fax { mailbox } => match known(store, mailbox).await {
+            Ok(m) => CallRoute::Fax(m),
+            Err(refusal) => refusal,
+        },
+    }
+}
+
+/// The mailbox a route names, or how the call is refused (404 unknown, 500 store down).
+async fn known(store: &SharedStore, mailbox: String) -> Result<Box<Mailbox>, CallRoute> {
+    match store.run(move |s| s.mailbox(&mailbox)).await {
+        Ok(Some(m)) => Ok(Box::new(m)),
+        Ok(None) => Err(CallRoute::Refuse(404, "Not Found")),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "store unavailable");
+            Err(CallRoute::Refuse(500, "Server Internal Error"))
+        }
     }
 }
 

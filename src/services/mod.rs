@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod deposit;
+pub mod fax;
 pub mod filters;
 pub mod messages;
 pub mod reading;

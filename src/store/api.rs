@@ -6,7 +6,7 @@
 use super::db::Store;
 use super::mailboxes::Mailbox;
 use super::menu::{LoginPolicy, MessageAudio};
-use super::messages::{MessageRow, NewVoiceMessage};
+use super::messages::{MessageRow, NewFaxMessage, NewVoiceMessage};
 use super::outgoing::NewReply;
 use crate::model::{GreetingKind, LoginResult, MarkAction, SpeechMarks, State};
 use crate::sip::digest::Ha1;
@@ -33,6 +33,10 @@ pub trait Messages {
     fn start_recording(&self, mailbox: &str, prefix: &str) -> Result<(String, crate::media::wav::WavStream)>;
     /// Commits messages and their deliveries in one transaction.
     fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>>;
+    /// Where a fax being received is written (below the store, absolute).
+    fn new_fax_file(&self, mailbox: &str) -> Result<(String, std::path::PathBuf)>;
+    /// Commits a received fax (file made durable first) and its delivery.
+    fn insert_fax_message(&self, m: &NewFaxMessage) -> Result<i64>;
 }
 
 /// Voice replies to e-mail senders, waiting for SMTP.
@@ -139,6 +143,12 @@ impl Messages for Store {
     }
     fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>> {
         Store::insert_voice_messages(self, ms)
+    }
+    fn new_fax_file(&self, mailbox: &str) -> Result<(String, std::path::PathBuf)> {
+        Store::new_fax_file(self, mailbox)
+    }
+    fn insert_fax_message(&self, m: &NewFaxMessage) -> Result<i64> {
+        Store::insert_fax_message(self, m)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Where the store's media files go, below its directory — decided here only:
 //! recordings `recordings/<mailbox>/<prefix><unix time>-<random>.wav` (a new file each
 //! time, never overwritten) and greetings `greetings/<mailbox>[-<kind>].wav` (one per
-//! kind, replaced atomically). A mailbox number is reduced to ASCII letters and digits,
+//! kind, replaced atomically), received faxes `faxes/<mailbox>/fax-<unix time>-<random>.tif`
+//! (written by the fax engine). A mailbox number is reduced to ASCII letters and digits,
 //! so no number can name a path outside the store.
 
 use crate::model::GreetingKind;
@@ -13,6 +14,11 @@ fn safe(mailbox: &str) -> String {
 /// A new recording's path below the store.
 pub(super) fn recording(mailbox: &str, prefix: &str, now_secs: i64) -> String {
     format!("recordings/{}/{prefix}{now_secs}-{:08x}.wav", safe(mailbox), rand::random::<u32>())
+}
+
+/// A received fax's path below the store (`faxes/<mailbox>/fax-<unix time>-<random>.tif`).
+pub(super) fn fax(mailbox: &str, now_secs: i64) -> String {
+    format!("faxes/{}/fax-{now_secs}-{:08x}.tif", safe(mailbox), rand::random::<u32>())
 }
 
 /// The path of a mailbox's greeting of `kind` below the store.
@@ -33,5 +39,6 @@ mod tests {
         assert_eq!(greeting("1/0", GreetingKind::Unavailable), "greetings/10.wav");
         assert_eq!(greeting("100", GreetingKind::Busy), format!("greetings/100-{}.wav", GreetingKind::Busy.as_str()));
         assert_ne!(recording("100", "", 7), recording("100", "", 7), "a new file each time");
+        assert!(fax("../100", 9).starts_with("faxes/100/fax-9-") && fax("1", 9).ends_with(".tif"));
     }
 }

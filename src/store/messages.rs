@@ -40,7 +40,75 @@ pub struct MessageRow {
     pub delivery: String,
 }
 
+/// A received fax: its TIFF-F already in the store (see [`Store::new_fax_file`]).
+#[derive(Debug, Clone)]
+pub struct NewFaxMessage {
+    pub mailbox: String,
+    /// The sender's number (caller ID), when known.
+    pub caller: Option<String>,
+    /// The sending machine's ident (TSI), as it sent it.
+    pub remote_ident: Option<String>,
+    pub received_at: i64,
+    pub pages: i64,
+    pub duration_ms: i64,
+    pub media_path: String,
+    pub media_bytes: i64,
+    pub message_id: String,
+    pub subject: String,
+}
+
 impl Store {
+    /// Where a fax about to be received for `mailbox` is written: (path below the
+    /// store, absolute path), its directory created.
+    pub fn new_fax_file(&self, mailbox: &str) -> Result<(String, std::path::PathBuf)> {
+        let rel = super::files::fax(mailbox, now_secs());
+        let abs = self.root().join(&rel);
+        if let Some(dir) = abs.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        Ok((rel, abs))
+    }
+
+    /// Commits a received fax (kind fax, state U) and its outbox row in one transaction,
+    /// as [`Store::insert_voice_message`] does for voice. The file is made durable
+    /// first: a fax is "saved" only when nothing of it can be lost.
+    pub fn insert_fax_message(&self, m: &NewFaxMessage) -> Result<i64> {
+        let abs = self.root().join(&m.media_path);
+        crate::durable::sync_file_and_dir(&abs).with_context(|| format!("cannot make {} durable", abs.display()))?;
+        let target = self
+            .mailbox(&m.mailbox)?
+            .with_context(|| format!("mailbox {} does not exist", m.mailbox))?
+            .delivery_target();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at,
+                                  duration_ms, pages, media_path, media_bytes, message_id, subject)
+             VALUES (?1, 'fax', 'U', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                m.mailbox,
+                m.caller,
+                m.remote_ident,
+                m.received_at,
+                m.duration_ms,
+                m.pages,
+                m.media_path,
+                m.media_bytes,
+                m.message_id,
+                m.subject
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        if let Some(target) = target {
+            tx.execute(
+                "INSERT INTO outbox (message, target, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, target, now_millis(), now_secs()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
     /// Commits a voice message and, in the same transaction, its outbox row, so a
     /// message can never exist without its pending delivery (or the reverse).
     pub fn insert_voice_message(&self, m: &NewVoiceMessage) -> Result<i64> {

@@ -26,7 +26,7 @@ pub use trash::Removal;
 pub use crate::durable::write_durable;
 pub use db::{now_millis, now_secs, Commit, Store};
 pub use mailboxes::{Mailbox, NewMailbox};
-pub use messages::{MessageRow, NewVoiceMessage};
+pub use messages::{MessageRow, NewFaxMessage, NewVoiceMessage};
 pub use outbox::OutboxItem;
 pub use substitutions::Substitution;
 

@@ -1,0 +1,54 @@
+//! The fax application on the call loop: reception into a new file of the store, and
+//! its one request — the fax is over — stored as a message through `services::fax`.
+
+use super::call::CallCtx;
+use super::call_loop::Performer;
+use crate::ivr::fax::{FaxReceive, Finished};
+use crate::services::fax::Received;
+use crate::sip::endpoint::IncomingCall;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Fax reception for `mailbox`, ready for the call loop, and what stores the result.
+pub async fn start(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    mailbox: &crate::store::Mailbox,
+) -> anyhow::Result<(FaxReceive, StoreFax)> {
+    tracing::info!(mailbox = %mailbox.number, "fax reception");
+    let number = mailbox.number.clone();
+    let (rel, path) = ctx.messages.store.run(move |s| s.new_fax_file(&number)).await?;
+    let app = FaxReceive::new(path.clone(), &ctx.cfg.fax.ident, ctx.cfg.fax.max_call_secs)?;
+    let store = StoreFax { ctx: ctx.clone(), mailbox: mailbox.number.clone(), caller: inc.caller.clone(), rel, path };
+    Ok((app, store))
+}
+
+pub struct StoreFax {
+    ctx: Arc<CallCtx>,
+    mailbox: String,
+    caller: Option<String>,
+    rel: String,
+    path: std::path::PathBuf,
+}
+
+impl Performer<FaxReceive> for StoreFax {
+    fn perform(&mut self, f: Finished, replies: &mpsc::Sender<()>) {
+        let r = Received {
+            mailbox: self.mailbox.clone(),
+            caller: self.caller.clone(),
+            rel: self.rel.clone(),
+            path: self.path.clone(),
+            outcome: f.outcome,
+            call_ms: f.frames as i64 * 20,
+        };
+        let (svc, hold) = (self.ctx.messages.clone(), replies.clone());
+        // Holding a reply sender keeps the call task (and a shutdown) waiting until the
+        // fax is stored.
+        tokio::spawn(async move {
+            if let Err(e) = svc.store_fax(r).await {
+                tracing::error!(error = %format!("{e:#}"), "received fax not stored");
+            }
+            drop(hold);
+        });
+    }
+}

@@ -1,0 +1,60 @@
+//! A received fax made a message: the file spandsp wrote becomes a message of kind fax
+//! in state U with its pages counted — durable before it is announced, delivered by
+//! the outbox like a voice message. A fax that failed part way keeps the pages that
+//! arrived; a call that brought no page leaves nothing behind.
+
+use super::messages::Messages;
+use crate::fax::spandsp::Outcome;
+use crate::notify::Origin;
+use crate::store::NewFaxMessage;
+use anyhow::Result;
+
+/// What reception left: where the file is and how T.30 ended (`None`: cut before).
+pub struct Received {
+    pub mailbox: String,
+    pub caller: Option<String>,
+    /// The file below the store and its absolute path.
+    pub rel: String,
+    pub path: std::path::PathBuf,
+    pub outcome: Option<Outcome>,
+    pub call_ms: i64,
+}
+
+impl Messages {
+    /// Stores a received fax; `None` when no page arrived (the file is removed).
+    pub async fn store_fax(&self, r: Received) -> Result<Option<i64>> {
+        let bytes = tokio::fs::read(&r.path).await.unwrap_or_default();
+        let pages = crate::fax::tiff::pages(&bytes) as i64;
+        let result = r.outcome.as_ref().map_or("call ended before T.30 did".to_string(), |o| {
+            if o.ok() {
+                "OK".to_string()
+            } else {
+                format!("{} (T.30 code {})", o.text, o.code)
+            }
+        });
+        if pages == 0 {
+            let _ = tokio::fs::remove_file(&r.path).await;
+            tracing::warn!(mailbox = %r.mailbox, result = %result, "fax call ended without a page; nothing stored");
+            return Ok(None);
+        }
+        let ident = r.outcome.as_ref().map(|o| o.remote_ident.clone()).filter(|i| !i.is_empty());
+        let domain = self.delivery.from_domain.clone();
+        let m = NewFaxMessage {
+            mailbox: r.mailbox.clone(),
+            caller: r.caller.clone(),
+            remote_ident: ident.clone(),
+            received_at: crate::store::now_secs(),
+            pages,
+            duration_ms: r.call_ms,
+            media_path: r.rel.clone(),
+            media_bytes: bytes.len() as i64,
+            message_id: crate::mail::compose::new_message_id(&domain),
+            subject: crate::mail::compose::fax_subject(r.caller.as_deref(), ident.as_deref(), pages),
+        };
+        let id = self.store.run(move |s| s.insert_fax_message(&m)).await?;
+        tracing::info!(mailbox = %r.mailbox, message = id, pages, result = %result, "fax received");
+        self.changes.changed(&r.mailbox, Origin::Deposit);
+        self.outbox_wake.notify_one();
+        Ok(Some(id))
+    }
+}

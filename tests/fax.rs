@@ -1,0 +1,79 @@
+//! Fax reception on a call: a number the dialplan routes to `app = "fax"` answers a
+//! G.711 fax machine (our spandsp test peer behind the test phone, in real time), and
+//! the fax becomes a message of kind fax in the mailbox and a mail with its TIFF in
+//! the subscriber's Dovecot INBOX, pixel for pixel.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+use voxbridge::fax::spandsp::{AudioFax, Job};
+use voxbridge::media::g711::{ulaw_decode, ulaw_encode};
+
+#[test]
+fn a_fax_over_g711_to_a_fax_number_arrives_in_the_mailbox_and_in_dovecot() {
+    let dv = Dovecot::start();
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("dialplan.toml");
+    std::fs::write(
+        &plan,
+        "[[route]]\npattern = \"_7XXX\"\napp = \"fax\"\nmailbox = \"4901\"\n\
+         [[route]]\npattern = \"_X.\"\napp = \"deposit\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&format!("[dialplan]\nfile = \"{}\"\n[sync]\npoll_secs = 3600.0\n", plan.display()));
+    server.cli_ok(&["mailbox", "add", "4901", "--pin", "1234", "--imap", &dv.imap_url("fay")]);
+    let page = tiff::page(1, 400);
+    let src = work.path().join("page.tif");
+    tiff::write(&src, std::slice::from_ref(&page), 98);
+
+    // The fax machine: every 20 ms what the server sent goes into spandsp, and one frame
+    // of spandsp's answer goes out.
+    let mut machine = AudioFax::new(true, Job::Send(&src), "+1 555 0199").unwrap();
+    let mut p = phone::Phone::call(server.sip_port, "5550199", "7001");
+    let (mut seen, start) = (0, Instant::now());
+    while start.elapsed() < Duration::from_secs(120) && machine.outcome().is_none() {
+        let heard: Vec<Vec<u8>> = {
+            let rec = p.received.lock().unwrap();
+            let new = rec[seen..].iter().map(|r| r.payload.clone()).collect();
+            seen = rec.len();
+            new
+        };
+        for payload in heard {
+            machine.receive(&payload.iter().map(|b| ulaw_decode(*b)).collect::<Vec<i16>>());
+        }
+        let mut frame = [0i16; 160];
+        let n = machine.transmit(&mut frame);
+        frame[n..].fill(0);
+        p.send_audio(&frame.iter().map(|s| ulaw_encode(*s)).collect::<Vec<u8>>());
+    }
+    let sent = machine.outcome().expect("the fax ended within two minutes");
+    assert!(sent.ok() && sent.pages_sent == 1, "{sent:?}\n{}", server.log());
+    p.hang_up();
+
+    let mut m = Vec::new();
+    wait_until(Duration::from_secs(20), "the fax stored", || {
+        m = server.messages("4901");
+        !m.is_empty()
+    });
+    assert_eq!(
+        (m[0]["kind"].as_str(), m[0]["state"].as_str(), m[0]["pages"].as_i64()),
+        (Some("fax"), Some("U"), Some(1)),
+        "{m:?}"
+    );
+    assert_eq!(m[0]["caller"].as_str(), Some("5550199"));
+
+    let mut got = Vec::new();
+    wait_until(Duration::from_secs(30), "the fax in Dovecot", || {
+        got = imap_messages(&dv, "fay");
+        !got.is_empty()
+    });
+    let msg = mail_parser::MessageParser::default().parse(&got[0].1).unwrap();
+    assert_eq!(msg.header_raw("Message-Context").map(str::trim), Some("fax-message"));
+    assert!(msg.subject().unwrap_or("").starts_with("Fax from 5550199"), "{:?}", msg.subject());
+    let tif = work.path().join("delivered.tif");
+    std::fs::write(&tif, msg.attachments().next().expect("the TIFF").contents()).unwrap();
+    let pages = tiff::decode(&tif);
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0] == page, "the delivered page differs from the one sent");
+}
