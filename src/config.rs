@@ -305,11 +305,21 @@ pub struct DepositConfig {
     pub silence_level: u16,
     /// Where `0` sends the caller (a SIP URI), if anywhere.
     pub operator: Option<String>,
+    /// A fax machine's calling tone (CNG) during the greeting or the recording hands
+    /// the call to fax reception into the same mailbox.
+    pub fax_detect: bool,
 }
 
 impl Default for DepositConfig {
     fn default() -> Self {
-        DepositConfig { min_secs: 1.0, max_secs: 300.0, silence_secs: 10.0, silence_level: 200, operator: None }
+        DepositConfig {
+            min_secs: 1.0,
+            max_secs: 300.0,
+            silence_secs: 10.0,
+            silence_level: 200,
+            operator: None,
+            fax_detect: true,
+        }
     }
 }
 

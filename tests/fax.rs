@@ -10,6 +10,33 @@ use std::time::{Duration, Instant};
 use voxbridge::fax::spandsp::{AudioFax, Job};
 use voxbridge::media::g711::{ulaw_decode, ulaw_encode};
 
+/// A G.711 fax machine (spandsp behind the test phone) calls `dialled` from 5550199
+/// and sends `tiff`: every 20 ms what the server sent goes into spandsp, and one frame
+/// of spandsp's answer goes out, in real time. Returns how the machine saw it end.
+fn fax_machine_calls(server: &Server, dialled: &str, tiff: &std::path::Path) -> voxbridge::fax::spandsp::Outcome {
+    let mut machine = AudioFax::new(true, Job::Send(tiff), "+1 555 0199").unwrap();
+    let mut p = phone::Phone::call(server.sip_port, "5550199", dialled);
+    let (mut seen, start) = (0, Instant::now());
+    while start.elapsed() < Duration::from_secs(120) && machine.outcome().is_none() {
+        let heard: Vec<Vec<u8>> = {
+            let rec = p.received.lock().unwrap();
+            let new = rec[seen..].iter().map(|r| r.payload.clone()).collect();
+            seen = rec.len();
+            new
+        };
+        for payload in heard {
+            machine.receive(&payload.iter().map(|b| ulaw_decode(*b)).collect::<Vec<i16>>());
+        }
+        let mut frame = [0i16; 160];
+        let n = machine.transmit(&mut frame);
+        frame[n..].fill(0);
+        p.send_audio(&frame.iter().map(|s| ulaw_encode(*s)).collect::<Vec<u8>>());
+    }
+    let outcome = machine.outcome().expect("the fax ended within two minutes");
+    p.hang_up();
+    outcome
+}
+
 #[test]
 fn a_fax_over_g711_to_a_fax_number_arrives_in_the_mailbox_and_in_dovecot() {
     let dv = Dovecot::start();
@@ -27,29 +54,8 @@ fn a_fax_over_g711_to_a_fax_number_arrives_in_the_mailbox_and_in_dovecot() {
     let src = work.path().join("page.tif");
     tiff::write(&src, std::slice::from_ref(&page), 98);
 
-    // The fax machine: every 20 ms what the server sent goes into spandsp, and one frame
-    // of spandsp's answer goes out.
-    let mut machine = AudioFax::new(true, Job::Send(&src), "+1 555 0199").unwrap();
-    let mut p = phone::Phone::call(server.sip_port, "5550199", "7001");
-    let (mut seen, start) = (0, Instant::now());
-    while start.elapsed() < Duration::from_secs(120) && machine.outcome().is_none() {
-        let heard: Vec<Vec<u8>> = {
-            let rec = p.received.lock().unwrap();
-            let new = rec[seen..].iter().map(|r| r.payload.clone()).collect();
-            seen = rec.len();
-            new
-        };
-        for payload in heard {
-            machine.receive(&payload.iter().map(|b| ulaw_decode(*b)).collect::<Vec<i16>>());
-        }
-        let mut frame = [0i16; 160];
-        let n = machine.transmit(&mut frame);
-        frame[n..].fill(0);
-        p.send_audio(&frame.iter().map(|s| ulaw_encode(*s)).collect::<Vec<u8>>());
-    }
-    let sent = machine.outcome().expect("the fax ended within two minutes");
+    let sent = fax_machine_calls(&server, "7001", &src);
     assert!(sent.ok() && sent.pages_sent == 1, "{sent:?}\n{}", server.log());
-    p.hang_up();
 
     let mut m = Vec::new();
     wait_until(Duration::from_secs(20), "the fax stored", || {
@@ -76,4 +82,28 @@ fn a_fax_over_g711_to_a_fax_number_arrives_in_the_mailbox_and_in_dovecot() {
     let pages = tiff::decode(&tif);
     assert_eq!(pages.len(), 1);
     assert!(pages[0] == page, "the delivered page differs from the one sent");
+}
+
+#[test]
+fn a_fax_machine_calling_a_voice_mailbox_is_heard_by_its_tone_and_received_as_a_fax() {
+    let server = Server::start("");
+    server.cli_ok(&["mailbox", "add", "4902", "--pin", "1234"]);
+    let work = tempfile::tempdir().unwrap();
+    let page = tiff::page(2, 300);
+    let src = work.path().join("page.tif");
+    tiff::write(&src, std::slice::from_ref(&page), 98);
+    // The default dialplan: 4902 is a deposit; the greeting plays, the machine's CNG is
+    // heard, and the call goes to fax reception for the same mailbox.
+    let sent = fax_machine_calls(&server, "4902", &src);
+    assert!(sent.ok() && sent.pages_sent == 1, "{sent:?}\n{}", server.log());
+    let mut m = Vec::new();
+    wait_until(Duration::from_secs(20), "the fax stored", || {
+        m = server.messages("4902");
+        !m.is_empty()
+    });
+    assert_eq!(m.len(), 1, "a fax and no voice message of its tones: {m:?}");
+    assert_eq!((m[0]["kind"].as_str(), m[0]["pages"].as_i64()), (Some("fax"), Some(1)));
+    let stored = server.store_dir().join(m[0]["media_path"].as_str().unwrap());
+    assert!(tiff::decode(&stored)[0] == page);
+    assert!(server.log().contains("call handed over"), "{}", server.log());
 }

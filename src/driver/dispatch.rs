@@ -79,7 +79,8 @@ async fn run_call(
                 let (app, requests) = super::menu_call::start(ctx, inc, keys.clone()).await;
                 call_loop::run(&mut io, &mut events, media, app, reoffer.take(), requests).await
             }
-            (AppKind::FaxReceive, CallRoute::Fax(mailbox)) if reoffer.is_none() => {
+            // A fax number, or a deposit whose caller turned out to be a fax machine.
+            (AppKind::FaxReceive, CallRoute::Fax(mailbox) | CallRoute::Deposit(mailbox)) if reoffer.is_none() => {
                 match super::fax_call::start(ctx, inc, mailbox).await {
                     Ok((app, store)) => call_loop::run(&mut io, &mut events, media, app, None, store).await,
                     Err(e) => {

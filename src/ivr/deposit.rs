@@ -21,9 +21,12 @@ pub struct DepositParams {
     pub silence_level: u32,
     pub operator: Option<String>,
     /// Whether a T.38 re-INVITE hands the call to fax reception; until that
-    /// application exists (the fax issue) such an offer is refused with 488 and the
+    /// application takes T.38 (the fax issue) such an offer is refused with 488 and the
     /// deposit goes on.
     pub fax_handover: bool,
+    /// Whether a fax calling tone (CNG) in the caller's audio, during the greeting or
+    /// the recording, hands the call to fax reception (`[deposit] fax_detect`).
+    pub fax_on_cng: bool,
 }
 
 impl DepositParams {
@@ -36,6 +39,7 @@ impl DepositParams {
             silence_level: c.silence_level as u32,
             operator: c.operator.clone(),
             fax_handover: false,
+            fax_on_cng: c.fax_detect,
         }
     }
 }
@@ -143,6 +147,7 @@ pub struct Deposit {
     recording: crate::media::Recorder,
     caller_gone: bool,
     transfer_after: bool,
+    cng: crate::media::cng::CngDetector,
     actions: std::collections::VecDeque<Action>,
 }
 
@@ -158,6 +163,7 @@ impl Deposit {
             recording: Default::default(),
             caller_gone: false,
             transfer_after: false,
+            cng: Default::default(),
             actions: Default::default(),
         };
         d.actions.push_back(Action::Play(first));
@@ -201,8 +207,14 @@ impl Deposit {
         }
     }
 
-    /// One received frame (20 ms); ignored unless recording.
+    /// One received frame (20 ms): listened to for a fax's calling tone during the
+    /// greeting and the recording, recorded during the recording.
     pub fn handle_frame(&mut self, pcm: &[i16]) {
+        let listening = matches!(self.state, State::Greeting | State::Recording);
+        if listening && self.params.fax_on_cng && self.cng.push(pcm) {
+            self.hand_to_fax();
+            return;
+        }
         if self.state != State::Recording {
             return;
         }
@@ -216,6 +228,19 @@ impl Deposit {
         } else if frames >= self.params.max_frames {
             self.stop(StopReason::MaxLength);
         }
+    }
+
+    /// A fax machine is calling: what was recorded of its tones is thrown away and the
+    /// call goes to fax reception, media as it is.
+    fn hand_to_fax(&mut self) {
+        let appended = self.recording.frames() > self.recording.pending_frames();
+        self.recording.clear();
+        self.actions.push_back(Action::StopPlayback);
+        if appended {
+            self.actions.push_back(Action::Request(DepositRequest::Discard));
+        }
+        self.actions.push_back(Action::HandOver(AppKind::FaxReceive));
+        self.state = State::Done;
     }
 
     pub fn handle_hangup(&mut self) {
@@ -311,6 +336,7 @@ mod tests {
             silence_level: 200,
             operator: None,
             fax_handover: false,
+            fax_on_cng: true,
         }
     }
 
@@ -460,5 +486,62 @@ mod tests {
         assert!(matches!(&drain(&mut d)[..], [Action::Play(c)] if c.len() == 2));
         d.handle_playback_done();
         assert!(matches!(&drain(&mut d)[..], [Action::Transfer(t)] if t == "sip:op@127.0.0.1"));
+    }
+
+    /// 0.5 s of 1100 Hz (a fax machine's calling tone), frame by frame.
+    fn cng() -> Vec<[i16; 160]> {
+        (0..25)
+            .map(|f| {
+                std::array::from_fn(|i| {
+                    let t = (f * 160 + i) as f64 / 8000.0;
+                    (4000.0 * (2.0 * std::f64::consts::PI * 1100.0 * t).sin()) as i16
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fax_calling_tone_hands_the_call_to_fax_reception() {
+        // During the greeting: the greeting stops, the call goes to fax.
+        let mut d = app(params());
+        drain(&mut d);
+        let acts: Vec<Action> = cng()
+            .iter()
+            .flat_map(|f| {
+                d.handle_frame(f);
+                drain(&mut d)
+            })
+            .collect();
+        assert!(matches!(&acts[..], [Action::StopPlayback, Action::HandOver(AppKind::FaxReceive)]), "{acts:?}");
+        assert!(d.is_done());
+        // During the recording: what was appended of its tones is thrown away.
+        let mut d = recorded(params(), 60, 0, 0);
+        drain(&mut d);
+        let acts: Vec<Action> = cng()
+            .iter()
+            .flat_map(|f| {
+                d.handle_frame(f);
+                drain(&mut d)
+            })
+            .collect();
+        assert!(
+            matches!(
+                &acts[..],
+                [
+                    ..,
+                    Action::StopPlayback,
+                    Action::Request(DepositRequest::Discard),
+                    Action::HandOver(AppKind::FaxReceive)
+                ]
+            ),
+            "{acts:?}"
+        );
+        // Turned off: recorded like any sound.
+        let mut d = recorded(DepositParams { fax_on_cng: false, ..params() }, 0, 0, 0);
+        drain(&mut d);
+        for f in cng() {
+            d.handle_frame(&f);
+        }
+        assert!(!drain(&mut d).iter().any(|a| matches!(a, Action::HandOver(_))));
     }
 }

@@ -1,5 +1,6 @@
 //! Audio: G.711 codecs, resampling, WAV files, tones, text to speech and the prompt library.
 
+pub mod cng;
 pub mod decode;
 pub mod g711;
 pub mod prompts;

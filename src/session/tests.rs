@@ -99,6 +99,7 @@ fn deposit(fax_handover: bool) -> Deposit {
         silence_level: 0,
         operator: None,
         fax_handover,
+        fax_on_cng: false,
     };
     let clips = DepositClips {
         greeting: vec![clip(320)],
