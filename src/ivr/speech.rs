@@ -111,7 +111,12 @@ pub fn envelope(position: usize, m: &MenuMessage, now: i64, tz: &TimeZone) -> Ve
         Some(c) if c.contains('@') => out.push("vm-from-email".into()),
         _ => out.push("vm-from-unknown".into()),
     }
-    if let Some(ms) = m.duration_ms.filter(|ms| *ms > 0) {
+    // A fax: its pages ("3 pages").
+    if let Some(pages) = m.pages.filter(|p| *p > 0 && m.kind == MessageKind::Fax) {
+        out.extend(number(pages as u64));
+        out.push(if pages == 1 { "vm-page" } else { "vm-pages" }.into());
+    }
+    if let Some(ms) = m.duration_ms.filter(|ms| *ms > 0 && m.kind != MessageKind::Fax) {
         let secs = ((ms + 500) / 1000) as u64;
         if secs >= 60 {
             out.extend(number(secs / 60));
@@ -219,8 +224,14 @@ mod tests {
             caller: Some("5551".into()),
             received_at: 1_795_514_700,
             duration_ms: Some(62_400),
+            pages: None,
         };
         let e = envelope(2, &m, 1_795_514_700 + 60, &TimeZone::UTC);
+        // A fax says its pages, not a duration.
+        let fax = MenuMessage { kind: MessageKind::Fax, pages: Some(3), duration_ms: Some(40_000), ..m.clone() };
+        let f = envelope(1, &fax, 1_795_514_700 + 60, &TimeZone::UTC);
+        assert_eq!(f[0], "vm-fax-message");
+        assert_eq!(f[f.len() - 2..], s(&["num-3", "vm-pages"]), "{f:?}");
         assert_eq!(e[..3], s(&["vm-message", "num-2", "vm-received"]));
         let from = e.iter().position(|x| x == "vm-from").unwrap();
         assert_eq!(

@@ -11,6 +11,8 @@ pub struct MenuMessage {
     pub caller: Option<String>,
     pub received_at: i64,
     pub duration_ms: Option<i64>,
+    /// A fax's pages.
+    pub pages: Option<i64>,
 }
 
 /// One store row as the compare agent sees it.

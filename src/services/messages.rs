@@ -15,6 +15,10 @@ use tokio::sync::Notify;
 
 /// What the caller hears of a message without audio: "An e-mail from Ann. Subject: …".
 pub fn description(kind: MessageKind, from: Option<&str>, subject: Option<&str>) -> String {
+    // A fax's subject repeats what the envelope said (sender, pages): the sender once.
+    if kind == MessageKind::Fax {
+        return format!("A fax from {}.", from.unwrap_or("an unknown sender"));
+    }
     let what = match kind {
         MessageKind::Fax => "A fax",
         MessageKind::Email => "An e-mail",
@@ -198,6 +202,7 @@ impl Messages {
                 caller: m.caller,
                 received_at: m.received_at,
                 duration_ms: m.duration_ms,
+                pages: m.pages,
             })
             .collect())
     }
@@ -498,7 +503,8 @@ mod tests {
     #[test]
     fn a_message_without_audio_is_described() {
         assert_eq!(description(MessageKind::Email, Some("Ann"), Some("Lunch")), "An e-mail from Ann. Subject: Lunch.");
-        assert_eq!(description(MessageKind::Fax, None, None), "A fax from an unknown sender. Subject: .");
+        assert_eq!(description(MessageKind::Fax, None, None), "A fax from an unknown sender.");
+        assert_eq!(description(MessageKind::Fax, Some("ACME"), Some("Fax from 555, 2 pages")), "A fax from ACME.");
     }
 
     #[tokio::test]

@@ -92,7 +92,8 @@ impl Store {
     /// retrieved from the mail server; otherwise a text to read out.
     pub fn message_audio(&self, id: i64) -> Result<MessageAudio> {
         let m = self.message(id)?.with_context(|| format!("no message {id}"))?;
-        if let Some(rel) = &m.media_path {
+        // A fax's file is its image: described, not played.
+        if let Some(rel) = m.media_path.as_ref().filter(|_| m.kind != crate::model::MessageKind::Fax) {
             return Ok(MessageAudio::Pcm(crate::media::wav::read_8k_mono(&self.root().join(rel))?));
         }
         let raw: Option<Vec<u8>> =

@@ -67,6 +67,40 @@ mod tests {
     }
 
     #[test]
+    fn a_received_fax_is_a_fax_message_with_its_file_and_is_described_not_played() {
+        let (_d, s) = store();
+        s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();
+        let (rel, abs) = s.new_fax_file("100").unwrap();
+        assert!(rel.starts_with("faxes/100/") && abs.parent().unwrap().is_dir());
+        std::fs::write(&abs, b"II*\0tiff").unwrap();
+        let m = NewFaxMessage {
+            mailbox: "100".into(),
+            caller: Some("5550199".into()),
+            remote_ident: Some("ACME".into()),
+            received_at: 5,
+            pages: 2,
+            duration_ms: 30_000,
+            media_path: rel.clone(),
+            media_bytes: 8,
+            message_id: "<fax1@x>".into(),
+            subject: "Fax from 5550199 (ACME), 2 pages".into(),
+        };
+        let id = s.insert_fax_message(&m).unwrap();
+        let row = s.message(id).unwrap().unwrap();
+        assert_eq!(
+            (row.kind, row.state, row.pages, row.media_path.as_deref()),
+            (crate::model::MessageKind::Fax, crate::model::State::U, Some(2), Some(rel.as_str()))
+        );
+        assert!(matches!(
+            s.message_audio(id).unwrap(),
+            menu::MessageAudio::Describe { kind: crate::model::MessageKind::Fax, .. }
+        ));
+        // A file that is not there is no fax.
+        let gone = NewFaxMessage { media_path: "faxes/100/none.tif".into(), message_id: "<fax2@x>".into(), ..m };
+        assert!(s.insert_fax_message(&gone).is_err());
+    }
+
+    #[test]
     fn migrations_are_idempotent_and_mailbox_unique() {
         let (d, s) = store();
         s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();

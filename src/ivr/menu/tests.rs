@@ -54,6 +54,7 @@ fn msg(id: i64, state: State, at: i64) -> MenuMessage {
         caller: Some("5551".into()),
         received_at: at,
         duration_ms: Some(4000),
+        pages: None,
     }
 }
 
