@@ -56,6 +56,15 @@ fn a_three_page_fax_over_g711_arrives_pixel_for_pixel() {
     assert_eq!(done.remote_ident, "+1 555 0100");
     assert!(tx.outcome().unwrap().ok(), "{:?}", tx.outcome());
     assert_same_pages(&dst, &pages, &done);
+    // Its PDF, made from the TIFF without re-encoding, shows the same pixels.
+    let pdf = dir.path().join("received.pdf");
+    std::fs::write(&pdf, voxbridge::fax::pdf::from_tiff(&std::fs::read(&dst).unwrap()).unwrap()).unwrap();
+    let shown = tiff::render_pdf(&pdf, 98);
+    assert_eq!(shown.len(), pages.len(), "PDF pages");
+    for (i, (g, s)) in shown.iter().zip(&pages).enumerate() {
+        assert_eq!((g.len(), g[0].len()), (s.len(), s[0].len()), "page {} size", i + 1);
+        assert!(g == s, "PDF page {} differs from the fax", i + 1);
+    }
 }
 
 #[test]

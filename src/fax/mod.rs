@@ -2,5 +2,6 @@
 //! interface. Reception and sending build on it (issue 14); today the engine and its
 //! tests.
 
+pub mod pdf;
 pub mod spandsp;
 pub mod tiff;

@@ -171,6 +171,8 @@ pub struct FaxMail<'a> {
     pub pages: i64,
     pub domain: &'a str,
     pub tiff: &'a [u8],
+    /// The same pages as PDF, for mail clients and phones that show no TIFF.
+    pub pdf: Option<&'a [u8]>,
 }
 
 /// "Fax from +1 555 0100 (ACME SALES), 3 pages".
@@ -185,7 +187,8 @@ pub fn fax_subject(caller: Option<&str>, remote_ident: Option<&str>, pages: i64)
 }
 
 /// A received fax as mail: `Message-Context: fax-message` (RFC 3458), the TIFF-F as an
-/// `image/tiff` attachment. Deterministic like [`voice_message`].
+/// `image/tiff` attachment and, when made, the PDF as `application/pdf`. Deterministic
+/// like [`voice_message`].
 pub fn fax_message(f: &FaxMail<'_>) -> Vec<u8> {
     let caller = f.caller.filter(|c| !c.is_empty());
     let from_display = match (f.remote_ident.filter(|i| !i.is_empty()), caller) {
@@ -214,20 +217,25 @@ pub fn fax_message(f: &FaxMail<'_>) -> Vec<u8> {
     m += &format!("--{boundary}\r\n");
     m += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
     m += &format!(
-        "You have a new fax from {from_display} in mailbox {}, received {}: {} page{}.\r\nThe fax is attached as a TIFF image.\r\n",
+        "You have a new fax from {from_display} in mailbox {}, received {}: {} page{}.\r\nThe fax is attached as a TIFF image{}.\r\n",
         f.mailbox,
         rfc5322_date(f.received_at),
         f.pages,
-        if f.pages == 1 { "" } else { "s" }
+        if f.pages == 1 { "" } else { "s" },
+        if f.pdf.is_some() { " and as PDF" } else { "" }
     );
-    m += &format!("--{boundary}\r\n");
-    m += "Content-Type: image/tiff; name=\"fax.tif\"\r\n";
-    m += "Content-Transfer-Encoding: base64\r\n";
-    m += "Content-Disposition: attachment; filename=\"fax.tif\"\r\n\r\n";
-    let b64 = base64::engine::general_purpose::STANDARD.encode(f.tiff);
-    for chunk in b64.as_bytes().chunks(76) {
-        m += std::str::from_utf8(chunk).expect("base64 is ASCII");
-        m += "\r\n";
+    let attachments =
+        std::iter::once(("image/tiff", "fax.tif", f.tiff)).chain(f.pdf.map(|p| ("application/pdf", "fax.pdf", p)));
+    for (ctype, name, bytes) in attachments {
+        m += &format!("--{boundary}\r\n");
+        m += &format!("Content-Type: {ctype}; name=\"{name}\"\r\n");
+        m += "Content-Transfer-Encoding: base64\r\n";
+        m += &format!("Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        for chunk in b64.as_bytes().chunks(76) {
+            m += std::str::from_utf8(chunk).expect("base64 is ASCII");
+            m += "\r\n";
+        }
     }
     m += &format!("--{boundary}--\r\n");
     m.into_bytes()
@@ -409,6 +417,7 @@ mod tests {
             pages: 3,
             domain: "example.test",
             tiff: &tiff,
+            pdf: Some(b"%PDF-1.4 fake"),
         };
         let bytes = fax_message(&f);
         assert_eq!(bytes, fax_message(&f), "deterministic");
@@ -419,6 +428,8 @@ mod tests {
         assert_eq!(a.contents(), &tiff[..]);
         use mail_parser::MimeHeaders;
         assert_eq!(a.content_type().map(|c| (c.ctype(), c.subtype())), Some(("image", Some("tiff"))));
+        let pdf = msg.attachments().nth(1).expect("the PDF");
+        assert_eq!((pdf.contents(), pdf.attachment_name()), (&b"%PDF-1.4 fake"[..], Some("fax.pdf")));
         assert_eq!(fax_subject(None, None, 1), "Fax from an unknown sender, 1 page");
     }
 }

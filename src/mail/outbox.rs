@@ -34,6 +34,11 @@ pub fn compose(store: &Store, item: &OutboxItem, domain: &str) -> Result<Vec<u8>
     let path = store.root().join(m.media_path.as_deref().ok_or_else(|| anyhow!("message {} has no media file", m.id))?);
     let media = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     if m.kind == crate::model::MessageKind::Fax {
+        // The PDF is made from the TIFF each time (deterministic: a retry sends the
+        // same bytes); a TIFF it cannot read goes without one.
+        let pdf = crate::fax::pdf::from_tiff(&media)
+            .map_err(|e| tracing::warn!(message = m.id, error = %format!("{e:#}"), "fax sent without a PDF"))
+            .ok();
         return Ok(super::compose::fax_message(&super::compose::FaxMail {
             message_id: &m.message_id,
             mailbox: &item.mailbox.number,
@@ -45,6 +50,7 @@ pub fn compose(store: &Store, item: &OutboxItem, domain: &str) -> Result<Vec<u8>
             pages: m.pages.unwrap_or(0),
             domain,
             tiff: &media,
+            pdf: pdf.as_deref(),
         }));
     }
     let wav = media;

@@ -285,6 +285,19 @@ impl Phone {
         }
     }
 
+    /// Sends one 20 ms µ-law frame now, without pacing: for a caller that keeps its own
+    /// clock (the fax machine in tests/fax.rs).
+    pub fn send_frame(&mut self, pcmu: &[u8]) {
+        let mut p = vec![0x80, if self.audio_seq == 0 { 0x80 } else { 0 }];
+        p.extend(self.audio_seq.to_be_bytes());
+        p.extend(self.audio_ts.to_be_bytes());
+        p.extend(0x5eed_u32.to_be_bytes());
+        p.extend(pcmu);
+        self.rtp.send_to(&p, self.server_rtp).unwrap();
+        self.audio_seq = self.audio_seq.wrapping_add(1);
+        self.audio_ts = self.audio_ts.wrapping_add(160);
+    }
+
     /// Sends µ-law audio as [`Phone::send_audio`] does, and presses `key` at each of
     /// `at` (frame indexes) without pausing the audio: the event's packets take
     /// sequence numbers from the audio's own space, as baresip's do.

@@ -152,3 +152,51 @@ pub fn decode(path: &std::path::Path) -> Vec<Page> {
     assert!(st.success(), "tiffcp failed on {}", path.display());
     read(&plain)
 }
+
+/// The pages of a PDF rendered by `pdftoppm` (poppler-utils) at the fax's own
+/// resolution (204 × `y_dpi`), black and white: what a viewer shows, pixel for pixel.
+pub fn render_pdf(path: &std::path::Path, y_dpi: u32) -> Vec<Page> {
+    let prefix = path.with_extension("render");
+    let st = std::process::Command::new("pdftoppm")
+        .args(["-mono", "-rx", "204", "-ry", &y_dpi.to_string()])
+        .arg(path)
+        .arg(&prefix)
+        .status()
+        .expect("pdftoppm (poppler-utils)");
+    assert!(st.success(), "pdftoppm failed on {}", path.display());
+    let dir = path.parent().unwrap();
+    let stem = prefix.file_name().unwrap().to_string_lossy().to_string();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&stem))
+                && p.extension().is_some_and(|e| e == "pbm")
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            // P4: "P4\n<w> <h>\n" then rows of ceil(w/8) octets, 1 = black, high bit first.
+            let b = std::fs::read(f).unwrap();
+            let mut fields = Vec::new();
+            let mut at = 0;
+            while fields.len() < 3 {
+                while b[at].is_ascii_whitespace() {
+                    at += 1;
+                }
+                let start = at;
+                while !b[at].is_ascii_whitespace() {
+                    at += 1;
+                }
+                fields.push(String::from_utf8_lossy(&b[start..at]).to_string());
+            }
+            at += 1;
+            assert_eq!(fields[0], "P4");
+            let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+            let row = w.div_ceil(8);
+            (0..h).map(|r| b[at + r * row..at + (r + 1) * row].to_vec()).collect()
+        })
+        .collect()
+}

@@ -22,8 +22,9 @@ ensure_packages() {
 BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
 RUN_PACKAGES=(espeak-ng libspandsp2)
 # The real peers the tests talk to.
-# libtiff-tools: tiffcp decodes received faxes to compare their pixels.
-TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2 libtiff-tools)
+# libtiff-tools and poppler-utils: tiffcp decodes received faxes, pdftoppm renders their
+# PDFs, to compare pixels.
+TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2 libtiff-tools poppler-utils)
 # What the benchmarks compare against (tools/bench-sync runs mbsync side by side).
 BENCH_PACKAGES=(isync)
 
