@@ -185,6 +185,12 @@ pub fn udptl_datagram(data: &[u8]) {
     }
 }
 
+/// Any bytes as a fax's TIFF: its pages counted and its PDF made, never a panic.
+pub fn fax_tiff(data: &[u8]) {
+    let _ = crate::fax::tiff::pages(data);
+    let _ = crate::fax::pdf::from_tiff(data);
+}
+
 /// A fuzz body: one input, any bytes.
 pub type Body = fn(&[u8]);
 
@@ -199,6 +205,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("compare_agent", compare_agent),
     ("reading_en", reading_en),
     ("udptl_datagram", udptl_datagram),
+    ("fax_tiff", fax_tiff),
 ];
 
 /// Seed inputs: valid messages of every kind, so mutations start deep in the stack
