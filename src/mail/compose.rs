@@ -173,6 +173,8 @@ pub struct FaxMail<'a> {
     pub tiff: &'a [u8],
     /// The same pages as PDF, for mail clients and phones that show no TIFF.
     pub pdf: Option<&'a [u8]>,
+    /// Why the fax stopped part way, when it did (T.30's result other than OK).
+    pub incomplete: Option<&'a str>,
 }
 
 /// "Fax from +1 555 0100 (ACME SALES), 3 pages".
@@ -224,6 +226,12 @@ pub fn fax_message(f: &FaxMail<'_>) -> Vec<u8> {
         if f.pages == 1 { "" } else { "s" },
         if f.pdf.is_some() { " and as PDF" } else { "" }
     );
+    if let Some(why) = f.incomplete {
+        m += &format!(
+            "The fax ended before it was complete ({}); these are the pages that arrived.\r\n",
+            why.replace(['\r', '\n'], " ")
+        );
+    }
     let attachments =
         std::iter::once(("image/tiff", "fax.tif", f.tiff)).chain(f.pdf.map(|p| ("application/pdf", "fax.pdf", p)));
     for (ctype, name, bytes) in attachments {
@@ -418,6 +426,7 @@ mod tests {
             domain: "example.test",
             tiff: &tiff,
             pdf: Some(b"%PDF-1.4 fake"),
+            incomplete: None,
         };
         let bytes = fax_message(&f);
         assert_eq!(bytes, fax_message(&f), "deterministic");
@@ -431,5 +440,8 @@ mod tests {
         let pdf = msg.attachments().nth(1).expect("the PDF");
         assert_eq!((pdf.contents(), pdf.attachment_name()), (&b"%PDF-1.4 fake"[..], Some("fax.pdf")));
         assert_eq!(fax_subject(None, None, 1), "Fax from an unknown sender, 1 page");
+        assert!(!String::from_utf8_lossy(&bytes).contains("before it was complete"));
+        let cut = fax_message(&FaxMail { incomplete: Some("Disconnected"), ..f });
+        assert!(String::from_utf8_lossy(&cut).contains("The fax ended before it was complete (Disconnected)"));
     }
 }

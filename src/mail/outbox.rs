@@ -51,6 +51,7 @@ pub fn compose(store: &Store, item: &OutboxItem, domain: &str) -> Result<Vec<u8>
             domain,
             tiff: &media,
             pdf: pdf.as_deref(),
+            incomplete: m.fax_result.as_deref().filter(|r| *r != "OK"),
         }));
     }
     let wav = media;

@@ -50,6 +50,7 @@ impl Messages {
             media_bytes: bytes.len() as i64,
             message_id: crate::mail::compose::new_message_id(&domain),
             subject: crate::mail::compose::fax_subject(r.caller.as_deref(), ident.as_deref(), pages),
+            result: result.clone(),
         };
         let id = self.store.run(move |s| s.insert_fax_message(&m)).await?;
         tracing::info!(mailbox = %r.mailbox, message = id, pages, result = %result, "fax received");

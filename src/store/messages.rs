@@ -36,6 +36,9 @@ pub struct MessageRow {
     pub message_id: String,
     pub subject: Option<String>,
     pub server_uid: Option<i64>,
+    /// A received fax's T.30 result ("OK", or why it stopped part way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fax_result: Option<String>,
     /// "delivered", "pending", "local" (no mail account), with detail.
     pub delivery: String,
 }
@@ -55,6 +58,8 @@ pub struct NewFaxMessage {
     pub media_bytes: i64,
     pub message_id: String,
     pub subject: String,
+    /// How T.30 ended: "OK", or why the fax stopped part way.
+    pub result: String,
 }
 
 impl Store {
@@ -83,8 +88,8 @@ impl Store {
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO message (mailbox, kind, state, caller, caller_name, received_at,
-                                  duration_ms, pages, media_path, media_bytes, message_id, subject)
-             VALUES (?1, 'fax', 'U', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                  duration_ms, pages, media_path, media_bytes, message_id, subject, fax_result)
+             VALUES (?1, 'fax', 'U', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 m.mailbox,
                 m.caller,
@@ -95,7 +100,8 @@ impl Store {
                 m.media_path,
                 m.media_bytes,
                 m.message_id,
-                m.subject
+                m.subject,
+                m.result
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -204,7 +210,7 @@ impl Store {
 pub(super) const MESSAGE_SELECT: &str = "
     SELECT m.id, m.mailbox, m.kind, m.state, m.caller, m.caller_name, m.received_at,
            m.duration_ms, m.pages, m.media_path, m.message_id, m.subject, m.server_uid,
-           o.target, o.delivered_at, o.attempts, o.last_error
+           o.target, o.delivered_at, o.attempts, o.last_error, m.fax_result
     FROM message m LEFT JOIN outbox o ON o.message = m.id";
 
 pub(super) fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
@@ -234,6 +240,7 @@ pub(super) fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Messag
         message_id: r.get(10)?,
         subject: r.get(11)?,
         server_uid: r.get(12)?,
+        fax_result: r.get(17)?,
         delivery,
     })
 }

@@ -84,6 +84,7 @@ mod tests {
             media_bytes: 8,
             message_id: "<fax1@x>".into(),
             subject: "Fax from 5550199 (ACME), 2 pages".into(),
+            result: "Disconnected after permitted retries (T.30 code 9)".into(),
         };
         let id = s.insert_fax_message(&m).unwrap();
         let row = s.message(id).unwrap().unwrap();

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod fax_machine;
 pub mod phone;
 pub mod tiff;
 

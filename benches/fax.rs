@@ -1,0 +1,73 @@
+//! Fax reception through real calls on loopback (G.711): the time a 3-page fax takes at
+//! the rate the machines agree (V.17, 14,400 bit/s), the server's CPU seconds per fax,
+//! and how many concurrent receptions all succeed, in bounded rounds (10, 25, 50, … up
+//! to --max). Each fax machine is spandsp behind the test phone, one thread each, in
+//! real time (tests/common/fax_machine.rs). T.38 figures come with T.38 on calls.
+//! Run: `tools/bench-fax [--max 100]` (or `cargo bench --bench fax`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::fax_machine::fax_machine_calls_port;
+use common::*;
+use std::time::Instant;
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs a small smoke pass.
+    let full = std::env::args().any(|a| a == "--bench");
+    let max: usize = std::env::args()
+        .skip_while(|a| a != "--max")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if full { 100 } else { 2 });
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("dialplan.toml");
+    std::fs::write(&plan, "[[route]]\npattern = \"_7XXX\"\napp = \"fax\"\nmailbox = \"4999\"\n").unwrap();
+    let server = Server::start(&format!(
+        "[dialplan]\nfile = \"{}\"\n[rtp]\nport_range = \"30000-30999\"\n[sip]\nrate_limit = 0\n",
+        plan.display()
+    ));
+    server.cli_ok(&["mailbox", "add", "4999", "--pin", "1234"]);
+    let pages: Vec<tiff::Page> =
+        (0..if full { 3 } else { 1 }).map(|n| tiff::page(n, if full { 1100 } else { 200 })).collect();
+    let src = work.path().join("fax.tif");
+    tiff::write(&src, &pages, 98);
+
+    // One fax alone: its duration and the server's CPU for it.
+    let cpu0 = server.cpu_secs();
+    let t = Instant::now();
+    let one = fax_machine_calls_port(server.sip_port, "7001", &src);
+    let secs = t.elapsed().as_secs_f64();
+    assert!(one.ok(), "{one:?}");
+    println!(
+        "one {}-page fax over G.711: {secs:.1} s at {} bit/s (ECM {}), server CPU {:.2} s",
+        pages.len(),
+        one.bit_rate,
+        if one.ecm { "on" } else { "off" },
+        server.cpu_secs() - cpu0
+    );
+
+    let mut n = if full { 10 } else { 2 };
+    while n <= max {
+        let (cpu0, t, rss0) = (server.cpu_secs(), Instant::now(), server.rss_mib());
+        let machines: Vec<_> = (0..n)
+            .map(|i| {
+                let (port, src) = (server.sip_port, src.clone());
+                std::thread::spawn(move || fax_machine_calls_port(port, &format!("7{:03}", i % 1000), &src))
+            })
+            .collect();
+        let ok = machines.into_iter().map(|m| m.join()).filter(|r| matches!(r, Ok(o) if o.ok())).count();
+        let secs = t.elapsed().as_secs_f64();
+        let cpu = server.cpu_secs() - cpu0;
+        println!(
+            "{n} concurrent G.711 faxes: {ok} succeeded in {secs:.1} s; server CPU {cpu:.1} s ({:.2} s per fax), RSS {:.0} → {:.0} MiB",
+            cpu / n as f64,
+            rss0,
+            server.rss_mib()
+        );
+        if ok < n {
+            break;
+        }
+        n = if n < 25 { 25 } else { n * 2 };
+    }
+}
