@@ -500,30 +500,29 @@ mod tests {
             .collect()
     }
 
+    /// What the deposit does while it hears [`cng`].
+    fn hearing_cng(d: &mut Deposit) -> Vec<Action> {
+        cng()
+            .iter()
+            .flat_map(|f| {
+                d.handle_frame(f);
+                drain(d)
+            })
+            .collect()
+    }
+
     #[test]
     fn a_fax_calling_tone_hands_the_call_to_fax_reception() {
         // During the greeting: the greeting stops, the call goes to fax.
         let mut d = app(params());
         drain(&mut d);
-        let acts: Vec<Action> = cng()
-            .iter()
-            .flat_map(|f| {
-                d.handle_frame(f);
-                drain(&mut d)
-            })
-            .collect();
+        let acts = hearing_cng(&mut d);
         assert!(matches!(&acts[..], [Action::StopPlayback, Action::HandOver(AppKind::FaxReceive)]), "{acts:?}");
         assert!(d.is_done());
         // During the recording: what was appended of its tones is thrown away.
         let mut d = recorded(params(), 60, 0, 0);
         drain(&mut d);
-        let acts: Vec<Action> = cng()
-            .iter()
-            .flat_map(|f| {
-                d.handle_frame(f);
-                drain(&mut d)
-            })
-            .collect();
+        let acts = hearing_cng(&mut d);
         assert!(
             matches!(
                 &acts[..],
