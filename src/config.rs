@@ -463,8 +463,13 @@ pub struct PromptsConfig {
 impl PromptsConfig {
     /// Words per minute for e-mails read in `lang`.
     pub fn rate(&self, lang: &str) -> u32 {
-        self.rates.get(lang).copied().unwrap_or(DEFAULT_SPEECH_RATE)
+        speech_rate(&self.rates, lang)
     }
+}
+
+/// The rate `rates` (`[prompts] rates`) gives `lang`, else espeak-ng's default.
+pub fn speech_rate(rates: &std::collections::BTreeMap<String, u32>, lang: &str) -> u32 {
+    rates.get(lang).copied().unwrap_or(DEFAULT_SPEECH_RATE)
 }
 
 /// espeak-ng's own default rate, words per minute.

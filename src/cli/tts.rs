@@ -75,6 +75,21 @@ fn input(text: Option<String>, file: Option<PathBuf>) -> Result<String> {
     }
 }
 
+/// A mail file as the menu reads it: its paragraphs, in `lang` when given, else in its
+/// own language when there is a reader for it (the menu's one choice,
+/// `reading::for_mail`); with that language's code and voice.
+fn read_mail(cfg: &Config, path: &std::path::Path, lang: Option<&str>) -> Result<(Vec<Vec<String>>, String, String)> {
+    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Some(l) = lang {
+        let voice = cfg.prompts.voices.get(l).cloned().unwrap_or_else(|| cfg.prompts.voice.clone());
+        return Ok((reading::reader(cfg, l)?.mail(&raw), l.to_string(), voice));
+    }
+    let (main, others) = (reading::reader(cfg, &cfg.prompts.language)?, reading::other_readers(cfg)?);
+    let main = (cfg.prompts.language.as_str(), &main, cfg.prompts.voice.as_str());
+    let (code, reader, voice) = reading::for_mail(&raw, main, &others);
+    Ok((reader.mail(&raw), code.to_string(), voice.to_string()))
+}
+
 pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
     match cmd {
         TtsCmd::Preview { number: Some(number), id: Some(id), .. } => {
@@ -98,19 +113,7 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
         }
         TtsCmd::Preview { text, file, mail, lang, .. } => {
             let paragraphs = match mail {
-                Some(path) => {
-                    let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    match lang {
-                        Some(l) => reading::reader(cfg, &l)?.mail(&raw),
-                        // As the menu does: the mail's own language when there is a reader for it.
-                        None => {
-                            let (main, others) =
-                                (reading::reader(cfg, &cfg.prompts.language)?, reading::other_readers(cfg)?);
-                            let main = (cfg.prompts.language.as_str(), &main, cfg.prompts.voice.as_str());
-                            reading::for_mail(&raw, main, &others).1.mail(&raw)
-                        }
-                    }
-                }
+                Some(path) => read_mail(cfg, &path, lang.as_deref())?.0,
                 None => {
                     let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
                     reading::preview(&reader, &input(text, file)?)
@@ -121,13 +124,12 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             Ok(())
         }
         TtsCmd::Say { text, mail, out, lang, voice, timings } => {
-            let reader = reading::reader(cfg, lang.as_deref().unwrap_or(&cfg.prompts.language))?;
-            let spoken: Vec<Vec<String>> = match (text, mail) {
-                (_, Some(path)) => {
-                    let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    reader.mail(&raw)
+            let (spoken, code, mail_voice) = match (text, mail) {
+                (_, Some(path)) => read_mail(cfg, &path, lang.as_deref())?,
+                (Some(text), None) => {
+                    let code = lang.unwrap_or_else(|| cfg.prompts.language.clone());
+                    (reading::preview(&reading::reader(cfg, &code)?, &text), code, cfg.prompts.voice.clone())
                 }
-                (Some(text), None) => reading::preview(&reader, &text),
                 (None, None) => bail!("give a text or --mail"),
             };
             if spoken.is_empty() {
@@ -135,8 +137,8 @@ pub fn run(cfg: &Config, cmd: TtsCmd) -> Result<()> {
             }
             // Sentence by sentence, as the phone renders it: the same audio.
             let (mut pcm, mut marks) = (Vec::new(), crate::model::SpeechMarks::default());
-            let voice = voice.as_deref().unwrap_or(&cfg.prompts.voice);
-            let rate = cfg.prompts.rate(lang.as_deref().unwrap_or(&cfg.prompts.language));
+            let voice = voice.unwrap_or(mail_voice);
+            let (voice, rate) = (voice.as_str(), cfg.prompts.rate(&code));
             crate::services::messages::render_in_parts(
                 &spoken,
                 voice,

@@ -18,8 +18,8 @@ pub async fn start(
     tracing::info!(mailbox = %mailbox.number, "fax reception");
     let number = mailbox.number.clone();
     let (rel, path) = ctx.messages.store.run(move |s| s.new_fax_file(&number)).await?;
-    let app = FaxReceive::new(path.clone(), &ctx.cfg.fax.ident, ctx.cfg.fax.max_call_secs)?;
-    let store = StoreFax { ctx: ctx.clone(), mailbox: mailbox.number.clone(), caller: inc.caller.clone(), rel, path };
+    let app = FaxReceive::new(path, &ctx.cfg.fax.ident, ctx.cfg.fax.max_call_secs)?;
+    let store = StoreFax { ctx: ctx.clone(), mailbox: mailbox.number.clone(), caller: inc.caller.clone(), rel };
     Ok((app, store))
 }
 
@@ -28,7 +28,6 @@ pub struct StoreFax {
     mailbox: String,
     caller: Option<String>,
     rel: String,
-    path: std::path::PathBuf,
 }
 
 impl Performer<FaxReceive> for StoreFax {
@@ -37,7 +36,6 @@ impl Performer<FaxReceive> for StoreFax {
             mailbox: self.mailbox.clone(),
             caller: self.caller.clone(),
             rel: self.rel.clone(),
-            path: self.path.clone(),
             outcome: f.outcome,
             call_ms: f.frames as i64 * 20,
         };

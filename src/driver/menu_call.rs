@@ -96,11 +96,11 @@ impl Performer<Menu> for MenuRequests {
                 tokio::spawn(async move {
                     // Speech streams: the first sentence plays while the rest renders.
                     let parts = tx.clone();
-                    let still = wanted.clone();
-                    let go_on = move || still.load(std::sync::atomic::Ordering::Relaxed) == id;
+                    let wanted_now = move || wanted.load(std::sync::atomic::Ordering::Relaxed) == id;
+                    let go_on = wanted_now.clone();
                     let spoken = svc
                         .speak(id, go_on, move |pcm, marks, complete| {
-                            if wanted.load(std::sync::atomic::Ordering::Relaxed) != id {
+                            if !wanted_now() {
                                 return false;
                             }
                             let clip = Arc::new(Clip::from_pcm(pcm.to_vec(), format!("message {id}")));

@@ -230,10 +230,15 @@ impl Deposit {
         }
     }
 
+    /// Whether part of the recording already went to disk (a Discard must remove it).
+    fn appended(&self) -> bool {
+        self.recording.frames() > self.recording.pending_frames()
+    }
+
     /// A fax machine is calling: what was recorded of its tones is thrown away and the
     /// call goes to fax reception, media as it is.
     fn hand_to_fax(&mut self) {
-        let appended = self.recording.frames() > self.recording.pending_frames();
+        let appended = self.appended();
         self.recording.clear();
         self.actions.push_back(Action::StopPlayback);
         if appended {
@@ -275,7 +280,7 @@ impl Deposit {
     fn stop(&mut self, reason: StopReason) {
         // Trailing silence is not part of the message, whatever ended it.
         let samples = self.recording.kept_samples();
-        let appended = self.recording.frames() > self.recording.pending_frames();
+        let appended = self.appended();
         let tail = self.recording.take();
         self.recording.clear();
         let frames = samples / FRAME_SAMPLES;

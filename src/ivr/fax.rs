@@ -71,8 +71,7 @@ impl Application for FaxReceive {
         self.engine.receive(pcm);
         let mut out = vec![0i16; FRAME_SAMPLES];
         let n = self.engine.transmit(&mut out);
-        out.truncate(n.max(1));
-        out.resize(FRAME_SAMPLES, 0);
+        out[n..].fill(0);
         self.effects.push_back(Effect::Play(vec![Arc::new(Clip::from_pcm(out, "fax"))]));
         if self.engine.outcome().is_some() || self.frames >= self.max_frames {
             self.finish(true);

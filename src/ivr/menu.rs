@@ -645,13 +645,7 @@ impl Menu {
             }
         } else if let Some(at) = self.resume_at.take() {
             if self.phase == Phase::Audio && !self.playing {
-                if at < clip.pcm.len() {
-                    self.play_audio_from(clip, at);
-                } else if complete {
-                    self.handle_playback_done();
-                } else {
-                    self.resume_at = Some(at);
-                }
+                self.go_to(at);
             }
         }
     }
@@ -763,12 +757,8 @@ impl Menu {
             }
             Some(MessageKey::Save) => {
                 self.interrupt();
-                let Some(m) = self.messages.get_mut(self.current) else { return };
-                if m.state != State::R {
-                    m.state = State::R;
-                    let id = m.id;
-                    self.actions.push_back(Action::SetState { id, state: State::R });
-                    self.deleted_here.retain(|d| *d != id);
+                if !self.keep_as(State::R) {
+                    return;
                 }
                 self.current += 1;
                 let clips = self.say.clips(["vm-message-saved".to_string()]);
@@ -778,12 +768,8 @@ impl Menu {
             Some(MessageKey::MarkUnread) => {
                 // New again: listed with the new ones next time, unread in the mail client.
                 self.interrupt();
-                let Some(m) = self.messages.get_mut(self.current) else { return };
-                if m.state != State::U {
-                    m.state = State::U;
-                    let id = m.id;
-                    self.actions.push_back(Action::SetState { id, state: State::U });
-                    self.deleted_here.retain(|d| *d != id);
+                if !self.keep_as(State::U) {
+                    return;
                 }
                 self.phase = Phase::Options;
                 self.play_ids(&["vm-marked-new", "vm-message-options"]);
@@ -809,6 +795,19 @@ impl Menu {
                 self.play_ids(&["vm-invalid", "vm-message-options"]);
             }
         }
+    }
+
+    /// The current message kept in `state` (read, or new again), no longer to be purged
+    /// at hang-up; false when there is no current message.
+    fn keep_as(&mut self, state: State) -> bool {
+        let Some(m) = self.messages.get_mut(self.current) else { return false };
+        if m.state != state {
+            m.state = state;
+            let id = m.id;
+            self.actions.push_back(Action::SetState { id, state });
+            self.deleted_here.retain(|d| *d != id);
+        }
+        true
     }
 
     pub fn handle_hangup(&mut self) {

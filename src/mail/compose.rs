@@ -143,18 +143,23 @@ fn voice_body(boundary: &str, text: &str, wav: &[u8], secs: i64) -> String {
     m += &format!("--{boundary}\r\n");
     m += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
     m += text;
-    m += &format!("--{boundary}\r\n");
-    m += "Content-Type: audio/wav; name=\"voice-message.wav\"\r\n";
-    m += "Content-Transfer-Encoding: base64\r\n";
-    m += "Content-Disposition: attachment; filename=\"voice-message.wav\"\r\n";
-    m += &format!("Content-Duration: {secs}\r\n\r\n");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(wav);
-    for chunk in b64.as_bytes().chunks(76) {
-        m += std::str::from_utf8(chunk).expect("base64 is ASCII");
-        m += "\r\n";
-    }
+    attachment(&mut m, boundary, "audio/wav", "voice-message.wav", &format!("Content-Duration: {secs}\r\n"), wav);
     m += &format!("--{boundary}--\r\n");
     m
+}
+
+/// One base64 attachment part: the boundary line, its headers (`extra` ends in CRLF or
+/// is empty), the content in 76-character lines.
+fn attachment(m: &mut String, boundary: &str, ctype: &str, name: &str, extra: &str, bytes: &[u8]) {
+    *m += &format!("--{boundary}\r\n");
+    *m += &format!("Content-Type: {ctype}; name=\"{name}\"\r\n");
+    *m += "Content-Transfer-Encoding: base64\r\n";
+    *m += &format!("Content-Disposition: attachment; filename=\"{name}\"\r\n{extra}\r\n");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    for chunk in b64.as_bytes().chunks(76) {
+        *m += std::str::from_utf8(chunk).expect("base64 is ASCII");
+        *m += "\r\n";
+    }
 }
 
 /// Everything a received fax's mail is made of.
@@ -235,15 +240,7 @@ pub fn fax_message(f: &FaxMail<'_>) -> Vec<u8> {
     let attachments =
         std::iter::once(("image/tiff", "fax.tif", f.tiff)).chain(f.pdf.map(|p| ("application/pdf", "fax.pdf", p)));
     for (ctype, name, bytes) in attachments {
-        m += &format!("--{boundary}\r\n");
-        m += &format!("Content-Type: {ctype}; name=\"{name}\"\r\n");
-        m += "Content-Transfer-Encoding: base64\r\n";
-        m += &format!("Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-        for chunk in b64.as_bytes().chunks(76) {
-            m += std::str::from_utf8(chunk).expect("base64 is ASCII");
-            m += "\r\n";
-        }
+        attachment(&mut m, &boundary, ctype, name, "", bytes);
     }
     m += &format!("--{boundary}--\r\n");
     m.into_bytes()

@@ -255,12 +255,17 @@ pub fn offers_t38(offer: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(offer) else { return false };
     text.lines().filter_map(|l| l.trim_end_matches('\r').strip_prefix("m=")).any(|m| {
         let f: Vec<&str> = m.split_whitespace().collect();
-        f.len() >= 4
-            && f[0].eq_ignore_ascii_case("image")
-            && f[1] != "0"
-            && f[2].to_ascii_lowercase().contains("udptl")
-            && f[3..].iter().any(|x| x.eq_ignore_ascii_case("t38"))
+        f.len() >= 2 && f[1] != "0" && is_t38_media(&f)
     })
+}
+
+/// Whether an m= line's fields (media, port, proto, formats…) are a T.38 stream:
+/// `image`, a UDPTL transport, the `t38` format (port not looked at).
+fn is_t38_media(f: &[&str]) -> bool {
+    f.len() >= 4
+        && f[0].eq_ignore_ascii_case("image")
+        && f[2].to_ascii_lowercase().contains("udptl")
+        && f[3..].iter().any(|x| x.eq_ignore_ascii_case("t38"))
 }
 
 /// Payload type of telephone-event in our own offers (the usual dynamic choice).

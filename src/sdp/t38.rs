@@ -102,11 +102,7 @@ pub fn read_offer(offer: &[u8]) -> Result<T38Offer, SdpError> {
                 lines.push((f[0].to_string(), f[2].to_string(), f[3..].join(" ")));
                 let port: u16 =
                     f[1].split('/').next().unwrap_or("").parse().map_err(|_| SdpError::Malformed("bad m= port"))?;
-                in_t38 = found.is_none()
-                    && f[0].eq_ignore_ascii_case("image")
-                    && port != 0
-                    && f[2].to_ascii_lowercase().contains("udptl")
-                    && f[3..].iter().any(|x| x.eq_ignore_ascii_case("t38"));
+                in_t38 = found.is_none() && port != 0 && super::is_t38_media(&f);
                 if in_t38 {
                     found = Some((lines.len() - 1, port, None, T38Params::default()));
                 }

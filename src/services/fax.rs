@@ -13,18 +13,18 @@ use anyhow::Result;
 pub struct Received {
     pub mailbox: String,
     pub caller: Option<String>,
-    /// The file below the store and its absolute path.
+    /// The file, below the store.
     pub rel: String,
-    pub path: std::path::PathBuf,
     pub outcome: Option<Outcome>,
     pub call_ms: i64,
 }
 
 impl Messages {
-    /// Stores a received fax; `None` when no page arrived (the file is removed).
+    /// Stores a received fax; `None` when no page arrived (the file is removed). A
+    /// file that cannot be read is an error and is left where it is.
     pub async fn store_fax(&self, r: Received) -> Result<Option<i64>> {
-        let bytes = tokio::fs::read(&r.path).await.unwrap_or_default();
-        let pages = crate::fax::tiff::pages(&bytes) as i64;
+        let rel = r.rel.clone();
+        let file = self.store.run(move |s| s.received_fax_file(&rel)).await?;
         let result = r.outcome.as_ref().map_or("call ended before T.30 did".to_string(), |o| {
             if o.ok() {
                 "OK".to_string()
@@ -32,11 +32,10 @@ impl Messages {
                 format!("{} (T.30 code {})", o.text, o.code)
             }
         });
-        if pages == 0 {
-            let _ = tokio::fs::remove_file(&r.path).await;
+        let Some((pages, media_bytes)) = file else {
             tracing::warn!(mailbox = %r.mailbox, result = %result, "fax call ended without a page; nothing stored");
             return Ok(None);
-        }
+        };
         let ident = r.outcome.as_ref().map(|o| o.remote_ident.clone()).filter(|i| !i.is_empty());
         let domain = self.delivery.from_domain.clone();
         let m = NewFaxMessage {
@@ -47,7 +46,7 @@ impl Messages {
             pages,
             duration_ms: r.call_ms,
             media_path: r.rel.clone(),
-            media_bytes: bytes.len() as i64,
+            media_bytes,
             message_id: crate::mail::compose::new_message_id(&domain),
             subject: crate::mail::compose::fax_subject(r.caller.as_deref(), ident.as_deref(), pages),
             result: result.clone(),

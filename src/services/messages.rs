@@ -15,16 +15,13 @@ use tokio::sync::Notify;
 
 /// What the caller hears of a message without audio: "An e-mail from Ann. Subject: …".
 pub fn description(kind: MessageKind, from: Option<&str>, subject: Option<&str>) -> String {
-    // A fax's subject repeats what the envelope said (sender, pages): the sender once.
-    if kind == MessageKind::Fax {
-        return format!("A fax from {}.", from.unwrap_or("an unknown sender"));
+    let (from, subject) = (from.unwrap_or("an unknown sender"), subject.unwrap_or_default());
+    match kind {
+        // A fax's subject repeats what the envelope said (sender, pages): the sender once.
+        MessageKind::Fax => format!("A fax from {from}."),
+        MessageKind::Email => format!("An e-mail from {from}. Subject: {subject}."),
+        MessageKind::Voice => format!("A voice message without playable audio from {from}. Subject: {subject}."),
     }
-    let what = match kind {
-        MessageKind::Fax => "A fax",
-        MessageKind::Email => "An e-mail",
-        MessageKind::Voice => "A voice message without playable audio",
-    };
-    format!("{what} from {}. Subject: {}.", from.unwrap_or("an unknown sender"), subject.unwrap_or_default())
 }
 
 /// A message for the phone: a recording, or text to speak sentence by sentence.
@@ -229,25 +226,21 @@ impl Messages {
     /// an e-mail not stored whole, described. All of it rendered: for the phone, which
     /// starts playing at the first sentence, see [`Messages::message_speech`].
     pub async fn message_pcm(&self, id: i64) -> Result<Vec<i16>> {
-        let mut all = Vec::new();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        let speaking = self.speak(
+        let all = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = all.clone();
+        self.speak(
             id,
             || true,
             move |pcm, _, complete| {
                 if complete {
-                    let _ = tx.blocking_send(pcm.to_vec());
+                    *keep.lock().unwrap_or_else(|p| p.into_inner()) = pcm.to_vec();
                 }
                 true
             },
-        );
-        let (spoken, _) = tokio::join!(speaking, async {
-            if let Some(pcm) = rx.recv().await {
-                all = pcm;
-            }
-        });
-        spoken?;
-        Ok(all)
+        )
+        .await?;
+        let pcm = std::mem::take(&mut *all.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(pcm)
     }
 
     /// A message's audio for the phone, handed to `part` as it becomes ready (see
@@ -288,7 +281,9 @@ impl Messages {
                 return Ok(());
             }
             let k2 = key.clone();
-            if let Some((pcm, marks)) = self.store.run(move |s| s.cached_speech(id, &k2, now)).await? {
+            if let Some((pcm, marks, _)) =
+                self.store.run(move |s| s.cached_speech_head(id, &k2, now, usize::MAX)).await?
+            {
                 tokio::task::spawn_blocking(move || part(&pcm, &marks, true)).await?;
                 return Ok(());
             }
@@ -322,7 +317,7 @@ impl Messages {
         let (voice, reader, lang) = (self.tts_voice.clone(), self.reader.clone(), self.lang.clone());
         let others = self.other_readers.clone();
         let rates = self.speech_rates.clone();
-        let rate = move |lang: &str| rates.get(lang).copied().unwrap_or(crate::config::DEFAULT_SPEECH_RATE);
+        let rate = move |lang: &str| crate::config::speech_rate(&rates, lang);
         self.store
             .run(move |s| match s.message_audio(id)? {
                 MessageAudio::Pcm(pcm) => Ok(Speech::Pcm(pcm)),

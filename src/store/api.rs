@@ -35,6 +35,8 @@ pub trait Messages {
     fn insert_voice_messages(&self, ms: &[NewVoiceMessage]) -> Result<Vec<i64>>;
     /// Where a fax being received is written (below the store, absolute).
     fn new_fax_file(&self, mailbox: &str) -> Result<(String, std::path::PathBuf)>;
+    /// A received fax's file: its pages and size, or `None` (no page; removed).
+    fn received_fax_file(&self, rel: &str) -> Result<Option<(i64, i64)>>;
     /// Commits a received fax (file made durable first) and its delivery.
     fn insert_fax_message(&self, m: &NewFaxMessage) -> Result<i64>;
 }
@@ -60,9 +62,8 @@ pub trait Settings {
 
 /// E-mails rendered to speech, kept for the next listen.
 pub trait SpeechCache {
-    /// What message `id` was rendered to from the text `key` names, if kept.
-    fn cached_speech(&self, id: i64, key: &str, now: i64) -> Result<Option<(Vec<i16>, SpeechMarks)>>;
-    /// Its first `max_samples`, its marks and its whole length, if kept.
+    /// The first `max_samples` of what message `id` was rendered to from the text `key`
+    /// names (`usize::MAX`: all of it), its marks and its whole length, if kept.
     fn cached_speech_head(
         &self,
         id: i64,
@@ -147,6 +148,9 @@ impl Messages for Store {
     fn new_fax_file(&self, mailbox: &str) -> Result<(String, std::path::PathBuf)> {
         Store::new_fax_file(self, mailbox)
     }
+    fn received_fax_file(&self, rel: &str) -> Result<Option<(i64, i64)>> {
+        Store::received_fax_file(self, rel)
+    }
     fn insert_fax_message(&self, m: &NewFaxMessage) -> Result<i64> {
         Store::insert_fax_message(self, m)
     }
@@ -183,9 +187,6 @@ impl Settings for Store {
 }
 
 impl SpeechCache for Store {
-    fn cached_speech(&self, id: i64, key: &str, now: i64) -> Result<Option<(Vec<i16>, SpeechMarks)>> {
-        Store::cached_speech(self, id, key, now)
-    }
     fn cached_speech_head(
         &self,
         id: i64,

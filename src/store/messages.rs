@@ -74,6 +74,24 @@ impl Store {
         Ok((rel, abs))
     }
 
+    /// What the fax engine left at `rel` (see [`Store::new_fax_file`]): its pages and
+    /// size; `None` when it holds no page (then the file is removed; a missing file is
+    /// none too). A file that cannot be read is an error, and stays.
+    pub fn received_fax_file(&self, rel: &str) -> Result<Option<(i64, i64)>> {
+        let abs = self.root().join(rel);
+        let bytes = match std::fs::read(&abs) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", abs.display())),
+        };
+        let pages = crate::fax::tiff::pages(&bytes) as i64;
+        if pages == 0 {
+            std::fs::remove_file(&abs).with_context(|| format!("cannot remove {}", abs.display()))?;
+            return Ok(None);
+        }
+        Ok(Some((pages, bytes.len() as i64)))
+    }
+
     /// Commits a received fax (kind fax, state U) and its outbox row in one transaction,
     /// as [`Store::insert_voice_message`] does for voice. The file is made durable
     /// first: a fax is "saved" only when nothing of it can be lost.

@@ -67,6 +67,20 @@ mod tests {
     }
 
     #[test]
+    fn a_fax_file_without_a_page_is_removed_and_one_that_cannot_be_read_stays() {
+        let (_d, s) = store();
+        let (rel, abs) = s.new_fax_file("100").unwrap();
+        assert_eq!(s.received_fax_file(&rel).unwrap(), None, "never written");
+        std::fs::write(&abs, b"II*\0\0\0\0\0").unwrap();
+        assert_eq!(s.received_fax_file(&rel).unwrap(), None);
+        assert!(!abs.exists(), "a file without a page is removed");
+        // An error reading it is not "no page": the file is left for the admin.
+        std::fs::create_dir(&abs).unwrap();
+        assert!(s.received_fax_file(&rel).is_err());
+        assert!(abs.exists());
+    }
+
+    #[test]
     fn a_received_fax_is_a_fax_message_with_its_file_and_is_described_not_played() {
         let (_d, s) = store();
         s.add_mailbox(&NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() }).unwrap();

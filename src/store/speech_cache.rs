@@ -13,23 +13,7 @@ impl Store {
     /// The samples and marks rendered for message `id` from the text `key` names, if
     /// cached; a hit counts as a use at `now`.
     pub fn cached_speech(&self, id: i64, key: &str, now: i64) -> Result<Option<(Vec<i16>, SpeechMarks)>> {
-        let row: Option<(Vec<u8>, String)> = self
-            .conn()
-            .query_row(
-                "SELECT a.pcm, c.marks FROM speech_cache AS c JOIN speech_audio AS a ON a.message = c.message
-                 WHERE c.message = ?1 AND c.text_key = ?2",
-                params![id, key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((bytes, marks)) = row else { return Ok(None) };
-        let marks: SpeechMarks = serde_json::from_str(&marks).context("speech cache marks")?;
-        let pcm = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-        self.transact(Commit::Redoable, |tx| {
-            tx.execute("UPDATE speech_cache SET used_at = ?2 WHERE message = ?1", params![id, now])?;
-            Ok(())
-        })?;
-        Ok(Some((pcm, marks)))
+        Ok(self.cached_speech_head(id, key, now, usize::MAX)?.map(|(pcm, marks, _)| (pcm, marks)))
     }
 
     /// The first `max_samples` of what message `id` was rendered to from the text `key`
@@ -45,17 +29,16 @@ impl Store {
     ) -> Result<Option<(Vec<i16>, SpeechMarks, usize)>> {
         use std::io::Read;
         let conn = self.conn();
-        let row: Option<(String, i64)> = conn
-            .query_row(
-                "SELECT marks, bytes FROM speech_cache WHERE message = ?1 AND text_key = ?2",
-                params![id, key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+        let marks: Option<String> = conn
+            .query_row("SELECT marks FROM speech_cache WHERE message = ?1 AND text_key = ?2", params![id, key], |r| {
+                r.get(0)
+            })
             .optional()?;
-        let Some((marks, bytes)) = row else { return Ok(None) };
+        let Some(marks) = marks else { return Ok(None) };
         let marks: SpeechMarks = serde_json::from_str(&marks).context("speech cache marks")?;
         let mut blob = conn.blob_open(rusqlite::MAIN_DB, "speech_audio", "pcm", id, true)?;
-        let mut head = vec![0u8; (bytes as usize).min(max_samples * 2)];
+        let total = blob.len() / 2;
+        let mut head = vec![0u8; total.min(max_samples) * 2];
         blob.read_exact(&mut head)?;
         drop(blob);
         drop(conn);
@@ -66,7 +49,7 @@ impl Store {
             Ok(())
         })?;
         let pcm = head.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-        Ok(Some((pcm, marks, bytes as usize / 2)))
+        Ok(Some((pcm, marks, total)))
     }
 
     /// Keeps what message `id` was rendered to (replacing an older rendering), then

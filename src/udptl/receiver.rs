@@ -88,7 +88,8 @@ impl Receiver {
             self.parity.clear();
             self.next = s;
         }
-        if s < self.next && !self.missing(s) {
+        // Already delivered, or held already (a repeat).
+        if !self.missing(s) {
             self.counts.late += 1;
         }
         self.learn(s, p.primary);

@@ -162,15 +162,13 @@ impl Menu {
     /// A reply: for an e-mail, to the sender or to all first (the menu does not read
     /// every mail's headers to know whether there are others: the list stays cheap).
     pub(super) fn start_reply(&mut self) {
-        match self.current_message() {
-            Some(m) if m.kind == MessageKind::Email && m.caller.as_deref().is_some_and(|c| !c.is_empty()) => {
-                self.ask(Phase::ReplyChoice, &["vm-reply-choice"])
-            }
-            Some(m) if m.caller.as_deref().is_some_and(|c| !c.is_empty()) => {
-                self.start_recording(Purpose::Reply(false))
-            }
-            Some(_) => self.play_ids(&["vm-no-reply-address", "vm-message-options"]),
-            None => {}
+        let Some(m) = self.current_message() else { return };
+        if m.caller.as_deref().is_none_or(str::is_empty) {
+            self.play_ids(&["vm-no-reply-address", "vm-message-options"]);
+        } else if m.kind == MessageKind::Email {
+            self.ask(Phase::ReplyChoice, &["vm-reply-choice"]);
+        } else {
+            self.start_recording(Purpose::Reply(false));
         }
     }
 

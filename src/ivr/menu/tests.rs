@@ -75,6 +75,20 @@ fn logged_in(list: Vec<MenuMessage>) -> Menu {
     m
 }
 
+/// Logged in with one new message `id`, `1` pressed: its envelope playing, its audio
+/// asked for.
+fn listening_to(id: i64) -> Menu {
+    let mut m = logged_in(vec![msg(id, State::U, params().now_unix)]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    m
+}
+
+/// A part of rendered speech, `frames` long.
+fn part(frames: usize) -> Arc<Clip> {
+    Arc::new(Clip::from_pcm(vec![7; frames * FRAME_SAMPLES], "speech"))
+}
+
 fn audio(len_secs: usize) -> Arc<Clip> {
     Arc::new(Clip::from_pcm(vec![100; len_secs * RATE], "message audio"))
 }
@@ -166,10 +180,7 @@ fn counts_then_new_messages_first_and_listening_marks_read() {
 
 #[test]
 fn rewind_and_fast_forward_move_three_seconds_from_the_position() {
-    let t = params().now_unix;
-    let mut m = logged_in(vec![msg(5, State::U, t)]);
-    m.handle_dtmf('1');
-    drain(&mut m);
+    let mut m = listening_to(5);
     m.handle_audio(5, Some(audio(20)));
     m.handle_playback_done();
     drain(&mut m);
@@ -412,11 +423,7 @@ fn a_login_the_store_could_not_check_asks_to_try_again_later_not_wrong_pin() {
 
 #[test]
 fn speech_that_is_still_rendering_plays_on_seamlessly_part_after_part() {
-    let t = params().now_unix;
-    let mut m = logged_in(vec![msg(5, State::U, t)]);
-    m.handle_dtmf('1');
-    drain(&mut m);
-    let part = |frames: usize| Arc::new(Clip::from_pcm(vec![7; frames * FRAME_SAMPLES], "speech"));
+    let mut m = listening_to(5);
     // The first sentence arrives during the envelope and plays after it.
     m.handle_audio_part(5, Some(part(10)), false);
     m.handle_playback_done();
@@ -448,11 +455,7 @@ fn speech_that_is_still_rendering_plays_on_seamlessly_part_after_part() {
 
 #[test]
 fn the_last_part_arriving_while_the_first_plays_is_played_on_to_its_end() {
-    let t = params().now_unix;
-    let mut m = logged_in(vec![msg(5, State::U, t)]);
-    m.handle_dtmf('1');
-    drain(&mut m);
-    let part = |frames: usize| Arc::new(Clip::from_pcm(vec![7; frames * FRAME_SAMPLES], "speech"));
+    let mut m = listening_to(5);
     m.handle_audio_part(5, Some(part(10)), false);
     m.handle_playback_done(); // the envelope
     drain(&mut m);
@@ -470,10 +473,7 @@ fn the_last_part_arriving_while_the_first_plays_is_played_on_to_its_end() {
 
 #[test]
 fn in_spoken_e_mail_the_skip_keys_go_by_sentence() {
-    let t = params().now_unix;
-    let mut m = logged_in(vec![msg(5, State::U, t)]);
-    m.handle_dtmf('1');
-    drain(&mut m);
+    let mut m = listening_to(5);
     // Three sentences: at 0, 2 s and 5 s of a 9 s rendering.
     m.set_marks(5, SpeechMarks { sentences: vec![0, 2 * RATE, 5 * RATE], paragraphs: vec![0] });
     m.handle_audio_part(5, Some(audio(9)), true);
@@ -502,10 +502,7 @@ fn in_spoken_e_mail_the_skip_keys_go_by_sentence() {
 
 /// A spoken e-mail of four paragraphs (at 0, 4, 8 and 12 s of 16 s), playing from its start.
 fn reading_paragraphs() -> Menu {
-    let t = params().now_unix;
-    let mut m = logged_in(vec![msg(5, State::U, t)]);
-    m.handle_dtmf('1');
-    drain(&mut m);
+    let mut m = listening_to(5);
     let sentences = (0..8).map(|i| i * 2 * RATE).collect();
     m.set_marks(5, SpeechMarks { sentences, paragraphs: vec![0, 4 * RATE, 8 * RATE, 12 * RATE] });
     m.handle_audio_part(5, Some(audio(16)), true);
@@ -575,10 +572,7 @@ fn pause_holds_the_place_and_the_message_keys_work_while_paused() {
 
 #[test]
 fn fast_forward_during_the_envelope_goes_straight_to_the_message() {
-    let t = params().now_unix;
-    let mut m = logged_in(vec![msg(5, State::U, t)]);
-    m.handle_dtmf('1');
-    drain(&mut m);
+    let mut m = listening_to(5);
     // Pressed before the first part is rendered: it plays as soon as it comes.
     m.handle_dtmf('#');
     let acts = drain(&mut m);
@@ -586,8 +580,7 @@ fn fast_forward_during_the_envelope_goes_straight_to_the_message() {
     m.handle_audio_part(5, Some(audio(3)), false);
     assert_eq!(played_from(&drain(&mut m)), Some(0), "the message, without the rest of the envelope");
     // Once rendered, # in the envelope plays the message at once.
-    let mut m = logged_in(vec![msg(5, State::U, t)]);
-    m.handle_dtmf('1');
+    let mut m = listening_to(5);
     m.handle_audio_part(5, Some(audio(3)), true);
     drain(&mut m);
     m.handle_dtmf('#');
