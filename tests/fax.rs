@@ -6,6 +6,7 @@
 mod common;
 
 use common::fax_machine::fax_machine_calls;
+use common::t38_machine::{t38_machine_calls, T38Call};
 use common::*;
 use mail_parser::MimeHeaders;
 use std::time::Duration;
@@ -82,5 +83,77 @@ fn a_fax_machine_calling_a_voice_mailbox_is_heard_by_its_tone_and_received_as_a_
     assert_eq!((m[0]["kind"].as_str(), m[0]["pages"].as_i64()), (Some("fax"), Some(1)));
     let stored = server.store_dir().join(m[0]["media_path"].as_str().unwrap());
     assert!(tiff::decode(&stored)[0] == page);
+    assert!(server.log().contains("call handed over"), "{}", server.log());
+}
+
+/// The dialplan of the T.38 tests: 7XXX is a fax number for 4903, the rest deposits.
+fn fax_number_server(work: &std::path::Path) -> Server {
+    let plan = work.join("dialplan.toml");
+    std::fs::write(
+        &plan,
+        "[[route]]\npattern = \"_7XXX\"\napp = \"fax\"\nmailbox = \"4903\"\n\
+         [[route]]\npattern = \"_X.\"\napp = \"deposit\"\n",
+    )
+    .unwrap();
+    Server::start(&format!("[dialplan]\nfile = \"{}\"\n", plan.display()))
+}
+
+/// The stored fax of `mailbox` (waiting for it): its pages and the message row.
+fn stored_fax(server: &Server, mailbox: &str) -> (Vec<tiff::Page>, serde_json::Value) {
+    let mut m = Vec::new();
+    wait_until(Duration::from_secs(20), "the fax stored", || {
+        m = server.messages(mailbox);
+        !m.is_empty()
+    });
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0]["kind"].as_str(), Some("fax"), "{m:?}");
+    let stored = server.store_dir().join(m[0]["media_path"].as_str().unwrap());
+    (tiff::decode(&stored), m[0].clone())
+}
+
+#[test]
+fn a_t38_fax_offered_in_the_invite_survives_loss_and_a_session_refresh_and_arrives_whole() {
+    let work = tempfile::tempdir().unwrap();
+    let server = fax_number_server(work.path());
+    server.cli_ok(&["mailbox", "add", "4903", "--pin", "1234"]);
+    let pages = vec![tiff::page(3, 500), tiff::page(4, 450)];
+    let src = work.path().join("pages.tif");
+    tiff::write(&src, &pages, 98);
+
+    let how = T38Call { refresh_after: Some(Duration::from_secs(6)), loss_percent: 5, ..T38Call::OFFER };
+    let r = t38_machine_calls(server.sip_port, "7001", &src, how);
+    assert!(r.outcome.ok() && r.outcome.pages_sent == 2, "{r:?}\n{}", server.log());
+    assert!(r.dropped * 100 / r.sent.max(1) >= 3, "{} of {} datagrams lost", r.dropped, r.sent);
+    // The refresh was answered with the description in force, its version unchanged,
+    // and the fax went on (pages intact below) on one T.30 session.
+    let [first, refresh] = &r.answers[..] else { panic!("the answer and the refresh's: {:?}", r.answers) };
+    assert!(refresh.contains("m=image ") && refresh.contains("a=T38FaxUdpEC:t38UDPRedundancy"), "{refresh}");
+    let origin = |m: &str| m.lines().find(|l| l.starts_with("o=")).unwrap().to_string();
+    let log = server.log();
+    assert_eq!(log.matches("T.38 accepted").count(), 1, "{log}");
+    assert!(log.contains("answered with T.38"), "{log}");
+    assert_eq!(origin(refresh), origin(first), "a refresh keeps the o= version");
+
+    let (got, row) = stored_fax(&server, "4903");
+    assert_eq!(got.len(), 2);
+    assert!(got == pages, "the pages stored differ from the pages sent");
+    assert_eq!((row["pages"].as_i64(), row["caller"].as_str()), (Some(2), Some("5550188")));
+}
+
+#[test]
+fn a_t38_reinvite_during_the_greeting_of_a_voice_mailbox_is_received_as_a_fax() {
+    let server = Server::start("");
+    server.cli_ok(&["mailbox", "add", "4904", "--pin", "1234"]);
+    let work = tempfile::tempdir().unwrap();
+    let page = tiff::page(5, 300);
+    let src = work.path().join("page.tif");
+    tiff::write(&src, std::slice::from_ref(&page), 98);
+    // Audio first (the greeting plays), then the gateway switches to T.38.
+    let how = T38Call { reinvite_after: Some(Duration::from_millis(800)), ..T38Call::OFFER };
+    let r = t38_machine_calls(server.sip_port, "4904", &src, how);
+    assert!(r.outcome.ok() && r.outcome.pages_sent == 1, "{r:?}\n{}", server.log());
+    assert!(r.answers[0].contains("m=image "), "{}", r.answers[0]);
+    let (got, _) = stored_fax(&server, "4904");
+    assert!(got == [page], "the page stored differs from the page sent");
     assert!(server.log().contains("call handed over"), "{}", server.log());
 }

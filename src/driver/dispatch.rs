@@ -10,7 +10,7 @@ use crate::rtp::session::SessionParams;
 use crate::sdp;
 use crate::services::calls::CallRoute;
 use crate::session::app::AppKind;
-use crate::session::media::{FirstOffer, MediaSession, Refusal};
+use crate::session::media::{FirstOffer, MediaSession, Refusal, Serves};
 use crate::sip::endpoint::IncomingCall;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -60,9 +60,17 @@ async fn run_call(
     if let CallRoute::Refuse(code, reason) = route {
         return reject(cmd, inc, code, reason).await;
     }
-    let Some((mut media, rtp)) = answer_call(ctx, inc, cmd, &mut events).await? else { return Ok(()) };
+    let serves = match &route {
+        CallRoute::Menu(_) => Serves::Audio,
+        CallRoute::Deposit(_) => Serves::AudioElseFax,
+        CallRoute::Fax(_) => Serves::FaxElseAudio,
+        CallRoute::Refuse(..) => return Ok(()), // answered above
+    };
+    let Some((mut media, rtp)) = answer_call(ctx, inc, cmd, &mut events, serves).await? else { return Ok(()) };
     let mut io = CallIo { call: inc.call, cmd, rtp: &rtp, send_dropped: 0 };
     let mut next = match &route {
+        // A T.38 call to a voice mailbox is a fax for it.
+        _ if media.t38_session().is_some() => AppKind::FaxReceive,
         CallRoute::Deposit(_) => AppKind::Deposit,
         CallRoute::Menu(_) => AppKind::Menu,
         CallRoute::Fax(_) => AppKind::FaxReceive,
@@ -80,11 +88,16 @@ async fn run_call(
                 call_loop::run(&mut io, &mut events, media, app, reoffer.take(), requests).await
             }
             // A fax number, or a deposit whose caller turned out to be a fax machine.
-            (AppKind::FaxReceive, CallRoute::Fax(mailbox) | CallRoute::Deposit(mailbox)) if reoffer.is_none() => {
+            (AppKind::FaxReceive, CallRoute::Fax(mailbox) | CallRoute::Deposit(mailbox)) => {
                 match super::fax_call::start(ctx, inc, mailbox).await {
-                    Ok((app, store)) => call_loop::run(&mut io, &mut events, media, app, None, store).await,
+                    Ok((app, store)) => call_loop::run(&mut io, &mut events, media, app, reoffer.take(), store).await,
                     Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "cannot receive a fax; hanging up");
+                        if reoffer.is_some() {
+                            let refuse =
+                                crate::sip::endpoint::ReofferAnswer::Refuse(500, "Server Internal Error".into());
+                            cmd.send(SipCommand::AnswerReoffer(inc.call, refuse)).await.ok();
+                        }
                         cmd.send(SipCommand::Hangup(inc.call)).await.ok();
                         break;
                     }
@@ -125,10 +138,10 @@ async fn answer_call(
     inc: &IncomingCall,
     cmd: &mpsc::Sender<SipCommand>,
     events: &mut mpsc::Receiver<CallEvent>,
+    serves: Serves,
 ) -> anyhow::Result<Option<(MediaSession, RtpPort)>> {
-    let early = match FirstOffer::read(&inc.offer, ctx.cfg.media_ip()) {
-        Ok(FirstOffer::Delayed) => None,
-        Ok(FirstOffer::Audio(n, lines)) => Some((n, lines)),
+    let early = match FirstOffer::read(&inc.offer, ctx.cfg.media_ip(), serves) {
+        Ok(f) => f,
         Err(why) => return refuse(cmd, inc, why).await,
     };
     let Some(rtp) = ctx.ports.bind(ctx.cfg.media_ip()) else {
@@ -158,39 +171,59 @@ async fn answer_call(
     }
     let session_id = rand::random::<u32>() as u64;
     let local = std::net::SocketAddr::new(ctx.cfg.media_ip(), rtp.port);
-    let Some((neg, lines)) = early else {
-        cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
-        let neg = match events.recv().await {
-            Some(CallEvent::Confirmed(answer)) => {
-                match sdp::read_answer(&answer).and_then(|n| sdp::check_family(&n, ctx.cfg.media_ip()).map(|()| n)) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        // The session cannot start: end the dialog the ACK confirmed.
-                        tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
-                        cmd.send(SipCommand::Hangup(inc.call)).await.ok();
-                        return Ok(None);
-                    }
-                }
-            }
-            Some(CallEvent::Shutdown | CallEvent::Reoffer(_)) => {
-                cmd.send(SipCommand::Hangup(inc.call)).await.ok();
-                return Ok(None);
-            }
-            Some(CallEvent::Gone(why)) => {
-                tracing::info!(reason = %why, "caller left before the ACK");
-                return Ok(None);
-            }
-            None => return Ok(None),
-        };
-        tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
-        // The ACK carried the answer: the call is confirmed from the start.
-        let params = session_params(ctx, inc, true);
-        return Ok(Some((MediaSession::new(neg, local, session_id, &params), rtp)));
+    let (neg, lines) = match early {
+        FirstOffer::Audio(neg, lines) => (neg, lines),
+        FirstOffer::Fax(offer) => {
+            let (media, answer) = MediaSession::new_t38(&offer, local, session_id, &session_params(ctx, inc, false));
+            cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
+            tracing::info!(rtp_port = rtp.port, remote = %offer.remote, "answered with T.38");
+            return Ok(Some((media, rtp)));
+        }
+        FirstOffer::Delayed => return delayed_offer(ctx, inc, cmd, events, rtp, local, session_id).await,
     };
     let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id, session_id);
     cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
     tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
     Ok(Some((MediaSession::new(neg, local, session_id, &session_params(ctx, inc, false)), rtp)))
+}
+
+/// An INVITE without an offer: ours goes in the 200 OK, the answer comes in the ACK.
+async fn delayed_offer(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    cmd: &mpsc::Sender<SipCommand>,
+    events: &mut mpsc::Receiver<CallEvent>,
+    rtp: RtpPort,
+    local: std::net::SocketAddr,
+    session_id: u64,
+) -> anyhow::Result<Option<(MediaSession, RtpPort)>> {
+    cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
+    let neg = match events.recv().await {
+        Some(CallEvent::Confirmed(answer)) => {
+            match sdp::read_answer(&answer).and_then(|n| sdp::check_family(&n, ctx.cfg.media_ip()).map(|()| n)) {
+                Ok(n) => n,
+                Err(e) => {
+                    // The session cannot start: end the dialog the ACK confirmed.
+                    tracing::warn!(error = %e, "delayed offer: no usable SDP answer in the ACK; hanging up");
+                    cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+                    return Ok(None);
+                }
+            }
+        }
+        Some(CallEvent::Shutdown | CallEvent::Reoffer(_)) => {
+            cmd.send(SipCommand::Hangup(inc.call)).await.ok();
+            return Ok(None);
+        }
+        Some(CallEvent::Gone(why)) => {
+            tracing::info!(reason = %why, "caller left before the ACK");
+            return Ok(None);
+        }
+        None => return Ok(None),
+    };
+    tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
+    // The ACK carried the answer: the call is confirmed from the start.
+    let params = session_params(ctx, inc, true);
+    Ok(Some((MediaSession::new(neg, local, session_id, &params), rtp)))
 }
 
 fn session_params(ctx: &CallCtx, inc: &IncomingCall, confirmed: bool) -> SessionParams {

@@ -20,9 +20,8 @@ pub struct DepositParams {
     pub silence_frames: usize,
     pub silence_level: u32,
     pub operator: Option<String>,
-    /// Whether a T.38 re-INVITE hands the call to fax reception; until that
-    /// application takes T.38 (the fax issue) such an offer is refused with 488 and the
-    /// deposit goes on.
+    /// Whether a T.38 re-INVITE hands the call to fax reception (else it is refused
+    /// with 488 and the deposit goes on).
     pub fax_handover: bool,
     /// Whether a fax calling tone (CNG) in the caller's audio, during the greeting or
     /// the recording, hands the call to fax reception (`[deposit] fax_detect`).
@@ -38,7 +37,7 @@ impl DepositParams {
             silence_frames: frames(c.silence_secs).max(1),
             silence_level: c.silence_level as u32,
             operator: c.operator.clone(),
-            fax_handover: false,
+            fax_handover: true,
             fax_on_cng: c.fax_detect,
         }
     }
@@ -118,8 +117,8 @@ impl Application for Deposit {
     fn on_reoffer(&mut self, offer: &Reoffer) -> ReofferChoice {
         match offer {
             Reoffer::Audio(..) => ReofferChoice::Accept,
-            Reoffer::Fax if self.params.fax_handover => ReofferChoice::HandOver(AppKind::FaxReceive),
-            Reoffer::Fax | Reoffer::Unusable(_) => ReofferChoice::Refuse,
+            Reoffer::Fax(_) if self.params.fax_handover => ReofferChoice::HandOver(AppKind::FaxReceive),
+            Reoffer::Fax(_) | Reoffer::Unusable(_) => ReofferChoice::Refuse,
         }
     }
     fn poll(&mut self) -> Option<Action> {

@@ -1,12 +1,19 @@
-//! Fax reception on an audio call (G.711): the caller's frames go to the fax engine,
-//! whose answer is played back frame by frame, until T.30 ends or the caller hangs up.
-//! Then one request: the fax is finished (or cut), with its file and T.30 outcome, for
-//! the driver to store. T.38 joins later (a re-INVITE to `image/t38`).
+//! Fax reception on a call. On audio (G.711) the caller's frames go to the fax engine,
+//! whose answer is played back frame by frame; on T.38 (a first offer, or a re-INVITE
+//! to `image/t38` the application accepts) the far end's IFPs go to spandsp's T.38
+//! terminal, whose IFPs go out, with time advancing one tick at a time. Either way
+//! until T.30 ends or the caller hangs up; then one request: the fax is finished (or
+//! cut), with its file and T.30 outcome, for the driver to store.
+//!
+//! A re-INVITE with the T.38 description in force (a session timer's refresh) changes
+//! nothing; one back to audio is refused while the T.38 fax runs.
 
-use crate::fax::spandsp::{AudioFax, Job, Outcome};
+use crate::fax::spandsp::{AudioFax, Job, Outcome, T38Fax};
 use crate::media::prompts::Clip;
 use crate::rtp::FRAME_SAMPLES;
-use crate::session::app::{Application, Effect};
+use crate::sdp::t38::T38Session;
+use crate::session::app::{Application, Effect, ReofferChoice};
+use crate::session::media::Reoffer;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,9 +29,15 @@ pub struct Finished {
     pub frames: u64,
 }
 
+enum Engine {
+    Audio(AudioFax),
+    T38(T38Fax),
+}
+
 pub struct FaxReceive {
-    engine: AudioFax,
+    engine: Engine,
     path: PathBuf,
+    ident: String,
     effects: VecDeque<Effect<Finished>>,
     frames: u64,
     /// Longest call before giving up (a fax that never starts or never ends).
@@ -35,10 +48,11 @@ pub struct FaxReceive {
 impl FaxReceive {
     /// Receives into `path` (which spandsp creates); `ident` is our CSI.
     pub fn new(path: PathBuf, ident: &str, max_secs: u64) -> anyhow::Result<FaxReceive> {
-        let engine = AudioFax::new(false, Job::Receive(&path), ident)?;
+        let engine = Engine::Audio(AudioFax::new(false, Job::Receive(&path), ident)?);
         Ok(FaxReceive {
             engine,
             path,
+            ident: ident.to_string(),
             effects: VecDeque::new(),
             frames: 0,
             max_frames: max_secs.saturating_mul(50),
@@ -51,10 +65,32 @@ impl FaxReceive {
             return;
         }
         self.finished = true;
-        let outcome = self.engine.outcome();
+        let outcome = self.outcome();
         self.effects.push_back(Effect::Request(Finished { path: self.path.clone(), outcome, frames: self.frames }));
         if hang_up {
             self.effects.push_back(Effect::Hangup);
+        }
+    }
+
+    fn outcome(&self) -> Option<Outcome> {
+        match &self.engine {
+            Engine::Audio(e) => e.outcome(),
+            Engine::T38(e) => e.outcome(),
+        }
+    }
+
+    /// Whether the call is over: T.30 ended, or the call ran too long.
+    fn check_end(&mut self) {
+        if self.outcome().is_some() || self.frames >= self.max_frames {
+            self.finish(true);
+        }
+    }
+
+    fn send_ifps(&mut self) {
+        if let Engine::T38(e) = &mut self.engine {
+            for (ifp, count) in e.take_ifps() {
+                self.effects.push_back(Effect::SendIfp(ifp, count));
+            }
         }
     }
 }
@@ -64,17 +100,60 @@ impl Application for FaxReceive {
     type Reply = ();
 
     fn on_frame(&mut self, pcm: &[i16]) {
+        let Engine::Audio(engine) = &mut self.engine else { return };
         if self.finished {
             return;
         }
         self.frames += 1;
-        self.engine.receive(pcm);
+        engine.receive(pcm);
         let mut out = vec![0i16; FRAME_SAMPLES];
-        let n = self.engine.transmit(&mut out);
+        let n = engine.transmit(&mut out);
         out[n..].fill(0);
         self.effects.push_back(Effect::Play(vec![Arc::new(Clip::from_pcm(out, "fax"))]));
-        if self.engine.outcome().is_some() || self.frames >= self.max_frames {
-            self.finish(true);
+        self.check_end();
+    }
+    /// T.38 now: a new T.30 session on the same file (an audio fax that had begun is
+    /// started over, as the far end's gateway does when it switches).
+    fn on_t38(&mut self, session: &T38Session) {
+        if self.finished {
+            return;
+        }
+        match T38Fax::new(false, Job::Receive(&self.path), &self.ident, session.version, session.far_max_ifp) {
+            Ok(e) => {
+                self.engine = Engine::T38(e);
+                self.send_ifps();
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot receive over T.38; hanging up");
+                self.finish(true);
+            }
+        }
+    }
+    fn on_ifp(&mut self, seq: u16, ifp: &[u8]) {
+        let Engine::T38(engine) = &mut self.engine else { return };
+        if self.finished {
+            return;
+        }
+        engine.receive(ifp, seq);
+        self.send_ifps();
+        self.check_end();
+    }
+    fn on_t38_tick(&mut self) {
+        let Engine::T38(engine) = &mut self.engine else { return };
+        if self.finished {
+            return;
+        }
+        self.frames += 1;
+        engine.advance(FRAME_SAMPLES);
+        self.send_ifps();
+        self.check_end();
+    }
+    fn on_reoffer(&mut self, offer: &Reoffer) -> ReofferChoice {
+        match (offer, &self.engine) {
+            (Reoffer::Fax(_), _) => ReofferChoice::Accept,
+            (Reoffer::Audio(..), Engine::Audio(_)) => ReofferChoice::Accept,
+            (Reoffer::Audio(..), Engine::T38(_)) if self.finished => ReofferChoice::Accept,
+            _ => ReofferChoice::Refuse,
         }
     }
     fn on_dtmf(&mut self, _digit: char) {}

@@ -116,7 +116,11 @@ pub enum SdpError {
 /// address for an IPv4 media address, or the other way round): silence both ways
 /// otherwise, for the whole call.
 pub fn check_family(n: &Negotiated, local_ip: IpAddr) -> Result<(), SdpError> {
-    let remote = n.remote.ip();
+    check_family_of(n.remote.ip(), local_ip)
+}
+
+/// [`check_family`] for any stream's address (T.38's too).
+pub fn check_family_of(remote: IpAddr, local_ip: IpAddr) -> Result<(), SdpError> {
     let mapped = matches!(remote, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
     match (local_ip, remote) {
         (IpAddr::V4(_), IpAddr::V6(_)) if !mapped => Err(SdpError::AddressFamily(remote, "IPv4")),

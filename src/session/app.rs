@@ -30,6 +30,9 @@ pub enum Effect<R> {
     Transfer(String),
     /// End this application and give the call, media as it is, to another one.
     HandOver(AppKind),
+    /// Send this IFP on the call's T.38 stream, `count` times (each its own datagram,
+    /// as spandsp asks for its indicators); ignored on an audio call.
+    SendIfp(Vec<u8>, u32),
     /// Work the driver performs off the media clock (disk, store, mail); its answer
     /// comes back through [`Application::on_reply`].
     Request(R),
@@ -38,7 +41,8 @@ pub enum Effect<R> {
 /// An application's decision on a re-INVITE's offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReofferChoice {
-    /// Take the audio offered (refresh, new address or codec); the session layer answers.
+    /// Take what is offered — audio (refresh, new address or codec) or T.38 (the
+    /// application receives faxes) —; the session layer answers.
     Accept,
     /// Answer with this description (an application with media of its own: T.38).
     Answer(Vec<u8>),
@@ -67,9 +71,17 @@ pub trait Application {
     fn on_reoffer(&mut self, offer: &Reoffer) -> ReofferChoice {
         match offer {
             Reoffer::Audio(..) => ReofferChoice::Accept,
-            Reoffer::Fax | Reoffer::Unusable(_) => ReofferChoice::Refuse,
+            Reoffer::Fax(_) | Reoffer::Unusable(_) => ReofferChoice::Refuse,
         }
     }
+    /// The call carries T.38 from now on (a first offer or a re-offer accepted): the
+    /// 20 ms tick comes as [`Application::on_t38_tick`], the far end's IFPs as
+    /// [`Application::on_ifp`], and no audio flows.
+    fn on_t38(&mut self, _session: &crate::sdp::t38::T38Session) {}
+    /// One IFP from the far end, in sequence order, with its UDPTL sequence number.
+    fn on_ifp(&mut self, _seq: u16, _ifp: &[u8]) {}
+    /// The 20 ms tick on a T.38 call.
+    fn on_t38_tick(&mut self) {}
     fn poll(&mut self) -> Option<Effect<Self::Request>>;
     fn is_done(&self) -> bool;
 }

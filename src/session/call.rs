@@ -69,6 +69,9 @@ impl<A: Application> CallLoop<A> {
             handed_over: false,
             gone: false,
         };
+        if let Some(session) = l.media.t38_session().cloned() {
+            l.app.on_t38(&session);
+        }
         l.pump();
         l
     }
@@ -79,8 +82,14 @@ impl<A: Application> CallLoop<A> {
         if self.handed_over {
             return;
         }
-        self.media.rtp().handle_input(from, bytes, now);
-        self.drain_media();
+        if let Some(t38) = self.media.t38() {
+            for (seq, ifp) in t38.handle_input(from, bytes) {
+                self.app.on_ifp(seq, &ifp);
+            }
+        } else {
+            self.media.rtp().handle_input(from, bytes, now);
+            self.drain_media();
+        }
         self.pump();
     }
 
@@ -100,9 +109,19 @@ impl<A: Application> CallLoop<A> {
         if self.handed_over {
             return;
         }
-        self.media.rtp().handle_tick(&mut self.pcm);
-        self.app.on_frame(&self.pcm);
-        self.drain_media();
+        if let Some(t38) = self.media.t38() {
+            if t38.handle_tick() {
+                tracing::warn!("no T.38 datagram from the far end for the configured timeout; ending the call");
+                self.out.push_back(LoopOutput::Sip(SipAction::Hangup));
+                self.handle_hangup();
+            } else {
+                self.app.on_t38_tick();
+            }
+        } else {
+            self.media.rtp().handle_tick(&mut self.pcm);
+            self.app.on_frame(&self.pcm);
+            self.drain_media();
+        }
         self.pump();
     }
 
@@ -121,6 +140,13 @@ impl<A: Application> CallLoop<A> {
                     tracing::info!(codec = n.codec.name(), remote = %n.remote, "re-INVITE accepted");
                     self.out.push_back(LoopOutput::Sip(SipAction::AcceptReoffer(answer)));
                 }
+                Reoffer::Fax(offer) => {
+                    let (answer, started) = self.media.accept_t38(offer);
+                    self.out.push_back(LoopOutput::Sip(SipAction::AcceptReoffer(answer)));
+                    if let (true, Some(session)) = (started, self.media.t38_session().cloned()) {
+                        self.app.on_t38(&session);
+                    }
+                }
                 other => self.refuse(other),
             },
             ReofferChoice::Answer(sdp) => self.out.push_back(LoopOutput::Sip(SipAction::AcceptReoffer(sdp))),
@@ -136,7 +162,7 @@ impl<A: Application> CallLoop<A> {
 
     fn refuse(&mut self, reoffer: &Reoffer) {
         let reason = match reoffer {
-            Reoffer::Fax => "Not Acceptable Here (no fax reception on this call)".to_string(),
+            Reoffer::Fax(_) => "Not Acceptable Here (no fax reception on this call)".to_string(),
             Reoffer::Unusable(e) => format!("Not Acceptable Here ({e})"),
             Reoffer::Audio(..) => "Not Acceptable Here".to_string(),
         };
@@ -200,23 +226,32 @@ impl<A: Application> CallLoop<A> {
     fn pump(&mut self) {
         while !self.handed_over {
             let Some(effect) = self.app.poll() else { break };
-            let rtp = self.media.rtp();
             match effect {
                 Effect::Play(clips) => {
+                    let rtp = self.media.rtp();
                     let codec = rtp.codec();
                     clips.iter().for_each(|c| rtp.play(c.encoded(codec)));
                 }
                 Effect::PlayFrom(clip, offset) => {
+                    let rtp = self.media.rtp();
                     let codec = rtp.codec();
                     rtp.play(clip.encoded(codec).get(offset..).unwrap_or_default());
                 }
-                Effect::StopPlayback => rtp.stop_playback(),
+                Effect::StopPlayback => self.media.rtp().stop_playback(),
                 Effect::Hangup => self.out.push_back(LoopOutput::Sip(SipAction::Hangup)),
                 Effect::Transfer(to) => self.out.push_back(LoopOutput::Sip(SipAction::Transfer(to))),
                 Effect::HandOver(to) => {
                     tracing::info!(?to, "handing the call over");
                     self.handed_over = true;
                     self.out.push_back(LoopOutput::HandOver { to, reoffer: None });
+                }
+                Effect::SendIfp(ifp, count) => {
+                    if let Some(t38) = self.media.t38() {
+                        for _ in 0..count {
+                            let (to, bytes) = t38.datagram(&ifp);
+                            self.out.push_back(LoopOutput::Transmit { to, bytes });
+                        }
+                    }
                 }
                 Effect::Request(r) => self.out.push_back(LoopOutput::Request(r)),
             }

@@ -1,8 +1,10 @@
 //! One answered call's media: its RTP session, our media address and the SDP origin
 //! (RFC 4566 `o=`, whose version moves on with each changed description, RFC 3264 §8).
 
+use super::t38::T38Stream;
 use crate::rtp::session::{RtpSession, SessionParams};
-use crate::sdp::{self, Negotiated, SdpError};
+use crate::sdp::t38::{self, T38Offer, T38Session};
+use crate::sdp::{self, Direction, Negotiated, SdpError};
 use std::net::{IpAddr, SocketAddr};
 
 /// What a re-INVITE's offer asks for, as the session layer reads it.
@@ -14,7 +16,7 @@ pub enum Reoffer {
     Audio(Negotiated, Vec<String>),
     /// A T.38 fax stream (`m=image … udptl t38`), with or without audio beside it: only
     /// a fax application can take it.
-    Fax,
+    Fax(T38Offer),
     /// Nothing this session can serve.
     Unusable(SdpError),
 }
@@ -23,7 +25,10 @@ impl Reoffer {
     /// `local` is our media address: an offer whose address it cannot reach is unusable.
     pub fn read(offer: &[u8], local: IpAddr) -> Reoffer {
         if sdp::offers_t38(offer) {
-            return Reoffer::Fax;
+            return match t38::read_offer(offer).and_then(|o| sdp::check_family_of(o.remote.ip(), local).map(|()| o)) {
+                Ok(o) => Reoffer::Fax(o),
+                Err(e) => Reoffer::Unusable(e),
+            };
         }
         match sdp::negotiate(offer).and_then(|(n, lines)| sdp::check_family(&n, local).map(|()| (n, lines))) {
             Ok((n, lines)) => Reoffer::Audio(n, lines),
@@ -39,17 +44,44 @@ pub enum FirstOffer {
     Delayed,
     /// Audio we serve; the lines are the answer's m= lines.
     Audio(Negotiated, Vec<String>),
+    /// A T.38 fax stream, for fax reception.
+    Fax(T38Offer),
+}
+
+/// Which streams of a first offer the call's route can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// Audio only (the mailbox menu).
+    Audio,
+    /// Audio when offered, else T.38 (a voice mailbox, which hands a fax on).
+    AudioElseFax,
+    /// T.38 when offered, else audio (a fax number, which takes G.711 fax too).
+    FaxElseAudio,
 }
 
 impl FirstOffer {
     /// `local` is our media address: an offer whose address it cannot reach is refused.
-    pub fn read(offer: &[u8], local: IpAddr) -> Result<FirstOffer, Refusal> {
+    pub fn read(offer: &[u8], local: IpAddr, serves: Serves) -> Result<FirstOffer, Refusal> {
         if offer.iter().all(u8::is_ascii_whitespace) {
             return Ok(FirstOffer::Delayed);
         }
-        let (n, lines) = sdp::negotiate(offer).map_err(Refusal::Media)?;
-        sdp::check_family(&n, local).map_err(Refusal::Media)?;
-        Ok(FirstOffer::Audio(n, lines))
+        let fax = || {
+            let o = t38::read_offer(offer).ok()?;
+            sdp::check_family_of(o.remote.ip(), local).is_ok().then_some(FirstOffer::Fax(o))
+        };
+        if serves == Serves::FaxElseAudio {
+            if let Some(f) = fax() {
+                return Ok(f);
+            }
+        }
+        let audio = sdp::negotiate(offer).and_then(|(n, lines)| sdp::check_family(&n, local).map(|()| (n, lines)));
+        match audio {
+            Ok((n, lines)) => Ok(FirstOffer::Audio(n, lines)),
+            Err(e) => match serves {
+                Serves::AudioElseFax => fax().ok_or(Refusal::Media(e)),
+                Serves::Audio | Serves::FaxElseAudio => Err(Refusal::Media(e)),
+            },
+        }
     }
 }
 
@@ -74,14 +106,19 @@ impl Refusal {
     }
 }
 
-/// An answered call's media.
+/// An answered call's media: RTP audio, or a T.38 stream on the same port once a fax
+/// offer was accepted (the RTP session then rests).
 pub struct MediaSession {
     rtp: RtpSession,
+    t38: Option<T38Stream>,
     local: SocketAddr,
     session_id: u64,
     version: u64,
-    /// The negotiation in force, to tell a changed offer from a refresh.
+    /// The audio negotiation in force, to tell a changed offer from a refresh.
     current: Negotiated,
+    /// For a T.38 stream: the media timeout and the signalling host.
+    timeout_ticks: u32,
+    signalling: Option<IpAddr>,
 }
 
 impl MediaSession {
@@ -92,7 +129,67 @@ impl MediaSession {
         if let Some(why) = rtp.unproven_address() {
             tracing::warn!(address = %current.remote, reason = why, "SDP media address not used until the caller's own RTP proves one");
         }
-        MediaSession { rtp, local, session_id, version: session_id, current }
+        MediaSession {
+            rtp,
+            t38: None,
+            local,
+            session_id,
+            version: session_id,
+            current,
+            timeout_ticks: params.timeout_ticks,
+            signalling: params.signalling,
+        }
+    }
+
+    /// A call whose first offer was T.38: the session starts on it (its RTP session
+    /// never sends). Returns the answer too.
+    pub fn new_t38(
+        offer: &T38Offer,
+        local: SocketAddr,
+        session_id: u64,
+        params: &SessionParams,
+    ) -> (MediaSession, Vec<u8>) {
+        let resting = Negotiated {
+            remote: offer.remote,
+            codec: sdp::Codec::Pcmu,
+            dtmf_pt: None,
+            direction: Direction::Inactive,
+            rtcp_mux: false,
+        };
+        let mut m = MediaSession::new(resting, local, session_id, params);
+        let (answer, _) = m.accept_t38(offer);
+        (m, answer)
+    }
+
+    /// The T.38 stream, when the call carries one.
+    pub fn t38(&mut self) -> Option<&mut T38Stream> {
+        self.t38.as_mut()
+    }
+
+    pub fn t38_session(&self) -> Option<&T38Session> {
+        self.t38.as_ref().map(T38Stream::session)
+    }
+
+    /// Accepts a T.38 offer: the answer, and whether the stream is new (the fax engine
+    /// starts on T.38). The same offer again (a session-timer refresh) is answered with
+    /// the same version and changes nothing; a new far address moves the stream on.
+    pub fn accept_t38(&mut self, offer: &T38Offer) -> (Vec<u8>, bool) {
+        let (ip, port) = (self.local.ip(), self.local.port());
+        if let Some(stream) = &mut self.t38 {
+            let (session, answer) = t38::answer(offer, ip, port, self.session_id, self.version);
+            if session == *stream.session() {
+                return (answer, false);
+            }
+            self.version += 1;
+            let (session, answer) = t38::answer(offer, ip, port, self.session_id, self.version);
+            stream.retarget(session);
+            return (answer, false);
+        }
+        self.version += 1;
+        let (session, answer) = t38::answer(offer, ip, port, self.session_id, self.version);
+        tracing::info!(remote = %session.remote, version = session.version, ec = ?session.error_correction, max_ifp = session.far_max_ifp, "T.38 accepted");
+        self.t38 = Some(T38Stream::new(session, self.timeout_ticks, self.signalling));
+        (answer, true)
     }
 
     pub fn rtp(&mut self) -> &mut RtpSession {
@@ -111,7 +208,12 @@ impl MediaSession {
     /// Accepts an audio re-offer: the RTP session follows it, and the answer says so —
     /// the same version for a refresh, the next one for a change.
     pub fn accept_audio(&mut self, n: &Negotiated, lines: &[String]) -> Vec<u8> {
-        if *n != self.current {
+        if self.t38.take().is_some() {
+            // Back from T.38 (the far end's gateway ends its fax so): audio again.
+            self.version += 1;
+            self.rtp.retarget(n);
+            self.current = n.clone();
+        } else if *n != self.current {
             self.version += 1;
             self.rtp.retarget(n);
             self.current = n.clone();
@@ -127,13 +229,14 @@ mod tests {
     #[test]
     fn a_first_offer_is_delayed_served_or_refused_with_its_status() {
         let v4: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(FirstOffer::read(b" \r\n", v4), Ok(FirstOffer::Delayed));
+        let read = |o: &[u8], local| FirstOffer::read(o, local, Serves::Audio);
+        assert_eq!(read(b" \r\n", v4), Ok(FirstOffer::Delayed));
         let audio = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 8\r\n";
-        assert!(matches!(FirstOffer::read(audio, v4), Ok(FirstOffer::Audio(n, _)) if n.codec == sdp::Codec::Pcma));
-        let g729 = FirstOffer::read(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 18\r\n", v4).unwrap_err();
+        assert!(matches!(read(audio, v4), Ok(FirstOffer::Audio(n, _)) if n.codec == sdp::Codec::Pcma));
+        let g729 = read(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 18\r\n", v4).unwrap_err();
         assert_eq!(g729.status(), (488, "Not Acceptable Here (no audio stream with PCMU or PCMA offered)".into()));
-        assert_eq!(FirstOffer::read(b"garbage", v4).unwrap_err().status().0, 488);
-        let v6 = FirstOffer::read(b"v=0\r\nc=IN IP6 2001:db8::5\r\nm=audio 6000 RTP/AVP 0\r\n", v4).unwrap_err();
+        assert_eq!(read(b"garbage", v4).unwrap_err().status().0, 488);
+        let v6 = read(b"v=0\r\nc=IN IP6 2001:db8::5\r\nm=audio 6000 RTP/AVP 0\r\n", v4).unwrap_err();
         assert_eq!(
             v6.status(),
             (488, "Not Acceptable Here (media address 2001:db8::5 cannot be reached from this server's IPv4 media address)".into())
@@ -144,5 +247,26 @@ mod tests {
         ));
         assert_eq!(Refusal::NoMediaPorts.status(), (503, "No Media Ports Available".into()));
         assert_eq!(Refusal::ShuttingDown.status().0, 503);
+    }
+
+    #[test]
+    fn a_first_offer_of_t38_is_taken_as_the_route_serves_it() {
+        let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        let both = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\nm=image 6002 udptl t38\r\n";
+        let fax_only = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=image 6002 udptl t38\r\n";
+        let is_fax = |r: Result<FirstOffer, Refusal>| matches!(r, Ok(FirstOffer::Fax(o)) if o.remote.port() == 6002);
+        let is_audio = |r: Result<FirstOffer, Refusal>| matches!(r, Ok(FirstOffer::Audio(..)));
+        // A fax number prefers T.38; a voice mailbox prefers audio but takes a T.38-only
+        // call (a fax for it); the menu takes audio only.
+        assert!(is_fax(FirstOffer::read(both, v4, Serves::FaxElseAudio)));
+        assert!(is_audio(FirstOffer::read(both, v4, Serves::AudioElseFax)));
+        assert!(is_fax(FirstOffer::read(fax_only, v4, Serves::AudioElseFax)));
+        assert_eq!(FirstOffer::read(fax_only, v4, Serves::Audio).unwrap_err().status().0, 488);
+        // A T.38 stream we cannot reach is no offer: audio, or the refusal.
+        let v6_fax =
+            b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\nm=image 6002 udptl t38\r\nc=IN IP6 ::1\r\n";
+        assert!(is_audio(FirstOffer::read(v6_fax, v4, Serves::FaxElseAudio)));
+        assert!(matches!(Reoffer::read(fax_only, v4), Reoffer::Fax(_)));
+        assert!(matches!(Reoffer::read(&v6_fax[..], v4), Reoffer::Unusable(_)));
     }
 }

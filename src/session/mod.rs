@@ -1,11 +1,14 @@
-//! The media session layer, sans-IO: what an answered call's media is (RTP audio today,
-//! UDPTL for T.38 next), how a re-INVITE's offer changes it, and the call loop every
+//! The media session layer, sans-IO: what an answered call's media is (RTP audio, or
+//! UDPTL for T.38 on the same port), how a re-INVITE's offer changes it, and the call loop every
 //! application plugs into.
 //!
-//! - [`media`]: a call's [`media::MediaSession`] — the RTP session, our address and the
-//!   SDP origin; reading a re-offer and answering it.
+//! - [`media`]: a call's [`media::MediaSession`] — the RTP session, a T.38 stream once a
+//!   fax offer is accepted, our address and the SDP origin; reading a first offer or a
+//!   re-offer and answering it.
+//! - [`t38`]: [`t38::T38Stream`] — UDPTL datagrams from the far end's host only, IFPs in
+//!   order, ours out with the agreed error correction, the media timeout.
 //! - [`app`]: the [`app::Application`] trait an application implements (deposit, menu,
-//!   later fax reception) and what it asks of the loop.
+//!   fax reception) and what it asks of the loop.
 //! - [`call`]: [`call::CallLoop`] — one application on one media session, fed datagrams,
 //!   the 20 ms tick, SIP events and the answers to its requests; it says what to send,
 //!   what to ask of SIP, which work to start, and when to hand the call to another
@@ -14,6 +17,7 @@
 pub mod app;
 pub mod call;
 pub mod media;
+pub mod t38;
 
 #[cfg(test)]
 mod tests;

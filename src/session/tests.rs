@@ -234,7 +234,7 @@ fn the_deposit_hands_a_fax_call_over_with_its_media() {
     fax.handle_reoffer(&t38_offer());
     let d = drain(&mut fax);
     assert_eq!(d.sip, [SipAction::AcceptReoffer(b"v=0\r\nm=image 30000 udptl t38\r\n".to_vec())]);
-    assert_eq!(fax.app().offers, [Reoffer::Fax]);
+    assert!(matches!(fax.app().offers[..], [Reoffer::Fax(_)]), "{:?}", fax.app().offers);
     let after = ticks(&mut fax, 2);
     assert_eq!(fax.app().frames, 2);
     // The same RTP stream goes on under the new application (sequence continues).
@@ -243,4 +243,94 @@ fn the_deposit_hands_a_fax_call_over_with_its_media() {
     let (last, next) = (&first.packets.last().unwrap().1, &after.packets[0].1);
     assert_eq!(ssrc(last), ssrc(next));
     assert_eq!(seq(next), seq(last).wrapping_add(1));
+}
+
+/// A T.38 application: takes fax offers, counts T.38 ticks and echoes every IFP back.
+#[derive(Default)]
+struct Echo {
+    started: Vec<crate::sdp::t38::T38Session>,
+    ifps: Vec<(u16, Vec<u8>)>,
+    t38_ticks: usize,
+    frames: usize,
+    out: Vec<Effect<()>>,
+}
+
+impl Application for Echo {
+    type Request = ();
+    type Reply = ();
+    fn on_frame(&mut self, _: &[i16]) {
+        self.frames += 1;
+    }
+    fn on_dtmf(&mut self, _: char) {}
+    fn on_playback_done(&mut self) {}
+    fn on_hangup(&mut self) {}
+    fn on_reply(&mut self, _: ()) {}
+    fn on_reoffer(&mut self, _: &Reoffer) -> ReofferChoice {
+        ReofferChoice::Accept
+    }
+    fn on_t38(&mut self, session: &crate::sdp::t38::T38Session) {
+        self.started.push(session.clone());
+    }
+    fn on_ifp(&mut self, seq: u16, ifp: &[u8]) {
+        self.ifps.push((seq, ifp.to_vec()));
+        self.out.push(Effect::SendIfp(ifp.to_vec(), 2));
+    }
+    fn on_t38_tick(&mut self) {
+        self.t38_ticks += 1;
+    }
+    fn poll(&mut self) -> Option<Effect<()>> {
+        self.out.pop()
+    }
+    fn is_done(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_t38_reoffer_moves_the_call_to_udptl_on_the_same_port_and_a_refresh_changes_nothing() {
+    let mut l = CallLoop::new(media(), Echo::default());
+    l.handle_reoffer(&t38_offer());
+    let [SipAction::AcceptReoffer(answer)] = &drain(&mut l).sip[..] else { panic!("an answer") };
+    let text = String::from_utf8_lossy(answer);
+    assert!(text.contains("o=voxbridge 42 43 ") && text.contains("m=image 20000 udptl t38"), "{text}");
+    assert_eq!(l.app().started.len(), 1);
+    // Ticks go to the T.38 side; no RTP leaves any more.
+    let t = ticks(&mut l, 3);
+    assert!(t.packets.is_empty() && l.app().frames == 0 && l.app().t38_ticks == 3);
+    // The far end's IFP reaches the application; its answer goes out twice, as UDPTL.
+    let far: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let mut sender = crate::udptl::Sender::new(crate::udptl::ErrorCorrection::None);
+    l.handle_datagram(far, &sender.datagram(b"\x00\x01"), std::time::Instant::now());
+    let d = drain(&mut l);
+    assert_eq!(l.app().ifps, [(0, vec![0, 1])]);
+    assert_eq!(d.packets.len(), 2);
+    let mut rx = crate::udptl::Receiver::new(1400);
+    for (to, bytes) in &d.packets {
+        assert_eq!(*to, far);
+        assert_eq!(rx.receive(bytes).unwrap().len(), 1);
+    }
+    // A stranger's datagram is not the fax's.
+    l.handle_datagram("192.0.2.1:7000".parse().unwrap(), &sender.datagram(b"x"), std::time::Instant::now());
+    assert_eq!(l.app().ifps.len(), 1);
+    // A session timer's refresh: the same answer version, the engine not restarted.
+    l.handle_reoffer(&t38_offer());
+    let [SipAction::AcceptReoffer(again)] = &drain(&mut l).sip[..] else { panic!("an answer") };
+    assert!(String::from_utf8_lossy(again).contains("o=voxbridge 42 43 "));
+    assert_eq!(l.app().started.len(), 1, "a refresh does not restart the fax");
+    // Back to audio: RTP again.
+    l.handle_reoffer(&audio_offer(6000, 0));
+    let [SipAction::AcceptReoffer(audio)] = &drain(&mut l).sip[..] else { panic!("an answer") };
+    assert!(String::from_utf8_lossy(audio).contains("o=voxbridge 42 44 "));
+    ticks(&mut l, 2);
+    assert_eq!((l.app().frames, l.app().t38_ticks), (2, 3));
+}
+
+#[test]
+fn a_first_offer_of_t38_starts_the_session_on_it() {
+    let offer = crate::sdp::t38::read_offer(&t38_offer()).unwrap();
+    let (media, answer) = MediaSession::new_t38(&offer, "127.0.0.1:20000".parse().unwrap(), 42, &SessionParams::new(1));
+    assert!(String::from_utf8_lossy(&answer).contains("m=image 20000 udptl t38"));
+    let mut l = CallLoop::new(media, Echo::default());
+    assert_eq!(l.app().started.len(), 1, "the application hears it is on T.38 from the start");
+    assert!(ticks(&mut l, 2).packets.is_empty());
 }

@@ -9,6 +9,7 @@
 pub mod fault_proxy;
 pub mod fax_machine;
 pub mod phone;
+pub mod t38_machine;
 pub mod tiff;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -32,6 +32,8 @@ pub struct Phone {
     audio_seq: u16,
     audio_ts: u32,
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// The 200 OK to the INVITE.
+    pub answer: String,
 }
 
 fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
@@ -47,6 +49,17 @@ pub struct Dial<'a> {
     pub sdp_ip: &'a str,
     /// Whether the 200 OK is ACKed at once (else [`Phone::ack`] does it).
     pub ack: bool,
+    /// The whole offer instead of ours (a fax machine's `m=image`).
+    pub sdp: Option<&'a str>,
+}
+
+/// The port of the first stream an answer accepted (m= port not 0).
+pub fn answered_port(msg: &str) -> u16 {
+    let body = &msg[msg.find("\r\n\r\n").unwrap() + 4..];
+    body.lines()
+        .filter_map(|l| l.strip_prefix("m=")?.split(' ').nth(1)?.parse::<u16>().ok())
+        .find(|p| *p != 0)
+        .expect("an accepted stream in the answer")
 }
 
 /// The phone's SDP offer: PCMU and telephone-event at `ip`:`port`, RTCP multiplexed.
@@ -62,7 +75,7 @@ impl Phone {
     /// Calls `dialled` at the server's SIP port from caller ID `caller` and waits for the
     /// answer (200 OK, ACKed).
     pub fn call(sip_port: u16, caller: &str, dialled: &str) -> Phone {
-        Phone::dial(sip_port, caller, dialled, Dial { sdp_ip: "127.0.0.1", ack: true })
+        Phone::dial(sip_port, caller, dialled, Dial { sdp_ip: "127.0.0.1", ack: true, sdp: None })
     }
 
     /// [`Phone::call`], with the SDP address and the ACK chosen.
@@ -74,7 +87,7 @@ impl Phone {
         let server_sip = format!("127.0.0.1:{sip_port}");
         let call_id = format!("phone-{}-{}", std::process::id(), lrtp.port());
         let from_tag = format!("t{}", lrtp.port());
-        let sdp = offer(how.sdp_ip, lrtp.port(), 1, "sendrecv");
+        let sdp = how.sdp.map_or_else(|| offer(how.sdp_ip, lrtp.port(), 1, "sendrecv"), str::to_string);
         let invite = format!(
             "INVITE sip:{dialled}@{server_sip} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bKinv{from_tag}\r\n\
              From: <sip:{caller}@127.0.0.1>;tag={from_tag}\r\nTo: <sip:{dialled}@{server_sip}>\r\nCall-ID: {call_id}\r\n\
@@ -95,9 +108,7 @@ impl Phone {
         };
         let to = header(&ok, "To").unwrap();
         let to_tag = to.split("tag=").nth(1).unwrap().split(';').next().unwrap().to_string();
-        let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
-        let port: u16 =
-            body.lines().find_map(|l| l.strip_prefix("m=audio ")).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let port = answered_port(&ok);
         let mut p = Phone {
             sip,
             rtp,
@@ -113,6 +124,7 @@ impl Phone {
             audio_seq: 1000,
             audio_ts: 90_000,
             received: Arc::new(Mutex::new(Vec::new())),
+            answer: ok.clone(),
         };
         if how.ack {
             p.ack();
@@ -140,14 +152,19 @@ impl Phone {
     /// Re-INVITEs with our media `a=<direction>` (hold: `sendonly`, resume: `sendrecv`),
     /// waits for the 200 OK and ACKs it. Returns the server's answer.
     pub fn reinvite(&mut self, direction: &str, cseq: u32) -> String {
-        let (lsip, lrtp) = (self.sip.local_addr().unwrap(), self.rtp.local_addr().unwrap());
-        let sdp = offer("127.0.0.1", lrtp.port(), cseq, direction);
+        let sdp = offer("127.0.0.1", self.rtp.local_addr().unwrap().port(), cseq, direction);
+        self.reinvite_with(&sdp, cseq)
+    }
+
+    /// Re-INVITEs with this offer, waits for the 200 OK and ACKs it. Returns the answer.
+    pub fn reinvite_with(&mut self, sdp: &str, cseq: u32) -> String {
+        let lsip = self.sip.local_addr().unwrap();
         let invite = self.in_dialog(
             "INVITE",
             cseq,
             &format!("re{cseq}"),
             &format!("Contact: <sip:{}@{lsip}>\r\n", self.caller),
-            Some(&sdp),
+            Some(sdp),
         );
         self.sip.send_to(invite.as_bytes(), &self.server_sip).unwrap();
         let mut buf = vec![0u8; 65536];

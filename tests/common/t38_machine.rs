@@ -1,0 +1,121 @@
+//! A T.38 fax machine (a gateway, as a trunk presents one) for the fax tests and the
+//! benchmark: spandsp's T.38 terminal sending a TIFF over its own UDPTL socket, with
+//! voxbridge's `udptl` for the datagrams (3 redundant IFPs), in real time. It calls
+//! with `m=image` in the INVITE, or with audio first and a re-INVITE to T.38 later
+//! (what a gateway does once it hears the fax), may lose a share of the datagrams both
+//! ways, and may refresh the session mid-fax with the same description (a session
+//! timer).
+
+#![allow(dead_code)]
+
+use super::phone::{answered_port, Dial, Phone};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use voxbridge::fax::spandsp::{Job, Outcome, T38Fax};
+use voxbridge::udptl::{ErrorCorrection, Receiver, Sender};
+
+/// How the machine's call goes.
+#[derive(Debug, Clone, Copy)]
+pub struct T38Call {
+    /// T.38 in the INVITE; else audio first and a re-INVITE to T.38 after this long.
+    pub reinvite_after: Option<Duration>,
+    /// A re-INVITE with the same description this long into the fax.
+    pub refresh_after: Option<Duration>,
+    /// Datagrams lost each way, in percent (a fixed pseudo-random pattern).
+    pub loss_percent: u64,
+}
+
+impl T38Call {
+    pub const OFFER: T38Call = T38Call { reinvite_after: None, refresh_after: None, loss_percent: 0 };
+}
+
+/// What the machine saw.
+#[derive(Debug)]
+pub struct T38Result {
+    pub outcome: Outcome,
+    /// The server's answers: to the T.38 offer (in the INVITE or the re-INVITE), and
+    /// to the refresh if one was sent.
+    pub answers: Vec<String>,
+    pub dropped: u64,
+    pub sent: u64,
+}
+
+/// The machine's T.38 description: version 0, 14,400 bit/s, transferred TCF, 400-octet
+/// datagrams, redundancy.
+pub fn t38_offer(port: u16, version: u32) -> String {
+    format!(
+        "v=0\r\no=fax 7 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=image {port} udptl t38\r\na=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\n\
+         a=T38FaxRateManagement:transferredTCF\r\na=T38FaxMaxBuffer:800\r\na=T38FaxMaxDatagram:400\r\n\
+         a=T38FaxUdpEC:t38UDPRedundancy\r\n"
+    )
+}
+
+/// Calls `dialled` at the server's SIP port from 5550188 and sends `tiff` over T.38.
+pub fn t38_machine_calls(sip_port: u16, dialled: &str, tiff: &std::path::Path, how: T38Call) -> T38Result {
+    let udptl = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udptl.set_nonblocking(true).unwrap();
+    let offer = t38_offer(udptl.local_addr().unwrap().port(), 1);
+    let mut answers = Vec::new();
+    let (mut phone, server): (Phone, SocketAddr) = match how.reinvite_after {
+        None => {
+            let dial = Dial { sdp_ip: "127.0.0.1", ack: true, sdp: Some(&offer) };
+            let p = Phone::dial(sip_port, "5550188", dialled, dial);
+            let server = p.server_rtp();
+            answers.push(p.answer.clone());
+            (p, server)
+        }
+        Some(after) => {
+            let mut p = Phone::call(sip_port, "5550188", dialled);
+            std::thread::sleep(after);
+            let answer = p.reinvite_with(&offer, 2);
+            let server = format!("127.0.0.1:{}", answered_port(&answer)).parse().unwrap();
+            answers.push(answer);
+            (p, server)
+        }
+    };
+    let mut machine = T38Fax::new(true, Job::Send(tiff), "+1 555 0188", 0, 400).unwrap();
+    let (mut out, mut inp) = (Sender::new(ErrorCorrection::Redundancy(3)), Receiver::new(1400));
+    let mut x: u64 = 0x5eed;
+    let mut lose = move || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (x >> 33) % 100 < how.loss_percent
+    };
+    let (mut sent, mut dropped) = (0u64, 0u64);
+    let (start, mut ticks) = (Instant::now(), 0u32);
+    let mut refreshed = how.refresh_after.is_none();
+    let mut buf = [0u8; 2048];
+    while start.elapsed() < Duration::from_secs(150) && machine.outcome().is_none() {
+        while let Ok((n, _)) = udptl.recv_from(&mut buf) {
+            if lose() {
+                dropped += 1;
+                continue;
+            }
+            for (seq, ifp) in inp.receive(&buf[..n]).unwrap_or_default() {
+                machine.receive(&ifp, seq);
+            }
+        }
+        machine.advance(160);
+        for (ifp, count) in machine.take_ifps() {
+            for _ in 0..count {
+                let d = out.datagram(&ifp);
+                sent += 1;
+                if lose() {
+                    dropped += 1;
+                    continue;
+                }
+                udptl.send_to(&d, server).unwrap();
+            }
+        }
+        if !refreshed && start.elapsed() >= how.refresh_after.unwrap() {
+            refreshed = true;
+            // A session timer's refresh: the same description, the same o= version.
+            answers.push(phone.reinvite_with(&offer, 3));
+        }
+        ticks += 1;
+        std::thread::sleep((start + Duration::from_millis(20) * ticks).saturating_duration_since(Instant::now()));
+    }
+    let outcome = machine.outcome().expect("the fax ended within two and a half minutes");
+    phone.hang_up();
+    T38Result { outcome, answers, dropped, sent }
+}
