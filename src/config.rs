@@ -34,11 +34,17 @@ pub struct FaxConfig {
     pub ident: String,
     /// Longest fax call before it is given up (a machine that never starts or ends).
     pub max_call_secs: u64,
+    /// Whether a fax heard on an audio call (its tone, or a fax number answered with
+    /// audio) is first offered T.38 by our re-INVITE; G.711 fax follows a refusal or no
+    /// answer within `t38_wait_secs`. Off by default: a trunk that mishandles T.38
+    /// re-INVITEs would cost every fax those seconds.
+    pub t38_reinvite: bool,
+    pub t38_wait_secs: f64,
 }
 
 impl Default for FaxConfig {
     fn default() -> Self {
-        FaxConfig { ident: "voxbridge".into(), max_call_secs: 1200 }
+        FaxConfig { ident: "voxbridge".into(), max_call_secs: 1200, t38_reinvite: false, t38_wait_secs: 5.0 }
     }
 }
 
@@ -550,6 +556,9 @@ impl Config {
             return Err("menu.digit_timeout_secs and menu.skip_secs must be positive".into());
         }
         let d = &self.deposit;
+        if !(0.5..=60.0).contains(&self.fax.t38_wait_secs) {
+            return Err("fax.t38_wait_secs must be between 0.5 and 60 (seconds to wait for the T.38 answer)".into());
+        }
         if !positive(d.max_secs) {
             return Err("deposit.max_secs must be positive".into());
         }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::fax_machine::fax_machine_calls;
+use common::fax_machine::{fax_machine_calls, fax_machine_refusing_t38};
 use common::t38_machine::{t38_machine_calls, T38Call};
 use common::*;
 use mail_parser::MimeHeaders;
@@ -87,7 +87,7 @@ fn a_fax_machine_calling_a_voice_mailbox_is_heard_by_its_tone_and_received_as_a_
 }
 
 /// The dialplan of the T.38 tests: 7XXX is a fax number for 4903, the rest deposits.
-fn fax_number_server(work: &std::path::Path) -> Server {
+fn fax_number_server(work: &std::path::Path, extra: &str) -> Server {
     let plan = work.join("dialplan.toml");
     std::fs::write(
         &plan,
@@ -95,7 +95,7 @@ fn fax_number_server(work: &std::path::Path) -> Server {
          [[route]]\npattern = \"_X.\"\napp = \"deposit\"\n",
     )
     .unwrap();
-    Server::start(&format!("[dialplan]\nfile = \"{}\"\n", plan.display()))
+    Server::start(&format!("[dialplan]\nfile = \"{}\"\n{extra}", plan.display()))
 }
 
 /// The stored fax of `mailbox` (waiting for it): its pages and the message row.
@@ -114,7 +114,7 @@ fn stored_fax(server: &Server, mailbox: &str) -> (Vec<tiff::Page>, serde_json::V
 #[test]
 fn a_t38_fax_offered_in_the_invite_survives_loss_and_a_session_refresh_and_arrives_whole() {
     let work = tempfile::tempdir().unwrap();
-    let server = fax_number_server(work.path());
+    let server = fax_number_server(work.path(), "");
     server.cli_ok(&["mailbox", "add", "4903", "--pin", "1234"]);
     let pages = vec![tiff::page(3, 500), tiff::page(4, 450)];
     let src = work.path().join("pages.tif");
@@ -156,4 +156,40 @@ fn a_t38_reinvite_during_the_greeting_of_a_voice_mailbox_is_received_as_a_fax() 
     let (got, _) = stored_fax(&server, "4904");
     assert!(got == [page], "the page stored differs from the page sent");
     assert!(server.log().contains("call handed over"), "{}", server.log());
+}
+
+#[test]
+fn with_t38_reinvite_on_an_audio_fax_call_is_moved_to_t38_by_our_offer() {
+    let work = tempfile::tempdir().unwrap();
+    let server = fax_number_server(work.path(), "[fax]\nt38_reinvite = true\n");
+    server.cli_ok(&["mailbox", "add", "4903", "--pin", "1234"]);
+    let page = tiff::page(6, 350);
+    let src = work.path().join("page.tif");
+    tiff::write(&src, std::slice::from_ref(&page), 98);
+    let how = T38Call { await_offer: true, ..T38Call::OFFER };
+    let r = t38_machine_calls(server.sip_port, "7002", &src, how);
+    assert!(r.outcome.ok() && r.outcome.pages_sent == 1, "{r:?}\n{}", server.log());
+    // Our offer keeps the audio line (refused) before the image stream.
+    let offer = &r.answers[0];
+    assert!(offer.contains("m=audio 0 RTP/AVP") && offer.contains("a=T38FaxUdpEC:t38UDPRedundancy"), "{offer}");
+    let (got, _) = stored_fax(&server, "4903");
+    assert!(got == [page], "the page stored differs from the page sent");
+    assert!(server.log().contains("T.38 accepted by the far end"), "{}", server.log());
+}
+
+#[test]
+fn a_refused_t38_offer_falls_back_to_g711_and_the_fax_still_arrives() {
+    let work = tempfile::tempdir().unwrap();
+    let server = fax_number_server(work.path(), "[fax]\nt38_reinvite = true\n");
+    server.cli_ok(&["mailbox", "add", "4903", "--pin", "1234"]);
+    let page = tiff::page(7, 300);
+    let src = work.path().join("page.tif");
+    tiff::write(&src, std::slice::from_ref(&page), 98);
+    let mut refused = 0;
+    let sent = fax_machine_refusing_t38(server.sip_port, "7003", &src, &mut refused);
+    assert!(sent.ok() && sent.pages_sent == 1, "{sent:?}\n{}", server.log());
+    assert_eq!(refused, 1, "one T.38 offer, refused");
+    let (got, _) = stored_fax(&server, "4903");
+    assert!(got == [page]);
+    assert!(server.log().contains("T.38 refused; receiving over G.711"), "{}", server.log());
 }

@@ -45,9 +45,9 @@ pub struct CallCtx {
 /// caller is gone.
 pub fn caller_leaving(ev: Option<CallEvent>) -> Option<bool> {
     match ev {
-        // A late ACK, or a re-INVITE outside an application's loop (the call loop
-        // hands those to the application before asking this).
-        Some(CallEvent::Confirmed(_)) | Some(CallEvent::Reoffer(_)) => None,
+        // A late ACK, a re-INVITE or the answer to ours outside an application's loop
+        // (the call loop hands those to the application before asking this).
+        Some(CallEvent::Confirmed(_) | CallEvent::Reoffer(_) | CallEvent::ReinviteAnswer(_)) => None,
         Some(CallEvent::Shutdown) => Some(true),
         Some(CallEvent::Gone(why)) => {
             tracing::info!(reason = %why, "caller gone");

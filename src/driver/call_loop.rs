@@ -89,6 +89,8 @@ where
                         SipAction::RefuseReoffer(code, why) => {
                             SipCommand::AnswerReoffer(c, ReofferAnswer::Refuse(code, why))
                         }
+                        SipAction::Reinvite(offer) => SipCommand::Reinvite(c, offer),
+                        SipAction::CancelReinvite => SipCommand::CancelReinvite(c),
                     };
                     io.cmd.send(cmd).await.ok();
                 }
@@ -119,6 +121,7 @@ where
             ev = events.recv(), if !gone => match ev {
                 Some(CallEvent::Reoffer(offer)) => call.handle_reoffer(&offer),
                 Some(CallEvent::Confirmed(_)) => call.handle_confirmed(),
+                Some(CallEvent::ReinviteAnswer(answer)) => call.handle_reinvite_answer(answer),
                 other => {
                     if let Some(send_bye) = super::call::caller_leaving(other) {
                         gone = true;

@@ -17,6 +17,10 @@ pub enum SipCommand {
     Transfer(CallHandle, String),
     /// The application's answer to a re-INVITE ([`CallEvent::Reoffer`]).
     AnswerReoffer(CallHandle, ReofferAnswer),
+    /// Our re-INVITE with this offer; the answer comes as [`CallEvent::ReinviteAnswer`].
+    Reinvite(CallHandle, Vec<u8>),
+    /// CANCEL our re-INVITE.
+    CancelReinvite(CallHandle),
     /// Message-waiting state to a subscriber (RFC 3842 body).
     Notify(CallHandle, String),
     /// Unsolicited message-waiting state to a configured phone.
@@ -36,6 +40,9 @@ pub enum CallEvent {
     Confirmed(Vec<u8>),
     /// A re-INVITE with this offer: answer with [`SipCommand::AnswerReoffer`].
     Reoffer(Vec<u8>),
+    /// The answer to our re-INVITE: its SDP, or the status it was refused with (491
+    /// when it could not be sent: an offer in progress).
+    ReinviteAnswer(Result<Vec<u8>, u16>),
     /// The caller is gone (BYE, CANCEL, or a SIP timeout), with the reason.
     Gone(String),
     /// The server is shutting down: finish (save what was recorded) and hang up.

@@ -158,7 +158,7 @@ async fn answer_call(
             tokio::select! {
                 _ = &mut until => break,
                 ev = events.recv() => match ev {
-                    Some(CallEvent::Confirmed(_) | CallEvent::Reoffer(_)) => {}
+                    Some(CallEvent::Confirmed(_) | CallEvent::Reoffer(_) | CallEvent::ReinviteAnswer(_)) => {}
                     Some(CallEvent::Shutdown) => return refuse(cmd, inc, Refusal::ShuttingDown).await,
                     Some(CallEvent::Gone(why)) => {
                         tracing::info!(reason = %why, "caller left before answer");
@@ -210,7 +210,7 @@ async fn delayed_offer(
                 }
             }
         }
-        Some(CallEvent::Shutdown | CallEvent::Reoffer(_)) => {
+        Some(CallEvent::Shutdown | CallEvent::Reoffer(_) | CallEvent::ReinviteAnswer(_)) => {
             cmd.send(SipCommand::Hangup(inc.call)).await.ok();
             return Ok(None);
         }

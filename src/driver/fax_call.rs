@@ -18,7 +18,8 @@ pub async fn start(
     tracing::info!(mailbox = %mailbox.number, "fax reception");
     let number = mailbox.number.clone();
     let (rel, path) = ctx.messages.store.run(move |s| s.new_fax_file(&number)).await?;
-    let app = FaxReceive::new(path, &ctx.cfg.fax.ident, ctx.cfg.fax.max_call_secs)?;
+    let fax = &ctx.cfg.fax;
+    let app = FaxReceive::new(path, &fax.ident, fax.max_call_secs, fax.t38_reinvite.then_some(fax.t38_wait_secs))?;
     let store = StoreFax { ctx: ctx.clone(), mailbox: mailbox.number.clone(), caller: inc.caller.clone(), rel };
     Ok((app, store))
 }

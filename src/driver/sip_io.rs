@@ -130,6 +130,14 @@ pub async fn run(
                     SipCommand::Hangup(c) => endpoint.hangup(now, c),
                     SipCommand::Transfer(c, target) => endpoint.refer(now, c, &target),
                     SipCommand::AnswerReoffer(c, answer) => endpoint.answer_reoffer(now, c, answer),
+                    SipCommand::Reinvite(c, offer) => {
+                        if !endpoint.reinvite(now, c, &offer) {
+                            if let Some(tx) = calls.get(&c) {
+                                let _ = tx.try_send(CallEvent::ReinviteAnswer(Err(491)));
+                            }
+                        }
+                    }
+                    SipCommand::CancelReinvite(c) => endpoint.cancel_reinvite(now, c),
                     SipCommand::Notify(sub, body) => endpoint.notify(now, sub, &body),
                     SipCommand::NotifyPhone { uri, addr, body } => {
                         endpoint.notify_unsolicited(now, &uri, Peer { addr, transport: Transport::Udp }, &body)
@@ -197,6 +205,16 @@ pub async fn run(
                             call,
                             ReofferAnswer::Refuse(500, "Server Internal Error".into()),
                         );
+                    }
+                }
+                Event::ReinviteAnswered { call, answer } => {
+                    if let Some(tx) = calls.get(&call) {
+                        let _ = tx.try_send(CallEvent::ReinviteAnswer(Ok(answer)));
+                    }
+                }
+                Event::ReinviteFailed { call, status } => {
+                    if let Some(tx) = calls.get(&call) {
+                        let _ = tx.try_send(CallEvent::ReinviteAnswer(Err(status)));
                     }
                 }
                 // Calls we place: nothing places one yet (fax sending will). One answered

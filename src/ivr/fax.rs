@@ -43,13 +43,18 @@ pub struct FaxReceive {
     /// Longest call before giving up (a fax that never starts or never ends).
     max_frames: u64,
     finished: bool,
+    /// Our T.38 offer is out (ticks waited, the most to wait): the audio engine rests
+    /// until it is answered, refused or given up.
+    offering: Option<(u64, u64)>,
 }
 
 impl FaxReceive {
-    /// Receives into `path` (which spandsp creates); `ident` is our CSI.
-    pub fn new(path: PathBuf, ident: &str, max_secs: u64) -> anyhow::Result<FaxReceive> {
+    /// Receives into `path` (which spandsp creates); `ident` is our CSI. `offer_t38`:
+    /// on an audio call, first offer T.38 and wait this long for the answer.
+    pub fn new(path: PathBuf, ident: &str, max_secs: u64, offer_t38: Option<f64>) -> anyhow::Result<FaxReceive> {
         let engine = Engine::Audio(AudioFax::new(false, Job::Receive(&path), ident)?);
         Ok(FaxReceive {
+            offering: offer_t38.map(|secs| (0, (secs * 50.0).round() as u64)),
             engine,
             path,
             ident: ident.to_string(),
@@ -105,6 +110,18 @@ impl Application for FaxReceive {
             return;
         }
         self.frames += 1;
+        if let Some((waited, most)) = &mut self.offering {
+            if self.frames == 1 {
+                self.effects.push_back(Effect::OfferT38);
+            }
+            *waited += 1;
+            if *waited < *most {
+                return;
+            }
+            tracing::info!("no answer to our T.38 offer in time; receiving over G.711");
+            self.effects.push_back(Effect::WithdrawT38);
+            self.offering = None;
+        }
         engine.receive(pcm);
         let mut out = vec![0i16; FRAME_SAMPLES];
         let n = engine.transmit(&mut out);
@@ -115,6 +132,7 @@ impl Application for FaxReceive {
     /// T.38 now: a new T.30 session on the same file (an audio fax that had begun is
     /// started over, as the far end's gateway does when it switches).
     fn on_t38(&mut self, session: &T38Session) {
+        self.offering = None;
         if self.finished {
             return;
         }
@@ -127,6 +145,11 @@ impl Application for FaxReceive {
                 tracing::error!(error = %format!("{e:#}"), "cannot receive over T.38; hanging up");
                 self.finish(true);
             }
+        }
+    }
+    fn on_t38_refused(&mut self, status: u16) {
+        if self.offering.take().is_some() {
+            tracing::info!(status, "T.38 refused; receiving over G.711");
         }
     }
     fn on_ifp(&mut self, seq: u16, ifp: &[u8]) {
@@ -167,5 +190,42 @@ impl Application for FaxReceive {
     }
     fn is_done(&self) -> bool {
         self.finished && self.effects.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn effects(f: &mut FaxReceive) -> Vec<Effect<Finished>> {
+        std::iter::from_fn(|| f.poll()).collect()
+    }
+
+    #[test]
+    fn our_t38_offer_rests_the_audio_engine_until_refused_or_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let silence = [0i16; FRAME_SAMPLES];
+        // No answer within the wait (0.1 s = 5 ticks): withdrawn, G.711 begins.
+        let mut f = FaxReceive::new(dir.path().join("a.tif"), "vb", 60, Some(0.1)).unwrap();
+        f.on_frame(&silence);
+        assert!(matches!(effects(&mut f)[..], [Effect::OfferT38]));
+        for _ in 0..3 {
+            f.on_frame(&silence);
+            assert!(effects(&mut f).is_empty(), "the engine rests: nothing played");
+        }
+        f.on_frame(&silence);
+        let e = effects(&mut f);
+        assert!(matches!(e[..], [Effect::WithdrawT38, Effect::Play(_)]), "{e:?}");
+        // Refused: G.711 at once, no withdrawal.
+        let mut f = FaxReceive::new(dir.path().join("b.tif"), "vb", 60, Some(5.0)).unwrap();
+        f.on_frame(&silence);
+        effects(&mut f);
+        f.on_t38_refused(488);
+        f.on_frame(&silence);
+        assert!(matches!(effects(&mut f)[..], [Effect::Play(_)]));
+        // Without the option: G.711 from the first frame.
+        let mut f = FaxReceive::new(dir.path().join("c.tif"), "vb", 60, None).unwrap();
+        f.on_frame(&silence);
+        assert!(matches!(effects(&mut f)[..], [Effect::Play(_)]));
     }
 }

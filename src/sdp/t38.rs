@@ -237,6 +237,39 @@ pub fn answer(
     (session, s.into_bytes())
 }
 
+/// Our own T.38 offer (a re-INVITE after a fax tone): version 0 (every gateway takes
+/// it), 14,400 bit/s, transferred TCF, redundancy. The audio stream keeps its place,
+/// refused (port 0), as RFC 3264 §8 wants of a changed session.
+pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64, version: u64) -> Vec<u8> {
+    let mut s = session_header(local_ip, session_id, version);
+    s.push_str("m=audio 0 RTP/AVP 0\r\n");
+    s.push_str(&format!("m=image {local_port} udptl t38\r\n"));
+    s.push_str("a=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\na=T38FaxRateManagement:transferredTCF\r\n");
+    s.push_str(&format!("a=T38FaxMaxBuffer:{LOCAL_MAX_DATAGRAM}\r\na=T38FaxMaxDatagram:{LOCAL_MAX_DATAGRAM}\r\n"));
+    s.push_str("a=T38FaxUdpEC:t38UDPRedundancy\r\n");
+    s.into_bytes()
+}
+
+/// The far end's answer to [`offer`]: the session it agreed (no higher than we
+/// offered); an error when it accepted no T.38 stream.
+pub fn read_answer(answer: &[u8]) -> Result<T38Session, SdpError> {
+    let a = read_offer(answer)?;
+    let p = &a.params;
+    let ec = match p.udp_ec {
+        UdpEc::None => ErrorCorrection::None,
+        UdpEc::Redundancy | UdpEc::Fec => ErrorCorrection::Redundancy(REDUNDANCY),
+    };
+    let (far_max_ifp, error_correction) = far_max_ifp(p.max_datagram, ec);
+    Ok(T38Session {
+        remote: a.remote,
+        version: p.version.min(3),
+        max_bit_rate: p.max_bit_rate.clamp(2_400, 14_400),
+        rate_management: p.rate_management,
+        error_correction,
+        far_max_ifp,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,5 +344,22 @@ mod tests {
         // Small datagrams: fewer repeats rather than tiny IFPs.
         assert_eq!(far_max_ifp(Some(200), red), ((200 - 8) / 2 * 95 / 100, ErrorCorrection::Redundancy(1)));
         assert_eq!(far_max_ifp(Some(1400), ErrorCorrection::None).0, (1400 - 5) * 95 / 100);
+    }
+
+    #[test]
+    fn our_offer_keeps_the_audio_line_and_the_answer_is_read_back() {
+        let o = String::from_utf8(offer("127.0.0.1".parse().unwrap(), 30002, 9, 10)).unwrap();
+        let m: Vec<&str> = o.lines().filter(|l| l.starts_with("m=")).collect();
+        assert_eq!(m, ["m=audio 0 RTP/AVP 0", "m=image 30002 udptl t38"]);
+        assert!(o.contains("o=voxbridge 9 10 ") && o.contains("a=T38FaxUdpEC:t38UDPRedundancy"), "{o}");
+        // Our offer read as the far end reads it: the image stream, at our port.
+        assert_eq!(read_offer(o.as_bytes()).unwrap().remote, "127.0.0.1:30002".parse().unwrap());
+        let answer = b"v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 0 RTP/AVP 0\r\nm=image 5004 udptl t38\r\n\
+            a=T38FaxVersion:0\r\na=T38FaxMaxDatagram:200\r\na=T38FaxUdpEC:t38UDPRedundancy\r\n";
+        let s = read_answer(answer).unwrap();
+        assert_eq!(s.remote, "10.1.1.1:5004".parse().unwrap());
+        assert_eq!((s.version, s.error_correction, s.far_max_ifp), (0, ErrorCorrection::Redundancy(1), 91));
+        // An answer that refused the image stream (port 0) is no T.38 session.
+        assert!(read_answer(b"v=0\r\nc=IN IP4 10.1.1.1\r\nm=audio 0 RTP/AVP 0\r\nm=image 0 udptl t38\r\n").is_err());
     }
 }

@@ -33,6 +33,11 @@ pub enum Effect<R> {
     /// Send this IFP on the call's T.38 stream, `count` times (each its own datagram,
     /// as spandsp asks for its indicators); ignored on an audio call.
     SendIfp(Vec<u8>, u32),
+    /// Offer T.38 to the far end (our re-INVITE); the answer comes as
+    /// [`Application::on_t38`] or [`Application::on_t38_refused`].
+    OfferT38,
+    /// Stop waiting for the answer to our T.38 offer (CANCEL).
+    WithdrawT38,
     /// Work the driver performs off the media clock (disk, store, mail); its answer
     /// comes back through [`Application::on_reply`].
     Request(R),
@@ -78,6 +83,9 @@ pub trait Application {
     /// 20 ms tick comes as [`Application::on_t38_tick`], the far end's IFPs as
     /// [`Application::on_ifp`], and no audio flows.
     fn on_t38(&mut self, _session: &crate::sdp::t38::T38Session) {}
+    /// The far end refused our T.38 offer (its status; 408 when nothing answered, 0
+    /// when its answer had no usable T.38 stream): audio goes on.
+    fn on_t38_refused(&mut self, _status: u16) {}
     /// One IFP from the far end, in sequence order, with its UDPTL sequence number.
     fn on_ifp(&mut self, _seq: u16, _ifp: &[u8]) {}
     /// The 20 ms tick on a T.38 call.

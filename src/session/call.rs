@@ -25,6 +25,10 @@ pub enum SipAction {
     AcceptReoffer(Vec<u8>),
     /// A final error to the pending re-INVITE; the session stays as it was.
     RefuseReoffer(u16, String),
+    /// Our re-INVITE with this offer.
+    Reinvite(Vec<u8>),
+    /// CANCEL our re-INVITE (no answer in time).
+    CancelReinvite,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -170,6 +174,25 @@ impl<A: Application> CallLoop<A> {
         self.out.push_back(LoopOutput::Sip(SipAction::RefuseReoffer(488, reason)));
     }
 
+    /// The far end's answer to our re-INVITE: its SDP, or the status it refused with.
+    pub fn handle_reinvite_answer(&mut self, answer: Result<Vec<u8>, u16>) {
+        if self.handed_over {
+            return;
+        }
+        match answer.map(|sdp| self.media.accept_t38_answer(&sdp)) {
+            Ok(Ok(session)) => self.app.on_t38(&session),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the far end's answer to our T.38 offer has no usable T.38 stream");
+                self.app.on_t38_refused(0);
+            }
+            Err(status) => {
+                tracing::info!(status, "the far end refused our T.38 offer");
+                self.app.on_t38_refused(status);
+            }
+        }
+        self.pump();
+    }
+
     pub fn handle_reply(&mut self, reply: A::Reply) {
         self.app.on_reply(reply);
         self.pump();
@@ -253,6 +276,12 @@ impl<A: Application> CallLoop<A> {
                         }
                     }
                 }
+                Effect::OfferT38 => {
+                    let offer = self.media.t38_offer();
+                    tracing::info!("offering T.38 to the far end");
+                    self.out.push_back(LoopOutput::Sip(SipAction::Reinvite(offer)));
+                }
+                Effect::WithdrawT38 => self.out.push_back(LoopOutput::Sip(SipAction::CancelReinvite)),
                 Effect::Request(r) => self.out.push_back(LoopOutput::Request(r)),
             }
         }

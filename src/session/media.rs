@@ -205,6 +205,26 @@ impl MediaSession {
         self.rtp.stats()
     }
 
+    /// Our T.38 offer for a re-INVITE (a fax tone was heard): the next version; the
+    /// answer goes to [`MediaSession::accept_t38_answer`].
+    pub fn t38_offer(&mut self) -> Vec<u8> {
+        self.version += 1;
+        t38::offer(self.local.ip(), self.local.port(), self.session_id, self.version)
+    }
+
+    /// The far end's answer to [`MediaSession::t38_offer`]: the call carries T.38 from
+    /// now on. An answer without a usable T.38 stream is an error; audio goes on.
+    pub fn accept_t38_answer(&mut self, answer: &[u8]) -> Result<T38Session, SdpError> {
+        let session = t38::read_answer(answer)?;
+        sdp::check_family_of(session.remote.ip(), self.local.ip())?;
+        tracing::info!(remote = %session.remote, version = session.version, ec = ?session.error_correction, max_ifp = session.far_max_ifp, "T.38 accepted by the far end");
+        match &mut self.t38 {
+            Some(stream) => stream.retarget(session.clone()),
+            None => self.t38 = Some(T38Stream::new(session.clone(), self.timeout_ticks, self.signalling)),
+        }
+        Ok(session)
+    }
+
     /// Accepts an audio re-offer: the RTP session follows it, and the answer says so —
     /// the same version for a refresh, the next one for a change.
     pub fn accept_audio(&mut self, n: &Negotiated, lines: &[String]) -> Vec<u8> {

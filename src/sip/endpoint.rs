@@ -71,6 +71,17 @@ pub enum Event {
         call: CallHandle,
         offer: Vec<u8>,
     },
+    /// The far end accepted our re-INVITE ([`Endpoint::reinvite`]): `answer` is its SDP.
+    ReinviteAnswered {
+        call: CallHandle,
+        answer: Vec<u8>,
+    },
+    /// The far end refused our re-INVITE (488, 491…; 487 after our CANCEL, 408 when
+    /// nothing answered): the session stays as it was and the call goes on.
+    ReinviteFailed {
+        call: CallHandle,
+        status: u16,
+    },
     /// A call we placed ([`Endpoint::place_call`]) got a provisional answer (180, 183).
     Progress {
         call: CallHandle,
@@ -249,6 +260,8 @@ struct Call {
     /// without an offer (a session refresh).
     local_sdp: Vec<u8>,
     reoffer: Option<PendingReoffer>,
+    /// Our re-INVITE, in progress or the last one.
+    own_reinvite: Option<reinvite::OwnReinvite>,
 }
 
 /// What a deadline belongs to.
@@ -670,6 +683,7 @@ impl Endpoint {
                 ok_retransmit: None,
                 local_sdp: Vec::new(),
                 reoffer: None,
+                own_reinvite: None,
             },
         );
         self.events.push_back(Event::IncomingCall(incoming));
@@ -1078,6 +1092,7 @@ impl Endpoint {
 }
 
 mod outgoing;
+mod reinvite;
 mod reoffer;
 
 #[cfg(test)]

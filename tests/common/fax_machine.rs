@@ -22,6 +22,17 @@ pub fn fax_machine_calls_port(
     dialled: &str,
     tiff: &std::path::Path,
 ) -> voxbridge::fax::spandsp::Outcome {
+    fax_machine_refusing_t38(sip_port, dialled, tiff, &mut 0)
+}
+
+/// The same; a re-INVITE from the server (its T.38 offer) is refused with 488, as a
+/// trunk without T.38 does, and counted in `refused`.
+pub fn fax_machine_refusing_t38(
+    sip_port: u16,
+    dialled: &str,
+    tiff: &std::path::Path,
+    refused: &mut u32,
+) -> voxbridge::fax::spandsp::Outcome {
     let mut machine = AudioFax::new(true, Job::Send(tiff), "+1 555 0199").unwrap();
     let mut p = phone::Phone::call(sip_port, "5550199", dialled);
     // A machine keeps its own clock: frame i leaves at start + 20 ms × i, however long
@@ -43,6 +54,12 @@ pub fn fax_machine_calls_port(
         let n = machine.transmit(&mut frame);
         frame[n..].fill(0);
         p.send_frame(&frame.iter().map(|s| ulaw_encode(*s)).collect::<Vec<u8>>());
+        if let Some(req) = p.poll_request(Duration::ZERO) {
+            if req.starts_with("INVITE ") {
+                p.respond(&req, 488, "Not Acceptable Here", None);
+                *refused += 1;
+            }
+        }
         frames += 1;
         std::thread::sleep((start + Duration::from_millis(20) * frames).saturating_duration_since(Instant::now()));
     }

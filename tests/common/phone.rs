@@ -180,6 +180,45 @@ impl Phone {
         ok
     }
 
+    /// A request from the server (its re-INVITE, a BYE), if one comes within `wait`.
+    pub fn poll_request(&self, wait: Duration) -> Option<String> {
+        self.sip.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let got = loop {
+            match self.sip.recv_from(&mut buf) {
+                Ok((n, _)) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+                    if !msg.starts_with("SIP/2.0 ") {
+                        break Some(msg);
+                    }
+                }
+                Err(_) => break None,
+            }
+        };
+        self.sip.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        got
+    }
+
+    /// Answers a request of the server's with `status`, and an SDP body if given.
+    pub fn respond(&self, request: &str, status: u16, reason: &str, sdp: Option<&str>) {
+        let lsip = self.sip.local_addr().unwrap();
+        let mut r = format!("SIP/2.0 {status} {reason}\r\n");
+        for l in request.lines() {
+            let name = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+            if ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"].contains(&name.as_str()) {
+                r.push_str(l.trim_end_matches('\r'));
+                r.push_str("\r\n");
+            }
+        }
+        let body = sdp.unwrap_or("");
+        r.push_str(&format!("Contact: <sip:{}@{lsip}>\r\n", self.caller));
+        if sdp.is_some() {
+            r.push_str("Content-Type: application/sdp\r\n");
+        }
+        r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        self.sip.send_to(r.as_bytes(), &self.server_sip).unwrap();
+    }
+
     /// The server's media address for this call.
     pub fn server_rtp(&self) -> std::net::SocketAddr {
         self.server_rtp

@@ -19,6 +19,8 @@ use voxbridge::udptl::{ErrorCorrection, Receiver, Sender};
 pub struct T38Call {
     /// T.38 in the INVITE; else audio first and a re-INVITE to T.38 after this long.
     pub reinvite_after: Option<Duration>,
+    /// Audio first, and T.38 when the server offers it (its re-INVITE, answered 200).
+    pub await_offer: bool,
     /// A re-INVITE with the same description this long into the fax.
     pub refresh_after: Option<Duration>,
     /// Datagrams lost each way, in percent (a fixed pseudo-random pattern).
@@ -26,15 +28,16 @@ pub struct T38Call {
 }
 
 impl T38Call {
-    pub const OFFER: T38Call = T38Call { reinvite_after: None, refresh_after: None, loss_percent: 0 };
+    pub const OFFER: T38Call =
+        T38Call { reinvite_after: None, await_offer: false, refresh_after: None, loss_percent: 0 };
 }
 
 /// What the machine saw.
 #[derive(Debug)]
 pub struct T38Result {
     pub outcome: Outcome,
-    /// The server's answers: to the T.38 offer (in the INVITE or the re-INVITE), and
-    /// to the refresh if one was sent.
+    /// The server's answers: to the T.38 offer (in the INVITE or the re-INVITE; with
+    /// `await_offer`, the server's re-INVITE itself), and to the refresh if one was sent.
     pub answers: Vec<String>,
     pub dropped: u64,
     pub sent: u64,
@@ -58,6 +61,22 @@ pub fn t38_machine_calls(sip_port: u16, dialled: &str, tiff: &std::path::Path, h
     let offer = t38_offer(udptl.local_addr().unwrap().port(), 1);
     let mut answers = Vec::new();
     let (mut phone, server): (Phone, SocketAddr) = match how.reinvite_after {
+        None if how.await_offer => {
+            let p = Phone::call(sip_port, "5550188", dialled);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let invite = loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match p.poll_request(left) {
+                    Some(r) if r.starts_with("INVITE ") => break r,
+                    Some(_) => {}
+                    None => panic!("no T.38 offer from the server within 10 s"),
+                }
+            };
+            let server = format!("127.0.0.1:{}", answered_port(&invite)).parse().unwrap();
+            p.respond(&invite, 200, "OK", Some(&offer));
+            answers.push(invite);
+            (p, server)
+        }
         None => {
             let dial = Dial { sdp_ip: "127.0.0.1", ack: true, sdp: Some(&offer) };
             let p = Phone::dial(sip_port, "5550188", dialled, dial);

@@ -338,3 +338,83 @@ fn a_reoffer_still_waiting_when_the_caller_hangs_up_gets_487() {
     e.answer_reoffer(t0, call, ReofferAnswer::Accept(b"late".to_vec()));
     assert!(sent(&mut e).is_empty());
 }
+
+/// `respond` with an SDP body.
+fn respond_sdp(req: &crate::sip::frame::RawMessage, status: &str, sdp: &str) -> String {
+    respond(req, status, None, "Content-Type: application/sdp\r\n")
+        .replace("Content-Length: 0\r\n\r\n", &format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len()))
+}
+
+#[test]
+fn our_reinvite_is_answered_and_acked_and_a_crossing_one_gets_491() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    let (call, tag) = confirmed(&mut e, t0);
+    assert!(e.reinvite(t0, call, b"v=0\r\nm=image 30000 udptl t38\r\n"));
+    let invite = sent(&mut e).remove(0);
+    assert_eq!(invite.start_line, "INVITE sip:a@127.0.0.1:5070 SIP/2.0", "to the caller's Contact");
+    assert!(invite.header("From").unwrap().contains(&format!("tag={tag}")), "our side is the From");
+    assert!(invite.header("To").unwrap().contains("tag=ft"));
+    assert!(invite.header("Contact").is_some() && invite.body.starts_with(b"v=0"));
+    assert!(!e.reinvite(t0, call, b"v=0\r\n"), "one offer at a time");
+    // The caller's own re-INVITE crossing ours: 491 (glare).
+    e.handle_input(t0, udp(), from_caller("INVITE", "z9hG4bK9", 2, &tag, SDP).as_bytes());
+    assert_eq!(lines(&sent(&mut e)), ["SIP/2.0 491 Request Pending"]);
+    e.handle_input(t0, udp(), from_caller("ACK", "z9hG4bK9", 2, &tag, "").as_bytes());
+    sent(&mut e);
+
+    e.handle_input(t0, udp(), respond(&invite, "100 Trying", None, "").as_bytes());
+    let ok = respond_sdp(&invite, "200 OK", "v=0\r\nm=image 5004 udptl t38\r\n");
+    e.handle_input(t0, udp(), ok.as_bytes());
+    let ack = sent(&mut e);
+    assert_eq!(lines(&ack), ["ACK sip:a@127.0.0.1:5070 SIP/2.0"]);
+    let cseq = invite.header("CSeq").unwrap().split(' ').next().unwrap().to_string();
+    assert_eq!(ack[0].header("CSeq"), Some(format!("{cseq} ACK").as_str()));
+    assert_ne!(branch(&ack[0]), branch(&invite), "the 2xx's ACK is a new transaction");
+    match e.poll_event() {
+        Some(Event::ReinviteAnswered { call: c, answer }) => {
+            assert_eq!(c, call);
+            assert!(answer.starts_with(b"v=0\r\nm=image 5004"));
+        }
+        other => panic!("expected ReinviteAnswered, got {other:?}"),
+    }
+    // A retransmitted 2xx: the same ACK again, no second event.
+    e.handle_input(t0, udp(), ok.as_bytes());
+    assert_eq!(sent(&mut e)[0].header("CSeq"), ack[0].header("CSeq"));
+    assert!(e.poll_event().is_none());
+}
+
+#[test]
+fn a_refused_or_cancelled_reinvite_is_acked_and_the_call_goes_on() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    let (call, _) = confirmed(&mut e, t0);
+    assert!(e.reinvite(t0, call, b"v=0\r\n"));
+    let invite = sent(&mut e).remove(0);
+    e.handle_input(t0, udp(), respond(&invite, "488 Not Acceptable Here", None, "").as_bytes());
+    let ack = sent(&mut e);
+    assert_eq!(lines(&ack), ["ACK sip:a@127.0.0.1:5070 SIP/2.0"]);
+    assert_eq!(branch(&ack[0]), branch(&invite), "an error's ACK is the INVITE's transaction's");
+    assert!(matches!(e.poll_event(), Some(Event::ReinviteFailed { status: 488, .. })));
+    assert_eq!(e.active_calls(), 1, "the call goes on");
+
+    // Withdrawn before any answer: the CANCEL waits for the far end's 100.
+    assert!(e.reinvite(t0, call, b"v=0\r\n"));
+    let invite = sent(&mut e).remove(0);
+    e.cancel_reinvite(t0, call);
+    assert!(sent(&mut e).is_empty(), "no CANCEL before a provisional answer");
+    e.handle_input(t0, udp(), respond(&invite, "100 Trying", None, "").as_bytes());
+    let cancel = sent(&mut e);
+    assert_eq!(lines(&cancel), ["CANCEL sip:a@127.0.0.1:5070 SIP/2.0"]);
+    assert_eq!(branch(&cancel[0]), branch(&invite));
+    e.handle_input(t0, udp(), respond(&invite, "487 Request Terminated", None, "").as_bytes());
+    assert!(matches!(e.poll_event(), Some(Event::ReinviteFailed { status: 487, .. })));
+    // Silence: Timer B ends the re-INVITE with 408, not the call.
+    assert!(e.reinvite(t0, call, b"v=0\r\n"));
+    for s in 1..=40 {
+        e.handle_timeout(t0 + Duration::from_secs(s));
+    }
+    sent(&mut e);
+    assert!(matches!(e.poll_event(), Some(Event::ReinviteFailed { status: 408, .. })));
+    assert_eq!(e.active_calls(), 1);
+}

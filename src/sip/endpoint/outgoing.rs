@@ -57,6 +57,7 @@ impl Endpoint {
                 ok_retransmit: None,
                 local_sdp: out.offer,
                 reoffer: None,
+                own_reinvite: None,
             },
         );
         self.invite_txs.insert(branch.clone(), (handle, InviteClientTx::new(now, out.peer, invite.clone())));
@@ -113,6 +114,10 @@ impl Endpoint {
             tracing::debug!(branch = %r.branch, status = r.status, "stray INVITE response dropped");
             return;
         };
+        if self.is_own_reinvite(call, &r.branch) {
+            self.reinvite_response(now, call, r);
+            return;
+        }
         // The ACK of an error (§17.1.1.3), built from the INVITE and this response's To.
         let error_ack = (r.status >= 300).then(|| self.error_ack(call, &r)).flatten();
         let (_, tx) = self.invite_txs.get_mut(&r.branch).expect("looked up above");
@@ -214,6 +219,7 @@ impl Endpoint {
                 let peer = tx.peer;
                 self.send(peer, bytes);
             }
+            Some(InviteOutput::TimedOut) if self.is_own_reinvite(call, branch) => self.reinvite_timed_out(call),
             Some(InviteOutput::TimedOut) if self.end_call(now, call) => {
                 self.events.push_back(Event::Failed { call, status: 408, reason: "no answer (Timer B)".into() });
             }

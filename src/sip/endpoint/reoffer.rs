@@ -24,9 +24,13 @@ impl Endpoint {
             self.respond(now, &key, &r.raw, 500, "Server Internal Error", &to_tag, &retry, None);
             return;
         }
-        if c.state != CallState::Confirmed || c.ok_retransmit.is_some() {
-            // Our own 2xx is still waiting for its ACK (or we are hanging up): the
-            // offer/answer exchange in progress is not over (RFC 3261 §14.2, RFC 6337 §3.3).
+        if c.state != CallState::Confirmed
+            || c.ok_retransmit.is_some()
+            || c.own_reinvite.as_ref().is_some_and(|o| o.pending())
+        {
+            // Our own 2xx is still waiting for its ACK (or we are hanging up), or our
+            // own re-INVITE is unanswered (glare): the offer/answer exchange in progress
+            // is not over (RFC 3261 §14.2, RFC 6337 §3.3).
             self.respond(now, &key, &r.raw, 491, "Request Pending", &to_tag, &[], None);
             return;
         }
