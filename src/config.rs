@@ -40,11 +40,25 @@ pub struct FaxConfig {
     /// re-INVITEs would cost every fax those seconds.
     pub t38_reinvite: bool,
     pub t38_wait_secs: f64,
+    /// `voxbridge fax send`: attempts after the first when the line is busy, nobody
+    /// answers or no page went through, and the wait before each.
+    pub send_retries: u32,
+    pub send_retry_secs: f64,
+    /// The number faxes are sent from (the From user; a trunk may want its own).
+    pub send_from: String,
 }
 
 impl Default for FaxConfig {
     fn default() -> Self {
-        FaxConfig { ident: "voxbridge".into(), max_call_secs: 1200, t38_reinvite: false, t38_wait_secs: 5.0 }
+        FaxConfig {
+            ident: "voxbridge".into(),
+            max_call_secs: 1200,
+            t38_reinvite: false,
+            t38_wait_secs: 5.0,
+            send_retries: 2,
+            send_retry_secs: 60.0,
+            send_from: "voxbridge".into(),
+        }
     }
 }
 
@@ -556,6 +570,9 @@ impl Config {
             return Err("menu.digit_timeout_secs and menu.skip_secs must be positive".into());
         }
         let d = &self.deposit;
+        if !(0.0..=86_400.0).contains(&self.fax.send_retry_secs) {
+            return Err("fax.send_retry_secs must be between 0 and 86400".into());
+        }
         if !(0.5..=60.0).contains(&self.fax.t38_wait_secs) {
             return Err("fax.t38_wait_secs must be between 0.5 and 60 (seconds to wait for the T.38 answer)".into());
         }

@@ -29,6 +29,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mailbox(c) => voxbridge::cli::mailbox::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Messages(c) => voxbridge::cli::messages::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Tts(c) => voxbridge::cli::tts::run(&cfg, c),
+        Command::Fax(c) => match voxbridge::cli::fax::run(&cfg, c)? {
+            true => Ok(()),
+            false => anyhow::bail!("the fax was not sent (see the report above)"),
+        },
         Command::Filters(c) => voxbridge::cli::filters::run(&Store::open(&cfg.store.path)?, c),
         Command::Substitutions(c) => voxbridge::cli::substitutions::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Sync { number: Some(number), json, each_line, confirm_removals, .. } => {

@@ -153,7 +153,7 @@ fn the_fax_application_receives_a_call_frame_by_frame() {
     let (src, pages) = source(dir.path());
     let dst = dir.path().join("received.tif");
     let mut caller = AudioFax::new(true, Job::Send(&src), "+1 555 0100").unwrap();
-    let mut app = voxbridge::ivr::fax::FaxReceive::new(dst.clone(), "voxbridge", 300, None).unwrap();
+    let mut app = voxbridge::ivr::fax::FaxCall::receive(dst.clone(), "voxbridge", 300, None).unwrap();
     let mut frame = [0i16; 160];
     let mut finished = None;
     let mut hung_up = false;

@@ -2,6 +2,7 @@
 //! global `--config FILE` before or after the subcommand, and works while the server
 //! runs (same database, WAL mode).
 
+pub mod fax;
 pub mod filters;
 pub mod mailbox;
 pub mod messages;
@@ -43,6 +44,9 @@ pub enum Command {
     /// What a text is read aloud as (`preview`), and how it sounds (`say`).
     #[command(subcommand)]
     Tts(tts::TtsCmd),
+    /// Send faxes (a TIFF to a fax number).
+    #[command(subcommand)]
+    Fax(fax::FaxCmd),
     /// Which e-mails the phone menu offers (per mailbox: allow, deny, only).
     #[command(subcommand)]
     Filters(filters::FiltersCmd),

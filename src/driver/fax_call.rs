@@ -3,7 +3,7 @@
 
 use super::call::CallCtx;
 use super::call_loop::Performer;
-use crate::ivr::fax::{FaxReceive, Finished};
+use crate::ivr::fax::{FaxCall, Finished};
 use crate::services::fax::Received;
 use crate::sip::endpoint::IncomingCall;
 use std::sync::Arc;
@@ -14,12 +14,12 @@ pub async fn start(
     ctx: &Arc<CallCtx>,
     inc: &IncomingCall,
     mailbox: &crate::store::Mailbox,
-) -> anyhow::Result<(FaxReceive, StoreFax)> {
+) -> anyhow::Result<(FaxCall, StoreFax)> {
     tracing::info!(mailbox = %mailbox.number, "fax reception");
     let number = mailbox.number.clone();
     let (rel, path) = ctx.messages.store.run(move |s| s.new_fax_file(&number)).await?;
     let fax = &ctx.cfg.fax;
-    let app = FaxReceive::new(path, &fax.ident, fax.max_call_secs, fax.t38_reinvite.then_some(fax.t38_wait_secs))?;
+    let app = FaxCall::receive(path, &fax.ident, fax.max_call_secs, fax.t38_reinvite.then_some(fax.t38_wait_secs))?;
     let store = StoreFax { ctx: ctx.clone(), mailbox: mailbox.number.clone(), caller: inc.caller.clone(), rel };
     Ok((app, store))
 }
@@ -31,7 +31,7 @@ pub struct StoreFax {
     rel: String,
 }
 
-impl Performer<FaxReceive> for StoreFax {
+impl Performer<FaxCall> for StoreFax {
     fn perform(&mut self, f: Finished, replies: &mpsc::Sender<()>) {
         let r = Received {
             mailbox: self.mailbox.clone(),

@@ -4,8 +4,11 @@
 //!   socket, the per-source rate limit and the TCP listener; [`sip_tcp`]: each TCP
 //!   connection's reader and writer, under the connection and buffer limits;
 //! - [`dispatch`]: one task per call — route, negotiate, answer — handing the call to its
-//!   application's loop: [`deposit_call`] or [`menu_call`], each owning its RTP socket,
-//!   [`crate::rtp::session::RtpSession`] and application ([`call`]: what they share);
+//!   application's loop: [`deposit_call`], [`menu_call`] or [`fax_call`], on the call
+//!   loop ([`call_loop`]) that owns the media socket and the application ([`call`]:
+//!   what they share);
+//! - [`fax_send`]: one outgoing fax call with a SIP endpoint of its own (`voxbridge fax
+//!   send`), on the same call loop;
 //! - [`mwi_io`]: the message-waiting task; [`sync_io`]: the sync scheduler (polling,
 //!   triggers, backoff) and its sessions; the outbox worker ([`crate::mail::outbox`]);
 //! - [`channels`]: every message these tasks send each other;
@@ -17,6 +20,7 @@ pub mod channels;
 pub mod deposit_call;
 pub mod dispatch;
 pub mod fax_call;
+pub mod fax_send;
 pub mod menu_call;
 pub mod mwi_io;
 pub mod ports;

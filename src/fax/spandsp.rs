@@ -80,6 +80,7 @@ struct Lib {
     t30_set_phase_e_handler: unsafe extern "C" fn(*mut c_void, PhaseEHandler, *mut c_void),
     t30_get_transfer_statistics: unsafe extern "C" fn(*mut c_void, *mut T30Stats),
     t30_completion_code_to_str: unsafe extern "C" fn(c_int) -> *const c_char,
+    t30_terminate: unsafe extern "C" fn(*mut c_void),
     _lib: libloading::Library,
 }
 
@@ -128,6 +129,7 @@ fn open() -> Result<Lib> {
             t30_set_phase_e_handler: get(&lib, "t30_set_phase_e_handler")?,
             t30_get_transfer_statistics: get(&lib, "t30_get_transfer_statistics")?,
             t30_completion_code_to_str: get(&lib, "t30_completion_code_to_str")?,
+            t30_terminate: get(&lib, "t30_terminate")?,
             _lib: lib,
         })
     }
@@ -304,6 +306,14 @@ impl AudioFax {
         let t30 = unsafe { (lib.fax_get_t30_state)(self.state) };
         Some(outcome(lib, t30, code))
     }
+
+    /// The call is gone: T.30 ends now (phase E with its reason — OK when only the
+    /// final disconnect was left, "call dropped" when pages were still under way).
+    pub fn terminate(&mut self) {
+        let Ok(lib) = lib() else { return };
+        // SAFETY: the state is live; t30_terminate does nothing once phase E is over.
+        unsafe { (lib.t30_terminate)((lib.fax_get_t30_state)(self.state)) };
+    }
 }
 
 impl Drop for AudioFax {
@@ -383,6 +393,13 @@ impl T38Fax {
         // SAFETY: the state is live.
         let t30 = unsafe { (lib.t38_terminal_get_t30_state)(self.state) };
         Some(outcome(lib, t30, code))
+    }
+
+    /// As [`AudioFax::terminate`].
+    pub fn terminate(&mut self) {
+        let Ok(lib) = lib() else { return };
+        // SAFETY: the state is live; t30_terminate does nothing once phase E is over.
+        unsafe { (lib.t30_terminate)((lib.t38_terminal_get_t30_state)(self.state)) };
     }
 }
 

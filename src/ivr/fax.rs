@@ -1,9 +1,9 @@
-//! Fax reception on a call. On audio (G.711) the caller's frames go to the fax engine,
+//! A fax call: reception, or sending a TIFF (`voxbridge fax send`). On audio (G.711) the caller's frames go to the fax engine,
 //! whose answer is played back frame by frame; on T.38 (a first offer, or a re-INVITE
 //! to `image/t38` the application accepts) the far end's IFPs go to spandsp's T.38
 //! terminal, whose IFPs go out, with time advancing one tick at a time. Either way
-//! until T.30 ends or the caller hangs up; then one request: the fax is finished (or
-//! cut), with its file and T.30 outcome, for the driver to store.
+//! until T.30 ends or the far end hangs up; then one request: the fax is finished (or
+//! cut), with its file and T.30 outcome, for the driver to store or report.
 //!
 //! A re-INVITE with the T.38 description in force (a session timer's refresh) changes
 //! nothing; one back to audio is refused while the T.38 fax runs.
@@ -34,9 +34,12 @@ enum Engine {
     T38(T38Fax),
 }
 
-pub struct FaxReceive {
+pub struct FaxCall {
     engine: Engine,
+    /// The file received into, or the TIFF sent.
     path: PathBuf,
+    /// Whether we send (the calling side of T.30) or receive.
+    sending: bool,
     ident: String,
     effects: VecDeque<Effect<Finished>>,
     frames: u64,
@@ -48,15 +51,33 @@ pub struct FaxReceive {
     offering: Option<(u64, u64)>,
 }
 
-impl FaxReceive {
+impl FaxCall {
     /// Receives into `path` (which spandsp creates); `ident` is our CSI. `offer_t38`:
     /// on an audio call, first offer T.38 and wait this long for the answer.
-    pub fn new(path: PathBuf, ident: &str, max_secs: u64, offer_t38: Option<f64>) -> anyhow::Result<FaxReceive> {
-        let engine = Engine::Audio(AudioFax::new(false, Job::Receive(&path), ident)?);
-        Ok(FaxReceive {
+    pub fn receive(path: PathBuf, ident: &str, max_secs: u64, offer_t38: Option<f64>) -> anyhow::Result<FaxCall> {
+        FaxCall::new(false, path, ident, max_secs, offer_t38)
+    }
+
+    /// Sends the TIFF at `path` (pages spandsp can send: bilevel, a fax width); on
+    /// audio until the far end moves the call to T.38, if it does.
+    pub fn send(path: PathBuf, ident: &str, max_secs: u64) -> anyhow::Result<FaxCall> {
+        FaxCall::new(true, path, ident, max_secs, None)
+    }
+
+    fn new(
+        sending: bool,
+        path: PathBuf,
+        ident: &str,
+        max_secs: u64,
+        offer_t38: Option<f64>,
+    ) -> anyhow::Result<FaxCall> {
+        let job = if sending { Job::Send(&path) } else { Job::Receive(&path) };
+        let engine = Engine::Audio(AudioFax::new(sending, job, ident)?);
+        Ok(FaxCall {
             offering: offer_t38.map(|secs| (0, (secs * 50.0).round() as u64)),
             engine,
             path,
+            sending,
             ident: ident.to_string(),
             effects: VecDeque::new(),
             frames: 0,
@@ -65,11 +86,27 @@ impl FaxReceive {
         })
     }
 
+    fn job(&self) -> Job<'_> {
+        if self.sending {
+            Job::Send(&self.path)
+        } else {
+            Job::Receive(&self.path)
+        }
+    }
+
     fn finish(&mut self, hang_up: bool) {
         if self.finished {
             return;
         }
         self.finished = true;
+        if self.outcome().is_none() {
+            // The far end left first, or the call ran too long: T.30 ends here and
+            // says how far it got.
+            match &mut self.engine {
+                Engine::Audio(e) => e.terminate(),
+                Engine::T38(e) => e.terminate(),
+            }
+        }
         let outcome = self.outcome();
         self.effects.push_back(Effect::Request(Finished { path: self.path.clone(), outcome, frames: self.frames }));
         if hang_up {
@@ -100,7 +137,7 @@ impl FaxReceive {
     }
 }
 
-impl Application for FaxReceive {
+impl Application for FaxCall {
     type Request = Finished;
     type Reply = ();
 
@@ -136,7 +173,7 @@ impl Application for FaxReceive {
         if self.finished {
             return;
         }
-        match T38Fax::new(false, Job::Receive(&self.path), &self.ident, session.version, session.far_max_ifp) {
+        match T38Fax::new(self.sending, self.job(), &self.ident, session.version, session.far_max_ifp) {
             Ok(e) => {
                 self.engine = Engine::T38(e);
                 self.send_ifps();
@@ -197,7 +234,7 @@ impl Application for FaxReceive {
 mod tests {
     use super::*;
 
-    fn effects(f: &mut FaxReceive) -> Vec<Effect<Finished>> {
+    fn effects(f: &mut FaxCall) -> Vec<Effect<Finished>> {
         std::iter::from_fn(|| f.poll()).collect()
     }
 
@@ -206,7 +243,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let silence = [0i16; FRAME_SAMPLES];
         // No answer within the wait (0.1 s = 5 ticks): withdrawn, G.711 begins.
-        let mut f = FaxReceive::new(dir.path().join("a.tif"), "vb", 60, Some(0.1)).unwrap();
+        let mut f = FaxCall::receive(dir.path().join("a.tif"), "vb", 60, Some(0.1)).unwrap();
         f.on_frame(&silence);
         assert!(matches!(effects(&mut f)[..], [Effect::OfferT38]));
         for _ in 0..3 {
@@ -217,14 +254,14 @@ mod tests {
         let e = effects(&mut f);
         assert!(matches!(e[..], [Effect::WithdrawT38, Effect::Play(_)]), "{e:?}");
         // Refused: G.711 at once, no withdrawal.
-        let mut f = FaxReceive::new(dir.path().join("b.tif"), "vb", 60, Some(5.0)).unwrap();
+        let mut f = FaxCall::receive(dir.path().join("b.tif"), "vb", 60, Some(5.0)).unwrap();
         f.on_frame(&silence);
         effects(&mut f);
         f.on_t38_refused(488);
         f.on_frame(&silence);
         assert!(matches!(effects(&mut f)[..], [Effect::Play(_)]));
         // Without the option: G.711 from the first frame.
-        let mut f = FaxReceive::new(dir.path().join("c.tif"), "vb", 60, None).unwrap();
+        let mut f = FaxCall::receive(dir.path().join("c.tif"), "vb", 60, None).unwrap();
         f.on_frame(&silence);
         assert!(matches!(effects(&mut f)[..], [Effect::Play(_)]));
     }

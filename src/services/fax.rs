@@ -58,3 +58,23 @@ impl Messages {
         Ok(Some(id))
     }
 }
+
+/// Whether a fax call not answered with `status` is worth another attempt later: the
+/// line was busy or nobody answered, or the far side was briefly unable — not a number
+/// that does not exist, a call refused for good, or one our offer cannot serve.
+pub fn worth_retrying(status: u16) -> bool {
+    matches!(status, 408 | 480 | 486 | 500 | 503 | 504 | 600)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn busy_and_silence_are_retried_a_wrong_number_is_not() {
+        for s in [486, 600, 408, 480, 503] {
+            assert!(super::worth_retrying(s), "{s}");
+        }
+        for s in [404, 403, 484, 488, 603, 401] {
+            assert!(!super::worth_retrying(s), "{s}");
+        }
+    }
+}

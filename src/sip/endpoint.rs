@@ -262,6 +262,8 @@ struct Call {
     reoffer: Option<PendingReoffer>,
     /// Our re-INVITE, in progress or the last one.
     own_reinvite: Option<reinvite::OwnReinvite>,
+    /// Our re-INVITE's offer, held until the ACK of our 2xx ends the exchange before it.
+    queued_reinvite: Option<Vec<u8>>,
 }
 
 /// What a deadline belongs to.
@@ -495,6 +497,11 @@ impl Endpoint {
                         c.state = CallState::Confirmed;
                         self.events.push_back(Event::Confirmed { call, answer: r.raw.body.clone() });
                     }
+                    if c.ok_retransmit.is_none() && c.state == CallState::Confirmed {
+                        if let Some(offer) = c.queued_reinvite.take() {
+                            self.send_queued_reinvite(now, call, &offer);
+                        }
+                    }
                 }
             }
             return;
@@ -684,6 +691,7 @@ impl Endpoint {
                 local_sdp: Vec::new(),
                 reoffer: None,
                 own_reinvite: None,
+                queued_reinvite: None,
             },
         );
         self.events.push_back(Event::IncomingCall(incoming));

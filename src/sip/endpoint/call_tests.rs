@@ -418,3 +418,19 @@ fn a_refused_or_cancelled_reinvite_is_acked_and_the_call_goes_on() {
     assert!(matches!(e.poll_event(), Some(Event::ReinviteFailed { status: 408, .. })));
     assert_eq!(e.active_calls(), 1);
 }
+
+#[test]
+fn our_reinvite_before_the_ack_waits_for_it() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    e.handle_input(t0, udp(), from_caller("INVITE", "z9hG4bK1", 1, "", SDP).as_bytes());
+    let Some(Event::IncomingCall(inc)) = e.poll_event() else { panic!("an incoming call") };
+    e.answer(t0, inc.call, b"v=0\r\nour answer\r\n");
+    let ok = sent(&mut e).pop().unwrap();
+    let tag = header_param(ok.header("To").unwrap(), "tag").unwrap().to_string();
+    // The application offers at once (a fax number offering T.38): held, not refused.
+    assert!(e.reinvite(t0, inc.call, b"v=0\r\nm=image 1 udptl t38\r\n"));
+    assert!(sent(&mut e).is_empty(), "nothing before the ACK");
+    e.handle_input(t0, udp(), from_caller("ACK", "z9hG4bK2", 1, &tag, "").as_bytes());
+    assert_eq!(lines(&sent(&mut e)), ["INVITE sip:a@127.0.0.1:5070 SIP/2.0"]);
+}

@@ -58,6 +58,7 @@ impl Endpoint {
                 local_sdp: out.offer,
                 reoffer: None,
                 own_reinvite: None,
+                queued_reinvite: None,
             },
         );
         self.invite_txs.insert(branch.clone(), (handle, InviteClientTx::new(now, out.peer, invite.clone())));

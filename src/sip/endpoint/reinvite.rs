@@ -30,10 +30,29 @@ impl OwnReinvite {
 }
 
 impl Endpoint {
-    /// Sends a re-INVITE with `offer` in an established call. False (nothing sent) when
-    /// the call is not confirmed or an offer is already in progress either way (§14.1:
-    /// one at a time; the far end would answer 491).
+    /// Sends a re-INVITE with `offer` in an established call; while our 2xx still waits
+    /// for its ACK (an application that offers at once), it goes when the ACK comes.
+    /// False (nothing sent) when the call is not answered or an offer is already in
+    /// progress either way (§14.1: one at a time; the far end would answer 491).
     pub fn reinvite(&mut self, now: Instant, call: CallHandle, offer: &[u8]) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else { return false };
+        let awaiting_ack =
+            c.state == CallState::Answered || (c.state == CallState::Confirmed && c.ok_retransmit.is_some());
+        if awaiting_ack && c.reoffer.is_none() && c.queued_reinvite.is_none() {
+            c.queued_reinvite = Some(offer.to_vec());
+            return true;
+        }
+        self.send_reinvite(now, call, offer)
+    }
+
+    /// The held offer, now that the ACK came; the application hears 491 if it cannot go.
+    pub(super) fn send_queued_reinvite(&mut self, now: Instant, call: CallHandle, offer: &[u8]) {
+        if !self.send_reinvite(now, call, offer) {
+            self.events.push_back(Event::ReinviteFailed { call, status: 491 });
+        }
+    }
+
+    fn send_reinvite(&mut self, now: Instant, call: CallHandle, offer: &[u8]) -> bool {
         let Some(transport) = self.calls.get(&call).map(|c| c.peer.transport) else { return false };
         let contact = self.contact(transport);
         let Some(c) = self.calls.get_mut(&call) else { return false };

@@ -1,0 +1,151 @@
+//! `voxbridge fax send` against a real receiver: a running voxbridge whose fax number
+//! takes the call — over G.711, and over T.38 when the receiver moves the call there
+//! (`[fax] t38_reinvite`). Every page stored must equal the page sent. A busy line is
+//! tried again; a wrong number and a file that is no fax page are clear errors.
+
+mod common;
+
+use common::*;
+use std::net::UdpSocket;
+use std::time::Duration;
+
+/// A receiver whose 7XXX numbers are a fax number for mailbox 4910.
+fn receiver(work: &std::path::Path, extra: &str) -> Server {
+    let plan = work.join("dialplan.toml");
+    std::fs::write(&plan, "[[route]]\npattern = \"_7XXX\"\napp = \"fax\"\nmailbox = \"4910\"\n").unwrap();
+    let server = Server::start(&format!("[dialplan]\nfile = \"{}\"\n{extra}", plan.display()));
+    server.cli_ok(&["mailbox", "add", "4910", "--pin", "1234"]);
+    server
+}
+
+/// `fax send` of `src` to `number` at the receiver, with the sender's own config (its
+/// own store and ports: a second installation, as a sender would be).
+fn fax_send(sender: &Server, to: &str, src: &std::path::Path, more: &[&str]) -> std::process::Output {
+    let mut args = vec!["fax", "send", src.to_str().unwrap(), "--to", to, "--json", "--from", "+1 555 0142"];
+    args.extend(more);
+    sender.cli(&args)
+}
+
+fn stored_pages(server: &Server) -> Vec<tiff::Page> {
+    let mut m = Vec::new();
+    wait_until(Duration::from_secs(20), "the fax stored", || {
+        m = server.messages("4910");
+        !m.is_empty()
+    });
+    assert_eq!(m[0]["caller_name"].as_str(), Some("+1 555 0142"), "our ident reached the receiver: {m:?}");
+    tiff::decode(&server.store_dir().join(m[0]["media_path"].as_str().unwrap()))
+}
+
+fn sends_two_pages(extra: &str, transport: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let server = receiver(work.path(), extra);
+    let sender = Server::configure("");
+    let pages = vec![tiff::page(8, 400), tiff::page(9, 350)];
+    let src = work.path().join("out.tif");
+    tiff::write(&src, &pages, 98);
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{}", server.sip_port), &src, &["--retries", "0"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stderr), server.log()));
+    assert!(o.status.success(), "{report}\n{}\n{}", String::from_utf8_lossy(&o.stderr), server.log());
+    assert_eq!((report["ok"].as_bool(), report["pages_sent"].as_u64()), (Some(true), Some(2)), "{report}");
+    assert_eq!(report["transport"].as_str(), Some(transport), "{report}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!((report["result"].as_str(), report["attempts"].as_u64()), (Some("OK"), Some(1)));
+    assert_eq!(report["remote_ident"].as_str(), Some("voxbridge"), "the receiver's CSI: {report}");
+    assert!(stored_pages(&server) == pages, "the pages received differ from the pages sent");
+}
+
+#[test]
+fn a_tiff_is_sent_over_g711_to_a_fax_number_and_arrives_pixel_for_pixel() {
+    sends_two_pages("", "G.711");
+}
+
+#[test]
+fn a_receiver_that_offers_t38_gets_the_fax_over_t38() {
+    sends_two_pages("[fax]\nt38_reinvite = true\n", "T.38");
+}
+
+#[test]
+fn a_busy_line_is_tried_again_and_a_wrong_number_is_not() {
+    // A line that is always busy: every INVITE answered 486, its ACK awaited.
+    let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let counter = std::thread::spawn(move || {
+        let (mut invites, mut acks, mut buf) = (0, 0, [0u8; 4096]);
+        while let Ok((n, from)) = busy.recv_from(&mut buf) {
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            if req.starts_with("ACK ") {
+                acks += 1;
+                if acks == 2 {
+                    break;
+                }
+            }
+            if !req.starts_with("INVITE ") {
+                continue;
+            }
+            invites += 1;
+            let keep: String = req
+                .lines()
+                .filter(|l| {
+                    ["via:", "from:", "to:", "call-id:", "cseq:"].iter().any(|h| l.to_ascii_lowercase().starts_with(h))
+                })
+                .map(|l| {
+                    if l.to_ascii_lowercase().starts_with("to:") {
+                        format!("{l};tag=busy\r\n")
+                    } else {
+                        format!("{l}\r\n")
+                    }
+                })
+                .collect();
+            let resp = format!("SIP/2.0 486 Busy Here\r\n{keep}Content-Length: 0\r\n\r\n");
+            busy.send_to(resp.as_bytes(), from).unwrap();
+        }
+        (invites, acks)
+    });
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("out.tif");
+    tiff::write(&src, &[tiff::page(1, 100)], 98);
+    let sender = Server::configure("");
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{port}"), &src, &["--retries", "1", "--retry-secs", "0.2"]);
+    assert!(!o.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((report["attempts"].as_u64(), report["sip_status"].as_u64()), (Some(2), Some(486)), "{report}");
+    assert!(report["result"].as_str().unwrap().contains("486 Busy Here"), "{report}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the fax was not sent"));
+    assert_eq!(counter.join().unwrap(), (2, 2), "two INVITEs, each error ACKed");
+
+    // A number the receiver does not know: 404, not tried again.
+    let server = receiver(work.path(), "");
+    let o = fax_send(&sender, &format!("sip:9999@127.0.0.1:{}", server.sip_port), &src, &["--retries", "3"]);
+    assert!(!o.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((report["attempts"].as_u64(), report["sip_status"].as_u64()), (Some(1), Some(404)), "{report}");
+}
+
+#[test]
+fn a_file_that_is_no_fax_page_or_a_bad_target_is_a_clear_error() {
+    let work = tempfile::tempdir().unwrap();
+    let sender = Server::configure("");
+    let wide = work.path().join("wide.tif");
+    // A 2480-pixel-wide page (A4 at 300 dpi): what a scanner gives, not what a fax sends.
+    let mut t = std::fs::read({
+        let p = work.path().join("ok.tif");
+        tiff::write(&p, &[tiff::page(1, 10)], 98);
+        p
+    })
+    .unwrap();
+    let width = 1728u32.to_le_bytes();
+    let at = t.windows(4).position(|w| w == width).unwrap();
+    t[at..at + 4].copy_from_slice(&2480u32.to_le_bytes());
+    std::fs::write(&wide, &t).unwrap();
+    for (file, to, want) in [
+        (wide.clone(), "sip:7001@127.0.0.1:5060", "2480 pixels wide"),
+        (work.path().join("missing.tif"), "sip:7001@127.0.0.1:5060", "cannot read"),
+        (work.path().join("ok.tif"), "7001@127.0.0.1", "expected sip:NUMBER@HOST"),
+    ] {
+        let o = fax_send(&sender, to, &file, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{want}: {err}");
+        assert!(o.stdout.is_empty(), "no report for a job that never started");
+    }
+}
