@@ -193,3 +193,21 @@ fn a_refused_t38_offer_falls_back_to_g711_and_the_fax_still_arrives() {
     assert!(got == [page]);
     assert!(server.log().contains("T.38 refused; receiving over G.711"), "{}", server.log());
 }
+
+#[test]
+fn a_fax_cut_after_page_two_of_three_keeps_two_pages_and_says_why() {
+    let work = tempfile::tempdir().unwrap();
+    let server = fax_number_server(work.path(), "");
+    server.cli_ok(&["mailbox", "add", "4903", "--pin", "1234"]);
+    let pages = vec![tiff::page(1, 200), tiff::page(2, 200), tiff::page(3, 200)];
+    let src = work.path().join("three.tif");
+    tiff::write(&src, &pages, 98);
+    let how = T38Call { hang_up_after_pages: Some(2), ..T38Call::OFFER };
+    let r = t38_machine_calls(server.sip_port, "7004", &src, how);
+    assert_eq!(r.outcome.pages_sent, 2, "{r:?}");
+    let (got, row) = stored_fax(&server, "4903");
+    assert!(got[..] == pages[..2], "the two pages that arrived are kept as sent");
+    assert_eq!(row["pages"].as_i64(), Some(2));
+    let result = row["fax_result"].as_str().unwrap_or_default();
+    assert!(!result.is_empty() && result != "OK", "the failure is recorded: {row}");
+}

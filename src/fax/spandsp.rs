@@ -395,6 +395,16 @@ impl T38Fax {
         Some(outcome(lib, t30, code))
     }
 
+    /// Pages sent and confirmed so far, while T.30 runs (a test machine that cuts a
+    /// fax part way).
+    pub fn pages_sent_so_far(&self) -> u32 {
+        let Ok(lib) = lib() else { return 0 };
+        let mut st = T30Stats::default();
+        // SAFETY: the state is live; the struct has spandsp 0.0.6's layout.
+        unsafe { (lib.t30_get_transfer_statistics)((lib.t38_terminal_get_t30_state)(self.state), &mut st) };
+        st.pages_tx.max(0) as u32
+    }
+
     /// As [`AudioFax::terminate`].
     pub fn terminate(&mut self) {
         let Ok(lib) = lib() else { return };

@@ -25,11 +25,18 @@ pub struct T38Call {
     pub refresh_after: Option<Duration>,
     /// Datagrams lost each way, in percent (a fixed pseudo-random pattern).
     pub loss_percent: u64,
+    /// Hang up once this many pages went through (a fax cut part way).
+    pub hang_up_after_pages: Option<u32>,
 }
 
 impl T38Call {
-    pub const OFFER: T38Call =
-        T38Call { reinvite_after: None, await_offer: false, refresh_after: None, loss_percent: 0 };
+    pub const OFFER: T38Call = T38Call {
+        reinvite_after: None,
+        await_offer: false,
+        refresh_after: None,
+        loss_percent: 0,
+        hang_up_after_pages: None,
+    };
 }
 
 /// What the machine saw.
@@ -103,29 +110,10 @@ pub fn t38_machine_calls(sip_port: u16, dialled: &str, tiff: &std::path::Path, h
     let (mut sent, mut dropped) = (0u64, 0u64);
     let (start, mut ticks) = (Instant::now(), 0u32);
     let mut refreshed = how.refresh_after.is_none();
-    let mut buf = [0u8; 2048];
-    while start.elapsed() < Duration::from_secs(150) && machine.outcome().is_none() {
-        while let Ok((n, _)) = udptl.recv_from(&mut buf) {
-            if lose() {
-                dropped += 1;
-                continue;
-            }
-            for (seq, ifp) in inp.receive(&buf[..n]).unwrap_or_default() {
-                machine.receive(&ifp, seq);
-            }
-        }
-        machine.advance(160);
-        for (ifp, count) in machine.take_ifps() {
-            for _ in 0..count {
-                let d = out.datagram(&ifp);
-                sent += 1;
-                if lose() {
-                    dropped += 1;
-                    continue;
-                }
-                udptl.send_to(&d, server).unwrap();
-            }
-        }
+    let cut = how.hang_up_after_pages.unwrap_or(u32::MAX);
+    while start.elapsed() < Duration::from_secs(150) && machine.outcome().is_none() && machine.pages_sent_so_far() < cut
+    {
+        step(&udptl, &mut machine, &mut out, &mut inp, server, &mut lose, &mut sent, &mut dropped);
         if !refreshed && start.elapsed() >= how.refresh_after.unwrap() {
             refreshed = true;
             // A session timer's refresh: the same description, the same o= version.
@@ -134,7 +122,49 @@ pub fn t38_machine_calls(sip_port: u16, dialled: &str, tiff: &std::path::Path, h
         ticks += 1;
         std::thread::sleep((start + Duration::from_millis(20) * ticks).saturating_duration_since(Instant::now()));
     }
+    if how.hang_up_after_pages.is_some() {
+        phone.hang_up();
+        machine.terminate();
+        let outcome = machine.outcome().expect("T.30 ends when the machine hangs up");
+        return T38Result { outcome, answers, dropped, sent };
+    }
     let outcome = machine.outcome().expect("the fax ended within two and a half minutes");
     phone.hang_up();
     T38Result { outcome, answers, dropped, sent }
+}
+
+/// One 20 ms step of the machine: what arrived into spandsp, its time on, its IFPs out.
+#[allow(clippy::too_many_arguments)]
+fn step(
+    udptl: &UdpSocket,
+    machine: &mut T38Fax,
+    out: &mut Sender,
+    inp: &mut Receiver,
+    server: SocketAddr,
+    lose: &mut impl FnMut() -> bool,
+    sent: &mut u64,
+    dropped: &mut u64,
+) {
+    let mut buf = [0u8; 2048];
+    while let Ok((n, _)) = udptl.recv_from(&mut buf) {
+        if lose() {
+            *dropped += 1;
+            continue;
+        }
+        for (seq, ifp) in inp.receive(&buf[..n]).unwrap_or_default() {
+            machine.receive(&ifp, seq);
+        }
+    }
+    machine.advance(160);
+    for (ifp, count) in machine.take_ifps() {
+        for _ in 0..count {
+            let d = out.datagram(&ifp);
+            *sent += 1;
+            if lose() {
+                *dropped += 1;
+                continue;
+            }
+            udptl.send_to(&d, server).unwrap();
+        }
+    }
 }
