@@ -165,7 +165,7 @@ fn the_fax_application_receives_a_call_frame_by_frame() {
         while let Some(e) = app.poll() {
             match e {
                 Effect::Play(clips) => clips.iter().for_each(|c| caller.receive(&c.pcm)),
-                Effect::Request(f) => finished = Some(f),
+                Effect::Request(voxbridge::ivr::fax::FaxRequest::Finished(f)) => finished = Some(f),
                 Effect::Hangup => hung_up = true,
                 other => panic!("unexpected {other:?}"),
             }

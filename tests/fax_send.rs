@@ -149,3 +149,51 @@ fn a_file_that_is_no_fax_page_or_a_bad_target_is_a_clear_error() {
         assert!(o.stdout.is_empty(), "no report for a job that never started");
     }
 }
+
+#[test]
+fn a_stored_fax_forwarded_to_a_fax_number_is_sent_by_the_server_and_arrives_intact() {
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("dialplan.toml");
+    std::fs::write(
+        &plan,
+        "[[route]]\npattern = \"7001\"\napp = \"fax\"\nmailbox = \"4910\"\n\
+         [[route]]\npattern = \"7002\"\napp = \"fax\"\nmailbox = \"4911\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&format!("[dialplan]\nfile = \"{}\"\n[fax]\nsend_retry_secs = 1.0\n", plan.display()));
+    server.cli_ok(&["mailbox", "add", "4910", "--pin", "1234"]);
+    server.cli_ok(&["mailbox", "add", "4911", "--pin", "1234"]);
+    let pages = vec![tiff::page(4, 300), tiff::page(5, 250)];
+    let src = work.path().join("out.tif");
+    tiff::write(&src, &pages, 98);
+    let sender = Server::configure("");
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{}", server.sip_port), &src, &["--retries", "0"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = server.messages("4910")[0]["id"].as_i64().unwrap();
+
+    // Wrong ids and kinds are refused before anything is queued.
+    let to = format!("sip:7002@127.0.0.1:{}", server.sip_port);
+    let bad = server.cli(&["fax", "forward", "4910", "999", "--to", &to]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("has no message 999"));
+    let bad = server.cli(&["fax", "forward", "4910", &id.to_string(), "--to", "7002"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("expected sip:NUMBER@HOST"));
+
+    let job: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["fax", "forward", "4910", &id.to_string(), "--to", &to, "--json"]))
+            .unwrap();
+    assert_eq!((job["state"].as_str(), job["pages"].as_i64()), (Some("queued"), Some(2)), "{job}");
+    let mut jobs = serde_json::Value::Null;
+    wait_until(Duration::from_secs(90), "the queued fax sent", || {
+        jobs = serde_json::from_str(&server.cli_ok(&["fax", "jobs", "--json"])).unwrap();
+        jobs[0]["state"].as_str() == Some("sent")
+    });
+    assert_eq!((jobs[0]["pages_sent"].as_i64(), jobs[0]["attempts"].as_i64()), (Some(2), Some(1)), "{jobs}");
+    let mut m = Vec::new();
+    wait_until(Duration::from_secs(20), "the forwarded fax stored", || {
+        m = server.messages("4911");
+        !m.is_empty()
+    });
+    let got = tiff::decode(&server.store_dir().join(m[0]["media_path"].as_str().unwrap()));
+    assert!(got == pages, "the forwarded pages differ from the pages first sent");
+    assert!(server.cli_ok(&["fax", "jobs"]).contains("sent"));
+}

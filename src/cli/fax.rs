@@ -1,7 +1,10 @@
-//! `voxbridge fax send`: a TIFF to a fax machine, now, with the report of how it went.
+//! `voxbridge fax send`: a TIFF to a fax machine, now, with the report of how it went;
+//! `fax forward`: a stored fax queued for the running server to send; `fax jobs`: the
+//! queue and how each job went.
 
 use crate::config::Config;
 use crate::driver::fax_send::{self, SendJob, SendReport};
+use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -40,17 +43,102 @@ pub enum FaxCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Queue a stored fax to be sent to a fax number by the running server.
+    ///
+    /// The job keeps its own copy of the pages and survives a restart; it is retried
+    /// like `fax send` ([fax] send_retries, send_retry_secs) and never sent twice once
+    /// the far machine confirmed its pages. Prints the job's id; `fax jobs` shows how
+    /// it went.
+    ///
+    /// Example: voxbridge fax forward 4901 12 --to sip:5551234@trunk.example
+    Forward {
+        /// Mailbox number.
+        number: String,
+        /// The fax's message id (`voxbridge messages list NUMBER`).
+        id: i64,
+        /// Where: sip:NUMBER@HOST[:PORT].
+        #[arg(long)]
+        to: String,
+        /// Our ident shown on the far machine (default [fax] ident).
+        #[arg(long)]
+        from: Option<String>,
+        /// Print the job as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The fax jobs queued, in progress, sent and failed.
+    Jobs {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the command; `Ok(false)` when the fax was not sent (the report is printed).
 pub fn run(cfg: &Config, cmd: FaxCmd) -> Result<bool> {
-    let FaxCmd::Send { file, to, from, caller, retries, retry_secs, json } = cmd;
-    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let pages = crate::fax::tiff::sendable(&bytes).map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
-    let ident = from.unwrap_or_else(|| cfg.fax.ident.clone());
+    match cmd {
+        FaxCmd::Send { file, to, from, caller, retries, retry_secs, json } => {
+            send(cfg, file, to, from, caller, retries, retry_secs, json)
+        }
+        FaxCmd::Forward { number, id, to, from, json } => {
+            let store = Store::open(&cfg.store.path)?;
+            let ident = checked_ident(from.unwrap_or_else(|| cfg.fax.ident.clone()))?;
+            let job = crate::services::fax::forward_fax(&store, &number, id, &to, &ident)?;
+            let j = store.fax_job(job)?.context("the job just queued is gone")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&j)?);
+            } else {
+                let pages = if j.pages == 1 { "1 page".to_string() } else { format!("{} pages", j.pages) };
+                println!("fax job {job}: {pages} of message {id} queued to {to}");
+            }
+            Ok(true)
+        }
+        FaxCmd::Jobs { json } => {
+            let jobs = Store::open(&cfg.store.path)?.fax_jobs()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else if jobs.is_empty() {
+                println!("no fax jobs");
+            } else {
+                println!("{:>5}  {:<8} {:>6} {:>8}  {:<32} result", "job", "state", "pages", "attempts", "to");
+                for j in &jobs {
+                    println!(
+                        "{:>5}  {:<8} {:>6} {:>8}  {:<32} {}",
+                        j.id,
+                        j.state,
+                        format!("{}/{}", j.pages_sent, j.pages),
+                        j.attempts,
+                        j.target,
+                        j.result.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn checked_ident(ident: String) -> Result<String> {
     if ident.chars().count() > 20 || !ident.chars().all(|c| (' '..='~').contains(&c)) {
         bail!("--from {ident:?}: a fax ident is up to 20 printable ASCII characters");
     }
+    Ok(ident)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send(
+    cfg: &Config,
+    file: PathBuf,
+    to: String,
+    from: Option<String>,
+    caller: Option<String>,
+    retries: Option<u32>,
+    retry_secs: Option<f64>,
+    json: bool,
+) -> Result<bool> {
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let pages = crate::fax::tiff::sendable(&bytes).map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
+    let ident = checked_ident(from.unwrap_or_else(|| cfg.fax.ident.clone()))?;
     let retry_secs = retry_secs.unwrap_or(cfg.fax.send_retry_secs);
     if !(0.0..=86_400.0).contains(&retry_secs) {
         bail!("--retry-secs {retry_secs}: between 0 and 86400");

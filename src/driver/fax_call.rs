@@ -3,7 +3,7 @@
 
 use super::call::CallCtx;
 use super::call_loop::Performer;
-use crate::ivr::fax::{FaxCall, Finished};
+use crate::ivr::fax::{FaxCall, FaxRequest};
 use crate::services::fax::Received;
 use crate::sip::endpoint::IncomingCall;
 use std::sync::Arc;
@@ -32,7 +32,8 @@ pub struct StoreFax {
 }
 
 impl Performer<FaxCall> for StoreFax {
-    fn perform(&mut self, f: Finished, replies: &mpsc::Sender<()>) {
+    fn perform(&mut self, request: FaxRequest, replies: &mpsc::Sender<()>) {
+        let FaxRequest::Finished(f) = request else { return };
         let r = Received {
             mailbox: self.mailbox.clone(),
             caller: self.caller.clone(),

@@ -8,13 +8,13 @@ use super::call_loop::{self, CallIo, Performer};
 use super::channels::{CallEvent, SipCommand};
 use super::ports::PortPool;
 use crate::config::Config;
-use crate::ivr::fax::{FaxCall, Finished};
+use crate::ivr::fax::{FaxCall, FaxRequest, Finished};
 use crate::rtp::session::SessionParams;
 use crate::sdp;
 use crate::session::media::MediaSession;
 use crate::sip::endpoint::{CallHandle, Endpoint, EndpointConfig, Event, OutgoingCall, ReofferAnswer};
 use crate::sip::txn::{Peer, Transport};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -58,8 +58,11 @@ pub struct SendReport {
     pub call_secs: f64,
 }
 
+/// Told of each page the far machine confirmed (sending): the outbox job records it.
+pub type OnPages = Arc<dyn Fn(u32) + Send + Sync>;
+
 /// What one attempt came to.
-enum Attempt {
+pub enum Attempt {
     /// The call was not answered (status, reason).
     NotAnswered(u16, String),
     /// The call was answered; the fax ended so.
@@ -68,57 +71,13 @@ enum Attempt {
 
 /// Sends `job`, retrying as it says; `Err` only for what no retry mends (a bad target).
 pub async fn send(cfg: &Config, job: &SendJob) -> Result<SendReport> {
-    let (user, target) = parse_target(&job.to)?;
-    let peer_addr = tokio::net::lookup_host(&target)
-        .await
-        .with_context(|| format!("cannot resolve {target}"))?
-        .next()
-        .with_context(|| format!("{target} resolves to no address"))?;
-    let mut report = SendReport {
-        to: job.to.clone(),
-        ok: false,
-        pages_sent: 0,
-        result: String::new(),
-        t30_code: None,
-        sip_status: None,
-        attempts: 0,
-        transport: None,
-        bit_rate: None,
-        ecm: None,
-        remote_ident: None,
-        call_secs: 0.0,
-    };
+    let mut report = SendReport::new(&job.to);
     loop {
         report.attempts += 1;
         let started = Instant::now();
-        let attempt = attempt(cfg, job, &user, peer_addr).await?;
+        let a = attempt(cfg, job, Arc::new(|_| {})).await?;
         report.call_secs = started.elapsed().as_secs_f64();
-        let retry = match attempt {
-            Attempt::NotAnswered(status, reason) => {
-                tracing::info!(status, %reason, attempt = report.attempts, "fax call not answered");
-                report.sip_status = Some(status);
-                report.result = format!("call not answered: {status} {reason}");
-                crate::services::fax::worth_retrying(status)
-            }
-            Attempt::Faxed(f, t38) => {
-                report.sip_status = None;
-                report.transport = Some(if t38 { "T.38" } else { "G.711" });
-                match &f.outcome {
-                    Some(o) => {
-                        report.ok = o.ok();
-                        report.pages_sent = o.pages_sent;
-                        report.result = o.text.clone();
-                        report.t30_code = Some(o.code);
-                        report.bit_rate = Some(o.bit_rate);
-                        report.ecm = Some(o.ecm);
-                        report.remote_ident = Some(o.remote_ident.clone()).filter(|s| !s.is_empty());
-                    }
-                    None => report.result = "the call ended before the fax did".into(),
-                }
-                // Pages the far machine confirmed are not sent again.
-                !report.ok && report.pages_sent == 0
-            }
-        };
+        let retry = report.apply(a);
         if report.ok || !retry || report.attempts > job.retries {
             return Ok(report);
         }
@@ -127,28 +86,65 @@ pub async fn send(cfg: &Config, job: &SendJob) -> Result<SendReport> {
     }
 }
 
-/// `sip:NUMBER@HOST[:PORT]` → (NUMBER, "HOST:PORT").
-fn parse_target(uri: &str) -> Result<(String, String)> {
-    let rest = uri
-        .strip_prefix("sip:")
-        .with_context(|| format!("--to {uri:?}: expected sip:NUMBER@HOST[:PORT] (sips: comes with TLS)"))?;
-    let rest = rest.split(';').next().unwrap_or(rest);
-    let Some((user, host)) = rest.split_once('@') else { bail!("--to {uri:?}: no NUMBER@ before the host") };
-    if user.is_empty() || host.is_empty() {
-        bail!("--to {uri:?}: expected sip:NUMBER@HOST[:PORT]");
-    }
-    let target = match host.rsplit_once(':') {
-        Some((_, port)) if !host.ends_with(']') => {
-            port.parse::<u16>().with_context(|| format!("--to {uri:?}: bad port {port:?}"))?;
-            host.to_string()
+impl SendReport {
+    pub fn new(to: &str) -> SendReport {
+        SendReport {
+            to: to.to_string(),
+            ok: false,
+            pages_sent: 0,
+            result: String::new(),
+            t30_code: None,
+            sip_status: None,
+            attempts: 0,
+            transport: None,
+            bit_rate: None,
+            ecm: None,
+            remote_ident: None,
+            call_secs: 0.0,
         }
-        _ => format!("{host}:5060"),
-    };
-    Ok((user.to_string(), target))
+    }
+
+    /// Takes in how an attempt went; whether another attempt is worth making (busy,
+    /// no answer, or no page through — pages the far machine confirmed are never sent
+    /// again).
+    pub fn apply(&mut self, a: Attempt) -> bool {
+        match a {
+            Attempt::NotAnswered(status, reason) => {
+                tracing::info!(status, %reason, attempt = self.attempts, "fax call not answered");
+                self.sip_status = Some(status);
+                self.result = format!("call not answered: {status} {reason}");
+                crate::services::fax::worth_retrying(status)
+            }
+            Attempt::Faxed(f, t38) => {
+                self.sip_status = None;
+                self.transport = Some(if t38 { "T.38" } else { "G.711" });
+                match &f.outcome {
+                    Some(o) => {
+                        self.ok = o.ok();
+                        self.pages_sent = o.pages_sent;
+                        self.result = o.text.clone();
+                        self.t30_code = Some(o.code);
+                        self.bit_rate = Some(o.bit_rate);
+                        self.ecm = Some(o.ecm);
+                        self.remote_ident = Some(o.remote_ident.clone()).filter(|s| !s.is_empty());
+                    }
+                    None => self.result = "the call ended before the fax did".into(),
+                }
+                !self.ok && self.pages_sent == 0
+            }
+        }
+    }
 }
 
-/// One call: place it, fax on it, hang up.
-async fn attempt(cfg: &Config, job: &SendJob, user: &str, peer_addr: SocketAddr) -> Result<Attempt> {
+/// One call: place it, fax on it, hang up. `on_pages` hears each page confirmed.
+/// `Err` for what no retry mends (a bad target, a file the engine cannot open).
+pub async fn attempt(cfg: &Config, job: &SendJob, on_pages: OnPages) -> Result<Attempt> {
+    let (user, target) = crate::services::fax::parse_target(&job.to)?;
+    let peer_addr = tokio::net::lookup_host(&target)
+        .await
+        .with_context(|| format!("cannot resolve {target}"))?
+        .next()
+        .with_context(|| format!("{target} resolves to no address"))?;
     let ip = if peer_addr.ip().is_loopback() { peer_addr.ip() } else { cfg.media_ip() };
     let sip = UdpSocket::bind(SocketAddr::new(ip, 0)).await.context("cannot bind a UDP port for SIP")?;
     let local = sip.local_addr()?;
@@ -200,7 +196,7 @@ async fn attempt(cfg: &Config, job: &SendJob, user: &str, peer_addr: SocketAddr)
     let media = MediaSession::new(neg, SocketAddr::new(ip, rtp.port), session_id, &params);
     let app = FaxCall::send(job.file.clone(), &job.ident, cfg.fax.max_call_secs)?;
     let finished = Arc::new(Mutex::new(None));
-    let keep = Keep(finished.clone());
+    let keep = Keep { finished: finished.clone(), on_pages };
     let mut io = CallIo { call, cmd: &cmd_tx, rtp: &rtp, send_dropped: 0 };
     let ended = call_loop::run(&mut io, &mut events, media, app, None, keep).await;
     let t38 = match &ended {
@@ -215,12 +211,21 @@ async fn attempt(cfg: &Config, job: &SendJob, user: &str, peer_addr: SocketAddr)
     Ok(Attempt::Faxed(Box::new(f), t38))
 }
 
-/// Keeps the fax's end for the report.
-struct Keep(Arc<Mutex<Option<Finished>>>);
+/// Keeps the fax's end for the report; tells each page confirmed.
+struct Keep {
+    finished: Arc<Mutex<Option<Finished>>>,
+    on_pages: OnPages,
+}
 
 impl Performer<FaxCall> for Keep {
-    fn perform(&mut self, f: Finished, _replies: &mpsc::Sender<()>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    fn perform(&mut self, r: FaxRequest, _replies: &mpsc::Sender<()>) {
+        match r {
+            FaxRequest::PagesSent(n) => {
+                tracing::info!(pages = n, "fax page confirmed by the far machine");
+                (self.on_pages)(n)
+            }
+            FaxRequest::Finished(f) => *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = Some(f),
+        }
     }
 }
 
@@ -311,22 +316,6 @@ async fn sip_loop(
         }
         if !commands_open && endpoint.active_calls() == 0 {
             over = true;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_target;
-
-    #[test]
-    fn targets_are_read_or_refused_with_the_form_expected() {
-        assert_eq!(parse_target("sip:7001@127.0.0.1:5062").unwrap(), ("7001".into(), "127.0.0.1:5062".into()));
-        assert_eq!(parse_target("sip:5551234@trunk.example").unwrap().1, "trunk.example:5060");
-        assert_eq!(parse_target("sip:1@[::1]").unwrap().1, "[::1]:5060");
-        assert_eq!(parse_target("sip:1@host;transport=udp").unwrap().1, "host:5060");
-        for bad in ["7001@host", "sip:host", "sip:@host", "sip:1@host:x", "sips:1@host"] {
-            assert!(parse_target(bad).is_err(), "{bad}");
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod channels;
 pub mod deposit_call;
 pub mod dispatch;
 pub mod fax_call;
+pub mod fax_jobs;
 pub mod fax_send;
 pub mod menu_call;
 pub mod mwi_io;

@@ -103,6 +103,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     ));
     let outbox = Outbox { store: store.clone(), cfg: cfg.delivery.clone(), wake, changes };
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
+    tokio::spawn(super::fax_jobs::run(Arc::new(cfg.clone()), store.clone().into(), stop.clone()));
 
     let access = cfg.sip_access().map_err(|e| anyhow::anyhow!(e))?;
     let mut endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone(), access });

@@ -226,6 +226,14 @@ fn configure_t30(lib: &Lib, t30: *mut c_void, job: &Job<'_>, ident: &str, shared
     Ok(())
 }
 
+/// Pages sent and confirmed by the far machine so far (MCF), while T.30 runs.
+fn pages_tx(lib: &Lib, t30: *mut c_void) -> u32 {
+    let mut st = T30Stats::default();
+    // SAFETY: `t30` is live; the struct has spandsp 0.0.6's layout.
+    unsafe { (lib.t30_get_transfer_statistics)(t30, &mut st) };
+    st.pages_tx.max(0) as u32
+}
+
 fn outcome(lib: &Lib, t30: *mut c_void, code: c_int) -> Outcome {
     let mut st = T30Stats::default();
     // SAFETY: `t30` is live; the statistics struct has spandsp 0.0.6's layout; the
@@ -305,6 +313,13 @@ impl AudioFax {
         // SAFETY: the state is live.
         let t30 = unsafe { (lib.fax_get_t30_state)(self.state) };
         Some(outcome(lib, t30, code))
+    }
+
+    /// Pages sent and confirmed by the far machine so far, while T.30 runs.
+    pub fn pages_sent_so_far(&self) -> u32 {
+        let Ok(lib) = lib() else { return 0 };
+        // SAFETY: the state is live.
+        pages_tx(lib, unsafe { (lib.fax_get_t30_state)(self.state) })
     }
 
     /// The call is gone: T.30 ends now (phase E with its reason — OK when only the
@@ -395,14 +410,11 @@ impl T38Fax {
         Some(outcome(lib, t30, code))
     }
 
-    /// Pages sent and confirmed so far, while T.30 runs (a test machine that cuts a
-    /// fax part way).
+    /// Pages sent and confirmed by the far machine so far, while T.30 runs.
     pub fn pages_sent_so_far(&self) -> u32 {
         let Ok(lib) = lib() else { return 0 };
-        let mut st = T30Stats::default();
-        // SAFETY: the state is live; the struct has spandsp 0.0.6's layout.
-        unsafe { (lib.t30_get_transfer_statistics)((lib.t38_terminal_get_t30_state)(self.state), &mut st) };
-        st.pages_tx.max(0) as u32
+        // SAFETY: the state is live.
+        pages_tx(lib, unsafe { (lib.t38_terminal_get_t30_state)(self.state) })
     }
 
     /// As [`AudioFax::terminate`].

@@ -18,7 +18,17 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The one request: the fax is over.
+/// What the fax application asks the driver to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaxRequest {
+    /// Sending: the far machine confirmed this many pages (MCF) — durable before the
+    /// next, so that a job cut by a crash is never sent again after its pages went.
+    PagesSent(u32),
+    /// The fax is over.
+    Finished(Finished),
+}
+
+/// The fax is over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     /// The TIFF-F spandsp wrote (absent or empty when no page arrived).
@@ -41,7 +51,9 @@ pub struct FaxCall {
     /// Whether we send (the calling side of T.30) or receive.
     sending: bool,
     ident: String,
-    effects: VecDeque<Effect<Finished>>,
+    effects: VecDeque<Effect<FaxRequest>>,
+    /// Pages confirmed so far, as last told to the driver (sending).
+    pages_told: u32,
     frames: u64,
     /// Longest call before giving up (a fax that never starts or never ends).
     max_frames: u64,
@@ -80,6 +92,7 @@ impl FaxCall {
             sending,
             ident: ident.to_string(),
             effects: VecDeque::new(),
+            pages_told: 0,
             frames: 0,
             max_frames: max_secs.saturating_mul(50),
             finished: false,
@@ -107,8 +120,10 @@ impl FaxCall {
                 Engine::T38(e) => e.terminate(),
             }
         }
+        self.tell_pages();
         let outcome = self.outcome();
-        self.effects.push_back(Effect::Request(Finished { path: self.path.clone(), outcome, frames: self.frames }));
+        let f = Finished { path: self.path.clone(), outcome, frames: self.frames };
+        self.effects.push_back(Effect::Request(FaxRequest::Finished(f)));
         if hang_up {
             self.effects.push_back(Effect::Hangup);
         }
@@ -121,8 +136,24 @@ impl FaxCall {
         }
     }
 
+    /// Sending: a page newly confirmed is told at once.
+    fn tell_pages(&mut self) {
+        if !self.sending {
+            return;
+        }
+        let n = match &self.engine {
+            Engine::Audio(e) => e.pages_sent_so_far(),
+            Engine::T38(e) => e.pages_sent_so_far(),
+        };
+        if n > self.pages_told {
+            self.pages_told = n;
+            self.effects.push_back(Effect::Request(FaxRequest::PagesSent(n)));
+        }
+    }
+
     /// Whether the call is over: T.30 ended, or the call ran too long.
     fn check_end(&mut self) {
+        self.tell_pages();
         if self.outcome().is_some() || self.frames >= self.max_frames {
             self.finish(true);
         }
@@ -138,7 +169,7 @@ impl FaxCall {
 }
 
 impl Application for FaxCall {
-    type Request = Finished;
+    type Request = FaxRequest;
     type Reply = ();
 
     fn on_frame(&mut self, pcm: &[i16]) {
@@ -222,7 +253,7 @@ impl Application for FaxCall {
         self.finish(false);
     }
     fn on_reply(&mut self, _reply: ()) {}
-    fn poll(&mut self) -> Option<Effect<Finished>> {
+    fn poll(&mut self) -> Option<Effect<FaxRequest>> {
         self.effects.pop_front()
     }
     fn is_done(&self) -> bool {
@@ -234,7 +265,7 @@ impl Application for FaxCall {
 mod tests {
     use super::*;
 
-    fn effects(f: &mut FaxCall) -> Vec<Effect<Finished>> {
+    fn effects(f: &mut FaxCall) -> Vec<Effect<FaxRequest>> {
         std::iter::from_fn(|| f.poll()).collect()
     }
 

@@ -5,9 +5,12 @@
 
 use super::messages::Messages;
 use crate::fax::spandsp::Outcome;
+use crate::model::MessageKind;
 use crate::notify::Origin;
+use crate::store::api::Backend;
+use crate::store::fax_jobs::{JobEnd, NewFaxJob};
 use crate::store::NewFaxMessage;
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
 /// What reception left: where the file is and how T.30 ended (`None`: cut before).
 pub struct Received {
@@ -59,6 +62,68 @@ impl Messages {
     }
 }
 
+/// `sip:NUMBER@HOST[:PORT]` → (NUMBER, "HOST:PORT"), port 5060 by default.
+pub fn parse_target(uri: &str) -> Result<(String, String)> {
+    let rest = uri
+        .strip_prefix("sip:")
+        .with_context(|| format!("--to {uri:?}: expected sip:NUMBER@HOST[:PORT] (sips: comes with TLS)"))?;
+    let rest = rest.split(';').next().unwrap_or(rest);
+    let Some((user, host)) = rest.split_once('@') else { bail!("--to {uri:?}: no NUMBER@ before the host") };
+    if user.is_empty() || host.is_empty() {
+        bail!("--to {uri:?}: expected sip:NUMBER@HOST[:PORT]");
+    }
+    let target = match host.rsplit_once(':') {
+        Some((_, port)) if !host.ends_with(']') => {
+            port.parse::<u16>().with_context(|| format!("--to {uri:?}: bad port {port:?}"))?;
+            host.to_string()
+        }
+        _ => format!("{host}:5060"),
+    };
+    Ok((user.to_string(), target))
+}
+
+/// Queues message `id` of `mailbox` to be sent as a fax to `target` (the job's id). A
+/// stored fax goes as it was received; voice messages and e-mails are refused, saying
+/// why. Blocking: run it on the store's thread.
+pub fn forward_fax(store: &dyn Backend, mailbox: &str, id: i64, target: &str, ident: &str) -> Result<i64> {
+    parse_target(target)?;
+    let m = store
+        .message(id)?
+        .filter(|m| m.mailbox == mailbox)
+        .with_context(|| format!("mailbox {mailbox} has no message {id}"))?;
+    let path = match (m.kind, &m.media_path) {
+        (MessageKind::Fax, Some(p)) => p.clone(),
+        (MessageKind::Fax, None) => bail!("fax {id} has no pages stored"),
+        (MessageKind::Voice, _) => bail!("message {id} is a voice message: only faxes can be sent to a fax machine"),
+        (MessageKind::Email, _) => {
+            bail!("message {id} is an e-mail: sending e-mail as a fax needs it set onto pages, which is not built yet")
+        }
+    };
+    let job = NewFaxJob {
+        mailbox: mailbox.to_string(),
+        source_message: Some(id),
+        target: target.to_string(),
+        ident: ident.to_string(),
+        from: path,
+    };
+    let job_id = store.queue_fax_job(&job)?;
+    tracing::info!(mailbox, message = id, job = job_id, %target, "fax queued to send");
+    Ok(job_id)
+}
+
+/// How a job's attempt ends: sent when every page was confirmed; another attempt
+/// (after `retry_secs`) when it is worth one and `attempts` (this one counted) leave
+/// room within `retries`; else failed.
+pub fn job_end(ok: bool, retry_worthy: bool, attempts: i64, retries: u32, retry_secs: f64, now_ms: i64) -> JobEnd {
+    if ok {
+        JobEnd::Sent
+    } else if retry_worthy && attempts <= retries as i64 {
+        JobEnd::Retry(now_ms + (retry_secs * 1000.0) as i64)
+    } else {
+        JobEnd::Failed
+    }
+}
+
 /// Whether a fax call not answered with `status` is worth another attempt later: the
 /// line was busy or nobody answered, or the far side was briefly unable — not a number
 /// that does not exist, a call refused for good, or one our offer cannot serve.
@@ -68,6 +133,27 @@ pub fn worth_retrying(status: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_read_or_refused_with_the_form_expected() {
+        assert_eq!(parse_target("sip:7001@127.0.0.1:5062").unwrap(), ("7001".into(), "127.0.0.1:5062".into()));
+        assert_eq!(parse_target("sip:5551234@trunk.example").unwrap().1, "trunk.example:5060");
+        assert_eq!(parse_target("sip:1@[::1]").unwrap().1, "[::1]:5060");
+        assert_eq!(parse_target("sip:1@host;transport=udp").unwrap().1, "host:5060");
+        for bad in ["7001@host", "sip:host", "sip:@host", "sip:1@host:x", "sips:1@host"] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_job_is_retried_while_worth_it_and_room_is_left() {
+        assert_eq!(job_end(true, false, 1, 2, 60.0, 0), JobEnd::Sent);
+        assert_eq!(job_end(false, true, 1, 2, 60.0, 1000), JobEnd::Retry(61_000));
+        assert_eq!(job_end(false, true, 3, 2, 60.0, 0), JobEnd::Failed, "retries used up");
+        assert_eq!(job_end(false, false, 1, 2, 60.0, 0), JobEnd::Failed, "a wrong number");
+    }
+
     #[test]
     fn busy_and_silence_are_retried_a_wrong_number_is_not() {
         for s in [486, 600, 408, 480, 503] {

@@ -4,6 +4,7 @@
 //! [`SharedStore::run`] moves each blocking call off the async threads.
 
 use super::db::Store;
+use super::fax_jobs::{FaxJob, JobEnd, NewFaxJob};
 use super::mailboxes::Mailbox;
 use super::menu::{LoginPolicy, MessageAudio};
 use super::messages::{MessageRow, NewFaxMessage, NewVoiceMessage};
@@ -83,9 +84,22 @@ pub trait SpeechCache {
     ) -> Result<()>;
 }
 
+/// Faxes to send (`fax forward`, the menu's forward to a fax number).
+pub trait FaxJobs {
+    /// Copies the pages into the job's own file, then commits the job.
+    fn queue_fax_job(&self, j: &NewFaxJob) -> Result<i64>;
+    fn fax_jobs(&self) -> Result<Vec<FaxJob>>;
+    /// A due job, marked `sending` with one attempt more.
+    fn claim_fax_job(&self, now_ms: i64) -> Result<Option<FaxJob>>;
+    fn fax_job_pages(&self, id: i64, pages: i64) -> Result<()>;
+    fn finish_fax_job(&self, id: i64, end: &JobEnd, result: &str) -> Result<()>;
+    /// Jobs a crash left `sending`: (queued again, finished).
+    fn recover_fax_jobs(&self) -> Result<(usize, usize)>;
+}
+
 /// Everything the services use of a store.
-pub trait Backend: Mailboxes + Messages + Replies + Settings + SpeechCache + Send + Sync + 'static {}
-impl<T: Mailboxes + Messages + Replies + Settings + SpeechCache + Send + Sync + 'static> Backend for T {}
+pub trait Backend: Mailboxes + Messages + Replies + Settings + SpeechCache + FaxJobs + Send + Sync + 'static {}
+impl<T: Mailboxes + Messages + Replies + Settings + SpeechCache + FaxJobs + Send + Sync + 'static> Backend for T {}
 
 /// A backend shared by the services.
 #[derive(Clone)]
@@ -153,6 +167,27 @@ impl Messages for Store {
     }
     fn insert_fax_message(&self, m: &NewFaxMessage) -> Result<i64> {
         Store::insert_fax_message(self, m)
+    }
+}
+
+impl FaxJobs for Store {
+    fn queue_fax_job(&self, j: &NewFaxJob) -> Result<i64> {
+        Store::queue_fax_job(self, j)
+    }
+    fn fax_jobs(&self) -> Result<Vec<FaxJob>> {
+        Store::fax_jobs(self)
+    }
+    fn claim_fax_job(&self, now_ms: i64) -> Result<Option<FaxJob>> {
+        Store::claim_fax_job(self, now_ms)
+    }
+    fn fax_job_pages(&self, id: i64, pages: i64) -> Result<()> {
+        Store::fax_job_pages(self, id, pages)
+    }
+    fn finish_fax_job(&self, id: i64, end: &JobEnd, result: &str) -> Result<()> {
+        Store::finish_fax_job(self, id, end, result)
+    }
+    fn recover_fax_jobs(&self) -> Result<(usize, usize)> {
+        Store::recover_fax_jobs(self)
     }
 }
 

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/020_speech_cache.sql"),
     include_str!("../../sql/021_reply_all.sql"),
     include_str!("../../sql/022_fax_result.sql"),
+    include_str!("../../sql/023_fax_jobs.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

@@ -16,6 +16,11 @@ pub(super) fn recording(mailbox: &str, prefix: &str, now_secs: i64) -> String {
     format!("recordings/{}/{prefix}{now_secs}-{:08x}.wav", safe(mailbox), rand::random::<u32>())
 }
 
+/// A fax job's own copy of its pages below the store (`faxes/outgoing/job-<unix time>-<random>.tif`).
+pub(super) fn outgoing_fax(now_secs: i64) -> String {
+    format!("faxes/outgoing/job-{now_secs}-{:08x}.tif", rand::random::<u32>())
+}
+
 /// A received fax's path below the store (`faxes/<mailbox>/fax-<unix time>-<random>.tif`).
 pub(super) fn fax(mailbox: &str, now_secs: i64) -> String {
     format!("faxes/{}/fax-{now_secs}-{:08x}.tif", safe(mailbox), rand::random::<u32>())

@@ -6,6 +6,7 @@
 
 pub mod api;
 mod db;
+pub mod fax_jobs;
 mod files;
 mod mailboxes;
 pub mod menu;
