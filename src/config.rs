@@ -46,6 +46,9 @@ pub struct FaxConfig {
     pub send_retry_secs: f64,
     /// The number faxes are sent from (the From user; a trunk may want its own).
     pub send_from: String,
+    /// `HOST[:PORT]` a fax number typed in the mailbox menu is called at (the trunk):
+    /// the menu offers to send a fax on to a fax machine only when this is set.
+    pub send_via: Option<String>,
 }
 
 impl Default for FaxConfig {
@@ -58,6 +61,7 @@ impl Default for FaxConfig {
             send_retries: 2,
             send_retry_secs: 60.0,
             send_from: "voxbridge".into(),
+            send_via: None,
         }
     }
 }
@@ -570,6 +574,17 @@ impl Config {
             return Err("menu.digit_timeout_secs and menu.skip_secs must be positive".into());
         }
         let d = &self.deposit;
+        if let Some(via) = &self.fax.send_via {
+            let port_ok = match via.rsplit_once(':') {
+                Some((_, port)) if !via.ends_with(']') => port.parse::<u16>().is_ok(),
+                _ => true,
+            };
+            if via.is_empty() || via.contains(['@', '/', ' ']) || !port_ok {
+                return Err(format!(
+                    "fax.send_via {via:?}: expected HOST or HOST:PORT (the trunk fax numbers are called at)"
+                ));
+            }
+        }
         if !(0.0..=86_400.0).contains(&self.fax.send_retry_secs) {
             return Err("fax.send_retry_secs must be between 0 and 86400".into());
         }

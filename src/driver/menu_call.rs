@@ -37,6 +37,7 @@ pub async fn start(ctx: &Arc<CallCtx>, inc: &IncomingCall, keys: crate::ivr::key
         silence_level: ctx.cfg.deposit.silence_level as u32,
         keys,
         purge_on_hangup: m.purge_on_hangup,
+        fax_sending: ctx.cfg.fax.send_via.is_some(),
     };
     let policy = LoginPolicy {
         max_attempts: m.max_login_attempts,
@@ -132,6 +133,7 @@ impl Performer<Menu> for MenuRequests {
             | Action::ChangePin { .. }
             | Action::LookupTarget { .. }
             | Action::Forward { .. }
+            | Action::SendFax { .. }
             | Action::Reply { .. } => {
                 let (ctx, settings, mb) =
                     (ctx.clone(), self.settings.clone(), self.logged_in.clone().unwrap_or_default());
@@ -166,6 +168,16 @@ async fn perform(ctx: &Arc<CallCtx>, settings: &Settings, mailbox: &str, action:
         Action::LookupTarget { number } => return Reply::Target(ctx.messages.is_target(&number).await),
         Action::Forward { id, to, comment } => ctx.messages.forward(mailbox, id, &to, comment).await,
         Action::Reply { id, pcm, all } => ctx.messages.reply(mailbox, id, pcm, all).await,
+        Action::SendFax { id, number } => {
+            let Some(via) = ctx.cfg.fax.send_via.clone() else { return Reply::Done(false) };
+            let (mb, ident) = (mailbox.to_string(), ctx.cfg.fax.ident.clone());
+            let target = format!("sip:{number}@{via}");
+            ctx.messages
+                .store
+                .run(move |s| crate::services::fax::forward_fax(s, &mb, id, &target, &ident))
+                .await
+                .map(|_| true)
+        }
         _ => Ok(false),
     };
     Reply::Done(result.unwrap_or_else(|e| {

@@ -114,6 +114,8 @@ pub struct MenuParams {
     /// Messages deleted in the call become D (and are expunged) when it ends; otherwise
     /// they stay M (`\Deleted` in the mail client) until removed there.
     pub purge_on_hangup: bool,
+    /// Whether a fax can be sent on to a fax number (`[fax] send_via` is set).
+    pub fax_sending: bool,
 }
 
 #[derive(Debug)]
@@ -170,6 +172,12 @@ pub enum Action {
         to: String,
         comment: Vec<i16>,
     },
+    /// Queue fax message `id` to be sent to the fax number `number` (by the fax jobs);
+    /// answer with [`Menu::handle_done`].
+    SendFax {
+        id: i64,
+        number: String,
+    },
     /// Reply to the sender of message `id` with this recording (`all`: and to the
     /// e-mail's other recipients); answer with [`Menu::handle_done`] (false: no address
     /// to reply to, or it failed).
@@ -198,6 +206,10 @@ enum Phase {
     NewPin,
     ConfirmPin,
     ForwardTo,
+    /// A fax's forward: to a mailbox or to a fax machine.
+    FaxChoice,
+    /// The fax number a fax is sent to.
+    FaxNumber,
     /// An e-mail's reply: to the sender or to all.
     ReplyChoice,
     /// Waiting for the driver (a lookup or a save).
@@ -238,6 +250,9 @@ pub struct Menu {
     audio_frame: u64,
     frames: u64,
     deleted_here: Vec<i64>,
+    /// A fax is being queued to a fax number ([`Action::SendFax`], answered by
+    /// [`Menu::handle_done`]).
+    sending_fax: bool,
     /// Keys pressed while the store was answering, applied once it has.
     typeahead: Vec<char>,
     /// The recording in progress, the finished one under review or being sent, and
@@ -276,6 +291,7 @@ impl Menu {
             paused_at: None,
             frames: 0,
             deleted_here: Vec::new(),
+            sending_fax: false,
             typeahead: Vec::new(),
             recorder: Default::default(),
             recording: Vec::new(),
@@ -393,7 +409,12 @@ impl Menu {
         }
         self.idle_frames = 0;
         match self.phase {
-            Phase::AskMailbox | Phase::AskPin | Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo
+            Phase::AskMailbox
+            | Phase::AskPin
+            | Phase::NewPin
+            | Phase::ConfirmPin
+            | Phase::ForwardTo
+            | Phase::FaxNumber
                 if !self.digits.is_empty() =>
             {
                 self.submit()
@@ -420,6 +441,8 @@ impl Menu {
             Phase::NewPin => self.play_ids(&["vm-new-pin"]),
             Phase::ConfirmPin => self.play_ids(&["vm-reenter-pin"]),
             Phase::ForwardTo => self.play_ids(&["vm-forward-to"]),
+            Phase::FaxChoice => self.play_ids(&["vm-fax-forward-choice"]),
+            Phase::FaxNumber => self.play_ids(&["vm-fax-number"]),
             Phase::ReplyChoice => self.play_ids(&["vm-reply-choice"]),
             _ => {}
         }
@@ -429,7 +452,12 @@ impl Menu {
         self.reprompts = 0;
         self.idle_frames = 0;
         match self.phase {
-            Phase::AskMailbox | Phase::AskPin | Phase::NewPin | Phase::ConfirmPin | Phase::ForwardTo => {
+            Phase::AskMailbox
+            | Phase::AskPin
+            | Phase::NewPin
+            | Phase::ConfirmPin
+            | Phase::ForwardTo
+            | Phase::FaxNumber => {
                 // Typing during the prompt cuts it. * starts the login entry over, and
                 // cancels the others.
                 self.interrupt();
@@ -447,6 +475,7 @@ impl Menu {
             Phase::Recording => self.recording_key(key),
             Phase::Review => self.review_key(key),
             Phase::ReplyChoice => self.reply_choice_key(key),
+            Phase::FaxChoice => self.fax_choice_key(key),
             // Callers type ahead (the next mailbox number, "1" to listen) while the
             // store answers; nothing typed is lost.
             Phase::Checking | Phase::Loading if self.typeahead.len() < 32 => self.typeahead.push(key),
@@ -776,7 +805,7 @@ impl Menu {
             }
             Some(MessageKey::Forward) => {
                 self.interrupt();
-                self.ask(Phase::ForwardTo, &["vm-forward-to"]);
+                self.start_forward();
             }
             Some(MessageKey::Reply) => {
                 self.interrupt();

@@ -172,6 +172,28 @@ impl Menu {
         }
     }
 
+    /// A forward: for a fax (when faxes can be sent), to a mailbox or a fax machine
+    /// first.
+    pub(super) fn start_forward(&mut self) {
+        let fax = self.current_message().is_some_and(|m| m.kind == MessageKind::Fax);
+        if fax && self.params.fax_sending {
+            self.ask(Phase::FaxChoice, &["vm-fax-forward-choice"]);
+        } else {
+            self.ask(Phase::ForwardTo, &["vm-forward-to"]);
+        }
+    }
+
+    /// 1 a mailbox, 2 a fax machine, * back to the message options.
+    pub(super) fn fax_choice_key(&mut self, key: char) {
+        self.interrupt();
+        match key {
+            '1' => self.ask(Phase::ForwardTo, &["vm-forward-to"]),
+            '2' => self.ask(Phase::FaxNumber, &["vm-fax-number"]),
+            '*' => self.ask(Phase::Options, &["vm-message-options"]),
+            _ => self.play_ids(&["vm-invalid", "vm-fax-forward-choice"]),
+        }
+    }
+
     /// 1 the sender, 2 all, * back to the message options.
     pub(super) fn reply_choice_key(&mut self, key: char) {
         self.interrupt();
@@ -207,6 +229,13 @@ impl Menu {
                 self.purpose = Some(Purpose::Forward(typed.clone()));
                 self.actions.push_back(Action::LookupTarget { number: typed });
             }
+            Phase::FaxNumber if typed.is_empty() => self.after_send_or_cancel(&["vm-cancelled"]),
+            Phase::FaxNumber => {
+                let Some(id) = self.current_message().map(|m| m.id) else { return };
+                self.phase = Phase::Busy;
+                self.sending_fax = true;
+                self.actions.push_back(Action::SendFax { id, number: typed });
+            }
             _ => {}
         }
     }
@@ -215,7 +244,7 @@ impl Menu {
         self.digits.clear();
         self.new_pin = None;
         match self.phase {
-            Phase::ForwardTo => self.after_send_or_cancel(&["vm-cancelled"]),
+            Phase::ForwardTo | Phase::FaxNumber => self.after_send_or_cancel(&["vm-cancelled"]),
             _ => self.ask(Phase::Setup, &["vm-cancelled", "vm-setup-menu"]),
         }
     }
@@ -239,6 +268,10 @@ impl Menu {
         if self.phase != Phase::Busy {
             return;
         }
+        if std::mem::take(&mut self.sending_fax) {
+            self.after_send_or_cancel(&[if ok { "vm-fax-queued" } else { "vm-failed" }]);
+            return;
+        }
         let purpose = self.purpose.take();
         self.recording.clear();
         if !ok {
@@ -247,7 +280,7 @@ impl Menu {
                 _ => &["vm-failed"],
             };
             match purpose {
-                Some(Purpose::Forward(_)) | Some(Purpose::Reply(_)) => self.after_send_or_cancel(back),
+                Some(Purpose::Forward(_) | Purpose::Reply(_)) => self.after_send_or_cancel(back),
                 _ => self.ask(Phase::Setup, &[back[0], "vm-setup-menu"]),
             }
             return;

@@ -24,6 +24,7 @@ fn params() -> MenuParams {
         silence_level: 200,
         keys: crate::ivr::keys::MenuKeys::default(),
         purge_on_hangup: true,
+        fax_sending: false,
     }
 }
 
@@ -60,7 +61,11 @@ fn msg(id: i64, state: State, at: i64) -> MenuMessage {
 
 /// A menu logged in to mailbox 1000 with `list`, main menu prompt done.
 fn logged_in(list: Vec<MenuMessage>) -> Menu {
-    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    logged_in_with(params(), list)
+}
+
+fn logged_in_with(params: MenuParams, list: Vec<MenuMessage>) -> Menu {
+    let mut m = Menu::new(params, say(), Some("1000".into()));
     drain(&mut m);
     keys(&mut m, "1234#");
     let acts = drain(&mut m);
@@ -635,4 +640,39 @@ fn a_heard_message_is_marked_new_again_with_0() {
     assert!(acts.iter().any(|a| matches!(a, Action::SetState { id: 9, state: State::U })), "{acts:?}");
     assert_eq!(said(&acts), ["vm-marked-new", "vm-message-options"]);
     assert_eq!(m.messages()[0].state, State::U);
+}
+
+#[test]
+fn a_fax_is_forwarded_to_a_mailbox_or_sent_to_a_fax_number() {
+    let t = params().now_unix;
+    let fax = MenuMessage { kind: crate::model::MessageKind::Fax, pages: Some(2), ..msg(9, State::R, t) };
+    let mut m = logged_in_with(MenuParams { fax_sending: true, ..params() }, vec![fax.clone()]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    keys(&mut m, "8");
+    assert_eq!(said(&drain(&mut m)).last().unwrap(), "vm-fax-forward-choice");
+    keys(&mut m, "1");
+    assert_eq!(said(&drain(&mut m)).last().unwrap(), "vm-forward-to", "1: a mailbox, as for any message");
+    keys(&mut m, "*");
+    drain(&mut m);
+    keys(&mut m, "82");
+    assert_eq!(said(&drain(&mut m)).last().unwrap(), "vm-fax-number");
+    keys(&mut m, "5551234#");
+    assert!(matches!(drain(&mut m).last(), Some(Action::SendFax { id: 9, number }) if number == "5551234"));
+    m.handle_done(true);
+    assert_eq!(said(&drain(&mut m)), ["vm-fax-queued", "vm-message-options"]);
+    keys(&mut m, "82#");
+    let acts = drain(&mut m);
+    assert!(!acts.iter().any(|a| matches!(a, Action::SendFax { .. })), "no number: nothing queued");
+    assert_eq!(said(&acts).last().unwrap(), "vm-message-options");
+    keys(&mut m, "82123#");
+    drain(&mut m);
+    m.handle_done(false);
+    assert_eq!(said(&drain(&mut m)), ["vm-failed", "vm-message-options"]);
+    // Without a trunk for faxes, forward is the mailbox forward only.
+    let mut m = logged_in(vec![fax]);
+    m.handle_dtmf('1');
+    drain(&mut m);
+    keys(&mut m, "8");
+    assert_eq!(said(&drain(&mut m)).last().unwrap(), "vm-forward-to");
 }
