@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use std::io::Write;
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -196,4 +197,56 @@ fn a_stored_fax_forwarded_to_a_fax_number_is_sent_by_the_server_and_arrives_inta
     let got = tiff::decode(&server.store_dir().join(m[0]["media_path"].as_str().unwrap()));
     assert!(got == pages, "the forwarded pages differ from the pages first sent");
     assert!(server.cli_ok(&["fax", "jobs"]).contains("sent"));
+}
+
+#[test]
+fn a_fax_sent_on_from_the_mailbox_menu_reaches_the_fax_number_typed() {
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("dialplan.toml");
+    std::fs::write(
+        &plan,
+        "[[route]]\npattern = \"*98\"\napp = \"menu\"\n\
+         [[route]]\npattern = \"7001\"\napp = \"fax\"\nmailbox = \"4910\"\n\
+         [[route]]\npattern = \"7002\"\napp = \"fax\"\nmailbox = \"4911\"\n",
+    )
+    .unwrap();
+    let mut server = Server::configure(&format!("[dialplan]\nfile = \"{}\"\n", plan.display()));
+    // The trunk fax numbers are called at: this same server.
+    let mut cfg = std::fs::OpenOptions::new().append(true).open(&server.config).unwrap();
+    writeln!(cfg, "[fax]\nsend_via = \"127.0.0.1:{}\"", server.sip_port).unwrap();
+    server.run();
+    server.cli_ok(&["mailbox", "add", "4910", "--pin", "1234"]);
+    server.cli_ok(&["mailbox", "add", "4911", "--pin", "1234"]);
+    let pages = vec![tiff::page(6, 300)];
+    let src = work.path().join("out.tif");
+    tiff::write(&src, &pages, 98);
+    let sender = Server::configure("");
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{}", server.sip_port), &src, &["--retries", "0"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_until(Duration::from_secs(20), "the fax stored", || !server.messages("4910").is_empty());
+
+    // 4910 logs in, listens to the fax, presses forward, 2 (a fax machine), 7002 #.
+    let gap = Duration::from_millis(80);
+    let mut p = phone::Phone::call(server.sip_port, "4910", "*98");
+    std::thread::sleep(Duration::from_millis(300));
+    p.keys("1234", gap);
+    let t = p.press('#');
+    p.first_marker_after(t, Duration::from_secs(10)).expect("the counts after login");
+    p.keys("1", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    p.keys("82", gap);
+    std::thread::sleep(Duration::from_millis(300));
+    p.keys("7002", gap);
+    p.press('#');
+    wait_until(Duration::from_secs(10), "the job queued", || server.log().contains("fax queued to send"));
+    p.hang_up();
+    let mut m = Vec::new();
+    wait_until(Duration::from_secs(90), "the fax at the number typed", || {
+        m = server.messages("4911");
+        !m.is_empty()
+    });
+    let got = tiff::decode(&server.store_dir().join(m[0]["media_path"].as_str().unwrap()));
+    assert!(got == pages, "the page sent on differs from the page received");
+    let jobs: serde_json::Value = serde_json::from_str(&server.cli_ok(&["fax", "jobs", "--json"])).unwrap();
+    assert_eq!(jobs[0]["target"].as_str(), Some(format!("sip:7002@127.0.0.1:{}", server.sip_port).as_str()));
 }
