@@ -28,12 +28,17 @@ fn fax_send(sender: &Server, to: &str, src: &std::path::Path, more: &[&str]) -> 
 }
 
 fn stored_pages(server: &Server) -> Vec<tiff::Page> {
+    stored_pages_from(server, "+1 555 0142")
+}
+
+/// The pages of the fax 4910 received, from a machine whose ident is `ident`.
+fn stored_pages_from(server: &Server, ident: &str) -> Vec<tiff::Page> {
     let mut m = Vec::new();
-    wait_until(Duration::from_secs(20), "the fax stored", || {
+    wait_until(Duration::from_secs(90), "the fax stored", || {
         m = server.messages("4910");
         !m.is_empty()
     });
-    assert_eq!(m[0]["caller_name"].as_str(), Some("+1 555 0142"), "our ident reached the receiver: {m:?}");
+    assert_eq!(m[0]["caller_name"].as_str(), Some(ident), "the sender's ident reached the receiver: {m:?}");
     tiff::decode(&server.store_dir().join(m[0]["media_path"].as_str().unwrap()))
 }
 
@@ -124,31 +129,84 @@ fn a_busy_line_is_tried_again_and_a_wrong_number_is_not() {
 }
 
 #[test]
-fn a_file_that_is_no_fax_page_or_a_bad_target_is_a_clear_error() {
+fn a_file_that_is_no_document_or_a_bad_target_is_a_clear_error() {
     let work = tempfile::tempdir().unwrap();
     let sender = Server::configure("");
-    let wide = work.path().join("wide.tif");
-    // A 2480-pixel-wide page (A4 at 300 dpi): what a scanner gives, not what a fax sends.
-    let mut t = std::fs::read({
-        let p = work.path().join("ok.tif");
-        tiff::write(&p, &[tiff::page(1, 10)], 98);
-        p
-    })
-    .unwrap();
-    let width = 1728u32.to_le_bytes();
-    let at = t.windows(4).position(|w| w == width).unwrap();
-    t[at..at + 4].copy_from_slice(&2480u32.to_le_bytes());
-    std::fs::write(&wide, &t).unwrap();
+    let png = work.path().join("logo.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xfe").unwrap();
+    let ok = work.path().join("ok.tif");
+    tiff::write(&ok, &[tiff::page(1, 10)], 98);
     for (file, to, want) in [
-        (wide.clone(), "sip:7001@127.0.0.1:5060", "2480 pixels wide"),
+        (png, "sip:7001@127.0.0.1:5060", "not a TIFF, plain text (UTF-8) or an e-mail"),
         (work.path().join("missing.tif"), "sip:7001@127.0.0.1:5060", "cannot read"),
-        (work.path().join("ok.tif"), "7001@127.0.0.1", "expected sip:NUMBER@HOST"),
+        (ok, "7001@127.0.0.1", "expected sip:NUMBER@HOST"),
     ] {
         let o = fax_send(&sender, to, &file, &[]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(want), "{want}: {err}");
         assert!(o.stdout.is_empty(), "no report for a job that never started");
     }
+}
+
+/// Sends `file` to the receiver's fax number and returns the one page stored.
+fn send_and_receive(file: &std::path::Path) -> (serde_json::Value, Vec<tiff::Page>) {
+    let work = tempfile::tempdir().unwrap();
+    let server = receiver(work.path(), "");
+    let sender = Server::configure("");
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{}", server.sip_port), file, &["--retries", "0"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert!(o.status.success(), "{report}\n{}", String::from_utf8_lossy(&o.stderr));
+    (report, stored_pages(&server))
+}
+
+#[test]
+fn a_grey_scan_of_another_width_is_scaled_onto_a_fax_page() {
+    // A4 at 300 dpi (2480 × 3508), light grey, a black square from (300,300) to (600,600):
+    // an inch wide, an inch from the top left. LZW-compressed, 8 bits a pixel.
+    let work = tempfile::tempdir().unwrap();
+    let (w, h) = (2480, 3508);
+    let mut pixels = vec![220u8; w * h];
+    for y in 300..600 {
+        pixels[y * w + 300..y * w + 600].fill(10);
+    }
+    let scan = work.path().join("scan.tif");
+    tiff::write_grey_lzw(&scan, w, h, &pixels, 300);
+    let (report, pages) = send_and_receive(&scan);
+    assert_eq!(report["pages_sent"].as_u64(), Some(1), "{report}");
+    let p = &pages[0];
+    // Fitted to 1728 px (8.47 in at 204 dpi): 1 in of the scan is 209 px across and,
+    // at 196 lines per inch, 201 rows down.
+    let (k, rows_per_in) = (1728.0 / 2480.0 * 300.0, 196.0 * (1728.0 / 204.0) / (2480.0 / 300.0));
+    let (x, y) = ((1.5 * k) as usize, (1.5 * rows_per_in) as usize);
+    assert!(tiff::black(p, x, y), "the square's middle is black");
+    assert!(!tiff::black(p, (2.2 * k) as usize, y) && !tiff::black(p, x, (2.2 * rows_per_in) as usize));
+    let want = (k * rows_per_in) as usize;
+    let got = tiff::ink(p, 0, p.len());
+    assert!(got.abs_diff(want) * 10 < want, "{got} black pixels, about {want} (the square) wanted");
+}
+
+#[test]
+fn a_text_file_is_set_onto_a4_pages() {
+    let work = tempfile::tempdir().unwrap();
+    let note = work.path().join("note.txt");
+    std::fs::write(&note, "Dear customer,\n\nyour order 4711 has shipped.\n").unwrap();
+    let (report, pages) = send_and_receive(&note);
+    assert_eq!(report["pages_sent"].as_u64(), Some(1), "{report}");
+    let p = &pages[0];
+    assert!((2250..=2300).contains(&p.len()), "an A4 page at fine resolution: {} rows", p.len());
+    // Below the 12 mm margin (≈ 93 rows): two lines of ink with the empty line between
+    // them, then nothing.
+    let inked: Vec<usize> = (0..p.len()).filter(|&y| tiff::ink(p, y, y + 1) > 0).collect();
+    let bands = inked.windows(2).filter(|w| w[1] - w[0] > 8).count() + 1;
+    assert_eq!(bands, 2, "two lines of text: rows {inked:?}");
+    assert!(
+        inked[0] >= 85 && *inked.last().unwrap() < 250,
+        "near the top: rows {}..{}",
+        inked[0],
+        inked.last().unwrap()
+    );
+    assert!(tiff::ink(p, 0, p.len()) > 2000, "letters, not specks");
 }
 
 #[test]
@@ -249,4 +307,24 @@ fn a_fax_sent_on_from_the_mailbox_menu_reaches_the_fax_number_typed() {
     assert!(got == pages, "the page sent on differs from the page received");
     let jobs: serde_json::Value = serde_json::from_str(&server.cli_ok(&["fax", "jobs", "--json"])).unwrap();
     assert_eq!(jobs[0]["target"].as_str(), Some(format!("sip:7002@127.0.0.1:{}", server.sip_port).as_str()));
+}
+
+#[test]
+fn an_e_mail_forwarded_to_a_fax_number_arrives_as_pages_of_text() {
+    let dv = Dovecot::start();
+    let work = tempfile::tempdir().unwrap();
+    let server = receiver(work.path(), "[sync]\npoll_secs = 3600.0\n");
+    server.cli_ok(&["mailbox", "add", "4920", "--pin", "1234", "--imap", &dv.imap_url("erin")]);
+    let raw = b"From: Ann Example <ann@example.com>\r\nTo: erin@example.com\r\nSubject: Order 4711\r\n\
+        Date: Tue, 1 Dec 2026 10:00:00 +0000\r\nMessage-ID: <order-4711@example.com>\r\n\r\n\
+        Your order has shipped.\r\nThe parcel number is 0042.\r\n";
+    MailClient::connect(&dv, "erin", "INBOX").append_raw("INBOX", raw);
+    server.cli_ok(&["sync", "4920"]);
+    let m = server.messages("4920");
+    let email = m.iter().find(|m| m["kind"].as_str() == Some("email")).expect("the e-mail synced");
+    let to = format!("sip:7001@127.0.0.1:{}", server.sip_port);
+    server.cli_ok(&["fax", "forward", "4920", &email["id"].as_i64().unwrap().to_string(), "--to", &to]);
+    let pages = stored_pages_from(&server, "voxbridge");
+    assert_eq!(pages.len(), 1);
+    assert!(tiff::ink(&pages[0], 85, 400) > 3000, "the headers and text are on the page");
 }

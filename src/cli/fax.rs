@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum FaxCmd {
-    /// Send a TIFF to a fax number and wait for the result.
+    /// Send a TIFF, a text or an e-mail to a fax number and wait for the result.
     ///
     /// The call goes out from a SIP port of its own (beside a running server), over G.711
     /// until the far end moves it to T.38. A busy line, no answer, or a fax that got no
@@ -21,8 +21,9 @@ pub enum FaxCmd {
     ///
     /// Example: voxbridge fax send contract.tif --to sip:5551234@trunk.example --json
     Send {
-        /// The pages: a TIFF whose pages are black and white and 1728 (A4/Letter),
-        /// 2048 or 2432 pixels wide, in any compression (MH, MR, MMR, uncompressed…).
+        /// The pages: a TIFF (fax pages are sent as they are; any other — a scan, any
+        /// width, grey or colour, any compression — is scaled onto 1728-pixel pages),
+        /// a plain-text file or an e-mail (.eml), set onto A4 pages.
         file: PathBuf,
         /// Where: sip:NUMBER@HOST[:PORT] (the trunk or the fax machine's SIP address).
         #[arg(long)]
@@ -137,21 +138,37 @@ fn send(
     json: bool,
 ) -> Result<bool> {
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let pages = crate::fax::tiff::sendable(&bytes).map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
+    let doc = crate::fax::document::prepare(&file, &bytes)?;
+    let pages = doc.pages;
+    // A document made into fax pages is sent from a file of its own, removed after.
+    let made = doc.tiff.map(|t| -> Result<TempFile> {
+        let path = std::env::temp_dir().join(format!(
+            "voxbridge-fax-{}-{:08x}.tif",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::write(&path, t).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(TempFile(path))
+    });
+    let made = made.transpose()?;
+    let send_path = match &made {
+        Some(t) => t.0.clone(),
+        None => std::path::absolute(&file)?,
+    };
     let ident = checked_ident(from.unwrap_or_else(|| cfg.fax.ident.clone()))?;
     let retry_secs = retry_secs.unwrap_or(cfg.fax.send_retry_secs);
     if !(0.0..=86_400.0).contains(&retry_secs) {
         bail!("--retry-secs {retry_secs}: between 0 and 86400");
     }
     let job = SendJob {
-        file: std::path::absolute(&file)?,
+        file: send_path,
         to,
         ident,
         caller: caller.unwrap_or_else(|| cfg.fax.send_from.clone()),
         retries: retries.unwrap_or(cfg.fax.send_retries),
         retry_wait: Duration::from_secs_f64(retry_secs),
     };
-    tracing::info!(file = %file.display(), pages, to = %job.to, "sending a fax");
+    tracing::info!(file = %file.display(), kind = doc.kind, pages, to = %job.to, "sending a fax");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = rt.block_on(fax_send::send(cfg, &job))?;
     if json {
@@ -160,6 +177,15 @@ fn send(
         println!("{}", summary(&report, pages));
     }
     Ok(report.ok)
+}
+
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn summary(r: &SendReport, pages: usize) -> String {

@@ -8,7 +8,7 @@ use crate::fax::spandsp::Outcome;
 use crate::model::MessageKind;
 use crate::notify::Origin;
 use crate::store::api::Backend;
-use crate::store::fax_jobs::{JobEnd, NewFaxJob};
+use crate::store::fax_jobs::{FaxSource, JobEnd, NewFaxJob};
 use crate::store::NewFaxMessage;
 use anyhow::{bail, Context, Result};
 
@@ -83,20 +83,27 @@ pub fn parse_target(uri: &str) -> Result<(String, String)> {
 }
 
 /// Queues message `id` of `mailbox` to be sent as a fax to `target` (the job's id). A
-/// stored fax goes as it was received; voice messages and e-mails are refused, saying
-/// why. Blocking: run it on the store's thread.
+/// stored fax goes as it was received; an e-mail is set onto pages (its headers, then
+/// what was written); a voice message is refused. Blocking: run it on the store's
+/// thread.
 pub fn forward_fax(store: &dyn Backend, mailbox: &str, id: i64, target: &str, ident: &str) -> Result<i64> {
     parse_target(target)?;
     let m = store
         .message(id)?
         .filter(|m| m.mailbox == mailbox)
         .with_context(|| format!("mailbox {mailbox} has no message {id}"))?;
-    let path = match (m.kind, &m.media_path) {
-        (MessageKind::Fax, Some(p)) => p.clone(),
+    let from = match (m.kind, &m.media_path) {
+        (MessageKind::Fax, Some(p)) => FaxSource::File(p.clone()),
         (MessageKind::Fax, None) => bail!("fax {id} has no pages stored"),
-        (MessageKind::Voice, _) => bail!("message {id} is a voice message: only faxes can be sent to a fax machine"),
+        (MessageKind::Voice, _) => {
+            bail!("message {id} is a voice message: only faxes and e-mails can be sent to a fax machine")
+        }
         (MessageKind::Email, _) => {
-            bail!("message {id} is an e-mail: sending e-mail as a fax needs it set onto pages, which is not built yet")
+            let raw = store
+                .message_raw(id)?
+                .with_context(|| format!("e-mail {id} has no body stored here (retrieved headers only)"))?;
+            let pages = crate::fax::text::render(&crate::fax::text::email_text(&raw)?)?;
+            FaxSource::Tiff(crate::fax::pages::tiff(&pages))
         }
     };
     let job = NewFaxJob {
@@ -104,7 +111,7 @@ pub fn forward_fax(store: &dyn Backend, mailbox: &str, id: i64, target: &str, id
         source_message: Some(id),
         target: target.to_string(),
         ident: ident.to_string(),
-        from: path,
+        from,
     };
     let job_id = store.queue_fax_job(&job)?;
     tracing::info!(mailbox, message = id, job = job_id, %target, "fax queued to send");

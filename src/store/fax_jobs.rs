@@ -6,14 +6,22 @@ use super::db::{now_millis, now_secs, Store};
 use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension};
 
-/// A fax to queue: `from` is the TIFF to copy (below the store).
+/// A fax to queue, and where its pages come from.
 #[derive(Debug, Clone)]
 pub struct NewFaxJob {
     pub mailbox: String,
     pub source_message: Option<i64>,
     pub target: String,
     pub ident: String,
-    pub from: String,
+    pub from: FaxSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum FaxSource {
+    /// A TIFF below the store (a received fax), copied.
+    File(String),
+    /// A TIFF made for the job (an e-mail set onto pages).
+    Tiff(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -70,8 +78,13 @@ impl Store {
     /// Copies the pages into the job's own file (durable), then commits the job, due at
     /// once.
     pub fn queue_fax_job(&self, j: &NewFaxJob) -> Result<i64> {
-        let src = self.root().join(&j.from);
-        let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        let bytes = match &j.from {
+            FaxSource::File(rel) => {
+                let src = self.root().join(rel);
+                std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?
+            }
+            FaxSource::Tiff(t) => t.clone(),
+        };
         let pages = crate::fax::tiff::pages(&bytes) as i64;
         let rel = super::files::outgoing_fax(now_secs());
         crate::durable::write_durable(&self.root().join(&rel), &bytes)?;
@@ -181,7 +194,7 @@ mod tests {
             source_message: Some(7),
             target: "sip:7001@127.0.0.1".into(),
             ident: "vb".into(),
-            from: from.into(),
+            from: FaxSource::File(from.into()),
         }
     }
 

@@ -200,3 +200,57 @@ pub fn render_pdf(path: &std::path::Path, y_dpi: u32) -> Vec<Page> {
         })
         .collect()
 }
+
+/// Writes a one-page 8-bit greyscale TIFF (a scan: min-is-black 0 … 255 white is
+/// written as min-is-white), `w` × `h` at `dpi`, then recompresses it with
+/// `tiffcp -c lzw` so that reading it takes a real decoder.
+pub fn write_grey_lzw(path: &std::path::Path, w: usize, h: usize, pixels: &[u8], dpi: u32) {
+    let plain = path.with_extension("grey.tif");
+    let mut out: Vec<u8> = b"II*\0\0\0\0\0".to_vec();
+    let data_at = out.len() as u32;
+    // Min-is-white: 0 white, 255 black.
+    out.extend(pixels.iter().map(|p| 255 - p));
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    let res_at = out.len() as u32;
+    out.extend(dpi.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    let ifd_at = out.len() as u32;
+    out[4..8].copy_from_slice(&ifd_at.to_le_bytes());
+    let entries: [(u16, u16, u32, u32); 12] = [
+        (256, 4, 1, w as u32),
+        (257, 4, 1, h as u32),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 0),
+        (273, 4, 1, data_at),
+        (277, 3, 1, 1),
+        (278, 4, 1, h as u32),
+        (279, 4, 1, (w * h) as u32),
+        (282, 5, 1, res_at),
+        (283, 5, 1, res_at),
+        (296, 3, 1, 2),
+    ];
+    out.extend((entries.len() as u16).to_le_bytes());
+    for (tag, ty, count, value) in entries {
+        out.extend(tag.to_le_bytes());
+        out.extend(ty.to_le_bytes());
+        out.extend(count.to_le_bytes());
+        out.extend(value.to_le_bytes());
+    }
+    out.extend(0u32.to_le_bytes());
+    std::fs::write(&plain, out).unwrap();
+    let st = std::process::Command::new("tiffcp").args(["-c", "lzw"]).arg(&plain).arg(path).status().unwrap();
+    assert!(st.success(), "tiffcp -c lzw");
+}
+
+/// Whether pixel (`x`, `y`) of a decoded page is black.
+pub fn black(p: &Page, x: usize, y: usize) -> bool {
+    p.get(y).is_some_and(|row| row[x / 8] & (0x80 >> (x % 8)) != 0)
+}
+
+/// Black pixels of a decoded page in rows `from..to`.
+pub fn ink(p: &Page, from: usize, to: usize) -> usize {
+    p.iter().take(to).skip(from).map(|r| r.iter().map(|b| b.count_ones() as usize).sum::<usize>()).sum()
+}

@@ -18,9 +18,10 @@ ensure_packages() {
 
 # What building voxbridge needs (native-tls links OpenSSL; espeakng-sys runs bindgen
 # over the espeak-ng headers), and what it runs with (libespeak-ng, opened on first
-# speech, comes with espeak-ng; libspandsp2, the fax engine, opened on the first fax).
+# speech, comes with espeak-ng; libspandsp2, the fax engine, opened on the first fax;
+# libtiff6 reads any TIFF handed to `fax send`, fonts-dejavu-core sets text onto pages).
 BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
-RUN_PACKAGES=(espeak-ng libspandsp2)
+RUN_PACKAGES=(espeak-ng libspandsp2 libtiff6 fonts-dejavu-core)
 # The real peers the tests talk to.
 # libtiff-tools and poppler-utils: tiffcp decodes received faxes, pdftoppm renders their
 # PDFs, to compare pixels.

@@ -1,0 +1,197 @@
+//! Fax pages made here (a scaled image, rendered text): black-and-white bitmaps 1728
+//! pixels wide at 204 × 196 dpi (T.4 fine resolution), and the TIFF spandsp sends them
+//! from — one uncompressed bilevel image per page, its resolution and page number (T.30
+//! compresses for the line itself).
+
+/// Pixels across a fax page (A4/Letter at 204 dpi).
+pub const WIDTH: usize = 1728;
+/// Horizontal and vertical resolution of the pages made here (fine).
+pub const X_DPI: f64 = 204.0;
+pub const Y_DPI: f64 = 196.0;
+/// An A4 page's rows at 196 lines per inch (297 mm).
+pub const A4_ROWS: usize = 2292;
+
+/// One page: `rows` rows of [`WIDTH`] pixels, true = black.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub rows: usize,
+    bits: Vec<bool>,
+}
+
+impl Page {
+    pub fn blank(rows: usize) -> Page {
+        Page { rows, bits: vec![false; rows * WIDTH] }
+    }
+
+    pub fn set(&mut self, x: usize, y: usize) {
+        if x < WIDTH && y < self.rows {
+            self.bits[y * WIDTH + x] = true;
+        }
+    }
+
+    pub fn get(&self, x: usize, y: usize) -> bool {
+        x < WIDTH && y < self.rows && self.bits[y * WIDTH + x]
+    }
+
+    /// Black pixels in rows `from..to` (tests, and what a page holds).
+    pub fn ink(&self, from: usize, to: usize) -> usize {
+        self.bits[from.min(self.rows) * WIDTH..to.min(self.rows) * WIDTH].iter().filter(|b| **b).count()
+    }
+
+    /// The rows packed MSB first, 1 = black (TIFF PhotometricInterpretation 0).
+    fn packed(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.rows * WIDTH / 8];
+        for (i, _) in self.bits.iter().enumerate().filter(|(_, b)| **b) {
+            out[i / 8] |= 0x80 >> (i % 8);
+        }
+        out
+    }
+}
+
+/// A greyscale image (0 black … 255 white), `width` × `height`, and its resolution
+/// (dots per inch, when the file said).
+pub struct Grey {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+    pub dpi: Option<(f64, f64)>,
+}
+
+impl Grey {
+    /// Scaled to the fax width, its aspect kept (by its resolution, else square
+    /// pixels), each fax pixel the average of the source area it covers, black below
+    /// half. A page longer than two A4 pages is cut there (a fax machine's limit).
+    pub fn to_page(&self) -> Page {
+        let (w, h) = (self.width.max(1), self.height.max(1));
+        // Physical width of the source in inches, and its vertical resolution.
+        let (x_dpi, y_dpi) = self.dpi.filter(|(x, y)| *x > 1.0 && *y > 1.0).unwrap_or_else(|| {
+            let d = w as f64 / (WIDTH as f64 / X_DPI);
+            (d, d)
+        });
+        let scale = (WIDTH as f64 / X_DPI) / (w as f64 / x_dpi);
+        let rows = ((h as f64 / y_dpi) * scale * Y_DPI).round().clamp(1.0, (2 * A4_ROWS) as f64) as usize;
+        // Summed-area table of darkness, for the average over any rectangle.
+        let mut sums = vec![0u64; (w + 1) * (h + 1)];
+        for y in 0..h {
+            let mut row = 0u64;
+            for x in 0..w {
+                row += 255 - self.pixels[y * w + x] as u64;
+                sums[(y + 1) * (w + 1) + x + 1] = sums[y * (w + 1) + x + 1] + row;
+            }
+        }
+        let (fx, fy) = (w as f64 / WIDTH as f64, h as f64 / rows as f64);
+        let mut page = Page::blank(rows);
+        for ty in 0..rows {
+            let (y0, y1) = span(ty, fy, h);
+            for tx in 0..WIDTH {
+                let (x0, x1) = span(tx, fx, w);
+                let area = ((x1 - x0) * (y1 - y0)) as u64;
+                let dark = sums[y1 * (w + 1) + x1] + sums[y0 * (w + 1) + x0]
+                    - sums[y0 * (w + 1) + x1]
+                    - sums[y1 * (w + 1) + x0];
+                if dark * 2 > area * 255 {
+                    page.set(tx, ty);
+                }
+            }
+        }
+        page
+    }
+}
+
+/// The source pixels `[a, b)` a target pixel `t` covers at `f` source pixels per target
+/// pixel: at least one.
+fn span(t: usize, f: f64, len: usize) -> (usize, usize) {
+    let a = ((t as f64 * f).floor() as usize).min(len - 1);
+    let b = (((t + 1) as f64 * f).ceil() as usize).clamp(a + 1, len);
+    (a, b)
+}
+
+/// The TIFF of `pages` (Class F's tags, uncompressed, little-endian).
+pub fn tiff(pages: &[Page]) -> Vec<u8> {
+    let mut out: Vec<u8> = b"II*\0\0\0\0\0".to_vec();
+    let mut link = 4;
+    for (i, p) in pages.iter().enumerate() {
+        let data_at = out.len() as u32;
+        out.extend(p.packed());
+        if out.len() % 2 == 1 {
+            out.push(0);
+        }
+        let xres_at = out.len() as u32;
+        out.extend(204u32.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        let yres_at = out.len() as u32;
+        out.extend(196u32.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        let ifd_at = out.len() as u32;
+        out[link..link + 4].copy_from_slice(&ifd_at.to_le_bytes());
+        let (rows, bytes) = (p.rows as u32, (p.rows * WIDTH / 8) as u32);
+        // (tag, type, count, value): 3 SHORT, 4 LONG, 5 RATIONAL (value = its offset).
+        let page_number = (i as u32) | ((pages.len() as u32) << 16);
+        let entries: [(u16, u16, u32, u32); 15] = [
+            (254, 4, 1, 2),            // NewSubfileType: a page
+            (256, 4, 1, WIDTH as u32), // ImageWidth
+            (257, 4, 1, rows),         // ImageLength
+            (258, 3, 1, 1),            // BitsPerSample
+            (259, 3, 1, 1),            // Compression: none
+            (262, 3, 1, 0),            // Photometric: min-is-white
+            (266, 3, 1, 1),            // FillOrder: MSB first
+            (273, 4, 1, data_at),      // StripOffsets
+            (277, 3, 1, 1),            // SamplesPerPixel
+            (278, 4, 1, rows),         // RowsPerStrip
+            (279, 4, 1, bytes),        // StripByteCounts
+            (282, 5, 1, xres_at),      // XResolution
+            (283, 5, 1, yres_at),      // YResolution
+            (296, 3, 1, 2),            // ResolutionUnit: inch
+            (297, 3, 2, page_number),  // PageNumber: this, of all
+        ];
+        out.extend((entries.len() as u16).to_le_bytes());
+        for (tag, ty, count, value) in entries {
+            out.extend(tag.to_le_bytes());
+            out.extend(ty.to_le_bytes());
+            out.extend(count.to_le_bytes());
+            out.extend(value.to_le_bytes());
+        }
+        link = out.len();
+        out.extend(0u32.to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wide_scan_is_fitted_to_the_fax_width_with_its_aspect() {
+        // A4 at 300 dpi, grey, one black square an inch from the top left, an inch wide.
+        let (w, h) = (2480, 3508);
+        let mut pixels = vec![230u8; w * h];
+        for y in 300..600 {
+            for x in 300..600 {
+                pixels[y * w + x] = 20;
+            }
+        }
+        let p = Grey { width: w, height: h, pixels, dpi: Some((300.0, 300.0)) }.to_page();
+        // 2480 px at 300 dpi is 8.27 in; fitted to 8.47 in: rows 3508/300 × 1.024 × 196.
+        assert_eq!(p.rows, (3508.0 / 300.0 * (1728.0 / 204.0) / (2480.0 / 300.0) * 196.0f64).round() as usize);
+        let x = |v: f64| v * 1728.0 / 2480.0;
+        let y = |v: f64| v / 300.0 * 1.0242 * 196.0;
+        assert!(p.get(x(450.0) as usize, y(450.0) as usize), "the square's middle is black");
+        assert!(!p.get(x(700.0) as usize, y(450.0) as usize) && !p.get(x(450.0) as usize, y(700.0) as usize));
+        assert!(!p.get(10, 10), "light grey stays white");
+        let side = (x(600.0) - x(300.0)) as usize;
+        let black = p.ink(0, p.rows);
+        let want = side * (y(600.0) - y(300.0)) as usize;
+        assert!(black.abs_diff(want) * 20 < want, "{black} black pixels, about {want} wanted");
+    }
+
+    #[test]
+    fn the_tiff_is_one_page_per_image_with_its_number() {
+        let mut a = Page::blank(10);
+        a.set(0, 0);
+        let t = tiff(&[a, Page::blank(20)]);
+        assert_eq!(crate::fax::tiff::pages(&t), 2);
+        assert_eq!(crate::fax::tiff::sendable(&t), Ok(2));
+        assert_eq!(t[8], 0x80, "the first pixel black, MSB first");
+    }
+}
