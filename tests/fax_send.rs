@@ -328,3 +328,23 @@ fn an_e_mail_forwarded_to_a_fax_number_arrives_as_pages_of_text() {
     assert_eq!(pages.len(), 1);
     assert!(tiff::ink(&pages[0], 85, 400) > 3000, "the headers and text are on the page");
 }
+
+#[test]
+fn a_pdf_of_fax_pages_is_sent_without_re_encoding_and_arrives_pixel_for_pixel() {
+    // Two pages, compressed by libtiff (G4), embedded in a PDF as CCITT images by our
+    // own received-fax PDF writer (what scanners' fax profiles make too).
+    let work = tempfile::tempdir().unwrap();
+    let pages = vec![tiff::page(2, 300), tiff::page(3, 280)];
+    let plain = work.path().join("plain.tif");
+    tiff::write(&plain, &pages, 98);
+    let g4 = work.path().join("g4.tif");
+    // One strip a page, as a fax TIFF has it (G4 strips cannot be joined).
+    let st =
+        std::process::Command::new("tiffcp").args(["-c", "g4", "-r", "100000"]).arg(&plain).arg(&g4).status().unwrap();
+    assert!(st.success());
+    let pdf = work.path().join("pages.pdf");
+    std::fs::write(&pdf, voxbridge::fax::pdf::from_tiff(&std::fs::read(&g4).unwrap()).unwrap()).unwrap();
+    let (report, got) = send_and_receive(&pdf);
+    assert_eq!(report["pages_sent"].as_u64(), Some(2), "{report}");
+    assert!(got == pages, "the pages received differ from the PDF's");
+}

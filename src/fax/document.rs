@@ -1,9 +1,10 @@
 //! What `fax send` (and a forwarded e-mail) is turned into before spandsp sends it: a
 //! TIFF of fax pages is sent as it is; another TIFF (a scan, any width, grey or colour)
-//! is scaled onto 1728-pixel pages; plain text and e-mails are set onto A4 pages.
+//! is scaled onto 1728-pixel pages; a PDF's CCITT pages are taken as they are (scaled
+//! when of another width); plain text and e-mails are set onto A4 pages.
 
 use super::{libtiff, pages, text};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// A document ready for the fax engine.
@@ -22,21 +23,35 @@ pub fn prepare(path: &Path, bytes: &[u8]) -> Result<Prepared> {
         if let Ok(pages) = super::tiff::sendable(bytes) {
             return Ok(Prepared { tiff: None, pages, kind: "TIFF" });
         }
-        let made: Vec<pages::Page> = libtiff::read_pages(path)?.iter().map(pages::Grey::to_page).collect();
-        return Ok(Prepared { pages: made.len(), tiff: Some(pages::tiff(&made)), kind: "TIFF scaled to fax pages" });
+        return scaled(path, "TIFF scaled to fax pages");
     }
     if bytes.starts_with(b"%PDF") {
-        bail!(
-            "{}: PDF is not sent directly yet; make a fax TIFF of it first, e.g. \
-             `gs -sDEVICE=tiffg4 -r204x196 -o OUT.tif IN.pdf`",
-            path.display()
-        );
+        let t = super::pdf_pages::to_tiff(bytes).with_context(|| path.display().to_string())?;
+        if let Ok(pages) = super::tiff::sendable(&t) {
+            return Ok(Prepared { tiff: Some(t), pages, kind: "PDF of fax pages" });
+        }
+        // CCITT pages of another width: decoded and scaled like a scan.
+        let tmp = std::env::temp_dir().join(format!(
+            "voxbridge-pdf-{}-{:08x}.tif",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::write(&tmp, &t).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let made = scaled(&tmp, "PDF scaled to fax pages");
+        let _ = std::fs::remove_file(&tmp);
+        return made;
     }
     let Ok(s) = std::str::from_utf8(bytes) else {
         bail!("{}: not a TIFF, plain text (UTF-8) or an e-mail", path.display());
     };
     let (body, kind) = if looks_like_mail(s) { (text::email_text(bytes)?, "e-mail") } else { (s.to_string(), "text") };
     let made = text::render(&body)?;
+    Ok(Prepared { pages: made.len(), tiff: Some(pages::tiff(&made)), kind })
+}
+
+/// Any TIFF libtiff reads, page by page onto fax pages.
+fn scaled(path: &Path, kind: &'static str) -> Result<Prepared> {
+    let made: Vec<pages::Page> = libtiff::read_pages(path)?.iter().map(pages::Grey::to_page).collect();
     Ok(Prepared { pages: made.len(), tiff: Some(pages::tiff(&made)), kind })
 }
 
@@ -75,6 +90,6 @@ mod tests {
         assert_eq!((d.pages, d.kind), (1, "text"));
         assert_eq!(crate::fax::tiff::sendable(d.tiff.as_ref().unwrap()), Ok(1));
         assert!(prepare(&p, b"\x89PNG\r\n\x1a\n\xff\xfe").unwrap_err().to_string().contains("not a TIFF"));
-        assert!(prepare(&p, b"%PDF-1.7").unwrap_err().to_string().contains("gs -sDEVICE=tiffg4"));
+        assert!(prepare(&p, b"%PDF-1.7").is_err(), "a PDF lopdf cannot read");
     }
 }

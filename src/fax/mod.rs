@@ -5,13 +5,15 @@
 //! - [`tiff`]: a TIFF's pages counted, and whether it can be sent as it is;
 //! - [`pdf`]: a received fax's PDF, its CCITT data embedded without re-encoding;
 //! - [`document`]: what `fax send` is made into — a TIFF as it is, a scan scaled
-//!   ([`libtiff`] decodes any TIFF, [`pages`] scales and writes fax pages), text and
-//!   e-mails set onto pages ([`text`]).
+//!   ([`libtiff`] decodes any TIFF, [`pages`] scales and writes fax pages), a PDF's
+//!   CCITT pages taken as they are ([`pdf_pages`]), text and e-mails set onto pages
+//!   ([`text`]).
 
 pub mod document;
 pub mod libtiff;
 pub mod pages;
 pub mod pdf;
+pub mod pdf_pages;
 pub mod spandsp;
 pub mod text;
 pub mod tiff;

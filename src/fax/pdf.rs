@@ -98,6 +98,11 @@ fn pages(b: &[u8]) -> Result<Vec<Page>> {
         };
         let offsets = tags.get(&273).context("TIFF page without strips")?;
         let counts = tags.get(&279).context("TIFF page without strip sizes")?;
+        if k < 0 && offsets.len() > 1 {
+            // Each G4 strip is coded against a white line of its own: strips joined
+            // would decode wrong, and one stream is all a PDF image holds.
+            bail!("a G4 page in {} strips cannot be embedded as one CCITT image", offsets.len());
+        }
         let mut data: Vec<u8> = Vec::new();
         for (o, c) in offsets.iter().zip(counts) {
             let (o, c) = (*o as usize, *c as usize);
@@ -206,5 +211,21 @@ mod tests {
         }
         t.extend(0u32.to_le_bytes());
         assert!(format!("{:#}", from_tiff(&t).unwrap_err()).contains("not CCITT"));
+        // A G4 page in two strips (offsets and counts as 2-long arrays at 100 and 108).
+        let mut t = b"II*\0\x08\0\0\0".to_vec();
+        t.extend(5u16.to_le_bytes());
+        for (tag, count, v) in [(256u16, 1, 1728u32), (257, 1, 10), (259, 1, 4), (273, 2, 100), (279, 2, 108)] {
+            t.extend(tag.to_le_bytes());
+            t.extend(4u16.to_le_bytes());
+            t.extend((count as u32).to_le_bytes());
+            t.extend(v.to_le_bytes());
+        }
+        t.extend(0u32.to_le_bytes());
+        t.resize(100, 0);
+        for v in [116u32, 118, 2, 2] {
+            t.extend(v.to_le_bytes());
+        }
+        t.extend([0u8; 4]);
+        assert!(format!("{:#}", from_tiff(&t).unwrap_err()).contains("in 2 strips"));
     }
 }
