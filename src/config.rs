@@ -46,6 +46,8 @@ pub struct FaxConfig {
     pub send_retry_secs: f64,
     /// The number faxes are sent from (the From user; a trunk may want its own).
     pub send_from: String,
+    /// The paper text and e-mails are set onto when sent as a fax.
+    pub paper: crate::fax::pages::Paper,
     /// `HOST[:PORT]` a fax number typed in the mailbox menu is called at (the trunk):
     /// the menu offers to send a fax on to a fax machine only when this is set.
     pub send_via: Option<String>,
@@ -62,6 +64,7 @@ impl Default for FaxConfig {
             send_retry_secs: 60.0,
             send_from: "voxbridge".into(),
             send_via: None,
+            paper: crate::fax::pages::Paper::A4,
         }
     }
 }

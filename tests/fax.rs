@@ -211,3 +211,22 @@ fn a_fax_cut_after_page_two_of_three_keeps_two_pages_and_says_why() {
     let result = row["fax_result"].as_str().unwrap_or_default();
     assert!(!result.is_empty() && result != "OK", "the failure is recorded: {row}");
 }
+
+#[test]
+fn a_fax_heard_by_its_tone_in_a_voice_mailbox_is_moved_to_t38_by_our_offer() {
+    let server = Server::start("[fax]\nt38_reinvite = true\n");
+    server.cli_ok(&["mailbox", "add", "4905", "--pin", "1234"]);
+    let work = tempfile::tempdir().unwrap();
+    let page = tiff::page(8, 300);
+    let src = work.path().join("page.tif");
+    tiff::write(&src, std::slice::from_ref(&page), 98);
+    // The greeting plays; the machine's CNG is heard; the deposit hands the call to fax
+    // reception, which offers T.38; the machine accepts and sends over T.38.
+    let how = T38Call { await_offer: true, ..T38Call::OFFER };
+    let r = t38_machine_calls(server.sip_port, "4905", &src, how);
+    assert!(r.outcome.ok() && r.outcome.pages_sent == 1, "{r:?}\n{}", server.log());
+    let (got, _) = stored_fax(&server, "4905");
+    assert!(got == [page]);
+    let log = server.log();
+    assert!(log.contains("call handed over") && log.contains("T.38 accepted by the far end"), "{log}");
+}

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum FaxCmd {
-    /// Send a TIFF, a text or an e-mail to a fax number and wait for the result.
+    /// Send a TIFF, a PDF of fax pages, a text or an e-mail to a fax number and wait
+    /// for the result.
     ///
     /// The call goes out from a SIP port of its own (beside a running server), over G.711
     /// until the far end moves it to T.38. A busy line, no answer, or a fax that got no
@@ -23,7 +24,8 @@ pub enum FaxCmd {
     Send {
         /// The pages: a TIFF (fax pages are sent as they are; any other — a scan, any
         /// width, grey or colour, any compression — is scaled onto 1728-pixel pages),
-        /// a plain-text file or an e-mail (.eml), set onto A4 pages.
+        /// a PDF of fax pages (CCITT images, sent without re-encoding), a plain-text
+        /// file or an e-mail (.eml), set onto A4 or Letter pages.
         file: PathBuf,
         /// Where: sip:NUMBER@HOST[:PORT] (the trunk or the fax machine's SIP address).
         #[arg(long)]
@@ -37,6 +39,9 @@ pub enum FaxCmd {
         /// Attempts after the first (default [fax] send_retries).
         #[arg(long)]
         retries: Option<u32>,
+        /// The paper text and e-mails are set onto: a4 or letter (default [fax] paper).
+        #[arg(long)]
+        paper: Option<crate::fax::pages::Paper>,
         /// Seconds between attempts (default [fax] send_retry_secs).
         #[arg(long)]
         retry_secs: Option<f64>,
@@ -63,6 +68,9 @@ pub enum FaxCmd {
         /// Our ident shown on the far machine (default [fax] ident).
         #[arg(long)]
         from: Option<String>,
+        /// The paper an e-mail is set onto: a4 or letter (default [fax] paper).
+        #[arg(long)]
+        paper: Option<crate::fax::pages::Paper>,
         /// Print the job as JSON.
         #[arg(long)]
         json: bool,
@@ -78,13 +86,15 @@ pub enum FaxCmd {
 /// Runs the command; `Ok(false)` when the fax was not sent (the report is printed).
 pub fn run(cfg: &Config, cmd: FaxCmd) -> Result<bool> {
     match cmd {
-        FaxCmd::Send { file, to, from, caller, retries, retry_secs, json } => {
-            send(cfg, file, to, from, caller, retries, retry_secs, json)
+        FaxCmd::Send { file, to, from, caller, retries, paper, retry_secs, json } => {
+            let paper = paper.unwrap_or(cfg.fax.paper);
+            send(cfg, file, to, from, caller, retries, retry_secs, paper, json)
         }
-        FaxCmd::Forward { number, id, to, from, json } => {
+        FaxCmd::Forward { number, id, to, from, paper, json } => {
             let store = Store::open(&cfg.store.path)?;
             let ident = checked_ident(from.unwrap_or_else(|| cfg.fax.ident.clone()))?;
-            let job = crate::services::fax::forward_fax(&store, &number, id, &to, &ident)?;
+            let paper = paper.unwrap_or(cfg.fax.paper);
+            let job = crate::services::fax::forward_fax(&store, &number, id, &to, &ident, paper)?;
             let j = store.fax_job(job)?.context("the job just queued is gone")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&j)?);
@@ -135,10 +145,11 @@ fn send(
     caller: Option<String>,
     retries: Option<u32>,
     retry_secs: Option<f64>,
+    paper: crate::fax::pages::Paper,
     json: bool,
 ) -> Result<bool> {
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let doc = crate::fax::document::prepare(&file, &bytes)?;
+    let doc = crate::fax::document::prepare(&file, &bytes, paper)?;
     let pages = doc.pages;
     // A document made into fax pages is sent from a file of its own, removed after.
     let made = doc.tiff.map(|t| -> Result<TempFile> {

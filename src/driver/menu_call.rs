@@ -170,11 +170,11 @@ async fn perform(ctx: &Arc<CallCtx>, settings: &Settings, mailbox: &str, action:
         Action::Reply { id, pcm, all } => ctx.messages.reply(mailbox, id, pcm, all).await,
         Action::SendFax { id, number } => {
             let Some(via) = ctx.cfg.fax.send_via.clone() else { return Reply::Done(false) };
-            let (mb, ident) = (mailbox.to_string(), ctx.cfg.fax.ident.clone());
+            let (mb, ident, paper) = (mailbox.to_string(), ctx.cfg.fax.ident.clone(), ctx.cfg.fax.paper);
             let target = format!("sip:{number}@{via}");
             ctx.messages
                 .store
-                .run(move |s| crate::services::fax::forward_fax(s, &mb, id, &target, &ident))
+                .run(move |s| crate::services::fax::forward_fax(s, &mb, id, &target, &ident, paper))
                 .await
                 .map(|_| true)
         }

@@ -17,8 +17,8 @@ pub struct Prepared {
     pub kind: &'static str,
 }
 
-/// Reads `path` (its bytes are `bytes`) as a fax document.
-pub fn prepare(path: &Path, bytes: &[u8]) -> Result<Prepared> {
+/// Reads `path` (its bytes are `bytes`) as a fax document; text goes onto `paper`.
+pub fn prepare(path: &Path, bytes: &[u8], paper: pages::Paper) -> Result<Prepared> {
     if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
         if let Ok(pages) = super::tiff::sendable(bytes) {
             return Ok(Prepared { tiff: None, pages, kind: "TIFF" });
@@ -45,7 +45,7 @@ pub fn prepare(path: &Path, bytes: &[u8]) -> Result<Prepared> {
         bail!("{}: not a TIFF, plain text (UTF-8) or an e-mail", path.display());
     };
     let (body, kind) = if looks_like_mail(s) { (text::email_text(bytes)?, "e-mail") } else { (s.to_string(), "text") };
-    let made = text::render(&body)?;
+    let made = text::render(&body, paper)?;
     Ok(Prepared { pages: made.len(), tiff: Some(pages::tiff(&made)), kind })
 }
 
@@ -86,10 +86,13 @@ mod tests {
     fn text_is_set_onto_pages_and_binary_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("note.txt");
-        let d = prepare(&p, b"Please call back.\n").unwrap();
+        let d = prepare(&p, b"Please call back.\n", pages::Paper::A4).unwrap();
         assert_eq!((d.pages, d.kind), (1, "text"));
         assert_eq!(crate::fax::tiff::sendable(d.tiff.as_ref().unwrap()), Ok(1));
-        assert!(prepare(&p, b"\x89PNG\r\n\x1a\n\xff\xfe").unwrap_err().to_string().contains("not a TIFF"));
-        assert!(prepare(&p, b"%PDF-1.7").is_err(), "a PDF lopdf cannot read");
+        assert!(prepare(&p, b"\x89PNG\r\n\x1a\n\xff\xfe", pages::Paper::A4)
+            .unwrap_err()
+            .to_string()
+            .contains("not a TIFF"));
+        assert!(prepare(&p, b"%PDF-1.7", pages::Paper::A4).is_err(), "a PDF lopdf cannot read");
     }
 }

@@ -11,6 +11,37 @@ pub const Y_DPI: f64 = 196.0;
 /// An A4 page's rows at 196 lines per inch (297 mm).
 pub const A4_ROWS: usize = 2292;
 
+/// The paper text is set onto.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Paper {
+    #[default]
+    A4,
+    /// US Letter, 11 inches.
+    Letter,
+}
+
+impl Paper {
+    /// Rows of a page at 196 lines per inch.
+    pub fn rows(self) -> usize {
+        match self {
+            Paper::A4 => A4_ROWS,
+            Paper::Letter => 2156,
+        }
+    }
+}
+
+impl std::str::FromStr for Paper {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Paper, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "a4" => Ok(Paper::A4),
+            "letter" => Ok(Paper::Letter),
+            _ => Err(format!("{s:?}: the paper is a4 or letter")),
+        }
+    }
+}
+
 /// One page: `rows` rows of [`WIDTH`] pixels, true = black.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {

@@ -1,9 +1,9 @@
 //! Text set onto fax pages: DejaVu Sans Mono (Debian's fonts-dejavu-core) at 10 points,
-//! A4 with 15 mm margins at 204 × 196 dpi, lines wrapped at word boundaries, long
+//! A4 or Letter with 15 mm margins at 204 × 196 dpi, lines wrapped at word boundaries, long
 //! words broken, tabs to every 8th column, a form feed starting a new page. An e-mail
 //! becomes its From, To, Cc, Date and Subject, then what the sender wrote (HTML as text).
 
-use super::pages::{Page, A4_ROWS, WIDTH, X_DPI, Y_DPI};
+use super::pages::{Page, Paper, WIDTH, X_DPI, Y_DPI};
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont};
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -16,11 +16,11 @@ const MARGIN_X: usize = (15.0 / 25.4 * X_DPI) as usize;
 const MARGIN_Y: usize = (12.0 / 25.4 * Y_DPI) as usize;
 
 /// The pages `text` fills.
-pub fn render(text: &str) -> Result<Vec<Page>> {
-    render_with(Path::new(FONT), text)
+pub fn render(text: &str, paper: Paper) -> Result<Vec<Page>> {
+    render_with(Path::new(FONT), text, paper)
 }
 
-pub fn render_with(font_path: &Path, text: &str) -> Result<Vec<Page>> {
+pub fn render_with(font_path: &Path, text: &str, paper: Paper) -> Result<Vec<Page>> {
     let bytes = std::fs::read(font_path)
         .with_context(|| format!("cannot read the font {} (install fonts-dejavu-core)", font_path.display()))?;
     let font = FontVec::try_from_vec(bytes).with_context(|| format!("{} is not a font", font_path.display()))?;
@@ -32,7 +32,8 @@ pub fn render_with(font_path: &Path, text: &str) -> Result<Vec<Page>> {
     let advance = scaled.h_advance(font.glyph_id('M')).max(1.0);
     let line_height = (scaled.height() + scaled.line_gap()).ceil().max(1.0) as usize;
     let columns = ((WIDTH - 2 * MARGIN_X) as f32 / advance).floor().max(10.0) as usize;
-    let lines_per_page = ((A4_ROWS - 2 * MARGIN_Y) / line_height).max(1);
+    let page_rows = paper.rows();
+    let lines_per_page = ((page_rows - 2 * MARGIN_Y) / line_height).max(1);
 
     let mut pages: Vec<Vec<String>> = vec![Vec::new()];
     for paragraph in text.replace("\r\n", "\n").split('\n') {
@@ -54,7 +55,7 @@ pub fn render_with(font_path: &Path, text: &str) -> Result<Vec<Page>> {
     Ok(pages
         .iter()
         .map(|lines| {
-            let mut page = Page::blank(A4_ROWS);
+            let mut page = Page::blank(page_rows);
             for (n, line) in lines.iter().enumerate() {
                 let baseline = MARGIN_Y as f32 + n as f32 * line_height as f32 + scaled.ascent();
                 for (col, c) in line.chars().enumerate() {
@@ -158,17 +159,18 @@ mod tests {
 
     #[test]
     fn text_fills_pages_top_down_and_a_form_feed_starts_one() {
-        let one = render("Hello, fax.").unwrap();
+        let one = render("Hello, fax.", Paper::A4).unwrap();
         assert_eq!(one.len(), 1);
         let p = &one[0];
         let line = (POINTS / 72.0 * Y_DPI) as usize * 2;
         assert!(p.ink(MARGIN_Y, MARGIN_Y + line) > 200, "ink on the first line");
-        assert_eq!(p.ink(MARGIN_Y + 2 * line, A4_ROWS), 0, "nothing below it");
+        assert_eq!(p.ink(MARGIN_Y + 2 * line, p.rows), 0, "nothing below it");
+        assert_eq!((p.rows, render("x", Paper::Letter).unwrap()[0].rows), (2292, 2156), "A4 and Letter");
         assert_eq!(p.ink(0, MARGIN_Y.saturating_sub(5)), 0, "nothing in the top margin");
         // 200 lines: more than one page; a form feed: a page of its own.
         let long: String = (0..200).map(|i| format!("line {i}\n")).collect();
-        assert!(render(&long).unwrap().len() >= 3);
-        assert_eq!(render("first\u{c}second").unwrap().len(), 2);
+        assert!(render(&long, Paper::A4).unwrap().len() >= 3);
+        assert_eq!(render("first\u{c}second", Paper::A4).unwrap().len(), 2);
     }
 
     #[test]

@@ -86,7 +86,14 @@ pub fn parse_target(uri: &str) -> Result<(String, String)> {
 /// stored fax goes as it was received; an e-mail is set onto pages (its headers, then
 /// what was written); a voice message is refused. Blocking: run it on the store's
 /// thread.
-pub fn forward_fax(store: &dyn Backend, mailbox: &str, id: i64, target: &str, ident: &str) -> Result<i64> {
+pub fn forward_fax(
+    store: &dyn Backend,
+    mailbox: &str,
+    id: i64,
+    target: &str,
+    ident: &str,
+    paper: crate::fax::pages::Paper,
+) -> Result<i64> {
     parse_target(target)?;
     let m = store
         .message(id)?
@@ -102,7 +109,7 @@ pub fn forward_fax(store: &dyn Backend, mailbox: &str, id: i64, target: &str, id
             let raw = store
                 .message_raw(id)?
                 .with_context(|| format!("e-mail {id} has no body stored here (retrieved headers only)"))?;
-            let pages = crate::fax::text::render(&crate::fax::text::email_text(&raw)?)?;
+            let pages = crate::fax::text::render(&crate::fax::text::email_text(&raw)?, paper)?;
             FaxSource::Tiff(crate::fax::pages::tiff(&pages))
         }
     };

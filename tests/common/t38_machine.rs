@@ -69,15 +69,32 @@ pub fn t38_machine_calls(sip_port: u16, dialled: &str, tiff: &std::path::Path, h
     let mut answers = Vec::new();
     let (mut phone, server): (Phone, SocketAddr) = match how.reinvite_after {
         None if how.await_offer => {
-            let p = Phone::call(sip_port, "5550188", dialled);
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut p = Phone::call(sip_port, "5550188", dialled);
+            // Until the offer comes, a fax machine's calling tone: 1100 Hz for 0.5 s,
+            // then 3 s of silence, in real time (what a voice mailbox hears a fax by).
+            let (start, mut frame) = (Instant::now(), 0u32);
             let invite = loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match p.poll_request(left) {
-                    Some(r) if r.starts_with("INVITE ") => break r,
-                    Some(_) => {}
-                    None => panic!("no T.38 offer from the server within 10 s"),
+                if start.elapsed() > Duration::from_secs(15) {
+                    panic!("no T.38 offer from the server within 15 s");
                 }
+                let on = frame % 175 < 25;
+                let pcm: Vec<u8> = (0..160)
+                    .map(|i| {
+                        let t = (frame as f64 * 160.0 + i as f64) / 8000.0;
+                        let v = if on { (t * 1100.0 * std::f64::consts::TAU).sin() * 8000.0 } else { 0.0 };
+                        voxbridge::media::g711::ulaw_encode(v as i16)
+                    })
+                    .collect();
+                p.send_frame(&pcm);
+                frame += 1;
+                if let Some(r) = p.poll_request(Duration::ZERO) {
+                    if r.starts_with("INVITE ") {
+                        break r;
+                    }
+                }
+                std::thread::sleep(
+                    (start + Duration::from_millis(20) * frame).saturating_duration_since(Instant::now()),
+                );
             };
             let server = format!("127.0.0.1:{}", answered_port(&invite)).parse().unwrap();
             p.respond(&invite, 200, "OK", Some(&offer));
