@@ -348,3 +348,58 @@ fn a_pdf_of_fax_pages_is_sent_without_re_encoding_and_arrives_pixel_for_pixel() 
     assert_eq!(report["pages_sent"].as_u64(), Some(2), "{report}");
     assert!(got == pages, "the pages received differ from the PDF's");
 }
+
+#[test]
+fn a_crash_mid_job_never_sends_confirmed_pages_twice_and_resends_a_job_with_none() {
+    let work = tempfile::tempdir().unwrap();
+    let plan = |dir: &std::path::Path, mailbox: &str| {
+        let p = dir.join(format!("plan-{mailbox}.toml"));
+        std::fs::write(&p, format!("[[route]]\npattern = \"7001\"\napp = \"fax\"\nmailbox = \"{mailbox}\"\n")).unwrap();
+        format!("[dialplan]\nfile = \"{}\"\n[fax]\nsend_retry_secs = 1.0\n", p.display())
+    };
+    // A holds the fax and sends the jobs; B receives them.
+    let mut a = Server::start(&plan(work.path(), "4910"));
+    let b = Server::start(&plan(work.path(), "4930"));
+    a.cli_ok(&["mailbox", "add", "4910", "--pin", "1234"]);
+    b.cli_ok(&["mailbox", "add", "4930", "--pin", "1234"]);
+    let pages = vec![tiff::page(1, 600), tiff::page(2, 600), tiff::page(3, 600)];
+    let src = work.path().join("three.tif");
+    tiff::write(&src, &pages, 98);
+    let sender = Server::configure("");
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{}", a.sip_port), &src, &["--retries", "0"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_until(Duration::from_secs(20), "the fax stored", || !a.messages("4910").is_empty());
+    let id = a.messages("4910")[0]["id"].as_i64().unwrap().to_string();
+    let to = format!("sip:7001@127.0.0.1:{}", b.sip_port);
+    let jobs =
+        |s: &Server| -> serde_json::Value { serde_json::from_str(&s.cli_ok(&["fax", "jobs", "--json"])).unwrap() };
+
+    // Job 1 runs until the far machine confirmed a page; job 2 is queued and taken.
+    a.cli_ok(&["fax", "forward", "4910", &id, "--to", &to]);
+    wait_until(Duration::from_secs(60), "job 1's first page confirmed", || {
+        jobs(&a)[0]["pages_sent"].as_i64() >= Some(1)
+    });
+    a.cli_ok(&["fax", "forward", "4910", &id, "--to", &to]);
+    wait_until(Duration::from_secs(10), "job 2 sending", || jobs(&a)[1]["state"].as_str() == Some("sending"));
+    let before = jobs(&a);
+    assert_eq!(before[1]["pages_sent"].as_i64(), Some(0), "{before}");
+    assert_eq!(before[0]["state"].as_str(), Some("sending"), "{before}");
+    // The server dies with both calls under way.
+    unsafe_kill(a.pid(), 9);
+    a.stop();
+    a.run();
+    wait_until(Duration::from_secs(10), "the jobs recovered", || a.log().contains("fax jobs interrupted"));
+    let after = jobs(&a);
+    assert_eq!(after[0]["state"].as_str(), Some("failed"), "pages went through: never sent again: {after}");
+    let why = after[0]["result"].as_str().unwrap();
+    assert!(why.contains("interrupted after") && why.contains("of 3 pages; not sent again"), "{why}");
+    wait_until(Duration::from_secs(120), "job 2 sent again, whole", || jobs(&a)[1]["state"].as_str() == Some("sent"));
+    assert_eq!(jobs(&a)[1]["attempts"].as_i64(), Some(2));
+    let mut whole = None;
+    wait_until(Duration::from_secs(60), "B has the whole fax", || {
+        whole = b.messages("4930").into_iter().find(|m| m["pages"].as_i64() == Some(3));
+        whole.is_some()
+    });
+    let got = tiff::decode(&b.store_dir().join(whole.unwrap()["media_path"].as_str().unwrap()));
+    assert!(got == pages);
+}
