@@ -230,3 +230,27 @@ fn a_fax_heard_by_its_tone_in_a_voice_mailbox_is_moved_to_t38_by_our_offer() {
     let log = server.log();
     assert!(log.contains("call handed over") && log.contains("T.38 accepted by the far end"), "{log}");
 }
+
+#[test]
+fn a_mailbox_own_fax_number_receives_faxes_without_a_dialplan_route() {
+    let server = Server::start("");
+    server.cli_ok(&["mailbox", "add", "4907", "--pin", "1234", "--fax-number", "6907"]);
+    let refused = server.cli(&["mailbox", "add", "4908", "--pin", "1234", "--fax-number", "6907"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("already mailbox 4907"));
+    let bad = server.cli(&["mailbox", "set", "4907", "--fax-number", "69-07"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("1 to 32 digits"));
+    let work = tempfile::tempdir().unwrap();
+    let page = tiff::page(9, 250);
+    let src = work.path().join("page.tif");
+    tiff::write(&src, std::slice::from_ref(&page), 98);
+    // The default dialplan would take 6907 for a (missing) mailbox: the fax number wins.
+    let r = t38_machine_calls(server.sip_port, "6907", &src, T38Call::OFFER);
+    assert!(r.outcome.ok(), "{r:?}\n{}", server.log());
+    let (got, _) = stored_fax(&server, "4907");
+    assert!(got == [page]);
+    let list: serde_json::Value = serde_json::from_str(&server.cli_ok(&["mailbox", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["fax_number"].as_str(), Some("6907"), "{list}");
+    server.cli_ok(&["mailbox", "set", "4907", "--fax-number", ""]);
+    let list: serde_json::Value = serde_json::from_str(&server.cli_ok(&["mailbox", "list", "--json"])).unwrap();
+    assert!(list[0]["fax_number"].is_null(), "{list}");
+}

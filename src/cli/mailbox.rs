@@ -37,6 +37,10 @@ pub enum MailboxCmd {
         /// Europe/Berlin (default: [mailbox] timezone, else the server's).
         #[arg(long, value_name = "ZONE")]
         timezone: Option<String>,
+        /// The mailbox's own fax number: calls to it are received as faxes into this
+        /// mailbox, whatever the dialplan says.
+        #[arg(long, value_name = "NUMBER")]
+        fax_number: Option<String>,
     },
     /// Change a mailbox's name, e-mail address or mail accounts.
     ///
@@ -68,6 +72,9 @@ pub enum MailboxCmd {
         /// server's).
         #[arg(long, value_name = "ZONE")]
         timezone: Option<String>,
+        /// The mailbox's own fax number ("": none): calls to it are received as faxes.
+        #[arg(long, value_name = "NUMBER")]
+        fax_number: Option<String>,
         /// SIP password of the mailbox, read from the first line of FILE ("-": standard
         /// input): phones that SUBSCRIBE to its message-waiting state authenticate with
         /// the mailbox number and this password (SIP digest, realm `[sip] realm`). Only
@@ -183,11 +190,26 @@ fn read_password(file: &std::path::Path) -> Result<String> {
     Ok(password)
 }
 
+/// A fax number is digits (a leading + allowed), like the numbers trunks dial.
+fn check_fax_number(f: &str) -> Result<()> {
+    let digits = f.strip_prefix('+').unwrap_or(f);
+    if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("a fax number is 1 to 32 digits (a leading + allowed), got {f:?}");
+    }
+    Ok(())
+}
+
 pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Result<()> {
     match cmd {
-        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp, timezone } => {
+        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp, timezone, fax_number } => {
             if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
                 bail!("mailbox number must be 1 to 32 digits, got {number:?}");
+            }
+            if let Some(f) = &fax_number {
+                check_fax_number(f)?;
+                if let Some(other) = store.mailbox_by_fax_number(f)?.or(store.mailbox(f)?) {
+                    bail!("{f} is already mailbox {}'s number or fax number", other.number);
+                }
             }
             check_accounts(&imap, &pop3, &smtp, &email)?;
             if let Some(tz) = &timezone {
@@ -203,6 +225,9 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 smtp_url: smtp,
                 timezone,
             })?;
+            if let Some(f) = &fax_number {
+                store.set_fax_number(&number, Some(f))?;
+            }
             let m = store.mailbox(&number)?.expect("just added");
             let how = match m.delivery_target() {
                 Some("imap") => "messages are placed in the IMAP mailbox",
@@ -211,8 +236,29 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             };
             println!("mailbox {number} created; {how}");
         }
-        MailboxCmd::Set { number, name, email, imap, pop3, smtp, timezone, sip_password_file, no_sip_password } => {
+        MailboxCmd::Set {
+            number,
+            name,
+            email,
+            imap,
+            pop3,
+            smtp,
+            timezone,
+            fax_number,
+            sip_password_file,
+            no_sip_password,
+        } => {
             let Some(old) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
+            if let Some(f) = &fax_number {
+                if !f.is_empty() {
+                    check_fax_number(f)?;
+                }
+                store.set_fax_number(&number, Some(f.as_str()).filter(|f| !f.is_empty()))?;
+                match f.as_str() {
+                    "" => println!("mailbox {number}: no fax number"),
+                    f => println!("mailbox {number}: calls to {f} are received as faxes into it"),
+                }
+            }
             let only_sip = [&name, &email, &imap, &pop3, &smtp, &timezone].iter().all(|o| o.is_none());
             if let Some(file) = &sip_password_file {
                 let password = read_password(file)?;
@@ -223,7 +269,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 store.set_sip_secret(&number, None)?;
                 println!("mailbox {number}: SIP password removed; subscriptions to it are refused");
             }
-            if only_sip && (sip_password_file.is_some() || no_sip_password) {
+            if only_sip && (sip_password_file.is_some() || no_sip_password || fax_number.is_some()) {
                 return Ok(());
             }
             // Given and empty: removed; given: replaced; not given: kept.
@@ -324,7 +370,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                             "number": m.number, "name": m.name, "email": m.email,
                             "imap": m.imap_url.as_deref().map(redact), "pop3": m.pop3_url.as_deref().map(redact),
                             "smtp": m.smtp_url.as_deref().map(redact), "unread": u, "messages": t,
-                            "locked_until": l, "timezone": m.timezone,
+                            "locked_until": l, "timezone": m.timezone, "fax_number": m.fax_number,
                         })
                     })
                     .collect();
@@ -336,10 +382,13 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 for (m, u, t, l) in rows {
                     let acct =
                         m.imap_url.as_deref().or(m.pop3_url.as_deref()).map(redact).unwrap_or_else(|| "-".into());
-                    let lock = match l {
+                    let mut lock = match l {
                         Some(until) => format!("  (locked for {} s more: voxbridge mailbox unlock)", until - now),
                         None => String::new(),
                     };
+                    if let Some(f) = &m.fax_number {
+                        lock.push_str(&format!("  (fax {f})"));
+                    }
                     println!("{:<12} {:<20} {:>6} {:>6}  {}{lock}", m.number, m.name.unwrap_or_default(), u, t, acct);
                 }
             }

@@ -19,8 +19,15 @@ pub enum CallRoute {
     Fax(Box<Mailbox>),
 }
 
-/// Routes a call to `dialled` through the dialplan and the store.
+/// Routes a call to `dialled`: a mailbox's own fax number first (no dialplan route
+/// needed for it), then the dialplan and the store.
 pub async fn route(store: &SharedStore, dialplan: &Dialplan, dialled: &str) -> CallRoute {
+    let d = dialled.to_string();
+    match store.run(move |s| s.mailbox_by_fax_number(&d)).await {
+        Ok(Some(m)) => return CallRoute::Fax(Box::new(m)),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "store unavailable for fax numbers; the dialplan decides"),
+    }
     match dialplan.route(dialled) {
         Decision::NoRoute => CallRoute::Refuse(404, "Not Found"),
         Decision::Menu { keys } => CallRoute::Menu(keys),
@@ -88,6 +95,7 @@ mod tests {
             name_path: None,
             temp_greeting_path: None,
             timezone: None,
+            fax_number: None,
         }
     }
 
@@ -115,10 +123,21 @@ mod tests {
         store
             .add_mailbox(&crate::store::NewMailbox { number: "100".into(), pin: "1234".into(), ..Default::default() })
             .unwrap();
+        store.set_fax_number("100", Some("7100")).unwrap();
         let plan = Dialplan::parse(include_str!("../../dialplans/default.toml")).unwrap();
-        let store = SharedStore::from(store);
-        assert!(matches!(route(&store, &plan, "100").await, CallRoute::Deposit(m) if m.number == "100"));
-        assert!(matches!(route(&store, &plan, "101").await, CallRoute::Refuse(404, _)), "no such mailbox");
-        assert!(matches!(route(&store, &plan, "*98").await, CallRoute::Menu(_)));
+        let shared = SharedStore::from(store.clone());
+        assert!(matches!(route(&shared, &plan, "100").await, CallRoute::Deposit(m) if m.number == "100"));
+        assert!(matches!(route(&shared, &plan, "101").await, CallRoute::Refuse(404, _)), "no such mailbox");
+        assert!(matches!(route(&shared, &plan, "*98").await, CallRoute::Menu(_)));
+        // The mailbox's fax number, before the dialplan's "any number is a mailbox".
+        assert!(matches!(route(&shared, &plan, "7100").await, CallRoute::Fax(m) if m.number == "100"));
+        store
+            .add_mailbox(&crate::store::NewMailbox { number: "200".into(), pin: "1234".into(), ..Default::default() })
+            .unwrap();
+        for taken in ["7100", "100"] {
+            assert!(store.set_fax_number("200", Some(taken)).unwrap_err().to_string().contains("already mailbox 100"));
+        }
+        store.set_fax_number("100", None).unwrap();
+        assert!(matches!(route(&shared, &plan, "7100").await, CallRoute::Refuse(404, _)), "removed");
     }
 }

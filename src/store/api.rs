@@ -17,6 +17,8 @@ use std::sync::Arc;
 /// Who has a mailbox here.
 pub trait Mailboxes {
     fn mailbox(&self, number: &str) -> Result<Option<Mailbox>>;
+    /// The mailbox whose own fax number `dialled` is.
+    fn mailbox_by_fax_number(&self, dialled: &str) -> Result<Option<Mailbox>>;
     /// Every mailbox's SIP digest secrets (HA1), for requests about it outside calls.
     fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>>;
 }
@@ -131,6 +133,9 @@ impl From<Store> for SharedStore {
 impl Mailboxes for Store {
     fn mailbox(&self, number: &str) -> Result<Option<Mailbox>> {
         Store::mailbox(self, number)
+    }
+    fn mailbox_by_fax_number(&self, dialled: &str) -> Result<Option<Mailbox>> {
+        Store::mailbox_by_fax_number(self, dialled)
     }
     fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>> {
         Store::sip_secrets(self)

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/021_reply_all.sql"),
     include_str!("../../sql/022_fax_result.sql"),
     include_str!("../../sql/023_fax_jobs.sql"),
+    include_str!("../../sql/024_fax_number.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

@@ -35,6 +35,8 @@ pub struct Mailbox {
     pub temp_greeting_path: Option<String>,
     /// IANA time zone for the dates the menu speaks (None: the server's).
     pub timezone: Option<String>,
+    /// The mailbox's own fax number: calls to it are received as faxes into it.
+    pub fax_number: Option<String>,
 }
 
 impl Mailbox {
@@ -192,7 +194,7 @@ impl Store {
         Ok(conn
             .query_row(
                 "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-                        busy_greeting_path, name_path, temp_greeting_path, timezone
+                        busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number
                  FROM mailbox WHERE number = ?1",
                 [number],
                 mailbox_from_row,
@@ -204,11 +206,48 @@ impl Store {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-                        busy_greeting_path, name_path, temp_greeting_path, timezone
+                        busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number
              FROM mailbox ORDER BY number",
         )?;
         let rows = st.query_map([], mailbox_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// The mailbox whose fax number `dialled` is.
+    pub fn mailbox_by_fax_number(&self, dialled: &str) -> Result<Option<Mailbox>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
+                        busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number
+                 FROM mailbox WHERE fax_number = ?1",
+                [dialled],
+                mailbox_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Sets (or, with `None`, removes) a mailbox's fax number; one that is another
+    /// mailbox's fax number, or a mailbox's own number, is refused.
+    pub fn set_fax_number(&self, number: &str, fax: Option<&str>) -> Result<()> {
+        self.transact(Commit::Durable, |tx| {
+            if let Some(f) = fax {
+                let taken: Option<String> = tx
+                    .query_row(
+                        "SELECT number FROM mailbox WHERE (fax_number = ?1 OR number = ?1) AND number != ?2",
+                        params![f, number],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(other) = taken {
+                    bail!("{f} is already mailbox {other}'s number or fax number");
+                }
+            }
+            if tx.execute("UPDATE mailbox SET fax_number = ?2 WHERE number = ?1", params![number, fax])? == 0 {
+                bail!("no mailbox {number}");
+            }
+            Ok(())
+        })
     }
 
     /// Counts of (unread, total) messages per mailbox.
@@ -235,5 +274,6 @@ pub(super) fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbo
         name_path: r.get(8)?,
         temp_greeting_path: r.get(9)?,
         timezone: r.get(10)?,
+        fax_number: r.get(11)?,
     })
 }
