@@ -137,55 +137,23 @@ fn span(t: usize, f: f64, len: usize) -> (usize, usize) {
     (a, b)
 }
 
-/// The TIFF of `pages` (Class F's tags, uncompressed, little-endian).
+/// The TIFF of `pages` (uncompressed, fine resolution).
 pub fn tiff(pages: &[Page]) -> Vec<u8> {
-    let mut out: Vec<u8> = b"II*\0\0\0\0\0".to_vec();
-    let mut link = 4;
-    for (i, p) in pages.iter().enumerate() {
-        let data_at = out.len() as u32;
-        out.extend(p.packed());
-        if out.len() % 2 == 1 {
-            out.push(0);
-        }
-        let xres_at = out.len() as u32;
-        out.extend(204u32.to_le_bytes());
-        out.extend(1u32.to_le_bytes());
-        let yres_at = out.len() as u32;
-        out.extend(196u32.to_le_bytes());
-        out.extend(1u32.to_le_bytes());
-        let ifd_at = out.len() as u32;
-        out[link..link + 4].copy_from_slice(&ifd_at.to_le_bytes());
-        let (rows, bytes) = (p.rows as u32, (p.rows * WIDTH / 8) as u32);
-        // (tag, type, count, value): 3 SHORT, 4 LONG, 5 RATIONAL (value = its offset).
-        let page_number = (i as u32) | ((pages.len() as u32) << 16);
-        let entries: [(u16, u16, u32, u32); 15] = [
-            (254, 4, 1, 2),            // NewSubfileType: a page
-            (256, 4, 1, WIDTH as u32), // ImageWidth
-            (257, 4, 1, rows),         // ImageLength
-            (258, 3, 1, 1),            // BitsPerSample
-            (259, 3, 1, 1),            // Compression: none
-            (262, 3, 1, 0),            // Photometric: min-is-white
-            (266, 3, 1, 1),            // FillOrder: MSB first
-            (273, 4, 1, data_at),      // StripOffsets
-            (277, 3, 1, 1),            // SamplesPerPixel
-            (278, 4, 1, rows),         // RowsPerStrip
-            (279, 4, 1, bytes),        // StripByteCounts
-            (282, 5, 1, xres_at),      // XResolution
-            (283, 5, 1, yres_at),      // YResolution
-            (296, 3, 1, 2),            // ResolutionUnit: inch
-            (297, 3, 2, page_number),  // PageNumber: this, of all
-        ];
-        out.extend((entries.len() as u16).to_le_bytes());
-        for (tag, ty, count, value) in entries {
-            out.extend(tag.to_le_bytes());
-            out.extend(ty.to_le_bytes());
-            out.extend(count.to_le_bytes());
-            out.extend(value.to_le_bytes());
-        }
-        link = out.len();
-        out.extend(0u32.to_le_bytes());
-    }
-    out
+    let packed: Vec<Vec<u8>> = pages.iter().map(Page::packed).collect();
+    let images: Vec<super::tiff::Image<'_>> = pages
+        .iter()
+        .zip(&packed)
+        .map(|(p, data)| super::tiff::Image {
+            width: WIDTH as u32,
+            rows: p.rows as u32,
+            data,
+            compression: 1,
+            x_dpi: X_DPI as u32,
+            y_dpi: Y_DPI as u32,
+            options: None,
+        })
+        .collect();
+    super::tiff::write(&images)
 }
 
 #[cfg(test)]

@@ -128,59 +128,25 @@ fn media_box(doc: &Document, page: &Dictionary) -> Option<(f64, f64)> {
 
 /// The TIFF of the images: G3 (T.4, 1D or 2D) or G4 (T.6) as each one is.
 fn tiff(images: &[Image]) -> Vec<u8> {
-    let mut out: Vec<u8> = b"II*\0\0\0\0\0".to_vec();
-    let mut link = 4;
-    for (i, im) in images.iter().enumerate() {
-        let data_at = out.len() as u32;
-        out.extend(&im.data);
-        if out.len() % 2 == 1 {
-            out.push(0);
-        }
-        let dpi = |pixels: u32, pt: f64| ((pixels as f64 / (pt / 72.0)).round() as u32).clamp(50, 1200);
-        let xres_at = out.len() as u32;
-        out.extend(dpi(im.width, im.page_pt.0).to_le_bytes());
-        out.extend(1u32.to_le_bytes());
-        let yres_at = out.len() as u32;
-        out.extend(dpi(im.rows, im.page_pt.1).to_le_bytes());
-        out.extend(1u32.to_le_bytes());
-        let ifd_at = out.len() as u32;
-        out[link..link + 4].copy_from_slice(&ifd_at.to_le_bytes());
-        let (compression, options_tag) = if im.k < 0 { (4u32, 293u16) } else { (3, 292) };
-        // T4Options: bit 0 two-dimensional, bit 2 fill bits before EOLs (byte aligned).
-        let options = if im.k < 0 { 0 } else { u32::from(im.k > 0) | if im.byte_align { 4 } else { 0 } };
-        let page_number = (i as u32) | ((images.len() as u32) << 16);
-        let entries: [(u16, u16, u32, u32); 16] = [
-            (254, 4, 1, 2),
-            (256, 4, 1, im.width),
-            (257, 4, 1, im.rows),
-            (258, 3, 1, 1),
-            (259, 3, 1, compression),
-            (262, 3, 1, 0),
-            (266, 3, 1, 1),
-            (273, 4, 1, data_at),
-            (277, 3, 1, 1),
-            (278, 4, 1, im.rows),
-            (279, 4, 1, im.data.len() as u32),
-            (282, 5, 1, xres_at),
-            (283, 5, 1, yres_at),
-            (options_tag, 4, 1, options),
-            (296, 3, 1, 2),
-            (297, 3, 2, page_number),
-        ];
-        // TIFF wants its entries in tag order: T4/T6Options (292/293) sit before 296.
-        let mut entries = entries.to_vec();
-        entries.sort_by_key(|e| e.0);
-        out.extend((entries.len() as u16).to_le_bytes());
-        for (tag, ty, count, value) in entries {
-            out.extend(tag.to_le_bytes());
-            out.extend(ty.to_le_bytes());
-            out.extend(count.to_le_bytes());
-            out.extend(value.to_le_bytes());
-        }
-        link = out.len();
-        out.extend(0u32.to_le_bytes());
-    }
-    out
+    let dpi = |pixels: u32, pt: f64| ((pixels as f64 / (pt / 72.0)).round() as u32).clamp(50, 1200);
+    let list: Vec<super::tiff::Image<'_>> = images
+        .iter()
+        .map(|im| super::tiff::Image {
+            width: im.width,
+            rows: im.rows,
+            data: &im.data,
+            compression: if im.k < 0 { 4 } else { 3 },
+            x_dpi: dpi(im.width, im.page_pt.0),
+            y_dpi: dpi(im.rows, im.page_pt.1),
+            // T4Options: bit 0 two-dimensional, bit 2 fill bits (byte-aligned EOLs).
+            options: Some(if im.k < 0 {
+                (293, 0)
+            } else {
+                (292, u32::from(im.k > 0) | if im.byte_align { 4 } else { 0 })
+            }),
+        })
+        .collect();
+    super::tiff::write(&list)
 }
 
 #[cfg(test)]

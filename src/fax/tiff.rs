@@ -40,6 +40,72 @@ pub fn sendable(bytes: &[u8]) -> Result<usize, String> {
     Ok(list.len())
 }
 
+/// One bilevel image of a TIFF to write: its one strip, as coded, and what says how.
+pub struct Image<'a> {
+    pub width: u32,
+    pub rows: u32,
+    pub data: &'a [u8],
+    /// 1 none, 3 T.4 (G3), 4 T.6 (G4).
+    pub compression: u32,
+    pub x_dpi: u32,
+    pub y_dpi: u32,
+    /// T4Options (292) or T6Options (293), when the compression has them.
+    pub options: Option<(u16, u32)>,
+}
+
+/// A TIFF of `images`, one page each (Class F's tags: min-is-white, MSB first, the
+/// resolution in inches, `PageNumber`), little-endian.
+pub fn write(images: &[Image<'_>]) -> Vec<u8> {
+    let mut out: Vec<u8> = b"II*\0\0\0\0\0".to_vec();
+    let mut link = 4;
+    for (i, im) in images.iter().enumerate() {
+        let data_at = out.len() as u32;
+        out.extend(im.data);
+        if out.len() % 2 == 1 {
+            out.push(0);
+        }
+        let xres_at = out.len() as u32;
+        out.extend(im.x_dpi.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        let yres_at = out.len() as u32;
+        out.extend(im.y_dpi.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        let ifd_at = out.len() as u32;
+        out[link..link + 4].copy_from_slice(&ifd_at.to_le_bytes());
+        // (tag, type, count, value): 3 SHORT, 4 LONG, 5 RATIONAL (value = its offset).
+        let mut entries: Vec<(u16, u16, u32, u32)> = vec![
+            (254, 4, 1, 2),                                          // NewSubfileType: a page
+            (256, 4, 1, im.width),                                   // ImageWidth
+            (257, 4, 1, im.rows),                                    // ImageLength
+            (258, 3, 1, 1),                                          // BitsPerSample
+            (259, 3, 1, im.compression),                             // Compression
+            (262, 3, 1, 0),                                          // Photometric: min-is-white
+            (266, 3, 1, 1),                                          // FillOrder: MSB first
+            (273, 4, 1, data_at),                                    // StripOffsets
+            (277, 3, 1, 1),                                          // SamplesPerPixel
+            (278, 4, 1, im.rows),                                    // RowsPerStrip
+            (279, 4, 1, im.data.len() as u32),                       // StripByteCounts
+            (282, 5, 1, xres_at),                                    // XResolution
+            (283, 5, 1, yres_at),                                    // YResolution
+            (296, 3, 1, 2),                                          // ResolutionUnit: inch
+            (297, 3, 2, (i as u32) | ((images.len() as u32) << 16)), // PageNumber: this, of all
+        ];
+        entries.extend(im.options.map(|(tag, v)| (tag, 4, 1, v)));
+        // TIFF wants the entries in tag order.
+        entries.sort_by_key(|e| e.0);
+        out.extend((entries.len() as u16).to_le_bytes());
+        for (tag, ty, count, value) in entries {
+            out.extend(tag.to_le_bytes());
+            out.extend(ty.to_le_bytes());
+            out.extend(count.to_le_bytes());
+            out.extend(value.to_le_bytes());
+        }
+        link = out.len();
+        out.extend(0u32.to_le_bytes());
+    }
+    out
+}
+
 /// The byte order and integer readers of a TIFF.
 struct Reader<'a> {
     bytes: &'a [u8],

@@ -227,6 +227,22 @@ impl OkRetransmit {
     }
 }
 
+/// What every request of ours in a dialog carries (§12.2.1.1): Via with `branch`,
+/// Max-Forwards, From, To, Call-ID, CSeq `cseq method`, and the dialog's route.
+fn dialog_headers(local: SocketAddr, c: &Call, branch: &str, cseq: u32, method: &str) -> Vec<(&'static str, String)> {
+    let d = &c.dialog;
+    let mut h = vec![
+        ("Via", format!("SIP/2.0/{} {local};branch={branch};rport", c.peer.transport.via_name())),
+        ("Max-Forwards", "70".into()),
+        ("From", d.local.clone()),
+        ("To", d.remote.clone()),
+        ("Call-ID", d.call_id.clone()),
+        ("CSeq", format!("{cseq} {method}")),
+    ];
+    h.extend(d.route.iter().map(|r| ("Route", r.clone())));
+    h
+}
+
 /// The URI of a Contact (or Record-Route) value: inside `<>`, else up to the first `;`.
 fn contact_uri(v: &str) -> String {
     match (v.find('<'), v.find('>')) {
@@ -844,18 +860,10 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else { return };
         c.local_cseq += 1;
         let branch = format!("z9hG4bK{}", random_token());
-        let d = &c.dialog;
-        let mut headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local)),
-            ("Max-Forwards", "70".into()),
-            ("From", d.local.clone()),
-            ("To", d.remote.clone()),
-            ("Call-ID", d.call_id.clone()),
-            ("CSeq", format!("{} {method}", c.local_cseq)),
-            ("User-Agent", self.cfg.user_agent.clone()),
-        ];
-        headers.extend(d.route.iter().map(|r| ("Route", r.clone())));
+        let mut headers = dialog_headers(self.cfg.local, c, &branch, c.local_cseq, method);
+        headers.push(("User-Agent", self.cfg.user_agent.clone()));
         headers.extend(extra);
+        let d = &c.dialog;
         let bytes = build_request(method, &d.remote_target, &headers, None);
         let peer = c.peer;
         self.client_txs.insert(branch.clone(), (call, method, ClientTx::new(now, peer, bytes.clone())));

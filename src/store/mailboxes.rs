@@ -192,23 +192,13 @@ impl Store {
     pub fn mailbox(&self, number: &str) -> Result<Option<Mailbox>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-                        busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number
-                 FROM mailbox WHERE number = ?1",
-                [number],
-                mailbox_from_row,
-            )
+            .query_row(&format!("SELECT {MAILBOX_COLUMNS} FROM mailbox WHERE number = ?1"), [number], mailbox_from_row)
             .optional()?)
     }
 
     pub fn mailboxes(&self) -> Result<Vec<Mailbox>> {
         let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-                        busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number
-             FROM mailbox ORDER BY number",
-        )?;
+        let mut st = conn.prepare(&format!("SELECT {MAILBOX_COLUMNS} FROM mailbox ORDER BY number"))?;
         let rows = st.query_map([], mailbox_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -218,9 +208,7 @@ impl Store {
         let conn = self.conn();
         Ok(conn
             .query_row(
-                "SELECT number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-                        busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number
-                 FROM mailbox WHERE fax_number = ?1",
+                &format!("SELECT {MAILBOX_COLUMNS} FROM mailbox WHERE fax_number = ?1"),
                 [dialled],
                 mailbox_from_row,
             )
@@ -260,6 +248,10 @@ impl Store {
         )?)
     }
 }
+
+/// The columns [`mailbox_from_row`] reads, in its order.
+const MAILBOX_COLUMNS: &str = "number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
+    busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number";
 
 pub(super) fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
     Ok(Mailbox {

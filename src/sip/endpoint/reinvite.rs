@@ -4,7 +4,7 @@
 //! stops waiting. The call goes on whatever the answer; only the application hears it
 //! ([`Event::ReinviteAnswered`], [`Event::ReinviteFailed`]).
 
-use super::{CallHandle, CallState, Cancel, Endpoint, Event, TimerKey};
+use super::{dialog_headers, CallHandle, CallState, Cancel, Endpoint, Event, TimerKey};
 use crate::sip::invite_client::{InviteClientTx, InviteOutput};
 use crate::sip::msg::{self, build_request, random_token};
 use crate::sip::txn::ClientTx;
@@ -63,20 +63,13 @@ impl Endpoint {
         }
         c.local_cseq += 1;
         let branch = format!("z9hG4bK{}", random_token());
-        let d = &c.dialog;
-        let mut headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local)),
-            ("Max-Forwards", "70".into()),
-            ("From", d.local.clone()),
-            ("To", d.remote.clone()),
-            ("Call-ID", d.call_id.clone()),
-            ("CSeq", format!("{} INVITE", c.local_cseq)),
+        let mut headers = dialog_headers(self.cfg.local, c, &branch, c.local_cseq, "INVITE");
+        headers.extend([
             ("Contact", contact),
             ("Allow", super::ALLOW.into()),
             ("User-Agent", self.cfg.user_agent.clone()),
-        ];
-        headers.extend(d.route.iter().map(|r| ("Route", r.clone())));
-        let invite = build_request("INVITE", &d.remote_target, &headers, Some(("application/sdp", offer)));
+        ]);
+        let invite = build_request("INVITE", &c.dialog.remote_target, &headers, Some(("application/sdp", offer)));
         let peer = c.peer;
         c.own_reinvite = Some(OwnReinvite {
             branch: branch.clone(),
@@ -112,19 +105,13 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else { return };
         let Some(o) = c.own_reinvite.as_mut() else { return };
         o.cancel = Cancel::Sent;
-        let d = &c.dialog;
-        let headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={};rport", c.peer.transport.via_name(), self.cfg.local, o.branch)),
-            ("Max-Forwards", "70".into()),
-            ("From", d.local.clone()),
-            ("To", d.remote.clone()),
-            ("Call-ID", d.call_id.clone()),
-            ("CSeq", format!("{} CANCEL", o.cseq)),
-            ("User-Agent", self.cfg.user_agent.clone()),
-        ];
-        let bytes = build_request("CANCEL", &d.remote_target, &headers, None);
+        let (branch, cseq) = (o.branch.clone(), o.cseq);
+        // The INVITE's branch, CSeq number and route (§9.1).
+        let mut headers = dialog_headers(self.cfg.local, c, &branch, cseq, "CANCEL");
+        headers.push(("User-Agent", self.cfg.user_agent.clone()));
+        let bytes = build_request("CANCEL", &c.dialog.remote_target, &headers, None);
         let peer = c.peer;
-        let key = format!("{}/CANCEL", o.branch);
+        let key = format!("{branch}/CANCEL");
         self.client_txs.insert(key.clone(), (call, "CANCEL", ClientTx::new(now, peer, bytes.clone())));
         self.dirty.push(TimerKey::Client(key));
         self.send(peer, bytes);
@@ -182,18 +169,11 @@ impl Endpoint {
             self.send(peer, ack);
             return;
         }
-        let d = &c.dialog;
         let branch = format!("z9hG4bK{}", random_token());
-        let mut headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local)),
-            ("Max-Forwards", "70".into()),
-            ("From", d.local.clone()),
-            ("To", d.remote.clone()),
-            ("Call-ID", d.call_id.clone()),
-            ("CSeq", format!("{} ACK", o.cseq)),
-        ];
-        headers.extend(d.route.iter().map(|r| ("Route", r.clone())));
-        let ack = build_request("ACK", &d.remote_target, &headers, None);
+        let cseq = o.cseq;
+        let headers = dialog_headers(self.cfg.local, c, &branch, cseq, "ACK");
+        let ack = build_request("ACK", &c.dialog.remote_target, &headers, None);
+        let Some(o) = c.own_reinvite.as_mut() else { return };
         o.ack = Some(ack.clone());
         o.done = true;
         let peer = c.peer;
@@ -206,15 +186,10 @@ impl Endpoint {
     fn reinvite_error_ack(&self, call: CallHandle, r: &msg::Response) -> Option<Vec<u8>> {
         let c = self.calls.get(&call)?;
         let o = c.own_reinvite.as_ref()?;
-        let d = &c.dialog;
-        let headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={};rport", c.peer.transport.via_name(), self.cfg.local, o.branch)),
-            ("Max-Forwards", "70".into()),
-            ("From", d.local.clone()),
-            ("To", r.raw.header("To").unwrap_or(&d.remote).to_string()),
-            ("Call-ID", d.call_id.clone()),
-            ("CSeq", format!("{} ACK", o.cseq)),
-        ];
-        Some(build_request("ACK", &d.remote_target, &headers, None))
+        let mut headers = dialog_headers(self.cfg.local, c, &o.branch, o.cseq, "ACK");
+        if let (Some(to), Some(h)) = (r.raw.header("To"), headers.iter_mut().find(|h| h.0 == "To")) {
+            h.1 = to.to_string();
+        }
+        Some(build_request("ACK", &c.dialog.remote_target, &headers, None))
     }
 }
