@@ -332,8 +332,9 @@ pub struct DepositConfig {
     pub silence_level: u16,
     /// Where `0` sends the caller (a SIP URI), if anywhere.
     pub operator: Option<String>,
-    /// A fax machine's calling tone (CNG) during the greeting or the recording hands
-    /// the call to fax reception into the same mailbox.
+    /// A fax machine's calling tone (CNG), or a T.38 re-INVITE, during the greeting or
+    /// the recording hands the call to fax reception into the same mailbox (off: the
+    /// tone is recorded, a T.38 offer refused with 488).
     pub fax_detect: bool,
 }
 

@@ -77,9 +77,16 @@ pub fn mail_message(data: &[u8]) {
 }
 
 pub fn sdp_offer(data: &[u8]) {
+    let ip = "127.0.0.1".parse().expect("literal");
     if let Ok((n, lines)) = crate::sdp::negotiate(data) {
-        let _ = crate::sdp::answer(&n, &lines, "127.0.0.1".parse().expect("literal"), 20000, 1, 1);
+        let _ = crate::sdp::answer(&n, &lines, ip, 20000, 1, 1);
     }
+    // As a T.38 offer (first or re-offer) and as the answer to ours.
+    if let Ok(o) = crate::sdp::t38::read_offer(data) {
+        let _ = crate::sdp::t38::answer(&o, ip, 20000, 1, 1);
+    }
+    let _ = crate::sdp::t38::read_answer(data);
+    let _ = crate::session::media::FirstOffer::read(data, ip, crate::session::media::Serves::FaxElseAudio);
 }
 
 /// RTP datagrams through a session, with ticks in between.
@@ -188,7 +195,15 @@ pub fn udptl_datagram(data: &[u8]) {
 /// Any bytes as a fax's TIFF: its pages counted and its PDF made, never a panic.
 pub fn fax_tiff(data: &[u8]) {
     let _ = crate::fax::tiff::pages(data);
+    let _ = crate::fax::tiff::sendable(data);
     let _ = crate::fax::pdf::from_tiff(data);
+}
+
+/// Any bytes handed to `fax send` as a PDF or an e-mail: the PDF's fax pages taken
+/// out (lopdf), the e-mail's text made — errors, never a panic.
+pub fn fax_document(data: &[u8]) {
+    let _ = crate::fax::pdf_pages::to_tiff(data);
+    let _ = crate::fax::text::email_text(data);
 }
 
 /// A fuzz body: one input, any bytes.
@@ -206,6 +221,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("reading_en", reading_en),
     ("udptl_datagram", udptl_datagram),
     ("fax_tiff", fax_tiff),
+    ("fax_document", fax_document),
 ];
 
 /// Seed inputs: valid messages of every kind, so mutations start deep in the stack
@@ -221,6 +237,7 @@ pub const SEEDS: &[&[u8]] = &[
     b"Digest username=\"1000\", realm=\"voxbridge\", nonce=\"1a.00112233445566778899aabbccddeeff\", uri=\"sip:1000@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5, cnonce=\"c\", nc=00000001, qop=auth",
     b"\x00\x05\x02\xaa\xbb\x00\x01\x01\xcc",
     b"\x00\x09\x01\x01\x80\x01\x03\x02\x01\x02\x02\x03\x04",
+    b"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\nm=image 6002 udptl t38\r\na=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\na=T38FaxRateManagement:transferredTCF\r\na=T38FaxMaxDatagram:400\r\na=T38FaxUdpEC:t38UDPRedundancy\r\n",
 ];
 
 #[cfg(test)]
@@ -280,6 +297,7 @@ mod tests {
         let mail = crate::sync::retrieve::classify(SEEDS[4], "<f@x>");
         assert_eq!((mail.kind, mail.duration_ms), (crate::sync::retrieve::Kind::Voice, Some(1000)));
         assert_eq!(crate::media::wav::decode_8k_mono(SEEDS[5]).unwrap(), [0, 1000, -1000, 5]);
+        assert!(crate::sdp::t38::read_offer(SEEDS[10]).is_ok(), "the T.38 seed is an offer");
     }
 
     #[test]

@@ -62,7 +62,9 @@ async fn run_call(
     }
     let serves = match &route {
         CallRoute::Menu(_) => Serves::Audio,
-        CallRoute::Deposit(_) => Serves::AudioElseFax,
+        // A voice mailbox takes a T.38-only call as a fax unless fax detection is off.
+        CallRoute::Deposit(_) if ctx.cfg.deposit.fax_detect => Serves::AudioElseFax,
+        CallRoute::Deposit(_) => Serves::Audio,
         CallRoute::Fax(_) => Serves::FaxElseAudio,
         CallRoute::Refuse(..) => return Ok(()), // answered above
     };

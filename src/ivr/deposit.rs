@@ -37,7 +37,7 @@ impl DepositParams {
             silence_frames: frames(c.silence_secs).max(1),
             silence_level: c.silence_level as u32,
             operator: c.operator.clone(),
-            fax_handover: true,
+            fax_handover: c.fax_detect,
             fax_on_cng: c.fax_detect,
         }
     }
