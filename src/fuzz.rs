@@ -206,6 +206,19 @@ pub fn fax_document(data: &[u8]) {
     let _ = crate::fax::text::email_text(data);
 }
 
+/// Bytes from a PBX's SMDI link, split anywhere: messages or garbage, never a panic.
+pub fn smdi_stream(data: &[u8]) {
+    let mut dec = crate::smdi::codec::Decoder::new(data.first().map_or(0, |b| (b % 4) as usize));
+    let cut = data.len() / 2;
+    let mut got = dec.push(&data[..cut]);
+    got.extend(dec.push(&data[cut..]));
+    for m in got {
+        if let crate::smdi::codec::Inbound::CallDetail(d) = m {
+            let _ = d.forwarding.as_deref().map(|s| crate::smdi::codec::lamp(s, true));
+        }
+    }
+}
+
 /// A fuzz body: one input, any bytes.
 pub type Body = fn(&[u8]);
 
@@ -222,6 +235,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("udptl_datagram", udptl_datagram),
     ("fax_tiff", fax_tiff),
     ("fax_document", fax_document),
+    ("smdi_stream", smdi_stream),
 ];
 
 /// Seed inputs: valid messages of every kind, so mutations start deep in the stack

@@ -2,10 +2,12 @@
 //!
 //! Crate map (see docs/architecture.md for the data flow):
 //! - [`config`]: TOML configuration, every key with a default;
-//! - [`sip`], [`sdp`], [`rtp`]: sans-IO protocol cores;
+//! - [`sip`], [`sdp`], [`rtp`], [`udptl`], [`smdi`]: sans-IO protocol cores; [`session`]:
+//!   a call's media and the loop every application runs on; [`fax`]: the fax engine
+//!   and its documents;
 //! - [`media`]: G.711 codecs, prompts, TTS, WAV;
 //! - [`model`]: types every layer shares; [`durable`]: durable file writes;
-//! - [`ivr`]: the dialplan and the call applications (deposit, menu);
+//! - [`ivr`]: the dialplan and the call applications (deposit, menu, fax);
 //! - [`store`]: SQLite, the single anchor of reference;
 //! - [`mail`]: homogenized messages and delivery (IMAP APPEND, SMTP) through the outbox;
 //! - [`sync`]: the sync engine; [`notify`]: the change hub; [`services`]: the business
@@ -36,6 +38,7 @@ pub mod sdp;
 pub mod services;
 pub mod session;
 pub mod sip;
+pub mod smdi;
 pub mod store;
 pub mod sync;
 pub mod udptl;
