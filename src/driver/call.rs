@@ -7,7 +7,7 @@ use super::ports::PortPool;
 use crate::config::Config;
 use crate::ivr::dialplan::Dialplan;
 use crate::media::prompts::{Clip, Prompts};
-use crate::rtp::session::SessionStats;
+use crate::rtp::session::{SessionParams, SessionStats};
 use crate::store::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,4 +85,19 @@ pub fn clip(p: &Prompts, id: &str) -> Arc<Clip> {
         tracing::warn!(prompt = id, "prompt missing; playing silence");
         Arc::new(Clip::from_pcm(vec![0; 800], "silence"))
     })
+}
+
+/// A call's RTP session parameters from the config; `signalling` is the SIP peer's host
+/// (its RTP may come from there too), `confirmed` whether the ACK already came.
+pub fn session_params(cfg: &Config, signalling: std::net::IpAddr, confirmed: bool) -> SessionParams {
+    let r = &cfg.rtp;
+    SessionParams {
+        jitter_frames: r.jitter_frames,
+        timeout_ticks: (r.timeout_secs * 1000 / crate::rtp::FRAME.as_millis() as u64).min(u32::MAX as u64) as u32,
+        policy: r.sdp_addresses,
+        cname: format!("voxbridge@{}", cfg.media_ip()),
+        wallclock: std::time::SystemTime::now(),
+        confirmed,
+        signalling: Some(signalling),
+    }
 }

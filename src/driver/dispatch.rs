@@ -229,14 +229,5 @@ async fn delayed_offer(
 }
 
 fn session_params(ctx: &CallCtx, inc: &IncomingCall, confirmed: bool) -> SessionParams {
-    let r = &ctx.cfg.rtp;
-    SessionParams {
-        jitter_frames: r.jitter_frames,
-        timeout_ticks: (r.timeout_secs * 1000 / crate::rtp::FRAME.as_millis() as u64).min(u32::MAX as u64) as u32,
-        policy: r.sdp_addresses,
-        cname: format!("voxbridge@{}", ctx.cfg.media_ip()),
-        wallclock: std::time::SystemTime::now(),
-        confirmed,
-        signalling: Some(inc.peer.addr.ip()),
-    }
+    super::call::session_params(&ctx.cfg, inc.peer.addr.ip(), confirmed)
 }

@@ -7,6 +7,7 @@ use super::fax_send::{self, SendJob, SendReport};
 use crate::config::Config;
 use crate::store::api::SharedStore;
 use crate::store::fax_jobs::{FaxJob, JobEnd};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -67,7 +68,12 @@ async fn send_job(cfg: &Config, store: &SharedStore, job: FaxJob) {
     };
     let id = job.id;
     let pages_store = store.clone();
+    // Pages confirmed during this call, as they came (the report may not have them when
+    // the call ended oddly): a job with any is never sent again.
+    let confirmed = Arc::new(AtomicU32::new(0));
+    let seen = confirmed.clone();
     let on_pages: fax_send::OnPages = Arc::new(move |n| {
+        seen.fetch_max(n, Ordering::Relaxed);
         let s = pages_store.clone();
         tokio::spawn(async move {
             if let Err(e) = s.run(move |s| s.fax_job_pages(id, n as i64)).await {
@@ -84,6 +90,8 @@ async fn send_job(cfg: &Config, store: &SharedStore, job: FaxJob) {
             false
         }
     };
+    report.pages_sent = report.pages_sent.max(confirmed.load(Ordering::Relaxed));
+    let retry = retry && report.pages_sent == 0;
     let f = &cfg.fax;
     let end = crate::services::fax::job_end(
         report.ok,

@@ -9,8 +9,8 @@ use super::channels::{CallEvent, SipCommand};
 use super::ports::PortPool;
 use crate::config::Config;
 use crate::ivr::fax::{FaxCall, FaxRequest, Finished};
-use crate::rtp::session::SessionParams;
 use crate::sdp;
+pub use crate::services::fax::{Attempt, SendReport};
 use crate::session::media::MediaSession;
 use crate::sip::endpoint::{CallHandle, Endpoint, EndpointConfig, Event, OutgoingCall, ReofferAnswer};
 use crate::sip::txn::{Peer, Transport};
@@ -37,37 +37,8 @@ pub struct SendJob {
     pub retry_wait: Duration,
 }
 
-/// How a send ended.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SendReport {
-    pub to: String,
-    pub ok: bool,
-    pub pages_sent: u32,
-    /// T.30's result ("OK" or spandsp's reason), or why the call failed.
-    pub result: String,
-    /// T.30's completion code; absent when no fax session took place.
-    pub t30_code: Option<i32>,
-    /// The SIP status of a call that was not answered.
-    pub sip_status: Option<u16>,
-    pub attempts: u32,
-    /// "T.38" or "G.711" (the last attempt's).
-    pub transport: Option<&'static str>,
-    pub bit_rate: Option<u32>,
-    pub ecm: Option<bool>,
-    pub remote_ident: Option<String>,
-    pub call_secs: f64,
-}
-
 /// Told of each page the far machine confirmed (sending): the outbox job records it.
 pub type OnPages = Arc<dyn Fn(u32) + Send + Sync>;
-
-/// What one attempt came to.
-pub enum Attempt {
-    /// The call was not answered (status, reason).
-    NotAnswered(u16, String),
-    /// The call was answered; the fax ended so.
-    Faxed(Box<Finished>, bool),
-}
 
 /// Sends `job`, retrying as it says; `Err` only for what no retry mends (a bad target).
 pub async fn send(cfg: &Config, job: &SendJob) -> Result<SendReport> {
@@ -83,56 +54,6 @@ pub async fn send(cfg: &Config, job: &SendJob) -> Result<SendReport> {
         }
         tracing::info!(wait_secs = job.retry_wait.as_secs_f64(), "fax not sent; trying again");
         tokio::time::sleep(job.retry_wait).await;
-    }
-}
-
-impl SendReport {
-    pub fn new(to: &str) -> SendReport {
-        SendReport {
-            to: to.to_string(),
-            ok: false,
-            pages_sent: 0,
-            result: String::new(),
-            t30_code: None,
-            sip_status: None,
-            attempts: 0,
-            transport: None,
-            bit_rate: None,
-            ecm: None,
-            remote_ident: None,
-            call_secs: 0.0,
-        }
-    }
-
-    /// Takes in how an attempt went; whether another attempt is worth making (busy,
-    /// no answer, or no page through — pages the far machine confirmed are never sent
-    /// again).
-    pub fn apply(&mut self, a: Attempt) -> bool {
-        match a {
-            Attempt::NotAnswered(status, reason) => {
-                tracing::info!(status, %reason, attempt = self.attempts, "fax call not answered");
-                self.sip_status = Some(status);
-                self.result = format!("call not answered: {status} {reason}");
-                crate::services::fax::worth_retrying(status)
-            }
-            Attempt::Faxed(f, t38) => {
-                self.sip_status = None;
-                self.transport = Some(if t38 { "T.38" } else { "G.711" });
-                match &f.outcome {
-                    Some(o) => {
-                        self.ok = o.ok();
-                        self.pages_sent = o.pages_sent;
-                        self.result = o.text.clone();
-                        self.t30_code = Some(o.code);
-                        self.bit_rate = Some(o.bit_rate);
-                        self.ecm = Some(o.ecm);
-                        self.remote_ident = Some(o.remote_ident.clone()).filter(|s| !s.is_empty());
-                    }
-                    None => self.result = "the call ended before the fax did".into(),
-                }
-                !self.ok && self.pages_sent == 0
-            }
-        }
     }
 }
 
@@ -184,15 +105,7 @@ pub async fn attempt(cfg: &Config, job: &SendJob, on_pages: OnPages) -> Result<A
         }
     };
     tracing::info!(codec = neg.codec.name(), remote = %neg.remote, "fax call answered");
-    let params = SessionParams {
-        jitter_frames: cfg.rtp.jitter_frames,
-        timeout_ticks: (cfg.rtp.timeout_secs * 50).min(u32::MAX as u64) as u32,
-        policy: cfg.rtp.sdp_addresses,
-        cname: format!("voxbridge@{ip}"),
-        wallclock: std::time::SystemTime::now(),
-        confirmed: true,
-        signalling: Some(peer_addr.ip()),
-    };
+    let params = super::call::session_params(cfg, peer_addr.ip(), true);
     let media = MediaSession::new(neg, SocketAddr::new(ip, rtp.port), session_id, &params);
     let app = FaxCall::send(job.file.clone(), &job.ident, cfg.fax.max_call_secs)?;
     let finished = Arc::new(Mutex::new(None));

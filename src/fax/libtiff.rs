@@ -20,9 +20,10 @@ const TIFFTAG_YRESOLUTION: u32 = 283;
 const TIFFTAG_RESOLUTIONUNIT: u32 = 296;
 const RESUNIT_CENTIMETER: u16 = 3;
 const ORIENTATION_TOPLEFT: c_int = 1;
-/// Pixels in one page at most (a 600 dpi A3 scan is 70 million): a bigger one is
+/// Pixels in one page at most (a 600 dpi A4 scan is 35 million): a bigger one is
 /// refused rather than allocated.
-const MAX_PIXELS: u64 = 100_000_000;
+const MAX_PIXELS: u64 = 50_000_000;
+use super::pages::MAX_PAGES;
 
 type Handler = Option<unsafe extern "C" fn()>;
 
@@ -90,6 +91,9 @@ fn read_all(lib: &Lib, tif: *mut c_void, path: &Path) -> Result<Vec<Grey>> {
     let mut pages = Vec::new();
     loop {
         let n = pages.len() + 1;
+        if n > MAX_PAGES {
+            bail!("{}: more than {MAX_PAGES} pages", path.display());
+        }
         let (mut w, mut h) = (0u32, 0u32);
         // SAFETY: the tags are uint32 by libtiff's definition; the pointers are live.
         let ok = unsafe {

@@ -8,6 +8,8 @@ pub const WIDTH: usize = 1728;
 /// Horizontal and vertical resolution of the pages made here (fine).
 pub const X_DPI: f64 = 204.0;
 pub const Y_DPI: f64 = 196.0;
+/// Pages made at most (from a scan or a text): a fax of more is no fax.
+pub const MAX_PAGES: usize = 500;
 /// An A4 page's rows at 196 lines per inch (297 mm).
 pub const A4_ROWS: usize = 2292;
 
@@ -101,26 +103,28 @@ impl Grey {
         });
         let scale = (WIDTH as f64 / X_DPI) / (w as f64 / x_dpi);
         let rows = ((h as f64 / y_dpi) * scale * Y_DPI).round().clamp(1.0, (2 * A4_ROWS) as f64) as usize;
-        // Summed-area table of darkness, for the average over any rectangle.
-        let mut sums = vec![0u64; (w + 1) * (h + 1)];
-        for y in 0..h {
-            let mut row = 0u64;
-            for x in 0..w {
-                row += 255 - self.pixels[y * w + x] as u64;
-                sums[(y + 1) * (w + 1) + x + 1] = sums[y * (w + 1) + x + 1] + row;
-            }
-        }
+        // Per fax row: the darkness of the source rows it covers summed by column, then
+        // summed along the row, so each fax pixel's area is two subtractions away.
+        // Memory stays one source row wide, however large the scan.
         let (fx, fy) = (w as f64 / WIDTH as f64, h as f64 / rows as f64);
         let mut page = Page::blank(rows);
+        let mut columns = vec![0u64; w];
+        let mut along = vec![0u64; w + 1];
         for ty in 0..rows {
             let (y0, y1) = span(ty, fy, h);
+            columns.fill(0);
+            for y in y0..y1 {
+                for (c, p) in columns.iter_mut().zip(&self.pixels[y * w..(y + 1) * w]) {
+                    *c += 255 - *p as u64;
+                }
+            }
+            for x in 0..w {
+                along[x + 1] = along[x] + columns[x];
+            }
             for tx in 0..WIDTH {
                 let (x0, x1) = span(tx, fx, w);
                 let area = ((x1 - x0) * (y1 - y0)) as u64;
-                let dark = sums[y1 * (w + 1) + x1] + sums[y0 * (w + 1) + x0]
-                    - sums[y0 * (w + 1) + x1]
-                    - sums[y1 * (w + 1) + x0];
-                if dark * 2 > area * 255 {
+                if (along[x1] - along[x0]) * 2 > area * 255 {
                     page.set(tx, ty);
                 }
             }

@@ -52,6 +52,9 @@ pub fn render_with(font_path: &Path, text: &str, paper: Paper) -> Result<Vec<Pag
     while pages.len() > 1 && pages.last().is_some_and(|p| p.iter().all(|l| l.trim().is_empty())) {
         pages.pop();
     }
+    if pages.len() > super::pages::MAX_PAGES {
+        anyhow::bail!("the text fills {} pages, more than a fax of {} pages", pages.len(), super::pages::MAX_PAGES);
+    }
     Ok(pages
         .iter()
         .map(|lines| {

@@ -44,6 +44,38 @@ enum Engine {
     T38(T38Fax),
 }
 
+impl Engine {
+    fn outcome(&self) -> Option<Outcome> {
+        match self {
+            Engine::Audio(e) => e.outcome(),
+            Engine::T38(e) => e.outcome(),
+        }
+    }
+
+    fn pages_sent_so_far(&self) -> u32 {
+        match self {
+            Engine::Audio(e) => e.pages_sent_so_far(),
+            Engine::T38(e) => e.pages_sent_so_far(),
+        }
+    }
+
+    fn terminate(&mut self) {
+        match self {
+            Engine::Audio(e) => e.terminate(),
+            Engine::T38(e) => e.terminate(),
+        }
+    }
+}
+
+/// What T.30 does with `path`.
+fn job(sending: bool, path: &std::path::Path) -> Job<'_> {
+    if sending {
+        Job::Send(path)
+    } else {
+        Job::Receive(path)
+    }
+}
+
 pub struct FaxCall {
     engine: Engine,
     /// The file received into, or the TIFF sent.
@@ -83,8 +115,7 @@ impl FaxCall {
         max_secs: u64,
         offer_t38: Option<f64>,
     ) -> anyhow::Result<FaxCall> {
-        let job = if sending { Job::Send(&path) } else { Job::Receive(&path) };
-        let engine = Engine::Audio(AudioFax::new(sending, job, ident)?);
+        let engine = Engine::Audio(AudioFax::new(sending, job(sending, &path), ident)?);
         Ok(FaxCall {
             offering: offer_t38.map(|secs| (0, (secs * 50.0).round() as u64)),
             engine,
@@ -99,40 +130,22 @@ impl FaxCall {
         })
     }
 
-    fn job(&self) -> Job<'_> {
-        if self.sending {
-            Job::Send(&self.path)
-        } else {
-            Job::Receive(&self.path)
-        }
-    }
-
     fn finish(&mut self, hang_up: bool) {
         if self.finished {
             return;
         }
         self.finished = true;
-        if self.outcome().is_none() {
+        if self.engine.outcome().is_none() {
             // The far end left first, or the call ran too long: T.30 ends here and
             // says how far it got.
-            match &mut self.engine {
-                Engine::Audio(e) => e.terminate(),
-                Engine::T38(e) => e.terminate(),
-            }
+            self.engine.terminate();
         }
         self.tell_pages();
-        let outcome = self.outcome();
+        let outcome = self.engine.outcome();
         let f = Finished { path: self.path.clone(), outcome, frames: self.frames };
         self.effects.push_back(Effect::Request(FaxRequest::Finished(f)));
         if hang_up {
             self.effects.push_back(Effect::Hangup);
-        }
-    }
-
-    fn outcome(&self) -> Option<Outcome> {
-        match &self.engine {
-            Engine::Audio(e) => e.outcome(),
-            Engine::T38(e) => e.outcome(),
         }
     }
 
@@ -141,10 +154,7 @@ impl FaxCall {
         if !self.sending {
             return;
         }
-        let n = match &self.engine {
-            Engine::Audio(e) => e.pages_sent_so_far(),
-            Engine::T38(e) => e.pages_sent_so_far(),
-        };
+        let n = self.engine.pages_sent_so_far();
         if n > self.pages_told {
             self.pages_told = n;
             self.effects.push_back(Effect::Request(FaxRequest::PagesSent(n)));
@@ -154,7 +164,7 @@ impl FaxCall {
     /// Whether the call is over: T.30 ended, or the call ran too long.
     fn check_end(&mut self) {
         self.tell_pages();
-        if self.outcome().is_some() || self.frames >= self.max_frames {
+        if self.engine.outcome().is_some() || self.frames >= self.max_frames {
             self.finish(true);
         }
     }
@@ -204,7 +214,8 @@ impl Application for FaxCall {
         if self.finished {
             return;
         }
-        match T38Fax::new(self.sending, self.job(), &self.ident, session.version, session.far_max_ifp) {
+        let job = job(self.sending, &self.path);
+        match T38Fax::new(self.sending, job, &self.ident, session.version, session.far_max_ifp) {
             Ok(e) => {
                 self.engine = Engine::T38(e);
                 self.send_ifps();

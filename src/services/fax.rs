@@ -2,9 +2,13 @@
 //! in state U with its pages counted — durable before it is announced, delivered by
 //! the outbox like a voice message. A fax that failed part way keeps the pages that
 //! arrived; a call that brought no page leaves nothing behind.
+//!
+//! Sending's rules too: what a fax target is, which messages can be faxed (queued as a
+//! job), which failures are worth another attempt, and how a send is reported.
 
 use super::messages::Messages;
 use crate::fax::spandsp::Outcome;
+use crate::ivr::fax::Finished;
 use crate::model::MessageKind;
 use crate::notify::Origin;
 use crate::store::api::Backend;
@@ -135,6 +139,86 @@ pub fn job_end(ok: bool, retry_worthy: bool, attempts: i64, retries: u32, retry_
         JobEnd::Retry(now_ms + (retry_secs * 1000.0) as i64)
     } else {
         JobEnd::Failed
+    }
+}
+
+/// How a send ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SendReport {
+    pub to: String,
+    pub ok: bool,
+    pub pages_sent: u32,
+    /// T.30's result ("OK" or spandsp's reason), or why the call failed.
+    pub result: String,
+    /// T.30's completion code; absent when no fax session took place.
+    pub t30_code: Option<i32>,
+    /// The SIP status of a call that was not answered.
+    pub sip_status: Option<u16>,
+    pub attempts: u32,
+    /// "T.38" or "G.711" (the last attempt's).
+    pub transport: Option<&'static str>,
+    pub bit_rate: Option<u32>,
+    pub ecm: Option<bool>,
+    pub remote_ident: Option<String>,
+    pub call_secs: f64,
+}
+
+/// What one attempt came to.
+pub enum Attempt {
+    /// The call was not answered (status, reason).
+    NotAnswered(u16, String),
+    /// The call was answered; the fax ended so.
+    Faxed(Box<Finished>, bool),
+}
+
+impl SendReport {
+    pub fn new(to: &str) -> SendReport {
+        SendReport {
+            to: to.to_string(),
+            ok: false,
+            pages_sent: 0,
+            result: String::new(),
+            t30_code: None,
+            sip_status: None,
+            attempts: 0,
+            transport: None,
+            bit_rate: None,
+            ecm: None,
+            remote_ident: None,
+            call_secs: 0.0,
+        }
+    }
+
+    /// Takes in how an attempt went; whether another attempt is worth making (busy,
+    /// no answer, or no page through — pages the far machine confirmed are never sent
+    /// again).
+    pub fn apply(&mut self, a: Attempt) -> bool {
+        match a {
+            Attempt::NotAnswered(status, reason) => {
+                tracing::info!(status, %reason, attempt = self.attempts, "fax call not answered");
+                self.sip_status = Some(status);
+                self.transport = None;
+                self.result = format!("call not answered: {status} {reason}");
+                worth_retrying(status)
+            }
+            Attempt::Faxed(f, t38) => {
+                self.sip_status = None;
+                self.transport = Some(if t38 { "T.38" } else { "G.711" });
+                match &f.outcome {
+                    Some(o) => {
+                        self.ok = o.ok();
+                        self.pages_sent = o.pages_sent;
+                        self.result = o.text.clone();
+                        self.t30_code = Some(o.code);
+                        self.bit_rate = Some(o.bit_rate);
+                        self.ecm = Some(o.ecm);
+                        self.remote_ident = Some(o.remote_ident.clone()).filter(|s| !s.is_empty());
+                    }
+                    None => self.result = "the call ended before the fax did".into(),
+                }
+                !self.ok && self.pages_sent == 0
+            }
+        }
     }
 }
 

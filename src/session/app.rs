@@ -49,7 +49,7 @@ pub enum ReofferChoice {
     /// Take what is offered — audio (refresh, new address or codec) or T.38 (the
     /// application receives faxes) —; the session layer answers.
     Accept,
-    /// Answer with this description (an application with media of its own: T.38).
+    /// Answer with this description (an application that makes its own answer).
     Answer(Vec<u8>),
     /// 488 Not Acceptable Here; the call goes on as it was.
     Refuse,

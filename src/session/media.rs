@@ -228,12 +228,9 @@ impl MediaSession {
     /// Accepts an audio re-offer: the RTP session follows it, and the answer says so —
     /// the same version for a refresh, the next one for a change.
     pub fn accept_audio(&mut self, n: &Negotiated, lines: &[String]) -> Vec<u8> {
-        if self.t38.take().is_some() {
-            // Back from T.38 (the far end's gateway ends its fax so): audio again.
-            self.version += 1;
-            self.rtp.retarget(n);
-            self.current = n.clone();
-        } else if *n != self.current {
+        // Back from T.38 (the far end's gateway ends its fax so) is a change too.
+        let was_t38 = self.t38.take().is_some();
+        if was_t38 || *n != self.current {
             self.version += 1;
             self.rtp.retarget(n);
             self.current = n.clone();

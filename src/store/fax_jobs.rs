@@ -2,7 +2,7 @@
 //! copy of its pages; its state moves queued → sending → sent | failed, or back to
 //! queued for another attempt; `pages_sent` is recorded as each page is confirmed.
 
-use super::db::{now_millis, now_secs, Store};
+use super::db::{now_millis, now_secs, Commit, Store};
 use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension};
 
@@ -112,19 +112,20 @@ impl Store {
     /// Takes a due job for an attempt: `sending`, one attempt more, committed before the
     /// call is placed. `None` when none is due.
     pub fn claim_fax_job(&self, now_ms: i64) -> Result<Option<FaxJob>> {
-        let conn = self.conn();
-        let Some(id): Option<i64> = conn
+        // One statement: the job found is the job taken.
+        Ok(self
+            .conn()
             .query_row(
-                "SELECT id FROM fax_job WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1",
+                &format!(
+                    "UPDATE fax_job SET state = 'sending', attempts = attempts + 1
+                     WHERE id = (SELECT id FROM fax_job WHERE state = 'queued' AND next_attempt_at <= ?1
+                                 ORDER BY next_attempt_at LIMIT 1)
+                     RETURNING {COLUMNS}"
+                ),
                 [now_ms],
-                |r| r.get(0),
+                row,
             )
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        conn.execute("UPDATE fax_job SET state = 'sending', attempts = attempts + 1 WHERE id = ?1", [id])?;
-        Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM fax_job WHERE id = ?1"), [id], row).optional()?)
+            .optional()?)
     }
 
     /// The far machine confirmed `pages` of the job's pages.
@@ -153,23 +154,24 @@ impl Store {
     /// again; one whose pages (some or all) were confirmed is not sent a second time —
     /// all confirmed is sent, some is failed, saying so. Returns (requeued, finished).
     pub fn recover_fax_jobs(&self) -> Result<(usize, usize)> {
-        let conn = self.conn();
-        let requeued = conn.execute(
-            "UPDATE fax_job SET state = 'queued', next_attempt_at = ?1,
+        self.transact(Commit::Durable, |conn| {
+            let requeued = conn.execute(
+                "UPDATE fax_job SET state = 'queued', next_attempt_at = ?1,
                     result = 'interrupted before a page went through; sending again'
              WHERE state = 'sending' AND pages_sent = 0",
-            [now_millis()],
-        )?;
-        let done = conn.execute(
-            "UPDATE fax_job SET finished_at = ?1,
+                [now_millis()],
+            )?;
+            let done = conn.execute(
+                "UPDATE fax_job SET finished_at = ?1,
                     state = CASE WHEN pages_sent >= pages THEN 'sent' ELSE 'failed' END,
                     result = CASE WHEN pages_sent >= pages THEN 'OK (every page confirmed before an interruption)'
                              ELSE 'interrupted after ' || pages_sent || ' of ' || pages ||
                                   ' pages; not sent again (the far machine has those pages)' END
              WHERE state = 'sending'",
-            [now_secs()],
-        )?;
-        Ok((requeued, done))
+                [now_secs()],
+            )?;
+            Ok((requeued, done))
+        })
     }
 }
 

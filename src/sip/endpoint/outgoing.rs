@@ -101,9 +101,14 @@ impl Endpoint {
             ("User-Agent", self.cfg.user_agent.clone()),
         ];
         let bytes = build_request("CANCEL", &p.request_uri, &headers, None);
-        let peer = c.peer;
-        // Keyed apart from the INVITE (same branch): responses are told apart by method.
-        let key = format!("{}/CANCEL", p.branch);
+        let (peer, branch) = (c.peer, p.branch.clone());
+        self.start_cancel(now, call, peer, &branch, bytes);
+    }
+
+    /// Sends a CANCEL of the INVITE with `branch` in a transaction of its own, keyed
+    /// apart from the INVITE's (same branch: responses are told apart by method).
+    pub(super) fn start_cancel(&mut self, now: Instant, call: CallHandle, peer: Peer, branch: &str, bytes: Vec<u8>) {
+        let key = format!("{branch}/CANCEL");
         self.client_txs.insert(key.clone(), (call, "CANCEL", ClientTx::new(now, peer, bytes.clone())));
         self.dirty.push(super::TimerKey::Client(key));
         self.send(peer, bytes);

@@ -7,7 +7,6 @@
 use super::{dialog_headers, CallHandle, CallState, Cancel, Endpoint, Event, TimerKey};
 use crate::sip::invite_client::{InviteClientTx, InviteOutput};
 use crate::sip::msg::{self, build_request, random_token};
-use crate::sip::txn::ClientTx;
 use std::time::Instant;
 
 /// Our re-INVITE of a call: in progress until its final answer.
@@ -16,8 +15,6 @@ pub(super) struct OwnReinvite {
     branch: String,
     cseq: u32,
     cancel: Cancel,
-    /// Whether a provisional answer came (a CANCEL may go only then, §9.1).
-    ringing: bool,
     /// The ACK of its 2xx, sent again for each retransmission of it.
     ack: Option<Vec<u8>>,
     done: bool,
@@ -75,7 +72,6 @@ impl Endpoint {
             branch: branch.clone(),
             cseq: c.local_cseq,
             cancel: Cancel::No,
-            ringing: false,
             ack: None,
             done: false,
         });
@@ -94,7 +90,8 @@ impl Endpoint {
         if !o.pending() || o.cancel != Cancel::No {
             return;
         }
-        if o.ringing {
+        // A CANCEL may go only once a provisional answer came (§9.1).
+        if self.invite_txs.get(&o.branch).is_some_and(|(_, tx)| tx.can_cancel()) {
             self.send_reinvite_cancel(now, call);
         } else {
             o.cancel = Cancel::Wanted;
@@ -111,10 +108,7 @@ impl Endpoint {
         headers.push(("User-Agent", self.cfg.user_agent.clone()));
         let bytes = build_request("CANCEL", &c.dialog.remote_target, &headers, None);
         let peer = c.peer;
-        let key = format!("{branch}/CANCEL");
-        self.client_txs.insert(key.clone(), (call, "CANCEL", ClientTx::new(now, peer, bytes.clone())));
-        self.dirty.push(TimerKey::Client(key));
-        self.send(peer, bytes);
+        self.start_cancel(now, call, peer, &branch, bytes);
     }
 
     /// Whether `branch` is the re-INVITE of `call`.
@@ -134,9 +128,8 @@ impl Endpoint {
                 InviteOutput::Transmit(bytes) if bytes.is_empty() => {}
                 InviteOutput::Transmit(bytes) => self.send(peer, bytes),
                 InviteOutput::Provisional(_) => {
-                    let Some(o) = self.calls.get_mut(&call).and_then(|c| c.own_reinvite.as_mut()) else { continue };
-                    o.ringing = true;
-                    if o.cancel == Cancel::Wanted {
+                    let wanted = self.calls.get(&call).and_then(|c| c.own_reinvite.as_ref()).map(|o| o.cancel);
+                    if wanted == Some(Cancel::Wanted) {
                         self.send_reinvite_cancel(now, call);
                     }
                 }
