@@ -56,6 +56,7 @@ fn run(subscriptions: usize, requests: usize) -> Duration {
         networks: vec!["10.0.0.0/8".parse().unwrap()],
         credentials: None,
         trusted: true,
+        redirection: None,
     });
     let mut ep = Endpoint::new(cfg);
     let t0 = Instant::now();

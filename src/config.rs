@@ -24,6 +24,197 @@ pub struct Config {
     pub sync: SyncConfig,
     pub mailbox: MailboxConfig,
     pub fax: FaxConfig,
+    pub smdi: SmdiConfig,
+}
+
+/// The SMDI link to a PBX (`[smdi]`): call details in, message lamps out. Off unless
+/// `link` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmdiConfig {
+    /// `"serial:/dev/ttyS0"` (or just the device path) or `"tcp:HOST:PORT"` (a
+    /// serial-over-IP server in front of the PBX's port). Unset: no SMDI.
+    pub link: Option<String>,
+    /// Serial line settings (the usual SMDI line is 1200 or 9600 baud, 7E1). Over TCP the
+    /// baud rate still paces the lamps: the far side feeds a serial line.
+    pub baud: u32,
+    pub data_bits: u8,
+    /// `"even"`, `"odd"` or `"none"`.
+    pub parity: String,
+    pub stop_bits: u8,
+    /// Leading digits the switch puts before station numbers, stripped from call
+    /// details (Asterisk's `msdstrip`).
+    pub strip_digits: usize,
+    /// Dialled numbers the PBX sends SMDI calls to (the voice-mail pilots): calls to
+    /// them wait for their call detail. Calls with a terminal known from `terminal_header`
+    /// or `[[smdi.terminal]]` wait too.
+    pub pilots: Vec<String>,
+    /// An INVITE header whose value is the call's SMDI terminal (e.g. `"X-SMDI-Terminal"`).
+    pub terminal_header: Option<String>,
+    pub terminal: Vec<SmdiTerminal>,
+    /// How long a call waits for its call detail before it is routed without one.
+    pub md_wait_ms: u64,
+    /// How long a call detail waits for its call before it is dropped (logged).
+    pub md_expire_secs: f64,
+    /// A call whose terminal is unknown is matched by calling number to a call detail
+    /// that arrived at most this far from it.
+    pub match_window_secs: f64,
+    /// Which decides when a call has both a call detail and a SIP diversion header:
+    /// `"smdi"` or `"sip"`.
+    pub prefer: String,
+    /// Drive the PBX's message lamps (`OP:MWI` / `RMV:MWI`).
+    pub lamps: bool,
+    /// A refused lamp command is sent again after this, doubling up to
+    /// `lamp_retry_max_secs`, at most `lamp_attempts` times.
+    pub lamp_retry_secs: f64,
+    pub lamp_retry_max_secs: f64,
+    pub lamp_attempts: u32,
+    /// Every lamp is sent again this often, from the store (0: only at start-up and
+    /// after the link comes back). Also how changes made by `voxbridge` commands in
+    /// another process reach the lamps.
+    pub audit_secs: f64,
+    /// Longest wait between reconnection attempts (from 1 s, doubling).
+    pub reconnect_max_secs: f64,
+}
+
+/// `[[smdi.terminal]]`: the SMDI terminal (logical port) of calls that match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmdiTerminal {
+    /// The terminal as the call details give it (4 digits, "0001").
+    pub terminal: String,
+    /// Calls whose To user is this.
+    pub to_user: Option<String>,
+    /// Calls whose Request-URI user (the number dialled) is this.
+    pub dialled: Option<String>,
+    /// Calls from this `[[sip.trunk]]`.
+    pub trunk: Option<String>,
+}
+
+/// Where the SMDI link is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmdiLink {
+    Serial(PathBuf),
+    Tcp(String),
+}
+
+impl SmdiConfig {
+    /// The link, if SMDI is on.
+    pub fn link(&self) -> Result<Option<SmdiLink>, String> {
+        let Some(l) = self.link.as_deref() else { return Ok(None) };
+        if let Some(addr) = l.strip_prefix("tcp:") {
+            let ok = addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            return if ok {
+                Ok(Some(SmdiLink::Tcp(addr.to_string())))
+            } else {
+                Err(format!("smdi.link {l:?}: expected \"tcp:HOST:PORT\""))
+            };
+        }
+        let path = l.strip_prefix("serial:").unwrap_or(l);
+        if !path.starts_with('/') {
+            return Err(format!(
+                "smdi.link {l:?}: expected \"serial:/dev/ttyS0\", a device path, or \"tcp:HOST:PORT\""
+            ));
+        }
+        Ok(Some(SmdiLink::Serial(PathBuf::from(path))))
+    }
+
+    /// The terminal `[[smdi.terminal]]` or `terminal_header` gives a call.
+    pub fn terminal_of(
+        &self,
+        header: Option<&str>,
+        to_user: Option<&str>,
+        dialled: &str,
+        trunk: Option<&str>,
+    ) -> Option<String> {
+        if let Some(h) =
+            header.map(str::trim).filter(|h| !h.is_empty() && h.len() <= 4 && h.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Some(format!("{h:0>4}"));
+        }
+        self.terminal
+            .iter()
+            .find(|t| {
+                t.to_user.as_deref().is_some_and(|u| Some(u) == to_user)
+                    || t.dialled.as_deref() == Some(dialled)
+                    || t.trunk.as_deref().is_some_and(|n| Some(n) == trunk)
+            })
+            .map(|t| t.terminal.clone())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.link()?;
+        if !(300..=115_200).contains(&self.baud) {
+            return Err(format!("smdi.baud {}: expected 300 to 115200 (SMDI lines run at 1200 or 9600)", self.baud));
+        }
+        if !(5..=8).contains(&self.data_bits) || !(1..=2).contains(&self.stop_bits) {
+            return Err("smdi.data_bits must be 5 to 8 and smdi.stop_bits 1 or 2".into());
+        }
+        if !["even", "odd", "none"].contains(&self.parity.as_str()) {
+            return Err(format!("smdi.parity {:?}: expected \"even\", \"odd\" or \"none\"", self.parity));
+        }
+        if !["smdi", "sip"].contains(&self.prefer.as_str()) {
+            return Err(format!("smdi.prefer {:?}: expected \"smdi\" or \"sip\"", self.prefer));
+        }
+        for t in &self.terminal {
+            if t.terminal.len() != 4 || !t.terminal.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("smdi.terminal {:?}: a terminal is 4 digits, as call details give it", t.terminal));
+            }
+            if t.to_user.is_none() && t.dialled.is_none() && t.trunk.is_none() {
+                return Err(format!(
+                    "smdi.terminal {:?}: say which calls are on it (to_user, dialled or trunk)",
+                    t.terminal
+                ));
+            }
+        }
+        let secs = [
+            ("md_expire_secs", self.md_expire_secs),
+            ("match_window_secs", self.match_window_secs),
+            ("lamp_retry_secs", self.lamp_retry_secs),
+            ("reconnect_max_secs", self.reconnect_max_secs),
+        ];
+        for (name, v) in secs {
+            if !(v > 0.0 && v <= 86_400.0) {
+                return Err(format!("smdi.{name} must be above 0 and at most 86400"));
+            }
+        }
+        if !(self.lamp_retry_max_secs >= self.lamp_retry_secs && self.lamp_retry_max_secs <= 86_400.0) {
+            return Err("smdi.lamp_retry_max_secs must be at least smdi.lamp_retry_secs and at most 86400".into());
+        }
+        if !(0.0..=604_800.0).contains(&self.audit_secs) || (self.audit_secs > 0.0 && self.audit_secs < 10.0) {
+            return Err("smdi.audit_secs must be 0 (off) or 10 to 604800".into());
+        }
+        if self.md_wait_ms > 60_000 || self.lamp_attempts == 0 {
+            return Err("smdi.md_wait_ms must be at most 60000 and smdi.lamp_attempts at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for SmdiConfig {
+    fn default() -> Self {
+        SmdiConfig {
+            link: None,
+            baud: 9600,
+            data_bits: 7,
+            parity: "even".into(),
+            stop_bits: 1,
+            strip_digits: 0,
+            pilots: vec![],
+            terminal_header: None,
+            terminal: vec![],
+            md_wait_ms: 2000,
+            md_expire_secs: 30.0,
+            match_window_secs: 10.0,
+            prefer: "smdi".into(),
+            lamps: true,
+            lamp_retry_secs: 5.0,
+            lamp_retry_max_secs: 300.0,
+            lamp_attempts: 5,
+            audit_secs: 3600.0,
+            reconnect_max_secs: 60.0,
+        }
+    }
 }
 
 /// Fax reception (`[fax]`).
@@ -171,6 +362,13 @@ pub struct SipConfig {
     /// `"any"`: calls from any source (a public voice-mail number; the PIN guards the
     /// menu); `"trunks"`: only from `[[sip.trunk]]` networks.
     pub calls_from: CallsFrom,
+    /// Headers that name the subscriber a PBX diverted a call from, believed for calls
+    /// from any source that is not a trunk (a trunk may say otherwise), in order of
+    /// preference: `["diversion", "history-info"]`; `[]`: the number dialled decides.
+    pub redirection: Vec<String>,
+    /// Several diversions in one call: `"latest"` (the last party that did not take the
+    /// call) or `"original"` (the first one diverted).
+    pub redirection_pick: String,
     pub trunk: Vec<TrunkConfig>,
 }
 
@@ -196,6 +394,10 @@ pub struct TrunkConfig {
     /// Requests about mailboxes from it (SUBSCRIBE) need no digest of their own.
     #[serde(default)]
     pub trusted: bool,
+    /// `[sip] redirection` for this trunk's calls (unset: the `[sip]` value).
+    pub redirection: Option<Vec<String>>,
+    /// `[sip] redirection_pick` for this trunk's calls.
+    pub redirection_pick: Option<String>,
 }
 
 impl Default for SipConfig {
@@ -213,6 +415,8 @@ impl Default for SipConfig {
             nonce_secs: 300,
             digest_algorithms: vec!["SHA-256".into(), "MD5".into()],
             calls_from: CallsFrom::Any,
+            redirection: vec!["diversion".into(), "history-info".into()],
+            redirection_pick: "latest".into(),
             trunk: vec![],
         }
     }
@@ -554,6 +758,14 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.smdi.validate()?;
+        for t in &self.smdi.terminal {
+            if let Some(name) = &t.trunk {
+                if !self.sip.trunk.iter().any(|k| &k.name == name) {
+                    return Err(format!("smdi.terminal {:?}: no [[sip.trunk]] named {name:?}", t.terminal));
+                }
+            }
+        }
         for p in &self.mwi.phone {
             p.addr()?;
         }
@@ -701,7 +913,17 @@ impl Config {
                 }
                 _ => return Err(format!("sip.trunk {:?}: username and password_file go together", t.name)),
             };
-            trunks.push(Trunk { name: t.name.clone(), networks, credentials, trusted: t.trusted });
+            let redirection = match (&t.redirection, &t.redirection_pick) {
+                (None, None) => None,
+                (trust, pick) => Some(
+                    redirection_policy(
+                        trust.as_ref().unwrap_or(&self.sip.redirection),
+                        pick.as_ref().unwrap_or(&self.sip.redirection_pick),
+                    )
+                    .map_err(|e| format!("sip.trunk {:?}: {e}", t.name))?,
+                ),
+            };
+            trunks.push(Trunk { name: t.name.clone(), networks, credentials, trusted: t.trusted, redirection });
         }
         let algorithms = self
             .sip
@@ -717,6 +939,8 @@ impl Config {
             algorithms,
             nonce_secs: self.sip.nonce_secs,
             calls_from_trunks_only: self.sip.calls_from == CallsFrom::Trunks,
+            redirection: redirection_policy(&self.sip.redirection, &self.sip.redirection_pick)
+                .map_err(|e| format!("sip: {e}"))?,
             trunks,
         })
     }
@@ -733,6 +957,16 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.store.path.join("voxbridge.db")
     }
+}
+
+/// `redirection` and `redirection_pick` as a policy, or what is wrong with them.
+fn redirection_policy(trust: &[String], pick: &str) -> Result<crate::sip::redirection::Policy, String> {
+    let trust = trust
+        .iter()
+        .map(|s| s.parse().map_err(|e| format!("redirection: {e}")))
+        .collect::<Result<Vec<crate::sip::redirection::Source>, String>>()?;
+    let pick = pick.parse().map_err(|e| format!("redirection_pick: {e}"))?;
+    Ok(crate::sip::redirection::Policy { trust, pick })
 }
 
 #[cfg(test)]

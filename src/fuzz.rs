@@ -15,6 +15,7 @@ fn fuzz_endpoint() -> Endpoint {
         networks: vec!["127.0.0.0/8".parse().expect("literal")],
         credentials: None,
         trusted: true,
+        redirection: None,
     });
     Endpoint::new(cfg)
 }

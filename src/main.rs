@@ -33,6 +33,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             true => Ok(()),
             false => anyhow::bail!("the fax was not sent (see the report above)"),
         },
+        Command::Smdi(c) => voxbridge::cli::smdi::run(&cfg, c),
         Command::Filters(c) => voxbridge::cli::filters::run(&Store::open(&cfg.store.path)?, c),
         Command::Substitutions(c) => voxbridge::cli::substitutions::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Sync { number: Some(number), json, each_line, confirm_removals, .. } => {

@@ -41,6 +41,10 @@ pub enum MailboxCmd {
         /// mailbox, whatever the dialplan says.
         #[arg(long, value_name = "NUMBER")]
         fax_number: Option<String>,
+        /// Its station on the PBX, when not the mailbox number: SMDI call details name
+        /// it, lamps are lit for it, SIP diversions to it reach this mailbox.
+        #[arg(long, value_name = "STATION")]
+        station: Option<String>,
     },
     /// Change a mailbox's name, e-mail address or mail accounts.
     ///
@@ -75,6 +79,10 @@ pub enum MailboxCmd {
         /// The mailbox's own fax number ("": none): calls to it are received as faxes.
         #[arg(long, value_name = "NUMBER")]
         fax_number: Option<String>,
+        /// Its station on the PBX ("": the mailbox number): SMDI call details and lamps,
+        /// SIP diversions.
+        #[arg(long, value_name = "STATION")]
+        station: Option<String>,
         /// SIP password of the mailbox, read from the first line of FILE ("-": standard
         /// input): phones that SUBSCRIBE to its message-waiting state authenticate with
         /// the mailbox number and this password (SIP digest, realm `[sip] realm`). Only
@@ -97,6 +105,11 @@ pub enum MailboxCmd {
         /// Remove the recorded greeting and go back to the default one.
         #[arg(long, conflicts_with = "file")]
         clear: bool,
+        /// The busy greeting instead: what callers diverted on busy hear (a SIP
+        /// diversion `user-busy`, an SMDI call detail of type B); without one they hear
+        /// the unavailable greeting.
+        #[arg(long)]
+        busy: bool,
     },
     /// Set a new PIN (the subscriber forgot it). Also lifts a lockout.
     Pin {
@@ -190,6 +203,14 @@ fn read_password(file: &std::path::Path) -> Result<String> {
     Ok(password)
 }
 
+/// A station is digits, as SMDI sends them (lamp commands carry nothing else).
+fn check_station(st: &str) -> Result<()> {
+    if st.is_empty() || st.len() > 20 || !st.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("a PBX station is 1 to 20 digits, got {st:?}");
+    }
+    Ok(())
+}
+
 /// A fax number is digits (a leading + allowed), like the numbers trunks dial.
 fn check_fax_number(f: &str) -> Result<()> {
     let digits = f.strip_prefix('+').unwrap_or(f);
@@ -201,7 +222,7 @@ fn check_fax_number(f: &str) -> Result<()> {
 
 pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Result<()> {
     match cmd {
-        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp, timezone, fax_number } => {
+        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp, timezone, fax_number, station } => {
             if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
                 bail!("mailbox number must be 1 to 32 digits, got {number:?}");
             }
@@ -209,6 +230,12 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 check_fax_number(f)?;
                 if let Some(other) = store.mailbox_by_fax_number(f)?.or(store.mailbox(f)?) {
                     bail!("{f} is already mailbox {}'s number or fax number", other.number);
+                }
+            }
+            if let Some(st) = &station {
+                check_station(st)?;
+                if let Some(other) = store.mailbox_by_station(st)? {
+                    bail!("station {st} is already mailbox {}'s", other.number);
                 }
             }
             check_accounts(&imap, &pop3, &smtp, &email)?;
@@ -228,6 +255,9 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             if let Some(f) = &fax_number {
                 store.set_fax_number(&number, Some(f))?;
             }
+            if let Some(st) = &station {
+                store.set_station(&number, Some(st))?;
+            }
             let m = store.mailbox(&number)?.expect("just added");
             let how = match m.delivery_target() {
                 Some("imap") => "messages are placed in the IMAP mailbox",
@@ -245,6 +275,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             smtp,
             timezone,
             fax_number,
+            station,
             sip_password_file,
             no_sip_password,
         } => {
@@ -259,6 +290,16 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                     f => println!("mailbox {number}: calls to {f} are received as faxes into it"),
                 }
             }
+            if let Some(st) = &station {
+                if !st.is_empty() {
+                    check_station(st)?;
+                }
+                store.set_station(&number, Some(st.as_str()).filter(|s| !s.is_empty()))?;
+                match st.as_str() {
+                    "" => println!("mailbox {number}: its PBX station is its number"),
+                    st => println!("mailbox {number}: PBX station {st}"),
+                }
+            }
             let only_sip = [&name, &email, &imap, &pop3, &smtp, &timezone].iter().all(|o| o.is_none());
             if let Some(file) = &sip_password_file {
                 let password = read_password(file)?;
@@ -269,7 +310,8 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 store.set_sip_secret(&number, None)?;
                 println!("mailbox {number}: SIP password removed; subscriptions to it are refused");
             }
-            if only_sip && (sip_password_file.is_some() || no_sip_password || fax_number.is_some()) {
+            if only_sip && (sip_password_file.is_some() || no_sip_password || fax_number.is_some() || station.is_some())
+            {
                 return Ok(());
             }
             // Given and empty: removed; given: replaced; not given: kept.
@@ -309,22 +351,27 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 println!("mailbox {number} updated");
             }
         }
-        MailboxCmd::Greeting { number, file, clear } => {
+        MailboxCmd::Greeting { number, file, clear, busy } => {
             if store.mailbox(&number)?.is_none() {
                 bail!("no mailbox {number}; see: voxbridge mailbox list");
             }
+            let (kind, which) =
+                if busy { (GreetingKind::Busy, "busy greeting") } else { (GreetingKind::Unavailable, "greeting") };
             match file {
                 Some(file) if !clear => {
                     let pcm = crate::media::wav::read_8k_mono(&file)?;
                     if pcm.len() < 800 {
                         bail!("{}: a greeting must be at least 0.1 s long", file.display());
                     }
-                    store.save_greeting(&number, GreetingKind::Unavailable, &pcm)?;
-                    println!("greeting of mailbox {number} set ({:.1} s)", pcm.len() as f64 / 8000.0);
+                    store.save_greeting(&number, kind, &pcm)?;
+                    println!("{which} of mailbox {number} set ({:.1} s)", pcm.len() as f64 / 8000.0);
                 }
                 _ => {
-                    store.set_greeting_of(&number, GreetingKind::Unavailable, None)?;
-                    println!("greeting of mailbox {number} cleared; callers hear the default greeting");
+                    store.set_greeting_of(&number, kind, None)?;
+                    match busy {
+                        true => println!("busy greeting of mailbox {number} cleared; busy callers hear the greeting"),
+                        false => println!("greeting of mailbox {number} cleared; callers hear the default greeting"),
+                    }
                 }
             }
         }

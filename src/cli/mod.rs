@@ -6,6 +6,7 @@ pub mod fax;
 pub mod filters;
 pub mod mailbox;
 pub mod messages;
+pub mod smdi;
 pub mod substitutions;
 pub mod sync;
 pub mod tts;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Send faxes (a TIFF to a fax number).
     #[command(subcommand)]
     Fax(fax::FaxCmd),
+    /// The SMDI link to the PBX: its state, waiting call details and message lamps.
+    #[command(subcommand)]
+    Smdi(smdi::SmdiCmd),
     /// Which e-mails the phone menu offers (per mailbox: allow, deny, only).
     #[command(subcommand)]
     Filters(filters::FiltersCmd),

@@ -38,6 +38,8 @@ pub struct CallCtx {
     pub messages: crate::services::messages::Messages,
     /// The message-waiting task, for the SIP task's subscription events.
     pub mwi: Option<super::channels::MwiPoke>,
+    /// The SMDI link task, when `[smdi] link` is set: calls ask it for their call detail.
+    pub smdi: Option<super::smdi_io::SmdiHandle>,
 }
 
 /// What a SIP event means for the application: `None` nothing (the ACK), `Some(true)`

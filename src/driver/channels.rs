@@ -49,6 +49,21 @@ pub enum CallEvent {
     Shutdown,
 }
 
+/// What the SMDI link task is told.
+#[derive(Debug)]
+pub enum SmdiCommand {
+    /// A call waits up to `wait` for its call detail (`None`: none came).
+    Arrive {
+        call: CallHandle,
+        terminal: Option<String>,
+        calling: Option<String>,
+        wait: std::time::Duration,
+        reply: tokio::sync::oneshot::Sender<Option<crate::smdi::codec::CallDetail>>,
+    },
+    /// The mailbox's messages may have changed: its lamp is checked.
+    Changed(String),
+}
+
 /// What the MWI task is told.
 #[derive(Debug)]
 pub enum MwiEvent {

@@ -13,14 +13,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// The deposit for `mailbox`, ready for the call loop, and what performs its save.
+/// The deposit for `mailbox`, ready for the call loop, and what performs its save;
+/// `busy`: the caller was diverted on busy (the busy greeting).
 pub async fn start(
     ctx: &Arc<CallCtx>,
     inc: &IncomingCall,
     mailbox: &crate::store::Mailbox,
+    busy: bool,
 ) -> (Deposit, SaveRecordings) {
-    tracing::info!(mailbox = %mailbox.number, "deposit");
-    let greeting = greeting_clips(ctx, mailbox, inc.busy).await;
+    tracing::info!(mailbox = %mailbox.number, busy, "deposit");
+    let greeting = greeting_clips(ctx, mailbox, busy).await;
     let clips = DepositClips {
         greeting,
         beep: ctx.beep.clone(),

@@ -8,7 +8,7 @@ use super::channels::{CallEvent, SipCommand};
 use super::ports::RtpPort;
 use crate::rtp::session::SessionParams;
 use crate::sdp;
-use crate::services::calls::CallRoute;
+use crate::services::calls::{Arrival, CallRoute};
 use crate::session::app::AppKind;
 use crate::session::media::{FirstOffer, MediaSession, Refusal, Serves};
 use crate::sip::endpoint::IncomingCall;
@@ -56,15 +56,29 @@ async fn run_call(
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<()> {
-    let route = crate::services::calls::route(&ctx.messages.store, &ctx.dialplan, &inc.dialled).await;
+    // A call the PBX describes over SMDI waits (briefly) for its call detail.
+    let detail = match &ctx.smdi {
+        Some(smdi) => smdi.detail(inc).await,
+        None => None,
+    };
+    let arrival = Arrival {
+        dialled: &inc.dialled,
+        diverted: inc.diverted.as_ref(),
+        detail: detail.as_ref(),
+        prefer_smdi: ctx.cfg.smdi.prefer == "smdi",
+    };
+    if let Some(d) = &inc.diverted {
+        tracing::info!(party = %d.party, reason = ?d.reason, "diverted call");
+    }
+    let route = crate::services::calls::route(&ctx.messages.store, &ctx.dialplan, arrival).await;
     if let CallRoute::Refuse(code, reason) = route {
         return reject(cmd, inc, code, reason).await;
     }
     let serves = match &route {
-        CallRoute::Menu(_) => Serves::Audio,
+        CallRoute::Menu { .. } => Serves::Audio,
         // A voice mailbox takes a T.38-only call as a fax unless fax detection is off.
-        CallRoute::Deposit(_) if ctx.cfg.deposit.fax_detect => Serves::AudioElseFax,
-        CallRoute::Deposit(_) => Serves::Audio,
+        CallRoute::Deposit { .. } if ctx.cfg.deposit.fax_detect => Serves::AudioElseFax,
+        CallRoute::Deposit { .. } => Serves::Audio,
         CallRoute::Fax(_) => Serves::FaxElseAudio,
         CallRoute::Refuse(..) => return Ok(()), // answered above
     };
@@ -73,24 +87,24 @@ async fn run_call(
     let mut next = match &route {
         // A T.38 call to a voice mailbox is a fax for it.
         _ if media.t38_session().is_some() => AppKind::FaxReceive,
-        CallRoute::Deposit(_) => AppKind::Deposit,
-        CallRoute::Menu(_) => AppKind::Menu,
+        CallRoute::Deposit { .. } => AppKind::Deposit,
+        CallRoute::Menu { .. } => AppKind::Menu,
         CallRoute::Fax(_) => AppKind::FaxReceive,
         CallRoute::Refuse(..) => return Ok(()), // answered above
     };
     let mut reoffer = None;
     loop {
         let ended = match (next, &route) {
-            (AppKind::Deposit, CallRoute::Deposit(mailbox)) => {
-                let (app, saver) = super::deposit_call::start(ctx, inc, mailbox).await;
+            (AppKind::Deposit, CallRoute::Deposit { mailbox, busy }) => {
+                let (app, saver) = super::deposit_call::start(ctx, inc, mailbox, *busy).await;
                 call_loop::run(&mut io, &mut events, media, app, reoffer.take(), saver).await
             }
-            (AppKind::Menu, CallRoute::Menu(keys)) => {
-                let (app, requests) = super::menu_call::start(ctx, inc, keys.clone()).await;
+            (AppKind::Menu, CallRoute::Menu { keys, caller }) => {
+                let (app, requests) = super::menu_call::start(ctx, inc, keys.clone(), caller.clone()).await;
                 call_loop::run(&mut io, &mut events, media, app, reoffer.take(), requests).await
             }
             // A fax number, or a deposit whose caller turned out to be a fax machine.
-            (AppKind::FaxReceive, CallRoute::Fax(mailbox) | CallRoute::Deposit(mailbox)) => {
+            (AppKind::FaxReceive, CallRoute::Fax(mailbox) | CallRoute::Deposit { mailbox, .. }) => {
                 match super::fax_call::start(ctx, inc, mailbox).await {
                     Ok((app, store)) => call_loop::run(&mut io, &mut events, media, app, reoffer.take(), store).await,
                     Err(e) => {

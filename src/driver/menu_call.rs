@@ -17,11 +17,22 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The menu for this call, ready for the call loop, and what performs its requests.
-pub async fn start(ctx: &Arc<CallCtx>, inc: &IncomingCall, keys: crate::ivr::keys::MenuKeys) -> (Menu, MenuRequests) {
-    // A caller ID that is a mailbox number skips the number prompt (never the PIN).
-    let own = match inc.caller.clone() {
-        Some(c) => ctx.messages.store.run(move |s| Ok(s.mailbox(&c)?.map(|m| m.number))).await.unwrap_or(None),
-        None => None,
+/// `station`: the PBX station an SMDI direct call came from, which stands for the
+/// caller ID.
+pub async fn start(
+    ctx: &Arc<CallCtx>,
+    inc: &IncomingCall,
+    keys: crate::ivr::keys::MenuKeys,
+    station: Option<String>,
+) -> (Menu, MenuRequests) {
+    // A caller ID that is a mailbox number (or the station of one, for an SMDI direct
+    // call) skips the number prompt (never the PIN).
+    let own = match (station, inc.caller.clone()) {
+        (Some(st), _) => {
+            ctx.messages.store.run(move |s| Ok(s.mailbox_by_station(&st)?.map(|m| m.number))).await.unwrap_or(None)
+        }
+        (None, Some(c)) => ctx.messages.store.run(move |s| Ok(s.mailbox(&c)?.map(|m| m.number))).await.unwrap_or(None),
+        (None, None) => None,
     };
     tracing::info!(caller_mailbox = own.as_deref().unwrap_or("-"), "mailbox menu");
     let m = &ctx.cfg.menu;

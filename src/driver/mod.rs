@@ -28,4 +28,5 @@ pub mod ports;
 pub mod server;
 pub mod sip_io;
 pub mod sip_tcp;
+pub mod smdi_io;
 pub mod sync_io;

@@ -55,6 +55,17 @@ pub async fn serve(cfg: Config) -> Result<()> {
             lamps.changed(&c.mailbox)
         }
     });
+    // The PBX's lamps over SMDI hear what the phones' lamps hear.
+    let smdi_link = cfg.smdi.link().map_err(|e| anyhow::anyhow!(e))?;
+    let smdi = smdi_link.as_ref().map(|_| super::smdi_io::SmdiHandle::channel(cfg.smdi.clone()));
+    if let Some((handle, _)) = &smdi {
+        let lamps = handle.clone();
+        changes.add_sink(move |c| {
+            if c.origin != Origin::Delivery {
+                lamps.changed(&c.mailbox)
+            }
+        });
+    }
     let passes = sync_trigger.clone();
     changes.add_sink(move |c| {
         if matches!(c.origin, Origin::Phone | Origin::Delivery) {
@@ -88,6 +99,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             speech_cache_bytes: cfg.menu.speech_cache_mb * 1024 * 1024,
         },
         mwi: Some(mwi.clone()),
+        smdi: smdi.as_ref().map(|(h, _)| h.clone()),
     });
 
     let stop = CancellationToken::new();
@@ -105,8 +117,16 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let outbox_task = tokio::spawn(outbox.run(stop.clone()));
     tokio::spawn(super::fax_jobs::run(Arc::new(cfg.clone()), store.clone().into(), stop.clone()));
 
+    if let (Some(link), Some((_, rx))) = (smdi_link, smdi) {
+        tokio::spawn(super::smdi_io::run(cfg.smdi.clone(), link, store.clone(), rx, stop.clone()));
+    }
     let access = cfg.sip_access().map_err(|e| anyhow::anyhow!(e))?;
-    let mut endpoint = Endpoint::new(EndpointConfig { local, user_agent: cfg.sip.user_agent.clone(), access });
+    let mut endpoint = Endpoint::new(EndpointConfig {
+        local,
+        user_agent: cfg.sip.user_agent.clone(),
+        access,
+        keep_headers: cfg.smdi.terminal_header.iter().cloned().collect(),
+    });
     endpoint.set_credentials(load_sip_secrets(&store).await);
     let (sip_tx, sip_rx) = tokio::sync::mpsc::channel(1024);
     let mwi_task = tokio::spawn(super::mwi_io::run(

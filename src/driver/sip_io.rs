@@ -188,7 +188,7 @@ pub async fn run(
                     }
                     let (etx, erx) = mpsc::channel(16);
                     calls.insert(inc.call, etx);
-                    tracker.spawn(super::dispatch::run(ctx.clone(), inc, cmd_tx.clone(), erx));
+                    tracker.spawn(super::dispatch::run(ctx.clone(), *inc, cmd_tx.clone(), erx));
                 }
                 Event::Confirmed { call, answer } => {
                     if let Some(tx) = calls.get(&call) {

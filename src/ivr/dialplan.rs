@@ -142,6 +142,12 @@ impl Dialplan {
         }
         Decision::NoRoute
     }
+
+    /// The keys of the first menu route (a call the PBX sends straight to the mailbox
+    /// menu, whatever it dialled), else the default keys.
+    pub fn menu_keys(&self) -> super::keys::MenuKeys {
+        self.routes.iter().find(|r| matches!(r.app, App::Menu)).and_then(|r| r.keys.clone()).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

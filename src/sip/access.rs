@@ -4,6 +4,7 @@
 //! included: an address is trusted only because a trunk entry names it.
 
 use super::digest::{Algorithm, Ha1};
+use super::redirection::Policy;
 use std::net::IpAddr;
 
 /// An address block, `10.0.0.0/8` or a single address.
@@ -58,6 +59,8 @@ pub struct Trunk {
     /// Requests about mailboxes from it (SUBSCRIBE for a phone behind a PBX) need no
     /// digest of their own: the trunk vouches for them.
     pub trusted: bool,
+    /// Which redirection headers of its calls are believed (`None`: the default policy).
+    pub redirection: Option<Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +72,8 @@ pub struct AccessPolicy {
     pub nonce_secs: u64,
     /// Calls only from configured trunks (`[sip] calls_from = "trunks"`).
     pub calls_from_trunks_only: bool,
+    /// Redirection headers believed from sources without a policy of their own.
+    pub redirection: Policy,
     pub trunks: Vec<Trunk>,
 }
 
@@ -79,6 +84,7 @@ impl Default for AccessPolicy {
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             nonce_secs: 300,
             calls_from_trunks_only: false,
+            redirection: Policy::default(),
             trunks: vec![],
         }
     }
@@ -88,6 +94,11 @@ impl AccessPolicy {
     /// The trunk `ip` belongs to, if any (the first that names it).
     pub fn trunk(&self, ip: IpAddr) -> Option<&Trunk> {
         self.trunks.iter().find(|t| t.networks.iter().any(|n| n.contains(ip)))
+    }
+
+    /// The redirection policy for a call from `trunk` (or from no trunk).
+    pub fn redirection<'a>(&'a self, trunk: Option<&'a Trunk>) -> &'a Policy {
+        trunk.and_then(|t| t.redirection.as_ref()).unwrap_or(&self.redirection)
     }
 }
 

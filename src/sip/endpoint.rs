@@ -47,15 +47,21 @@ pub struct IncomingCall {
     pub peer: Peer,
     /// The SDP offer (empty when the INVITE carried none).
     pub offer: Vec<u8>,
-    /// The call was diverted because the subscriber's line was busy (`Diversion:
-    /// …;reason=user-busy`, RFC 5806, or a `History-Info` entry with `cause=486`,
-    /// RFC 4458): the busy greeting applies.
-    pub busy: bool,
+    /// The subscriber a PBX diverted this call from, and why (`Diversion`, RFC 5806, or
+    /// `History-Info`, RFC 7044), as the source's trunk policy believes them.
+    pub diverted: Option<super::redirection::Diverted>,
+    /// The `[[sip.trunk]]` the call came from.
+    pub trunk: Option<String>,
+    /// The user part of the To header (a PBX may dial the pilot in the Request-URI and
+    /// keep the subscriber in To).
+    pub to_user: Option<String>,
+    /// The INVITE's headers named in `EndpointConfig::keep_headers`, as (name, value).
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    IncomingCall(IncomingCall),
+    IncomingCall(Box<IncomingCall>),
     /// The ACK for our 2xx arrived: media may flow both ways. `answer` is its body:
     /// the SDP answer when the INVITE had no offer and our 2xx carried it (RFC 3261
     /// §13.2.1, "delayed offer"); empty otherwise.
@@ -129,12 +135,20 @@ pub struct EndpointConfig {
     pub local: SocketAddr,
     pub user_agent: String,
     pub access: AccessPolicy,
+    /// Headers of an INVITE handed to the application as they are (`IncomingCall::
+    /// headers`): what a PBX integration reads, such as the header naming an SMDI terminal.
+    pub keep_headers: Vec<String>,
 }
 
 impl EndpointConfig {
     /// Calls from anyone, SUBSCRIBE with digest credentials only, no trunks.
     pub fn new(local: SocketAddr, user_agent: &str) -> EndpointConfig {
-        EndpointConfig { local, user_agent: user_agent.to_string(), access: AccessPolicy::default() }
+        EndpointConfig {
+            local,
+            user_agent: user_agent.to_string(),
+            access: AccessPolicy::default(),
+            keep_headers: vec![],
+        }
     }
 }
 
@@ -642,7 +656,7 @@ impl Endpoint {
 
     fn new_call(&mut self, now: Instant, peer: Peer, key: TxKey, r: Request, tag: String) {
         let trunk = self.cfg.access.trunk(peer.addr.ip()).cloned();
-        match trunk {
+        match &trunk {
             None if self.cfg.access.calls_from_trunks_only => {
                 tracing::info!(from = %peer.addr, "call refused: not from a configured trunk");
                 let reason = "Forbidden (calls are taken from configured trunks only)";
@@ -677,8 +691,18 @@ impl Endpoint {
             call_id: r.call_id.clone(),
             peer,
             offer: r.raw.body.clone(),
-            busy: r.raw.headers_named("Diversion").any(|d| d.to_ascii_lowercase().contains("reason=user-busy"))
-                || r.raw.headers_named("History-Info").any(|h| h.contains("cause=486")),
+            diverted: self.cfg.access.redirection(trunk.as_ref()).diverted(
+                &r.raw.headers_named("Diversion").collect::<Vec<_>>(),
+                &r.raw.headers_named("History-Info").collect::<Vec<_>>(),
+            ),
+            trunk: trunk.as_ref().map(|t| t.name.clone()),
+            to_user: r.raw.header("To").and_then(msg::uri_user).map(str::to_string),
+            headers: self
+                .cfg
+                .keep_headers
+                .iter()
+                .flat_map(|name| r.raw.headers_named(name).map(move |v| (name.clone(), v.to_string())))
+                .collect(),
         };
         let dialog_key = (r.call_id.clone(), from_tag);
         self.dialogs.insert(dialog_key.clone(), handle);
@@ -710,7 +734,7 @@ impl Endpoint {
                 queued_reinvite: None,
             },
         );
-        self.events.push_back(Event::IncomingCall(incoming));
+        self.events.push_back(Event::IncomingCall(Box::new(incoming)));
     }
 
     /// Whether `r` carries digest credentials of `user` (a mailbox's, or the trunk's

@@ -122,7 +122,8 @@ impl Decoder {
                     return garbage();
                 }
                 let cause = cause.unwrap_or("").chars().take(8).collect();
-                return Some(Inbound::LampError { station: self.stripped(station), cause });
+                // The station our own command named, as we sent it: never stripped.
+                return Some(Inbound::LampError { station: station.to_string(), cause });
             }
         }
         garbage()
@@ -238,6 +239,12 @@ mod tests {
         let [Inbound::CallDetail(a), Inbound::CallDetail(b)] = &got[..] else { panic!("{got:?}") };
         assert_eq!((a.forwarding.as_deref(), a.calling.as_deref()), (Some("5551001"), Some("5559876")));
         assert_eq!((b.terminal.as_str(), b.forwarding.as_deref()), ("0043", Some("1001")));
+        // A lamp error names the station as our command did: not stripped.
+        let got = dec.push(
+            b"MWE 5551001 INV
+",
+        );
+        assert!(matches!(&got[..], [Inbound::LampError { station, .. }] if station == "5551001"), "{got:?}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub trait Mailboxes {
     fn mailbox(&self, number: &str) -> Result<Option<Mailbox>>;
     /// The mailbox whose own fax number `dialled` is.
     fn mailbox_by_fax_number(&self, dialled: &str) -> Result<Option<Mailbox>>;
+    /// The mailbox at a PBX station (its own station, else its number).
+    fn mailbox_by_station(&self, station: &str) -> Result<Option<Mailbox>>;
     /// Every mailbox's SIP digest secrets (HA1), for requests about it outside calls.
     fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>>;
 }
@@ -136,6 +138,9 @@ impl Mailboxes for Store {
     }
     fn mailbox_by_fax_number(&self, dialled: &str) -> Result<Option<Mailbox>> {
         Store::mailbox_by_fax_number(self, dialled)
+    }
+    fn mailbox_by_station(&self, station: &str) -> Result<Option<Mailbox>> {
+        Store::mailbox_by_station(self, station)
     }
     fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>> {
         Store::sip_secrets(self)

@@ -37,6 +37,8 @@ pub struct Mailbox {
     pub timezone: Option<String>,
     /// The mailbox's own fax number: calls to it are received as faxes into it.
     pub fax_number: Option<String>,
+    /// Its station on the PBX (SMDI call details and lamps), when not its number.
+    pub station: Option<String>,
 }
 
 impl Mailbox {
@@ -238,6 +240,77 @@ impl Store {
         })
     }
 
+    /// The mailbox at PBX station `station`: the one whose station it is, else the one
+    /// numbered so that has no station of its own.
+    pub fn mailbox_by_station(&self, station: &str) -> Result<Option<Mailbox>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!(
+                    "SELECT {MAILBOX_COLUMNS} FROM mailbox WHERE station = ?1 OR (station IS NULL AND number = ?1)
+                     ORDER BY station IS NULL LIMIT 1"
+                ),
+                [station],
+                mailbox_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Sets (or, with `None`, removes) a mailbox's PBX station; another mailbox's
+    /// station, or the number of another mailbox without a station, is refused.
+    pub fn set_station(&self, number: &str, station: Option<&str>) -> Result<()> {
+        self.transact(Commit::Durable, |tx| {
+            if let Some(st) = station {
+                let taken: Option<String> = tx
+                    .query_row(
+                        "SELECT number FROM mailbox WHERE (station = ?1 OR (station IS NULL AND number = ?1))
+                         AND number != ?2",
+                        params![st, number],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(other) = taken {
+                    bail!("station {st} is already mailbox {other}'s");
+                }
+            }
+            if tx.execute("UPDATE mailbox SET station = ?2 WHERE number = ?1", params![number, station])? == 0 {
+                bail!("no mailbox {number}");
+            }
+            Ok(())
+        })
+    }
+
+    /// Every mailbox's station with its message-waiting rows (kind, state, count), for
+    /// lamps set all at once (SMDI at start-up and after a link outage).
+    pub fn stations_with_mwi_rows(&self) -> Result<Vec<StationRows>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT m.number, COALESCE(m.station, m.number), g.kind, g.state, g.n FROM mailbox m
+             LEFT JOIN (SELECT mailbox, kind, state, COUNT(*) AS n FROM message GROUP BY mailbox, kind, state) g
+             ON g.mailbox = m.number ORDER BY m.number",
+        )?;
+        let mut out: Vec<StationRows> = Vec::new();
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (number, station, kind, state, n) = row?;
+            if out.last().map(|l| &l.0) != Some(&number) {
+                out.push((number, station, Vec::new()));
+            }
+            if let (Some(k), Some(s), Some(n), Some(last)) = (kind, state, n, out.last_mut()) {
+                last.2.push((k, s, n as u32));
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts of (unread, total) messages per mailbox.
     pub fn message_counts(&self, number: &str) -> Result<(i64, i64)> {
         let conn = self.conn();
@@ -249,9 +322,12 @@ impl Store {
     }
 }
 
+/// A mailbox's number, its station, and its (kind, state, count) message rows.
+pub type StationRows = (String, String, Vec<(String, String, u32)>);
+
 /// The columns [`mailbox_from_row`] reads, in its order.
 const MAILBOX_COLUMNS: &str = "number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-    busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number";
+    busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number, station";
 
 pub(super) fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
     Ok(Mailbox {
@@ -267,5 +343,6 @@ pub(super) fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbo
         temp_greeting_path: r.get(9)?,
         timezone: r.get(10)?,
         fax_number: r.get(11)?,
+        station: r.get(12)?,
     })
 }

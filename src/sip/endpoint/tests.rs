@@ -17,6 +17,7 @@ fn ep_trusting_loopback() -> Endpoint {
         networks: vec!["127.0.0.0/8".parse().unwrap()],
         credentials: None,
         trusted: true,
+        redirection: None,
     });
     Endpoint::new(cfg)
 }
@@ -44,7 +45,7 @@ fn status_lines(ep: &mut Endpoint) -> Vec<String> {
 
 fn incoming(ep: &mut Endpoint) -> IncomingCall {
     match ep.poll_event() {
-        Some(Event::IncomingCall(c)) => c,
+        Some(Event::IncomingCall(c)) => *c,
         other => panic!("expected IncomingCall, got {other:?}"),
     }
 }
@@ -590,6 +591,7 @@ fn calls_can_be_taken_from_trunks_only_and_a_trunk_can_require_digest() {
         networks: vec!["127.0.0.2".parse().unwrap()],
         credentials: Some(("pbx".into(), Ha1::new("pbx", "voxbridge", "trunk-secret"))),
         trusted: false,
+        redirection: None,
     });
     let mut e = Endpoint::new(cfg);
     // Not a trunk: 403.
