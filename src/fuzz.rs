@@ -218,6 +218,51 @@ pub fn smdi_stream(data: &[u8]) {
             let _ = d.forwarding.as_deref().map(|s| crate::smdi::codec::lamp(s, true));
         }
     }
+    // The same bytes through the message desk, with calls waiting and lamps wanted.
+    use crate::smdi::desk::{Desk, DeskConfig, DeskEvent};
+    use std::time::{Duration, Instant};
+    let t0 = Instant::now();
+    let mut desk = Desk::new(DeskConfig { strip: data.len() % 3, ..DeskConfig::default() });
+    desk.link_up(t0);
+    let _ = desk.call_arrived(t0, 1, Some("0001"), None, Duration::from_secs(1));
+    let _ = desk.call_arrived(t0, 2, None, Some("5551234"), Duration::from_secs(1));
+    for (i, chunk) in data.chunks(7).enumerate() {
+        let now = t0 + Duration::from_millis(i as u64 * 50);
+        desk.receive(now, chunk);
+        while let Some(ev) = desk.poll_event() {
+            if let DeskEvent::Matched { detail, .. } = ev {
+                if let Some(f) = detail.forwarding {
+                    desk.want_lamp(now, &f, i % 2 == 0);
+                }
+            }
+        }
+        if let Some(t) = desk.poll_timeout() {
+            desk.handle_timeout(t.max(now));
+        }
+        while desk.poll_transmit().is_some() {}
+    }
+    desk.link_down();
+    desk.link_up(t0 + Duration::from_secs(60));
+    desk.handle_timeout(t0 + Duration::from_secs(3600));
+    let _ = desk.snapshot(t0 + Duration::from_secs(3600));
+}
+
+/// `Diversion` and `History-Info` values (one per line; lines starting `H` are
+/// History-Info) through the redirection policy, both picks.
+pub fn sip_redirection(data: &[u8]) {
+    use crate::sip::redirection::{Pick, Policy, Source};
+    let text = String::from_utf8_lossy(data);
+    let (mut div, mut hi) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        match line.strip_prefix('H') {
+            Some(h) => hi.push(h),
+            None => div.push(line),
+        }
+    }
+    for pick in [Pick::Latest, Pick::Original] {
+        let p = Policy { trust: vec![Source::HistoryInfo, Source::Diversion], pick };
+        let _ = p.diverted(&div, &hi);
+    }
 }
 
 /// A fuzz body: one input, any bytes.
@@ -237,6 +282,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("fax_tiff", fax_tiff),
     ("fax_document", fax_document),
     ("smdi_stream", smdi_stream),
+    ("sip_redirection", sip_redirection),
 ];
 
 /// Seed inputs: valid messages of every kind, so mutations start deep in the stack

@@ -104,7 +104,12 @@ fn nothing_is_sent_before_the_ack_nor_to_an_address_the_sdp_names_for_someone_el
     server.cli_ok(&["mailbox", "add", "4602", "--pin", "1234"]);
 
     // No ACK yet: no greeting, however long we wait; the ACK starts it.
-    let mut p = Phone::dial(server.sip_port, "5550002", "4602", Dial { sdp_ip: "127.0.0.1", ack: false, sdp: None });
+    let mut p = Phone::dial(
+        server.sip_port,
+        "5550002",
+        "4602",
+        Dial { sdp_ip: "127.0.0.1", ack: false, sdp: None, headers: "" },
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(p.received.lock().unwrap().len(), 0, "RTP before the ACK");
     p.ack();
@@ -115,7 +120,7 @@ fn nothing_is_sent_before_the_ack_nor_to_an_address_the_sdp_names_for_someone_el
     // An SDP naming a multicast group or a documentation address (someone else's): the
     // call is answered, nothing is ever sent, with or without the ACK.
     for (n, (ip, ack)) in [("224.0.0.1", true), ("192.0.2.1", true), ("192.0.2.1", false)].into_iter().enumerate() {
-        let p = Phone::dial(server.sip_port, "5550002", "4602", Dial { sdp_ip: ip, ack, sdp: None });
+        let p = Phone::dial(server.sip_port, "5550002", "4602", Dial { sdp_ip: ip, ack, sdp: None, headers: "" });
         std::thread::sleep(Duration::from_millis(1000));
         p.hang_up();
         wait_call_ended(&server, n + 2);

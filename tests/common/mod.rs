@@ -48,7 +48,7 @@ pub fn free_udp_ports(n: u16) -> u16 {
     }
 }
 
-fn need(program: &str) {
+pub fn need(program: &str) {
     let ok = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {program}"))

@@ -51,6 +51,8 @@ pub struct Dial<'a> {
     pub ack: bool,
     /// The whole offer instead of ours (a fax machine's `m=image`).
     pub sdp: Option<&'a str>,
+    /// More INVITE headers, each ending in CRLF (`Diversion: …\r\n`).
+    pub headers: &'a str,
 }
 
 /// The port of the first stream an answer accepted (m= port not 0).
@@ -75,7 +77,7 @@ impl Phone {
     /// Calls `dialled` at the server's SIP port from caller ID `caller` and waits for the
     /// answer (200 OK, ACKed).
     pub fn call(sip_port: u16, caller: &str, dialled: &str) -> Phone {
-        Phone::dial(sip_port, caller, dialled, Dial { sdp_ip: "127.0.0.1", ack: true, sdp: None })
+        Phone::dial(sip_port, caller, dialled, Dial { sdp_ip: "127.0.0.1", ack: true, sdp: None, headers: "" })
     }
 
     /// [`Phone::call`], with the SDP address and the ACK chosen.
@@ -91,8 +93,9 @@ impl Phone {
         let invite = format!(
             "INVITE sip:{dialled}@{server_sip} SIP/2.0\r\nVia: SIP/2.0/UDP {lsip};branch=z9hG4bKinv{from_tag}\r\n\
              From: <sip:{caller}@127.0.0.1>;tag={from_tag}\r\nTo: <sip:{dialled}@{server_sip}>\r\nCall-ID: {call_id}\r\n\
-             CSeq: 1 INVITE\r\nContact: <sip:{caller}@{lsip}>\r\nMax-Forwards: 70\r\n\
+             CSeq: 1 INVITE\r\nContact: <sip:{caller}@{lsip}>\r\nMax-Forwards: 70\r\n{}\
              Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            how.headers,
             sdp.len()
         );
         sip.send_to(invite.as_bytes(), &server_sip).unwrap();

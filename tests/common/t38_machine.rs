@@ -102,7 +102,7 @@ pub fn t38_machine_calls(sip_port: u16, dialled: &str, tiff: &std::path::Path, h
             (p, server)
         }
         None => {
-            let dial = Dial { sdp_ip: "127.0.0.1", ack: true, sdp: Some(&offer) };
+            let dial = Dial { sdp_ip: "127.0.0.1", ack: true, sdp: Some(&offer), headers: "" };
             let p = Phone::dial(sip_port, "5550188", dialled, dial);
             let server = p.server_rtp();
             answers.push(p.answer.clone());
