@@ -56,17 +56,15 @@ async fn run_call(
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
 ) -> anyhow::Result<()> {
-    // A call the PBX describes over SMDI waits (briefly) for its call detail.
+    // A call the PBX describes over SMDI waits (briefly) for its call detail — unless
+    // its SIP diversion decides anyway.
+    let prefer_smdi = ctx.cfg.smdi.prefer == "smdi";
     let detail = match &ctx.smdi {
-        Some(smdi) => smdi.detail(inc).await,
-        None => None,
+        Some(smdi) if prefer_smdi || inc.diverted.is_none() => smdi.detail(inc).await,
+        _ => None,
     };
-    let arrival = Arrival {
-        dialled: &inc.dialled,
-        diverted: inc.diverted.as_ref(),
-        detail: detail.as_ref(),
-        prefer_smdi: ctx.cfg.smdi.prefer == "smdi",
-    };
+    let arrival =
+        Arrival { dialled: &inc.dialled, diverted: inc.diverted.as_ref(), detail: detail.as_ref(), prefer_smdi };
     if let Some(d) = &inc.diverted {
         tracing::info!(party = %d.party, reason = ?d.reason, "diverted call");
     }

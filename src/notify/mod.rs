@@ -1,6 +1,7 @@
 //! The change hub: every writer announces "mailbox N changed" once, here, saying where
 //! the change came from; every sink that cares hears it — the message-waiting lamps
-//! and the sync engine today, SMDI lamps, e-mail or SMS notices and the web later. A
+//! (SIP NOTIFY and the PBX's over SMDI) and the sync engine today, e-mail or SMS
+//! notices and the web later. A
 //! writer never needs to know who listens, and a new sink never needs a writer edited.
 //!
 //! Sinks are called on the announcing thread, so a sink only hands the change on (a

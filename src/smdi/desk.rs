@@ -14,7 +14,9 @@
 //! **Lamps.** Each station has a wanted state; a change is queued once per station
 //! (repeated changes coalesce: only the latest is sent), and commands leave at the
 //! line's speed (`chars_per_sec`, ten bits a character) so a burst cannot flood a
-//! 1200-baud line. An error reply (`MWE`) retries with backoff; when the link comes back
+//! 1200-baud line. A change goes ahead of the re-sends: after a link outage every lamp
+//! of a large site takes minutes to go out at 1200 baud, and a new message must not
+//! wait behind them. An error reply (`MWE`) retries with backoff; when the link comes back
 //! (and whenever the driver asks, for the periodic audit) every lamp is sent again.
 
 use super::codec::{lamp, CallDetail, Decoder, Inbound};
@@ -84,7 +86,16 @@ pub struct Lamp {
     pub error: Option<String>,
     attempts: u32,
     retry_at: Option<Instant>,
-    queued: bool,
+    queued: Option<Queue>,
+}
+
+/// Which queue a lamp waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    /// Its state changed (or a refusal's retry): first.
+    Change,
+    /// Sent again because the link came back, or the audit.
+    Resend,
 }
 
 /// A call waiting for its MD.
@@ -116,8 +127,10 @@ pub struct Desk {
     details: VecDeque<(CallDetail, Instant)>,
     waiting: Vec<Waiter>,
     lamps: BTreeMap<String, Lamp>,
-    /// Stations whose wanted state is to be sent, in order of the first change.
-    queue: VecDeque<String>,
+    /// Stations whose wanted state changed, in order of the first change; then those
+    /// sent again. An entry whose lamp has moved to the other queue is skipped.
+    changes: VecDeque<String>,
+    resends: VecDeque<String>,
     /// The line is busy with earlier commands until then.
     line_free: Option<Instant>,
     transmit: VecDeque<Vec<u8>>,
@@ -133,7 +146,8 @@ impl Desk {
             details: VecDeque::new(),
             waiting: Vec::new(),
             lamps: BTreeMap::new(),
-            queue: VecDeque::new(),
+            changes: VecDeque::new(),
+            resends: VecDeque::new(),
             line_free: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -162,13 +176,14 @@ impl Desk {
 
     /// Queues every known lamp to be sent again (the link came back, or the audit).
     pub fn resend_all(&mut self) {
-        self.queue.clear();
-        for l in self.lamps.values_mut() {
-            (l.queued, l.attempts, l.retry_at) = (false, 0, None);
-        }
-        let stations: Vec<String> = self.lamps.keys().cloned().collect();
-        for s in stations {
-            self.enqueue(&s);
+        self.resends.clear();
+        for (s, l) in self.lamps.iter_mut() {
+            (l.attempts, l.retry_at) = (0, None);
+            // A changed lamp stays ahead where it is.
+            if l.queued != Some(Queue::Change) {
+                l.queued = Some(Queue::Resend);
+                self.resends.push_back(s.clone());
+            }
         }
     }
 
@@ -249,7 +264,7 @@ impl Desk {
             error: None,
             attempts: 0,
             retry_at: None,
-            queued: false,
+            queued: None,
         });
         let settled = l.want == on && l.sent.map(|s| s.0) == Some(on) && l.error.is_none();
         if settled {
@@ -263,13 +278,32 @@ impl Desk {
         self.send_due(now);
     }
 
+    /// Queues a changed lamp (ahead of the re-sends; one already waiting among them
+    /// moves up).
     fn enqueue(&mut self, station: &str) {
         if let Some(l) = self.lamps.get_mut(station) {
-            if !l.queued {
-                l.queued = true;
-                self.queue.push_back(station.to_string());
+            if l.queued != Some(Queue::Change) {
+                l.queued = Some(Queue::Change);
+                self.changes.push_back(station.to_string());
             }
         }
+    }
+
+    /// The next station to send, the changes first.
+    fn next_queued(&mut self) -> Option<String> {
+        loop {
+            let (station, from) = match self.changes.pop_front() {
+                Some(s) => (s, Queue::Change),
+                None => (self.resends.pop_front()?, Queue::Resend),
+            };
+            if self.lamps.get(&station).is_some_and(|l| l.queued == Some(from)) {
+                return Some(station);
+            }
+        }
+    }
+
+    fn lamps_queued(&self) -> usize {
+        self.lamps.values().filter(|l| l.queued.is_some()).count()
     }
 
     fn refused(&mut self, now: Instant, station: String, cause: String) {
@@ -294,9 +328,9 @@ impl Desk {
             return;
         }
         while self.line_free.is_none_or(|t| t <= now) {
-            let Some(station) = self.queue.pop_front() else { return };
+            let Some(station) = self.next_queued() else { return };
             let Some(l) = self.lamps.get_mut(&station) else { continue };
-            l.queued = false;
+            l.queued = None;
             let Some(bytes) = lamp(&station, l.want) else { continue };
             l.sent = Some((l.want, now));
             let on = l.want;
@@ -346,7 +380,8 @@ impl Desk {
         let expiry = self.details.front().map(|(_, at)| *at + self.cfg.md_expire);
         let wait = self.waiting.iter().map(|w| w.until).min();
         let retry = self.lamps.values().filter_map(|l| l.retry_at).min();
-        let line = self.line_free.filter(|_| self.link_up && !self.queue.is_empty());
+        let waiting = !self.changes.is_empty() || !self.resends.is_empty();
+        let line = self.line_free.filter(|_| self.link_up && waiting);
         [expiry, wait, retry, line].into_iter().flatten().min()
     }
 
@@ -365,7 +400,7 @@ impl Desk {
             queued: self.details.iter().map(|(d, at)| (d.clone(), now.duration_since(*at))).collect(),
             waiting_calls: self.waiting.len(),
             lamps: self.lamps.iter().map(|(s, l)| (s.clone(), l.clone())).collect(),
-            lamps_queued: self.queue.len(),
+            lamps_queued: self.lamps_queued(),
         }
     }
 }
@@ -401,6 +436,13 @@ mod tests {
     }
 
     const SEC: Duration = Duration::from_secs(1);
+
+    /// Wakes the desk whenever it asks, up to `until`.
+    fn run_until(d: &mut Desk, until: Instant) {
+        while let Some(t) = d.poll_timeout().filter(|t| *t <= until) {
+            d.handle_timeout(t);
+        }
+    }
 
     #[test]
     fn calls_and_details_are_matched_by_terminal_in_either_order() {
@@ -511,12 +553,25 @@ mod tests {
         assert!(sent(&mut d).is_empty(), "nothing written while the link is down");
         d.link_up(t0 + 3 * SEC);
         d.handle_timeout(t0 + 4 * SEC);
-        assert_eq!(sent(&mut d), ["OP:MWI 1001!\x04", "OP:MWI 1002!\x04"]);
+        assert_eq!(sent(&mut d), ["OP:MWI 1002!\x04", "OP:MWI 1001!\x04"], "the change first, then the re-send");
+        // A change goes ahead of the re-sends.
+        for i in 0..20 {
+            d.want_lamp(t0 + 4 * SEC, &format!("2{i:03}"), false);
+        }
+        run_until(&mut d, t0 + 10 * SEC);
+        assert_eq!(sent(&mut d).len(), 20);
+        d.resend_all();
+        d.want_lamp(t0 + 10 * SEC, "1001", false);
+        assert_eq!(sent(&mut d), ["RMV:MWI 1001!\x04"], "the change first, of 22 lamps waiting");
+        assert_eq!(d.snapshot(t0).lamps_queued, 21);
+        run_until(&mut d, t0 + 20 * SEC);
+        let rest = sent(&mut d);
+        assert_eq!(rest.len(), 21, "the others once each, 1001 not again: {rest:?}");
+        assert!(!rest.contains(&"RMV:MWI 1001!\x04".to_string()));
         // The audit sends them all again too, one after the other.
         d.resend_all();
-        d.handle_timeout(t0 + 5 * SEC);
-        d.handle_timeout(t0 + 6 * SEC);
-        assert_eq!(sent(&mut d).len(), 2);
+        run_until(&mut d, t0 + 30 * SEC);
+        assert_eq!(sent(&mut d).len(), 22);
     }
 
     #[test]
