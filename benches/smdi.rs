@@ -120,7 +120,10 @@ fn main() {
         wait_for(&got, &format!("RMV:MWI {m}!"), Duration::from_secs(30)).expect("the start-up lamps");
     }
     let sip = server.sip_port;
-    for chunk in numbers.chunks(8) {
+    // The first half one call at a time (a lone change), the rest 8 at a time (a burst).
+    let half = numbers.len() / 2;
+    let batches = numbers[..half].chunks(1).chain(numbers[half..].chunks(8));
+    for chunk in batches {
         let calls: Vec<_> = chunk
             .iter()
             .cloned()
@@ -141,8 +144,9 @@ fn main() {
             c.join().unwrap();
         }
     }
-    let mut deposit_ms = Vec::new();
-    for m in &numbers {
+    let (mut alone_ms, mut burst_ms) = (Vec::new(), Vec::new());
+    for (i, m) in numbers.iter().enumerate() {
+        let deposit_ms = if i < half { &mut alone_ms } else { &mut burst_ms };
         let Some(lit) = wait_for(&got, &format!("OP:MWI {m}!"), Duration::from_secs(30)) else {
             println!("mailbox {m}: no OP:MWI");
             continue;
@@ -154,9 +158,10 @@ fn main() {
             deposit_ms.push((lit - saved) * 1000.0);
         }
     }
-    println!("deposit saved → OP:MWI on the link: {}", quantiles(deposit_ms));
+    println!("deposit saved → OP:MWI on the link, one call at a time: {}", quantiles(alone_ms));
+    println!("deposit saved → OP:MWI on the link, 8 calls at once: {}", quantiles(burst_ms));
 
-    let mut seen_ms = Vec::new();
+    let (mut seen_ms, mut idle_ms) = (Vec::new(), Vec::new());
     for m in &numbers {
         wait_until(Duration::from_secs(60), "delivery to Dovecot", || {
             server.messages(m).first().is_some_and(|r| r["server_uid"].is_i64())
@@ -172,6 +177,12 @@ fn main() {
             let at = got.lock().unwrap().iter().skip(before).find(|(c, _)| *c == off).map(|(_, at)| *at);
             if let Some(at) = at {
                 seen_ms.push((at - t) * 1000.0);
+                // Of which ours: from Dovecot's IDLE report to the lamp.
+                let log = server.log();
+                let idle = format!("the mail server reported a change mailbox=\"{m}\"");
+                if let Some(reported) = log.lines().rev().find(|l| l.contains(&idle)).and_then(log_time) {
+                    idle_ms.push((at - reported) * 1000.0);
+                }
                 break;
             }
             if Instant::now() > until {
@@ -182,6 +193,7 @@ fn main() {
         }
     }
     println!("\\Seen by an IMAP client → RMV:MWI on the link: {}", quantiles(seen_ms));
+    println!("  of which from Dovecot's IDLE report → RMV:MWI: {}", quantiles(idle_ms));
     server.stop();
 
     // (3) Lamps a second at each line speed: every lamp sent at start-up.

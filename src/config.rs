@@ -70,8 +70,8 @@ pub struct SmdiConfig {
     pub lamp_retry_max_secs: f64,
     pub lamp_attempts: u32,
     /// Every lamp is sent again this often, from the store (0: only at start-up and
-    /// after the link comes back). Also how changes made by `voxbridge` commands in
-    /// another process reach the lamps.
+    /// after the link comes back). Changes made by `voxbridge` commands in another
+    /// process are noticed within 2 s regardless.
     pub audit_secs: f64,
     /// Longest wait between reconnection attempts (from 1 s, doubling).
     pub reconnect_max_secs: f64,

@@ -316,6 +316,11 @@ fn smdi_over_a_serial_line_routes_by_terminal_and_drives_the_lamps() {
     let pbx = pty.pbx();
     pbx.wait_lamp("RMV:MWI 1001!", 0, &server);
     pbx.wait_lamp("OP:MWI 5551002!", 0, &server);
+    // A change made by a command (another process, so not on the server's change hub).
+    let n = pbx.lamps().len();
+    let id = server.messages("1002")[0]["id"].to_string();
+    server.cli_ok(&["messages", "mark", "1002", &id, "read"]);
+    pbx.wait_lamp("RMV:MWI 5551002!", n, &server);
     pty.cut();
     assert!(server.is_running(), "{}", server.log());
     assert!(server.log().contains("no SMDI message"), "garbage logged:\n{}", server.log());

@@ -211,6 +211,12 @@ pub async fn run(
     let audit_every = (cfg.audit_secs > 0.0).then(|| Duration::from_secs_f64(cfg.audit_secs));
     let mut next_audit = audit_every.map(|a| Instant::now() + a);
     let mut status_due = Instant::now();
+    // Changes committed by another process (a `voxbridge messages mark`) announce
+    // nothing here: the store's data_version tells, and every lamp is checked (only
+    // those that differ go out).
+    let external_every = Duration::from_secs(2);
+    let mut next_external = Instant::now() + external_every;
+    let mut data_version = store.run(|s| s.data_version()).await.ok();
     let mut buf = vec![0u8; 1024];
     tracing::info!(link = %spec, lamps = cfg.lamps, "SMDI link starting");
     loop {
@@ -254,11 +260,13 @@ pub async fn run(
             write_status(&status_path, &spec, &state, &desk.snapshot(Instant::now()));
             status_due = Instant::now() + Duration::from_secs(1);
         }
-        let deadline = [desk.poll_timeout(), conn.is_none().then_some(next_connect), next_audit, Some(status_due)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        let external = cfg.lamps.then_some(next_external);
+        let deadline =
+            [desk.poll_timeout(), conn.is_none().then_some(next_connect), next_audit, Some(status_due), external]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
         tokio::select! {
             _ = stop.cancelled() => break,
             r = read_some(&mut conn, &mut buf) => match r {
@@ -289,6 +297,16 @@ pub async fn run(
             },
             _ = tokio::time::sleep_until(deadline.into()) => {
                 let now = Instant::now();
+                if cfg.lamps && next_external <= now {
+                    next_external = now + external_every;
+                    let v = store.run(|s| s.data_version()).await.ok();
+                    if v.is_some() && v != data_version {
+                        data_version = v;
+                        for (station, on) in all_lamps(&store).await.unwrap_or_default() {
+                            desk.want_lamp(now, &station, on);
+                        }
+                    }
+                }
                 if next_audit.is_some_and(|t| t <= now) {
                     next_audit = audit_every.map(|a| now + a);
                     if cfg.lamps {

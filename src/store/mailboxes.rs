@@ -280,6 +280,13 @@ impl Store {
         })
     }
 
+    /// SQLite's `data_version` on the writers' connection: it moves when another
+    /// connection — a `voxbridge` command in another process — commits, never for this
+    /// process's own writes (those are announced on the change hub).
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.conn().query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// Every mailbox's station with its message-waiting rows (kind, state, count), for
     /// lamps set all at once (SMDI at start-up and after a link outage).
     pub fn stations_with_mwi_rows(&self) -> Result<Vec<StationRows>> {
