@@ -9,7 +9,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub sip: SipConfig,
@@ -29,7 +29,7 @@ pub struct Config {
 
 /// The SMDI link to a PBX (`[smdi]`): call details in, message lamps out. Off unless
 /// `link` is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmdiConfig {
     /// `"serial:/dev/ttyS0"` (or just the device path) or `"tcp:HOST:PORT"` (a
@@ -78,7 +78,7 @@ pub struct SmdiConfig {
 }
 
 /// `[[smdi.terminal]]`: the SMDI terminal (logical port) of calls that match.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmdiTerminal {
     /// The terminal as the call details give it (4 digits, "0001").
@@ -218,7 +218,7 @@ impl Default for SmdiConfig {
 }
 
 /// Fax reception (`[fax]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaxConfig {
     /// Our ident (CSI) sent to the far machine: up to 20 printable characters.
@@ -261,7 +261,7 @@ impl Default for FaxConfig {
 }
 
 /// Defaults for mailboxes.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailboxConfig {
     /// IANA time zone ("Europe/Berlin") for the dates and times the menu speaks, for
@@ -280,7 +280,7 @@ impl MailboxConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {
     /// Each IMAP account is synchronized at least this often.
@@ -332,7 +332,7 @@ impl Default for SyncConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
     /// Address for both UDP and TCP.
@@ -372,7 +372,7 @@ pub struct SipConfig {
     pub trunk: Vec<TrunkConfig>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub enum CallsFrom {
     #[serde(rename = "any")]
     Any,
@@ -381,7 +381,7 @@ pub enum CallsFrom {
 }
 
 /// `[[sip.trunk]]`: a PBX, carrier or SBC this server works with.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkConfig {
     pub name: String,
@@ -422,7 +422,7 @@ impl Default for SipConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub enum RateLimitAction {
     #[serde(rename = "drop")]
     Drop,
@@ -431,7 +431,7 @@ pub enum RateLimitAction {
 }
 
 /// Limits of SIP over TCP: what one peer (or many) can hold of the server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipTcpConfig {
     /// Connections open at once, in all; more are closed at accept.
@@ -453,7 +453,7 @@ impl Default for SipTcpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RtpConfig {
     /// Even ports are used for RTP, as RFC 3550 recommends; `"20000-20999"`.
@@ -464,7 +464,7 @@ pub struct RtpConfig {
     pub timeout_secs: u64,
     /// Which SDP addresses are sent to before the caller's own RTP proves them:
     /// "unicast", "public" or "learned" (see [`crate::rtp::address::RemotePolicy`]).
-    #[serde(deserialize_with = "remote_policy")]
+    #[serde(deserialize_with = "remote_policy", serialize_with = "remote_policy_name")]
     pub sdp_addresses: crate::rtp::address::RemotePolicy,
 }
 
@@ -479,6 +479,10 @@ impl Default for RtpConfig {
     }
 }
 
+fn remote_policy_name<S: serde::Serializer>(p: &crate::rtp::address::RemotePolicy, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.name())
+}
+
 fn remote_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::rtp::address::RemotePolicy, D::Error> {
     String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
 }
@@ -486,6 +490,12 @@ fn remote_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::rtp::a
 /// An inclusive port range written as `"LOW-HIGH"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRange(pub RangeInclusive<u16>);
+
+impl serde::Serialize for PortRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}-{}", self.0.start(), self.0.end()))
+    }
+}
 
 impl<'de> Deserialize<'de> for PortRange {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -507,7 +517,7 @@ impl std::str::FromStr for PortRange {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Directory holding `voxbridge.db`, `recordings/`, `faxes/` and `trash/`.
@@ -523,7 +533,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DepositConfig {
     /// Messages shorter than this are discarded.
@@ -555,7 +565,7 @@ impl Default for DepositConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MenuConfig {
     /// Wrong PINs in one call before it ends, and within `lockout_window_secs` (across
@@ -585,7 +595,7 @@ pub struct MenuConfig {
     pub speech_cache_mb: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistributionList {
     pub number: String,
@@ -610,7 +620,7 @@ impl Default for MenuConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MwiConfig {
     /// Phones that get unsolicited NOTIFYs (no SUBSCRIBE) for a mailbox.
@@ -625,7 +635,7 @@ impl Default for MwiConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MwiPhone {
     pub mailbox: String,
@@ -646,7 +656,7 @@ impl MwiPhone {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     /// First retry delay after a failed delivery; doubles up to `retry_max_secs`.
@@ -673,7 +683,7 @@ impl Default for DeliveryConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptsConfig {
     /// Directory holding one sub-directory per language.
@@ -720,7 +730,7 @@ impl Default for PromptsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DialplanConfig {
     pub file: PathBuf,

@@ -1,7 +1,8 @@
 //! voxbridge — a telephony-first IVR, voice-mail and unified-messaging server.
 //!
 //! Crate map (see docs/architecture.md for the data flow):
-//! - [`config`]: TOML configuration, every key with a default;
+//! - [`config`]: TOML configuration, every key with a default; [`control`]: the control
+//!   socket's requests and answers;
 //! - [`sip`], [`sdp`], [`rtp`], [`udptl`], [`smdi`]: sans-IO protocol cores; [`session`]:
 //!   a call's media and the loop every application runs on; [`fax`]: the fax engine
 //!   and its documents;
@@ -22,6 +23,7 @@
 pub mod civil;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod driver;
 pub mod durable;
 pub mod fax;

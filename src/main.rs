@@ -14,7 +14,10 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("voxbridge: error: {e:#}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<voxbridge::cli::ExitError>() {
+                Some(x) => std::process::ExitCode::from(x.code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -26,6 +29,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(voxbridge::driver::server::serve(cfg)),
+        Command::Status { json } => voxbridge::cli::control::status(&cfg, json),
+        Command::Calls { json } => voxbridge::cli::control::calls(&cfg, json),
+        Command::Hangup { call, json } => voxbridge::cli::control::hangup(&cfg, &call, json),
+        Command::Reload { json } => voxbridge::cli::control::reload(&cfg, json),
+        Command::Shutdown { graceful, wait_secs, json } => {
+            voxbridge::cli::control::shutdown(&cfg, graceful, graceful.then_some(wait_secs), json)
+        }
         Command::Mailbox(c) => voxbridge::cli::mailbox::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Messages(c) => voxbridge::cli::messages::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Tts(c) => voxbridge::cli::tts::run(&cfg, c),
@@ -33,6 +43,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             true => Ok(()),
             false => anyhow::bail!("the fax was not sent (see the report above)"),
         },
+        Command::Config(c) => voxbridge::cli::config::run(&cfg, c),
+        Command::Dialplan(c) => voxbridge::cli::dialplan::run(&cfg, c),
         Command::Smdi(c) => voxbridge::cli::smdi::run(&cfg, c),
         Command::Filters(c) => voxbridge::cli::filters::run(&Store::open(&cfg.store.path)?, c),
         Command::Substitutions(c) => voxbridge::cli::substitutions::run(&Store::open(&cfg.store.path)?, &cfg, c),

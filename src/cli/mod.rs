@@ -2,6 +2,9 @@
 //! global `--config FILE` before or after the subcommand, and works while the server
 //! runs (same database, WAL mode).
 
+pub mod config;
+pub mod control;
+pub mod dialplan;
 pub mod fax;
 pub mod filters;
 pub mod mailbox;
@@ -13,6 +16,22 @@ pub mod tts;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+
+/// An error with the exit status the command ends with (sysexits-style: 65 invalid
+/// data, 69 no server to ask); any other error exits 1.
+#[derive(Debug)]
+pub struct ExitError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitError {}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,7 +54,51 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (SIP, RTP, deliveries) until SIGINT or SIGTERM.
+    ///
+    /// SIGHUP (or `voxbridge reload`) reads the dialplan again; an invalid one is
+    /// refused and the old one stays. The running server answers `voxbridge status`,
+    /// `calls`, `hangup`, `reload` and `shutdown` on `<store>/control.sock`.
     Serve,
+    /// What the running server is doing: uptime, calls in progress by application, RTP
+    /// ports in use, the outbox, failing mail accounts, MWI subscriptions, the SMDI link.
+    ///
+    /// Exits 69 when no server runs on this store.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The calls in progress, one a line: id, from, to, application, seconds, codec,
+    /// SIP Call-ID.
+    Calls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a call in progress (a BYE; a message being recorded is saved).
+    Hangup {
+        /// Its id (`voxbridge calls`) or its SIP Call-ID.
+        call: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running server read its dialplan again (as SIGHUP does). Calls in
+    /// progress keep their route; an invalid dialplan is refused with its error and the
+    /// old one stays.
+    Reload {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the running server. Without --graceful, calls in progress are ended now
+    /// (recordings saved, BYE sent); with it, new calls get 503 and the server waits for
+    /// the calls in progress to end (at most --wait-secs), then stops.
+    Shutdown {
+        #[arg(long)]
+        graceful: bool,
+        /// Longest wait for calls in progress with --graceful.
+        #[arg(long, default_value_t = 600, requires = "graceful")]
+        wait_secs: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create, change, list and remove mailboxes.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCmd),
@@ -48,6 +111,12 @@ pub enum Command {
     /// Send faxes (a TIFF to a fax number).
     #[command(subcommand)]
     Fax(fax::FaxCmd),
+    /// The configuration in effect, defaults filled in, secrets masked.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
+    /// Check a dialplan before reloading it.
+    #[command(subcommand)]
+    Dialplan(dialplan::DialplanCmd),
     /// The SMDI link to the PBX: its state, waiting call details and message lamps.
     #[command(subcommand)]
     Smdi(smdi::SmdiCmd),

@@ -9,8 +9,8 @@ use crate::ivr::dialplan::Dialplan;
 use crate::media::prompts::{Clip, Prompts};
 use crate::rtp::session::{SessionParams, SessionStats};
 use crate::store::Store;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Totals over all calls since start-up, logged at shutdown and by the load benchmark.
 #[derive(Debug, Default)]
@@ -29,7 +29,9 @@ pub struct CallCtx {
     pub cfg: Config,
     pub store: Store,
     pub prompts: Arc<Prompts>,
-    pub dialplan: Dialplan,
+    /// The dialplan new calls are routed by; `reload` replaces it (calls in progress
+    /// keep the route they got).
+    pub dialplan: RwLock<Arc<Dialplan>>,
     pub ports: PortPool,
     pub beep: Arc<Clip>,
     pub totals: CallTotals,
@@ -40,6 +42,42 @@ pub struct CallCtx {
     pub mwi: Option<super::channels::MwiPoke>,
     /// The SMDI link task, when `[smdi] link` is set: calls ask it for their call detail.
     pub smdi: Option<super::smdi_io::SmdiHandle>,
+    /// The calls in progress (`voxbridge calls`).
+    pub active: super::active_calls::ActiveCalls,
+    /// A graceful shutdown is waiting for the calls in progress: new ones get 503.
+    pub draining: AtomicBool,
+    /// Phones subscribed to message-waiting state now.
+    pub mwi_subscriptions: AtomicUsize,
+}
+
+impl CallCtx {
+    /// The dialplan for a new call.
+    pub fn dialplan(&self) -> Arc<Dialplan> {
+        self.dialplan.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn dialplan_file(&self) -> String {
+        self.cfg.dialplan.file.display().to_string()
+    }
+
+    /// Reads the dialplan file again. An invalid one is refused and the old one stays
+    /// (the error says why, with its line); calls in progress are not touched.
+    pub fn reload_dialplan(&self) -> Result<String, String> {
+        let path = &self.cfg.dialplan.file;
+        match Dialplan::load(path) {
+            Ok(d) => {
+                let routes = d.routes.len();
+                *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(d);
+                tracing::info!(path = %path.display(), routes, "dialplan reloaded");
+                Ok(format!("dialplan {} ({routes} routes)", path.display()))
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                tracing::error!(path = %path.display(), error = %e, "dialplan not reloaded; the old one stays");
+                Err(format!("dialplan not reloaded, the old one stays: {e}"))
+            }
+        }
+    }
 }
 
 /// What a SIP event means for the application: `None` nothing (the ACK), `Some(true)`

@@ -62,6 +62,8 @@ pub enum SmdiCommand {
     },
     /// The mailbox's messages may have changed: its lamp is checked.
     Changed(String),
+    /// The link's state for `voxbridge status`, as `smdi status --json` shows it.
+    Status(tokio::sync::oneshot::Sender<serde_json::Value>),
 }
 
 /// What the MWI task is told.

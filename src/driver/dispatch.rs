@@ -28,7 +28,12 @@ pub async fn run(
         tracing::info_span!("call", id = inc.call, from = inc.caller.as_deref().unwrap_or("?"), to = %inc.dialled);
     async move {
         ctx.totals.calls.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = run_call(&ctx, &inc, &cmd, events).await {
+        if ctx.draining.load(Ordering::Relaxed) {
+            let _ = reject(&cmd, &inc, 503, "Service Unavailable (shutting down)").await;
+            return;
+        }
+        let listed = ctx.active.enter(&inc);
+        if let Err(e) = run_call(&ctx, &inc, &cmd, events, &listed).await {
             tracing::error!(error = %format!("{e:#}"), "call failed");
             let _ = cmd.send(SipCommand::Hangup(inc.call)).await;
         }
@@ -55,6 +60,7 @@ async fn run_call(
     inc: &IncomingCall,
     cmd: &mpsc::Sender<SipCommand>,
     mut events: mpsc::Receiver<CallEvent>,
+    listed: &super::active_calls::InProgress<'_>,
 ) -> anyhow::Result<()> {
     // A call the PBX describes over SMDI waits (briefly) for its call detail — unless
     // its SIP diversion decides anyway.
@@ -68,7 +74,7 @@ async fn run_call(
     if let Some(d) = &inc.diverted {
         tracing::info!(party = %d.party, reason = ?d.reason, "diverted call");
     }
-    let route = crate::services::calls::route(&ctx.messages.store, &ctx.dialplan, arrival).await;
+    let route = crate::services::calls::route(&ctx.messages.store, &ctx.dialplan(), arrival).await;
     if let CallRoute::Refuse(code, reason) = route {
         return reject(cmd, inc, code, reason).await;
     }
@@ -91,7 +97,9 @@ async fn run_call(
         CallRoute::Refuse(..) => return Ok(()), // answered above
     };
     let mut reoffer = None;
+    listed.codec(media.carrying());
     loop {
+        listed.app(next.name());
         let ended = match (next, &route) {
             (AppKind::Deposit, CallRoute::Deposit { mailbox, busy }) => {
                 let (app, saver) = super::deposit_call::start(ctx, inc, mailbox, *busy).await;
@@ -137,6 +145,7 @@ async fn run_call(
             Ended::HandOver { to, reoffer: offer, media: m } => {
                 tracing::info!(from = ?next, ?to, "call handed over");
                 (next, reoffer, media) = (to, offer, m);
+                listed.codec(media.carrying());
             }
         }
     }

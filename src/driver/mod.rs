@@ -14,9 +14,11 @@
 //! - [`channels`]: every message these tasks send each other;
 //! - [`server`]: start-up, wiring (the change hub's sinks) and graceful shutdown.
 
+pub mod active_calls;
 pub mod call;
 pub mod call_loop;
 pub mod channels;
+pub mod control_io;
 pub mod deposit_call;
 pub mod dispatch;
 pub mod fax_call;

@@ -10,6 +10,8 @@ use tokio::net::UdpSocket;
 #[derive(Clone)]
 pub struct PortPool {
     free: Arc<Mutex<Vec<u16>>>,
+    /// How many pairs the range holds.
+    pairs: usize,
 }
 
 /// A bound RTP/RTCP socket pair whose ports go back to the pool when dropped.
@@ -37,8 +39,14 @@ fn bind_one(ip: IpAddr, port: u16) -> Option<UdpSocket> {
 impl PortPool {
     pub fn new(range: std::ops::RangeInclusive<u16>) -> PortPool {
         let hi = *range.end();
-        let free = range.filter(|p| p % 2 == 0 && *p < hi).collect();
-        PortPool { free: Arc::new(Mutex::new(free)) }
+        let free: Vec<u16> = range.filter(|p| p % 2 == 0 && *p < hi).collect();
+        PortPool { pairs: free.len(), free: Arc::new(Mutex::new(free)) }
+    }
+
+    /// RTP/RTCP pairs (in use, in the range).
+    pub fn usage(&self) -> (usize, usize) {
+        let free = self.free.lock().unwrap_or_else(|p| p.into_inner()).len();
+        (self.pairs.saturating_sub(free), self.pairs)
     }
 
     /// Binds a random free pair; pairs that fail to bind (used by another program) are

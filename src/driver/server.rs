@@ -83,7 +83,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             p.insert("beep", Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep"));
             p
         }),
-        dialplan,
+        dialplan: std::sync::RwLock::new(Arc::new(dialplan)),
         totals: CallTotals::default(),
         messages: crate::services::messages::Messages {
             store: store.clone().into(),
@@ -100,6 +100,9 @@ pub async fn serve(cfg: Config) -> Result<()> {
         },
         mwi: Some(mwi.clone()),
         smdi: smdi.as_ref().map(|(h, _)| h.clone()),
+        active: Default::default(),
+        draining: Default::default(),
+        mwi_subscriptions: Default::default(),
     });
 
     let stop = CancellationToken::new();
@@ -138,7 +141,17 @@ pub async fn serve(cfg: Config) -> Result<()> {
         stop.clone(),
     ));
     tokio::spawn(watch_sip_secrets(store.clone(), sip_tx.clone(), stop.clone()));
-    let sip_task = tokio::spawn(super::sip_io::run(
+    let (server_tx, mut server_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (control_listener, control_path) = super::control_io::bind(&cfg.store.path)?;
+    let control = super::control_io::Control {
+        ctx: ctx.clone(),
+        store: store.clone(),
+        sip: sip_tx.clone(),
+        server: server_tx,
+        started: std::time::Instant::now(),
+    };
+    tokio::spawn(super::control_io::run(control, control_listener, control_path, stop.clone()));
+    let mut sip_task = tokio::spawn(super::sip_io::run(
         endpoint,
         udp,
         tcp,
@@ -152,9 +165,33 @@ pub async fn serve(cfg: Config) -> Result<()> {
     tracing::info!(sip = %listen, transports = "udp,tcp", store = %cfg.store.path.display(), mailboxes = mailboxes.len(), "voxbridge is running");
 
     let signal = shutdown_signal();
-    tokio::select! {
-        _ = signal => {}
-        r = sip_task => { r.context("SIP task failed")?; }
+    tokio::pin!(signal);
+    let mut hangup =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            r = &mut sip_task => {
+                r.context("SIP task failed")?;
+                break;
+            }
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                let _ = ctx.reload_dialplan();
+            }
+            req = server_rx.recv() => match req {
+                Some(super::control_io::ServerRequest::Reload(reply)) => {
+                    let _ = reply.send(ctx.reload_dialplan());
+                }
+                Some(super::control_io::ServerRequest::Shutdown { graceful, wait }) => {
+                    if graceful {
+                        drain(&ctx, wait, &mut signal).await;
+                    }
+                    break;
+                }
+                None => {}
+            },
+        }
     }
     stop.cancel();
     tracker.close();
@@ -174,6 +211,33 @@ pub async fn serve(cfg: Config) -> Result<()> {
         "voxbridge stopped"
     );
     Ok(())
+}
+
+/// A graceful shutdown: new calls get 503 while the calls in progress end by themselves,
+/// for at most `wait` (or until SIGTERM/SIGINT says stop now).
+async fn drain(ctx: &CallCtx, wait: std::time::Duration, signal: &mut (impl std::future::Future<Output = ()> + Unpin)) {
+    ctx.draining.store(true, Ordering::Relaxed);
+    let calls = ctx.active.count();
+    tracing::info!(
+        calls,
+        wait_secs = wait.as_secs(),
+        "graceful shutdown: new calls get 503; waiting for calls in progress to end"
+    );
+    let until = tokio::time::Instant::now() + wait;
+    while ctx.active.count() > 0 {
+        tokio::select! {
+            _ = &mut *signal => {
+                tracing::info!("signal: stopping now");
+                return;
+            }
+            _ = tokio::time::sleep_until(until) => {
+                tracing::warn!(calls = ctx.active.count(), "graceful shutdown: calls still in progress after the wait; ending them");
+                return;
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
+    }
+    tracing::info!("graceful shutdown: no call in progress");
 }
 
 /// The mailboxes' SIP digest secrets, by number (none when the store cannot be read:

@@ -246,6 +246,8 @@ pub async fn run(
                 Event::Unsubscribed(sub) => mwi.send(MwiEvent::Unsubscribed(sub)),
             }
         }
+        // For `voxbridge status`.
+        ctx.mwi_subscriptions.store(endpoint.subscription_count(), std::sync::atomic::Ordering::Relaxed);
         // Call tasks that finished on their own drop their receiver.
         calls.retain(|_, tx| !tx.is_closed());
         if shutdown_deadline.is_some() && endpoint.active_calls() == 0 && calls.is_empty() {

@@ -75,6 +75,15 @@ impl SmdiHandle {
         detail
     }
 
+    /// The link's state (null when the task is gone).
+    pub async fn status(&self) -> serde_json::Value {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(SmdiCommand::Status(tx)).is_err() {
+            return serde_json::Value::Null;
+        }
+        tokio::time::timeout(Duration::from_secs(2), rx).await.ok().and_then(Result::ok).unwrap_or_default()
+    }
+
     /// A mailbox's messages may have changed: its lamp is checked.
     pub fn changed(&self, mailbox: &str) {
         let _ = self.tx.send(SmdiCommand::Changed(mailbox.to_string()));
@@ -294,6 +303,9 @@ pub async fn run(
                     }
                 }
                 Some(SmdiCommand::Changed(_)) => {}
+                Some(SmdiCommand::Status(reply)) => {
+                    let _ = reply.send(status_json(&spec, &state, &desk.snapshot(Instant::now())));
+                }
             },
             _ = tokio::time::sleep_until(deadline.into()) => {
                 let now = Instant::now();
@@ -378,6 +390,15 @@ fn unix(t: SystemTime) -> u64 {
 
 /// The status file `voxbridge smdi status` reads (written whole, then renamed).
 fn write_status(path: &PathBuf, spec: &str, state: &LinkState, snap: &Snapshot) {
+    let status = status_json(spec, state, snap);
+    let tmp = path.with_extension("json.tmp");
+    let written = std::fs::write(&tmp, status.to_string()).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "cannot write the SMDI status file");
+    }
+}
+
+fn status_json(spec: &str, state: &LinkState, snap: &Snapshot) -> serde_json::Value {
     let now = SystemTime::now();
     let ago = |d: Duration| unix(now.checked_sub(d).unwrap_or(now));
     let call_type = |t: CallType| match t {
@@ -387,7 +408,7 @@ fn write_status(path: &PathBuf, spec: &str, state: &LinkState, snap: &Snapshot) 
         CallType::Direct => "direct",
         CallType::Unknown => "unknown",
     };
-    let status = serde_json::json!({
+    serde_json::json!({
         "pid": std::process::id(),
         "written": unix(now),
         "link": {
@@ -416,10 +437,5 @@ fn write_status(path: &PathBuf, spec: &str, state: &LinkState, snap: &Snapshot) 
                 "error": l.error,
             })
         }).collect::<Vec<_>>(),
-    });
-    let tmp = path.with_extension("json.tmp");
-    let written = std::fs::write(&tmp, status.to_string()).and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        tracing::debug!(error = %e, "cannot write the SMDI status file");
-    }
+    })
 }

@@ -14,7 +14,7 @@ pub const MAX_PAGES: usize = 500;
 pub const A4_ROWS: usize = 2292;
 
 /// The paper text is set onto.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Paper {
     #[default]

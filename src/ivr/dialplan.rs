@@ -99,21 +99,141 @@ fn pattern_matches(pattern: &str, number: &str) -> bool {
     go(p.as_bytes(), number.as_bytes())
 }
 
-impl Dialplan {
-    pub fn parse(text: &str) -> Result<Dialplan> {
-        let d: Dialplan = toml::from_str(text)?;
-        for r in &d.routes {
-            if r.pattern.is_empty() {
-                bail!("a route has an empty pattern");
-            }
-            if let Some(k) = &r.keys {
-                if r.app != App::Menu {
-                    bail!("route {:?}: keys are for app = \"menu\"", r.pattern);
+/// What `voxbridge dialplan check` found at one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    /// An error refuses the dialplan; a warning (an unreachable route) does not.
+    pub error: bool,
+    pub message: String,
+}
+
+/// Why a pattern is malformed: `_` patterns take X Z N, `[…]` sets of digits and
+/// ranges, `.` and `!`, digits, `*`, `#` and `+`; literals take digits, `*`, `#`, `+`.
+fn pattern_problem(p: &str) -> Option<String> {
+    if p.is_empty() {
+        return Some("an empty pattern".into());
+    }
+    let Some(body) = p.strip_prefix('_') else {
+        return (!p.bytes().all(|b| b.is_ascii_digit() || b"*#+".contains(&b)))
+            .then(|| format!("pattern {p:?}: a literal number is digits, *, # and + (patterns start with _)"));
+    };
+    if body.is_empty() {
+        return Some("pattern \"_\" matches nothing".into());
+    }
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c.to_ascii_uppercase() {
+            '0'..='9' | '*' | '#' | '+' | 'X' | 'Z' | 'N' | '.' | '!' => {}
+            '[' => {
+                let set: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                if set.is_empty() || !set.chars().all(|c| c.is_ascii_digit() || c == '-') {
+                    return Some(format!("pattern {p:?}: a [set] holds digits and ranges like [1-5], closed by ]"));
                 }
-                k.validate().map_err(|e| anyhow::anyhow!("route {:?}: {e}", r.pattern))?;
+            }
+            other => return Some(format!("pattern {p:?}: {other:?} is not a pattern character (X Z N [1-5] . !)")),
+        }
+    }
+    if p.matches('[').count() != p.matches(']').count() {
+        return Some(format!("pattern {p:?}: a [ without its ]"));
+    }
+    None
+}
+
+/// Numbers a pattern matches, a few of each kind (for "is this route reachable?").
+fn samples(p: &str) -> Vec<String> {
+    let Some(body) = p.strip_prefix('_') else { return vec![p.to_string()] };
+    let mut out = vec![String::new()];
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        let choices: Vec<String> = match c.to_ascii_uppercase() {
+            'X' => vec!["0".into(), "5".into(), "9".into()],
+            'Z' => vec!["1".into(), "9".into()],
+            'N' => vec!["2".into(), "9".into()],
+            '.' => vec!["0".into(), "7".into(), "123".into(), "*9".into()],
+            '!' => vec!["".into(), "4".into(), "#12".into()],
+            '[' => {
+                let set: Vec<char> = chars.by_ref().take_while(|&c| c != ']').collect();
+                let mut v = Vec::new();
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == '-' {
+                        v.push(set[i].to_string());
+                        v.push(set[i + 2].to_string());
+                        i += 3;
+                    } else {
+                        v.push(set[i].to_string());
+                        i += 1;
+                    }
+                }
+                v
+            }
+            _ => vec![c.to_string()],
+        };
+        out = out.iter().flat_map(|s| choices.iter().map(move |c| format!("{s}{c}"))).take(512).collect();
+    }
+    out
+}
+
+/// Every problem of a dialplan's text, each with its line: syntax, unknown apps and
+/// keys (from the TOML reader), malformed patterns, menu keys with two meanings or on
+/// another app, and routes no number can reach because an earlier one takes them all.
+pub fn check(text: &str) -> Vec<Problem> {
+    let d: Dialplan = match toml::from_str(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1)).unwrap_or(1);
+            return vec![Problem { line, error: true, message: e.message().to_string() }];
+        }
+    };
+    // The line of each `[[route]]`, in order.
+    let starts: Vec<usize> =
+        text.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with("[[route]]")).map(|(i, _)| i + 1).collect();
+    let line_of = |i: usize| starts.get(i).copied().unwrap_or(1);
+    let mut problems = Vec::new();
+    for (i, r) in d.routes.iter().enumerate() {
+        let line = line_of(i);
+        if let Some(why) = pattern_problem(&r.pattern) {
+            problems.push(Problem { line, error: true, message: why });
+            continue;
+        }
+        if let Some(k) = &r.keys {
+            if r.app != App::Menu {
+                problems.push(Problem {
+                    line,
+                    error: true,
+                    message: format!("route {:?}: keys are for app = \"menu\"", r.pattern),
+                });
+            } else if let Err(e) = k.validate() {
+                problems.push(Problem { line, error: true, message: format!("route {:?}: {e}", r.pattern) });
             }
         }
-        Ok(d)
+        let earlier = d.routes[..i].iter().enumerate().find(|(_, e)| {
+            pattern_problem(&e.pattern).is_none() && samples(&r.pattern).iter().all(|n| pattern_matches(&e.pattern, n))
+        });
+        if let Some((j, e)) = earlier {
+            problems.push(Problem {
+                line,
+                error: false,
+                message: format!(
+                    "route {:?} is unreachable: route {:?} at line {} takes every number it matches first",
+                    r.pattern,
+                    e.pattern,
+                    line_of(j)
+                ),
+            });
+        }
+    }
+    problems
+}
+
+impl Dialplan {
+    /// Parses a dialplan; any error [`check`] finds refuses it, with its line.
+    pub fn parse(text: &str) -> Result<Dialplan> {
+        if let Some(p) = check(text).into_iter().find(|p| p.error) {
+            bail!("line {}: {}", p.line, p.message);
+        }
+        Ok(toml::from_str(text)?)
     }
 
     /// Loads `path`, or the embedded default when the file does not exist.
@@ -185,5 +305,36 @@ mod tests {
         assert_eq!(d.route("7001"), Decision::Fax { mailbox: "17001".into() });
         let e = Dialplan::parse("[[route]]\npattern = \"_X.\"\napp = \"dance\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("dance"));
+    }
+
+    #[test]
+    fn check_names_each_problem_with_its_line() {
+        let text = "# a comment\n[[route]]\npattern = \"_X.\"\napp = \"deposit\"\n\n[[route]]\npattern = \"1001\"\n\
+                    app = \"menu\"\n\n[[route]]\npattern = \"_1[2-\"\napp = \"menu\"\n\n[[route]]\npattern = \"9\"\n\
+                    app = \"deposit\"\n[route.keys]\nsave = \"1\"\n\n[[route]]\npattern = \"abc\"\napp = \"fax\"\n";
+        let got = check(text);
+        let lines: Vec<(usize, bool)> = got.iter().map(|p| (p.line, p.error)).collect();
+        assert_eq!(lines, [(6, false), (10, true), (14, true), (20, true)], "{got:#?}");
+        assert!(got[0].message.contains("unreachable") && got[0].message.contains("line 2"), "{}", got[0].message);
+        assert!(got[1].message.contains("[ without its ]") || got[1].message.contains("[set]"), "{}", got[1].message);
+        assert!(got[2].message.contains("keys are for app = \"menu\""), "{}", got[2].message);
+        assert!(got[3].message.contains("literal number"), "{}", got[3].message);
+        // Syntax and unknown apps come with the TOML reader's line.
+        let got = check("[[route]]\npattern = \"1\"\napp = \"voicemial\"\n");
+        assert_eq!((got[0].line, got[0].error), (3, true), "{got:?}");
+        assert!(got[0].message.contains("voicemial"), "{got:?}");
+        assert_eq!(check("[[route]\n")[0].line, 1);
+        // The shipped dialplan is clean; the order of specific before general matters.
+        assert!(check(EMBEDDED_DEFAULT).is_empty(), "{:?}", check(EMBEDDED_DEFAULT));
+        assert!(check(
+            "[[route]]\npattern = \"_1XX\"\napp = \"menu\"\n[[route]]\npattern = \"_XXX\"\napp = \"deposit\"\n"
+        )
+        .is_empty());
+        // Parse refuses errors, with the line; a warning does not stop it.
+        assert!(format!("{:#}", Dialplan::parse(text).unwrap_err()).contains("line 10"));
+        assert!(Dialplan::parse(
+            "[[route]]\npattern = \"_X.\"\napp = \"deposit\"\n[[route]]\npattern = \"5\"\napp = \"menu\"\n"
+        )
+        .is_ok());
     }
 }

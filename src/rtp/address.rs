@@ -17,6 +17,17 @@ pub enum RemotePolicy {
     Learned,
 }
 
+impl RemotePolicy {
+    /// Its name in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            RemotePolicy::Unicast => "unicast",
+            RemotePolicy::Public => "public",
+            RemotePolicy::Learned => "learned",
+        }
+    }
+}
+
 impl std::str::FromStr for RemotePolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -16,6 +16,17 @@ pub enum AppKind {
     FaxReceive,
 }
 
+impl AppKind {
+    /// Its name in listings (`voxbridge calls`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AppKind::Deposit => "deposit",
+            AppKind::Menu => "menu",
+            AppKind::FaxReceive => "fax",
+        }
+    }
+}
+
 /// What an application asks of the loop.
 #[derive(Debug)]
 pub enum Effect<R> {

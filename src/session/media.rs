@@ -201,6 +201,14 @@ impl MediaSession {
         self.local
     }
 
+    /// What the call carries now, for listings: the audio codec, or T.38.
+    pub fn carrying(&self) -> &'static str {
+        match &self.t38 {
+            Some(_) => "T.38",
+            None => self.rtp.codec().name(),
+        }
+    }
+
     pub fn rtp_stats(&self) -> crate::rtp::session::SessionStats {
         self.rtp.stats()
     }

@@ -44,6 +44,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Deliveries pending: how many, and when the oldest was queued (unix seconds).
+    pub fn outbox_pending(&self) -> Result<(i64, Option<i64>)> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?)
+    }
+
     /// Earliest pending attempt time (unix ms), if any delivery is pending.
     pub fn outbox_next_due(&self) -> Result<Option<i64>> {
         let conn = self.conn();

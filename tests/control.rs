@@ -1,0 +1,185 @@
+//! Talking to the running server (issue 16): `status`, `calls` and `hangup` during real
+//! calls (sipp and a test phone), `reload` and SIGHUP with a valid and an invalid
+//! dialplan while a call is in progress, `shutdown --graceful`, and the exit status when
+//! no server runs.
+
+mod common;
+use common::phone::Phone;
+use common::*;
+use std::time::Duration;
+
+fn json(server: &Server, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&server.cli_ok(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Waits for mailbox `number` to hold `n` messages; the log is shown when it does not.
+fn wait_messages(server: &Server, number: &str, n: usize) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while server.messages(number).len() != n {
+        assert!(std::time::Instant::now() < until, "no {n} message(s) in {number}:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_logged(server: &Server, text: &str) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !server.log().contains(text) {
+        assert!(std::time::Instant::now() < until, "{text:?} never logged:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn status_and_calls_list_the_calls_in_progress_and_hangup_ends_one_with_a_bye() {
+    let server = Server::start("");
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    server.cli_ok(&["mailbox", "add", "1002", "--pin", "1234"]);
+    let port = server.sip_port;
+    // A sipp caller leaving a long message, and a test phone in the menu.
+    let talk = greeting_ms("1001") + 6000; // the greeting, then 6 s of message
+    let sipp_call = std::thread::spawn(move || sipp_to(port, "uac_deposit.xml", &[], "1001", talk, "udp"));
+    let phone = Phone::call(server.sip_port, "5550123", "*98");
+    wait_until(Duration::from_secs(15), "two calls listed", || {
+        json(&server, &["calls", "--json"]).as_array().unwrap().len() == 2
+    });
+    let calls = json(&server, &["calls", "--json"]);
+    let apps: Vec<&str> = calls.as_array().unwrap().iter().map(|c| c["app"].as_str().unwrap()).collect();
+    assert!(apps.contains(&"deposit") && apps.contains(&"menu"), "{calls}");
+    assert!(calls.as_array().unwrap().iter().all(|c| c["codec"] == "PCMU"), "{calls}");
+    let text = server.cli_ok(&["calls"]);
+    assert!(text.contains("5550123") && text.contains("*98") && text.contains("1001"), "{text}");
+
+    let st = json(&server, &["status", "--json"]);
+    assert_eq!(st["calls"]["in_progress"], 2, "{st}");
+    assert_eq!((st["calls"]["by_app"]["deposit"].clone(), st["calls"]["by_app"]["menu"].clone()), (1.into(), 1.into()));
+    assert!(st["rtp_ports"]["in_use"].as_u64().unwrap() >= 2, "{st}");
+    assert!(server.cli_ok(&["status"]).contains("2 in progress"));
+
+    // The admin ends the menu call: the phone gets a BYE; the other call goes on.
+    let menu = calls.as_array().unwrap().iter().find(|c| c["app"] == "menu").unwrap()["id"].to_string();
+    assert!(server.cli_ok(&["hangup", &menu]).contains("hung up"));
+    let bye = phone.poll_request(Duration::from_secs(5)).expect("a BYE for the phone");
+    assert!(bye.starts_with("BYE "), "{bye}");
+    phone.respond(&bye, 200, "OK", None);
+    wait_until(Duration::from_secs(5), "one call left", || {
+        json(&server, &["calls", "--json"]).as_array().unwrap().len() == 1
+    });
+    let out = server.cli(&["hangup", "999999"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no call 999999"), "{out:?}");
+    let run = sipp_call.join().unwrap();
+    assert!(run.ok, "the other call was not disturbed:\n{}\n{}", run.output, server.log());
+    wait_messages(&server, "1001", 1);
+}
+
+#[test]
+fn a_reload_keeps_an_invalid_dialplan_out_and_routes_the_next_call_by_a_valid_one() {
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("dialplan.toml");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/dialplans/default.toml"), &plan).unwrap();
+    // The caller in progress is silent for a while: not the end of its message.
+    let mut server =
+        Server::configure(&format!("[dialplan]\nfile = \"{}\"\n[deposit]\nsilence_secs = 120.0\n", plan.display()));
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    server.run();
+    // A call in progress across both reloads.
+    let mut during = Phone::call(server.sip_port, "5550100", "1001");
+    let greeting = std::time::Instant::now() + Duration::from_millis(greeting_ms("1001"));
+
+    std::fs::write(&plan, "[[route]]\npattern = \"1001\"\napp = \"voicemial\"\n").unwrap();
+    unsafe_kill(server.pid(), 1); // SIGHUP
+    wait_logged(&server, "dialplan not reloaded; the old one stays");
+    let out = server.cli(&["reload"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("the old one stays") && err.contains("line 3"), "{err}");
+    // Still the old one: 1001 is a deposit.
+    let p = Phone::call(server.sip_port, "5550101", "1001");
+    wait_logged(&server, "deposit mailbox=1001");
+    p.hang_up();
+
+    // A valid change: 1001 now reaches the menu.
+    std::fs::write(
+        &plan,
+        "[[route]]\npattern = \"1001\"\napp = \"menu\"\n\n[[route]]\npattern = \"_X.\"\napp = \"deposit\"\n",
+    )
+    .unwrap();
+    assert!(server.cli_ok(&["reload"]).contains("2 routes"), "{}", server.log());
+    let p = Phone::call(server.sip_port, "5550102", "1001");
+    wait_logged(&server, "mailbox menu");
+    p.hang_up();
+    // The call from before both reloads is still up, still in its deposit.
+    let calls = json(&server, &["calls", "--json"]);
+    assert!(calls.as_array().unwrap().iter().any(|c| c["from"] == "5550100" && c["app"] == "deposit"), "{calls}");
+    std::thread::sleep(greeting.saturating_duration_since(std::time::Instant::now()));
+    let voice = voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &voxbridge::media::tone(440.0, 1500, 0.3));
+    during.send_audio(&voice);
+    during.hang_up();
+    wait_messages(&server, "1001", 1);
+}
+
+#[test]
+fn a_graceful_shutdown_refuses_new_calls_and_waits_for_the_one_in_progress() {
+    let mut server = Server::start("[deposit]\nsilence_secs = 120.0\n");
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let mut p = Phone::call(server.sip_port, "5550100", "1001");
+    let greeting = std::time::Instant::now() + Duration::from_millis(greeting_ms("1001"));
+    let said = server.cli_ok(&["shutdown", "--graceful", "--wait-secs", "60"]);
+    assert!(said.contains("1 call(s) in progress"), "{said}");
+    wait_logged(&server, "graceful shutdown: new calls get 503");
+    let refused = sipp(
+        &server,
+        "uac_refused.xml",
+        &[("STATUS", "503"), ("FORMATS", "0"), ("RTPMAP", "a=rtpmap:0 PCMU/8000")],
+        "1001",
+        0,
+        "udp",
+    );
+    assert!(refused.ok, "a new call gets 503:\n{}\n{}", refused.output, server.log());
+    assert!(server.is_running(), "still running for the call in progress");
+    std::thread::sleep(greeting.saturating_duration_since(std::time::Instant::now()));
+    let voice = voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &voxbridge::media::tone(440.0, 1500, 0.3));
+    p.send_audio(&voice);
+    p.hang_up();
+    wait_until(Duration::from_secs(15), "the server to stop", || !server.is_running());
+    assert_eq!(server.messages("1001").len(), 1, "the message was saved:\n{}", server.log());
+    // No server: status says so, with exit status 69.
+    let out = server.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the server is not running"), "{out:?}");
+}
+
+#[test]
+fn dialplan_check_names_file_and_line_and_exits_65_on_an_error() {
+    let server = Server::configure("");
+    let ok = server.cli_ok(&["dialplan", "check"]);
+    assert!(ok.contains("default.toml: 3 routes, 0 warning(s)"), "{ok}");
+    let bad = server.dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[route]]\npattern = \"_X.\"\napp = \"deposit\"\n\n[[route]]\npattern = \"1[2\"\napp = \"menu\"\n",
+    )
+    .unwrap();
+    let out = server.cli(&["dialplan", "check", bad.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(65), "{out:?}");
+    assert!(text.contains(&format!("{}:5: error: pattern \"1[2\"", bad.display())), "{text}");
+    let missing = server.cli(&["dialplan", "check", "/nonexistent.toml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read dialplan /nonexistent.toml"));
+}
+
+#[test]
+fn config_show_prints_every_default_and_masks_passwords() {
+    let server = Server::configure("[delivery]\nsmtp_url = \"smtp://relay:topsecret@mail.example:587\"\n");
+    let shown = server.cli_ok(&["config", "show"]);
+    assert!(!shown.contains("topsecret"), "{shown}");
+    assert!(shown.contains("smtp://relay:***@mail.example:587"), "{shown}");
+    // Defaults filled in, in the file's own syntax: it reads back as a configuration.
+    assert!(shown.contains("md_wait_ms = 2000") && shown.contains("[smdi]"), "{shown}");
+    let again = server.dir.path().join("shown.toml");
+    std::fs::write(&again, shown.replace("relay:***@", "relay:x@")).unwrap();
+    let out = std::process::Command::new(bin()).args(["config", "show", "--config"]).arg(&again).output().unwrap();
+    assert!(out.status.success(), "what config show prints is a valid configuration: {out:?}");
+    let json: serde_json::Value = serde_json::from_str(&server.cli_ok(&["config", "show", "--json"])).unwrap();
+    assert_eq!(json["rtp"]["timeout_secs"], 60);
+    assert!(!json.to_string().contains("topsecret"));
+}
