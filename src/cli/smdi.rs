@@ -1,9 +1,8 @@
 //! `voxbridge smdi status`: the running server's SMDI link, the call details waiting for
-//! their calls, and each lamp's last state — read from the status file the link task
-//! keeps in the store directory (rewritten every second while the server runs).
+//! their calls, and each lamp's last state — asked through the control socket.
 
 use crate::config::Config;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -12,7 +11,7 @@ pub enum SmdiCmd {
     /// waiting for their calls, and each station's lamp: the state wanted, the one last
     /// sent and when, and the PBX's last refusal.
     ///
-    /// Reads what the running server writes every second; says so when no server runs.
+    /// Asks the running server (exit 69 when none runs).
     Status {
         /// One JSON object, as the server wrote it.
         #[arg(long)]
@@ -20,35 +19,16 @@ pub enum SmdiCmd {
     },
 }
 
-/// How old a status file may be and still be the running server's.
-const FRESH_SECS: u64 = 10;
-
 pub fn run(cfg: &Config, cmd: SmdiCmd) -> Result<()> {
     let SmdiCmd::Status { json } = cmd;
-    let path = cfg.store.path.join("smdi-status.json");
-    if cfg.smdi.link.is_none() && !path.exists() {
+    if cfg.smdi.link.is_none() {
         bail!("SMDI is off: set [smdi] link (\"serial:/dev/ttyS0\" or \"tcp:HOST:PORT\") in the configuration");
     }
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("no SMDI status in {}: is the server running (voxbridge serve)?", cfg.store.path.display())
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a status file", path.display()))?;
-    let now = crate::store::now_secs().max(0) as u64;
-    let written = v["written"].as_u64().unwrap_or(0);
-    let pid = v["pid"].as_u64().unwrap_or(0);
-    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-    if !alive || now.saturating_sub(written) > FRESH_SECS {
-        bail!(
-            "the SMDI status is stale (written {} s ago by process {pid}, {}): is the server running?",
-            now.saturating_sub(written),
-            if alive { "still running but silent" } else { "gone" }
-        );
+    let v = crate::cli::control::ask(cfg, &crate::control::Request::Status)?["smdi"].clone();
+    if v.is_null() {
+        bail!("the running server has no SMDI link (it was started without [smdi] link)");
     }
+    let now = crate::store::now_secs().max(0) as u64;
     if json {
         println!("{v}");
         return Ok(());

@@ -2,8 +2,8 @@
 //! sans-IO [`Desk`] and writes what the desk says, reconnecting by itself (1 s, doubling
 //! up to `[smdi] reconnect_max_secs`) and logging why the link dropped. Calls ask it for
 //! their call detail ([`SmdiHandle::detail`]); the change hub tells it which mailboxes
-//! may have changed, and it reads their lamps' state from the store. Its state for
-//! `voxbridge smdi status` is written to `smdi-status.json` in the store directory.
+//! may have changed, and it reads their lamps' state from the store. Its state goes to
+//! `voxbridge status` and `smdi status` through the control socket.
 
 use super::channels::SmdiCommand;
 use crate::config::{SmdiConfig, SmdiLink};
@@ -12,7 +12,6 @@ use crate::smdi::codec::{CallDetail, CallType};
 use crate::smdi::desk::{Desk, DeskConfig, DeskEvent, Snapshot};
 use crate::store::Store;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -178,7 +177,7 @@ async fn one_lamp(store: &Store, mailbox: &str) -> Option<(String, bool)> {
     }
 }
 
-/// What the link is, for the status file.
+/// What the link is, for `voxbridge status`.
 #[derive(Debug, Default)]
 struct LinkState {
     since: Option<SystemTime>,
@@ -193,7 +192,6 @@ pub async fn run(
     mut cmds: mpsc::UnboundedReceiver<SmdiCommand>,
     stop: CancellationToken,
 ) {
-    let status_path = store.root().join("smdi-status.json");
     let spec = match &link {
         SmdiLink::Serial(p) => format!(
             "serial {} {} baud {}{}{}",
@@ -219,7 +217,6 @@ pub async fn run(
     let mut next_connect = Instant::now();
     let audit_every = (cfg.audit_secs > 0.0).then(|| Duration::from_secs_f64(cfg.audit_secs));
     let mut next_audit = audit_every.map(|a| Instant::now() + a);
-    let mut status_due = Instant::now();
     // Changes committed by another process (a `voxbridge messages mark`) announce
     // nothing here: the store's data_version tells, and every lamp is checked (only
     // those that differ go out).
@@ -265,17 +262,12 @@ pub async fn run(
         while let Some(ev) = desk.poll_event() {
             report(ev, &mut waiting);
         }
-        if Instant::now() >= status_due {
-            write_status(&status_path, &spec, &state, &desk.snapshot(Instant::now()));
-            status_due = Instant::now() + Duration::from_secs(1);
-        }
         let external = cfg.lamps.then_some(next_external);
-        let deadline =
-            [desk.poll_timeout(), conn.is_none().then_some(next_connect), next_audit, Some(status_due), external]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        let deadline = [desk.poll_timeout(), conn.is_none().then_some(next_connect), next_audit, external]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
         tokio::select! {
             _ = stop.cancelled() => break,
             r = read_some(&mut conn, &mut buf) => match r {
@@ -342,7 +334,6 @@ pub async fn run(
             open
         });
     }
-    let _ = std::fs::remove_file(&status_path);
 }
 
 fn drop_link(conn: &mut Option<Box<dyn Link>>, desk: &mut Desk, state: &mut LinkState, spec: &str, why: &str) {
@@ -388,16 +379,7 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The status file `voxbridge smdi status` reads (written whole, then renamed).
-fn write_status(path: &PathBuf, spec: &str, state: &LinkState, snap: &Snapshot) {
-    let status = status_json(spec, state, snap);
-    let tmp = path.with_extension("json.tmp");
-    let written = std::fs::write(&tmp, status.to_string()).and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        tracing::debug!(error = %e, "cannot write the SMDI status file");
-    }
-}
-
+/// The link's state for `voxbridge status` and `smdi status`.
 fn status_json(spec: &str, state: &LinkState, snap: &Snapshot) -> serde_json::Value {
     let now = SystemTime::now();
     let ago = |d: Duration| unix(now.checked_sub(d).unwrap_or(now));
