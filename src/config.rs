@@ -25,6 +25,16 @@ pub struct Config {
     pub mailbox: MailboxConfig,
     pub fax: FaxConfig,
     pub smdi: SmdiConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// The metrics endpoint (`[metrics]`): Prometheus/OpenMetrics text at `GET /metrics`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `"127.0.0.1:9477"`; unset: no endpoint. Anyone who reaches it sees call counts and
+    /// rates (no numbers, no names): keep it on loopback or a management network.
+    pub listen: Option<SocketAddr>,
 }
 
 /// The SMDI link to a PBX (`[smdi]`): call details in, message lamps out. Off unless

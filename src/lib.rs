@@ -7,7 +7,8 @@
 //!   a call's media and the loop every application runs on; [`fax`]: the fax engine
 //!   and its documents;
 //! - [`media`]: G.711 codecs, prompts, TTS, WAV;
-//! - [`model`]: types every layer shares; [`durable`]: durable file writes;
+//! - [`model`]: types every layer shares; [`durable`]: durable file writes; [`metrics`]:
+//!   what the metrics endpoint reports;
 //! - [`ivr`]: the dialplan and the call applications (deposit, menu, fax);
 //! - [`store`]: SQLite, the single anchor of reference;
 //! - [`mail`]: homogenized messages and delivery (IMAP APPEND, SMTP) through the outbox;
@@ -31,6 +32,7 @@ pub mod fuzz;
 pub mod ivr;
 pub mod mail;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod mwi;
 pub mod notify;

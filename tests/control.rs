@@ -183,3 +183,53 @@ fn config_show_prints_every_default_and_masks_passwords() {
     assert_eq!(json["rtp"]["timeout_secs"], 60);
     assert!(!json.to_string().contains("topsecret"));
 }
+
+/// `GET /metrics`, its status line and body.
+fn scrape(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    let (head, body) = all.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The value of one sample line, after checking that every line is OpenMetrics text.
+fn sample(body: &str, name_and_labels: &str) -> Option<f64> {
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample line: {line:?}"));
+        value.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {line:?}"));
+        assert!(name.starts_with("voxbridge_"), "{line:?}");
+    }
+    body.lines().find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn the_metrics_endpoint_shows_calls_as_they_happen() {
+    let port = free_port();
+    let server = Server::start(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let (status, body) = scrape(port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(sample(&body, "voxbridge_calls_active"), Some(0.0), "{body}");
+    let mut p = Phone::call(server.sip_port, "5550100", "1001");
+    let (_, body) = scrape(port, "/metrics");
+    assert_eq!(sample(&body, "voxbridge_calls_active"), Some(1.0), "during the call: {body}");
+    std::thread::sleep(Duration::from_millis(greeting_ms("1001")));
+    let voice = voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &voxbridge::media::tone(440.0, 1500, 0.3));
+    p.send_audio(&voice);
+    p.hang_up();
+    wait_messages(&server, "1001", 1);
+    wait_until(Duration::from_secs(10), "the delivery counted", || {
+        let (_, body) = scrape(port, "/metrics");
+        sample(&body, "voxbridge_calls_total{app=\"deposit\",result=\"completed\"}") == Some(1.0)
+    });
+    let (_, body) = scrape(port, "/metrics");
+    assert_eq!(sample(&body, "voxbridge_calls_active"), Some(0.0), "{body}");
+    assert_eq!(sample(&body, "voxbridge_deposits_saved_total"), Some(1.0), "{body}");
+    assert!(sample(&body, "voxbridge_rtp_packets_received_total").unwrap() >= 70.0, "{body}");
+    assert_eq!(sample(&body, "voxbridge_deliveries_pending"), Some(0.0), "a local mailbox delivers nothing: {body}");
+    assert_eq!(scrape(port, "/").0, "HTTP/1.1 404 Not Found");
+}

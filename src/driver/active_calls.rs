@@ -30,7 +30,9 @@ pub struct InProgress<'a> {
 
 impl Drop for InProgress<'_> {
     fn drop(&mut self) {
-        self.calls.lock().remove(&self.call);
+        let mut calls = self.calls.lock();
+        calls.remove(&self.call);
+        crate::metrics::METRICS.calls_active.set(calls.len() as i64);
     }
 }
 
@@ -40,6 +42,11 @@ impl InProgress<'_> {
         if let Some(e) = self.calls.lock().get_mut(&self.call) {
             e.app = app;
         }
+    }
+
+    /// The application it runs now ("routing" until one started).
+    pub fn current_app(&self) -> &'static str {
+        self.calls.lock().get(&self.call).map_or("routing", |e| e.app)
     }
 
     /// What the media carries now (PCMU, PCMA, T.38).
@@ -65,7 +72,9 @@ impl ActiveCalls {
             codec: "-",
             started: Instant::now(),
         };
-        self.lock().insert(inc.call, e);
+        let mut calls = self.lock();
+        calls.insert(inc.call, e);
+        crate::metrics::METRICS.calls_active.set(calls.len() as i64);
         InProgress { calls: self, call: inc.call }
     }
 

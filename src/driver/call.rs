@@ -100,6 +100,10 @@ pub fn caller_leaving(ev: Option<CallEvent>) -> Option<bool> {
 /// Adds the call's RTP counters to the totals and logs them.
 pub fn record_totals(ctx: &CallCtx, st: SessionStats, send_dropped: u64) {
     let t = &ctx.totals;
+    let m = &crate::metrics::METRICS;
+    m.rtp_received.inc_by(st.jitter.received);
+    m.rtp_lost.inc_by(st.jitter.lost);
+    m.rtp_late.inc_by(st.jitter.late);
     t.rtp_received.fetch_add(st.jitter.received, Ordering::Relaxed);
     t.rtp_lost.fetch_add(st.jitter.lost, Ordering::Relaxed);
     t.rtp_late.fetch_add(st.jitter.late, Ordering::Relaxed);

@@ -179,6 +179,7 @@ impl Job {
             Ok(id) => {
                 tracing::info!(message = id, "message saved");
                 self.ctx.totals.messages_saved.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::METRICS.deposits_saved.inc();
                 true
             }
             Err(e) => {

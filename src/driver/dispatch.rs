@@ -33,10 +33,18 @@ pub async fn run(
             return;
         }
         let listed = ctx.active.enter(&inc);
-        if let Err(e) = run_call(&ctx, &inc, &cmd, events, &listed).await {
-            tracing::error!(error = %format!("{e:#}"), "call failed");
-            let _ = cmd.send(SipCommand::Hangup(inc.call)).await;
-        }
+        let result = match run_call(&ctx, &inc, &cmd, events, &listed).await {
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "call failed");
+                let _ = cmd.send(SipCommand::Hangup(inc.call)).await;
+                "failed"
+            }
+            // No application ever ran: refused, or the caller left before the answer.
+            Ok(()) if listed.current_app() == "routing" => "refused",
+            Ok(()) => "completed",
+        };
+        let labels = crate::metrics::labels2("app", listed.current_app(), "result", result);
+        crate::metrics::METRICS.calls.get_or_create(&labels).inc();
     }
     .instrument(span)
     .await

@@ -25,6 +25,7 @@ pub mod fax_call;
 pub mod fax_jobs;
 pub mod fax_send;
 pub mod menu_call;
+pub mod metrics_http;
 pub mod mwi_io;
 pub mod ports;
 pub mod server;

@@ -64,13 +64,15 @@ pub async fn run(
                     // Unknown (store unreadable): a NOTIFY without body, as RFC 6665 allows.
                     let body = counts.map(|c| c.body(&account(&mailbox))).unwrap_or_default();
                     tracing::info!(sub, mailbox, body = %body.replace("\r\n", "; "), "MWI subscription");
+                    crate::metrics::METRICS.mwi_notifies.inc();
                     let _ = sip.send(SipCommand::Notify(sub, body)).await;
                     continue;
                 }
                 Some(MwiEvent::Ending(sub)) => {
                     if let Some(mb) = reg.unsubscribe(sub) {
                         let body = reg.last(&mb).map(|c| c.body(&account(&mb))).unwrap_or_default();
-                        let _ = sip.send(SipCommand::Notify(sub, body)).await;
+                        crate::metrics::METRICS.mwi_notifies.inc();
+                    let _ = sip.send(SipCommand::Notify(sub, body)).await;
                     }
                     continue;
                 }
@@ -91,6 +93,7 @@ pub async fn run(
             let body = counts.body(&account(&mb));
             tracing::info!(mailbox = %mb, subscribers = subs.len(), body = %body.replace("\r\n", "; "), "MWI changed");
             for sub in subs {
+                crate::metrics::METRICS.mwi_notifies.inc();
                 let _ = sip.send(SipCommand::Notify(sub, body.clone())).await;
             }
             for (_, uri, addr) in phones.iter().filter(|p| p.0 == mb) {

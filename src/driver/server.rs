@@ -141,6 +141,11 @@ pub async fn serve(cfg: Config) -> Result<()> {
         stop.clone(),
     ));
     tokio::spawn(watch_sip_secrets(store.clone(), sip_tx.clone(), stop.clone()));
+    if let Some(addr) = cfg.metrics.listen {
+        let listener = super::metrics_http::bind(addr).await?;
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+        tokio::spawn(super::metrics_http::run(listener, store.clone(), stop.clone()));
+    }
     let (server_tx, mut server_rx) = tokio::sync::mpsc::unbounded_channel();
     let (control_listener, control_path) = super::control_io::bind(&cfg.store.path)?;
     let control = super::control_io::Control {

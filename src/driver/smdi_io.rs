@@ -363,7 +363,11 @@ fn report(ev: DeskEvent, waiting: &mut HashMap<u64, oneshot::Sender<Option<CallD
             calling = d.calling.as_deref().unwrap_or("-"),
             "SMDI call detail matched no call; dropped"
         ),
-        DeskEvent::LampSent { station, on } => tracing::info!(station, on, "SMDI lamp"),
+        DeskEvent::LampSent { station, on } => {
+            let state = if on { "on" } else { "off" };
+            crate::metrics::METRICS.smdi_lamps.get_or_create(&crate::metrics::label("state", state)).inc();
+            tracing::info!(station, on, "SMDI lamp")
+        }
         DeskEvent::LampRefused { station, cause, retry_in } => match retry_in {
             Some(d) => tracing::warn!(station, cause, retry_in_secs = d.as_secs_f64(), "SMDI lamp refused by the PBX"),
             None => tracing::warn!(station, cause, "SMDI lamp refused by the PBX; not retried until it changes"),

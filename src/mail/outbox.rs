@@ -155,6 +155,7 @@ impl Outbox {
         let msg = item.message.id;
         match deliver(&self.store, &item, &self.cfg.from_domain).await {
             Ok(uid) => {
+                crate::metrics::METRICS.deliveries.get_or_create(&crate::metrics::label("result", "ok")).inc();
                 tracing::info!(message = msg, target = %item.target, uid = ?uid.map(|u| u.1), mailbox = %item.mailbox.number, "delivered");
                 if let Err(e) = self.store.run(move |s| s.outbox_delivered(id, uid)).await {
                     tracing::error!(error = %e, "cannot record delivery");
@@ -162,6 +163,7 @@ impl Outbox {
                 self.changes.changed(&item.mailbox.number, crate::notify::Origin::Delivery);
             }
             Err(e) => {
+                crate::metrics::METRICS.deliveries.get_or_create(&crate::metrics::label("result", "failed")).inc();
                 let wait = backoff(&self.cfg, item.attempts);
                 let reason = format!("{e:#}");
                 tracing::warn!(message = msg, target = %item.target, mailbox = %item.mailbox.number, attempt = item.attempts + 1,

@@ -67,6 +67,13 @@ pub async fn pass(store: &Store, mailbox: &str, brake: brake::Brake, confirm_rem
     if let Ok(r) = &mut result {
         r.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     }
+    let m = &crate::metrics::METRICS;
+    let (mode, outcome) = match &result {
+        Ok(r) => (r.mode, "ok"),
+        Err(_) => ("unknown", "failed"),
+    };
+    m.sync_passes.get_or_create(&crate::metrics::labels2("mode", mode, "result", outcome)).inc();
+    m.sync_pass_seconds.get_or_create(&crate::metrics::label("mode", mode)).observe(started.elapsed().as_secs_f64());
     match &result {
         Ok(r) if r.complete() => tracing::info!(mailbox, summary = %r.summary(), "sync pass"),
         Ok(r) => tracing::warn!(mailbox, summary = %r.summary(), "sync pass left work for the next pass"),
