@@ -710,6 +710,9 @@ pub struct PromptsConfig {
     /// Speaking rate of e-mails read out, in words per minute, per language (espeak-ng
     /// takes 80–450); a language not named is read at 150.
     pub rates: std::collections::BTreeMap<String, u32>,
+    /// The loudness `voxbridge prompts import` brings every prompt to (EBU R128
+    /// integrated loudness, LUFS; -40 to -6).
+    pub loudness_lufs: f64,
 }
 
 impl PromptsConfig {
@@ -736,6 +739,7 @@ impl Default for PromptsConfig {
             cache: None,
             voices: [("de".to_string(), "de".to_string()), ("en".to_string(), "en-us".to_string())].into(),
             rates: Default::default(),
+            loudness_lufs: crate::media::prompt_import::DEFAULT_TARGET_LUFS,
         }
     }
 }
@@ -791,6 +795,9 @@ impl Config {
         }
         if self.mwi.recheck_secs.is_nan() || self.mwi.recheck_secs <= 0.0 {
             return Err("mwi.recheck_secs must be positive".into());
+        }
+        if !(-40.0..=-6.0).contains(&self.prompts.loudness_lufs) {
+            return Err("prompts.loudness_lufs must be between -40 and -6 (LUFS; -20 suits telephone prompts)".into());
         }
         for (lang, rate) in &self.prompts.rates {
             if !(80..=450).contains(rate) {

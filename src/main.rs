@@ -44,6 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             false => anyhow::bail!("the fax was not sent (see the report above)"),
         },
         Command::Config(c) => voxbridge::cli::config::run(&cfg, c),
+        Command::Prompts(c) => voxbridge::cli::prompts::run(&cfg, c),
         Command::Dialplan(c) => voxbridge::cli::dialplan::run(&cfg, c),
         Command::Smdi(c) => voxbridge::cli::smdi::run(&cfg, c),
         Command::Filters(c) => voxbridge::cli::filters::run(&Store::open(&cfg.store.path)?, c),

@@ -9,6 +9,7 @@ pub mod fax;
 pub mod filters;
 pub mod mailbox;
 pub mod messages;
+pub mod prompts;
 pub mod smdi;
 pub mod substitutions;
 pub mod sync;
@@ -114,6 +115,9 @@ pub enum Command {
     /// The configuration in effect, defaults filled in, secrets masked.
     #[command(subcommand)]
     Config(config::ConfigCmd),
+    /// What callers hear: list, import (any audio file), verify, play, export, generate.
+    #[command(subcommand)]
+    Prompts(prompts::PromptsCmd),
     /// Check a dialplan before reloading it.
     #[command(subcommand)]
     Dialplan(dialplan::DialplanCmd),

@@ -146,6 +146,13 @@ pub async fn serve(cfg: Config) -> Result<()> {
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
         tokio::spawn(super::metrics_http::run(listener, store.clone(), stop.clone()));
     }
+    tokio::spawn(watch_prompts(
+        ctx.prompts.clone(),
+        cfg.prompts.dir.join(&cfg.prompts.language),
+        cfg.prompt_cache(),
+        cfg.prompts.voice.clone(),
+        stop.clone(),
+    ));
     let (server_tx, mut server_rx) = tokio::sync::mpsc::unbounded_channel();
     let (control_listener, control_path) = super::control_io::bind(&cfg.store.path)?;
     let control = super::control_io::Control {
@@ -216,6 +223,43 @@ pub async fn serve(cfg: Config) -> Result<()> {
         "voxbridge stopped"
     );
     Ok(())
+}
+
+/// How often the prompt directory is looked at for changed recordings.
+const PROMPTS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reloads the prompts when a recording or the prompt list changes (`voxbridge prompts
+/// import`, a file copied in): the next playback of a changed prompt plays it new.
+async fn watch_prompts(
+    prompts: Arc<Prompts>,
+    dir: std::path::PathBuf,
+    cache: std::path::PathBuf,
+    voice: String,
+    stop: CancellationToken,
+) {
+    let mut seen = crate::media::prompts::fingerprint(&dir);
+    let mut tick = tokio::time::interval(PROMPTS_EVERY);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = crate::media::prompts::fingerprint(&dir);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let (d, c, v) = (dir.clone(), cache.clone(), voice.clone());
+        match tokio::task::spawn_blocking(move || Prompts::load(&d, &c, &v)).await {
+            Ok(Ok(fresh)) => {
+                prompts.replace(fresh);
+                tracing::info!(dir = %dir.display(), "prompts reloaded");
+            }
+            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "prompts not reloaded; the old ones play"),
+            Err(_) => {}
+        }
+    }
 }
 
 /// A graceful shutdown: new calls get 503 while the calls in progress end by themselves,

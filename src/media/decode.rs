@@ -1,6 +1,6 @@
 //! Audio of any common kind decoded to 8 kHz mono PCM: the attachments of voice mails
 //! that other systems send (Asterisk, Exchange, gateways), by symphonia — WAV as PCM,
-//! µ-law, A-law or IMA ADPCM, and MP3. GSM 6.10 WAV ("wav49", Asterisk's default for
+//! µ-law, A-law or IMA ADPCM, MP3, FLAC, Ogg Vorbis and AAC (in M4A/MP4). GSM 6.10 WAV ("wav49", Asterisk's default for
 //! e-mailed voice mail) has no sound crate in Rust: it is recognized and refused with
 //! a clear reason, so the message is announced rather than played.
 
@@ -23,6 +23,19 @@ const WAVE_GSM610: u16 = 0x0031;
 /// Decodes `bytes` (a whole file; `ext` a hint such as "mp3" or "wav") to 8 kHz mono
 /// 16-bit PCM.
 pub fn decode_8k_mono(bytes: &[u8], ext: Option<&str>) -> Result<Vec<i16>> {
+    Ok(decode(bytes, ext)?.pcm)
+}
+
+/// Decoded audio: 8 kHz mono, and what the source was.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub pcm: Vec<i16>,
+    pub rate: u32,
+    pub channels: usize,
+}
+
+/// [`decode_8k_mono`], saying what the source's rate and channels were.
+pub fn decode(bytes: &[u8], ext: Option<&str>) -> Result<Decoded> {
     if wav_format_tag(bytes) == Some(WAVE_GSM610) {
         bail!("GSM 6.10 WAV (wav49) is not supported: no sound crate decodes it");
     }
@@ -30,11 +43,11 @@ pub fn decode_8k_mono(bytes: &[u8], ext: Option<&str>) -> Result<Vec<i16>> {
     let ext = ext.map(str::to_ascii_lowercase);
     // symphonia is a third-party parser fed hostile input: a panic in it must not end
     // the call task, only this decode.
-    std::panic::catch_unwind(move || decode(owned, ext.as_deref()))
+    std::panic::catch_unwind(move || decode_all(owned, ext.as_deref()))
         .map_err(|_| anyhow!("the audio decoder failed on this file"))?
 }
 
-fn decode(bytes: Vec<u8>, ext: Option<&str>) -> Result<Vec<i16>> {
+fn decode_all(bytes: Vec<u8>, ext: Option<&str>) -> Result<Decoded> {
     let mss = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
     if let Some(e) = ext {
@@ -42,7 +55,7 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>) -> Result<Vec<i16>> {
     }
     let probed = symphonia::default::get_probe()
         .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
-        .context("not an audio file symphonia knows (WAV, MP3)")?;
+        .context("not an audio file symphonia knows (WAV, MP3, FLAC, Ogg Vorbis, AAC/M4A)")?;
     let mut format = probed.format;
     let track = format
         .tracks()
@@ -56,6 +69,7 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>) -> Result<Vec<i16>> {
         .context("unsupported audio codec")?;
     let limit = (MAX_SECS * rate as u64) as usize;
     let mut mono: Vec<i16> = Vec::new();
+    let mut source_channels = params.channels.map_or(1, |c| c.count());
     loop {
         let packet = match format.next_packet() {
             Ok(p) => p,
@@ -77,6 +91,7 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>) -> Result<Vec<i16>> {
         };
         let spec = *buf.spec();
         let channels = spec.channels.count().max(1);
+        source_channels = channels;
         let mut samples = SampleBuffer::<i16>::new(buf.capacity() as u64, spec);
         samples.copy_interleaved_ref(buf);
         mono.extend(
@@ -92,7 +107,7 @@ fn decode(bytes: Vec<u8>, ext: Option<&str>) -> Result<Vec<i16>> {
     if mono.is_empty() {
         bail!("the audio decoded to nothing");
     }
-    Ok(super::resample::resample(&mono, rate, 8000))
+    Ok(Decoded { pcm: super::resample::resample(&mono, rate, 8000), rate, channels: source_channels })
 }
 
 /// The format tag of a RIFF/WAVE file's `fmt ` chunk, if `bytes` is one.

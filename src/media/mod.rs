@@ -3,6 +3,7 @@
 pub mod cng;
 pub mod decode;
 pub mod g711;
+pub mod prompt_import;
 pub mod prompts;
 pub mod resample;
 pub mod tts;

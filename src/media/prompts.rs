@@ -39,11 +39,13 @@ impl Clip {
     }
 }
 
-/// All prompts of one language, loaded at start-up.
+/// All prompts of one language, loaded at start-up. Clones share the clips, and
+/// [`Prompts::replace`] swaps them for every clone at once: a running server takes a
+/// re-recorded or re-imported prompt for the next playback (a playback in progress
+/// keeps the clip it started).
 #[derive(Debug, Clone, Default)]
 pub struct Prompts {
-    clips: BTreeMap<String, Arc<Clip>>,
-    texts: BTreeMap<String, String>,
+    clips: Arc<std::sync::RwLock<BTreeMap<String, Arc<Clip>>>>,
 }
 
 /// Reads the id → text table.
@@ -53,6 +55,36 @@ pub fn read_texts(dir: &Path) -> Result<BTreeMap<String, String>> {
     let table: BTreeMap<String, String> =
         toml::from_str(&text).with_context(|| format!("invalid prompt list {}", file.display()))?;
     Ok(table)
+}
+
+/// Where the generated audio of prompt `id` with `text` in `voice` is cached.
+pub fn cached_path(cache: &Path, id: &str, text: &str, voice: &str) -> PathBuf {
+    cache.join(cache_name(id, text, voice))
+}
+
+/// What changes when a prompt of `dir` does: the names, sizes and times of its
+/// recordings and of its prompt list (a server compares it every few seconds).
+pub fn fingerprint(dir: &Path) -> u64 {
+    let mut entries: Vec<(String, u64, u128)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let wanted = name.ends_with(".wav") || name == "prompts.toml";
+            let meta = e.metadata().ok().filter(|_| wanted)?;
+            let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+            Some((name, meta.len(), mtime))
+        })
+        .collect();
+    entries.sort();
+    let mut h: u64 = 0xcbf29ce484222325;
+    for (name, len, mtime) in entries {
+        for b in name.bytes().chain(len.to_le_bytes()).chain(mtime.to_le_bytes()) {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    h
 }
 
 fn cache_name(id: &str, text: &str, voice: &str) -> String {
@@ -103,11 +135,19 @@ impl Prompts {
                 "prompt audio generated with espeak-ng and cached"
             );
         }
-        Ok(Prompts { clips, texts })
+        Ok(Prompts { clips: Arc::new(std::sync::RwLock::new(clips)) })
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Clip>> {
-        self.clips.get(id).cloned()
+        self.clips.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// Takes the clips of `fresh` (a reload): prompts it has replace these, prompts only
+    /// these have (the beep) stay.
+    pub fn replace(&self, fresh: Prompts) {
+        let new = fresh.clips.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut clips = self.clips.write().unwrap_or_else(|p| p.into_inner());
+        clips.extend(new);
     }
 
     /// Like [`Prompts::get`], but a missing prompt is logged and skipped (a caller
@@ -124,12 +164,8 @@ impl Prompts {
             .collect()
     }
 
-    pub fn ids(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.texts.iter()
-    }
-
     pub fn insert(&mut self, id: &str, clip: Clip) {
-        self.clips.insert(id.to_string(), Arc::new(clip));
+        self.clips.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), Arc::new(clip));
     }
 }
 
