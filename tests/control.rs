@@ -6,6 +6,7 @@
 mod common;
 use common::phone::Phone;
 use common::*;
+use std::process::Command;
 use std::time::Duration;
 
 fn json(server: &Server, args: &[&str]) -> serde_json::Value {
@@ -232,4 +233,50 @@ fn the_metrics_endpoint_shows_calls_as_they_happen() {
     assert!(sample(&body, "voxbridge_rtp_packets_received_total").unwrap() >= 70.0, "{body}");
     assert_eq!(sample(&body, "voxbridge_deliveries_pending"), Some(0.0), "a local mailbox delivers nothing: {body}");
     assert_eq!(scrape(port, "/").0, "HTTP/1.1 404 Not Found");
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_and_stopping_and_the_unit_verifies() {
+    let mut server = Server::configure("");
+    let sock_path = server.dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    server.env = vec![
+        ("NOTIFY_SOCKET".into(), sock_path.display().to_string()),
+        ("WATCHDOG_USEC".into(), "400000".into()),
+        ("VOXBRIDGE_LOG_FORMAT".into(), "json".into()),
+    ];
+    server.run();
+    let mut buf = [0u8; 512];
+    let mut heard = |what: &str| {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = sock.recv(&mut buf).expect("a notification");
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.starts_with(what) {
+                return msg;
+            }
+            assert!(std::time::Instant::now() < until, "no {what}");
+        }
+    };
+    assert!(heard("READY=1").contains("STATUS=SIP on"));
+    heard("WATCHDOG=1");
+    // The log is JSON, a line an object.
+    let log = server.log();
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    assert!(server.stop());
+    heard("STOPPING=1");
+
+    // The shipped unit, pointed at this build, passes systemd's own check.
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/systemd/voxbridge.service")).unwrap();
+    let here = server.dir.path().join("voxbridge.service");
+    std::fs::write(&here, unit.replace("/usr/local/bin/voxbridge", bin())).unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(&here).output().expect("systemd-analyze");
+    assert!(out.status.success(), "{out:?}");
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(!warnings.contains("voxbridge.service"), "systemd-analyze warns about the unit: {warnings}");
 }

@@ -33,3 +33,4 @@ pub mod sip_io;
 pub mod sip_tcp;
 pub mod smdi_io;
 pub mod sync_io;
+pub mod systemd;

@@ -175,6 +175,10 @@ pub async fn serve(cfg: Config) -> Result<()> {
 
     let mailboxes = store.mailboxes()?;
     tracing::info!(sip = %listen, transports = "udp,tcp", store = %cfg.store.path.display(), mailboxes = mailboxes.len(), "voxbridge is running");
+    super::systemd::notify(&format!("READY=1\nSTATUS=SIP on {listen}, {} mailboxes", mailboxes.len()));
+    if let Some(every) = super::systemd::watchdog_interval() {
+        tokio::spawn(super::systemd::watchdog(every, stop.clone()));
+    }
 
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -205,6 +209,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             },
         }
     }
+    super::systemd::notify("STOPPING=1\nSTATUS=stopping: finishing calls in progress");
     stop.cancel();
     tracker.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), tracker.wait()).await;

@@ -278,6 +278,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub sip_port: u16,
     pub config: PathBuf,
+    /// More environment for `serve` (set before [`Server::run`]).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -305,7 +307,7 @@ impl Server {
         merge(&mut table, extra.parse().expect("extra config is TOML"));
         let toml = toml::to_string(&table).unwrap();
         std::fs::write(&config, toml).unwrap();
-        Server { dir, sip_port, config, child: None }
+        Server { dir, sip_port, config, env: vec![], child: None }
     }
 
     pub fn start(extra: &str) -> Server {
@@ -328,6 +330,7 @@ impl Server {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("VOXBRIDGE_LOG", "info,voxbridge=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
