@@ -51,6 +51,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Config(c) => voxbridge::cli::config::run(&cfg, c),
         Command::Prompts(c) => voxbridge::cli::prompts::run(&cfg, c),
+        Command::Completions { shell } => {
+            voxbridge::cli::completions(shell);
+            Ok(())
+        }
+        Command::Manpages { dir } => voxbridge::cli::manpages(&dir),
         Command::Dialplan(c) => voxbridge::cli::dialplan::run(&cfg, c),
         Command::Smdi(c) => voxbridge::cli::smdi::run(&cfg, c),
         Command::Filters(c) => voxbridge::cli::filters::run(&Store::open(&cfg.store.path)?, c),

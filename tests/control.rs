@@ -280,3 +280,43 @@ fn systemd_hears_ready_watchdog_and_stopping_and_the_unit_verifies() {
     let warnings = String::from_utf8_lossy(&out.stderr);
     assert!(!warnings.contains("voxbridge.service"), "systemd-analyze warns about the unit: {warnings}");
 }
+
+#[test]
+fn mailbox_show_completions_and_man_pages() {
+    let server = Server::configure("");
+    server.cli_ok(&[
+        "mailbox",
+        "add",
+        "1001",
+        "--pin",
+        "1234",
+        "--name",
+        "Ann",
+        "--imap",
+        "imap://ann:hunter2secret@127.0.0.1:1/INBOX",
+    ]);
+    server.cli_ok(&["mailbox", "set", "1001", "--station", "5551001", "--fax-number", "7001"]);
+    let shown = server.cli_ok(&["mailbox", "show", "1001"]);
+    assert!(
+        shown.contains("Ann") && shown.contains("PBX station 5551001") && shown.contains("fax number    7001"),
+        "{shown}"
+    );
+    assert!(shown.contains("SIP password  none") && !shown.contains("hunter2secret"), "{shown}");
+    let v: serde_json::Value = serde_json::from_str(&server.cli_ok(&["mailbox", "show", "1001", "--json"])).unwrap();
+    assert_eq!((v["station"].clone(), v["greetings"]["busy"].clone()), ("5551001".into(), false.into()));
+    assert!(!v.to_string().contains("hunter2secret"), "{v}");
+    let out = server.cli(&["mailbox", "show", "999"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no mailbox 999"));
+
+    let bash = server.cli_ok(&["completions", "bash"]);
+    assert!(bash.contains("_voxbridge") && bash.contains("mailbox"), "{}", &bash[..200.min(bash.len())]);
+    let dir = server.dir.path().join("man");
+    assert!(server.cli_ok(&["manpages", dir.to_str().unwrap()]).contains("man pages written"));
+    let top = std::fs::read_to_string(dir.join("voxbridge.1")).unwrap();
+    let mailbox = std::fs::read_to_string(dir.join("voxbridge-mailbox.1")).unwrap();
+    assert!(
+        top.contains(".TH voxbridge") && mailbox.contains(".TH voxbridge-mailbox"),
+        "{}",
+        &mailbox[..200.min(mailbox.len())]
+    );
+}

@@ -143,6 +143,15 @@ pub enum MailboxCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Everything about one mailbox: its settings (passwords hidden), greetings, PBX
+    /// station, SIP password (set or not), messages by state, lockout and its mail
+    /// account's sync state.
+    Show {
+        /// Mailbox number.
+        number: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The accounts and address a mailbox would have, checked before they are stored.
@@ -399,6 +408,64 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             }
             let files = store.remove_mailbox(&number)?;
             println!("mailbox {number} removed ({messages} messages, {files} files)");
+        }
+        MailboxCmd::Show { number, json } => {
+            let Some(m) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
+            let now = crate::store::now_secs();
+            let (unread, total) = store.message_counts(&number)?;
+            let locked = store.locked_until(&number, now)?;
+            let sip = store.sip_secrets()?.iter().any(|(n, _)| n == &number);
+            let sync = store.sync_status(Some(&number))?.into_iter().next();
+            let v = serde_json::json!({
+                "number": m.number, "name": m.name, "email": m.email,
+                "imap": m.imap_url.as_deref().map(redact), "pop3": m.pop3_url.as_deref().map(redact),
+                "smtp": m.smtp_url.as_deref().map(redact), "delivery": m.delivery_target().unwrap_or("local"),
+                "timezone": m.timezone, "fax_number": m.fax_number,
+                "station": m.station.clone().unwrap_or_else(|| m.number.clone()),
+                "greetings": {
+                    "unavailable": m.greeting_path.is_some(), "busy": m.busy_greeting_path.is_some(),
+                    "name": m.name_path.is_some(), "temporary": m.temp_greeting_path.is_some(),
+                },
+                "sip_password": sip, "unread": unread, "messages": total, "locked_until": locked,
+                "sync": sync.as_ref().map(|a| serde_json::json!({
+                    "last_sync_at": a.last_sync_at, "failures": a.failures, "last_error": a.last_error,
+                    "next_attempt_at": a.next_attempt_at, "held": a.held.is_some(),
+                })),
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let opt = |v: &serde_json::Value| v.as_str().map_or("-".to_string(), str::to_string);
+            println!("mailbox {}  {}", m.number, m.name.as_deref().unwrap_or(""));
+            println!("  e-mail        {}", opt(&v["email"]));
+            println!("  mail account  {}", v["imap"].as_str().or(v["pop3"].as_str()).unwrap_or("-"));
+            println!("  delivery      {}", opt(&v["delivery"]));
+            println!("  time zone     {}", m.timezone.as_deref().unwrap_or("the server's"));
+            println!("  fax number    {}   PBX station {}", opt(&v["fax_number"]), opt(&v["station"]));
+            let g = &v["greetings"];
+            let set = |k: &str| if g[k] == true { "recorded" } else { "default" };
+            println!(
+                "  greetings     unavailable {}, busy {}, name {}, temporary {}",
+                set("unavailable"),
+                set("busy"),
+                set("name"),
+                if g["temporary"] == true { "ON" } else { "off" }
+            );
+            println!("  SIP password  {}", if sip { "set" } else { "none (MWI subscriptions refused)" });
+            println!("  messages      {total} ({unread} unread)");
+            if let Some(until) = locked {
+                println!("  LOCKED        for {} s more (voxbridge mailbox unlock {number})", until - now);
+            }
+            if let Some(a) = &sync {
+                match (&a.last_error, a.failures) {
+                    (Some(e), f) if f > 0 => println!("  sync          FAILING ({f} passes): {e}"),
+                    _ => println!(
+                        "  sync          last good pass {}",
+                        a.last_sync_at.map_or("never".into(), crate::civil::utc_timestamp)
+                    ),
+                }
+            }
         }
         MailboxCmd::List { json } => {
             let list = store.mailboxes()?;

@@ -18,6 +18,35 @@ pub mod tts;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `voxbridge completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "voxbridge", &mut std::io::stdout());
+}
+
+/// `voxbridge manpages DIR`: the top page and one per command.
+pub fn manpages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut written = 0;
+    let mut write = |name: String, c: clap::Command| -> anyhow::Result<()> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(c).render(&mut out)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+        written += 1;
+        Ok(())
+    };
+    for sub in cmd.get_subcommands() {
+        let name = format!("voxbridge-{}", sub.get_name());
+        write(name.clone(), sub.clone().name(name))?;
+    }
+    write("voxbridge".into(), cmd)?;
+    println!("{written} man pages written to {}", dir.display());
+    Ok(())
+}
+
 /// An error with the exit status the command ends with (sysexits-style: 65 invalid
 /// data, 69 no server to ask); any other error exits 1.
 #[derive(Debug)]
@@ -118,6 +147,12 @@ pub enum Command {
     /// What callers hear: list, import (any audio file), verify, play, export, generate.
     #[command(subcommand)]
     Prompts(prompts::PromptsCmd),
+    /// Print a shell completion script: `voxbridge completions bash >
+    /// /etc/bash_completion.d/voxbridge` (zsh, fish, elvish and powershell too).
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (voxbridge.1 and one per command, voxbridge-mailbox.1 …) into DIR,
+    /// from the same definitions as --help.
+    Manpages { dir: PathBuf },
     /// Check a dialplan before reloading it.
     #[command(subcommand)]
     Dialplan(dialplan::DialplanCmd),
