@@ -320,3 +320,72 @@ fn mailbox_show_completions_and_man_pages() {
         &mailbox[..200.min(mailbox.len())]
     );
 }
+
+#[test]
+fn pins_and_account_passwords_come_from_stdin_or_files_not_the_command_line() {
+    use std::io::Write;
+    let server = Server::configure("");
+    let run_with_stdin = |args: &[&str], input: &str| {
+        let mut child = Command::new(bin())
+            .args(args)
+            .arg("--config")
+            .arg(&server.config)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let pw = server.dir.path().join("ann.pw");
+    std::fs::write(&pw, "s3cr!t pass\n").unwrap();
+    let out = run_with_stdin(
+        &[
+            "mailbox",
+            "add",
+            "1001",
+            "--pin",
+            "-",
+            "--imap",
+            "imap://ann@127.0.0.1:1/INBOX",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        "4321\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let store = voxbridge::store::Store::open(&server.store_dir()).unwrap();
+    let policy = voxbridge::store::menu::LoginPolicy { max_attempts: 3, window_secs: 900, lock_secs: 900 };
+    let now = voxbridge::store::now_secs();
+    assert_eq!(
+        store.check_login("1001", "4321", now, policy).unwrap(),
+        voxbridge::model::LoginResult::Ok,
+        "the PIN from stdin"
+    );
+    let url = store.mailbox("1001").unwrap().unwrap().imap_url.unwrap();
+    assert_eq!(url, "imap://ann:s3cr%21t%20pass@127.0.0.1:1/INBOX", "the password from the file, in the stored URL");
+    // Nowhere shown: list, show, their JSON.
+    for args in
+        [&["mailbox", "list", "--json"][..], &["mailbox", "show", "1001", "--json"], &["mailbox", "show", "1001"]]
+    {
+        let text = server.cli_ok(args);
+        assert!(!text.contains("s3cr") && !text.contains("4321"), "{args:?}: {text}");
+    }
+    // A new PIN from stdin; no PIN and no terminal: a clear error.
+    assert!(run_with_stdin(&["mailbox", "pin", "1001", "--pin", "-"], "9876\n").status.success());
+    assert_eq!(store.check_login("1001", "9876", now, policy).unwrap(), voxbridge::model::LoginResult::Ok);
+    let out = run_with_stdin(&["mailbox", "pin", "1001"], "");
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--pin - reads it from standard input"),
+        "{out:?}"
+    );
+    let out = run_with_stdin(
+        &["mailbox", "set", "1001", "--imap", "imap://ann:old@127.0.0.1:1/INBOX", "--password-file", "-"],
+        "x\n",
+    );
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already has a password"),
+        "{out:?}"
+    );
+}

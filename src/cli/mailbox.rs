@@ -10,14 +10,24 @@ use clap::Subcommand;
 pub enum MailboxCmd {
     /// Create a mailbox.
     ///
-    /// Example: voxbridge mailbox add 1001 --pin 4321 --name "Ann Lee"
-    ///   --email ann@example.com --imap imap://ann:secret@127.0.0.1:143/INBOX
+    /// Secrets need not be on the command line, where `ps` and shell history keep
+    /// them: `--pin -` reads the PIN from standard input, and without --pin on a
+    /// terminal it is asked (not echoed); `--password-file F` supplies the password of
+    /// accounts given without one (`--imap imap://ann@host/INBOX --password-file F`).
+    ///
+    /// Example: voxbridge mailbox add 1001 --pin - --name "Ann Lee"
+    ///   --email ann@example.com --imap imap://ann@127.0.0.1:143/INBOX --password-file ann.pw
     Add {
         /// The mailbox number callers dial (digits).
         number: String,
-        /// PIN for the phone menu (digits; stored hashed).
+        /// PIN for the phone menu (digits; stored hashed). "-": read from standard
+        /// input; left out on a terminal: asked. A PIN given here is visible to `ps`.
         #[arg(long)]
-        pin: String,
+        pin: Option<String>,
+        /// Password for the --imap, --pop3 and --smtp accounts given without one: the
+        /// first line of FILE ("-": standard input).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<std::path::PathBuf>,
         /// Subscriber's name.
         #[arg(long)]
         name: Option<String>,
@@ -83,6 +93,10 @@ pub enum MailboxCmd {
         /// SIP diversions.
         #[arg(long, value_name = "STATION")]
         station: Option<String>,
+        /// Password for the --imap, --pop3 and --smtp given here without one: the first
+        /// line of FILE ("-": standard input), kept out of the command line.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<std::path::PathBuf>,
         /// SIP password of the mailbox, read from the first line of FILE ("-": standard
         /// input): phones that SUBSCRIBE to its message-waiting state authenticate with
         /// the mailbox number and this password (SIP digest, realm `[sip] realm`). Only
@@ -115,9 +129,10 @@ pub enum MailboxCmd {
     Pin {
         /// Mailbox number.
         number: String,
-        /// The new PIN (digits; stored hashed).
+        /// The new PIN (digits; stored hashed). "-": read from standard input; left
+        /// out on a terminal: asked twice, not echoed.
         #[arg(long)]
-        pin: String,
+        pin: Option<String>,
     },
     /// Lift a lockout after too many wrong PINs (see `[menu] lockout_secs`) and forget
     /// the wrong PINs counted so far.
@@ -212,6 +227,68 @@ fn read_password(file: &std::path::Path) -> Result<String> {
     Ok(password)
 }
 
+/// The first line of `file` ("-": standard input), which must not be empty.
+fn read_secret_line(file: &std::path::Path, what: &str) -> Result<String> {
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s).with_context(|| format!("reading the {what} from standard input"))?;
+        s
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read the {what} file {}", file.display()))?
+    };
+    let secret = text.lines().next().unwrap_or("").to_string();
+    if secret.is_empty() {
+        bail!(
+            "no {what} in {}",
+            if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() }
+        );
+    }
+    Ok(secret)
+}
+
+/// The PIN from `--pin`: as given, from standard input (`-`), or asked on a terminal.
+fn read_pin(given: Option<String>) -> Result<String> {
+    match given.as_deref() {
+        Some("-") => read_secret_line(std::path::Path::new("-"), "PIN"),
+        Some(p) => Ok(p.to_string()),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            let first = rpassword::prompt_password("PIN: ").context("reading the PIN")?;
+            let again = rpassword::prompt_password("PIN again: ").context("reading the PIN")?;
+            if first != again {
+                bail!("the two PINs differ; nothing changed");
+            }
+            Ok(first)
+        }
+        None => bail!("give the PIN: --pin - reads it from standard input (--pin PIN works, but ps shows it)"),
+    }
+}
+
+/// `url` with `password` put in its user part, when it names a user without one.
+fn with_password(url: Option<String>, password: &str) -> Result<Option<String>> {
+    let Some(url) = url else { return Ok(None) };
+    let Some(scheme_end) = url.find("://") else { return Ok(Some(url)) };
+    let rest = &url[scheme_end + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) if !authority[..at].contains(':') => {
+            let encoded: String = password
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            let user_end = scheme_end + 3 + at;
+            Ok(Some(format!("{}:{encoded}{}", &url[..user_end], &url[user_end..])))
+        }
+        Some(_) => bail!(
+            "{} already has a password; --password-file is for accounts given without one",
+            super::config::mask_url(&url)
+        ),
+        None => bail!("{} names no user: write it as scheme://USER@host with --password-file", url),
+    }
+}
+
 /// A station is digits, as SMDI sends them (lamp commands carry nothing else).
 fn check_station(st: &str) -> Result<()> {
     if st.is_empty() || st.len() > 20 || !st.bytes().all(|b| b.is_ascii_digit()) {
@@ -231,7 +308,30 @@ fn check_fax_number(f: &str) -> Result<()> {
 
 pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Result<()> {
     match cmd {
-        MailboxCmd::Add { number, pin, name, email, imap, pop3, smtp, timezone, fax_number, station } => {
+        MailboxCmd::Add {
+            number,
+            pin,
+            password_file,
+            name,
+            email,
+            imap,
+            pop3,
+            smtp,
+            timezone,
+            fax_number,
+            station,
+        } => {
+            let (imap, pop3, smtp) = match &password_file {
+                Some(f) => {
+                    let pw = read_secret_line(f, "account password")?;
+                    (with_password(imap, &pw)?, with_password(pop3, &pw)?, with_password(smtp, &pw)?)
+                }
+                None => (imap, pop3, smtp),
+            };
+            if pin.as_deref() == Some("-") && password_file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
+                bail!("--pin - and --password-file - cannot both read standard input: give one as a file");
+            }
+            let pin = read_pin(pin)?;
             if number.is_empty() || number.len() > 32 || !number.bytes().all(|b| b.is_ascii_digit()) {
                 bail!("mailbox number must be 1 to 32 digits, got {number:?}");
             }
@@ -285,9 +385,17 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             timezone,
             fax_number,
             station,
+            password_file,
             sip_password_file,
             no_sip_password,
         } => {
+            let (imap, pop3, smtp) = match &password_file {
+                Some(f) => {
+                    let pw = read_secret_line(f, "account password")?;
+                    (with_password(imap, &pw)?, with_password(pop3, &pw)?, with_password(smtp, &pw)?)
+                }
+                None => (imap, pop3, smtp),
+            };
             let Some(old) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
             if let Some(f) = &fax_number {
                 if !f.is_empty() {
@@ -385,6 +493,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             }
         }
         MailboxCmd::Pin { number, pin } => {
+            let pin = read_pin(pin)?;
             store.set_pin(&number, &pin)?;
             store.unlock(&number)?;
             println!("PIN of mailbox {number} changed");
