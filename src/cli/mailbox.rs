@@ -209,18 +209,7 @@ pub fn redact(url: &str) -> String {
 
 /// A password from the first line of `file` ("-": standard input).
 fn read_password(file: &std::path::Path) -> Result<String> {
-    let text = if file.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_line(&mut s).context("reading the SIP password from standard input")?;
-        s
-    } else {
-        std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the SIP password file {}", file.display()))?
-    };
-    let password = text.lines().next().unwrap_or("").to_string();
-    if password.is_empty() {
-        bail!("the SIP password file {} is empty", file.display());
-    }
+    let password = read_secret_line(file, "SIP password")?;
     if password.len() < 8 {
         bail!("a SIP password needs at least 8 characters (phones store it; it guards the mailbox's counts)");
     }
@@ -244,6 +233,20 @@ fn read_secret_line(file: &std::path::Path, what: &str) -> Result<String> {
         );
     }
     Ok(secret)
+}
+
+/// The --imap, --pop3 and --smtp URLs with the `--password-file` password put into
+/// those written without one.
+type Accounts = (Option<String>, Option<String>, Option<String>);
+fn accounts_with_password(
+    file: Option<&std::path::Path>,
+    imap: Option<String>,
+    pop3: Option<String>,
+    smtp: Option<String>,
+) -> Result<Accounts> {
+    let Some(f) = file else { return Ok((imap, pop3, smtp)) };
+    let pw = read_secret_line(f, "account password")?;
+    Ok((with_password(imap, &pw)?, with_password(pop3, &pw)?, with_password(smtp, &pw)?))
 }
 
 /// The PIN from `--pin`: as given, from standard input (`-`), or asked on a terminal.
@@ -321,13 +324,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             fax_number,
             station,
         } => {
-            let (imap, pop3, smtp) = match &password_file {
-                Some(f) => {
-                    let pw = read_secret_line(f, "account password")?;
-                    (with_password(imap, &pw)?, with_password(pop3, &pw)?, with_password(smtp, &pw)?)
-                }
-                None => (imap, pop3, smtp),
-            };
+            let (imap, pop3, smtp) = accounts_with_password(password_file.as_deref(), imap, pop3, smtp)?;
             if pin.as_deref() == Some("-") && password_file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
                 bail!("--pin - and --password-file - cannot both read standard input: give one as a file");
             }
@@ -389,13 +386,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             sip_password_file,
             no_sip_password,
         } => {
-            let (imap, pop3, smtp) = match &password_file {
-                Some(f) => {
-                    let pw = read_secret_line(f, "account password")?;
-                    (with_password(imap, &pw)?, with_password(pop3, &pw)?, with_password(smtp, &pw)?)
-                }
-                None => (imap, pop3, smtp),
-            };
+            let (imap, pop3, smtp) = accounts_with_password(password_file.as_deref(), imap, pop3, smtp)?;
             let Some(old) = store.mailbox(&number)? else { bail!("no mailbox {number}; see: voxbridge mailbox list") };
             if let Some(f) = &fax_number {
                 if !f.is_empty() {
