@@ -82,6 +82,14 @@ fn every_format_becomes_an_8k_mono_prompt_of_the_right_length_and_loudness() {
     let list: serde_json::Value = serde_json::from_str(&server.cli_ok(&["prompts", "list", "--json"])).unwrap();
     let row = list.as_array().unwrap().iter().find(|r| r["id"] == "vm-goodbye").unwrap().clone();
     assert_eq!(row["source"], "recorded", "{row}");
+    // Who plays what, from the dialplan: the deposit's words, the menu's, the digits both.
+    let used = |id: &str| list.as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["used_by"].clone();
+    assert_eq!(used("vm-saved"), serde_json::json!([{ "app": "deposit", "routes": ["_X."] }]));
+    assert_eq!(used("vm-main-menu"), serde_json::json!([{ "app": "menu", "routes": ["*98", "8500"] }]));
+    assert_eq!(used("digit-7").as_array().unwrap().len(), 2, "{}", used("digit-7"));
+    let text = server.cli_ok(&["prompts", "list"]);
+    let line = text.lines().find(|l| l.starts_with("vm-main-menu ")).unwrap();
+    assert!(line.contains("menu (*98 8500)"), "{line}");
 
     // Refused, nothing written: garbage, a truncated FLAC, an empty file, an unknown id.
     let before = std::fs::read(dir.join("en/vm-goodbye.wav")).unwrap();
@@ -115,6 +123,21 @@ fn every_format_becomes_an_8k_mono_prompt_of_the_right_length_and_loudness() {
     let out = server.cli(&["prompts", "verify"]);
     assert_eq!(out.status.code(), Some(65), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("vm-saved"), "{out:?}");
+
+    // A prompt the menu plays taken out of prompts.toml: verify and dialplan check both
+    // name it and the route (at its line) that would play nothing there.
+    std::fs::remove_file(dir.join("en/vm-saved.wav")).unwrap();
+    let toml = std::fs::read_to_string(dir.join("en/prompts.toml")).unwrap();
+    let without: String = toml.lines().filter(|l| !l.starts_with("vm-main-menu ")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("en/prompts.toml"), without).unwrap();
+    let out = server.cli(&["prompts", "verify"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(65), "{out:?}");
+    assert!(said.contains("vm-main-menu: no such prompt") && said.contains("route \"*98\""), "{said}");
+    let out = server.cli(&["dialplan", "check"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(65), "{out:?}");
+    assert!(said.contains("default.toml:7: error: route \"*98\" plays prompt \"vm-main-menu\""), "{said}");
 }
 
 #[test]

@@ -41,6 +41,17 @@ pub enum App {
     Fax,
 }
 
+impl App {
+    /// The name the dialplan gives it (`app = "…"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            App::Deposit => "deposit",
+            App::Menu => "menu",
+            App::Fax => "fax",
+        }
+    }
+}
+
 /// What the dialplan decided for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -175,6 +186,11 @@ fn samples(p: &str) -> Vec<String> {
     out
 }
 
+/// The line of each `[[route]]`, in order.
+pub fn route_lines(text: &str) -> Vec<usize> {
+    text.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with("[[route]]")).map(|(i, _)| i + 1).collect()
+}
+
 /// Every problem of a dialplan's text, each with its line: syntax, unknown apps and
 /// keys (from the TOML reader), malformed patterns, menu keys with two meanings or on
 /// another app, and routes no number can reach because an earlier one takes them all.
@@ -186,9 +202,7 @@ pub fn check(text: &str) -> Vec<Problem> {
             return vec![Problem { line, error: true, message: e.message().to_string() }];
         }
     };
-    // The line of each `[[route]]`, in order.
-    let starts: Vec<usize> =
-        text.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with("[[route]]")).map(|(i, _)| i + 1).collect();
+    let starts = route_lines(text);
     let line_of = |i: usize| starts.get(i).copied().unwrap_or(1);
     let mut problems = Vec::new();
     for (i, r) in d.routes.iter().enumerate() {

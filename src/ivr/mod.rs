@@ -5,4 +5,5 @@ pub mod dialplan;
 pub mod fax;
 pub mod keys;
 pub mod menu;
+pub mod prompt_use;
 pub mod speech;
