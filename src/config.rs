@@ -595,7 +595,9 @@ pub struct MenuConfig {
     /// Silence that ends such a recording.
     pub silence_secs: f64,
     /// Distribution lists: forwarding a message to a list's number delivers it to
-    /// every member mailbox.
+    /// every member mailbox. Imported into the store once (server start or any `list`
+    /// command); from then on `voxbridge list` manages them and the store's copy is
+    /// the one in use.
     pub list: Vec<DistributionList>,
     /// Messages deleted by phone are purged (D, expunged) when the call ends; false
     /// leaves them marked for deletion (M, `\Deleted`) for the mail client to expunge.

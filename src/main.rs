@@ -58,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manpages { dir } => voxbridge::cli::manpages(&dir),
         Command::Dialplan(c) => voxbridge::cli::dialplan::run(&cfg, c),
         Command::Smdi(c) => voxbridge::cli::smdi::run(&cfg, c),
+        Command::List(c) => voxbridge::cli::lists::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Filters(c) => voxbridge::cli::filters::run(&Store::open(&cfg.store.path)?, c),
         Command::Substitutions(c) => voxbridge::cli::substitutions::run(&Store::open(&cfg.store.path)?, &cfg, c),
         Command::Sync { number: Some(number), json, each_line, confirm_removals, .. } => {

@@ -314,6 +314,21 @@ fn greetings_forward_and_pin_change_by_phone() {
     }
     assert!(server.messages("4501").len() == 1, "the sender keeps its message");
 
+    // The list is in the store now: 4503 taken off it by the CLI while the server runs,
+    // the next forward reaches 4502 only.
+    assert_eq!(server.cli_ok(&["list", "members", "800", "--remove", "4503"]).trim(), "4501\n4502");
+    let mut p = log_in(&server, "4501", "1234");
+    p.keys("1", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    p.keys("8", gap);
+    p.keys("800#", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = p.press('#');
+    let said = p.audio_after(t, 25, Duration::from_secs(10));
+    assert!(said == prompt_audio(&["vm-forwarded"])[..25 * 160], "no forward confirmation");
+    p.hang_up();
+    assert_eq!((server.messages("4502").len(), server.messages("4503").len()), (2, 1));
+
     // 4502 changes its PIN; the old one stops working, the new one works.
     let mut p = log_in(&server, "4502", "1234");
     p.keys("05", gap);

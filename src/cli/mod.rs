@@ -7,6 +7,7 @@ pub mod control;
 pub mod dialplan;
 pub mod fax;
 pub mod filters;
+pub mod lists;
 pub mod mailbox;
 pub mod messages;
 pub mod prompts;
@@ -132,6 +133,10 @@ pub enum Command {
     /// Create, change, list and remove mailboxes.
     #[command(subcommand)]
     Mailbox(mailbox::MailboxCmd),
+    /// Distribution lists: a number that reaches several mailboxes when a message is
+    /// forwarded to it (add, remove, show, members).
+    #[command(subcommand)]
+    List(lists::ListCmd),
     /// Show messages and change their state.
     #[command(subcommand)]
     Messages(messages::MessagesCmd),

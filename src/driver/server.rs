@@ -26,6 +26,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
     let store = Store::open(&cfg.store.path)?;
     let _one_server = crate::store::server_lock::ServerLock::acquire(&cfg.store.path)?;
     store.start_checkpointer()?;
+    crate::services::lists::import_configured(&store, &cfg.menu.list)?;
     let lang_dir = cfg.prompts.dir.join(&cfg.prompts.language);
     let cache = cfg.prompt_cache();
     let (ld, c, v) = (lang_dir.clone(), cache.clone(), cfg.prompts.voice.clone());
@@ -89,7 +90,6 @@ pub async fn serve(cfg: Config) -> Result<()> {
             store: store.clone().into(),
             changes: changes.clone(),
             delivery: cfg.delivery.clone(),
-            lists: cfg.menu.list.clone(),
             tts_voice: cfg.prompts.voice.clone(),
             reader: Arc::new(crate::services::reading::reader(&cfg, &cfg.prompts.language)?),
             lang: cfg.prompts.language.clone(),

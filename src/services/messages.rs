@@ -3,7 +3,7 @@
 //! its state. Every change is durable before it is reported, and announced on the change
 //! hub once.
 
-use crate::config::{DeliveryConfig, DistributionList};
+use crate::config::DeliveryConfig;
 use crate::model::{MarkAction, MenuMessage, MessageKind, SpeechMarks, State};
 use crate::notify::{Hub, Origin};
 use crate::store::api::SharedStore;
@@ -110,8 +110,6 @@ pub struct Messages {
     pub store: SharedStore,
     pub changes: Hub,
     pub delivery: DeliveryConfig,
-    /// Distribution lists (`[[menu.list]]`).
-    pub lists: Vec<DistributionList>,
     /// espeak-ng voice for messages read out (e-mails, faxes).
     pub tts_voice: String,
     /// What an e-mail is read as (the language's substitution rules and written forms).
@@ -137,7 +135,6 @@ impl Messages {
             store: store.into(),
             changes: Hub::new(),
             delivery: cfg.delivery.clone(),
-            lists: cfg.menu.list.clone(),
             tts_voice: cfg.prompts.voice.clone(),
             reader: Arc::new(crate::services::reading::reader(cfg, &cfg.prompts.language).unwrap_or_else(|e| {
                 tracing::warn!(error = %format!("{e:#}"), "substitution rules not loaded; e-mails are read without them");
@@ -153,11 +150,8 @@ impl Messages {
 
     /// Whether `number` can receive: a mailbox or a distribution list.
     pub async fn is_target(&self, number: &str) -> bool {
-        if self.lists.iter().any(|l| l.number == number) {
-            return true;
-        }
         let n = number.to_string();
-        self.store.run(move |s| s.mailbox(&n)).await.ok().flatten().is_some()
+        self.store.run(move |s| Ok(s.mailbox(&n)?.is_some() || s.list_members(&n)?.is_some())).await.unwrap_or(false)
     }
 
     /// A mailbox's messages as the phone menu lists them, in the order they arrived:
@@ -414,10 +408,24 @@ impl Messages {
 
     /// Forward: the comment, a short pause, then the original message.
     pub async fn forward(&self, from: &str, id: i64, to: &str, comment: Vec<i16>) -> Result<bool> {
-        let targets: Vec<String> = match self.lists.iter().find(|l| l.number == to) {
-            Some(list) => list.members.iter().filter(|m| m.as_str() != from).cloned().collect(),
-            None => vec![to.to_string()],
-        };
+        let (t, f) = (to.to_string(), from.to_string());
+        let targets: Vec<String> = self
+            .store
+            .run(move |s| {
+                let Some(members) = s.list_members(&t)? else { return Ok(vec![t]) };
+                // The sender is not sent their own message; a member the configuration
+                // named that is no mailbox (yet) is passed over.
+                let mut out = Vec::new();
+                for m in members.into_iter().filter(|m| *m != f) {
+                    if s.mailbox(&m)?.is_some() {
+                        out.push(m);
+                    } else {
+                        tracing::warn!(list = %t, member = %m, "list member is no mailbox; not sent to it");
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
         let mut pcm = comment;
         if !pcm.is_empty() {
             pcm.extend(std::iter::repeat_n(0, 3200));

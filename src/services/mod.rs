@@ -7,6 +7,7 @@ pub mod calls;
 pub mod deposit;
 pub mod fax;
 pub mod filters;
+pub mod lists;
 pub mod messages;
 pub mod reading;
 pub mod settings;

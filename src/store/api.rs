@@ -23,6 +23,8 @@ pub trait Mailboxes {
     fn mailbox_by_station(&self, station: &str) -> Result<Option<Mailbox>>;
     /// Every mailbox's SIP digest secrets (HA1), for requests about it outside calls.
     fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>>;
+    /// The member mailboxes of the distribution list at `number`, if it is one.
+    fn list_members(&self, number: &str) -> Result<Option<Vec<String>>>;
 }
 
 /// Messages: read, their audio, state changes, new voice messages and their files.
@@ -144,6 +146,9 @@ impl Mailboxes for Store {
     }
     fn sip_secrets(&self) -> Result<Vec<(String, Ha1)>> {
         Store::sip_secrets(self)
+    }
+    fn list_members(&self, number: &str) -> Result<Option<Vec<String>>> {
+        Ok(Store::list(self, number)?.map(|l| l.members))
     }
 }
 

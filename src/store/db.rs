@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/023_fax_jobs.sql"),
     include_str!("../../sql/024_fax_number.sql"),
     include_str!("../../sql/025_station.sql"),
+    include_str!("../../sql/026_lists.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

@@ -65,6 +65,13 @@ impl Store {
         if exists {
             bail!("mailbox {} already exists", m.number);
         }
+        let list: bool = conn
+            .query_row("SELECT 1 FROM list WHERE number = ?1", [&m.number], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if list {
+            bail!("{} is a distribution list; a mailbox needs a number of its own", m.number);
+        }
         conn.execute(
             "INSERT INTO mailbox (number, pin_hash, name, email, imap_url, pop3_url, smtp_url, created_at, timezone)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -185,6 +192,7 @@ impl Store {
             // Tables that name a mailbox without a foreign key.
             tx.execute("DELETE FROM sync_log WHERE mailbox = ?1", [number])?;
             tx.execute("DELETE FROM login_failure WHERE mailbox = ?1", [number])?;
+            tx.execute("DELETE FROM list_member WHERE mailbox = ?1", [number])?;
             Ok(files)
         })?;
         // Files only once the rows are durably gone: a row never points to a missing file.

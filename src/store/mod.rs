@@ -8,6 +8,7 @@ pub mod api;
 mod db;
 pub mod fax_jobs;
 mod files;
+pub mod lists;
 mod mailboxes;
 pub mod menu;
 mod messages;
