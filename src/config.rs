@@ -980,7 +980,37 @@ impl Config {
 
     /// Directory of generated prompt audio for the configured language.
     pub fn prompt_cache(&self) -> PathBuf {
-        self.prompts.cache.clone().unwrap_or_else(|| self.store.path.join("prompt-cache")).join(&self.prompts.language)
+        self.prompt_cache_for(&self.prompts.language)
+    }
+
+    /// Where the generated prompt audio of `lang` is cached.
+    pub fn prompt_cache_for(&self, lang: &str) -> PathBuf {
+        self.prompts.cache.clone().unwrap_or_else(|| self.store.path.join("prompt-cache")).join(lang)
+    }
+
+    /// The espeak-ng voice the prompts of `lang` are generated with: `[prompts] voice`
+    /// for the default language, `[prompts] voices` (else the language's own name, which
+    /// is an espeak-ng voice for every language it speaks) for the others.
+    pub fn prompt_voice(&self, lang: &str) -> String {
+        if lang == self.prompts.language {
+            return self.prompts.voice.clone();
+        }
+        self.prompts.voices.get(lang).cloned().unwrap_or_else(|| lang.to_string())
+    }
+
+    /// Every language with prompts (a `prompts/<lang>/prompts.toml`), the default first.
+    pub fn prompt_languages(&self) -> Vec<String> {
+        let mut langs: Vec<String> = std::fs::read_dir(&self.prompts.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("prompts.toml").is_file())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|l| *l != self.prompts.language)
+            .collect();
+        langs.sort();
+        langs.insert(0, self.prompts.language.clone());
+        langs
     }
 
     pub fn db_path(&self) -> PathBuf {

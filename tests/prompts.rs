@@ -171,3 +171,60 @@ fn a_running_server_plays_a_reimported_prompt_to_the_next_caller() {
     next.hang_up();
     during.hang_up();
 }
+
+#[test]
+fn a_mailbox_in_another_language_plays_that_languages_prompts() {
+    let work = tempfile::tempdir().unwrap();
+    let (dir, extra) = prompt_tree(work.path());
+    // A partial German translation: one prompt, recorded (a tone stands for the words).
+    std::fs::create_dir_all(dir.join("de")).unwrap();
+    std::fs::write(dir.join("de/prompts.toml"), "vm-intro-person = \"Die Person mit der Durchwahl\"\n").unwrap();
+    let tone = work.path().join("tone.wav");
+    sox(&["-n", "-r", "16000", tone.to_str().unwrap(), "synth", "1.2", "sine", "900", "gain", "-6"]);
+    let server = Server::start(&extra);
+    server.cli_ok(&["prompts", "import", tone.to_str().unwrap(), "--id", "vm-intro-person", "--lang", "de"]);
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234", "--language", "de"]);
+    server.cli_ok(&["mailbox", "add", "1002", "--pin", "1234"]);
+    let out = server.cli(&["mailbox", "add", "1003", "--pin", "1234", "--language", "fr"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no prompts for language \"fr\"") && err.contains("en, de"), "{err}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["mailbox", "show", "1001", "--json"])).unwrap();
+    assert_eq!(shown["language"], "de");
+    let frames = |path: &Path| {
+        let pcm = voxbridge::media::wav::read_8k_mono(path).unwrap();
+        voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &pcm)
+    };
+    // The server loaded German at start-up before the import; it picks the recording up.
+    wait_until(Duration::from_secs(10), "German prompts reloaded", || {
+        server.log().matches("prompts reloaded").count() >= 1
+    });
+    let de = frames(&dir.join("de/vm-intro-person.wav"));
+    let n = de.len() / 160 * 160;
+    let t = std::time::Instant::now();
+    let caller = Phone::call(server.sip_port, "5550100", "1001");
+    let heard = caller.audio_after(t, n / 160, Duration::from_secs(10));
+    assert_eq!(&heard[..n], &de[..n], "a caller to the German mailbox hears the German prompt");
+    caller.hang_up();
+    // The default language's mailbox: the English prompt, as before.
+    let en = frames(&prompt_cache_clip(&server, "vm-intro-person"));
+    let t = std::time::Instant::now();
+    let caller = Phone::call(server.sip_port, "5550100", "1002");
+    let heard = caller.audio_after(t, 25, Duration::from_secs(10));
+    assert_eq!(&heard[..25 * 160], &en[..25 * 160], "a caller to 1002 hears English");
+    caller.hang_up();
+    // Set back to the default: English for 1001 too, from the next call.
+    assert!(server.cli_ok(&["mailbox", "set", "1001", "--language", ""]).contains("prompts in en"));
+    let t = std::time::Instant::now();
+    let caller = Phone::call(server.sip_port, "5550100", "1001");
+    let heard = caller.audio_after(t, 25, Duration::from_secs(10));
+    assert_eq!(&heard[..25 * 160], &en[..25 * 160], "1001 is English again");
+    caller.hang_up();
+}
+
+/// The audio of a generated English prompt as `prompts play` writes it.
+fn prompt_cache_clip(server: &Server, id: &str) -> PathBuf {
+    let out = server.dir.path().join(format!("{id}.wav"));
+    server.cli_ok(&["prompts", "play", id, "--out", out.to_str().unwrap()]);
+    out
+}

@@ -55,6 +55,11 @@ pub enum MailboxCmd {
         /// it, lamps are lit for it, SIP diversions to it reach this mailbox.
         #[arg(long, value_name = "STATION")]
         station: Option<String>,
+        /// The language of what its callers and its subscriber hear, a directory of
+        /// [prompts] dir (de for prompts/de; default: [prompts] language). Prompts that
+        /// language lacks play in the default one.
+        #[arg(long, value_name = "LANG")]
+        language: Option<String>,
     },
     /// Change a mailbox's name, e-mail address or mail accounts.
     ///
@@ -93,6 +98,10 @@ pub enum MailboxCmd {
         /// SIP diversions.
         #[arg(long, value_name = "STATION")]
         station: Option<String>,
+        /// The language of its prompts, a directory of [prompts] dir ("": [prompts]
+        /// language). The running server takes it for the next call.
+        #[arg(long, value_name = "LANG")]
+        language: Option<String>,
         /// Password for the --imap, --pop3 and --smtp given here without one: the first
         /// line of FILE ("-": standard input), kept out of the command line.
         #[arg(long, value_name = "FILE")]
@@ -292,6 +301,19 @@ fn with_password(url: Option<String>, password: &str) -> Result<Option<String>> 
     }
 }
 
+/// A language is a prompt directory: `[prompts] dir`/LANG/prompts.toml.
+fn check_language(cfg: &crate::config::Config, lang: &str) -> Result<()> {
+    let ok = !lang.is_empty() && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok || !cfg.prompts.dir.join(lang).join("prompts.toml").is_file() {
+        bail!(
+            "no prompts for language {lang:?} ({} does not exist); languages with prompts: {}",
+            cfg.prompts.dir.join(lang).join("prompts.toml").display(),
+            cfg.prompt_languages().join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// A station is digits, as SMDI sends them (lamp commands carry nothing else).
 fn check_station(st: &str) -> Result<()> {
     if st.is_empty() || st.len() > 20 || !st.bytes().all(|b| b.is_ascii_digit()) {
@@ -323,7 +345,11 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             timezone,
             fax_number,
             station,
+            language,
         } => {
+            if let Some(l) = &language {
+                check_language(cfg, l)?;
+            }
             let (imap, pop3, smtp) = accounts_with_password(password_file.as_deref(), imap, pop3, smtp)?;
             if pin.as_deref() == Some("-") && password_file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
                 bail!("--pin - and --password-file - cannot both read standard input: give one as a file");
@@ -364,6 +390,9 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             if let Some(st) = &station {
                 store.set_station(&number, Some(st))?;
             }
+            if let Some(l) = &language {
+                store.set_language(&number, Some(l))?;
+            }
             let m = store.mailbox(&number)?.expect("just added");
             let how = match m.delivery_target() {
                 Some("imap") => "messages are placed in the IMAP mailbox",
@@ -382,6 +411,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             timezone,
             fax_number,
             station,
+            language,
             password_file,
             sip_password_file,
             no_sip_password,
@@ -408,6 +438,16 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                     st => println!("mailbox {number}: PBX station {st}"),
                 }
             }
+            if let Some(l) = &language {
+                if !l.is_empty() {
+                    check_language(cfg, l)?;
+                }
+                store.set_language(&number, Some(l.as_str()).filter(|l| !l.is_empty()))?;
+                match l.as_str() {
+                    "" => println!("mailbox {number}: prompts in {} (the default)", cfg.prompts.language),
+                    l => println!("mailbox {number}: prompts in {l}"),
+                }
+            }
             let only_sip = [&name, &email, &imap, &pop3, &smtp, &timezone].iter().all(|o| o.is_none());
             if let Some(file) = &sip_password_file {
                 let password = read_password(file)?;
@@ -418,8 +458,8 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 store.set_sip_secret(&number, None)?;
                 println!("mailbox {number}: SIP password removed; subscriptions to it are refused");
             }
-            if only_sip && (sip_password_file.is_some() || no_sip_password || fax_number.is_some() || station.is_some())
-            {
+            let others = [fax_number.is_some(), station.is_some(), language.is_some()];
+            if only_sip && (sip_password_file.is_some() || no_sip_password || others.iter().any(|o| *o)) {
                 return Ok(());
             }
             // Given and empty: removed; given: replaced; not given: kept.
@@ -522,6 +562,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                 "smtp": m.smtp_url.as_deref().map(redact), "delivery": m.delivery_target().unwrap_or("local"),
                 "timezone": m.timezone, "fax_number": m.fax_number,
                 "station": m.station.clone().unwrap_or_else(|| m.number.clone()),
+                "language": m.language.clone().unwrap_or_else(|| cfg.prompts.language.clone()),
                 "greetings": {
                     "unavailable": m.greeting_path.is_some(), "busy": m.busy_greeting_path.is_some(),
                     "name": m.name_path.is_some(), "temporary": m.temp_greeting_path.is_some(),
@@ -542,6 +583,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
             println!("  mail account  {}", v["imap"].as_str().or(v["pop3"].as_str()).unwrap_or("-"));
             println!("  delivery      {}", opt(&v["delivery"]));
             println!("  time zone     {}", m.timezone.as_deref().unwrap_or("the server's"));
+            println!("  language      {}", opt(&v["language"]));
             println!("  fax number    {}   PBX station {}", opt(&v["fax_number"]), opt(&v["station"]));
             let g = &v["greetings"];
             let set = |k: &str| if g[k] == true { "recorded" } else { "default" };
@@ -585,6 +627,7 @@ pub fn run(store: &Store, cfg: &crate::config::Config, cmd: MailboxCmd) -> Resul
                             "imap": m.imap_url.as_deref().map(redact), "pop3": m.pop3_url.as_deref().map(redact),
                             "smtp": m.smtp_url.as_deref().map(redact), "unread": u, "messages": t,
                             "locked_until": l, "timezone": m.timezone, "fax_number": m.fax_number,
+                            "language": m.language,
                         })
                     })
                     .collect();

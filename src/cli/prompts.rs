@@ -89,10 +89,7 @@ fn lang(cfg: &Config, lang: Option<String>, voice: Option<String>) -> Result<Lan
     if !dir.join("prompts.toml").exists() {
         bail!("no prompts for language {name:?}: {} does not exist", dir.join("prompts.toml").display());
     }
-    let base = cfg.prompts.cache.clone().unwrap_or_else(|| cfg.store.path.join("prompt-cache"));
-    let voice =
-        voice.or_else(|| (name != cfg.prompts.language).then(|| cfg.prompts.voices.get(&name).cloned()).flatten());
-    Ok(Lang { dir, cache: base.join(&name), voice: voice.unwrap_or_else(|| cfg.prompts.voice.clone()) })
+    Ok(Lang { dir, cache: cfg.prompt_cache_for(&name), voice: voice.unwrap_or_else(|| cfg.prompt_voice(&name)) })
 }
 
 /// Where a prompt's audio is, and what kind.

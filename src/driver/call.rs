@@ -28,7 +28,11 @@ pub struct CallTotals {
 pub struct CallCtx {
     pub cfg: Config,
     pub store: Store,
+    /// The prompts of `[prompts] language`.
     pub prompts: Arc<Prompts>,
+    /// The prompts of every other language with a prompt directory, each falling back
+    /// to the default language's for an id it lacks.
+    pub languages: std::collections::BTreeMap<String, Arc<Prompts>>,
     /// The dialplan new calls are routed by; `reload` replaces it (calls in progress
     /// keep the route they got).
     pub dialplan: RwLock<Arc<Dialplan>>,
@@ -51,6 +55,18 @@ pub struct CallCtx {
 }
 
 impl CallCtx {
+    /// The prompts a mailbox's language plays (the default language's when it has none,
+    /// or one without prompts here — logged).
+    pub fn prompts_for(&self, lang: Option<&str>) -> Arc<Prompts> {
+        match lang {
+            Some(l) if l != self.cfg.prompts.language => self.languages.get(l).cloned().unwrap_or_else(|| {
+                tracing::warn!(language = l, "no prompts loaded for the mailbox's language; playing the default");
+                self.prompts.clone()
+            }),
+            _ => self.prompts.clone(),
+        }
+    }
+
     /// The dialplan for a new call.
     pub fn dialplan(&self) -> Arc<Dialplan> {
         self.dialplan.read().unwrap_or_else(|p| p.into_inner()).clone()

@@ -22,13 +22,15 @@ pub async fn start(
     busy: bool,
 ) -> (Deposit, SaveRecordings) {
     tracing::info!(mailbox = %mailbox.number, busy, "deposit");
-    let greeting = greeting_clips(ctx, mailbox, busy).await;
+    // The mailbox's language: its callers hear its words.
+    let prompts = ctx.prompts_for(mailbox.language.as_deref());
+    let greeting = greeting_clips(ctx, &prompts, mailbox, busy).await;
     let clips = DepositClips {
         greeting,
         beep: ctx.beep.clone(),
-        saved: clip(&ctx.prompts, "vm-saved"),
-        too_short: clip(&ctx.prompts, "vm-too-short"),
-        transfer: clip(&ctx.prompts, "vm-transfer"),
+        saved: clip(&prompts, "vm-saved"),
+        too_short: clip(&prompts, "vm-too-short"),
+        transfer: clip(&prompts, "vm-transfer"),
     };
     let app = Deposit::new(DepositParams::from_config(&ctx.cfg.deposit), clips);
     let saver = SaveRecordings {
@@ -193,23 +195,28 @@ impl Job {
 /// The greeting for a deposit as clips: the first readable recording of the plan
 /// ([`crate::services::calls::greeting_plan`]), else "The person at extension
 /// <recorded name, or digits> is not available…".
-async fn greeting_clips(ctx: &Arc<CallCtx>, mb: &crate::store::Mailbox, busy: bool) -> Vec<Arc<Clip>> {
+async fn greeting_clips(
+    ctx: &Arc<CallCtx>,
+    prompts: &prompts::Prompts,
+    mb: &crate::store::Mailbox,
+    busy: bool,
+) -> Vec<Arc<Clip>> {
     let plan = crate::services::calls::greeting_plan(mb, busy);
     for rel in &plan.recorded {
         if let Some(clip) = read_clip(ctx, rel).await {
             return vec![clip];
         }
     }
-    let mut clips = ctx.prompts.sequence(&["vm-intro-person".to_string()]);
+    let mut clips = prompts.sequence(&["vm-intro-person".to_string()]);
     let name = match plan.name.as_ref() {
         Some(rel) => read_clip(ctx, rel).await,
         None => None,
     };
     match name {
         Some(name) => clips.push(name),
-        None => clips.extend(ctx.prompts.sequence(&prompts::digits(&plan.number))),
+        None => clips.extend(prompts.sequence(&crate::media::prompts::digits(&plan.number))),
     }
-    clips.extend(ctx.prompts.sequence(&["vm-unavailable".to_string()]));
+    clips.extend(prompts.sequence(&["vm-unavailable".to_string()]));
     clips
 }
 

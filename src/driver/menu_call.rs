@@ -28,12 +28,14 @@ pub async fn start(
     // A caller ID that is a mailbox number (or the station of one, for an SMDI direct
     // call) skips the number prompt (never the PIN).
     let own = match (station, inc.caller.clone()) {
-        (Some(st), _) => {
-            ctx.messages.store.run(move |s| Ok(s.mailbox_by_station(&st)?.map(|m| m.number))).await.unwrap_or(None)
-        }
-        (None, Some(c)) => ctx.messages.store.run(move |s| Ok(s.mailbox(&c)?.map(|m| m.number))).await.unwrap_or(None),
+        (Some(st), _) => ctx.messages.store.run(move |s| s.mailbox_by_station(&st)).await.unwrap_or(None),
+        (None, Some(c)) => ctx.messages.store.run(move |s| s.mailbox(&c)).await.unwrap_or(None),
         (None, None) => None,
     };
+    // The caller's own mailbox's language from the first prompt; anyone else hears the
+    // default language until they log in.
+    let say = Say(ctx.prompts_for(own.as_ref().and_then(|m| m.language.as_deref())));
+    let own = own.map(|m| m.number);
     tracing::info!(caller_mailbox = own.as_deref().unwrap_or("-"), "mailbox menu");
     let m = &ctx.cfg.menu;
     let params = MenuParams {
@@ -55,7 +57,7 @@ pub async fn start(
         window_secs: m.lockout_window_secs as i64,
         lock_secs: m.lockout_secs as i64,
     };
-    let app = Menu::new(params, Say(ctx.prompts.clone()), own);
+    let app = Menu::new(params, say, own);
     let settings = Settings::new(ctx.messages.store.clone());
     (
         app,
@@ -94,11 +96,14 @@ impl Performer<Menu> for MenuRequests {
                 tokio::spawn(async move {
                     let zone = settings.time_zone(&mailbox).await.unwrap_or(None);
                     let zone = crate::services::time::mailbox_zone(zone.as_deref(), &ctx.cfg.mailbox.time_zone());
+                    let mb = mailbox.clone();
+                    let lang = ctx.messages.store.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.language))).await;
+                    let say = Some(Say(ctx.prompts_for(lang.unwrap_or(None).as_deref())));
                     let list = ctx.messages.menu_list(&mailbox).await.unwrap_or_else(|e| {
                         tracing::error!(error = %format!("{e:#}"), "cannot list messages");
                         Vec::new()
                     });
-                    let _ = tx.send(Reply::Messages(list, zone)).await;
+                    let _ = tx.send(Reply::Messages(list, zone, say)).await;
                 });
             }
             Action::LoadAudio { id } => {

@@ -34,6 +34,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
         .await?
         .with_context(|| format!("cannot load prompts from {}", lang_dir.display()))?;
     let dialplan = Dialplan::load(&cfg.dialplan.file)?;
+    let languages = load_languages(&cfg, &prompts).await;
 
     let listen: SocketAddr = cfg.sip.listen;
     let udp = tokio::net::UdpSocket::bind(listen).await.with_context(|| {
@@ -84,6 +85,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
             p.insert("beep", Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep"));
             p
         }),
+        languages: languages.iter().map(|(l, p)| (l.clone(), Arc::new(p.clone()))).collect(),
         dialplan: std::sync::RwLock::new(Arc::new(dialplan)),
         totals: CallTotals::default(),
         messages: crate::services::messages::Messages {
@@ -153,6 +155,10 @@ pub async fn serve(cfg: Config) -> Result<()> {
         cfg.prompts.voice.clone(),
         stop.clone(),
     ));
+    for (lang, p) in &ctx.languages {
+        let (dir, cache, voice) = (cfg.prompts.dir.join(lang), cfg.prompt_cache_for(lang), cfg.prompt_voice(lang));
+        tokio::spawn(watch_prompts(p.clone(), dir, cache, voice, stop.clone()));
+    }
     let (server_tx, mut server_rx) = tokio::sync::mpsc::unbounded_channel();
     let (control_listener, control_path) = super::control_io::bind(&cfg.store.path)?;
     let control = super::control_io::Control {
@@ -265,6 +271,30 @@ async fn watch_prompts(
             Err(_) => {}
         }
     }
+}
+
+/// The prompts of every language but the default that has a prompt directory, each
+/// falling back to `default` for what it lacks. A language that cannot be loaded is
+/// logged and left out (its mailboxes hear the default language): one broken
+/// translation must not keep the server from answering calls.
+async fn load_languages(cfg: &Config, default: &Prompts) -> Vec<(String, Prompts)> {
+    let mut out = Vec::new();
+    for lang in cfg.prompt_languages().into_iter().skip(1) {
+        let (dir, cache, voice) = (cfg.prompts.dir.join(&lang), cfg.prompt_cache_for(&lang), cfg.prompt_voice(&lang));
+        match tokio::task::spawn_blocking(move || Prompts::load(&dir, &cache, &voice)).await {
+            Ok(Ok(p)) => {
+                tracing::info!(language = %lang, "prompts loaded");
+                out.push((lang, p.with_fallback(default.clone())));
+            }
+            Ok(Err(e)) => tracing::error!(
+                language = %lang,
+                error = %format!("{e:#}"),
+                "prompts of this language not loaded; its mailboxes hear the default language"
+            ),
+            Err(_) => {}
+        }
+    }
+    out
 }
 
 /// A graceful shutdown: new calls get 503 while the calls in progress end by themselves,

@@ -28,8 +28,9 @@ const RATE: usize = 8000;
 pub enum Reply {
     /// To [`Action::CheckPin`].
     Login(LoginResult),
-    /// To [`Action::LoadMessages`]: the list and the zone its dates are spoken in.
-    Messages(Vec<MenuMessage>, jiff::tz::TimeZone),
+    /// To [`Action::LoadMessages`]: the list, the zone its dates are spoken in, and the
+    /// prompts of the mailbox's language when they are not the ones playing.
+    Messages(Vec<MenuMessage>, jiff::tz::TimeZone, Option<Say>),
     /// To [`Action::LoadAudio`]. Speech comes in growing parts (the first sentence as
     /// soon as it is rendered, then longer and longer prefixes of the whole, each a
     /// whole number of frames): `true` with the last, or with a recording's only part;
@@ -63,8 +64,12 @@ impl Application for Menu {
     fn on_reply(&mut self, reply: Reply) {
         match reply {
             Reply::Login(r) => self.handle_login(r),
-            Reply::Messages(list, zone) => {
+            Reply::Messages(list, zone, say) => {
                 self.set_time_zone(zone);
+                if let Some(say) = say {
+                    // From here on the subscriber hears their own language.
+                    self.say = say;
+                }
                 self.handle_messages(list)
             }
             Reply::Audio(id, clip, complete, marks) => {

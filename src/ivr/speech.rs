@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use std::sync::Arc;
 
 /// Prompt lookup for the menu: ids → clips, a missing prompt logged and skipped.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Say(pub Arc<Prompts>);
 
 impl Say {

@@ -46,6 +46,9 @@ impl Clip {
 #[derive(Debug, Clone, Default)]
 pub struct Prompts {
     clips: Arc<std::sync::RwLock<BTreeMap<String, Arc<Clip>>>>,
+    /// The default language's prompts, for an id this language has no text for (a
+    /// partly translated language plays the rest in the default one).
+    fallback: Option<Box<Prompts>>,
 }
 
 /// Reads the id → text table.
@@ -135,11 +138,18 @@ impl Prompts {
                 "prompt audio generated with espeak-ng and cached"
             );
         }
-        Ok(Prompts { clips: Arc::new(std::sync::RwLock::new(clips)) })
+        Ok(Prompts { clips: Arc::new(std::sync::RwLock::new(clips)), fallback: None })
+    }
+
+    /// These prompts, with `base`'s for the ids they lack.
+    pub fn with_fallback(mut self, base: Prompts) -> Prompts {
+        self.fallback = Some(Box::new(base));
+        self
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Clip>> {
-        self.clips.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        let own = self.clips.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
+        own.or_else(|| self.fallback.as_ref().and_then(|f| f.get(id)))
     }
 
     /// Takes the clips of `fresh` (a reload): prompts it has replace these, prompts only

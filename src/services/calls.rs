@@ -173,6 +173,7 @@ mod tests {
             timezone: None,
             fax_number: None,
             station: None,
+            language: None,
         }
     }
 

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/024_fax_number.sql"),
     include_str!("../../sql/025_station.sql"),
     include_str!("../../sql/026_lists.sql"),
+    include_str!("../../sql/027_language.sql"),
 ];
 
 /// Shared handle to the database and the media directory.

@@ -39,6 +39,8 @@ pub struct Mailbox {
     pub fax_number: Option<String>,
     /// Its station on the PBX (SMDI call details and lamps), when not its number.
     pub station: Option<String>,
+    /// The language its prompts are played in (None: [prompts] language).
+    pub language: Option<String>,
 }
 
 impl Mailbox {
@@ -288,6 +290,14 @@ impl Store {
         })
     }
 
+    /// Sets (or, with `None`, removes) the language a mailbox's prompts play in.
+    pub fn set_language(&self, number: &str, language: Option<&str>) -> Result<()> {
+        if self.conn().execute("UPDATE mailbox SET language = ?2 WHERE number = ?1", params![number, language])? == 0 {
+            bail!("no mailbox {number}");
+        }
+        Ok(())
+    }
+
     /// SQLite's `data_version` on the writers' connection: it moves when another
     /// connection — a `voxbridge` command in another process — commits, never for this
     /// process's own writes (those are announced on the change hub).
@@ -342,7 +352,7 @@ pub type StationRows = (String, String, Vec<(String, String, u32)>);
 
 /// The columns [`mailbox_from_row`] reads, in its order.
 const MAILBOX_COLUMNS: &str = "number, name, email, imap_url, pop3_url, smtp_url, greeting_path,
-    busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number, station";
+    busy_greeting_path, name_path, temp_greeting_path, timezone, fax_number, station, language";
 
 pub(super) fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
     Ok(Mailbox {
@@ -359,5 +369,6 @@ pub(super) fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbo
         timezone: r.get(10)?,
         fax_number: r.get(11)?,
         station: r.get(12)?,
+        language: r.get(13)?,
     })
 }

@@ -676,3 +676,28 @@ fn a_fax_is_forwarded_to_a_mailbox_or_sent_to_a_fax_number() {
     keys(&mut m, "8");
     assert_eq!(said(&drain(&mut m)).last().unwrap(), "vm-forward-to");
 }
+
+#[test]
+fn after_login_the_subscriber_hears_their_mailboxs_language() {
+    let mut m = Menu::new(params(), say(), Some("1000".into()));
+    let first = said(&drain(&mut m));
+    assert!(first.iter().all(|s| !s.starts_with("de:")), "before login, the default language: {first:?}");
+    keys(&mut m, "1234#");
+    drain(&mut m);
+    m.handle_login(LoginResult::Ok);
+    drain(&mut m);
+    // The mailbox's language: its own clips, marked by their source.
+    let mut de = crate::media::prompts::Prompts::default();
+    for id in ["vm-you-have", "vm-no-messages", "vm-main-menu"] {
+        de.insert(id, Clip::from_pcm(vec![0; 10 * FRAME_SAMPLES], format!("de:{id}")));
+    }
+    let de = Say(Arc::new(de.with_fallback(say().0.as_ref().clone())));
+    crate::session::app::Application::on_reply(&mut m, Reply::Messages(vec![], jiff::tz::TimeZone::UTC, Some(de)));
+    let heard = said(&drain(&mut m));
+    assert!(heard.contains(&"de:vm-main-menu".to_string()), "{heard:?}");
+    // A prompt the language lacks plays in the default one.
+    m.handle_playback_done();
+    keys(&mut m, "0");
+    let options = said(&drain(&mut m));
+    assert_eq!(options, vec!["vm-setup-menu".to_string()], "{options:?}");
+}
