@@ -783,6 +783,56 @@ impl Config {
         }
     }
 
+    /// What a reload (`SIGHUP`, `voxbridge reload`) takes from `new`: the sections that
+    /// apply call by call — `[deposit]`, `[menu]`, `[mailbox]`, `[dialplan]` — from the
+    /// next call on; the configuration the server runs with then, the sections taken
+    /// (changed ones only), and the changed sections that need a restart (sockets, the
+    /// store, tasks started once).
+    pub fn reloaded(&self, new: &Config) -> (Config, Vec<&'static str>, Vec<&'static str>) {
+        fn differs<T: serde::Serialize>(a: &T, b: &T) -> bool {
+            serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
+        }
+        // Every section is one or the other: a new one fails to compile here until it is
+        // put in a list below.
+        let Config {
+            sip: _,
+            rtp: _,
+            store: _,
+            deposit: _,
+            menu: _,
+            mwi: _,
+            delivery: _,
+            prompts: _,
+            dialplan: _,
+            sync: _,
+            mailbox: _,
+            fax: _,
+            smdi: _,
+            metrics: _,
+        } = new;
+        let mut taken = Vec::new();
+        let mut restart = Vec::new();
+        let mut live = self.clone();
+        macro_rules! take {
+            ($($f:ident),*) => {$(
+                if differs(&self.$f, &new.$f) {
+                    taken.push(stringify!($f));
+                    live.$f = new.$f.clone();
+                }
+            )*};
+        }
+        macro_rules! needs_restart {
+            ($($f:ident),*) => {$(
+                if differs(&self.$f, &new.$f) {
+                    restart.push(stringify!($f));
+                }
+            )*};
+        }
+        take!(deposit, menu, mailbox, dialplan);
+        needs_restart!(sip, rtp, store, mwi, delivery, prompts, sync, fax, smdi, metrics);
+        (live, taken, restart)
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.smdi.validate()?;
         for t in &self.smdi.terminal {
@@ -1031,6 +1081,18 @@ fn redirection_policy(trust: &[String], pick: &str) -> Result<crate::sip::redire
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_takes_the_per_call_sections_and_names_the_others() {
+        let old = Config::parse("[deposit]\nmax_secs = 60.0\n").unwrap();
+        let new = Config::parse("[deposit]\nmax_secs = 90.0\n[sip]\nlisten = \"127.0.0.1:5070\"\n").unwrap();
+        let (live, taken, restart) = old.reloaded(&new);
+        assert_eq!((taken, restart), (vec!["deposit"], vec!["sip"]));
+        assert_eq!(live.deposit.max_secs, 90.0);
+        assert_eq!(live.sip.listen.port(), 5060, "the socket stays until a restart");
+        let (_, taken, restart) = old.reloaded(&old.clone());
+        assert!(taken.is_empty() && restart.is_empty());
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

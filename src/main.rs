@@ -34,7 +34,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(voxbridge::driver::server::serve(cfg)),
+            .block_on(voxbridge::driver::server::serve(cfg, cli.config.clone())),
         Command::Status { json } => voxbridge::cli::control::status(&cfg, json),
         Command::Calls { json } => voxbridge::cli::control::calls(&cfg, json),
         Command::Hangup { call, json } => voxbridge::cli::control::hangup(&cfg, &call, json),

@@ -389,3 +389,48 @@ fn pins_and_account_passwords_come_from_stdin_or_files_not_the_command_line() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_reload_takes_per_call_settings_from_the_next_call_and_names_what_needs_a_restart() {
+    let server = Server::start("[deposit]\nmin_secs = 1.0\n");
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let voice = voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &voxbridge::media::tone(440.0, 2000, 0.3));
+    let leave = |n: usize| {
+        let mut p = Phone::call(server.sip_port, "5550100", "1001");
+        std::thread::sleep(Duration::from_millis(greeting_ms("1001")));
+        p.send_audio(&voice);
+        p.hang_up();
+        wait_until(Duration::from_secs(10), "the recording's end", || {
+            let log = server.log();
+            log.matches("recording stopped").count() + log.matches("recording discarded").count() >= n
+        });
+    };
+    leave(1);
+    wait_messages(&server, "1001", 1);
+    let text = std::fs::read_to_string(&server.config).unwrap();
+    // Messages under 10 s are now too short; the SIP section changed too.
+    let changed = text.replace("min_secs = 1.0", "min_secs = 10.0").replace("[sip]\n", "[sip]\nring_ms = 50\n");
+    assert_ne!(changed, text);
+    std::fs::write(&server.config, &changed).unwrap();
+    let said = server.cli_ok(&["reload"]);
+    assert!(
+        said.contains("configuration: [deposit] from the next call") && said.contains("needs a restart: [sip]"),
+        "{said}"
+    );
+    leave(2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.messages("1001").len(), 1, "a 2 s message is too short now:\n{}", server.log());
+    // An invalid file: refused with its error, the settings in force stay.
+    std::fs::write(&server.config, changed.replace("min_secs = 10.0", "min_secs = \"ten\"")).unwrap();
+    unsafe_kill(server.pid(), 1); // SIGHUP
+    wait_logged(&server, "configuration not reloaded; the old one stays");
+    assert!(server.log().contains("min_secs"), "the error names the key:\n{}", server.log());
+    // (`voxbridge reload` reads the same file first and says what is wrong with it.)
+    let out = server.cli(&["reload"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("invalid config file"), "{err}");
+    std::fs::write(&server.config, text).unwrap();
+    assert!(server.cli_ok(&["reload"]).contains("configuration: [deposit]"));
+    leave(3);
+    wait_messages(&server, "1001", 2);
+}

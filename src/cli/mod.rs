@@ -86,8 +86,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (SIP, RTP, deliveries) until SIGINT or SIGTERM.
     ///
-    /// SIGHUP (or `voxbridge reload`) reads the dialplan again; an invalid one is
-    /// refused and the old one stays. The running server answers `voxbridge status`,
+    /// SIGHUP (or `voxbridge reload`) reads the configuration file and the dialplan
+    /// again: [deposit], [menu], [mailbox] and [dialplan] apply from the next call,
+    /// other changed sections are named as needing a restart; an invalid file or
+    /// dialplan is refused and the old one stays. The running server answers `voxbridge status`,
     /// `calls`, `hangup`, `reload` and `shutdown` on `<store>/control.sock`.
     Serve,
     /// What the running server is doing: uptime, calls in progress by application, RTP
@@ -111,9 +113,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Make the running server read its dialplan again (as SIGHUP does). Calls in
-    /// progress keep their route; an invalid dialplan is refused with its error and the
-    /// old one stays.
+    /// Make the running server read its configuration file and dialplan again (as
+    /// SIGHUP does). [deposit], [menu], [mailbox] and [dialplan] apply from the next
+    /// call (calls in progress keep theirs); a changed section a reload cannot apply
+    /// (sockets, store, sync, …) is named as needing a restart; an invalid file or
+    /// dialplan is refused with its error and the old one stays.
     Reload {
         #[arg(long)]
         json: bool,

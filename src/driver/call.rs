@@ -26,7 +26,13 @@ pub struct CallTotals {
 
 /// What every call task shares.
 pub struct CallCtx {
+    /// The configuration the server started with (sockets, store, tasks).
     pub cfg: Config,
+    /// The configuration file, read again on reload.
+    pub config_file: Option<std::path::PathBuf>,
+    /// The configuration calls start with: `cfg` with the per-call sections a reload
+    /// took ([`Config::reloaded`]).
+    pub live: RwLock<Arc<Config>>,
     pub store: Store,
     /// The prompts of `[prompts] language`.
     pub prompts: Arc<Prompts>,
@@ -73,26 +79,66 @@ impl CallCtx {
     }
 
     pub fn dialplan_file(&self) -> String {
-        self.cfg.dialplan.file.display().to_string()
+        self.live().dialplan.file.display().to_string()
     }
 
-    /// Reads the dialplan file again. An invalid one is refused and the old one stays
-    /// (the error says why, with its line); calls in progress are not touched.
-    pub fn reload_dialplan(&self) -> Result<String, String> {
-        let path = &self.cfg.dialplan.file;
-        match Dialplan::load(path) {
-            Ok(d) => {
-                let routes = d.routes.len();
-                *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(d);
-                tracing::info!(path = %path.display(), routes, "dialplan reloaded");
-                Ok(format!("dialplan {} ({routes} routes)", path.display()))
-            }
+    /// The configuration for a new call.
+    pub fn live(&self) -> Arc<Config> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `SIGHUP` and `voxbridge reload`: reads the configuration file and the dialplan
+    /// again. The per-call sections apply from the next call, a changed section that
+    /// needs a restart is named, and an invalid file or dialplan is refused with its
+    /// error — the old configuration and dialplan stay entirely. Calls in progress keep
+    /// what they started with.
+    pub fn reload(&self) -> Result<String, String> {
+        let mut said = Vec::new();
+        let next = match &self.config_file {
+            Some(path) => match Config::load(Some(path)) {
+                Ok(new) => {
+                    let (live, taken, restart) = self.live().reloaded(&new);
+                    if !restart.is_empty() {
+                        tracing::warn!(
+                            sections = %restart.join(", "),
+                            "configuration changed where a reload cannot apply it; restart the server for these"
+                        );
+                        said.push(format!("needs a restart: [{}]", restart.join("], [")));
+                    }
+                    Some((live, taken))
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    tracing::error!(error = %e, "configuration not reloaded; the old one stays");
+                    return Err(format!("configuration not reloaded, the old one stays: {e}"));
+                }
+            },
+            None => None,
+        };
+        let file = next.as_ref().map_or_else(|| self.live().dialplan.file.clone(), |(l, _)| l.dialplan.file.clone());
+        let d = match Dialplan::load(&file) {
+            Ok(d) => d,
             Err(e) => {
                 let e = format!("{e:#}");
-                tracing::error!(path = %path.display(), error = %e, "dialplan not reloaded; the old one stays");
-                Err(format!("dialplan not reloaded, the old one stays: {e}"))
+                tracing::error!(path = %file.display(), error = %e, "dialplan not reloaded; the old one stays");
+                return Err(format!("dialplan not reloaded, the old one stays: {e}"));
             }
+        };
+        if let Some((live, taken)) = next {
+            if !taken.is_empty() {
+                tracing::info!(sections = %taken.join(", "), "configuration reloaded; new calls use it");
+                said.push(format!("configuration: [{}] from the next call", taken.join("], [")));
+            }
+            if let Err(e) = crate::services::lists::import_configured(&self.store, &live.menu.list) {
+                tracing::error!(error = %format!("{e:#}"), "distribution lists of the configuration not imported");
+            }
+            *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
         }
+        let routes = d.routes.len();
+        *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(d);
+        tracing::info!(path = %file.display(), routes, "dialplan reloaded");
+        said.insert(0, format!("dialplan {} ({routes} routes)", file.display()));
+        Ok(said.join("; "))
     }
 }
 

@@ -32,7 +32,7 @@ pub async fn start(
         too_short: clip(&prompts, "vm-too-short"),
         transfer: clip(&prompts, "vm-transfer"),
     };
-    let app = Deposit::new(DepositParams::from_config(&ctx.cfg.deposit), clips);
+    let app = Deposit::new(DepositParams::from_config(&ctx.live().deposit), clips);
     let saver = SaveRecordings {
         ctx: ctx.clone(),
         mailbox: mailbox.number.clone(),
@@ -68,7 +68,10 @@ impl Performer<Deposit> for SaveRecordings {
                 tracing::info!(reason = ?s.reason, secs = s.samples as f64 / 8000.0, "recording stopped");
                 Write::Save(s, replies.clone())
             }
-            DepositRequest::Discard => Write::Discard,
+            DepositRequest::Discard => {
+                tracing::info!("recording discarded: shorter than [deposit] min_secs");
+                Write::Discard
+            }
         };
         let writer = self.writer.get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();

@@ -89,7 +89,7 @@ async fn run_call(
     let serves = match &route {
         CallRoute::Menu { .. } => Serves::Audio,
         // A voice mailbox takes a T.38-only call as a fax unless fax detection is off.
-        CallRoute::Deposit { .. } if ctx.cfg.deposit.fax_detect => Serves::AudioElseFax,
+        CallRoute::Deposit { .. } if ctx.live().deposit.fax_detect => Serves::AudioElseFax,
         CallRoute::Deposit { .. } => Serves::Audio,
         CallRoute::Fax(_) => Serves::FaxElseAudio,
         CallRoute::Refuse(..) => return Ok(()), // answered above

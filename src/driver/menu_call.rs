@@ -37,17 +37,18 @@ pub async fn start(
     let say = Say(ctx.prompts_for(own.as_ref().and_then(|m| m.language.as_deref())));
     let own = own.map(|m| m.number);
     tracing::info!(caller_mailbox = own.as_deref().unwrap_or("-"), "mailbox menu");
-    let m = &ctx.cfg.menu;
+    let live = ctx.live();
+    let m = &live.menu;
     let params = MenuParams {
         max_login_attempts: m.max_login_attempts,
         digit_timeout_frames: (m.digit_timeout_secs * 50.0).round() as usize,
         skip_samples: (m.skip_secs * 8000.0).round() as usize,
-        time_zone: ctx.cfg.mailbox.time_zone(),
+        time_zone: live.mailbox.time_zone(),
         now_unix: crate::store::now_secs(),
         min_pin_len: m.min_pin_length.max(1),
         max_record_frames: (m.max_recording_secs * 50.0).round().max(1.0) as usize,
         silence_frames: (m.silence_secs * 50.0).round().max(1.0) as usize,
-        silence_level: ctx.cfg.deposit.silence_level as u32,
+        silence_level: live.deposit.silence_level as u32,
         keys,
         purge_on_hangup: m.purge_on_hangup,
         fax_sending: ctx.cfg.fax.send_via.is_some(),
@@ -95,7 +96,7 @@ impl Performer<Menu> for MenuRequests {
                 let (ctx, settings) = (ctx.clone(), self.settings.clone());
                 tokio::spawn(async move {
                     let zone = settings.time_zone(&mailbox).await.unwrap_or(None);
-                    let zone = crate::services::time::mailbox_zone(zone.as_deref(), &ctx.cfg.mailbox.time_zone());
+                    let zone = crate::services::time::mailbox_zone(zone.as_deref(), &ctx.live().mailbox.time_zone());
                     let mb = mailbox.clone();
                     let lang = ctx.messages.store.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.language))).await;
                     let say = Some(Say(ctx.prompts_for(lang.unwrap_or(None).as_deref())));

@@ -22,7 +22,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub async fn serve(cfg: Config) -> Result<()> {
+/// `config_file`: where `cfg` came from, read again on `SIGHUP`/`voxbridge reload`.
+pub async fn serve(cfg: Config, config_file: Option<std::path::PathBuf>) -> Result<()> {
     let store = Store::open(&cfg.store.path)?;
     let _one_server = crate::store::server_lock::ServerLock::acquire(&cfg.store.path)?;
     store.start_checkpointer()?;
@@ -75,6 +76,8 @@ pub async fn serve(cfg: Config) -> Result<()> {
         }
     });
     let ctx = Arc::new(CallCtx {
+        config_file,
+        live: std::sync::RwLock::new(Arc::new(cfg.clone())),
         ports: PortPool::new(cfg.rtp.port_range.0.clone()),
         beep: Arc::new(Clip::from_pcm(crate::media::tone(1000.0, 250, 0.4), "beep")),
         cfg: cfg.clone(),
@@ -199,11 +202,11 @@ pub async fn serve(cfg: Config) -> Result<()> {
             }
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading");
-                let _ = ctx.reload_dialplan();
+                let _ = ctx.reload();
             }
             req = server_rx.recv() => match req {
                 Some(super::control_io::ServerRequest::Reload(reply)) => {
-                    let _ = reply.send(ctx.reload_dialplan());
+                    let _ = reply.send(ctx.reload());
                 }
                 Some(super::control_io::ServerRequest::Shutdown { graceful, wait }) => {
                     if graceful {
