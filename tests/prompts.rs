@@ -117,7 +117,7 @@ fn every_format_becomes_an_8k_mono_prompt_of_the_right_length_and_loudness() {
 
     // Every prompt generated or recorded: verify is content; then a broken recording
     // dropped in by hand: verify names it and exits 65.
-    server.cli_ok(&["prompts", "generate"]);
+    server.cli_ok(&["prompts", "generate", "--missing"]);
     assert!(server.cli_ok(&["prompts", "verify"]).contains("are fine"));
     std::fs::write(dir.join("en/vm-saved.wav"), b"RIFF....WAVEjunk").unwrap();
     let out = server.cli(&["prompts", "verify"]);
@@ -178,11 +178,20 @@ fn a_mailbox_in_another_language_plays_that_languages_prompts() {
     let (dir, extra) = prompt_tree(work.path());
     // A partial German translation: one prompt, recorded (a tone stands for the words).
     std::fs::create_dir_all(dir.join("de")).unwrap();
-    std::fs::write(dir.join("de/prompts.toml"), "vm-intro-person = \"Die Person mit der Durchwahl\"\n").unwrap();
+    std::fs::write(
+        dir.join("de/prompts.toml"),
+        "vm-intro-person = \"Die Person mit der Durchwahl\"\nvm-goodbye = \"Auf Wiederhören.\"\n",
+    )
+    .unwrap();
     let tone = work.path().join("tone.wav");
     sox(&["-n", "-r", "16000", tone.to_str().unwrap(), "synth", "1.2", "sine", "900", "gain", "-6"]);
     let server = Server::start(&extra);
     server.cli_ok(&["prompts", "import", tone.to_str().unwrap(), "--id", "vm-intro-person", "--lang", "de"]);
+    // The unrecorded one is generated with the German voice: again on request, not
+    // with --missing (the server made it at start-up).
+    let said = server.cli_ok(&["prompts", "generate", "--lang", "de"]);
+    assert!(said.starts_with("1 prompt(s)") && said.contains("voice de"), "{said}");
+    assert!(server.cli_ok(&["prompts", "generate", "--lang", "de", "--missing"]).starts_with("0 prompt(s)"));
     server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234", "--language", "de"]);
     server.cli_ok(&["mailbox", "add", "1002", "--pin", "1234"]);
     let out = server.cli(&["mailbox", "add", "1003", "--pin", "1234", "--language", "fr"]);

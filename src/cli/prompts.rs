@@ -62,9 +62,13 @@ pub enum PromptsCmd {
         #[arg(long)]
         lang: Option<String>,
     },
-    /// Generate the espeak-ng audio of prompts without a recording now (the server does
-    /// it at start-up otherwise).
+    /// Generate the espeak-ng audio of every prompt without a recording now — again, for
+    /// a new espeak-ng or voice — or with --missing only of those not generated yet (the
+    /// server does that at start-up otherwise). Recordings are never touched.
     Generate {
+        /// Only prompts without generated audio yet.
+        #[arg(long)]
+        missing: bool,
         #[arg(long)]
         lang: Option<String>,
         /// espeak-ng voice (default: [prompts] voice).
@@ -254,13 +258,27 @@ pub fn run(cfg: &Config, cmd: PromptsCmd) -> Result<()> {
             }
             println!("{} prompts written to {}", texts.len(), dir.display());
         }
-        PromptsCmd::Generate { lang: name, voice } => {
+        PromptsCmd::Generate { missing, lang: name, voice } => {
             let l = lang(cfg, name, voice)?;
-            let p = crate::media::prompts::Prompts::load(&l.dir, &l.cache, &l.voice)?;
-            drop(p);
+            let texts = crate::media::prompts::read_texts(&l.dir)?;
+            let mut made = 0;
+            for (id, text) in &texts {
+                let (path, kind) = source(&l, id, text);
+                if kind == "recorded" || (missing && path.is_some()) {
+                    continue;
+                }
+                let pcm = crate::media::tts::synthesize(text, &l.voice, 150)
+                    .with_context(|| format!("generating prompt {id} with voice {}", l.voice))?;
+                std::fs::create_dir_all(&l.cache)
+                    .with_context(|| format!("cannot create prompt cache {}", l.cache.display()))?;
+                let target = crate::media::prompts::cached_path(&l.cache, id, text, &l.voice);
+                crate::media::wav::write_durable(&target, &pcm)?;
+                made += 1;
+            }
             println!(
-                "every prompt of {} has its audio (generated ones cached in {})",
+                "{made} prompt(s) of {} generated with voice {} into {}; every prompt has its audio",
                 l.dir.display(),
+                l.voice,
                 l.cache.display()
             );
         }
