@@ -57,7 +57,7 @@ fn every_format_becomes_an_8k_mono_prompt_of_the_right_length_and_loudness() {
     studio_recording(work.path(), &wav);
     let secs = speech_secs(work.path());
     let w = wav.to_str().unwrap();
-    let files: Vec<PathBuf> = ["mp3", "flac", "ogg", "wav"]
+    let mut files: Vec<PathBuf> = ["mp3", "flac", "ogg", "wav"]
         .iter()
         .map(|ext| {
             let f = work.path().join(format!("studio-import.{ext}"));
@@ -65,6 +65,22 @@ fn every_format_becomes_an_8k_mono_prompt_of_the_right_length_and_loudness() {
             f
         })
         .collect();
+    // WAV's other encodings: µ-law, A-law, IMA and Microsoft ADPCM.
+    for enc in ["u-law", "a-law", "ima-adpcm", "ms-adpcm"] {
+        let f = work.path().join(format!("studio-{enc}.wav"));
+        sox(&[w, "-e", enc, f.to_str().unwrap()]);
+        files.push(f);
+    }
+    // AAC in an M4A container, as phones and Macs record (Debian's ffmpeg encodes it).
+    need("ffmpeg");
+    let m4a = work.path().join("studio.m4a");
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i", w, "-c:a", "aac", "-b:a", "128k"])
+        .arg(&m4a)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    files.push(m4a);
     for f in &files {
         let said = server.cli_ok(&["prompts", "import", f.to_str().unwrap(), "--id", "vm-goodbye"]);
         assert!(said.contains("from 44100 Hz, 2 channel(s)"), "{}: {said}", f.display());

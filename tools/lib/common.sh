@@ -24,8 +24,9 @@ BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
 RUN_PACKAGES=(espeak-ng libspandsp2 libtiff6 fonts-dejavu-core)
 # The real peers the tests talk to.
 # libtiff-tools and poppler-utils: tiffcp decodes received faxes, pdftoppm renders their
-# PDFs, to compare pixels.
-TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2 libtiff-tools poppler-utils socat libsox-fmt-mp3 systemd)
+# PDFs, to compare pixels. ffmpeg: the only encoder of AAC/M4A here, for the prompt import
+# test (sox makes the other formats).
+TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2 libtiff-tools poppler-utils socat libsox-fmt-mp3 systemd ffmpeg)
 # What the benchmarks compare against (tools/bench-sync runs mbsync side by side).
 BENCH_PACKAGES=(isync)
 
