@@ -26,6 +26,29 @@ pub struct Config {
     pub fax: FaxConfig,
     pub smdi: SmdiConfig,
     pub metrics: MetricsConfig,
+    pub mail: MailConfig,
+}
+
+/// How voxbridge talks TLS to mail servers (`[mail]`): IMAP, POP3 and SMTP alike.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Refuse to log in or send over a connection that is not encrypted: `imap://`,
+    /// `pop3://` and `smtp://` must then upgrade by STARTTLS (or use `imaps://` …).
+    /// Without it, a server that offers STARTTLS is still always upgraded.
+    pub require_tls: bool,
+    /// A PEM file of CA certificates trusted besides the system's (a company CA, a
+    /// test CA).
+    pub ca_file: Option<PathBuf>,
+    /// Check servers' certificates and names. `false` only by explicit choice, for a
+    /// server whose certificate cannot be fixed; logged as a warning at start.
+    pub tls_verify: bool,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig { require_tls: false, ca_file: None, tls_verify: true }
+    }
 }
 
 /// The metrics endpoint (`[metrics]`): Prometheus/OpenMetrics text at `GET /metrics`.
@@ -809,6 +832,7 @@ impl Config {
             fax: _,
             smdi: _,
             metrics: _,
+            mail: _,
         } = new;
         let mut taken = Vec::new();
         let mut restart = Vec::new();
@@ -829,7 +853,7 @@ impl Config {
             )*};
         }
         take!(deposit, menu, mailbox, dialplan);
-        needs_restart!(sip, rtp, store, mwi, delivery, prompts, sync, fax, smdi, metrics);
+        needs_restart!(sip, rtp, store, mwi, delivery, prompts, sync, fax, smdi, metrics, mail);
         (live, taken, restart)
     }
 

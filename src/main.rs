@@ -30,6 +30,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
+    voxbridge::mail::net::set_policy(voxbridge::mail::net::TlsPolicy::from_config(&cfg.mail)?);
     match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

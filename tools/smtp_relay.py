@@ -2,13 +2,20 @@
 """A real SMTP server (aiosmtpd) that delivers every accepted message into Dovecot by LMTP.
 
 Used by the test suite as the "SMTP server that delivers into Dovecot" for POP3-only
-mailboxes. Usage: smtp_relay.py SMTP_PORT LMTP_PORT
+mailboxes. Usage: smtp_relay.py SMTP_PORT LMTP_PORT [--tls CERT KEY] [--auth USER PASSWORD]
+
+--tls offers STARTTLS with that certificate; --auth requires SMTP AUTH (PLAIN/LOGIN) with
+that user and password, which aiosmtpd accepts only over TLS (unless --auth-over-plain). Each delivered message gets
+an X-Relay-TLS header (yes/no) and, when authenticated, X-Relay-Auth (the user): what the
+tests read back from the mailbox.
 """
 import asyncio
 import smtplib
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class LmtpRelay:
@@ -16,9 +23,14 @@ class LmtpRelay:
         self.lmtp_port = lmtp_port
 
     async def handle_DATA(self, server, session, envelope):
+        stamp = b"X-Relay-TLS: %s\r\n" % (b"yes" if session.ssl is not None else b"no")
+        if session.authenticated and session.auth_data is not None:
+            stamp += b"X-Relay-Auth: %s\r\n" % session.auth_data.login
+        content = stamp + envelope.original_content
+
         def deliver():
             with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
-                return lmtp.sendmail(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
+                return lmtp.sendmail(envelope.mail_from, envelope.rcpt_tos, content)
 
         try:
             refused = await asyncio.get_running_loop().run_in_executor(None, deliver)
@@ -32,8 +44,29 @@ class LmtpRelay:
 
 
 def main():
-    smtp_port, lmtp_port = int(sys.argv[1]), int(sys.argv[2])
-    controller = Controller(LmtpRelay(lmtp_port), hostname="127.0.0.1", port=smtp_port)
+    args = sys.argv[1:]
+    smtp_port, lmtp_port = int(args[0]), int(args[1])
+    options = {}
+    if "--tls" in args:
+        i = args.index("--tls")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args[i + 1], args[i + 2])
+        options["tls_context"] = context
+        options["require_starttls"] = False
+    if "--auth" in args:
+        i = args.index("--auth")
+        user, password = args[i + 1].encode(), args[i + 2].encode()
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = getattr(auth_data, "login", None) == user and getattr(auth_data, "password", None) == password
+            return AuthResult(success=ok, auth_data=auth_data)
+
+        options["authenticator"] = authenticator
+        options["auth_required"] = True
+        # --auth-over-plain: accept AUTH without TLS too (a careless server), to show
+        # that the client refuses to send its password there.
+        options["auth_require_tls"] = "--auth-over-plain" not in args
+    controller = Controller(LmtpRelay(lmtp_port), hostname="127.0.0.1", port=smtp_port, **options)
     controller.start()
     print("smtp relay listening on 127.0.0.1:%d -> lmtp %d" % (smtp_port, lmtp_port), flush=True)
     try:

@@ -63,6 +63,16 @@ pub fn status(cfg: &Config, json: bool) -> Result<()> {
         if by_app.is_empty() { String::new() } else { format!(" ({by_app})") },
         calls["since_start"]
     );
+    let e = &v["encryption"];
+    if e.is_object() {
+        println!(
+            "encryption: SIP {}; media {}; mail {}, certificates {}",
+            e["sip"].as_str().unwrap_or("?"),
+            e["media"].as_str().unwrap_or("?"),
+            e["mail"].as_str().unwrap_or("?"),
+            e["mail_certificates"].as_str().unwrap_or("?")
+        );
+    }
     println!("RTP ports: {} of {} pairs in use", v["rtp_ports"]["in_use"], v["rtp_ports"]["total"]);
     let outbox = &v["outbox"];
     match outbox["oldest_secs"].as_i64() {

@@ -183,5 +183,22 @@ async fn status(c: &Control) -> serde_json::Value {
         "mwi_subscriptions": c.ctx.mwi_subscriptions.load(std::sync::atomic::Ordering::Relaxed),
         "dialplan": c.ctx.dialplan_file(),
         "smdi": smdi,
+        "encryption": encryption(&c.ctx.cfg),
+    })
+}
+
+/// Which transports are encrypted, for `status` (and `config show` by the same words).
+pub fn encryption(cfg: &crate::config::Config) -> serde_json::Value {
+    let m = &cfg.mail;
+    let mail = if m.require_tls {
+        "TLS required (implicit or STARTTLS)"
+    } else {
+        "TLS when offered (implicit for imaps/pop3s/smtps, STARTTLS otherwise; SMTP AUTH only over TLS)"
+    };
+    serde_json::json!({
+        "sip": "UDP and TCP in clear (no SIP over TLS yet)",
+        "media": "RTP in clear (no SRTP yet)",
+        "mail": mail,
+        "mail_certificates": if m.tls_verify { "verified" } else { "NOT verified ([mail] tls_verify = false)" },
     })
 }

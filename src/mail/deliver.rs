@@ -92,13 +92,30 @@ pub async fn imap_append(acct: &Account, message_id: &str, message: &[u8], retry
 
 /// Sends `message` by SMTP to `to`.
 pub async fn smtp_send(acct: &Account, from: &str, to: &[&str], message: &[u8]) -> Result<()> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-    let mut b = if acct.scheme == Scheme::Smtps {
-        AsyncSmtpTransport::<Tokio1Executor>::relay(&acct.host)?
+    let policy = super::net::policy();
+    let mut params = TlsParameters::builder(acct.host.clone())
+        .dangerous_accept_invalid_certs(!policy.verify)
+        .dangerous_accept_invalid_hostnames(!policy.verify);
+    for pem in policy.ca_pem.as_deref().map(super::net::split_pem).unwrap_or_default() {
+        params =
+            params.add_root_certificate(Certificate::from_pem(&pem).context("[mail] ca_file: not a PEM certificate")?);
+    }
+    let params = params.build().context("TLS parameters for SMTP")?;
+    // smtps: TLS from the first byte. smtp: STARTTLS when offered; required with
+    // credentials (SMTP AUTH only over TLS) and with [mail] require_tls.
+    let tls = if acct.scheme == Scheme::Smtps {
+        Tls::Wrapper(params)
+    } else if policy.require || !acct.user.is_empty() {
+        Tls::Required(params)
     } else {
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&acct.host)
+        Tls::Opportunistic(params)
     };
-    b = b.port(acct.port).timeout(Some(STEP_TIMEOUT));
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&acct.host)
+        .tls(tls)
+        .port(acct.port)
+        .timeout(Some(STEP_TIMEOUT));
     if !acct.user.is_empty() {
         b = b.credentials(lettre::transport::smtp::authentication::Credentials::new(
             acct.user.clone(),
@@ -112,9 +129,16 @@ pub async fn smtp_send(acct: &Account, from: &str, to: &[&str], message: &[u8]) 
             .map(|a| a.parse().with_context(|| format!("bad recipient address {a:?}")))
             .collect::<Result<Vec<_>>>()?,
     )?;
-    mailer
-        .send_raw(&env, message)
-        .await
-        .map_err(|e| anyhow!("SMTP delivery to {}:{} failed: {e}", acct.host, acct.port))?;
+    mailer.send_raw(&env, message).await.map_err(|e| {
+        let why = e.to_string();
+        let hint = if why.contains("STARTTLS") && !acct.user.is_empty() {
+            " (SMTP AUTH only over TLS: the password is not sent; use a server with STARTTLS or smtps://)"
+        } else if why.contains("STARTTLS") {
+            " ([mail] require_tls)"
+        } else {
+            ""
+        };
+        anyhow!("SMTP delivery to {}:{} failed: {why}{hint}", acct.host, acct.port)
+    })?;
     Ok(())
 }

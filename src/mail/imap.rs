@@ -23,12 +23,14 @@ pub async fn login(acct: &Account) -> Result<ImapSession> {
     if !matches!(acct.scheme, Scheme::Imap | Scheme::Imaps) {
         bail!("not an IMAP account");
     }
-    let stream = connect(acct).await?;
-    let mut client = async_imap::Client::new(stream);
-    step("greeting", async {
-        client.read_response().await?.ok_or_else(|| anyhow!("server closed the connection before its greeting"))
-    })
-    .await?;
+    let conn = connect(acct).await?;
+    let mut client = async_imap::Client::new(conn.io);
+    if !conn.greeted {
+        step("greeting", async {
+            client.read_response().await?.ok_or_else(|| anyhow!("server closed the connection before its greeting"))
+        })
+        .await?;
+    }
     step("login", async {
         client
             .login(&acct.user, &acct.password)

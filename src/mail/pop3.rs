@@ -24,9 +24,11 @@ async fn timed<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -
 impl Pop3 {
     /// Connects and logs in with USER/PASS.
     pub async fn login(acct: &Account) -> Result<Pop3> {
-        let stream = connect(acct).await?;
-        let mut p = Pop3 { io: BufReader::new(stream) };
-        timed("greeting", p.status()).await?;
+        let conn = connect(acct).await?;
+        let mut p = Pop3 { io: BufReader::new(conn.io) };
+        if !conn.greeted {
+            timed("greeting", p.status()).await?;
+        }
         p.command("USER", &format!("USER {}", acct.user)).await?;
         p.command("PASS", &format!("PASS {}", acct.password))
             .await

@@ -125,9 +125,22 @@ impl Dovecot {
     }
 
     pub fn restart(&mut self) {
-        match spawn_dovecot(self.dir.path(), [self.imap, self.pop3, self.lmtp]) {
-            Ok(child) => self.child = Some(child),
-            Err(e) => panic!("dovecot did not start again: {e}"),
+        // Its ports are in the kernel's ephemeral range (free_port asked for them): while
+        // it was down, another test's outgoing connection may have used one as its local
+        // port for a moment. Wait for that to end rather than fail.
+        let mut tries = 0;
+        loop {
+            match spawn_dovecot(self.dir.path(), [self.imap, self.pop3, self.lmtp]) {
+                Ok(child) => {
+                    self.child = Some(child);
+                    return;
+                }
+                Err(e) if e.contains("Address already in use") && tries < 40 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => panic!("dovecot did not start again: {e}"),
+            }
         }
     }
 
@@ -242,6 +255,11 @@ pub struct SmtpRelay {
 
 impl SmtpRelay {
     pub fn start(dv: &Dovecot) -> SmtpRelay {
+        SmtpRelay::start_with(dv, &[])
+    }
+
+    /// With the relay's options: `--tls CERT KEY` (STARTTLS), `--auth USER PASSWORD`.
+    pub fn start_with(dv: &Dovecot, options: &[&str]) -> SmtpRelay {
         let port = free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/smtp_relay.py");
         // Debian's python3 with Debian's python3-aiosmtpd (tools/test installs both).
@@ -249,6 +267,7 @@ impl SmtpRelay {
             .arg(script)
             .arg(port.to_string())
             .arg(dv.lmtp.to_string())
+            .args(options)
             .stdout(Stdio::null())
             .spawn()
             .expect("start python3 smtp relay");
