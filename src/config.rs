@@ -403,6 +403,13 @@ pub struct SipConfig {
     /// call) or `"original"` (the first one diverted).
     pub redirection_pick: String,
     pub trunk: Vec<TrunkConfig>,
+    /// SIP over TLS (RFC 3261 §26, RFC 5630): the address of its listener; unset, none.
+    /// TLS 1.2 and 1.3 (rustls). Needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<SocketAddr>,
+    /// The server's certificate chain (PEM, the server's first), read again on reload.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -451,6 +458,9 @@ impl Default for SipConfig {
             redirection: vec!["diversion".into(), "history-info".into()],
             redirection_pick: "latest".into(),
             trunk: vec![],
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -858,6 +868,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.sip.tls_listen.is_some() && (self.sip.tls_cert.is_none() || self.sip.tls_key.is_none()) {
+            return Err("sip.tls_listen needs sip.tls_cert and sip.tls_key (PEM files)".into());
+        }
         self.smdi.validate()?;
         for t in &self.smdi.terminal {
             if let Some(name) = &t.trunk {

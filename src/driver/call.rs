@@ -52,6 +52,8 @@ pub struct CallCtx {
     pub mwi: Option<super::channels::MwiPoke>,
     /// The SMDI link task, when `[smdi] link` is set: calls ask it for their call detail.
     pub smdi: Option<super::smdi_io::SmdiHandle>,
+    /// SIP over TLS's certificate, when `[sip] tls_listen` is set (reloaded by `reload`).
+    pub sip_tls: Option<Arc<super::sip_tls::TlsServer>>,
     /// The calls in progress (`voxbridge calls`).
     pub active: super::active_calls::ActiveCalls,
     /// A graceful shutdown is waiting for the calls in progress: new ones get 503.
@@ -133,6 +135,19 @@ impl CallCtx {
                 tracing::error!(error = %format!("{e:#}"), "distribution lists of the configuration not imported");
             }
             *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
+        }
+        if let Some(tls) = &self.sip_tls {
+            match tls.reload() {
+                Ok(()) => {
+                    tracing::info!("SIP TLS certificate reloaded; new connections get it");
+                    said.push("SIP TLS certificate reloaded".into());
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    tracing::error!(error = %e, "SIP TLS certificate not reloaded; the old one stays");
+                    said.push(format!("SIP TLS certificate not reloaded, the old one stays: {e}"));
+                }
+            }
         }
         let routes = d.routes.len();
         *self.dialplan.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(d);

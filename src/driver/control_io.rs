@@ -195,8 +195,12 @@ pub fn encryption(cfg: &crate::config::Config) -> serde_json::Value {
     } else {
         "TLS when offered (implicit for imaps/pop3s/smtps, STARTTLS otherwise; SMTP AUTH only over TLS)"
     };
+    let sip = match cfg.sip.tls_listen {
+        Some(a) => format!("TLS on {a}; UDP and TCP on {} in clear", cfg.sip.listen),
+        None => format!("UDP and TCP on {} in clear (no [sip] tls_listen)", cfg.sip.listen),
+    };
     serde_json::json!({
-        "sip": "UDP and TCP in clear (no SIP over TLS yet)",
+        "sip": sip,
         "media": "RTP in clear (no SRTP yet)",
         "mail": mail,
         "mail_certificates": if m.tls_verify { "verified" } else { "NOT verified ([mail] tls_verify = false)" },

@@ -31,6 +31,7 @@ pub mod ports;
 pub mod server;
 pub mod sip_io;
 pub mod sip_tcp;
+pub mod sip_tls;
 pub mod smdi_io;
 pub mod sync_io;
 pub mod systemd;

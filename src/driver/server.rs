@@ -45,6 +45,22 @@ pub async fn serve(cfg: Config, config_file: Option<std::path::PathBuf>) -> Resu
         .await
         .with_context(|| format!("cannot bind SIP TCP {listen} (set [sip] listen)"))?;
     let local = SocketAddr::new(cfg.media_ip(), udp.local_addr()?.port());
+    let (sip_tls, tls_listener) = match cfg.sip.tls_listen {
+        Some(addr) => {
+            let (cert, key) = (cfg.sip.tls_cert.as_deref(), cfg.sip.tls_key.as_deref());
+            let server = super::sip_tls::TlsServer::load(cert.expect("validated"), key.expect("validated"))?;
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind SIP TLS {addr} (set [sip] tls_listen)"))?;
+            tracing::info!(%addr, "SIP over TLS");
+            (Some(Arc::new(server)), Some(l))
+        }
+        None => (None, None),
+    };
+    let tls_local = match &tls_listener {
+        Some(l) => Some(SocketAddr::new(cfg.media_ip(), l.local_addr()?.port())),
+        None => None,
+    };
 
     let wake = Arc::new(Notify::new());
     let (sync_trigger, sync_rx) = SyncTrigger::channel();
@@ -105,6 +121,7 @@ pub async fn serve(cfg: Config, config_file: Option<std::path::PathBuf>) -> Resu
         },
         mwi: Some(mwi.clone()),
         smdi: smdi.as_ref().map(|(h, _)| h.clone()),
+        sip_tls,
         active: Default::default(),
         draining: Default::default(),
         mwi_subscriptions: Default::default(),
@@ -134,6 +151,7 @@ pub async fn serve(cfg: Config, config_file: Option<std::path::PathBuf>) -> Resu
         user_agent: cfg.sip.user_agent.clone(),
         access,
         keep_headers: cfg.smdi.terminal_header.iter().cloned().collect(),
+        tls_local,
     });
     endpoint.set_credentials(load_sip_secrets(&store).await);
     let (sip_tx, sip_rx) = tokio::sync::mpsc::channel(1024);
@@ -174,8 +192,7 @@ pub async fn serve(cfg: Config, config_file: Option<std::path::PathBuf>) -> Resu
     tokio::spawn(super::control_io::run(control, control_listener, control_path, stop.clone()));
     let mut sip_task = tokio::spawn(super::sip_io::run(
         endpoint,
-        udp,
-        tcp,
+        super::sip_io::Listeners { udp, tcp, tls: tls_listener },
         ctx.clone(),
         tracker.clone(),
         stop.clone(),

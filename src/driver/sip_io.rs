@@ -23,10 +23,16 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How long a shutdown waits for calls to finish and BYEs to be answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The SIP sockets: UDP and TCP on `[sip] listen`, TLS on `[sip] tls_listen`.
+pub struct Listeners {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    pub tls: Option<TcpListener>,
+}
+
 pub async fn run(
     mut endpoint: Endpoint,
-    udp: UdpSocket,
-    tcp: TcpListener,
+    Listeners { udp, tcp, tls }: Listeners,
     ctx: Arc<CallCtx>,
     tracker: TaskTracker,
     stop: CancellationToken,
@@ -36,6 +42,8 @@ pub async fn run(
     let udp = Arc::new(udp);
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpIn>(1024);
     let mut conns: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    // The connections of `conns` that are TLS.
+    let mut tls_conns: std::collections::HashSet<u64> = Default::default();
     let mut calls: HashMap<CallHandle, mpsc::Sender<CallEvent>> = HashMap::new();
     let mut next_conn: u64 = 1;
     let mut buf = vec![0u8; 65536];
@@ -116,10 +124,32 @@ pub async fn run(
                 }
                 Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
             },
+            r = accept_tls(&tls), if tls.is_some() && shutdown_deadline.is_none() && accept_paused.is_none() => match (r, &ctx.sip_tls) {
+                (Ok((stream, addr)), Some(server)) => match tcp_limits.admit(addr.ip()) {
+                    // The same connection limits as TCP: TLS connections are TCP connections.
+                    Ok(admission) => {
+                        let id = next_conn;
+                        next_conn += 1;
+                        tls_conns.insert(id);
+                        conns.insert(id, sip_tcp::spawn_tls(id, stream, server.acceptor(), addr, admission, tcp_tx.clone()));
+                    }
+                    Err(why) => tracing::debug!(peer = %addr, limit = ?why, "SIP TLS connection refused: over the connection limit"),
+                },
+                (Err(e), _) if sip_tcp::is_resource_exhaustion(&e) => {
+                    accept_failures += 1;
+                    accept_paused = Some(tokio::time::Instant::now() + accept_backoff);
+                    accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                }
+                (Err(e), _) => tracing::warn!(error = %e, "TLS accept failed"),
+                (Ok(_), None) => {}
+            },
             _ = tokio::time::sleep_until(accept_paused.unwrap_or(far)), if accept_paused.is_some() => accept_paused = None,
             Some(m) = tcp_rx.recv() => match m {
-                TcpIn::Message(id, addr, bytes) => input(&mut endpoint, Peer { addr, transport: Transport::Tcp(id) }, &bytes),
-                TcpIn::Closed(id) => { conns.remove(&id); }
+                TcpIn::Message(id, addr, bytes) => {
+                    let transport = if tls_conns.contains(&id) { Transport::Tls(id) } else { Transport::Tcp(id) };
+                    input(&mut endpoint, Peer { addr, transport }, &bytes)
+                }
+                TcpIn::Closed(id) => { conns.remove(&id); tls_conns.remove(&id); }
             },
             Some(cmd) = cmd_rx.recv() => {
                 let now = Instant::now();
@@ -169,7 +199,7 @@ pub async fn run(
                         tracing::debug!(to = %t.peer.addr, error = %e, "UDP send failed");
                     }
                 }
-                Transport::Tcp(id) => match conns.get(&id) {
+                Transport::Tcp(id) | Transport::Tls(id) => match conns.get(&id) {
                     Some(w) => {
                         let _ = w.try_send(t.bytes);
                     }
@@ -253,5 +283,13 @@ pub async fn run(
         if shutdown_deadline.is_some() && endpoint.active_calls() == 0 && calls.is_empty() {
             return;
         }
+    }
+}
+
+/// The TLS listener's next connection (never, without one).
+async fn accept_tls(l: &Option<TcpListener>) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }

@@ -124,17 +124,67 @@ pub fn spawn(
     to_sip: mpsc::Sender<TcpIn>,
 ) -> mpsc::Sender<Vec<u8>> {
     stream.set_nodelay(true).ok();
-    let (mut rd, mut wr) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(64);
+    let (wtx, wrx) = mpsc::channel::<Vec<u8>>(64);
+    tokio::spawn(serve(id, stream, addr, admission, to_sip, wtx.clone(), wrx));
+    wtx
+}
+
+/// How long a TLS handshake may take: a client that connects and says nothing must not
+/// hold a connection slot longer than an idle one would.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// [`spawn`] for a SIP-over-TLS connection: the handshake first (bounded), then the same
+/// framing, limits and writer over the decrypted stream. Messages queued for it before
+/// the handshake ends wait in its writer's channel.
+pub fn spawn_tls(
+    id: u64,
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    addr: SocketAddr,
+    admission: Admission,
+    to_sip: mpsc::Sender<TcpIn>,
+) -> mpsc::Sender<Vec<u8>> {
+    stream.set_nodelay(true).ok();
+    let (wtx, wrx) = mpsc::channel::<Vec<u8>>(64);
+    let pong = wtx.clone();
+    tokio::spawn(async move {
+        match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => serve(id, tls, addr, admission, to_sip, pong, wrx).await,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no handshake within {} s", TLS_HANDSHAKE.as_secs()),
+                };
+                tracing::info!(peer = %addr, error = %why, "SIP TLS handshake failed; connection closed");
+                drop(admission);
+                let _ = to_sip.send(TcpIn::Closed(id)).await;
+            }
+        }
+    });
+    wtx
+}
+
+/// One connection's writer and reader over any byte stream (TCP, or TLS over TCP).
+async fn serve<S>(
+    id: u64,
+    stream: S,
+    addr: SocketAddr,
+    admission: Admission,
+    to_sip: mpsc::Sender<TcpIn>,
+    pong: mpsc::Sender<Vec<u8>>,
+    mut wrx: mpsc::Receiver<Vec<u8>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     tokio::spawn(async move {
         while let Some(b) = wrx.recv().await {
-            if wr.write_all(&b).await.is_err() {
+            if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
                 break;
             }
         }
     });
-    let pong = wtx.clone();
-    tokio::spawn(async move {
+    {
         let limits = admission.limits.clone();
         let idle = Duration::from_secs(limits.cfg.idle_secs);
         let whole_within = Duration::from_secs(limits.cfg.message_secs);
@@ -216,8 +266,7 @@ pub fn spawn(
         tracing::debug!(peer = %addr, reason = why, "SIP TCP connection closed");
         drop(admission);
         let _ = to_sip.send(TcpIn::Closed(id)).await;
-    });
-    wtx
+    }
 }
 
 /// Accept errors that mean "out of file descriptors or memory": retrying at once

@@ -138,6 +138,8 @@ pub struct EndpointConfig {
     /// Headers of an INVITE handed to the application as they are (`IncomingCall::
     /// headers`): what a PBX integration reads, such as the header naming an SMDI terminal.
     pub keep_headers: Vec<String>,
+    /// The SIP-over-TLS listener's address (Contact of dialogs over TLS).
+    pub tls_local: Option<SocketAddr>,
 }
 
 impl EndpointConfig {
@@ -148,6 +150,7 @@ impl EndpointConfig {
             user_agent: user_agent.to_string(),
             access: AccessPolicy::default(),
             keep_headers: vec![],
+            tls_local: None,
         }
     }
 }
@@ -792,6 +795,9 @@ impl Endpoint {
         match transport {
             Transport::Udp => format!("<sip:voxbridge@{}>", self.cfg.local),
             Transport::Tcp(_) => format!("<sip:voxbridge@{};transport=tcp>", self.cfg.local),
+            Transport::Tls(_) => {
+                format!("<sip:voxbridge@{};transport=tls>", self.cfg.tls_local.unwrap_or(self.cfg.local))
+            }
         }
     }
 

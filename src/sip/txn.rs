@@ -22,16 +22,19 @@ pub enum Transport {
     Udp,
     /// A TCP connection, by the driver's connection id.
     Tcp(u64),
+    /// A TLS connection (over TCP), by the driver's connection id.
+    Tls(u64),
 }
 
 impl Transport {
     pub fn reliable(self) -> bool {
-        matches!(self, Transport::Tcp(_))
+        matches!(self, Transport::Tcp(_) | Transport::Tls(_))
     }
     pub fn via_name(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp(_) => "TCP",
+            Transport::Tls(_) => "TLS",
         }
     }
 }

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod fault_proxy;
 pub mod fax_machine;
 pub mod phone;

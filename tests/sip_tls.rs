@@ -1,0 +1,213 @@
+//! SIP over TLS (issue 17): a client over TLS (rustls, trusting a CA made at test time)
+//! gets OPTIONS answered with a TLS Via, leaves a message by INVITE over TLS (Contact
+//! `transport=tls`), and a client that speaks plain TCP to the TLS port is closed. A new
+//! certificate by `voxbridge reload` is what new connections get, while a call set up
+//! before it keeps its connection and hangs up over it.
+
+mod common;
+use common::certs::ca_and_server;
+use common::*;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn connect(port: u16, ca: &Path) -> std::io::Result<Tls> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").unwrap().to_owned();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    // Complete the handshake now: a certificate that does not verify fails here.
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(s)
+}
+
+/// One SIP message from the stream: its head and a Content-Length body.
+fn read_msg(s: &mut Tls) -> String {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut b).expect("a SIP message");
+        assert!(n == 1, "connection closed mid-message: {}", String::from_utf8_lossy(&buf));
+        buf.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length:").or_else(|| l.strip_prefix("l:")))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+/// The final response (provisional ones skipped).
+fn final_response(s: &mut Tls) -> String {
+    loop {
+        let m = read_msg(s);
+        let code: u16 = m.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        if code >= 200 {
+            return m;
+        }
+    }
+}
+
+fn header<'a>(m: &'a str, name: &str) -> &'a str {
+    m.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or("")
+}
+
+struct TlsCall {
+    s: Tls,
+    call_id: String,
+    from: String,
+    to: String,
+    rtp: UdpSocket,
+    server_rtp: String,
+}
+
+fn invite(port: u16, ca: &Path, dialled: &str, n: u32) -> TlsCall {
+    let mut s = connect(port, ca).expect("TLS connection");
+    let local = s.sock.local_addr().unwrap();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sdp = format!(
+        "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        rtp.local_addr().unwrap().port()
+    );
+    let (call_id, from) = (format!("tls-{n}-{}", std::process::id()), format!("<sip:5550100@127.0.0.1>;tag=f{n}"));
+    let msg = format!(
+        "INVITE sip:{dialled}@127.0.0.1:{port};transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKtls{n}\r\n\
+         From: {from}\r\nTo: <sip:{dialled}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:5550100@{local};transport=tls>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    s.write_all(msg.as_bytes()).unwrap();
+    let ok = final_response(&mut s);
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(header(&ok, "Contact").contains("transport=tls"), "{ok}");
+    let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
+    let rport = body.lines().find_map(|l| l.strip_prefix("m=audio ")).unwrap().split(' ').next().unwrap();
+    let to = header(&ok, "To").to_string();
+    let ack = format!(
+        "ACK sip:{dialled}@127.0.0.1:{port};transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKack{n}\r\n\
+         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    s.write_all(ack.as_bytes()).unwrap();
+    TlsCall { s, call_id, from, to, rtp, server_rtp: format!("127.0.0.1:{rport}") }
+}
+
+impl TlsCall {
+    fn speak(&self, secs: f64) {
+        let pcmu = voxbridge::media::g711::encode(
+            voxbridge::sdp::Codec::Pcmu,
+            &voxbridge::media::tone(440.0, (secs * 1000.0) as u32, 0.3),
+        );
+        for (i, frame) in pcmu.chunks(160).enumerate() {
+            let mut p = vec![0x80, 0x00];
+            p.extend((i as u16 + 1).to_be_bytes());
+            p.extend((i as u32 * 160).to_be_bytes());
+            p.extend(0x1234_5678u32.to_be_bytes());
+            p.extend(frame);
+            self.rtp.send_to(&p, &self.server_rtp).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn bye(mut self) -> String {
+        let local = self.s.sock.local_addr().unwrap();
+        let bye = format!(
+            "BYE sip:voxbridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKbye{}\r\nFrom: {}\r\nTo: {}\r\n\
+             Call-ID: {}\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            self.call_id, self.from, self.to, self.call_id
+        );
+        self.s.write_all(bye.as_bytes()).unwrap();
+        final_response(&mut self.s)
+    }
+}
+
+#[test]
+fn calls_over_tls_deposit_plain_tcp_is_closed_and_a_new_certificate_keeps_calls_up() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca_a, cert_a, key_a) = ca_and_server(certs.path(), "a");
+    let (ca_b, cert_b, key_b) = ca_and_server(certs.path(), "b");
+    let (cert, key) = (certs.path().join("live.pem"), certs.path().join("live.key"));
+    std::fs::copy(&cert_a, &cert).unwrap();
+    std::fs::copy(&key_a, &key).unwrap();
+    let port = free_port();
+    let server = Server::start(&format!(
+        "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let status: serde_json::Value = serde_json::from_str(&server.cli_ok(&["status", "--json"])).unwrap();
+    assert!(status["encryption"]["sip"].as_str().unwrap().starts_with(&format!("TLS on 127.0.0.1:{port}")), "{status}");
+
+    // OPTIONS: answered over the connection, the Via says TLS.
+    let mut s = connect(port, &ca_a).expect("TLS to the server");
+    let local = s.sock.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:voxbridge@127.0.0.1:{port};transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKopt\r\n\
+         From: <sip:probe@127.0.0.1>;tag=o\r\nTo: <sip:voxbridge@127.0.0.1>\r\nCall-ID: opt-tls\r\nCSeq: 1 OPTIONS\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    s.write_all(options.as_bytes()).unwrap();
+    let ok = final_response(&mut s);
+    assert!(ok.starts_with("SIP/2.0 200") && header(&ok, "Via").starts_with("SIP/2.0/TLS"), "{ok}");
+    drop(s);
+
+    // A message left over TLS.
+    let call = invite(port, &ca_a, "1001", 1);
+    std::thread::sleep(Duration::from_millis(greeting_ms("1001")));
+    call.speak(1.5);
+    assert!(call.bye().starts_with("SIP/2.0 200"));
+    wait_until(Duration::from_secs(10), "the message saved", || server.messages("1001").len() == 1);
+
+    // Plain TCP to the TLS port: no SIP answer, the connection is closed.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    plain.write_all(options.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(!String::from_utf8_lossy(&got).contains("SIP/2.0"), "{}", String::from_utf8_lossy(&got));
+    wait_until(Duration::from_secs(5), "the failed handshake logged", || {
+        server.log().contains("SIP TLS handshake failed")
+    });
+
+    // A call up; the certificate replaced by one of another CA and reloaded.
+    let during = invite(port, &ca_a, "1001", 2);
+    std::fs::copy(&cert_b, &cert).unwrap();
+    std::fs::copy(&key_b, &key).unwrap();
+    let said = server.cli_ok(&["reload"]);
+    assert!(said.contains("SIP TLS certificate reloaded"), "{said}");
+    assert!(connect(port, &ca_a).is_err(), "a new connection gets the new certificate, which CA a did not sign");
+    assert!(connect(port, &ca_b).is_ok(), "CA b's certificate is served");
+    // A broken file: refused, the certificate in use stays.
+    std::fs::write(&key, "not a key").unwrap();
+    let said = server.cli_ok(&["reload"]);
+    assert!(said.contains("SIP TLS certificate not reloaded, the old one stays"), "{said}");
+    assert!(connect(port, &ca_b).is_ok());
+    // The call from before keeps its connection: its BYE is answered over it.
+    std::thread::sleep(Duration::from_millis(greeting_ms("1001")));
+    during.speak(1.5);
+    assert!(during.bye().starts_with("SIP/2.0 200"));
+    wait_until(Duration::from_secs(10), "the second message saved", || server.messages("1001").len() == 2);
+}
