@@ -2,7 +2,8 @@
 //! gets OPTIONS answered with a TLS Via, leaves a message by INVITE over TLS (Contact
 //! `transport=tls`), and a client that speaks plain TCP to the TLS port is closed. A new
 //! certificate by `voxbridge reload` is what new connections get, while a call set up
-//! before it keeps its connection and hangs up over it.
+//! before it keeps its connection and hangs up over it. A real softphone (baresip) calls
+//! over TLS and leaves a message.
 
 mod common;
 use common::certs::ca_and_server;
@@ -210,4 +211,66 @@ fn calls_over_tls_deposit_plain_tcp_is_closed_and_a_new_certificate_keeps_calls_
     during.speak(1.5);
     assert!(during.bye().starts_with("SIP/2.0 200"));
     wait_until(Duration::from_secs(10), "the second message saved", || server.messages("1001").len() == 2);
+}
+
+#[test]
+fn a_real_softphone_leaves_a_message_over_tls() {
+    need("baresip");
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_and_server(certs.path(), "phone");
+    let port = free_port();
+    let server = Server::start(&format!(
+        "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    // baresip (Debian's baresip-core) with the test CA, its microphone a WAV file: the
+    // greeting's length of tone and 4 s more; it hangs up when the file ends.
+    let dir = certs.path().join("baresip");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mic = dir.join("mic.wav");
+    let secs = (greeting_ms("1001") as f64 / 1000.0 + 4.0).to_string();
+    let st = std::process::Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&mic)
+        .args(["synth", &secs, "sine", "440", "gain", "-6"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:0\nsip_cafile {}\nmodule_path /usr/lib/baresip/modules\n\
+             module stdio.so\nmodule g711.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n\
+             audio_player aufile,{}\naudio_source aufile,{}\naudio_alert aufile,{}\n",
+            ca.display(),
+            dir.join("heard.wav").display(),
+            mic.display(),
+            dir.join("alert.wav").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("accounts"), "<sip:5550100@127.0.0.1>;regint=0;audio_codecs=PCMU\n").unwrap();
+    let mut phone = std::process::Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .args(["-e", &format!("/dial sip:1001@127.0.0.1:{port};transport=tls"), "-t", "60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("baresip.log")).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(40);
+    while server.messages("1001").is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = phone.kill();
+    let _ = phone.wait();
+    let said = std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default();
+    let m = server.messages("1001");
+    assert_eq!(m.len(), 1, "baresip:\n{said}\nserver:\n{}", server.log());
+    assert!(said.contains("Call established") && said.contains("transport=tls"), "{said}");
+    let ms = m[0]["duration_ms"].as_u64().unwrap_or(0);
+    assert!(ms >= 2500, "a message of the tone after the greeting: {}", m[0]);
 }

@@ -200,7 +200,8 @@ pub async fn serve(cfg: Config, config_file: Option<std::path::PathBuf>) -> Resu
     ));
 
     let mailboxes = store.mailboxes()?;
-    tracing::info!(sip = %listen, transports = "udp,tcp", store = %cfg.store.path.display(), mailboxes = mailboxes.len(), "voxbridge is running");
+    let transports = if cfg.sip.tls_listen.is_some() { "udp,tcp,tls" } else { "udp,tcp" };
+    tracing::info!(sip = %listen, transports, store = %cfg.store.path.display(), mailboxes = mailboxes.len(), "voxbridge is running");
     super::systemd::notify(&format!("READY=1\nSTATUS=SIP on {listen}, {} mailboxes", mailboxes.len()));
     if let Some(every) = super::systemd::watchdog_interval() {
         tokio::spawn(super::systemd::watchdog(every, stop.clone()));
