@@ -52,7 +52,9 @@ fn scrape(port: u16) -> usize {
 }
 
 fn main() {
-    let (calls, runs) = (arg("--calls", 20), arg("--runs", 50));
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs a small smoke pass.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (calls, runs) = (arg("--calls", if full { 20 } else { 2 }), arg("--runs", if full { 50 } else { 3 }));
     let metrics = free_port();
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(&format!(
@@ -114,6 +116,12 @@ fn main() {
     let m = mp3.to_str().unwrap();
     println!(
         "prompts import of a 60 s 44.1 kHz stereo MP3: {}",
-        summary(timed(5, || drop(other.cli_ok(&["prompts", "import", m, "--id", "vm-goodbye"]))))
+        summary(timed(if full { 5 } else { 1 }, || drop(other.cli_ok(&[
+            "prompts",
+            "import",
+            m,
+            "--id",
+            "vm-goodbye"
+        ]))))
     );
 }

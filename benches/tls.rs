@@ -19,7 +19,9 @@ fn arg(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
-    let (secs, threads) = (arg("--secs", 10), arg("--threads", 2));
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs a small smoke pass.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (secs, threads) = (arg("--secs", if full { 10 } else { 1 }), arg("--threads", 2));
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = ca_and_server(certs.path(), "bench");
     let port = free_port();

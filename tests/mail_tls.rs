@@ -15,6 +15,15 @@ fn tls_dovecot(cert: &Path, key: &Path) -> Dovecot {
     Dovecot::start_with(&format!("ssl = yes\nssl_cert = <{}\nssl_key = <{}\n", cert.display(), key.display()))
 }
 
+/// A caller leaves 1.5 s of tone in `mailbox` after its greeting.
+fn leave_message(server: &Server, mailbox: &str) {
+    let mut caller = Phone::call(server.sip_port, "5550100", mailbox);
+    std::thread::sleep(Duration::from_millis(greeting_ms(mailbox)));
+    let tone = voxbridge::media::tone(440.0, 1500, 0.3);
+    caller.send_audio(&voxbridge::media::g711::encode(voxbridge::sdp::Codec::Pcmu, &tone));
+    caller.hang_up();
+}
+
 /// Dovecot's login lines for `user` (imap-login or pop3-login).
 fn logins(dv: &Dovecot, service: &str, user: &str) -> Vec<String> {
     dv.log()
@@ -63,13 +72,7 @@ fn imap_pop3_and_smtp_upgrade_by_starttls_and_authenticate_only_encrypted() {
 
     // SMTP: a deposit for 1002 is submitted over STARTTLS with AUTH; it lands in cy's
     // mailbox stamped so by the relay; then POP3 (STLS) retrieves it.
-    let mut caller = Phone::call(server.sip_port, "5550100", "1002");
-    std::thread::sleep(Duration::from_millis(greeting_ms("1002")));
-    caller.send_audio(&voxbridge::media::g711::encode(
-        voxbridge::sdp::Codec::Pcmu,
-        &voxbridge::media::tone(440.0, 1500, 0.3),
-    ));
-    caller.hang_up();
+    leave_message(&server, "1002");
     let until = std::time::Instant::now() + Duration::from_secs(30);
     while !server.log().lines().any(|l| l.contains("delivered") && l.contains("target=smtp")) {
         let tried: Vec<String> = server.log().lines().filter(|l| l.contains("deliver")).map(str::to_string).collect();
@@ -158,13 +161,7 @@ fn an_untrusted_certificate_and_a_server_without_starttls_are_refused_clearly() 
         "--email",
         "dee@example.org",
     ]);
-    let mut caller = Phone::call(sender.sip_port, "5550100", "1003");
-    std::thread::sleep(Duration::from_millis(greeting_ms("1003")));
-    caller.send_audio(&voxbridge::media::g711::encode(
-        voxbridge::sdp::Codec::Pcmu,
-        &voxbridge::media::tone(440.0, 1500, 0.3),
-    ));
-    caller.hang_up();
+    leave_message(&sender, "1003");
     wait_until(Duration::from_secs(20), "the refused delivery", || sender.log().contains("delivery failed"));
     let failed = sender.log().lines().find(|l| l.contains("delivery failed")).unwrap().to_string();
     assert!(failed.to_ascii_lowercase().contains("tls"), "{failed}");

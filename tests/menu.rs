@@ -263,6 +263,22 @@ fn log_in(server: &Server, mailbox: &str, pin: &str) -> phone::Phone {
     p
 }
 
+/// `from` logs in, listens to its first message and forwards it to `to` without a
+/// comment; the menu confirms.
+fn forward_first_message(server: &Server, from: &str, to: &str) {
+    let gap = Duration::from_millis(80);
+    let mut p = log_in(server, from, "1234");
+    p.keys("1", gap);
+    std::thread::sleep(Duration::from_millis(500));
+    p.keys("8", gap);
+    p.keys(&format!("{to}#"), gap);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = p.press('#'); // no comment
+    let said = p.audio_after(t, 25, Duration::from_secs(10));
+    assert!(said == prompt_audio(&["vm-forwarded"])[..25 * 160], "no forward confirmation");
+    p.hang_up();
+}
+
 #[test]
 fn greetings_forward_and_pin_change_by_phone() {
     let server = Server::start("[[menu.list]]\nnumber = \"800\"\nmembers = [\"4501\", \"4502\", \"4503\"]\n");
@@ -297,16 +313,7 @@ fn greetings_forward_and_pin_change_by_phone() {
     caller.hang_up();
 
     // 4501 forwards it to the list 800 without a comment: 4502 and 4503 get a copy from 4501.
-    let mut p = log_in(&server, "4501", "1234");
-    p.keys("1", gap);
-    std::thread::sleep(Duration::from_millis(500));
-    p.keys("8", gap);
-    p.keys("800#", gap);
-    std::thread::sleep(Duration::from_millis(500));
-    let t = p.press('#'); // no comment
-    let said = p.audio_after(t, 25, Duration::from_secs(10));
-    assert!(said == prompt_audio(&["vm-forwarded"])[..25 * 160], "no forward confirmation");
-    p.hang_up();
+    forward_first_message(&server, "4501", "800");
     for mb in ["4502", "4503"] {
         let m = server.messages(mb);
         assert_eq!(m.len(), 1, "{mb}: {m:?}");
@@ -317,16 +324,7 @@ fn greetings_forward_and_pin_change_by_phone() {
     // The list is in the store now: 4503 taken off it by the CLI while the server runs,
     // the next forward reaches 4502 only.
     assert_eq!(server.cli_ok(&["list", "members", "800", "--remove", "4503"]).trim(), "4501\n4502");
-    let mut p = log_in(&server, "4501", "1234");
-    p.keys("1", gap);
-    std::thread::sleep(Duration::from_millis(500));
-    p.keys("8", gap);
-    p.keys("800#", gap);
-    std::thread::sleep(Duration::from_millis(500));
-    let t = p.press('#');
-    let said = p.audio_after(t, 25, Duration::from_secs(10));
-    assert!(said == prompt_audio(&["vm-forwarded"])[..25 * 160], "no forward confirmation");
-    p.hang_up();
+    forward_first_message(&server, "4501", "800");
     assert_eq!((server.messages("4502").len(), server.messages("4503").len()), (2, 1));
 
     // 4502 changes its PIN; the old one stops working, the new one works.

@@ -144,6 +144,17 @@ impl TlsCall {
     }
 }
 
+/// A server with SIP over TLS on `port` and mailbox 1001.
+fn tls_server(port: u16, cert: &Path, key: &Path) -> Server {
+    let server = Server::start(&format!(
+        "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    server
+}
+
 #[test]
 fn calls_over_tls_deposit_plain_tcp_is_closed_and_a_new_certificate_keeps_calls_up() {
     let certs = tempfile::tempdir().unwrap();
@@ -153,12 +164,7 @@ fn calls_over_tls_deposit_plain_tcp_is_closed_and_a_new_certificate_keeps_calls_
     std::fs::copy(&cert_a, &cert).unwrap();
     std::fs::copy(&key_a, &key).unwrap();
     let port = free_port();
-    let server = Server::start(&format!(
-        "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-        cert.display(),
-        key.display()
-    ));
-    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let server = tls_server(port, &cert, &key);
     let status: serde_json::Value = serde_json::from_str(&server.cli_ok(&["status", "--json"])).unwrap();
     assert!(status["encryption"]["sip"].as_str().unwrap().starts_with(&format!("TLS on 127.0.0.1:{port}")), "{status}");
 
@@ -219,12 +225,7 @@ fn a_real_softphone_leaves_a_message_over_tls() {
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = ca_and_server(certs.path(), "phone");
     let port = free_port();
-    let server = Server::start(&format!(
-        "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
-        cert.display(),
-        key.display()
-    ));
-    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let server = tls_server(port, &cert, &key);
     // baresip (Debian's baresip-core) with the test CA, its microphone a WAV file: the
     // greeting's length of tone and 4 s more; it hangs up when the file ends.
     let dir = certs.path().join("baresip");
