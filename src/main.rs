@@ -30,7 +30,17 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
-    voxbridge::mail::net::set_policy(voxbridge::mail::net::TlsPolicy::from_config(&cfg.mail)?);
+    match voxbridge::mail::net::TlsPolicy::from_config(&cfg.mail) {
+        Ok(p) => voxbridge::mail::net::set_policy(p),
+        // The server must not start without the CA it was told to trust; a command still
+        // runs (`config show` to find the mistake), its mail connections without that CA.
+        Err(e) if matches!(cli.command, Command::Serve) => return Err(e),
+        Err(e) => {
+            eprintln!("voxbridge: warning: {e:#}; mail servers are checked against the system's CAs only");
+            let (require, verify) = (cfg.mail.require_tls, cfg.mail.tls_verify);
+            voxbridge::mail::net::set_policy(voxbridge::mail::net::TlsPolicy { require, verify, ca_pem: None });
+        }
+    }
     match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

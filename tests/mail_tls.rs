@@ -9,6 +9,7 @@ use common::certs::ca_and_server;
 use common::phone::Phone;
 use common::*;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 fn tls_dovecot(cert: &Path, key: &Path) -> Dovecot {
@@ -174,4 +175,19 @@ fn an_untrusted_certificate_and_a_server_without_starttls_are_refused_clearly() 
     let out = easy.cli(&["sync", "1001"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("offers no STARTTLS: logging in over plain text"), "{out:?}");
+}
+
+#[test]
+fn a_missing_ca_file_stops_the_server_but_not_the_commands_that_find_the_mistake() {
+    let mut server = Server::configure("[mail]\nca_file = \"/nonexistent/ca.pem\"\n");
+    let out = server.cli(&["config", "show"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[mail] ca_file: cannot read /nonexistent/ca.pem"),
+        "{out:?}"
+    );
+    let serve = Command::new(bin()).args(["serve", "--config"]).arg(&server.config).output().unwrap();
+    assert!(!serve.status.success(), "the server does not start");
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("cannot read /nonexistent/ca.pem"), "{serve:?}");
+    assert!(!server.is_running());
 }
