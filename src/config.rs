@@ -438,6 +438,9 @@ pub struct TrunkConfig {
     pub redirection: Option<Vec<String>>,
     /// `[sip] redirection_pick` for this trunk's calls.
     pub redirection_pick: Option<String>,
+    /// Mutual TLS: a SIP-over-TLS connection from this trunk's networks must present a
+    /// certificate signed by a CA of this PEM file, or it is closed in the handshake.
+    pub tls_client_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for SipConfig {

@@ -6,7 +6,7 @@
 //! over TLS and leaves a message.
 
 mod common;
-use common::certs::ca_and_server;
+use common::certs::{ca_and_server, client_cert};
 use common::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -19,6 +19,11 @@ use std::time::Duration;
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 fn connect(port: u16, ca: &Path) -> std::io::Result<Tls> {
+    connect_as(port, ca, None)
+}
+
+/// [`connect`], presenting a client certificate (PEM certificate and key) if given.
+fn connect_as(port: u16, ca: &Path, client: Option<(&Path, &Path)>) -> std::io::Result<Tls> {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -27,8 +32,15 @@ fn connect(port: u16, ca: &Path) -> std::io::Result<Tls> {
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match client {
+        None => config.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert).unwrap().map(|c| c.unwrap()).collect();
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).unwrap();
+            config.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
     let name = ServerName::try_from("127.0.0.1").unwrap().to_owned();
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let tcp = TcpStream::connect(("127.0.0.1", port))?;
@@ -274,4 +286,57 @@ fn a_real_softphone_leaves_a_message_over_tls() {
     assert!(said.contains("Call established") && said.contains("transport=tls"), "{said}");
     let ms = m[0]["duration_ms"].as_u64().unwrap_or(0);
     assert!(ms >= 2500, "a message of the tone after the greeting: {}", m[0]);
+}
+
+/// OPTIONS over `s`; the status line of the answer, or why there was none.
+fn options_status(s: &mut Tls) -> String {
+    let local = s.sock.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:voxbridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKmtls\r\n\
+         From: <sip:pbx@127.0.0.1>;tag=m\r\nTo: <sip:voxbridge@127.0.0.1>\r\nCall-ID: mtls-{}\r\nCSeq: 1 OPTIONS\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        local.port()
+    );
+    if let Err(e) = s.write_all(options.as_bytes()).and_then(|_| s.flush()) {
+        return format!("write failed: {e}");
+    }
+    let mut buf = [0u8; 4096];
+    match s.read(&mut buf) {
+        Ok(0) => "closed".into(),
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_string(),
+        Err(e) => format!("read failed: {e}"),
+    }
+}
+
+#[test]
+fn a_trunk_with_a_client_ca_must_present_a_certificate_it_signed() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_and_server(certs.path(), "srv");
+    let (pbx_ca, _, _) = ca_and_server(certs.path(), "pbx");
+    ca_and_server(certs.path(), "other"); // the CA of a stranger's certificate
+    let (pbx_cert, pbx_key) = client_cert(certs.path(), "pbx", "pbx.example");
+    let (stranger_cert, stranger_key) = client_cert(certs.path(), "other", "stranger.example");
+    let port = free_port();
+    let server = Server::start(&format!(
+        "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n\
+         [[sip.trunk]]\nname = \"pbx\"\nnetworks = [\"127.0.0.1\"]\ntls_client_ca = \"{}\"\n",
+        cert.display(),
+        key.display(),
+        pbx_ca.display()
+    ));
+    // The PBX's own certificate: answered.
+    let mut s = connect_as(port, &ca, Some((&pbx_cert, &pbx_key))).expect("mutual TLS");
+    assert!(options_status(&mut s).starts_with("SIP/2.0 200"));
+    // No certificate, or one of another CA: no SIP answer (the handshake fails; with TLS
+    // 1.3 the client learns it at its first read).
+    for client in [None, Some((stranger_cert.as_path(), stranger_key.as_path()))] {
+        let said = match connect_as(port, &ca, client) {
+            Err(e) => format!("handshake failed: {e}"),
+            Ok(mut s) => options_status(&mut s),
+        };
+        assert!(!said.starts_with("SIP/2.0"), "{client:?}: {said}");
+    }
+    wait_until(Duration::from_secs(5), "the refusals logged", || {
+        server.log().matches("SIP TLS handshake failed").count() >= 2
+    });
 }

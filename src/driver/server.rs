@@ -48,7 +48,8 @@ pub async fn serve(cfg: Config, config_file: Option<std::path::PathBuf>) -> Resu
     let (sip_tls, tls_listener) = match cfg.sip.tls_listen {
         Some(addr) => {
             let (cert, key) = (cfg.sip.tls_cert.as_deref(), cfg.sip.tls_key.as_deref());
-            let server = super::sip_tls::TlsServer::load(cert.expect("validated"), key.expect("validated"))?;
+            let clients = super::sip_tls::client_auth(&cfg)?;
+            let server = super::sip_tls::TlsServer::load(cert.expect("validated"), key.expect("validated"), clients)?;
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot bind SIP TLS {addr} (set [sip] tls_listen)"))?;

@@ -131,7 +131,7 @@ pub async fn run(
                         let id = next_conn;
                         next_conn += 1;
                         tls_conns.insert(id);
-                        conns.insert(id, sip_tcp::spawn_tls(id, stream, server.acceptor(), addr, admission, tcp_tx.clone()));
+                        conns.insert(id, sip_tcp::spawn_tls(id, stream, server.acceptor_for(addr.ip()), addr, admission, tcp_tx.clone()));
                     }
                     Err(why) => tracing::debug!(peer = %addr, limit = ?why, "SIP TLS connection refused: over the connection limit"),
                 },

@@ -74,3 +74,34 @@ pub fn ca_and_server(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     );
     (dir.join(f("ca.pem")), dir.join(f("server.pem")), dir.join(f("server.key")))
 }
+
+/// A client certificate (extendedKeyUsage clientAuth) for `cn`, signed by the CA
+/// `ca_and_server(dir, name)` made: (certificate, key).
+pub fn client_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
+    let f = |s: &str| format!("{name}-{cn}-{s}");
+    let subj = format!("/CN={cn}");
+    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &f("key"), "-out", &f("csr"), "-subj", &subj]);
+    std::fs::write(dir.join(f("ext")), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
+    let (ca, ca_key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &f("csr"),
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &f("pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &f("ext"),
+        ],
+    );
+    (dir.join(f("pem")), dir.join(f("key")))
+}
