@@ -1088,6 +1088,23 @@ impl Config {
         self.prompts.voices.get(lang).cloned().unwrap_or_else(|| lang.to_string())
     }
 
+    /// The prompt directory of `lang`: a plain name (letters, digits, - and _, no path)
+    /// with a `prompts.toml` there.
+    pub fn language_dir(&self, lang: &str) -> Result<PathBuf, String> {
+        if lang.is_empty() || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("{lang:?} is not a language name (like en or de)"));
+        }
+        let dir = self.prompts.dir.join(lang);
+        if !dir.join("prompts.toml").is_file() {
+            return Err(format!(
+                "no prompts for language {lang:?}: {} does not exist (languages with prompts: {})",
+                dir.join("prompts.toml").display(),
+                self.prompt_languages().join(", ")
+            ));
+        }
+        Ok(dir)
+    }
+
     /// Every language with prompts (a `prompts/<lang>/prompts.toml`), the default first.
     pub fn prompt_languages(&self) -> Vec<String> {
         let mut langs: Vec<String> = std::fs::read_dir(&self.prompts.dir)

@@ -38,7 +38,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Err(e) => {
             eprintln!("voxbridge: warning: {e:#}; mail servers are checked against the system's CAs only");
             let (require, verify) = (cfg.mail.require_tls, cfg.mail.tls_verify);
-            voxbridge::mail::net::set_policy(voxbridge::mail::net::TlsPolicy { require, verify, ca_pem: None });
+            voxbridge::mail::net::set_policy(voxbridge::mail::net::TlsPolicy { require, verify, ca_certs: Vec::new() });
         }
     }
     match cli.command {

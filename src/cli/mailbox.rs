@@ -303,15 +303,7 @@ fn with_password(url: Option<String>, password: &str) -> Result<Option<String>> 
 
 /// A language is a prompt directory: `[prompts] dir`/LANG/prompts.toml.
 fn check_language(cfg: &crate::config::Config, lang: &str) -> Result<()> {
-    let ok = !lang.is_empty() && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok || !cfg.prompts.dir.join(lang).join("prompts.toml").is_file() {
-        bail!(
-            "no prompts for language {lang:?} ({} does not exist); languages with prompts: {}",
-            cfg.prompts.dir.join(lang).join("prompts.toml").display(),
-            cfg.prompt_languages().join(", ")
-        );
-    }
-    Ok(())
+    cfg.language_dir(lang).map(drop).map_err(anyhow::Error::msg)
 }
 
 /// A station is digits, as SMDI sends them (lamp commands carry nothing else).

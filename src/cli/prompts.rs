@@ -86,13 +86,7 @@ struct Lang {
 
 fn lang(cfg: &Config, lang: Option<String>, voice: Option<String>) -> Result<Lang> {
     let name = lang.unwrap_or_else(|| cfg.prompts.language.clone());
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        bail!("{name:?} is not a language name (like en or de)");
-    }
-    let dir = cfg.prompts.dir.join(&name);
-    if !dir.join("prompts.toml").exists() {
-        bail!("no prompts for language {name:?}: {} does not exist", dir.join("prompts.toml").display());
-    }
+    let dir = cfg.language_dir(&name).map_err(anyhow::Error::msg)?;
     Ok(Lang { dir, cache: cfg.prompt_cache_for(&name), voice: voice.unwrap_or_else(|| cfg.prompt_voice(&name)) })
 }
 

@@ -95,11 +95,9 @@ impl Performer<Menu> for MenuRequests {
                 self.writer = Some(spawn_writer(ctx.clone(), mailbox.clone()));
                 let (ctx, settings) = (ctx.clone(), self.settings.clone());
                 tokio::spawn(async move {
-                    let zone = settings.time_zone(&mailbox).await.unwrap_or(None);
+                    let (zone, lang) = settings.locale(&mailbox).await.unwrap_or_default();
                     let zone = crate::services::time::mailbox_zone(zone.as_deref(), &ctx.live().mailbox.time_zone());
-                    let mb = mailbox.clone();
-                    let lang = ctx.messages.store.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.language))).await;
-                    let say = Some(Say(ctx.prompts_for(lang.unwrap_or(None).as_deref())));
+                    let say = Some(Say(ctx.prompts_for(lang.as_deref())));
                     let list = ctx.messages.menu_list(&mailbox).await.unwrap_or_else(|e| {
                         tracing::error!(error = %format!("{e:#}"), "cannot list messages");
                         Vec::new()

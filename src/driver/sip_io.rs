@@ -89,60 +89,49 @@ pub async fn run(
                 // ICMP port unreachable from an earlier send shows up here on Linux; harmless.
                 Err(e) => tracing::debug!(error = %e, "UDP receive error"),
             },
-            r = tcp.accept(), if shutdown_deadline.is_none() && accept_paused.is_none() => match r {
-                Ok((stream, addr)) => {
-                    if accept_failures > 0 {
-                        tracing::info!(failed = accept_failures, "accepting SIP TCP connections again");
-                        (accept_failures, accept_backoff) = (0, ACCEPT_BACKOFF_MIN);
-                    }
-                    match tcp_limits.admit(addr.ip()) {
-                        Ok(admission) => {
-                            let id = next_conn;
-                            next_conn += 1;
-                            conns.insert(id, sip_tcp::spawn(id, stream, addr, admission, tcp_tx.clone()));
+            (r, over_tls) = accept_any(&tcp, &tls), if shutdown_deadline.is_none() && accept_paused.is_none() => {
+                let kind = if over_tls { "TLS" } else { "TCP" };
+                match r {
+                    Ok((stream, addr)) => {
+                        if accept_failures > 0 {
+                            tracing::info!(failed = accept_failures, "accepting SIP TCP connections again");
+                            (accept_failures, accept_backoff) = (0, ACCEPT_BACKOFF_MIN);
                         }
-                        Err(why) => {
-                            // Closed at once (the stream drops); logged at most every 10 s.
-                            if tcp_refusals_logged.is_none_or(|t| t.elapsed() >= crate::sip::limits::LOG_EVERY) {
-                                tcp_refusals_logged = Some(Instant::now());
-                                tracing::warn!(
-                                    peer = %addr, limit = ?why, open = tcp_limits.open(),
-                                    "SIP TCP connection refused: over the connection limit"
-                                );
+                        // TLS connections are TCP connections: the same limits.
+                        match tcp_limits.admit(addr.ip()) {
+                            Ok(admission) => {
+                                let id = next_conn;
+                                next_conn += 1;
+                                let acceptor = ctx.sip_tls.as_ref().filter(|_| over_tls).map(|t| t.acceptor_for(addr.ip()));
+                                if over_tls {
+                                    tls_conns.insert(id);
+                                }
+                                conns.insert(id, sip_tcp::spawn(id, stream, acceptor, addr, admission, tcp_tx.clone()));
+                            }
+                            Err(why) => {
+                                // Closed at once (the stream drops); logged at most every 10 s.
+                                if tcp_refusals_logged.is_none_or(|t| t.elapsed() >= crate::sip::limits::LOG_EVERY) {
+                                    tcp_refusals_logged = Some(Instant::now());
+                                    tracing::warn!(
+                                        peer = %addr, limit = ?why, open = tcp_limits.open(),
+                                        "SIP {kind} connection refused: over the connection limit"
+                                    );
+                                }
                             }
                         }
                     }
-                }
-                Err(e) if sip_tcp::is_resource_exhaustion(&e) => {
-                    // Retrying at once would spin (and log) at full speed: pause accepting.
-                    if accept_failures == 0 {
-                        tracing::error!(error = %e, "cannot accept SIP TCP connections (out of file descriptors?); pausing accept — raise `ulimit -n` or lower sip.tcp.max_connections");
+                    Err(e) if sip_tcp::is_resource_exhaustion(&e) => {
+                        // Retrying at once would spin (and log) at full speed: pause accepting.
+                        if accept_failures == 0 {
+                            tracing::error!(error = %e, "cannot accept SIP {kind} connections (out of file descriptors?); pausing accept — raise `ulimit -n` or lower sip.tcp.max_connections");
+                        }
+                        accept_failures += 1;
+                        accept_paused = Some(tokio::time::Instant::now() + accept_backoff);
+                        accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     }
-                    accept_failures += 1;
-                    accept_paused = Some(tokio::time::Instant::now() + accept_backoff);
-                    accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    Err(e) => tracing::warn!(error = %e, "{kind} accept failed"),
                 }
-                Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
-            },
-            r = accept_tls(&tls), if tls.is_some() && shutdown_deadline.is_none() && accept_paused.is_none() => match (r, &ctx.sip_tls) {
-                (Ok((stream, addr)), Some(server)) => match tcp_limits.admit(addr.ip()) {
-                    // The same connection limits as TCP: TLS connections are TCP connections.
-                    Ok(admission) => {
-                        let id = next_conn;
-                        next_conn += 1;
-                        tls_conns.insert(id);
-                        conns.insert(id, sip_tcp::spawn_tls(id, stream, server.acceptor_for(addr.ip()), addr, admission, tcp_tx.clone()));
-                    }
-                    Err(why) => tracing::debug!(peer = %addr, limit = ?why, "SIP TLS connection refused: over the connection limit"),
-                },
-                (Err(e), _) if sip_tcp::is_resource_exhaustion(&e) => {
-                    accept_failures += 1;
-                    accept_paused = Some(tokio::time::Instant::now() + accept_backoff);
-                    accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                }
-                (Err(e), _) => tracing::warn!(error = %e, "TLS accept failed"),
-                (Ok(_), None) => {}
-            },
+            }
             _ = tokio::time::sleep_until(accept_paused.unwrap_or(far)), if accept_paused.is_some() => accept_paused = None,
             Some(m) = tcp_rx.recv() => match m {
                 TcpIn::Message(id, addr, bytes) => {
@@ -286,10 +275,17 @@ pub async fn run(
     }
 }
 
-/// The TLS listener's next connection (never, without one).
-async fn accept_tls(l: &Option<TcpListener>) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
-    match l {
-        Some(l) => l.accept().await,
-        None => std::future::pending().await,
+/// The next connection on the TCP or the TLS listener, and whether it came to the TLS
+/// one. (`accept` is cancel-safe: the one not taken loses nothing.)
+async fn accept_any(
+    tcp: &TcpListener,
+    tls: &Option<TcpListener>,
+) -> (std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)>, bool) {
+    match tls {
+        Some(l) => tokio::select! {
+            r = tcp.accept() => (r, false),
+            r = l.accept() => (r, true),
+        },
+        None => (tcp.accept().await, false),
     }
 }

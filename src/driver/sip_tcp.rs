@@ -115,31 +115,18 @@ impl TcpLimits {
 /// How long a connection the peer shut stays writable for the answers still due.
 const HALF_CLOSED_LINGER: Duration = Duration::from_secs(4);
 
-/// Starts the tasks of one accepted connection; returns the sender of its writer.
-pub fn spawn(
-    id: u64,
-    stream: TcpStream,
-    addr: SocketAddr,
-    admission: Admission,
-    to_sip: mpsc::Sender<TcpIn>,
-) -> mpsc::Sender<Vec<u8>> {
-    stream.set_nodelay(true).ok();
-    let (wtx, wrx) = mpsc::channel::<Vec<u8>>(64);
-    tokio::spawn(serve(id, stream, addr, admission, to_sip, wtx.clone(), wrx));
-    wtx
-}
-
 /// How long a TLS handshake may take: a client that connects and says nothing must not
 /// hold a connection slot longer than an idle one would.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
-/// [`spawn`] for a SIP-over-TLS connection: the handshake first (bounded), then the same
-/// framing, limits and writer over the decrypted stream. Messages queued for it before
-/// the handshake ends wait in its writer's channel.
-pub fn spawn_tls(
+/// Starts the tasks of one accepted connection; returns the sender of its writer. With
+/// `tls`, the handshake comes first (bounded), then the same framing, limits and writer
+/// over the decrypted stream; messages queued before it ends wait in the writer's
+/// channel.
+pub fn spawn(
     id: u64,
     stream: TcpStream,
-    acceptor: tokio_rustls::TlsAcceptor,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     addr: SocketAddr,
     admission: Admission,
     to_sip: mpsc::Sender<TcpIn>,
@@ -148,6 +135,9 @@ pub fn spawn_tls(
     let (wtx, wrx) = mpsc::channel::<Vec<u8>>(64);
     let pong = wtx.clone();
     tokio::spawn(async move {
+        let Some(acceptor) = tls else {
+            return serve(id, stream, addr, admission, to_sip, pong, wrx).await;
+        };
         match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => serve(id, tls, addr, admission, to_sip, pong, wrx).await,
             failed => {

@@ -98,9 +98,9 @@ pub async fn smtp_send(acct: &Account, from: &str, to: &[&str], message: &[u8]) 
     let mut params = TlsParameters::builder(acct.host.clone())
         .dangerous_accept_invalid_certs(!policy.verify)
         .dangerous_accept_invalid_hostnames(!policy.verify);
-    for pem in policy.ca_pem.as_deref().map(super::net::split_pem).unwrap_or_default() {
-        params =
-            params.add_root_certificate(Certificate::from_pem(&pem).context("[mail] ca_file: not a PEM certificate")?);
+    for der in &policy.ca_certs {
+        params = params
+            .add_root_certificate(Certificate::from_der(der.clone()).context("[mail] ca_file: a bad certificate")?);
     }
     let params = params.build().context("TLS parameters for SMTP")?;
     // smtps: TLS from the first byte. smtp: STARTTLS when offered; required with

@@ -11,7 +11,7 @@
 use super::account::{Account, Scheme};
 use anyhow::{anyhow, bail, Context, Result};
 use std::fmt::Debug;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -28,79 +28,82 @@ pub struct TlsPolicy {
     pub require: bool,
     /// Verify the server's certificate and name (off only by explicit choice).
     pub verify: bool,
-    /// Trust these CA certificates (PEM) as well as the system's.
-    pub ca_pem: Option<Vec<u8>>,
+    /// Trust these CA certificates (DER) as well as the system's.
+    pub ca_certs: Vec<Vec<u8>>,
 }
 
 impl TlsPolicy {
     /// The policy `[mail]` describes; its CA file read now (an unreadable one is an
     /// error at start, not at the first delivery).
     pub fn from_config(m: &crate::config::MailConfig) -> Result<TlsPolicy> {
-        let ca_pem = match &m.ca_file {
-            Some(f) => {
-                let pem = std::fs::read(f).with_context(|| format!("[mail] ca_file: cannot read {}", f.display()))?;
-                if split_pem(&pem).is_empty() {
-                    bail!("[mail] ca_file {}: no PEM certificate in it", f.display());
-                }
-                Some(pem)
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let mut ca_certs = Vec::new();
+        if let Some(f) = &m.ca_file {
+            let pem = std::fs::read(f).with_context(|| format!("[mail] ca_file: cannot read {}", f.display()))?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| anyhow!("[mail] ca_file {}: {e:?}", f.display()))?;
+                ca_certs.push(cert.as_ref().to_vec());
             }
-            None => None,
-        };
-        Ok(TlsPolicy { require: m.require_tls, verify: m.tls_verify, ca_pem })
+            if ca_certs.is_empty() {
+                bail!("[mail] ca_file {}: no PEM certificate in it", f.display());
+            }
+        }
+        Ok(TlsPolicy { require: m.require_tls, verify: m.tls_verify, ca_certs })
+    }
+
+    /// The TLS client of the policy.
+    fn connector(&self) -> Result<native_tls::TlsConnector> {
+        let mut b = native_tls::TlsConnector::builder();
+        for der in &self.ca_certs {
+            b.add_root_certificate(
+                native_tls::Certificate::from_der(der).context("[mail] ca_file: a bad certificate")?,
+            );
+        }
+        if !self.verify {
+            b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+        }
+        Ok(b.build()?)
     }
 }
 
 impl Default for TlsPolicy {
     fn default() -> Self {
-        TlsPolicy { require: false, verify: true, ca_pem: None }
+        TlsPolicy { require: false, verify: true, ca_certs: Vec::new() }
     }
 }
 
-/// The policy of this process. One for all its connections, set once at start (by
-/// `serve` and every CLI command, from the configuration) — like a TLS library's process
-/// default, so that the sync engine, the outbox and the CLI's passes need not carry it
-/// through every call.
-static POLICY: RwLock<Option<TlsPolicy>> = RwLock::new(None);
+/// The policy of this process and its TLS client, built once. One for all its
+/// connections, set at start (by `serve` and every CLI command, from the configuration)
+/// — like a TLS library's process default, so that the sync engine, the outbox and the
+/// CLI's passes need not carry it through every call.
+struct Installed {
+    policy: Arc<TlsPolicy>,
+    connector: Result<native_tls::TlsConnector, String>,
+}
+
+static POLICY: RwLock<Option<Arc<Installed>>> = RwLock::new(None);
+
+fn install(p: TlsPolicy) -> Arc<Installed> {
+    let connector = p.connector().map_err(|e| format!("{e:#}"));
+    Arc::new(Installed { policy: Arc::new(p), connector })
+}
 
 pub fn set_policy(p: TlsPolicy) {
     if !p.verify {
         tracing::warn!("[mail] tls_verify = false: mail servers' certificates are not checked (anyone on the path can read the passwords)");
     }
-    *POLICY.write().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    *POLICY.write().unwrap_or_else(|e| e.into_inner()) = Some(install(p));
 }
 
-pub fn policy() -> TlsPolicy {
-    POLICY.read().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default()
+fn installed() -> Arc<Installed> {
+    if let Some(i) = POLICY.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return i.clone();
+    }
+    POLICY.write().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| install(TlsPolicy::default())).clone()
 }
 
-/// The TLS client of the policy.
-pub fn tls_connector(p: &TlsPolicy) -> Result<native_tls::TlsConnector> {
-    let mut b = native_tls::TlsConnector::builder();
-    if let Some(pem) = &p.ca_pem {
-        for cert in split_pem(pem) {
-            b.add_root_certificate(
-                native_tls::Certificate::from_pem(&cert).context("[mail] ca_file: not a PEM certificate")?,
-            );
-        }
-    }
-    if !p.verify {
-        b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
-    }
-    Ok(b.build()?)
-}
-
-/// Each `-----BEGIN CERTIFICATE-----` block of a PEM file (a CA bundle has several).
-pub fn split_pem(pem: &[u8]) -> Vec<Vec<u8>> {
-    let text = String::from_utf8_lossy(pem);
-    let mut out = Vec::new();
-    let mut rest = text.as_ref();
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let Some(len) = rest[start..].find("-----END CERTIFICATE-----") else { break };
-        let end = start + len + "-----END CERTIFICATE-----".len();
-        out.push(rest.as_bytes()[start..end].to_vec());
-        rest = &rest[end..];
-    }
-    out
+pub fn policy() -> Arc<TlsPolicy> {
+    installed().policy.clone()
 }
 
 /// `f` within [`STEP_TIMEOUT`], its timeout an error that names `what`.
@@ -116,13 +119,12 @@ pub struct Connection {
     /// The server's greeting was read during STARTTLS: the protocol client must not
     /// wait for another one.
     pub greeted: bool,
-    pub encrypted: bool,
 }
 
 /// Opens a connection to the account's server: TLS for `imaps`/`pop3s`; for `imap`/`pop3`
 /// STARTTLS when offered (required by [`TlsPolicy::require`]).
 pub async fn connect(acct: &Account) -> Result<Connection> {
-    let p = policy();
+    let p = installed();
     let addr = format!("{}:{}", acct.host, acct.port);
     let mut tcp = step("connect", async {
         tokio::net::TcpStream::connect(&addr).await.with_context(|| format!("cannot connect to {addr}"))
@@ -131,7 +133,7 @@ pub async fn connect(acct: &Account) -> Result<Connection> {
     tcp.set_nodelay(true).ok();
     if acct.scheme.tls() {
         let io = handshake(&p, &acct.host, tcp).await?;
-        return Ok(Connection { io: Box::new(io), greeted: false, encrypted: true });
+        return Ok(Connection { io: Box::new(io), greeted: false });
     }
     let offered = match acct.scheme {
         Scheme::Imap => step("STARTTLS", imap_starttls(&mut tcp)).await?,
@@ -140,9 +142,9 @@ pub async fn connect(acct: &Account) -> Result<Connection> {
     };
     if offered {
         let io = handshake(&p, &acct.host, tcp).await?;
-        return Ok(Connection { io: Box::new(io), greeted: true, encrypted: true });
+        return Ok(Connection { io: Box::new(io), greeted: true });
     }
-    if p.require {
+    if p.policy.require {
         bail!(
             "{addr} offers no STARTTLS and [mail] require_tls is set: not logging in over plain text \
              (use {}s:// if the server has implicit TLS)",
@@ -150,7 +152,7 @@ pub async fn connect(acct: &Account) -> Result<Connection> {
         );
     }
     plain_warning(&addr);
-    Ok(Connection { io: Box::new(tcp), greeted: matches!(acct.scheme, Scheme::Imap | Scheme::Pop3), encrypted: false })
+    Ok(Connection { io: Box::new(tcp), greeted: matches!(acct.scheme, Scheme::Imap | Scheme::Pop3) })
 }
 
 /// Says once per server that its password goes in clear.
@@ -164,11 +166,11 @@ fn plain_warning(addr: &str) {
 }
 
 async fn handshake(
-    p: &TlsPolicy,
+    p: &Installed,
     host: &str,
     tcp: tokio::net::TcpStream,
 ) -> Result<tokio_native_tls::TlsStream<tokio::net::TcpStream>> {
-    let cx = tokio_native_tls::TlsConnector::from(tls_connector(p)?);
+    let cx = tokio_native_tls::TlsConnector::from(p.connector.clone().map_err(|e| anyhow!(e))?);
     step("TLS handshake", async {
         cx.connect(host, tcp).await.map_err(|e| {
             let why = e.to_string();
@@ -280,13 +282,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capability_words_and_pem_blocks() {
+    fn capability_words_and_ca_files() {
         assert!(has_starttls("* OK [CAPABILITY IMAP4rev1 SASL-IR STARTTLS AUTH=PLAIN] ready"));
         assert!(has_starttls("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready"));
         assert!(!has_starttls("* CAPABILITY IMAP4rev1 XSTARTTLS LOGINDISABLED"));
-        let two = b"x\n-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n";
-        assert_eq!(split_pem(two).len(), 2);
-        assert!(split_pem(b"-----BEGIN CERTIFICATE-----\nno end").is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let ca = |text: &str| {
+            let f = dir.path().join("ca.pem");
+            std::fs::write(&f, text).unwrap();
+            TlsPolicy::from_config(&crate::config::MailConfig { ca_file: Some(f), ..Default::default() })
+        };
+        let two = "x\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nAAAB\n-----END CERTIFICATE-----\n";
+        assert_eq!(ca(two).unwrap().ca_certs.len(), 2);
+        assert!(ca("-----BEGIN CERTIFICATE-----\nno end").is_err());
+        assert!(ca("no certificate").is_err());
     }
 
     /// A scripted server: sends `script` (answers to whatever is asked), then waits.

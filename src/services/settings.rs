@@ -47,8 +47,13 @@ impl Settings {
 
     /// The mailbox's own time zone, if it has one.
     pub async fn time_zone(&self, mailbox: &str) -> Result<Option<String>> {
+        Ok(self.locale(mailbox).await?.0)
+    }
+
+    /// A mailbox's own time zone and language (None: the server's), in one read.
+    pub async fn locale(&self, mailbox: &str) -> Result<(Option<String>, Option<String>)> {
         let mb = mailbox.to_string();
-        self.store.run(move |s| Ok(s.mailbox(&mb)?.and_then(|m| m.timezone))).await
+        self.store.run(move |s| Ok(s.mailbox(&mb)?.map(|m| (m.timezone, m.language)).unwrap_or_default())).await
     }
 }
 
