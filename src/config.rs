@@ -441,6 +441,10 @@ pub struct TrunkConfig {
     /// Mutual TLS: a SIP-over-TLS connection from this trunk's networks must present a
     /// certificate signed by a CA of this PEM file, or it is closed in the handshake.
     pub tls_client_ca: Option<std::path::PathBuf>,
+    /// SRTP for this trunk's calls: "required" (SRTP over TLS only, anything else
+    /// refused), "optional" or "off"; unset: `[rtp] srtp`.
+    #[serde(default, deserialize_with = "srtp_policy_opt", serialize_with = "srtp_policy_opt_name")]
+    pub srtp: Option<crate::srtp::Policy>,
 }
 
 impl Default for SipConfig {
@@ -512,6 +516,10 @@ pub struct RtpConfig {
     /// "unicast", "public" or "learned" (see [`crate::rtp::address::RemotePolicy`]).
     #[serde(deserialize_with = "remote_policy", serialize_with = "remote_policy_name")]
     pub sdp_addresses: crate::rtp::address::RemotePolicy,
+    /// SRTP (SDES keys, over TLS only) for calls from sources that are no trunk or whose
+    /// trunk does not say: "required", "optional" (SRTP when offered over TLS) or "off".
+    #[serde(deserialize_with = "srtp_policy", serialize_with = "srtp_policy_name")]
+    pub srtp: crate::srtp::Policy,
 }
 
 impl Default for RtpConfig {
@@ -521,7 +529,27 @@ impl Default for RtpConfig {
             jitter_frames: 3,
             timeout_secs: 60,
             sdp_addresses: crate::rtp::address::RemotePolicy::Unicast,
+            srtp: crate::srtp::Policy::Optional,
         }
+    }
+}
+
+fn srtp_policy_name<S: serde::Serializer>(p: &crate::srtp::Policy, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.name())
+}
+
+fn srtp_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::srtp::Policy, D::Error> {
+    String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+}
+
+fn srtp_policy_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::srtp::Policy>, D::Error> {
+    Option::<String>::deserialize(d)?.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
+}
+
+fn srtp_policy_opt_name<S: serde::Serializer>(p: &Option<crate::srtp::Policy>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_str(p.name()),
+        None => s.serialize_none(),
     }
 }
 
@@ -1066,6 +1094,14 @@ impl Config {
 
     pub fn media_ip(&self) -> std::net::IpAddr {
         self.sip.public_ip.unwrap_or(self.sip.listen.ip())
+    }
+
+    /// The SRTP policy of a call from `trunk` (its own, else `[rtp] srtp`).
+    pub fn srtp_policy(&self, trunk: Option<&str>) -> crate::srtp::Policy {
+        trunk
+            .and_then(|name| self.sip.trunk.iter().find(|t| t.name == name))
+            .and_then(|t| t.srtp)
+            .unwrap_or(self.rtp.srtp)
     }
 
     /// Directory of generated prompt audio for the configured language.

@@ -87,17 +87,16 @@ pub fn sdp_offer(data: &[u8]) {
         let _ = crate::sdp::t38::answer(&o, ip, 20000, 1, 1);
     }
     let _ = crate::sdp::t38::read_answer(data);
-    let _ = crate::session::media::FirstOffer::read(data, ip, crate::session::media::Serves::FaxElseAudio);
+    let over_tls = crate::srtp::Keying { policy: crate::srtp::Policy::Optional, over_tls: true };
+    let _ = crate::session::media::FirstOffer::read(data, ip, crate::session::media::Serves::FaxElseAudio, over_tls);
 }
 
 /// RTP datagrams through a session, with ticks in between.
 pub fn rtp_session(data: &[u8]) {
     let n = crate::sdp::Negotiated {
-        remote: "127.0.0.1:6000".parse().expect("literal"),
-        codec: crate::sdp::Codec::Pcma,
         dtmf_pt: Some(101),
-        direction: crate::sdp::Direction::SendRecv,
         rtcp_mux: true,
+        ..crate::sdp::Negotiated::plain("127.0.0.1:6000".parse().expect("literal"), crate::sdp::Codec::Pcma)
     };
     let mut s = crate::rtp::session::RtpSession::new(&n, &crate::rtp::session::SessionParams::new(2));
     let mut pcm = Vec::new();

@@ -3,7 +3,7 @@
 //! Crate map (see docs/architecture.md for the data flow):
 //! - [`config`]: TOML configuration, every key with a default; [`control`]: the control
 //!   socket's requests and answers;
-//! - [`sip`], [`sdp`], [`rtp`], [`udptl`], [`smdi`]: sans-IO protocol cores; [`session`]:
+//! - [`sip`], [`sdp`], [`rtp`], [`srtp`], [`udptl`], [`smdi`]: sans-IO protocol cores; [`session`]:
 //!   a call's media and the loop every application runs on; [`fax`]: the fax engine
 //!   and its documents;
 //! - [`media`]: G.711 codecs, prompts, TTS, WAV;
@@ -43,6 +43,7 @@ pub mod services;
 pub mod session;
 pub mod sip;
 pub mod smdi;
+pub mod srtp;
 pub mod store;
 pub mod sync;
 pub mod udptl;

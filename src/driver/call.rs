@@ -210,7 +210,13 @@ pub fn clip(p: &Prompts, id: &str) -> Arc<Clip> {
 
 /// A call's RTP session parameters from the config; `signalling` is the SIP peer's host
 /// (its RTP may come from there too), `confirmed` whether the ACK already came.
-pub fn session_params(cfg: &Config, signalling: std::net::IpAddr, confirmed: bool) -> SessionParams {
+/// `keying`: the call's SRTP policy and whether its signalling came over TLS.
+pub fn session_params(
+    cfg: &Config,
+    signalling: std::net::IpAddr,
+    confirmed: bool,
+    keying: crate::srtp::Keying,
+) -> SessionParams {
     let r = &cfg.rtp;
     SessionParams {
         jitter_frames: r.jitter_frames,
@@ -220,5 +226,6 @@ pub fn session_params(cfg: &Config, signalling: std::net::IpAddr, confirmed: boo
         wallclock: std::time::SystemTime::now(),
         confirmed,
         signalling: Some(signalling),
+        keying,
     }
 }

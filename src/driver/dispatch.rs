@@ -12,6 +12,7 @@ use crate::services::calls::{Arrival, CallRoute};
 use crate::session::app::AppKind;
 use crate::session::media::{FirstOffer, MediaSession, Refusal, Serves};
 use crate::sip::endpoint::IncomingCall;
+use crate::srtp::Keying;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,7 +172,7 @@ async fn answer_call(
     events: &mut mpsc::Receiver<CallEvent>,
     serves: Serves,
 ) -> anyhow::Result<Option<(MediaSession, RtpPort)>> {
-    let early = match FirstOffer::read(&inc.offer, ctx.cfg.media_ip(), serves) {
+    let early = match FirstOffer::read(&inc.offer, ctx.cfg.media_ip(), serves, keying(ctx, inc)) {
         Ok(f) => f,
         Err(why) => return refuse(cmd, inc, why).await,
     };
@@ -228,10 +229,17 @@ async fn delayed_offer(
     local: std::net::SocketAddr,
     session_id: u64,
 ) -> anyhow::Result<Option<(MediaSession, RtpPort)>> {
-    cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id))).await.ok();
+    let keys = crate::session::keying::offer(keying(ctx, inc));
+    cmd.send(SipCommand::Answer(inc.call, sdp::offer(ctx.cfg.media_ip(), rtp.port, session_id, &keys))).await.ok();
+    let read = |answer: &[u8]| {
+        let mut n = sdp::read_answer(answer)?;
+        sdp::check_family(&n, ctx.cfg.media_ip())?;
+        crate::session::keying::accept_answer(&mut n, &keys, keying(ctx, inc))?;
+        Ok::<_, sdp::SdpError>(n)
+    };
     let neg = match events.recv().await {
         Some(CallEvent::Confirmed(answer)) => {
-            match sdp::read_answer(&answer).and_then(|n| sdp::check_family(&n, ctx.cfg.media_ip()).map(|()| n)) {
+            match read(&answer) {
                 Ok(n) => n,
                 Err(e) => {
                     // The session cannot start: end the dialog the ACK confirmed.
@@ -258,5 +266,13 @@ async fn delayed_offer(
 }
 
 fn session_params(ctx: &CallCtx, inc: &IncomingCall, confirmed: bool) -> SessionParams {
-    super::call::session_params(&ctx.cfg, inc.peer.addr.ip(), confirmed)
+    super::call::session_params(&ctx.cfg, inc.peer.addr.ip(), confirmed, keying(ctx, inc))
+}
+
+/// The call's SRTP policy (its trunk's, else `[rtp] srtp`) and whether it came over TLS.
+fn keying(ctx: &CallCtx, inc: &IncomingCall) -> Keying {
+    Keying {
+        policy: ctx.cfg.srtp_policy(inc.trunk.as_deref()),
+        over_tls: matches!(inc.peer.transport, crate::sip::txn::Transport::Tls(_)),
+    }
 }

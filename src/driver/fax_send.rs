@@ -78,7 +78,8 @@ pub async fn attempt(cfg: &Config, job: &SendJob, on_pages: OnPages) -> Result<A
         target: format!("sip:{user}@{peer_addr}"),
         peer,
         from_user: job.caller.clone(),
-        offer: sdp::offer(ip, rtp.port, session_id),
+        // Over UDP: no keys (SDES keys travel only over TLS).
+        offer: sdp::offer(ip, rtp.port, session_id, &sdp::crypto::OurOffer::default()),
     };
     let call = endpoint.place_call(Instant::now(), out);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -105,7 +106,7 @@ pub async fn attempt(cfg: &Config, job: &SendJob, on_pages: OnPages) -> Result<A
         }
     };
     tracing::info!(codec = neg.codec.name(), remote = %neg.remote, "fax call answered");
-    let params = super::call::session_params(cfg, peer_addr.ip(), true);
+    let params = super::call::session_params(cfg, peer_addr.ip(), true, crate::srtp::Keying::default());
     let media = MediaSession::new(neg, SocketAddr::new(ip, rtp.port), session_id, &params);
     let app = FaxCall::send(job.file.clone(), &job.ident, cfg.fax.max_call_secs)?;
     let finished = Arc::new(Mutex::new(None));

@@ -28,7 +28,10 @@ use super::jitter::{JitterBuffer, JitterStats, Playout};
 use super::rtcp::{self, LastSr, ReceiverStats, Report, SenderInfo};
 use super::{classify, Datagram, SeqExtender, TsExtender, FRAME, FRAME_SAMPLES};
 use crate::media::g711;
+use crate::sdp::crypto::Agreed;
 use crate::sdp::{Codec, Direction, Negotiated};
+use crate::srtp::{Keying, Srtp, SrtpError};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
@@ -78,6 +81,9 @@ pub struct SessionStats {
     pub withheld: u64,
     pub rtcp_sent: u64,
     pub rtcp_received: u64,
+    /// SRTP/SRTCP packets refused: a tag that did not verify (a stranger, or altered),
+    /// a replay, or plain RTP on an SRTP call.
+    pub srtp_rejected: u64,
 }
 
 /// How a session is set up, beyond what SDP negotiated.
@@ -99,6 +105,9 @@ pub struct SessionParams {
     /// racing the caller's first packet, and passing probation does not make it the
     /// caller — unless `policy` is `Learned`. `None`: any host (tests, fuzzing).
     pub signalling: Option<IpAddr>,
+    /// What the call's media keying may do (SRTP policy, TLS signalling); the session
+    /// layer decides with it, the RTP session applies what was agreed.
+    pub keying: Keying,
 }
 
 impl SessionParams {
@@ -111,6 +120,55 @@ impl SessionParams {
             wallclock: SystemTime::UNIX_EPOCH,
             confirmed: true,
             signalling: None,
+            keying: Keying::default(),
+        }
+    }
+}
+
+/// A call's SRTP contexts: the far end's key for what it sends, ours for what we send.
+struct Protection {
+    agreed: Agreed,
+    inbound: Srtp,
+    outbound: Srtp,
+}
+
+impl Protection {
+    fn new(agreed: &Agreed) -> Result<Protection, SrtpError> {
+        Ok(Protection {
+            inbound: Srtp::inbound(agreed.suite, &agreed.theirs)?,
+            outbound: Srtp::outbound(agreed.suite, &agreed.ours)?,
+            agreed: agreed.clone(),
+        })
+    }
+}
+
+/// How the call's packets are protected.
+enum Cipher {
+    Plain,
+    Srtp(Box<Protection>),
+    /// SRTP was agreed but its contexts could not be made: nothing is sent and nothing
+    /// taken, rather than audio in clear.
+    Broken,
+}
+
+impl Cipher {
+    fn new(n: &Negotiated) -> Cipher {
+        match &n.srtp {
+            None => Cipher::Plain,
+            Some(a) => match Protection::new(a) {
+                Ok(p) => Cipher::Srtp(Box::new(p)),
+                Err(e) => {
+                    tracing::error!(error = %e, "SRTP was agreed but cannot be set up; the call carries no audio");
+                    Cipher::Broken
+                }
+            },
+        }
+    }
+
+    fn agreed(&self) -> Option<&Agreed> {
+        match self {
+            Cipher::Srtp(p) => Some(&p.agreed),
+            Cipher::Plain | Cipher::Broken => None,
         }
     }
 }
@@ -173,6 +231,7 @@ pub struct RtpSession {
     octets: u64,
     cname: String,
     wallclock: SystemTime,
+    cipher: Cipher,
 }
 
 impl RtpSession {
@@ -215,7 +274,18 @@ impl RtpSession {
             octets: 0,
             cname: p.cname.clone(),
             wallclock: p.wallclock,
+            cipher: Cipher::new(n),
         }
+    }
+
+    /// The SRTP suite protecting the call, if any.
+    pub fn srtp_suite(&self) -> Option<crate::srtp::Suite> {
+        self.cipher.agreed().map(|a| a.suite)
+    }
+
+    /// The SRTP agreement in force (a re-offer repeating the far end's key keeps ours).
+    pub fn srtp_agreed(&self) -> Option<&Agreed> {
+        self.cipher.agreed()
     }
 
     pub fn codec(&self) -> Codec {
@@ -263,6 +333,10 @@ impl RtpSession {
     /// is re-encoded in the new codec; on hold (we may not send) playback pauses where
     /// it is and resumes with the stream.
     pub fn retarget(&mut self, n: &Negotiated) {
+        if n.srtp.as_ref() != self.cipher.agreed() {
+            // New keys (or SRTP begun or ended): new contexts, a new replay window.
+            self.cipher = Cipher::new(n);
+        }
         if n.remote != self.expected {
             self.expected = n.remote;
             self.expected_refused = address::check(n.remote, self.policy).err();
@@ -344,10 +418,38 @@ impl RtpSession {
     }
 
     /// One datagram from the RTP port; `now` is its arrival (for jitter statistics).
+    /// On an SRTP call it is checked and decrypted first; what fails is dropped.
     pub fn handle_input(&mut self, from: SocketAddr, buf: &[u8], now: Instant) {
+        match self.unprotect(buf, rtcp::is_rtcp(buf)) {
+            Some(Cow::Borrowed(clear)) => self.handle_clear(from, clear, now),
+            Some(Cow::Owned(clear)) => self.handle_clear(from, &clear, now),
+            None => {}
+        }
+    }
+
+    /// `buf` as plain RTP (or RTCP): itself on a plain call, decrypted on an SRTP call;
+    /// `None` when it does not verify.
+    fn unprotect<'b>(&mut self, buf: &'b [u8], is_rtcp: bool) -> Option<Cow<'b, [u8]>> {
+        let p = match &mut self.cipher {
+            Cipher::Plain => return Some(Cow::Borrowed(buf)),
+            Cipher::Broken => return None,
+            Cipher::Srtp(p) => p,
+        };
+        let mut clear = buf.to_vec();
+        let r = if is_rtcp { p.inbound.unprotect_rtcp(&mut clear) } else { p.inbound.unprotect(&mut clear) };
+        match r {
+            Ok(()) => Some(Cow::Owned(clear)),
+            Err(_) => {
+                self.stats.srtp_rejected += 1;
+                None
+            }
+        }
+    }
+
+    fn handle_clear(&mut self, from: SocketAddr, buf: &[u8], now: Instant) {
         let pkt = match classify(buf) {
             Datagram::Rtp(p) => p,
-            Datagram::Rtcp => return self.handle_rtcp(from, buf),
+            Datagram::Rtcp => return self.handle_clear_rtcp(from, buf),
             Datagram::Invalid(_) => {
                 self.stats.invalid += 1;
                 return;
@@ -391,6 +493,14 @@ impl RtpSession {
     /// An RTCP datagram (from the RTCP port, or the RTP port with rtcp-mux). Only the
     /// caller's host is heard: it keeps the call alive and gives LSR for our reports.
     pub fn handle_rtcp(&mut self, from: SocketAddr, buf: &[u8]) {
+        match self.unprotect(buf, true) {
+            Some(Cow::Borrowed(clear)) => self.handle_clear_rtcp(from, clear),
+            Some(Cow::Owned(clear)) => self.handle_clear_rtcp(from, &clear),
+            None => {}
+        }
+    }
+
+    fn handle_clear_rtcp(&mut self, from: SocketAddr, buf: &[u8]) {
         let host = self.source().unwrap_or(self.expected).ip();
         if from.ip() != host || !rtcp::is_rtcp(buf) {
             self.stats.foreign_source += 1;
@@ -459,7 +569,7 @@ impl RtpSession {
             self.talking = true;
             (payload, marker, self.playback.is_empty())
         };
-        let bytes = rtp_rs::RtpPacketBuilder::new()
+        let mut bytes = rtp_rs::RtpPacketBuilder::new()
             .payload_type(self.codec.payload_type())
             .ssrc(self.ssrc)
             .sequence(self.seq.into())
@@ -469,6 +579,9 @@ impl RtpSession {
             .build()
             .expect("a 160-byte payload always fits");
         self.seq = self.seq.wrapping_add(1);
+        if !self.protect(&mut bytes, false) {
+            return;
+        }
         self.stats.sent += 1;
         self.octets += payload.len() as u64;
         self.sent_since_report = true;
@@ -501,9 +614,24 @@ impl RtpSession {
         let me = Report { ssrc: self.ssrc, cname: &self.cname, sender };
         let last_sr = self.last_sr.map(|(sr, at)| (sr, FRAME * (self.ticks - at) as u32));
         let remote = self.audio_ssrc.map(|s| (s, &mut self.receiver));
-        let bytes = rtcp::build(&me, remote, last_sr);
+        let mut bytes = rtcp::build(&me, remote, last_sr);
+        if !self.protect(&mut bytes, true) {
+            return;
+        }
         self.stats.rtcp_sent += 1;
         self.out.push_back(Output::Rtcp { to, bytes, muxed: self.rtcp_mux });
+    }
+
+    /// Encrypts a packet we send on an SRTP call; false: it must not go out.
+    fn protect(&mut self, bytes: &mut Vec<u8>, is_rtcp: bool) -> bool {
+        match &mut self.cipher {
+            Cipher::Plain => true,
+            Cipher::Broken => false,
+            Cipher::Srtp(p) => {
+                let r = if is_rtcp { p.outbound.protect_rtcp(bytes) } else { p.outbound.protect(bytes) };
+                r.inspect_err(|e| tracing::warn!(error = %e, "SRTP protect failed; packet not sent")).is_ok()
+            }
+        }
     }
 
     fn liveness_tick(&mut self) {
@@ -540,8 +668,7 @@ mod tests {
             remote: CALLER.parse().unwrap(),
             codec: Codec::Pcmu,
             dtmf_pt: Some(101),
-            direction: Direction::SendRecv,
-            rtcp_mux: false,
+            ..Negotiated::plain(CALLER.parse().unwrap(), Codec::Pcmu)
         }
     }
 
@@ -855,6 +982,59 @@ mod tests {
         input(&mut s, "127.0.0.1:7100", &pkt(101, 4, 320, &[1, 0x8a, 0, 160]));
         assert_eq!(s.stats().foreign_pt, 2);
         assert_eq!(s.source(), Some(moved.remote));
+    }
+
+    #[test]
+    fn an_srtp_call_decrypts_the_caller_and_encrypts_what_it_sends() {
+        use crate::sdp::crypto::Agreed;
+        use crate::srtp::{MasterKey, Srtp, Suite};
+        let suite = Suite::AesCm128HmacSha1_80;
+        let agreed = Agreed { tag: 1, suite, theirs: MasterKey::random(suite), ours: MasterKey::random(suite) };
+        let n = Negotiated { srtp: Some(agreed.clone()), rtcp_mux: true, ..neg() };
+        let mut s = RtpSession::new(&n, &SessionParams::new(1));
+        assert_eq!(s.srtp_suite(), Some(suite));
+        let mut caller = Srtp::outbound(suite, &agreed.theirs).unwrap();
+        let mut hears = Srtp::inbound(suite, &agreed.ours).unwrap();
+        // The caller's encrypted audio is heard; plain RTP and a stranger's key are not.
+        let mut p = pkt(0, 1, 0, &[0x12; 160]);
+        caller.protect(&mut p).unwrap();
+        input(&mut s, CALLER, &p);
+        input(&mut s, CALLER, &pkt(0, 2, 160, &[0x34; 160]));
+        let mut forged = pkt(0, 3, 320, &[0x56; 160]);
+        Srtp::outbound(suite, &MasterKey::random(suite)).unwrap().protect(&mut forged).unwrap();
+        input(&mut s, CALLER, &forged);
+        input(&mut s, CALLER, &p);
+        assert_eq!(s.stats().srtp_rejected, 3, "plain, forged and replayed");
+        assert_eq!(s.source(), Some(CALLER.parse().unwrap()));
+        let mut pcm = Vec::new();
+        s.play(&[0x77; 160]);
+        s.handle_tick(&mut pcm);
+        let mut want = Vec::new();
+        g711::decode_into(Codec::Pcmu, &[0x12; 160], &mut want);
+        assert_eq!(pcm, want, "the decrypted frame plays out");
+        // What goes out is SRTP: no plain payload, and it decrypts under our key.
+        let Some(Output::Transmit { bytes, .. }) = s.poll_output() else { panic!("a packet") };
+        assert!(!bytes.windows(8).any(|w| w == [0x77; 8]), "payload not in clear");
+        let mut clear = bytes.clone();
+        hears.unprotect(&mut clear).unwrap();
+        assert_eq!(rtp_rs::RtpReader::new(&clear).unwrap().payload(), &[0x77; 160][..]);
+        // RTCP is SRTCP: the caller's is heard, ours decrypts.
+        let mut report =
+            crate::rtp::rtcp::build(&crate::rtp::rtcp::Report { ssrc: 5, cname: "c", sender: None }, None, None);
+        caller.protect_rtcp(&mut report).unwrap();
+        input(&mut s, CALLER, &report);
+        assert_eq!(s.stats().rtcp_received, 1);
+        // A re-offer with new keys of theirs: the old key is refused from then on.
+        let rekeyed = Agreed { theirs: MasterKey::random(suite), ..agreed.clone() };
+        s.retarget(&Negotiated { srtp: Some(rekeyed.clone()), ..n.clone() });
+        let mut old = pkt(0, 10, 1600, &[0x12; 160]);
+        caller.protect(&mut old).unwrap();
+        input(&mut s, CALLER, &old);
+        assert_eq!(s.stats().srtp_rejected, 4);
+        let mut new = pkt(0, 11, 1760, &[0x12; 160]);
+        Srtp::outbound(suite, &rekeyed.theirs).unwrap().protect(&mut new).unwrap();
+        input(&mut s, CALLER, &new);
+        assert_eq!(s.stats().srtp_rejected, 4, "the new key is heard");
     }
 
     /// A µ-law round trip of one sample value, as a frame.

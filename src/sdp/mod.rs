@@ -3,8 +3,10 @@
 //! Parsing never panics; an offer we cannot serve yields [`SdpError`], which the call
 //! layer answers with 488 Not Acceptable Here.
 
+pub mod crypto;
 pub mod t38;
 
+use crypto::{Agreed, Attribute, Crypto, OurOffer};
 use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,31 @@ pub struct Negotiated {
     pub direction: Direction,
     /// RTCP on the RTP port (RFC 5761), when the other side offered or accepted it.
     pub rtcp_mux: bool,
+    /// The stream's profile was RTP/SAVP (or SAVPF): it must be answered with SRTP or
+    /// refused (RFC 4568 §7.1.2).
+    pub savp: bool,
+    /// The stream's usable `a=crypto` attributes (RFC 4568), in the sender's order.
+    pub crypto: Vec<Crypto>,
+    /// SRTP agreed for the call, both keys — set by the session layer's keying
+    /// (`session::keying`), never by parsing.
+    pub srtp: Option<Agreed>,
+}
+
+impl Negotiated {
+    /// Plain audio to `remote` in `codec`, both ways, nothing else negotiated (tests,
+    /// and the resting RTP session of a T.38 call).
+    pub fn plain(remote: SocketAddr, codec: Codec) -> Negotiated {
+        Negotiated {
+            remote,
+            codec,
+            dtmf_pt: None,
+            direction: Direction::SendRecv,
+            rtcp_mux: false,
+            savp: false,
+            crypto: Vec::new(),
+            srtp: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +137,10 @@ pub enum SdpError {
     NoCommonCodec,
     #[error("media address {0} cannot be reached from this server's {1} media address")]
     AddressFamily(IpAddr, &'static str),
+    /// The media's protection cannot be agreed: SRTP required and not offered, offered
+    /// and turned off, keys that came without TLS…
+    #[error("{0}")]
+    Srtp(String),
 }
 
 /// Refuses a negotiation whose media address our socket cannot send to (an IPv6
@@ -139,6 +170,7 @@ struct Media {
     rtpmaps: Vec<(u8, String)>,
     direction: Option<Direction>,
     rtcp_mux: bool,
+    crypto: Vec<Crypto>,
 }
 
 fn parse_c(value: &str) -> Result<IpAddr, SdpError> {
@@ -183,6 +215,7 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
                     rtpmaps: vec![],
                     direction: None,
                     rtcp_mux: false,
+                    crypto: Vec::new(),
                 });
             }
             ("a", None) => session_direction = Direction::parse(v.trim()).or(session_direction),
@@ -192,6 +225,15 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
                     m.direction = Some(d);
                 }
                 m.rtcp_mux |= v == "rtcp-mux";
+                if let Some(value) = v.strip_prefix("crypto:") {
+                    // One attribute we cannot read is one choice less, not a broken offer.
+                    match crypto::parse(value) {
+                        Ok(Attribute::Usable(c)) => m.crypto.push(c),
+                        Ok(Attribute::Unusable(why)) | Err(why) => {
+                            tracing::debug!(reason = why, "a=crypto attribute skipped")
+                        }
+                    }
+                }
                 if let Some(rest) = v.strip_prefix("rtpmap:") {
                     let (pt, enc) = rest.split_once(' ').ok_or(SdpError::Malformed("bad rtpmap"))?;
                     let pt: u8 = pt.trim().parse().map_err(|_| SdpError::Malformed("bad rtpmap payload type"))?;
@@ -207,7 +249,8 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
     let mut chosen: Option<Negotiated> = None;
     let mut answer_lines = Vec::new();
     for m in &media {
-        let usable = m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP") && chosen.is_none();
+        let savp = m.proto.starts_with("RTP/SAVP");
+        let usable = m.kind == "audio" && m.port != 0 && (m.proto.starts_with("RTP/AVP") || savp) && chosen.is_none();
         let mut codec = None;
         let mut dtmf_pt = None;
         if usable {
@@ -235,7 +278,17 @@ pub fn negotiate(offer: &[u8]) -> Result<(Negotiated, Vec<String>), SdpError> {
                 // RFC 2543 hold: "c=0.0.0.0" means "do not send to me".
                 let direction = if ip.is_unspecified() { theirs.reverse().without_send() } else { theirs.reverse() };
                 let remote = SocketAddr::new(ip, m.port);
-                chosen = Some(Negotiated { remote, codec, dtmf_pt, direction, rtcp_mux: m.rtcp_mux });
+                let crypto = m.crypto.clone();
+                chosen = Some(Negotiated {
+                    remote,
+                    codec,
+                    dtmf_pt,
+                    direction,
+                    rtcp_mux: m.rtcp_mux,
+                    savp,
+                    crypto,
+                    srtp: None,
+                });
                 answer_lines.push(String::new()); // placeholder for our accepted stream
             }
             (Some(_), None) => return Err(SdpError::Malformed("audio stream without c= address")),
@@ -276,14 +329,20 @@ fn is_t38_media(f: &[&str]) -> bool {
 pub const OFFER_DTMF_PT: u8 = 101;
 
 /// Our offer, for an INVITE that came without one (delayed offer: it goes in the 2xx
-/// and the caller answers in the ACK): PCMU, PCMA and telephone-event.
-pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64) -> Vec<u8> {
+/// and the caller answers in the ACK) and for the calls we place: PCMU, PCMA and
+/// telephone-event, with our SDES keys when `keys` has any (RTP/SAVP when SRTP is
+/// required, else RTP/AVP with the keys beside it: SRTP if the far end takes it).
+pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64, keys: &OurOffer) -> Vec<u8> {
     let d = OFFER_DTMF_PT;
     let mut s = session_header(local_ip, session_id, session_id);
+    let proto = if keys.savp { "RTP/SAVP" } else { "RTP/AVP" };
     s.push_str(&format!(
-        "m=audio {local_port} RTP/AVP 0 8 {d}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+        "m=audio {local_port} {proto} 0 8 {d}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
          a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\na=ptime:20\r\na=rtcp-mux\r\na=sendrecv\r\n"
     ));
+    for c in &keys.keys {
+        s.push_str(&crypto::line(c.tag, c.suite, &c.key));
+    }
     s.into_bytes()
 }
 
@@ -307,9 +366,10 @@ pub fn answer(
     for line in rejected_lines {
         if line.is_empty() {
             let pt = n.codec.payload_type();
+            let proto = if n.savp { "RTP/SAVP" } else { "RTP/AVP" };
             match n.dtmf_pt {
-                Some(d) => s.push_str(&format!("m=audio {local_port} RTP/AVP {pt} {d}\r\n")),
-                None => s.push_str(&format!("m=audio {local_port} RTP/AVP {pt}\r\n")),
+                Some(d) => s.push_str(&format!("m=audio {local_port} {proto} {pt} {d}\r\n")),
+                None => s.push_str(&format!("m=audio {local_port} {proto} {pt}\r\n")),
             }
             s.push_str(&format!("a=rtpmap:{pt} {}/8000\r\n", n.codec.name()));
             if let Some(d) = n.dtmf_pt {
@@ -320,6 +380,9 @@ pub fn answer(
                 s.push_str("a=rtcp-mux\r\n");
             }
             s.push_str(&format!("a={}\r\n", n.direction.attribute()));
+            if let Some(a) = &n.srtp {
+                s.push_str(&crypto::line(a.tag, a.suite, &a.ours));
+            }
         } else {
             s.push_str(line);
             s.push_str("\r\n");
@@ -338,7 +401,7 @@ a=rtpmap:101 telephone-event/8000\r\n";
 
     #[test]
     fn our_offer_reads_back_and_an_answer_is_read() {
-        let o = offer("127.0.0.1".parse().unwrap(), 20002, 9);
+        let o = offer("127.0.0.1".parse().unwrap(), 20002, 9, &OurOffer::default());
         let text = String::from_utf8(o.clone()).unwrap();
         assert!(text.contains("m=audio 20002 RTP/AVP 0 8 101\r\n"), "{text}");
         let (n, _) = negotiate(&o).unwrap();

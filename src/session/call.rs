@@ -136,7 +136,7 @@ impl<A: Application> CallLoop<A> {
         if self.handed_over {
             return;
         }
-        let reoffer = Reoffer::read(offer, self.media.local().ip());
+        let reoffer = self.media.read_reoffer(offer);
         match self.app.on_reoffer(&reoffer) {
             ReofferChoice::Accept => match &reoffer {
                 Reoffer::Audio(n, lines) => {

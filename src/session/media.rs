@@ -1,10 +1,13 @@
 //! One answered call's media: its RTP session, our media address and the SDP origin
 //! (RFC 4566 `o=`, whose version moves on with each changed description, RFC 3264 §8).
 
+use super::keying;
 use super::t38::T38Stream;
 use crate::rtp::session::{RtpSession, SessionParams};
+use crate::sdp::crypto::Agreed;
 use crate::sdp::t38::{self, T38Offer, T38Session};
 use crate::sdp::{self, Direction, Negotiated, SdpError};
+use crate::srtp::Keying;
 use std::net::{IpAddr, SocketAddr};
 
 /// What a re-INVITE's offer asks for, as the session layer reads it.
@@ -23,18 +26,32 @@ pub enum Reoffer {
 
 impl Reoffer {
     /// `local` is our media address: an offer whose address it cannot reach is unusable.
-    pub fn read(offer: &[u8], local: IpAddr) -> Reoffer {
+    /// Audio is keyed as `keying` allows (`current`: the SRTP agreement in force).
+    pub fn read(offer: &[u8], local: IpAddr, keying: Keying, current: Option<&Agreed>) -> Reoffer {
         if sdp::offers_t38(offer) {
             return match t38::read_offer(offer).and_then(|o| sdp::check_family_of(o.remote.ip(), local).map(|()| o)) {
                 Ok(o) => Reoffer::Fax(o),
                 Err(e) => Reoffer::Unusable(e),
             };
         }
-        match sdp::negotiate(offer).and_then(|(n, lines)| sdp::check_family(&n, local).map(|()| (n, lines))) {
+        match audio(offer, local, keying, current) {
             Ok((n, lines)) => Reoffer::Audio(n, lines),
             Err(e) => Reoffer::Unusable(e),
         }
     }
+}
+
+/// An audio offer negotiated, its address checked and its keys decided.
+fn audio(
+    offer: &[u8],
+    local: IpAddr,
+    keying: Keying,
+    current: Option<&Agreed>,
+) -> Result<(Negotiated, Vec<String>), SdpError> {
+    let (mut n, lines) = sdp::negotiate(offer)?;
+    sdp::check_family(&n, local)?;
+    keying::answer(&mut n, keying, current)?;
+    Ok((n, lines))
 }
 
 /// How a new call's offer is answered.
@@ -61,9 +78,11 @@ pub enum Serves {
 
 impl FirstOffer {
     /// `local` is our media address: an offer whose address it cannot reach is refused.
-    pub fn read(offer: &[u8], local: IpAddr, serves: Serves) -> Result<FirstOffer, Refusal> {
+    /// Audio is keyed as `keying` allows; a T.38 stream is UDPTL, as the standard has it.
+    pub fn read(offer: &[u8], local: IpAddr, serves: Serves, keying: Keying) -> Result<FirstOffer, Refusal> {
         if offer.iter().all(u8::is_ascii_whitespace) {
-            return Ok(FirstOffer::Delayed);
+            // Our offer will carry the keys: a call that cannot have them is refused now.
+            return keying::check_transport(keying).map(|()| FirstOffer::Delayed).map_err(Refusal::Media);
         }
         let fax = || {
             let o = t38::read_offer(offer).ok()?;
@@ -74,8 +93,7 @@ impl FirstOffer {
                 return Ok(f);
             }
         }
-        let audio = sdp::negotiate(offer).and_then(|(n, lines)| sdp::check_family(&n, local).map(|()| (n, lines)));
-        match audio {
+        match audio(offer, local, keying, None) {
             Ok((n, lines)) => Ok(FirstOffer::Audio(n, lines)),
             Err(e) => match serves {
                 Serves::AudioElseFax => fax().ok_or(Refusal::Media(e)),
@@ -119,6 +137,7 @@ pub struct MediaSession {
     /// For a T.38 stream: the media timeout and the signalling host.
     timeout_ticks: u32,
     signalling: Option<IpAddr>,
+    keying: Keying,
 }
 
 impl MediaSession {
@@ -138,7 +157,13 @@ impl MediaSession {
             current,
             timeout_ticks: params.timeout_ticks,
             signalling: params.signalling,
+            keying: params.keying,
         }
+    }
+
+    /// A re-INVITE's offer, read with this call's keying and SRTP agreement.
+    pub fn read_reoffer(&self, offer: &[u8]) -> Reoffer {
+        Reoffer::read(offer, self.local.ip(), self.keying, self.rtp.srtp_agreed())
     }
 
     /// A call whose first offer was T.38: the session starts on it (its RTP session
@@ -149,13 +174,8 @@ impl MediaSession {
         session_id: u64,
         params: &SessionParams,
     ) -> (MediaSession, Vec<u8>) {
-        let resting = Negotiated {
-            remote: offer.remote,
-            codec: sdp::Codec::Pcmu,
-            dtmf_pt: None,
-            direction: Direction::Inactive,
-            rtcp_mux: false,
-        };
+        let resting =
+            Negotiated { direction: Direction::Inactive, ..Negotiated::plain(offer.remote, sdp::Codec::Pcmu) };
         let mut m = MediaSession::new(resting, local, session_id, params);
         let (answer, _) = m.accept_t38(offer);
         (m, answer)
@@ -209,6 +229,11 @@ impl MediaSession {
         }
     }
 
+    /// The SRTP suite protecting the audio, if any (T.38 is UDPTL, never SRTP).
+    pub fn srtp_suite(&self) -> Option<crate::srtp::Suite> {
+        self.rtp.srtp_suite().filter(|_| self.t38.is_none())
+    }
+
     pub fn rtp_stats(&self) -> crate::rtp::session::SessionStats {
         self.rtp.stats()
     }
@@ -254,7 +279,7 @@ mod tests {
     #[test]
     fn a_first_offer_is_delayed_served_or_refused_with_its_status() {
         let v4: IpAddr = "127.0.0.1".parse().unwrap();
-        let read = |o: &[u8], local| FirstOffer::read(o, local, Serves::Audio);
+        let read = |o: &[u8], local| FirstOffer::read(o, local, Serves::Audio, Keying::default());
         assert_eq!(read(b" \r\n", v4), Ok(FirstOffer::Delayed));
         let audio = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 8\r\n";
         assert!(matches!(read(audio, v4), Ok(FirstOffer::Audio(n, _)) if n.codec == sdp::Codec::Pcma));
@@ -267,7 +292,7 @@ mod tests {
             (488, "Not Acceptable Here (media address 2001:db8::5 cannot be reached from this server's IPv4 media address)".into())
         );
         assert!(matches!(
-            Reoffer::read(b"v=0\r\nc=IN IP6 ::1\r\nm=audio 6000 RTP/AVP 0\r\n", v4),
+            Reoffer::read(b"v=0\r\nc=IN IP6 ::1\r\nm=audio 6000 RTP/AVP 0\r\n", v4, Keying::default(), None),
             Reoffer::Unusable(sdp::SdpError::AddressFamily(..))
         ));
         assert_eq!(Refusal::NoMediaPorts.status(), (503, "No Media Ports Available".into()));
@@ -277,21 +302,22 @@ mod tests {
     #[test]
     fn a_first_offer_of_t38_is_taken_as_the_route_serves_it() {
         let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        let plain = Keying::default();
         let both = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\nm=image 6002 udptl t38\r\n";
         let fax_only = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=image 6002 udptl t38\r\n";
         let is_fax = |r: Result<FirstOffer, Refusal>| matches!(r, Ok(FirstOffer::Fax(o)) if o.remote.port() == 6002);
         let is_audio = |r: Result<FirstOffer, Refusal>| matches!(r, Ok(FirstOffer::Audio(..)));
         // A fax number prefers T.38; a voice mailbox prefers audio but takes a T.38-only
         // call (a fax for it); the menu takes audio only.
-        assert!(is_fax(FirstOffer::read(both, v4, Serves::FaxElseAudio)));
-        assert!(is_audio(FirstOffer::read(both, v4, Serves::AudioElseFax)));
-        assert!(is_fax(FirstOffer::read(fax_only, v4, Serves::AudioElseFax)));
-        assert_eq!(FirstOffer::read(fax_only, v4, Serves::Audio).unwrap_err().status().0, 488);
+        assert!(is_fax(FirstOffer::read(both, v4, Serves::FaxElseAudio, plain)));
+        assert!(is_audio(FirstOffer::read(both, v4, Serves::AudioElseFax, plain)));
+        assert!(is_fax(FirstOffer::read(fax_only, v4, Serves::AudioElseFax, plain)));
+        assert_eq!(FirstOffer::read(fax_only, v4, Serves::Audio, plain).unwrap_err().status().0, 488);
         // A T.38 stream we cannot reach is no offer: audio, or the refusal.
         let v6_fax =
             b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\nm=image 6002 udptl t38\r\nc=IN IP6 ::1\r\n";
-        assert!(is_audio(FirstOffer::read(v6_fax, v4, Serves::FaxElseAudio)));
-        assert!(matches!(Reoffer::read(fax_only, v4), Reoffer::Fax(_)));
-        assert!(matches!(Reoffer::read(&v6_fax[..], v4), Reoffer::Unusable(_)));
+        assert!(is_audio(FirstOffer::read(v6_fax, v4, Serves::FaxElseAudio, plain)));
+        assert!(matches!(Reoffer::read(fax_only, v4, plain, None), Reoffer::Fax(_)));
+        assert!(matches!(Reoffer::read(&v6_fax[..], v4, plain, None), Reoffer::Unusable(_)));
     }
 }

@@ -5,6 +5,8 @@
 //! - [`media`]: a call's [`media::MediaSession`] — the RTP session, a T.38 stream once a
 //!   fax offer is accepted, our address and the SDP origin; reading a first offer or a
 //!   re-offer and answering it.
+//! - [`keying`]: whether the audio is SRTP and under which keys (SDES), from the call's
+//!   SRTP policy and whether its signalling came over TLS.
 //! - [`t38`]: [`t38::T38Stream`] — UDPTL datagrams from the far end's host only, IFPs in
 //!   order, ours out with the agreed error correction, the media timeout.
 //! - [`app`]: the [`app::Application`] trait an application implements (deposit, menu,
@@ -16,6 +18,7 @@
 
 pub mod app;
 pub mod call;
+pub mod keying;
 pub mod media;
 pub mod t38;
 

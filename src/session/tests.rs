@@ -7,20 +7,14 @@ use super::media::{MediaSession, Reoffer};
 use crate::ivr::deposit::{Deposit, DepositClips, DepositParams, DepositRequest, SaveRecording, StopReason};
 use crate::media::prompts::Clip;
 use crate::rtp::session::SessionParams;
-use crate::sdp::{Codec, Direction, Negotiated};
+use crate::sdp::{Codec, Negotiated};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 const CALLER: &str = "127.0.0.1:6000";
 
 fn media() -> MediaSession {
-    let n = Negotiated {
-        remote: CALLER.parse().unwrap(),
-        codec: Codec::Pcmu,
-        dtmf_pt: Some(101),
-        direction: Direction::SendRecv,
-        rtcp_mux: false,
-    };
+    let n = Negotiated { dtmf_pt: Some(101), ..Negotiated::plain(CALLER.parse().unwrap(), Codec::Pcmu) };
     MediaSession::new(n, "127.0.0.1:20000".parse().unwrap(), 42, &SessionParams::new(1))
 }
 
