@@ -7,6 +7,7 @@
 
 mod common;
 use common::certs::{ca_and_server, client_cert};
+use common::softphone::Baresip;
 use common::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -233,54 +234,14 @@ fn calls_over_tls_deposit_plain_tcp_is_closed_and_a_new_certificate_keeps_calls_
 
 #[test]
 fn a_real_softphone_leaves_a_message_over_tls() {
-    need("baresip");
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = ca_and_server(certs.path(), "phone");
     let port = free_port();
     let server = tls_server(port, &cert, &key);
-    // baresip (Debian's baresip-core) with the test CA, its microphone a WAV file: the
-    // greeting's length of tone and 4 s more; it hangs up when the file ends.
-    let dir = certs.path().join("baresip");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mic = dir.join("mic.wav");
-    let secs = (greeting_ms("1001") as f64 / 1000.0 + 4.0).to_string();
-    let st = std::process::Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-        .arg(&mic)
-        .args(["synth", &secs, "sine", "440", "gain", "-6"])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::write(
-        dir.join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:0\nsip_cafile {}\nmodule_path /usr/lib/baresip/modules\n\
-             module stdio.so\nmodule g711.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n\
-             audio_player aufile,{}\naudio_source aufile,{}\naudio_alert aufile,{}\n",
-            ca.display(),
-            dir.join("heard.wav").display(),
-            mic.display(),
-            dir.join("alert.wav").display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("accounts"), "<sip:5550100@127.0.0.1>;regint=0;audio_codecs=PCMU\n").unwrap();
-    let mut phone = std::process::Command::new("baresip")
-        .arg("-f")
-        .arg(&dir)
-        .args(["-e", &format!("/dial sip:1001@127.0.0.1:{port};transport=tls"), "-t", "60"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(dir.join("baresip.log")).unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = std::time::Instant::now() + Duration::from_secs(40);
-    while server.messages("1001").is_empty() && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let _ = phone.kill();
-    let _ = phone.wait();
-    let said = std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default();
+    let phone = Baresip::new(&certs.path().join("baresip"), &ca, "", "1001", 4.0);
+    let said = phone.dial(&format!("sip:1001@127.0.0.1:{port};transport=tls"), Duration::from_secs(40), |_| {
+        server.log().contains("message saved")
+    });
     let m = server.messages("1001");
     assert_eq!(m.len(), 1, "baresip:\n{said}\nserver:\n{}", server.log());
     assert!(said.contains("Call established") && said.contains("transport=tls"), "{said}");

@@ -215,7 +215,7 @@ async fn answer_call(
     };
     let answer = sdp::answer(&neg, &lines, ctx.cfg.media_ip(), rtp.port, session_id, session_id);
     cmd.send(SipCommand::Answer(inc.call, answer)).await.ok();
-    tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, "answered");
+    tracing::info!(codec = neg.codec.name(), srtp = srtp_name(&neg), rtp_port = rtp.port, remote = %neg.remote, "answered");
     Ok(Some((MediaSession::new(neg, local, session_id, &session_params(ctx, inc, false)), rtp)))
 }
 
@@ -259,7 +259,7 @@ async fn delayed_offer(
         }
         None => return Ok(None),
     };
-    tracing::info!(codec = neg.codec.name(), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
+    tracing::info!(codec = neg.codec.name(), srtp = srtp_name(&neg), rtp_port = rtp.port, remote = %neg.remote, offer = "ours, answered in the ACK", "answered");
     // The ACK carried the answer: the call is confirmed from the start.
     let params = session_params(ctx, inc, true);
     Ok(Some((MediaSession::new(neg, local, session_id, &params), rtp)))
@@ -267,6 +267,11 @@ async fn delayed_offer(
 
 fn session_params(ctx: &CallCtx, inc: &IncomingCall, confirmed: bool) -> SessionParams {
     super::call::session_params(&ctx.cfg, inc.peer.addr.ip(), confirmed, keying(ctx, inc))
+}
+
+/// The SRTP suite agreed, for the logs ("off": plain RTP).
+fn srtp_name(n: &sdp::Negotiated) -> &'static str {
+    n.srtp.as_ref().map_or("off", |a| a.suite.sdes_name())
 }
 
 /// The call's SRTP policy (its trunk's, else `[rtp] srtp`) and whether it came over TLS.

@@ -6,10 +6,12 @@
 
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod certs;
 pub mod fault_proxy;
 pub mod fax_machine;
 pub mod phone;
+pub mod softphone;
 pub mod t38_machine;
 pub mod tiff;
 

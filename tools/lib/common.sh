@@ -26,8 +26,9 @@ RUN_PACKAGES=(espeak-ng libspandsp2 libtiff6 fonts-dejavu-core libsrtp2-1)
 # libtiff-tools and poppler-utils: tiffcp decodes received faxes, pdftoppm renders their
 # PDFs, to compare pixels. ffmpeg: the only encoder of AAC/M4A here, for the prompt import
 # test (sox makes the other formats). openssl: the CA and certificates of the TLS tests;
-# baresip-core: a real softphone calling over TLS.
-TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2 libtiff-tools poppler-utils socat libsox-fmt-mp3 systemd ffmpeg openssl baresip-core)
+# baresip-core: a real softphone calling over TLS (with SRTP); tcpdump: the capture that
+# shows its media encrypted.
+TEST_PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd sip-tester python3-aiosmtpd sox iproute2 libtiff-tools poppler-utils socat libsox-fmt-mp3 systemd ffmpeg openssl baresip-core tcpdump)
 # What the benchmarks compare against (tools/bench-sync runs mbsync side by side).
 BENCH_PACKAGES=(isync)
 
