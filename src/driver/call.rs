@@ -196,6 +196,7 @@ pub fn record_totals(ctx: &CallCtx, st: SessionStats, send_dropped: u64) {
         rtp_foreign_source = st.foreign_source,
         rtcp_sent = st.rtcp_sent,
         rtcp_received = st.rtcp_received,
+        srtp_rejected = st.srtp_rejected,
         send_dropped,
         "call ended"
     );

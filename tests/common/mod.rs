@@ -14,6 +14,7 @@ pub mod phone;
 pub mod softphone;
 pub mod t38_machine;
 pub mod tiff;
+pub mod tls_call;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
