@@ -420,6 +420,15 @@ pub enum CallsFrom {
     Trunks,
 }
 
+/// Which transports are encrypted ([`Config::encryption`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Encryption {
+    pub sip: String,
+    pub media: String,
+    pub mail: String,
+    pub mail_certificates: String,
+}
+
 /// `[[sip.trunk]]`: a PBX, carrier or SBC this server works with.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -1094,6 +1103,38 @@ impl Config {
 
     pub fn media_ip(&self) -> std::net::IpAddr {
         self.sip.public_ip.unwrap_or(self.sip.listen.ip())
+    }
+
+    /// Which transports are encrypted, in words, for `status` and `config show`.
+    pub fn encryption(&self) -> Encryption {
+        let m = &self.mail;
+        let mail = if m.require_tls {
+            "TLS required (implicit or STARTTLS)"
+        } else {
+            "TLS when offered (implicit for imaps/pop3s/smtps, STARTTLS otherwise; SMTP AUTH only over TLS)"
+        };
+        let sip = match self.sip.tls_listen {
+            Some(a) => format!("TLS on {a}; UDP and TCP on {} in clear", self.sip.listen),
+            None => format!("UDP and TCP on {} in clear (no [sip] tls_listen)", self.sip.listen),
+        };
+        let mut media = match self.rtp.srtp {
+            crate::srtp::Policy::Required => "SRTP required (SDES keys, calls over TLS only)".to_string(),
+            crate::srtp::Policy::Optional => "SRTP when offered over TLS, else RTP in clear".to_string(),
+            crate::srtp::Policy::Off => "RTP in clear (SRTP off)".to_string(),
+        };
+        for t in &self.sip.trunk {
+            if let Some(p) = t.srtp.filter(|p| *p != self.rtp.srtp) {
+                media.push_str(&format!("; trunk {}: SRTP {}", t.name, p.name()));
+            }
+        }
+        media.push_str("; T.38 (UDPTL) in clear");
+        Encryption {
+            sip,
+            media,
+            mail: mail.into(),
+            mail_certificates: if m.tls_verify { "verified" } else { "NOT verified ([mail] tls_verify = false)" }
+                .into(),
+        }
     }
 
     /// The SRTP policy of a call from `trunk` (its own, else `[rtp] srtp`).

@@ -131,4 +131,13 @@ fn where_srtp_is_required_plain_rtp_and_keys_without_tls_are_refused() {
     assert!(refused(&said), "baresip:\n{said}\nserver:\n{}", server.log());
     assert!(server.log().contains("did not come over TLS"), "{}", server.log());
     assert!(server.messages("1001").is_empty(), "no message from a refused call");
+
+    // What the admin reads: the media's policy, the trunk's own.
+    let shown = server.cli_ok(&["config", "show"]);
+    assert!(
+        shown.contains("# encryption: media SRTP when offered over TLS, else RTP in clear; trunk pbx: SRTP required"),
+        "{shown}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&server.cli_ok(&["status", "--json"])).unwrap();
+    assert!(status["encryption"]["media"].as_str().unwrap().contains("trunk pbx: SRTP required"), "{status}");
 }

@@ -56,6 +56,10 @@ pub fn run(cfg: &Config, cmd: ConfigCmd) -> Result<()> {
     } else {
         // TOML has no null: unset settings are left out (their defaults are "none").
         let t: toml::Value = serde_json::from_value(strip_nulls(v)).context("cannot show the configuration")?;
+        let e = cfg.encryption();
+        println!("# encryption: SIP {}", e.sip);
+        println!("# encryption: media {}", e.media);
+        println!("# encryption: mail {}, certificates {}", e.mail, e.mail_certificates);
         print!("{}", toml::to_string(&t).context("cannot show the configuration")?);
     }
     Ok(())

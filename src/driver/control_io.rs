@@ -187,22 +187,7 @@ async fn status(c: &Control) -> serde_json::Value {
     })
 }
 
-/// Which transports are encrypted, for `status` (and `config show` by the same words).
+/// Which transports are encrypted, for `status` (`config show` says the same).
 pub fn encryption(cfg: &crate::config::Config) -> serde_json::Value {
-    let m = &cfg.mail;
-    let mail = if m.require_tls {
-        "TLS required (implicit or STARTTLS)"
-    } else {
-        "TLS when offered (implicit for imaps/pop3s/smtps, STARTTLS otherwise; SMTP AUTH only over TLS)"
-    };
-    let sip = match cfg.sip.tls_listen {
-        Some(a) => format!("TLS on {a}; UDP and TCP on {} in clear", cfg.sip.listen),
-        None => format!("UDP and TCP on {} in clear (no [sip] tls_listen)", cfg.sip.listen),
-    };
-    serde_json::json!({
-        "sip": sip,
-        "media": "RTP in clear (no SRTP yet)",
-        "mail": mail,
-        "mail_certificates": if m.tls_verify { "verified" } else { "NOT verified ([mail] tls_verify = false)" },
-    })
+    serde_json::to_value(cfg.encryption()).unwrap_or_default()
 }

@@ -223,9 +223,11 @@ impl MediaSession {
 
     /// What the call carries now, for listings: the audio codec, or T.38.
     pub fn carrying(&self) -> &'static str {
-        match &self.t38 {
-            Some(_) => "T.38",
-            None => self.rtp.codec().name(),
+        match (&self.t38, self.rtp.srtp_suite(), self.rtp.codec()) {
+            (Some(_), ..) => "T.38",
+            (None, Some(_), sdp::Codec::Pcmu) => "PCMU/SRTP",
+            (None, Some(_), sdp::Codec::Pcma) => "PCMA/SRTP",
+            (None, None, codec) => codec.name(),
         }
     }
 

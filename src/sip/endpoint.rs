@@ -410,6 +410,17 @@ impl Endpoint {
                 }
             }
             Ok(Message::Response(r)) => self.handle_response(now, r),
+            // A sips: URI asks for TLS on every hop (RFC 5630 §3.1.3): one that came
+            // over UDP or TCP already travelled in clear, and is not served as if secure.
+            Ok(Message::Request(r))
+                if r.method != "ACK" && is_sips(&r) && !matches!(peer.transport, Transport::Tls(_)) =>
+            {
+                self.rejected += 1;
+                tracing::info!(from = %peer.addr, transport = peer.transport.via_name(), "refused a sips: request that did not come over TLS");
+                let reason = "Unsupported URI Scheme (sips: needs TLS)";
+                let resp = build_response(&r.raw, 416, reason, Some(&random_token()), &[], None);
+                self.send(peer, resp);
+            }
             Ok(Message::Request(r)) => self.handle_request(now, peer, *r),
         }
     }
@@ -1140,6 +1151,15 @@ impl Endpoint {
 mod outgoing;
 mod reinvite;
 mod reoffer;
+
+/// Whether a request's Request-URI has the `sips:` scheme.
+fn is_sips(r: &Request) -> bool {
+    r.raw
+        .start_line
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|u| u.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:")))
+}
 
 #[cfg(test)]
 mod call_tests;

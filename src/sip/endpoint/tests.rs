@@ -611,3 +611,20 @@ fn calls_can_be_taken_from_trunks_only_and_a_trunk_can_require_digest() {
     assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying"]);
     assert_eq!(incoming(&mut e).dialled, "100");
 }
+
+#[test]
+fn a_sips_request_is_served_over_tls_only() {
+    let t0 = Instant::now();
+    let mut e = ep();
+    let sips = invite("z9hG4bKs1", "s1").replacen("INVITE sip:100@", "INVITE sips:100@", 1);
+    e.handle_input(t0, udp(), sips.as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 416 Unsupported URI Scheme (sips: needs TLS)"]);
+    assert!(e.poll_event().is_none(), "no call for the application");
+    let tcp = Peer { addr: "127.0.0.1:5070".parse().unwrap(), transport: Transport::Tcp(1) };
+    e.handle_input(t0, tcp, sips.replace("s1", "s2").as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 416 Unsupported URI Scheme (sips: needs TLS)"]);
+    let tls = Peer { addr: "127.0.0.1:5070".parse().unwrap(), transport: Transport::Tls(2) };
+    e.handle_input(t0, tls, sips.replace("s1", "s3").as_bytes());
+    assert_eq!(status_lines(&mut e), ["SIP/2.0 100 Trying"]);
+    assert!(matches!(e.poll_event(), Some(Event::IncomingCall(_))));
+}
