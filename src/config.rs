@@ -452,7 +452,7 @@ pub struct TrunkConfig {
     pub tls_client_ca: Option<std::path::PathBuf>,
     /// SRTP for this trunk's calls: "required" (SRTP over TLS only, anything else
     /// refused), "optional" or "off"; unset: `[rtp] srtp`.
-    #[serde(default, deserialize_with = "srtp_policy_opt", serialize_with = "srtp_policy_opt_name")]
+    #[serde(default, deserialize_with = "opt_from_name", serialize_with = "opt_by_name")]
     pub srtp: Option<crate::srtp::Policy>,
 }
 
@@ -523,11 +523,11 @@ pub struct RtpConfig {
     pub timeout_secs: u64,
     /// Which SDP addresses are sent to before the caller's own RTP proves them:
     /// "unicast", "public" or "learned" (see [`crate::rtp::address::RemotePolicy`]).
-    #[serde(deserialize_with = "remote_policy", serialize_with = "remote_policy_name")]
+    #[serde(deserialize_with = "from_name", serialize_with = "by_name")]
     pub sdp_addresses: crate::rtp::address::RemotePolicy,
     /// SRTP (SDES keys, over TLS only) for calls from sources that are no trunk or whose
     /// trunk does not say: "required", "optional" (SRTP when offered over TLS) or "off".
-    #[serde(deserialize_with = "srtp_policy", serialize_with = "srtp_policy_name")]
+    #[serde(deserialize_with = "from_name", serialize_with = "by_name")]
     pub srtp: crate::srtp::Policy,
 }
 
@@ -543,31 +543,41 @@ impl Default for RtpConfig {
     }
 }
 
-fn srtp_policy_name<S: serde::Serializer>(p: &crate::srtp::Policy, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(p.name())
+/// A setting stored by name (`"unicast"`, `"required"`…): parsed with its `FromStr`,
+/// written back with its name, so `config show` reads back as a configuration.
+trait Named: std::str::FromStr<Err = String> {
+    fn name_of(&self) -> &'static str;
 }
 
-fn srtp_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::srtp::Policy, D::Error> {
+impl Named for crate::rtp::address::RemotePolicy {
+    fn name_of(&self) -> &'static str {
+        self.name()
+    }
+}
+
+impl Named for crate::srtp::Policy {
+    fn name_of(&self) -> &'static str {
+        self.name()
+    }
+}
+
+fn by_name<S: serde::Serializer, T: Named>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.name_of())
+}
+
+fn from_name<'de, D: serde::Deserializer<'de>, T: Named>(d: D) -> Result<T, D::Error> {
     String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
 }
 
-fn srtp_policy_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::srtp::Policy>, D::Error> {
-    Option::<String>::deserialize(d)?.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
-}
-
-fn srtp_policy_opt_name<S: serde::Serializer>(p: &Option<crate::srtp::Policy>, s: S) -> Result<S::Ok, S::Error> {
-    match p {
-        Some(p) => s.serialize_str(p.name()),
+fn opt_by_name<S: serde::Serializer, T: Named>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v.name_of()),
         None => s.serialize_none(),
     }
 }
 
-fn remote_policy_name<S: serde::Serializer>(p: &crate::rtp::address::RemotePolicy, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(p.name())
-}
-
-fn remote_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::rtp::address::RemotePolicy, D::Error> {
-    String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+fn opt_from_name<'de, D: serde::Deserializer<'de>, T: Named>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<String>::deserialize(d)?.map(|s| s.parse().map_err(serde::de::Error::custom)).transpose()
 }
 
 /// An inclusive port range written as `"LOW-HIGH"`.

@@ -44,13 +44,6 @@ fn tone_likeness(samples: &[i16]) -> f64 {
     }
 }
 
-fn ulaw(b: u8) -> i16 {
-    let b = !b;
-    let t = (((b & 0x0f) as i32) << 3) + 0x84;
-    let t = t << ((b & 0x70) >> 4);
-    (if b & 0x80 != 0 { 0x84 - t } else { t - 0x84 }) as i16
-}
-
 #[test]
 fn a_softphone_over_tls_with_srtp_leaves_a_message_and_no_plain_audio_crosses_the_wire() {
     let dir = tempfile::tempdir().unwrap();
@@ -105,7 +98,8 @@ fn a_softphone_over_tls_with_srtp_leaves_a_message_and_no_plain_audio_crosses_th
         );
     }
     // Decoded as PCMU, the phone's packets are noise, not its tone.
-    let as_pcmu: Vec<i16> = inbound.iter().map(|&b| ulaw(b)).collect();
+    let mut as_pcmu = Vec::new();
+    voxbridge::media::g711::decode_into(voxbridge::sdp::Codec::Pcmu, &inbound, &mut as_pcmu);
     let likeness = tone_likeness(&as_pcmu);
     eprintln!("the phone's payloads as PCMU: tone likeness {likeness:.3}; the recording's {heard:.3}");
     assert!(likeness < 0.3, "the phone's payloads do not decode as its tone (likeness {likeness:.2})");

@@ -12,6 +12,7 @@ tests read back from the mailbox.
 import asyncio
 import smtplib
 import ssl
+import time
 import sys
 
 from aiosmtpd.controller import Controller
@@ -28,18 +29,42 @@ class LmtpRelay:
             stamp += b"X-Relay-Auth: %s\r\n" % session.auth_data.login
         content = stamp + envelope.original_content
 
-        def deliver():
+        # Like a real MTA, the relay takes responsibility per recipient: each is
+        # delivered in its own LMTP transaction, a temporary failure retried here. An
+        # error goes back to the client only while nothing has been delivered — a 451
+        # after a partial delivery would make the client send everyone a second copy.
+        def deliver_one(rcpt):
             with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
-                return lmtp.sendmail(envelope.mail_from, envelope.rcpt_tos, content)
+                lmtp.sendmail(envelope.mail_from, [rcpt], content)
+
+        def deliver():
+            delivered, failed = [], []
+            for rcpt in envelope.rcpt_tos:
+                for attempt in range(10):
+                    try:
+                        deliver_one(rcpt)
+                        delivered.append(rcpt)
+                        break
+                    except smtplib.SMTPRecipientsRefused as e:
+                        failed.append((rcpt, "refused: %s" % e))
+                        break
+                    except Exception as e:  # Dovecot busy or down
+                        if not delivered and attempt == 0 and isinstance(e, OSError):
+                            raise  # nothing taken yet and no store at all: the client retries
+                        if attempt == 9:
+                            failed.append((rcpt, str(e)))
+                        else:
+                            time.sleep(0.2)
+            return delivered, failed
 
         try:
-            refused = await asyncio.get_running_loop().run_in_executor(None, deliver)
-        except smtplib.SMTPRecipientsRefused as e:
-            return "550 recipient refused by the mail store: %s" % e
+            delivered, failed = await asyncio.get_running_loop().run_in_executor(None, deliver)
         except Exception as e:  # Dovecot down: tell the client to retry later.
             return "451 mail store unavailable: %s" % e
-        if refused:
-            return "550 refused: %s" % refused
+        if failed:
+            print("relay: not delivered to %s" % failed, file=sys.stderr, flush=True)
+            if not delivered:
+                return "550 refused: %s" % failed
         return "250 OK delivered"
 
 

@@ -31,7 +31,6 @@ use crate::media::g711;
 use crate::sdp::crypto::Agreed;
 use crate::sdp::{Codec, Direction, Negotiated};
 use crate::srtp::{Keying, Srtp, SrtpError};
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
@@ -130,6 +129,8 @@ struct Protection {
     agreed: Agreed,
     inbound: Srtp,
     outbound: Srtp,
+    /// Where incoming packets are decrypted, reused from packet to packet.
+    scratch: Vec<u8>,
 }
 
 impl Protection {
@@ -138,6 +139,7 @@ impl Protection {
             inbound: Srtp::inbound(agreed.suite, &agreed.theirs)?,
             outbound: Srtp::outbound(agreed.suite, &agreed.ours)?,
             agreed: agreed.clone(),
+            scratch: Vec::with_capacity(1500),
         })
     }
 }
@@ -420,29 +422,35 @@ impl RtpSession {
     /// One datagram from the RTP port; `now` is its arrival (for jitter statistics).
     /// On an SRTP call it is checked and decrypted first; what fails is dropped.
     pub fn handle_input(&mut self, from: SocketAddr, buf: &[u8], now: Instant) {
-        match self.unprotect(buf, rtcp::is_rtcp(buf)) {
-            Some(Cow::Borrowed(clear)) => self.handle_clear(from, clear, now),
-            Some(Cow::Owned(clear)) => self.handle_clear(from, &clear, now),
-            None => {}
+        if matches!(self.cipher, Cipher::Plain) {
+            return self.handle_clear(from, buf, now);
+        }
+        if let Some(clear) = self.decrypt(buf, rtcp::is_rtcp(buf)) {
+            self.handle_clear(from, &clear, now);
+            self.give_back(clear);
         }
     }
 
-    /// `buf` as plain RTP (or RTCP): itself on a plain call, decrypted on an SRTP call;
-    /// `None` when it does not verify.
-    fn unprotect<'b>(&mut self, buf: &'b [u8], is_rtcp: bool) -> Option<Cow<'b, [u8]>> {
-        let p = match &mut self.cipher {
-            Cipher::Plain => return Some(Cow::Borrowed(buf)),
-            Cipher::Broken => return None,
-            Cipher::Srtp(p) => p,
-        };
-        let mut clear = buf.to_vec();
+    /// `buf` decrypted on an SRTP call, into the call's reused buffer (no allocation per
+    /// packet); `None` when it does not verify, or the call has no working contexts.
+    fn decrypt(&mut self, buf: &[u8], is_rtcp: bool) -> Option<Vec<u8>> {
+        let Cipher::Srtp(p) = &mut self.cipher else { return None };
+        let mut clear = std::mem::take(&mut p.scratch);
+        clear.clear();
+        clear.extend_from_slice(buf);
         let r = if is_rtcp { p.inbound.unprotect_rtcp(&mut clear) } else { p.inbound.unprotect(&mut clear) };
-        match r {
-            Ok(()) => Some(Cow::Owned(clear)),
-            Err(_) => {
-                self.stats.srtp_rejected += 1;
-                None
-            }
+        if r.is_ok() {
+            return Some(clear);
+        }
+        p.scratch = clear;
+        self.stats.srtp_rejected += 1;
+        None
+    }
+
+    /// The buffer [`RtpSession::decrypt`] lent, for the next packet.
+    fn give_back(&mut self, clear: Vec<u8>) {
+        if let Cipher::Srtp(p) = &mut self.cipher {
+            p.scratch = clear;
         }
     }
 
@@ -493,10 +501,12 @@ impl RtpSession {
     /// An RTCP datagram (from the RTCP port, or the RTP port with rtcp-mux). Only the
     /// caller's host is heard: it keeps the call alive and gives LSR for our reports.
     pub fn handle_rtcp(&mut self, from: SocketAddr, buf: &[u8]) {
-        match self.unprotect(buf, true) {
-            Some(Cow::Borrowed(clear)) => self.handle_clear_rtcp(from, clear),
-            Some(Cow::Owned(clear)) => self.handle_clear_rtcp(from, &clear),
-            None => {}
+        if matches!(self.cipher, Cipher::Plain) {
+            return self.handle_clear_rtcp(from, buf);
+        }
+        if let Some(clear) = self.decrypt(buf, true) {
+            self.handle_clear_rtcp(from, &clear);
+            self.give_back(clear);
         }
     }
 

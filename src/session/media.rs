@@ -80,9 +80,11 @@ impl FirstOffer {
     /// `local` is our media address: an offer whose address it cannot reach is refused.
     /// Audio is keyed as `keying` allows; a T.38 stream is UDPTL, as the standard has it.
     pub fn read(offer: &[u8], local: IpAddr, serves: Serves, keying: Keying) -> Result<FirstOffer, Refusal> {
+        // A trunk that requires SRTP takes no call without TLS, whatever it offers (a
+        // delayed offer, T.38): checked before any stream is read.
+        keying::check_transport(keying).map_err(Refusal::Media)?;
         if offer.iter().all(u8::is_ascii_whitespace) {
-            // Our offer will carry the keys: a call that cannot have them is refused now.
-            return keying::check_transport(keying).map(|()| FirstOffer::Delayed).map_err(Refusal::Media);
+            return Ok(FirstOffer::Delayed);
         }
         let fax = || {
             let o = t38::read_offer(offer).ok()?;
@@ -320,6 +322,10 @@ mod tests {
             b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 6000 RTP/AVP 0\r\nm=image 6002 udptl t38\r\nc=IN IP6 ::1\r\n";
         assert!(is_audio(FirstOffer::read(v6_fax, v4, Serves::FaxElseAudio, plain)));
         assert!(matches!(Reoffer::read(fax_only, v4, plain, None), Reoffer::Fax(_)));
+        // Where SRTP is required, no call comes in without TLS: not a fax, not a delayed offer.
+        let required = Keying { policy: crate::srtp::Policy::Required, over_tls: false };
+        assert_eq!(FirstOffer::read(fax_only, v4, Serves::FaxElseAudio, required).unwrap_err().status().0, 488);
+        assert_eq!(FirstOffer::read(b"", v4, Serves::Audio, required).unwrap_err().status().0, 488);
         assert!(matches!(Reoffer::read(&v6_fax[..], v4, plain, None), Reoffer::Unusable(_)));
     }
 }
