@@ -206,12 +206,17 @@ impl TcpFramer {
 
     /// What is buffered of a message that never completed, when the stream ends (the
     /// peer closed it, or its deadline passed): handed to the parser, which answers a
-    /// head that is all there (RFC 4475's baddn lacks its blank line). `None` when only
-    /// line ends are left.
+    /// head that is all there — one with its blank line and a short body, or one whose
+    /// last line ends without the blank line (RFC 4475's baddn). `None` when only line
+    /// ends are left, or when the stream stopped inside a line: no head is there to
+    /// answer, and parsing kilobytes of an endless line once per closing connection is
+    /// what a hostile peer would want.
     pub fn take_rest(&mut self) -> Option<Vec<u8>> {
         let rest = std::mem::take(&mut self.buf);
         self.scanned = 0;
-        (self.broken.is_none() && rest.iter().any(|&b| b != b'\r' && b != b'\n')).then_some(rest)
+        let content = rest.iter().any(|&b| b != b'\r' && b != b'\n');
+        let head_there = rest.ends_with(b"\n") || find_head_end(&rest).is_some();
+        (self.broken.is_none() && content && head_there).then_some(rest)
     }
 
     /// Keep-alive pings seen since the last call: each is answered with one CRLF (pong).
@@ -293,6 +298,22 @@ mod tests {
         for input in [&b""[..], b"\r\n\r\n", b"INVITE\r\nno colon\r\n\r\n", b"\xff\xfe\r\n\r\n"] {
             assert!(RawMessage::parse(input).is_err(), "{input:?}");
         }
+    }
+
+    #[test]
+    fn the_rest_of_a_cut_stream_is_answered_only_when_a_head_is_there() {
+        let rest = |bytes: &[u8]| {
+            let mut f = TcpFramer::default();
+            f.push(bytes);
+            assert_eq!(f.next_message().unwrap(), None);
+            f.take_rest()
+        };
+        let head = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n";
+        assert!(rest(head).is_some(), "a head without its blank line (baddn)");
+        let short_body = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 50\r\n\r\nhello";
+        assert!(rest(short_body).is_some(), "a whole head, its body cut short (clerr)");
+        assert!(rest(b"OPTIONS sip:a@b SIP/2.0\r\nX-Fill: aaaaaaaaaaaa").is_none(), "cut inside a line");
+        assert!(rest(b"\r\n").is_none(), "line ends only");
     }
 
     #[test]
