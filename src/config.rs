@@ -454,6 +454,45 @@ pub struct TrunkConfig {
     /// refused), "optional" or "off"; unset: `[rtp] srtp`.
     #[serde(default, deserialize_with = "opt_from_name", serialize_with = "opt_by_name")]
     pub srtp: Option<crate::srtp::Policy>,
+    /// How calls we place to this trunk (fax sending) travel when their URI does not
+    /// say (`sips:` or `;transport=`): "udp" (the default), "tcp" or "tls".
+    #[serde(default, deserialize_with = "opt_from_name", serialize_with = "opt_by_name")]
+    pub transport: Option<PlacedTransport>,
+    /// The CAs (PEM) the trunk's certificate must be signed by when we connect to it
+    /// over TLS; unset: the system's (`/etc/ssl/certs/ca-certificates.crt`).
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name the trunk's certificate must carry; unset: the host of the URI called.
+    pub tls_server_name: Option<String>,
+}
+
+/// The transport of a call voxbridge places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacedTransport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl PlacedTransport {
+    pub fn name(self) -> &'static str {
+        match self {
+            PlacedTransport::Udp => "udp",
+            PlacedTransport::Tcp => "tcp",
+            PlacedTransport::Tls => "tls",
+        }
+    }
+}
+
+impl std::str::FromStr for PlacedTransport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "udp" => Ok(PlacedTransport::Udp),
+            "tcp" => Ok(PlacedTransport::Tcp),
+            "tls" => Ok(PlacedTransport::Tls),
+            _ => Err(format!("transport {s:?}: expected \"udp\", \"tcp\" or \"tls\"")),
+        }
+    }
 }
 
 impl Default for SipConfig {
@@ -550,6 +589,12 @@ trait Named: std::str::FromStr<Err = String> {
 }
 
 impl Named for crate::rtp::address::RemotePolicy {
+    fn name_of(&self) -> &'static str {
+        self.name()
+    }
+}
+
+impl Named for PlacedTransport {
     fn name_of(&self) -> &'static str {
         self.name()
     }
@@ -1123,10 +1168,18 @@ impl Config {
         } else {
             "TLS when offered (implicit for imaps/pop3s/smtps, STARTTLS otherwise; SMTP AUTH only over TLS)"
         };
-        let sip = match self.sip.tls_listen {
+        let mut sip = match self.sip.tls_listen {
             Some(a) => format!("TLS on {a}; UDP and TCP on {} in clear", self.sip.listen),
             None => format!("UDP and TCP on {} in clear (no [sip] tls_listen)", self.sip.listen),
         };
+        for t in &self.sip.trunk {
+            let how = match t.transport {
+                Some(PlacedTransport::Tls) => "TLS",
+                Some(PlacedTransport::Tcp) => "TCP in clear",
+                _ => continue,
+            };
+            sip.push_str(&format!("; calls placed to trunk {}: {how}", t.name));
+        }
         let mut media = match self.rtp.srtp {
             crate::srtp::Policy::Required => "SRTP required (SDES keys, calls over TLS only)".to_string(),
             crate::srtp::Policy::Optional => "SRTP when offered over TLS, else RTP in clear".to_string(),

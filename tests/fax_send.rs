@@ -70,6 +70,80 @@ fn a_receiver_that_offers_t38_gets_the_fax_over_t38() {
     sends_two_pages("[fax]\nt38_reinvite = true\n", "T.38");
 }
 
+/// A receiver with SIP over TLS on a port of its own whose trunk (loopback) requires
+/// SRTP: (receiver, its TLS port, the CA that signed its certificate).
+fn tls_receiver(work: &std::path::Path) -> (Server, u16, std::path::PathBuf) {
+    let (ca, cert, key) = common::certs::ca_and_server(work, "fax");
+    let port = free_port();
+    let server = receiver(
+        work,
+        &format!(
+            "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n\
+             [[sip.trunk]]\nname = \"sender\"\nnetworks = [\"127.0.0.1\"]\nsrtp = \"required\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    (server, port, ca)
+}
+
+/// A sender whose trunk at loopback is reached over TLS, its certificate checked
+/// against `ca`, with SRTP required.
+fn tls_sender(ca: &std::path::Path) -> Server {
+    Server::configure(&format!(
+        "[[sip.trunk]]\nname = \"receiver\"\nnetworks = [\"127.0.0.1\"]\ntransport = \"tls\"\n\
+         tls_ca = \"{}\"\nsrtp = \"required\"\n",
+        ca.display()
+    ))
+}
+
+#[test]
+fn a_fax_to_a_trunk_marked_tls_goes_over_tls_with_srtp_and_arrives_pixel_for_pixel() {
+    let work = tempfile::tempdir().unwrap();
+    let (server, port, ca) = tls_receiver(work.path());
+    let sender = tls_sender(&ca);
+    let pages = vec![tiff::page(8, 300)];
+    let src = work.path().join("out.tif");
+    tiff::write(&src, &pages, 98);
+    // A sip: URI: the trunk's `transport = "tls"` makes it TLS, to the receiver's TLS port.
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{port}"), &src, &["--retries", "0"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stderr), server.log()));
+    assert!(o.status.success(), "{report}\n{}\n{}", String::from_utf8_lossy(&o.stderr), server.log());
+    assert_eq!(report["signalling"].as_str(), Some("TLS"), "{report}");
+    assert_eq!(report["srtp"].as_str(), Some("AES_CM_128_HMAC_SHA1_80"), "{report}");
+    assert_eq!(report["transport"].as_str(), Some("G.711"), "{report}");
+    assert!(stored_pages(&server) == pages, "the pages received differ from the pages sent");
+    // The receiver's side of it: the call came over TLS (a trunk requiring SRTP takes no
+    // other), its media SRTP.
+    let log = server.log();
+    assert!(log.contains("srtp=\"AES_CM_128_HMAC_SHA1_80\""), "{log}");
+}
+
+#[test]
+fn a_trunk_certificate_from_another_ca_is_a_clear_error_and_no_call() {
+    let work = tempfile::tempdir().unwrap();
+    let (server, port, _ca) = tls_receiver(work.path());
+    let other = tempfile::tempdir().unwrap();
+    let (wrong_ca, _, _) = common::certs::ca_and_server(other.path(), "other");
+    let sender = tls_sender(&wrong_ca);
+    let src = work.path().join("out.tif");
+    tiff::write(&src, &[tiff::page(8, 100)], 98);
+    // sips: says TLS by itself; the certificate is checked against the trunk's tls_ca.
+    let o = fax_send(&sender, &format!("sips:7001@127.0.0.1:{port}"), &src, &["--retries", "3"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("certificate") && err.contains("tls_ca"), "says what is wrong and where: {err}");
+    assert!(!err.contains("attempt 2"), "no retry mends a certificate: {err}");
+    assert!(server.messages("4910").is_empty());
+    assert!(!server.log().contains("answered"), "{}", server.log());
+
+    // SRTP required over plain UDP is refused before any call: the keys would travel in clear.
+    let o = fax_send(&sender, &format!("sip:7001@127.0.0.1:{};transport=udp", server.sip_port), &src, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("SRTP") && err.contains("TLS"), "{err}");
+}
+
 #[test]
 fn a_busy_line_is_tried_again_and_a_wrong_number_is_not() {
     // A line that is always busy: every INVITE answered 486, its ACK awaited.

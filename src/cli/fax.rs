@@ -206,6 +206,12 @@ fn summary(r: &SendReport, pages: usize) -> String {
         (Some(t), None) => format!(" over {t}"),
         _ => String::new(),
     };
+    // Said only when the call was encrypted: "(SIP over TLS, SRTP AES_CM_128_HMAC_SHA1_80)".
+    let how = match (r.signalling, r.srtp) {
+        (Some("TLS"), Some(suite)) => format!("{how} (SIP over TLS, SRTP {suite})"),
+        (Some("TLS"), None) => format!("{how} (SIP over TLS)"),
+        _ => how,
+    };
     let verdict = if r.ok { "sent" } else { "NOT sent" };
     format!(
         "{verdict}: {} of {pages} pages to {}{how} in {tries}, {:.0} s: {}",

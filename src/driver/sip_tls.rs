@@ -3,7 +3,8 @@
 //! `tls_client_ca`, an acceptor that demands a client certificate signed by that CA,
 //! chosen by the connection's source address (known before the handshake). A reload
 //! reads the files again: new connections get the new certificate, connections already
-//! up keep theirs, and a file that does not load leaves the old ones in use.
+//! up keep theirs, and a file that does not load leaves the old ones in use. For calls
+//! we place, [`connector`]: the far end's certificate checked, ours shown when asked.
 
 use anyhow::{bail, Context, Result};
 use rustls::pki_types::pem::PemObject;
@@ -78,7 +79,8 @@ fn acceptors(cert: &Path, key: &Path, clients: &[ClientAuth]) -> Result<Acceptor
     Ok(Acceptors { default, trunks })
 }
 
-fn acceptor(cert: &Path, key: &Path, client: Option<&ClientAuth>) -> Result<tokio_rustls::TlsAcceptor> {
+/// Our certificate chain and key (`[sip] tls_cert`, `tls_key`).
+fn our_certificate(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("[sip] tls_cert: cannot read {}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -88,6 +90,11 @@ fn acceptor(cert: &Path, key: &Path, client: Option<&ClientAuth>) -> Result<toki
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("[sip] tls_key {}: no PEM private key in it (or unreadable)", key.display()))?;
+    Ok((chain, key))
+}
+
+fn acceptor(cert: &Path, key: &Path, client: Option<&ClientAuth>) -> Result<tokio_rustls::TlsAcceptor> {
+    let (chain, key) = our_certificate(cert, key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -111,4 +118,40 @@ fn acceptor(cert: &Path, key: &Path, client: Option<&ClientAuth>) -> Result<toki
         .with_single_cert(chain, key)
         .context("[sip] tls_cert and tls_key do not make a usable certificate (does the key match?)")?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Where the system's CAs are on Debian (package ca-certificates).
+pub const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The TLS client for a call we place to `trunk` (or to a host of no trunk): the
+/// trunk's certificate verified against its `tls_ca` or the system's CAs; our own
+/// certificate (`[sip] tls_cert`, `tls_key`) presented when set, for trunks that want
+/// mutual TLS. TLS 1.2 and 1.3.
+pub fn connector(
+    cfg: &crate::config::Config,
+    trunk: Option<&crate::config::TrunkConfig>,
+) -> Result<tokio_rustls::TlsConnector> {
+    let (ca, whose) = match trunk.and_then(|t| t.tls_ca.as_ref().map(|ca| (ca, t))) {
+        Some((ca, t)) => (ca.clone(), format!("sip.trunk {:?} tls_ca", t.name)),
+        None => (PathBuf::from(SYSTEM_CAS), "the system's CAs".to_string()),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca).with_context(|| format!("{whose}: cannot read {}", ca.display()))? {
+        roots.add(cert.with_context(|| format!("{whose} {}: not PEM certificates", ca.display()))?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS versions")?
+        .with_root_certificates(roots);
+    let config = match (&cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (chain, key) = our_certificate(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("[sip] tls_cert and tls_key do not make a usable certificate")?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }

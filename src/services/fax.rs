@@ -7,6 +7,7 @@
 //! job), which failures are worth another attempt, and how a send is reported.
 
 use super::messages::Messages;
+use crate::config::PlacedTransport;
 use crate::fax::spandsp::Outcome;
 use crate::ivr::fax::Finished;
 use crate::model::MessageKind;
@@ -66,24 +67,67 @@ impl Messages {
     }
 }
 
-/// `sip:NUMBER@HOST[:PORT]` → (NUMBER, "HOST:PORT"), port 5060 by default.
-pub fn parse_target(uri: &str) -> Result<(String, String)> {
-    let rest = uri
-        .strip_prefix("sip:")
-        .with_context(|| format!("--to {uri:?}: expected sip:NUMBER@HOST[:PORT] (sips: comes with TLS)"))?;
-    let rest = rest.split(';').next().unwrap_or(rest);
-    let Some((user, host)) = rest.split_once('@') else { bail!("--to {uri:?}: no NUMBER@ before the host") };
-    if user.is_empty() || host.is_empty() {
-        bail!("--to {uri:?}: expected sip:NUMBER@HOST[:PORT]");
+/// Where a fax goes: `sip:NUMBER@HOST[:PORT][;transport=udp|tcp|tls]` or
+/// `sips:NUMBER@HOST[:PORT]` (TLS, RFC 5630).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaxTarget {
+    pub user: String,
+    /// As written, without the port (an IPv6 address in its brackets).
+    pub host: String,
+    pub port: Option<u16>,
+    /// What the URI says of the transport (`sips:` is TLS); `None`: the trunk's, or UDP.
+    pub transport: Option<PlacedTransport>,
+    pub sips: bool,
+}
+
+impl FaxTarget {
+    /// `HOST:PORT` to connect to over `transport`: 5061 for TLS, 5060 otherwise, unless
+    /// the URI named a port.
+    pub fn host_port(&self, transport: PlacedTransport) -> String {
+        let port = self.port.unwrap_or(if transport == PlacedTransport::Tls { 5061 } else { 5060 });
+        format!("{}:{port}", self.host)
     }
-    let target = match host.rsplit_once(':') {
-        Some((_, port)) if !host.ends_with(']') => {
-            port.parse::<u16>().with_context(|| format!("--to {uri:?}: bad port {port:?}"))?;
-            host.to_string()
-        }
-        _ => format!("{host}:5060"),
+
+    /// The host as a TLS server name: without an IPv6 address's brackets.
+    pub fn server_name(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+/// Reads a fax target, or says what form was expected.
+pub fn parse_target(uri: &str) -> Result<FaxTarget> {
+    let form = "expected sip:NUMBER@HOST[:PORT] or sips:NUMBER@HOST[:PORT]";
+    let (sips, rest) = match (uri.strip_prefix("sips:"), uri.strip_prefix("sip:")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => bail!("--to {uri:?}: {form}"),
     };
-    Ok((user.to_string(), target))
+    let mut parts = rest.split(';');
+    let addr = parts.next().unwrap_or(rest);
+    let mut transport = sips.then_some(PlacedTransport::Tls);
+    for param in parts {
+        let Some(("transport", value)) = param.split_once('=').map(|(k, v)| (k.trim(), v.trim())) else { continue };
+        let t: PlacedTransport = value.parse().map_err(|e: String| anyhow::anyhow!("--to {uri:?}: {e}"))?;
+        if sips && t != PlacedTransport::Tls {
+            bail!("--to {uri:?}: a sips: URI is reached over TLS only, not transport={value}");
+        }
+        transport = Some(t);
+    }
+    let Some((user, host)) = addr.split_once('@') else { bail!("--to {uri:?}: no NUMBER@ before the host") };
+    if user.is_empty() || host.is_empty() {
+        bail!("--to {uri:?}: {form}");
+    }
+    let (host, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !host.ends_with(']') => {
+            let port = port.parse::<u16>().with_context(|| format!("--to {uri:?}: bad port {port:?}"))?;
+            (name.to_string(), Some(port))
+        }
+        _ => (host.to_string(), None),
+    };
+    if host.is_empty() {
+        bail!("--to {uri:?}: {form}");
+    }
+    Ok(FaxTarget { user: user.to_string(), host, port, transport, sips })
 }
 
 /// Queues message `id` of `mailbox` to be sent as a fax to `target` (the job's id). A
@@ -157,6 +201,10 @@ pub struct SendReport {
     pub attempts: u32,
     /// "T.38" or "G.711" (the last attempt's).
     pub transport: Option<&'static str>,
+    /// The SIP transport of the last answered attempt: "UDP", "TCP" or "TLS".
+    pub signalling: Option<&'static str>,
+    /// The SRTP suite of a G.711 fax sent with SRTP (over TLS).
+    pub srtp: Option<&'static str>,
     pub bit_rate: Option<u32>,
     pub ecm: Option<bool>,
     pub remote_ident: Option<String>,
@@ -167,8 +215,19 @@ pub struct SendReport {
 pub enum Attempt {
     /// The call was not answered (status, reason).
     NotAnswered(u16, String),
-    /// The call was answered; the fax ended so.
-    Faxed(Box<Finished>, bool),
+    /// The call was answered; the fax ended so, carried so.
+    Faxed(Box<Finished>, Carried),
+}
+
+/// How an answered fax call was carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Carried {
+    /// Moved to T.38 (else G.711 throughout).
+    pub t38: bool,
+    /// "UDP", "TCP" or "TLS".
+    pub signalling: &'static str,
+    /// The SRTP suite, when the G.711 media was encrypted.
+    pub srtp: Option<&'static str>,
 }
 
 impl SendReport {
@@ -182,6 +241,8 @@ impl SendReport {
             sip_status: None,
             attempts: 0,
             transport: None,
+            signalling: None,
+            srtp: None,
             bit_rate: None,
             ecm: None,
             remote_ident: None,
@@ -201,9 +262,11 @@ impl SendReport {
                 self.result = format!("call not answered: {status} {reason}");
                 worth_retrying(status)
             }
-            Attempt::Faxed(f, t38) => {
+            Attempt::Faxed(f, carried) => {
                 self.sip_status = None;
-                self.transport = Some(if t38 { "T.38" } else { "G.711" });
+                self.transport = Some(if carried.t38 { "T.38" } else { "G.711" });
+                self.signalling = Some(carried.signalling);
+                self.srtp = carried.srtp.filter(|_| !carried.t38);
                 match &f.outcome {
                     Some(o) => {
                         self.ok = o.ok();
@@ -235,11 +298,34 @@ mod tests {
 
     #[test]
     fn targets_are_read_or_refused_with_the_form_expected() {
-        assert_eq!(parse_target("sip:7001@127.0.0.1:5062").unwrap(), ("7001".into(), "127.0.0.1:5062".into()));
-        assert_eq!(parse_target("sip:5551234@trunk.example").unwrap().1, "trunk.example:5060");
-        assert_eq!(parse_target("sip:1@[::1]").unwrap().1, "[::1]:5060");
-        assert_eq!(parse_target("sip:1@host;transport=udp").unwrap().1, "host:5060");
-        for bad in ["7001@host", "sip:host", "sip:@host", "sip:1@host:x", "sips:1@host"] {
+        let t = parse_target("sip:7001@127.0.0.1:5062").unwrap();
+        assert_eq!(
+            (t.user.as_str(), t.host_port(PlacedTransport::Udp), t.transport),
+            ("7001", "127.0.0.1:5062".into(), None)
+        );
+        assert_eq!(
+            parse_target("sip:5551234@trunk.example").unwrap().host_port(PlacedTransport::Udp),
+            "trunk.example:5060"
+        );
+        let v6 = parse_target("sip:1@[::1]").unwrap();
+        assert_eq!((v6.host_port(PlacedTransport::Udp), v6.server_name()), ("[::1]:5060".into(), "::1"));
+        assert_eq!(parse_target("sip:1@host;transport=udp").unwrap().transport, Some(PlacedTransport::Udp));
+        assert_eq!(parse_target("sip:1@host;transport=TCP").unwrap().transport, Some(PlacedTransport::Tcp));
+        let s = parse_target("sips:1@host").unwrap();
+        assert_eq!(
+            (s.sips, s.transport, s.host_port(PlacedTransport::Tls)),
+            (true, Some(PlacedTransport::Tls), "host:5061".into())
+        );
+        assert_eq!(parse_target("sip:1@host;transport=tls").unwrap().host_port(PlacedTransport::Tls), "host:5061");
+        for bad in [
+            "7001@host",
+            "sip:host",
+            "sip:@host",
+            "sip:1@host:x",
+            "sip:1@:5060",
+            "sips:1@host;transport=udp",
+            "sip:1@h;transport=sctp",
+        ] {
             assert!(parse_target(bad).is_err(), "{bad}");
         }
     }

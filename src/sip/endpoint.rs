@@ -249,7 +249,7 @@ impl OkRetransmit {
 fn dialog_headers(local: SocketAddr, c: &Call, branch: &str, cseq: u32, method: &str) -> Vec<(&'static str, String)> {
     let d = &c.dialog;
     let mut h = vec![
-        ("Via", format!("SIP/2.0/{} {local};branch={branch};rport", c.peer.transport.via_name())),
+        ("Via", c.peer.transport.via(local, branch)),
         ("Max-Forwards", "70".into()),
         ("From", d.local.clone()),
         ("To", d.remote.clone()),

@@ -136,7 +136,7 @@ impl Subscriptions {
         s.cseq += 1;
         let branch = format!("z9hG4bK{}", random_token());
         let mut headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {local};branch={branch};rport", s.peer.transport.via_name())),
+            ("Via", s.peer.transport.via(local, &branch)),
             ("Max-Forwards", "70".into()),
             ("From", s.local.clone()),
             ("To", s.remote.clone()),
@@ -212,7 +212,7 @@ pub fn refusal(r: &Request) -> Option<Subscribe> {
 pub fn unsolicited_notify(target: &str, peer: Peer, body: &str, local: SocketAddr, user_agent: &str) -> Notify {
     let branch = format!("z9hG4bK{}", random_token());
     let headers: Vec<(&str, String)> = vec![
-        ("Via", format!("SIP/2.0/{} {local};branch={branch};rport", peer.transport.via_name())),
+        ("Via", peer.transport.via(local, &branch)),
         ("Max-Forwards", "70".into()),
         ("From", format!("<sip:voxbridge@{local}>;tag={}", random_token())),
         ("To", format!("<{target}>")),

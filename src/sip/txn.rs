@@ -37,6 +37,14 @@ impl Transport {
             Transport::Tls(_) => "TLS",
         }
     }
+
+    /// The Via of a request we send from `local`. Over TLS it says `alias` (RFC 5923):
+    /// the far end may send its own requests back on this connection — the only way to
+    /// reach us for a call placed from a connection of our own, where nothing listens.
+    pub fn via(self, local: std::net::SocketAddr, branch: &str) -> String {
+        let alias = if matches!(self, Transport::Tls(_)) { ";alias" } else { "" };
+        format!("SIP/2.0/{} {local};branch={branch};rport{alias}", self.via_name())
+    }
 }
 
 /// The remote end of a transaction.
@@ -261,6 +269,14 @@ impl ClientTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_via_offers_connection_reuse_over_tls_only() {
+        let local = "192.0.2.1:5061".parse().unwrap();
+        assert_eq!(Transport::Tls(3).via(local, "z9hG4bKa"), "SIP/2.0/TLS 192.0.2.1:5061;branch=z9hG4bKa;rport;alias");
+        assert_eq!(Transport::Tcp(3).via(local, "z9hG4bKa"), "SIP/2.0/TCP 192.0.2.1:5061;branch=z9hG4bKa;rport");
+        assert_eq!(Transport::Udp.via(local, "z9hG4bKa"), "SIP/2.0/UDP 192.0.2.1:5061;branch=z9hG4bKa;rport");
+    }
 
     fn udp() -> Peer {
         Peer { addr: "127.0.0.1:5070".parse().unwrap(), transport: Transport::Udp }

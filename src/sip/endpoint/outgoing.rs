@@ -22,14 +22,19 @@ impl Endpoint {
         let cseq = rand::random::<u16>() as u32 + 1;
         let from = format!("<sip:{}@{}>", out.from_user, self.cfg.local);
         let to = format!("<{}>", out.target);
+        // A sips: Request-URI wants a sips: Contact (RFC 3261 §8.1.1.8): TLS back to us too.
+        let contact = match out.target.starts_with("sips:") {
+            true => format!("<sips:voxbridge@{}>", self.cfg.local),
+            false => self.contact(out.peer.transport),
+        };
         let headers: Vec<(&str, String)> = vec![
-            ("Via", self.via(out.peer, &branch)),
+            ("Via", out.peer.transport.via(self.cfg.local, &branch)),
             ("Max-Forwards", "70".into()),
             ("From", format!("{from};tag={tag}")),
             ("To", to.clone()),
             ("Call-ID", call_id.clone()),
             ("CSeq", format!("{cseq} INVITE")),
-            ("Contact", self.contact(out.peer.transport)),
+            ("Contact", contact),
             ("Allow", super::ALLOW.into()),
             ("User-Agent", self.cfg.user_agent.clone()),
         ];
@@ -67,10 +72,6 @@ impl Endpoint {
         handle
     }
 
-    fn via(&self, peer: Peer, branch: &str) -> String {
-        format!("SIP/2.0/{} {};branch={branch};rport", peer.transport.via_name(), self.cfg.local)
-    }
-
     /// Cancels a call we placed that is not answered yet: CANCEL now if a provisional
     /// answer came, else as soon as one comes; a 2xx that crosses it is ACKed and ended
     /// with BYE.
@@ -92,7 +93,7 @@ impl Endpoint {
         let Some(p) = c.placed.as_mut() else { return };
         p.cancel = Cancel::Sent;
         let headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={};rport", c.peer.transport.via_name(), self.cfg.local, p.branch)),
+            ("Via", c.peer.transport.via(self.cfg.local, &p.branch)),
             ("Max-Forwards", "70".into()),
             ("From", c.dialog.local.clone()),
             ("To", p.to.clone()),
@@ -158,7 +159,7 @@ impl Endpoint {
         let c = self.calls.get(&call)?;
         let p = c.placed.as_ref()?;
         let headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={};rport", c.peer.transport.via_name(), self.cfg.local, p.branch)),
+            ("Via", c.peer.transport.via(self.cfg.local, &p.branch)),
             ("Max-Forwards", "70".into()),
             ("From", c.dialog.local.clone()),
             ("To", r.raw.header("To").unwrap_or(&p.to).to_string()),
@@ -191,7 +192,7 @@ impl Endpoint {
         c.state = CallState::Confirmed;
         let branch = format!("z9hG4bK{}", random_token());
         let mut headers: Vec<(&str, String)> = vec![
-            ("Via", format!("SIP/2.0/{} {};branch={branch};rport", c.peer.transport.via_name(), self.cfg.local)),
+            ("Via", c.peer.transport.via(self.cfg.local, &branch)),
             ("Max-Forwards", "70".into()),
             ("From", c.dialog.local.clone()),
             ("To", c.dialog.remote.clone()),
