@@ -779,19 +779,27 @@ impl Default for MwiConfig {
 #[serde(deny_unknown_fields)]
 pub struct MwiPhone {
     pub mailbox: String,
-    /// `sip:user@IP:port` — sent over UDP to that address.
+    /// `sip:user@IP[:port]` — sent over UDP to that address; `sips:user@IP[:port]` (or
+    /// `;transport=tls`) — over the phone's own TLS connection that allows reuse.
     pub uri: String,
 }
 
 impl MwiPhone {
-    /// The address NOTIFYs go to: the URI's host (an IP address) and port (5060 if none).
+    /// The address NOTIFYs go to: the URI's host (an IP address) and port (5060 if none,
+    /// 5061 for TLS).
     pub fn addr(&self) -> Result<SocketAddr, String> {
+        let tls = self.uri.starts_with("sips:") || self.uri.to_ascii_lowercase().contains(";transport=tls");
         let rest = self
             .uri
             .strip_prefix("sip:")
-            .ok_or_else(|| format!("mwi.phone uri must start with sip:, got {:?}", self.uri))?;
+            .or_else(|| self.uri.strip_prefix("sips:"))
+            .ok_or_else(|| format!("mwi.phone uri must start with sip: or sips:, got {:?}", self.uri))?;
         let host = rest.rsplit('@').next().unwrap_or(rest).split(';').next().unwrap_or("");
-        let with_port = if host.contains(':') { host.to_string() } else { format!("{host}:5060") };
+        let default_port = if tls { 5061 } else { 5060 };
+        let with_port = match host.rsplit_once(':') {
+            Some(_) if !host.ends_with(']') => host.to_string(),
+            _ => format!("{host}:{default_port}"),
+        };
         with_port.parse().map_err(|_| format!("mwi.phone uri must name an IP address (and port), got {:?}", self.uri))
     }
 }
@@ -1278,6 +1286,17 @@ fn redirection_policy(trust: &[String], pick: &str) -> Result<crate::sip::redire
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mwi_phone_addresses_have_their_transports_default_port() {
+        let addr = |uri: &str| MwiPhone { mailbox: "1".into(), uri: uri.into() }.addr();
+        assert_eq!(addr("sip:1@192.0.2.1"), Ok("192.0.2.1:5060".parse().unwrap()));
+        assert_eq!(addr("sips:1@192.0.2.1"), Ok("192.0.2.1:5061".parse().unwrap()));
+        assert_eq!(addr("sip:1@192.0.2.1;transport=TLS"), Ok("192.0.2.1:5061".parse().unwrap()));
+        assert_eq!(addr("sip:1@[2001:db8::1]"), Ok("[2001:db8::1]:5060".parse().unwrap()));
+        assert_eq!(addr("sips:1@[2001:db8::1]:5071"), Ok("[2001:db8::1]:5071".parse().unwrap()));
+        assert!(addr("tel:1").is_err() && addr("sip:1@phone.example").is_err());
+    }
 
     #[test]
     fn a_reload_takes_the_per_call_sections_and_names_the_others() {

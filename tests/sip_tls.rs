@@ -3,12 +3,13 @@
 //! `transport=tls`), and a client that speaks plain TCP to the TLS port is closed. A new
 //! certificate by `voxbridge reload` is what new connections get, while a call set up
 //! before it keeps its connection and hangs up over it. A real softphone (baresip) calls
-//! over TLS and leaves a message.
+//! over TLS and leaves a message. A phone that allows connection reuse (Via `alias`, RFC
+//! 5923) gets its unsolicited MWI NOTIFY over its own connection.
 
 mod common;
 use common::certs::{ca_and_server, client_cert};
 use common::softphone::Baresip;
-use common::tls_call::{connect, connect_as, final_response, header, invite, Tls};
+use common::tls_call::{connect, connect_as, final_response, header, invite, read_msg, Tls};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -158,4 +159,61 @@ fn a_trunk_with_a_client_ca_must_present_a_certificate_it_signed() {
     wait_until(Duration::from_secs(5), "the refusals logged", || {
         server.log().matches("SIP TLS handshake failed").count() >= 2
     });
+}
+
+/// A message left over TLS in 1001: the `n`th.
+fn deposit_over_tls(server: &Server, port: u16, ca: &Path, n: u32) {
+    let call = invite(port, ca, "1001", 10 + n);
+    std::thread::sleep(Duration::from_millis(greeting_ms("1001")));
+    call.speak(1.0);
+    assert!(call.bye().starts_with("SIP/2.0 200"));
+    wait_until(Duration::from_secs(10), "the message saved", || server.messages("1001").len() == n as usize);
+}
+
+#[test]
+fn an_mwi_notify_to_a_tls_phone_goes_over_the_connection_it_allowed_reuse_of() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_and_server(certs.path(), "mwi");
+    let (port, phone_port) = (free_port(), free_port());
+    // The phone's address is its TLS port, where nothing would take a new connection.
+    let server = Server::start(&format!(
+        "[sip]\ntls_listen = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
+         [[mwi.phone]]\nmailbox = \"1001\"\nuri = \"sips:1001@127.0.0.1:{phone_port}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    server.cli_ok(&["mailbox", "add", "1001", "--pin", "1234"]);
+    let not_sent = |log: &str| log.matches("MWI NOTIFY not sent: the phone wants TLS").count();
+
+    // No connection from the phone yet: nothing goes out in clear, and the log says why.
+    let before = not_sent(&server.log());
+    deposit_over_tls(&server, port, &ca, 1);
+    wait_until(Duration::from_secs(10), "the unsent NOTIFY logged", || not_sent(&server.log()) > before);
+
+    // The phone connects and allows reuse for its address.
+    let mut phone = connect(port, &ca).expect("TLS to the server");
+    let options = format!(
+        "OPTIONS sip:voxbridge@127.0.0.1:{port};transport=tls SIP/2.0\r\n\
+         Via: SIP/2.0/TLS 127.0.0.1:{phone_port};branch=z9hG4bKalias;alias\r\n\
+         From: <sip:1001@127.0.0.1>;tag=p\r\nTo: <sip:voxbridge@127.0.0.1>\r\nCall-ID: alias-{phone_port}\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    phone.write_all(options.as_bytes()).unwrap();
+    assert!(final_response(&mut phone).starts_with("SIP/2.0 200"));
+
+    // The next change of the counts reaches it over that connection.
+    deposit_over_tls(&server, port, &ca, 2);
+    let notify = read_msg(&mut phone);
+    assert!(notify.starts_with(&format!("NOTIFY sips:1001@127.0.0.1:{phone_port} SIP/2.0")), "{notify}");
+    assert!(header(&notify, "Via").starts_with("SIP/2.0/TLS"), "{notify}");
+    assert!(notify.contains("Messages-Waiting: yes") && notify.contains("Voice-Message: 2/0"), "{notify}");
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ph\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(&notify, "Via"),
+        header(&notify, "From"),
+        header(&notify, "To"),
+        header(&notify, "Call-ID"),
+        header(&notify, "CSeq")
+    );
+    phone.write_all(ok.as_bytes()).unwrap();
 }

@@ -138,7 +138,7 @@ pub async fn run(
                     let transport = if tls_conns.contains(&id) { Transport::Tls(id) } else { Transport::Tcp(id) };
                     input(&mut endpoint, Peer { addr, transport }, &bytes)
                 }
-                TcpIn::Closed(id) => { conns.remove(&id); tls_conns.remove(&id); }
+                TcpIn::Closed(id) => { conns.remove(&id); tls_conns.remove(&id); endpoint.connection_closed(id); }
             },
             Some(cmd) = cmd_rx.recv() => {
                 let now = Instant::now();
@@ -158,9 +158,7 @@ pub async fn run(
                     }
                     SipCommand::CancelReinvite(c) => endpoint.cancel_reinvite(now, c),
                     SipCommand::Notify(sub, body) => endpoint.notify(now, sub, &body),
-                    SipCommand::NotifyPhone { uri, addr, body } => {
-                        endpoint.notify_unsolicited(now, &uri, Peer { addr, transport: Transport::Udp }, &body)
-                    }
+                    SipCommand::NotifyPhone { uri, addr, body } => endpoint.notify_unsolicited(now, &uri, addr, &body),
                     SipCommand::Credentials(users) => {
                         tracing::info!(mailboxes = users.len(), "SIP credentials reloaded");
                         endpoint.set_credentials(users);

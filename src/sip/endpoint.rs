@@ -325,6 +325,8 @@ pub struct Endpoint {
     /// (Call-ID, remote tag) → call.
     dialogs: HashMap<(String, String), CallHandle>,
     subscriptions: Subscriptions,
+    /// TLS connections whose peers let us send them requests (RFC 5923).
+    aliases: super::reuse::Aliases,
     /// Digest challenges and checks; made at the first request (it needs a time).
     auth: Option<DigestAuth>,
     /// Mailboxes' SIP secrets by number ([`Endpoint::set_credentials`]).
@@ -350,6 +352,7 @@ impl Endpoint {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             subscriptions: Subscriptions::default(),
+            aliases: Default::default(),
             auth: None,
             users: HashMap::new(),
             timers: TimerQueue::default(),
@@ -519,6 +522,9 @@ impl Endpoint {
 
     fn handle_request(&mut self, now: Instant, peer: Peer, r: Request) {
         let key = TxKey::new(&r.branch, &r.sent_by, &r.method, peer.addr);
+        if let Some(via) = r.raw.header("Via") {
+            self.aliases.learn(peer, via.split(',').next().unwrap_or(via));
+        }
 
         if r.method == "ACK" {
             if let Some(tx) = self.server_txs.get_mut(&key) {
@@ -1123,7 +1129,19 @@ impl Endpoint {
     }
 
     /// An unsolicited NOTIFY (outside any dialog) to a phone configured for a mailbox.
-    pub fn notify_unsolicited(&mut self, now: Instant, target: &str, peer: Peer, body: &str) {
+    /// An unsolicited NOTIFY to a phone at `addr`: over a TLS connection of its own that
+    /// allowed reuse (RFC 5923), else over UDP — unless `target` asks for TLS (`sips:`,
+    /// `transport=tls`): no connection to reuse, nothing sent in clear.
+    pub fn notify_unsolicited(&mut self, now: Instant, target: &str, addr: std::net::SocketAddr, body: &str) {
+        let transport = match self.aliases.route(addr) {
+            Some(t) => t,
+            None if wants_tls(target) => {
+                tracing::warn!(to = %target, "MWI NOTIFY not sent: the phone wants TLS and has no TLS connection to us that allows reuse (Via alias, RFC 5923)");
+                return;
+            }
+            None => Transport::Udp,
+        };
+        let peer = Peer { addr, transport };
         let n = unsolicited_notify(target, peer, body, self.cfg.local, &self.cfg.user_agent);
         // Handle 0: no dialog; the answer is only logged.
         self.client_txs.insert(n.branch.clone(), (0, "NOTIFY", ClientTx::new(now, n.peer, n.bytes.clone())));
@@ -1143,9 +1161,21 @@ impl Endpoint {
         }
     }
 
+    /// A TCP or TLS connection closed: what it could carry is forgotten.
+    pub fn connection_closed(&mut self, conn: u64) {
+        self.aliases.forget(conn);
+    }
+
     pub fn subscription_count(&self) -> usize {
         self.subscriptions.len()
     }
+}
+
+/// Whether a URI asks to be reached over TLS.
+fn wants_tls(uri: &str) -> bool {
+    let uri = uri.trim_start_matches('<');
+    uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+        || msg::header_param(uri, "transport").is_some_and(|t| t.eq_ignore_ascii_case("tls"))
 }
 
 mod outgoing;

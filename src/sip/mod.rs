@@ -11,6 +11,7 @@ pub mod invite_client;
 pub mod limits;
 pub mod msg;
 pub mod redirection;
+pub mod reuse;
 pub mod subscriptions;
 pub mod timers;
 pub mod txn;
