@@ -16,7 +16,7 @@
 
 use crate::sdp::crypto::{Agreed, OurOffer};
 use crate::sdp::{Negotiated, SdpError};
-use crate::srtp::{Keying, MasterKey, Policy, Srtp};
+use crate::srtp::{Keying, MasterKey, Policy};
 
 fn refuse<T>(why: &str) -> Result<T, SdpError> {
     Err(SdpError::Srtp(why.to_string()))
@@ -31,7 +31,7 @@ pub fn check_transport(k: Keying) -> Result<(), SdpError> {
     if !k.over_tls {
         return refuse("SRTP is required, but the call did not come over TLS (its keys would travel in clear)");
     }
-    Srtp::available().map_err(|e| SdpError::Srtp(e.to_string()))
+    Ok(())
 }
 
 /// Decides on an offer's keys and sets `n.srtp`: SRTP with the offerer's first usable
@@ -55,13 +55,6 @@ pub fn answer(n: &mut Negotiated, k: Keying, current: Option<&Agreed>) -> Result
         }
         return Ok(());
     };
-    if let Err(e) = Srtp::available() {
-        if n.savp || k.policy == Policy::Required {
-            return Err(SdpError::Srtp(e.to_string()));
-        }
-        tracing::warn!(error = %e, "keys offered beside plain RTP; answering plain RTP");
-        return Ok(());
-    }
     let ours = match current {
         Some(a) if a.tag == c.tag && a.suite == c.suite && a.theirs == c.key => a.ours.clone(),
         _ => MasterKey::random(c.suite),
@@ -70,10 +63,10 @@ pub fn answer(n: &mut Negotiated, k: Keying, current: Option<&Agreed>) -> Result
     Ok(())
 }
 
-/// The keys of an offer of ours: none when SRTP is off, there is no TLS or no libsrtp2;
+/// The keys of an offer of ours: none when SRTP is off or there is no TLS;
 /// RTP/SAVP when it is required, else RTP/AVP with keys beside it.
 pub fn offer(k: Keying) -> OurOffer {
-    if k.policy == Policy::Off || !k.over_tls || Srtp::available().is_err() {
+    if k.policy == Policy::Off || !k.over_tls {
         return OurOffer::default();
     }
     OurOffer::fresh(k.policy == Policy::Required)

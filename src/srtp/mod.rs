@@ -1,17 +1,13 @@
-//! SRTP (RFC 3711) and SRTCP for one direction of one call, through Debian's libsrtp2
-//! (Cisco's reference implementation, the one Asterisk, FreeSWITCH and the browsers
-//! use) by a small hand-written FFI layer in [`ffi`]: the only `unsafe` of media.
-//!
-//! The library is opened on first use (`dlopen`), like spandsp and espeak-ng: a server
-//! that never carries an encrypted call never needs it, and one whose machine lacks it
-//! refuses SRTP offers with a reason instead of failing to start.
+//! SRTP (RFC 3711) and SRTCP for one direction of one call, through webrtc-rs's
+//! sans-IO `rtc-srtp` in [`transform`] (which says why not Debian's libsrtp2; libsrtp's
+//! own known answer is a test here, and real phones' SRTP is tests/srtp.rs).
 //!
 //! Keys come from SDES (RFC 4568, [`crate::sdp::crypto`]): each side names its own
 //! master key and salt for what it sends, so a call has two contexts — [`Srtp::inbound`]
 //! with the far end's key, [`Srtp::outbound`] with ours. Both are sans-IO: packets in,
 //! packets out.
 
-mod ffi;
+mod transform;
 
 use std::fmt;
 
@@ -143,9 +139,7 @@ impl Drop for MasterKey {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SrtpError {
-    /// libsrtp2 could not be loaded (not installed) or would not initialize.
-    #[error("SRTP is not available: {0}")]
-    Unavailable(String),
+    /// A key of the wrong length for its suite.
     #[error("the {suite} key must be {want} bytes, not {got}")]
     KeyLength { suite: Suite, want: usize, got: usize },
     /// The packet's tag did not verify: not from the holder of the key, or altered.
@@ -157,8 +151,8 @@ pub enum SrtpError {
     /// Too short or otherwise not an SRTP/SRTCP packet.
     #[error("not a valid SRTP packet")]
     Malformed,
-    #[error("libsrtp2 error {0}")]
-    Library(i32),
+    #[error("SRTP: {0}")]
+    Library(String),
 }
 
 /// Which way a context works: it decrypts what the far end sends, or encrypts ours.
@@ -170,7 +164,7 @@ pub enum Way {
 
 /// One direction's SRTP and SRTCP context.
 pub struct Srtp {
-    ctx: ffi::Context,
+    ctx: transform::Context,
     suite: Suite,
 }
 
@@ -195,12 +189,7 @@ impl Srtp {
         if key.bytes().len() != suite.key_len() {
             return Err(SrtpError::KeyLength { suite, want: suite.key_len(), got: key.bytes().len() });
         }
-        Ok(Srtp { ctx: ffi::Context::new(suite, key.bytes(), way)?, suite })
-    }
-
-    /// Whether libsrtp2 can be used here (loaded and initialized), and why not.
-    pub fn available() -> Result<(), SrtpError> {
-        ffi::library().map(|_| ())
+        Ok(Srtp { ctx: transform::Context::new(suite, key, way)?, suite })
     }
 
     pub fn suite(&self) -> Suite {
@@ -209,21 +198,21 @@ impl Srtp {
 
     /// An RTP packet made SRTP in place: its payload encrypted, the tag appended.
     pub fn protect(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
-        self.ctx.apply(packet, ffi::Op::Protect)
+        self.ctx.apply(packet, transform::Op::Protect)
     }
 
     /// An SRTP packet made RTP in place: checked (tag, replay) and decrypted.
     pub fn unprotect(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
-        self.ctx.apply(packet, ffi::Op::Unprotect)
+        self.ctx.apply(packet, transform::Op::Unprotect)
     }
 
     /// An RTCP compound packet made SRTCP (encrypted, index and tag appended).
     pub fn protect_rtcp(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
-        self.ctx.apply(packet, ffi::Op::ProtectRtcp)
+        self.ctx.apply(packet, transform::Op::ProtectRtcp)
     }
 
     pub fn unprotect_rtcp(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
-        self.ctx.apply(packet, ffi::Op::UnprotectRtcp)
+        self.ctx.apply(packet, transform::Op::UnprotectRtcp)
     }
 }
 
@@ -314,7 +303,7 @@ mod tests {
 
     /// The known answer of libsrtp's own validation (test/srtp_driver.c,
     /// `srtp_validate`): the default suite under its test key and SSRC 0xcafebabe —
-    /// the policy structure as laid out here reaches the library intact.
+    /// the transform here gives libsrtp's bytes.
     #[test]
     fn a_known_answer_from_libsrtp_own_tests() {
         let key = MasterKey::from_bytes(vec![

@@ -21,7 +21,7 @@ ensure_packages() {
 # speech, comes with espeak-ng; libspandsp2, the fax engine, opened on the first fax;
 # libtiff6 reads any TIFF handed to `fax send`, fonts-dejavu-core sets text onto pages).
 BUILD_PACKAGES=(pkg-config libssl-dev gcc libespeak-ng-dev libclang-dev)
-RUN_PACKAGES=(espeak-ng libspandsp2 libtiff6 fonts-dejavu-core libsrtp2-1)
+RUN_PACKAGES=(espeak-ng libspandsp2 libtiff6 fonts-dejavu-core)
 # The real peers the tests talk to.
 # libtiff-tools and poppler-utils: tiffcp decodes received faxes, pdftoppm renders their
 # PDFs, to compare pixels. ffmpeg: the only encoder of AAC/M4A here, for the prompt import
