@@ -431,8 +431,9 @@ impl RtpSession {
         }
     }
 
-    /// `buf` decrypted on an SRTP call, into the call's reused buffer (no allocation per
-    /// packet); `None` when it does not verify, or the call has no working contexts.
+    /// `buf` decrypted on an SRTP call, into the call's reused buffer (rtc-srtp's own
+    /// result buffer is copied into it); `None` when it does not verify, or the call has
+    /// no working contexts.
     fn decrypt(&mut self, buf: &[u8], is_rtcp: bool) -> Option<Vec<u8>> {
         let Cipher::Srtp(p) = &mut self.cipher else { return None };
         let mut clear = std::mem::take(&mut p.scratch);
