@@ -279,7 +279,7 @@ async fn watch_prompts(
             _ = tick.tick() => {}
         }
         let now = crate::media::prompts::fingerprint(&dir);
-        if now == seen {
+        if now.is_none() || now == seen {
             continue;
         }
         seen = now;

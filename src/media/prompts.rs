@@ -66,11 +66,12 @@ pub fn cached_path(cache: &Path, id: &str, text: &str, voice: &str) -> PathBuf {
 }
 
 /// What changes when a prompt of `dir` does: the names, sizes and times of its
-/// recordings and of its prompt list (a server compares it every few seconds).
-pub fn fingerprint(dir: &Path) -> u64 {
+/// recordings and of its prompt list (a server compares it every few seconds). `None`
+/// when the directory cannot be read now (out of file descriptors, say): that is no
+/// change of the prompts.
+pub fn fingerprint(dir: &Path) -> Option<u64> {
     let mut entries: Vec<(String, u64, u128)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
+        .ok()?
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -87,7 +88,7 @@ pub fn fingerprint(dir: &Path) -> u64 {
             h = (h ^ b as u64).wrapping_mul(0x100000001b3);
         }
     }
-    h
+    Some(h)
 }
 
 fn cache_name(id: &str, text: &str, voice: &str) -> String {
@@ -190,4 +191,21 @@ pub fn digits(number: &str) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_fingerprint_changes_with_the_recordings_and_is_none_when_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = super::fingerprint(dir.path()).expect("a readable directory");
+        std::fs::write(dir.path().join("beep.wav"), b"RIFF").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"not a prompt").unwrap();
+        let one = super::fingerprint(dir.path()).unwrap();
+        assert_ne!(one, empty, "a new recording is a change");
+        std::fs::remove_file(dir.path().join("notes.txt")).unwrap();
+        assert_eq!(super::fingerprint(dir.path()), Some(one), "other files are not prompts");
+        // Unreadable now (gone, or no descriptor left): no fingerprint, so no reload.
+        assert_eq!(super::fingerprint(&dir.path().join("missing")), None);
+    }
 }
