@@ -788,7 +788,7 @@ impl MwiPhone {
     /// The address NOTIFYs go to: the URI's host (an IP address) and port (5060 if none,
     /// 5061 for TLS).
     pub fn addr(&self) -> Result<SocketAddr, String> {
-        let tls = self.uri.starts_with("sips:") || self.uri.to_ascii_lowercase().contains(";transport=tls");
+        let tls = self.over_tls();
         let rest = self
             .uri
             .strip_prefix("sip:")
@@ -801,6 +801,11 @@ impl MwiPhone {
             _ => format!("{host}:{default_port}"),
         };
         with_port.parse().map_err(|_| format!("mwi.phone uri must name an IP address (and port), got {:?}", self.uri))
+    }
+
+    /// Whether the phone is to be reached over TLS only (`sips:`, `;transport=tls`).
+    pub fn over_tls(&self) -> bool {
+        self.uri.starts_with("sips:") || self.uri.to_ascii_lowercase().contains(";transport=tls")
     }
 }
 

@@ -27,6 +27,8 @@ pub enum SipCommand {
     NotifyPhone {
         uri: String,
         addr: SocketAddr,
+        /// Reached over TLS only: over its own connection that allows reuse, or not at all.
+        tls: bool,
         body: String,
     },
     /// The mailboxes' SIP digest secrets changed (`voxbridge mailbox set --sip-password-file`).

@@ -34,8 +34,11 @@ pub async fn run(
 ) {
     let mut reg = Registry::default();
     let account = |mb: &str| format!("sip:{mb}@{account_host}");
-    let phones: Vec<(String, String, std::net::SocketAddr)> =
-        cfg.phone.iter().filter_map(|p| Some((p.mailbox.clone(), p.uri.clone(), p.addr().ok()?))).collect();
+    let phones: Vec<(String, String, std::net::SocketAddr, bool)> = cfg
+        .phone
+        .iter()
+        .filter_map(|p| Some((p.mailbox.clone(), p.uri.clone(), p.addr().ok()?, p.over_tls())))
+        .collect();
     let mut recheck = tokio::time::interval(Duration::from_secs_f64(cfg.recheck_secs));
     // The first tick is immediate: at start-up the state is (re)sent to configured phones.
     loop {
@@ -96,8 +99,9 @@ pub async fn run(
                 crate::metrics::METRICS.mwi_notifies.inc();
                 let _ = sip.send(SipCommand::Notify(sub, body.clone())).await;
             }
-            for (_, uri, addr) in phones.iter().filter(|p| p.0 == mb) {
-                let _ = sip.send(SipCommand::NotifyPhone { uri: uri.clone(), addr: *addr, body: body.clone() }).await;
+            for (_, uri, addr, tls) in phones.iter().filter(|p| p.0 == mb) {
+                let phone = SipCommand::NotifyPhone { uri: uri.clone(), addr: *addr, tls: *tls, body: body.clone() };
+                let _ = sip.send(phone).await;
             }
         }
     }

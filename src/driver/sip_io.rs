@@ -158,7 +158,7 @@ pub async fn run(
                     }
                     SipCommand::CancelReinvite(c) => endpoint.cancel_reinvite(now, c),
                     SipCommand::Notify(sub, body) => endpoint.notify(now, sub, &body),
-                    SipCommand::NotifyPhone { uri, addr, body } => endpoint.notify_unsolicited(now, &uri, addr, &body),
+                    SipCommand::NotifyPhone { uri, addr, tls, body } => endpoint.notify_unsolicited(now, &uri, addr, tls, &body),
                     SipCommand::Credentials(users) => {
                         tracing::info!(mailboxes = users.len(), "SIP credentials reloaded");
                         endpoint.set_credentials(users);

@@ -1130,12 +1130,19 @@ impl Endpoint {
 
     /// An unsolicited NOTIFY (outside any dialog) to a phone configured for a mailbox.
     /// An unsolicited NOTIFY to a phone at `addr`: over a TLS connection of its own that
-    /// allowed reuse (RFC 5923), else over UDP — unless `target` asks for TLS (`sips:`,
-    /// `transport=tls`): no connection to reuse, nothing sent in clear.
-    pub fn notify_unsolicited(&mut self, now: Instant, target: &str, addr: std::net::SocketAddr, body: &str) {
+    /// allowed reuse (RFC 5923), else over UDP — unless the phone is reached over TLS
+    /// only (`tls`): no connection to reuse, nothing sent in clear.
+    pub fn notify_unsolicited(
+        &mut self,
+        now: Instant,
+        target: &str,
+        addr: std::net::SocketAddr,
+        tls: bool,
+        body: &str,
+    ) {
         let transport = match self.aliases.route(addr) {
             Some(t) => t,
-            None if wants_tls(target) => {
+            None if tls => {
                 tracing::warn!(to = %target, "MWI NOTIFY not sent: the phone wants TLS and has no TLS connection to us that allows reuse (Via alias, RFC 5923)");
                 return;
             }
@@ -1169,13 +1176,6 @@ impl Endpoint {
     pub fn subscription_count(&self) -> usize {
         self.subscriptions.len()
     }
-}
-
-/// Whether a URI asks to be reached over TLS.
-fn wants_tls(uri: &str) -> bool {
-    let uri = uri.trim_start_matches('<');
-    uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
-        || msg::header_param(uri, "transport").is_some_and(|t| t.eq_ignore_ascii_case("tls"))
 }
 
 mod outgoing;
